@@ -1,0 +1,190 @@
+"""Kinto's list query language as a small AST, with the reference evaluation in pure Python.
+
+The API parses querystrings into `Filter` and `Sort` values; every storage backend turns the same
+values into its own query. The Python evaluation here is the reference semantics that the memory
+store uses and that SQL backends are checked against by the conformance suite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+JSONObject = dict[str, Any]
+
+MISSING: Any = object()
+"""Sentinel for a field an object does not have."""
+
+
+class Op(str, Enum):
+    EQ = "eq"
+    NOT = "not"
+    IN = "in"
+    EXCLUDE = "exclude"
+    GT = "gt"
+    LT = "lt"
+    MIN = "min"
+    MAX = "max"
+    LIKE = "like"
+    HAS = "has"
+    CONTAINS = "contains"
+    CONTAINS_ANY = "contains_any"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    field: str
+    op: Op
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    field: str
+    descending: bool = False
+
+
+PREFIXES: dict[str, Op] = {f"{op.value}_": op for op in Op}
+
+
+def native_value(raw: str) -> Any:
+    """Read a querystring value as Kinto does: JSON numbers, booleans and null; else the string."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    if isinstance(value, str):
+        return value
+    return raw
+
+
+def field_path(field: str) -> list[str]:
+    return field.split(".")
+
+
+def extract(obj: Mapping[str, Any], field: str) -> Any:
+    """The value at a dotted path, or MISSING."""
+    current: Any = obj
+    for part in field_path(field):
+        if not isinstance(current, Mapping) or part not in current:
+            return MISSING
+        current = current[part]
+    return current
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    if _is_number(a) and _is_number(b):
+        return True
+    return type(a) is type(b)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: numbers compare by value, booleans are not numbers."""
+    if not _same_kind(a, b):
+        return False
+    return bool(a == b)
+
+
+def like_regex(pattern: str) -> re.Pattern[str]:
+    """Kinto's ``like_``: case-insensitive, ``*`` is a wildcard, otherwise a substring match."""
+    parts = [re.escape(p) for p in pattern.split("*")]
+    return re.compile(".*".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _compare(value: Any, op: Op, target: Any) -> bool:
+    if value is MISSING or value is None or not _same_kind(value, target):
+        return False
+    if isinstance(value, (bool, list, dict)):
+        return False
+    if op is Op.GT:
+        return bool(value > target)
+    if op is Op.LT:
+        return bool(value < target)
+    if op is Op.MIN:
+        return bool(value >= target)
+    return bool(value <= target)
+
+
+def matches(obj: Mapping[str, Any], flt: Filter) -> bool:
+    value = extract(obj, flt.field)
+    op, target = flt.op, flt.value
+    if op is Op.EQ:
+        return value is not MISSING and json_equal(value, target)
+    if op is Op.NOT:
+        return value is MISSING or not json_equal(value, target)
+    if op is Op.IN:
+        return value is not MISSING and any(json_equal(value, t) for t in target)
+    if op is Op.EXCLUDE:
+        return value is MISSING or not any(json_equal(value, t) for t in target)
+    if op in (Op.GT, Op.LT, Op.MIN, Op.MAX):
+        return _compare(value, op, target)
+    if op is Op.LIKE:
+        return isinstance(value, str) and like_regex(str(target)).search(value) is not None
+    if op is Op.HAS:
+        return (value is not MISSING) == bool(target)
+    if op is Op.CONTAINS:
+        return isinstance(value, list) and all(
+            any(json_equal(v, t) for v in value) for t in target
+        )
+    if op is Op.CONTAINS_ANY:
+        return isinstance(value, list) and any(
+            any(json_equal(v, t) for v in value) for t in target
+        )
+    raise ValueError(f"unknown operator {op}")
+
+
+def matches_all(obj: Mapping[str, Any], filters: Iterable[Filter]) -> bool:
+    return all(matches(obj, f) for f in filters)
+
+
+def matches_rules(obj: Mapping[str, Any], rules: Sequence[Sequence[Filter]]) -> bool:
+    """Pagination rules are an OR of AND groups; no rules means no restriction."""
+    return not rules or any(matches_all(obj, group) for group in rules)
+
+
+_TYPE_RANK = {str: 1, int: 2, float: 2, bool: 3, list: 4, dict: 5}
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Order within a type; across types follow PostgreSQL's jsonb order; missing/null last."""
+    if value is MISSING or value is None:
+        return (9, 0)
+    rank = _TYPE_RANK.get(type(value), 6)
+    if rank in (4, 5):
+        return (rank, json.dumps(value, sort_keys=True))
+    return (rank, value)
+
+
+def sort_objects(objects: list[JSONObject], sorting: Sequence[Sort]) -> list[JSONObject]:
+    """Stable multi-key sort: missing fields sort last ascending and first descending."""
+    result = list(objects)
+    for sort in reversed(sorting):
+        field = sort.field
+
+        def key(obj: JSONObject, field: str = field) -> tuple[int, Any]:
+            return _sort_key(extract(obj, field))
+
+        result.sort(key=key, reverse=sort.descending)
+    return result
+
+
+def pagination_rules(sorting: Sequence[Sort], last: Mapping[str, Any]) -> list[list[Filter]]:
+    """Filters selecting what comes after ``last`` in ``sorting`` order (Kinto's paging rules)."""
+    rules: list[list[Filter]] = []
+    for i, sort in enumerate(sorting):
+        if sort.field not in last:
+            continue
+        group = [Filter(s.field, Op.EQ, last[s.field]) for s in sorting[:i] if s.field in last]
+        group.append(Filter(sort.field, Op.LT if sort.descending else Op.GT, last[sort.field]))
+        rules.append(group)
+    return rules

@@ -1,0 +1,1 @@
+"""The persistence seam: record and blob stores behind small protocols."""

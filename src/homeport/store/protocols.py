@@ -1,0 +1,148 @@
+"""The storage seams. A backend is done when `homeport.testing.conformance` passes against it.
+
+Objects live in a flat space keyed by ``(resource_name, parent_id, id)``, as in Kinto: buckets have
+parent ``""``, collections and groups ``/buckets/<b>``, records ``/buckets/<b>/collections/<c>``,
+accounts ``""``. A ``parent_id`` ending in ``*`` matches every parent with that prefix (used by
+cascading deletes and cross-parent listings).
+
+Every change to a ``(resource_name, parent_id)`` pair moves that pair's timestamp forward:
+``last_modified`` values are strictly increasing per pair and the pair's timestamp is the
+largest of them, tombstones included. All methods are coroutines; calls made inside
+``async with store.transaction():`` commit or roll back together, calls outside it are each
+atomic on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+from homeport.core.query import Filter, Sort
+
+JSONObject = dict[str, Any]
+Permissions = dict[str, set[str]]
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Objects, tombstones, timestamps and permissions (Kinto's storage + permission backends)."""
+
+    async def initialize(self) -> None:
+        """Create or migrate the schema. Idempotent."""
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Make the calls of this task one atomic unit; a nested call joins the outer one."""
+
+    async def flush(self) -> None:
+        """Delete everything (the test-only flush endpoint)."""
+
+    # --- objects -------------------------------------------------------------------------
+    async def get(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
+        """The live object with ``id`` and ``last_modified``. Raises ObjectNotFound."""
+
+    async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
+        """Insert ``obj`` (which has an ``id``); replaces a tombstone. Raises UnicityError if a
+        live object has that id. Assigns and returns ``last_modified``."""
+
+    async def update(
+        self, resource_name: str, parent_id: str, object_id: str, obj: JSONObject
+    ) -> JSONObject:
+        """Create or replace the object entirely; assigns a new ``last_modified``."""
+
+    async def delete(
+        self, resource_name: str, parent_id: str, object_id: str
+    ) -> JSONObject:
+        """Replace the live object by a tombstone ``{id, last_modified, deleted: True}`` and
+        return it. Raises ObjectNotFound."""
+
+    async def delete_all(
+        self, resource_name: str, parent_id: str, filters: Sequence[Filter] = ()
+    ) -> list[JSONObject]:
+        """Tombstone every live object matching; return the tombstones."""
+
+    async def list_all(
+        self,
+        resource_name: str,
+        parent_id: str,
+        filters: Sequence[Filter] = (),
+        sorting: Sequence[Sort] = (),
+        pagination_rules: Sequence[Sequence[Filter]] = (),
+        limit: int | None = None,
+        include_deleted: bool = False,
+    ) -> list[JSONObject]:
+        """Objects matching all ``filters`` and any group of ``pagination_rules``, ordered by
+        ``sorting`` (default: ``last_modified`` descending). Tombstones only if asked."""
+
+    async def count_all(
+        self, resource_name: str, parent_id: str, filters: Sequence[Filter] = ()
+    ) -> int:
+        """How many live objects match."""
+
+    async def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
+        """The pair's current timestamp. An untouched pair gets the current time, remembered so
+        that repeated reads agree."""
+
+    async def purge_deleted(
+        self, resource_name: str, parent_id: str, before: int | None = None
+    ) -> int:
+        """Remove tombstones (older than ``before`` when given); return how many."""
+
+    # --- permissions ---------------------------------------------------------------------
+    async def get_permissions(self, object_uri: str) -> Permissions:
+        """``{permission: {principals}}`` set directly on the object (no inheritance)."""
+
+    async def get_permissions_many(self, object_uris: Iterable[str]) -> dict[str, Permissions]:
+        """Like get_permissions for several objects at once; absent ones map to ``{}``."""
+
+    async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
+        """Replace the object's permissions entirely (empty sets are dropped)."""
+
+    async def delete_permissions(self, object_uri_prefix: str) -> None:
+        """Drop the permissions of the object and of everything below it (URI prefix + ``/``)."""
+
+    async def authorized_principals(self, bound: Iterable[tuple[str, str]]) -> set[str]:
+        """Principals holding any of the given ``(object_uri, permission)`` pairs."""
+
+    async def accessible_objects(
+        self, principals: Iterable[str], bound: Iterable[tuple[str, str]]
+    ) -> dict[str, set[str]]:
+        """``{object_uri: {permissions}}`` for objects whose URI matches one of the patterns
+        (``*`` matches one path segment) with one of the permissions granted to a principal."""
+
+    # --- group membership ----------------------------------------------------------------
+    async def user_principals(self, user_id: str) -> set[str]:
+        """Group principals the user (or pseudo-user such as ``system.Authenticated``) is in."""
+
+    async def add_user_principal(self, user_id: str, principal: str) -> None: ...
+
+    async def remove_user_principal(self, user_id: str, principal: str) -> None: ...
+
+    async def remove_principal(self, principal: str) -> None:
+        """Remove a group principal from every user (the group was deleted or emptied)."""
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Content-addressed bytes: the address is the SHA-256 hex digest of the content."""
+
+    async def put_stream(self, chunks: AsyncIterator[bytes], max_size: int | None = None) -> str:
+        """Store a stream atomically and return its digest; raises RequestTooLarge past
+        ``max_size`` without leaving anything behind."""
+
+    def put_file(self, source: BinaryIO) -> str:
+        """Store a file's bytes (streamed) and return the digest."""
+
+    def path(self, digest: str) -> str | None:
+        """A filesystem path the content can be served from, when the backend has one."""
+
+    def open(self, digest: str) -> BinaryIO:
+        """Read the content; raises FileNotFoundError."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def size(self, digest: str) -> int: ...
+
+    def delete(self, digest: str) -> None: ...

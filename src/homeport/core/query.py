@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 JSONObject = dict[str, Any]
@@ -20,7 +20,7 @@ MISSING: Any = object()
 """Sentinel for a field an object does not have."""
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     EQ = "eq"
     NOT = "not"
     IN = "in"

@@ -1,0 +1,397 @@
+"""HTTP-level fixtures for the Kinto-compatibility suite.
+
+The suite pins down what a real Kinto 26 server answers on ``/v1/``.  It runs
+against one of:
+
+* ``HOMEPORT_API_TARGET=kinto``: a real Kinto (26.5, with kinto-attachment),
+  started from ``$KINTO_BIN`` (default ``/tmp/kinto-venv/bin/kinto``) with a
+  generated ini (memory backends, accounts, flush, attachments).  Kinto does
+  not serve attachment files itself, so a static file server is started on the
+  attachments folder and used as ``attachment.base_url``.
+* otherwise: Homeport, parametrised over the ``sqlite`` and ``postgresql``
+  storage backends (``python -m homeport serve``).
+
+Each test starts from an empty server (``POST /v1/__flush__``) with an
+``admin`` account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+TARGET = os.environ.get("HOMEPORT_API_TARGET", "homeport").strip().lower()
+IS_KINTO = TARGET == "kinto"
+KINTO_BIN = os.environ.get("KINTO_BIN", "/tmp/kinto-venv/bin/kinto")
+STARTUP_TIMEOUT = 20.0
+ADMIN = "admin"
+# Passwords used for the test accounts (fixed so failures are reproducible).
+PASSWORDS = {"admin": "admin-s3cret-pw", "alice": "alice-s3cret-pw", "bob": "bob-s3cret-pw"}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running server under test."""
+
+    url: str  # e.g. http://127.0.0.1:PORT/v1
+    root: str  # e.g. http://127.0.0.1:PORT
+    backend: str  # "kinto", "sqlite" or "postgresql"
+    admin: tuple[str, str] = (ADMIN, PASSWORDS[ADMIN])
+    log_path: Path | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def is_kinto(self) -> bool:
+        return self.backend == "kinto"
+
+    def client(self, user: str | None = None, **kwargs: Any) -> httpx.Client:
+        auth = (user, PASSWORDS[user]) if user else None
+        return httpx.Client(base_url=self.url, auth=auth, timeout=10.0, **kwargs)
+
+    def absolute(self, location: str) -> str:
+        """Resolve an attachment ``location`` (absolute or relative to the server root)."""
+        if location.startswith(("http://", "https://")):
+            return location
+        return self.root + "/" + location.lstrip("/")
+
+    def log_tail(self, n: int = 60) -> str:
+        if self.log_path and self.log_path.exists():
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        return ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    last: object = None
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(
+                    f"server exited early (rc={p.returncode}):\n{log.read_text(errors='replace')}"
+                )
+        try:
+            r = httpx.get(url, timeout=2.0)
+            if r.status_code == 200:
+                return
+            last = r.status_code
+        except httpx.HTTPError as exc:  # not listening yet
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"server not ready after {STARTUP_TIMEOUT}s ({last!r}):\n{log.read_text(errors='replace')}"
+    )
+
+
+KINTO_INI = """\
+[app:main]
+use = egg:kinto
+kinto.includes = kinto.plugins.accounts
+                 kinto.plugins.flush
+                 kinto_attachment
+kinto.storage_backend = kinto.core.storage.memory
+kinto.storage_url =
+kinto.cache_backend = kinto.core.cache.memory
+kinto.cache_url =
+kinto.permission_backend = kinto.core.permission.memory
+kinto.permission_url =
+kinto.userid_hmac_secret = {secret}
+multiauth.policies = account
+multiauth.policy.account.use = kinto.plugins.accounts.AccountsPolicy
+kinto.account_create_principals = system.Everyone
+kinto.account_write_principals = account:admin
+kinto.bucket_create_principals = system.Authenticated
+kinto.experimental_permissions_endpoint = true
+kinto.flush_endpoint_enabled = true
+kinto.experimental_collection_schema_validation = true
+kinto.attachment.base_path = {attachments}
+kinto.attachment.base_url = {files_url}/
+
+[server:main]
+use = egg:waitress#main
+host = 127.0.0.1
+port = {port}
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = plain
+
+[formatter_plain]
+format = %(levelname)s %(name)s %(message)s
+"""
+
+
+# Kinto hashes account passwords with bcrypt at cost 12 (~0.35 s per hash and per
+# first check).  Since every test flushes and re-creates ``admin``, that alone would
+# cost ~1 s per test, so by default Kinto runs with cost 4: identical HTTP
+# behaviour, only the "$2b$04$" prefix of the (never clear-text) hash differs.
+# Set KINTO_FAST_BCRYPT=0 to run Kinto unmodified.
+KINTO_LAUNCHER = """\
+import sys
+
+import bcrypt
+
+_gensalt = bcrypt.gensalt
+
+
+def _fast_gensalt(rounds=4, prefix=b"2b"):
+    return _gensalt(rounds=4, prefix=prefix)
+
+
+bcrypt.gensalt = _fast_gensalt
+
+from kinto.__main__ import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _kinto_command(tmp: Path, ini: Path) -> list[str]:
+    if os.environ.get("KINTO_FAST_BCRYPT", "1") == "0":
+        return [KINTO_BIN, "start", "--ini", str(ini)]
+    launcher = tmp / "kinto_launcher.py"
+    launcher.write_text(KINTO_LAUNCHER)
+    python = str(Path(KINTO_BIN).with_name("python"))
+    return [python, str(launcher), "start", "--ini", str(ini)]
+
+
+def _start_kinto(tmp: Path) -> Server:
+    port, files_port = _free_port(), _free_port()
+    attachments = tmp / "attachments"
+    attachments.mkdir()
+    files_url = f"http://127.0.0.1:{files_port}"
+    ini = tmp / "kinto.ini"
+    ini.write_text(
+        KINTO_INI.format(
+            secret=secrets.token_hex(32),
+            attachments=attachments,
+            files_url=files_url,
+            port=port,
+        )
+    )
+    log = tmp / "server.log"
+    logf = log.open("wb")
+    procs = [
+        subprocess.Popen(
+            _kinto_command(tmp, ini),
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(attachments),
+                str(files_port),
+            ],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        ),
+    ]
+    root = f"http://127.0.0.1:{port}"
+    server = Server(url=root + "/v1", root=root, backend="kinto", log_path=log, procs=procs)
+    try:
+        _wait_ready(root + "/v1/__heartbeat__", procs, log)
+    except Exception:
+        for p in procs:
+            _stop(p)
+        raise
+    return server
+
+
+def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server:
+    port = _free_port()
+    data = tmp / "data"
+    data.mkdir()
+    env = dict(os.environ)
+    env.update(
+        HOMEPORT_FLUSH_ENDPOINT="true",
+        HOMEPORT_ADMIN_PASSWORD=PASSWORDS[ADMIN],
+    )
+    if backend == "postgresql":
+        assert postgres_url
+        env["HOMEPORT_STORAGE_URL"] = postgres_url
+    else:
+        env.pop("HOMEPORT_STORAGE_URL", None)
+    log = tmp / "server.log"
+    logf = log.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "homeport",
+            "serve",
+            "--data",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp,
+    )
+    root = f"http://127.0.0.1:{port}"
+    server = Server(url=root + "/v1", root=root, backend=backend, log_path=log, procs=[proc])
+    try:
+        _wait_ready(root + "/v1/__heartbeat__", [proc], log)
+    except Exception:
+        _stop(proc)
+        raise
+    return server
+
+
+_BACKENDS = (
+    ["kinto"]
+    if IS_KINTO
+    else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+
+
+@pytest.fixture(scope="session", params=_BACKENDS)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    backend: str = request.param
+    with tempfile.TemporaryDirectory(prefix=f"homeport-api-{backend}-") as tmpdir:
+        tmp = Path(tmpdir)
+        if backend == "kinto":
+            srv = _start_kinto(tmp)
+        elif backend == "postgresql":
+            srv = _start_homeport(tmp, backend, request.getfixturevalue("postgres_url"))
+        else:
+            srv = _start_homeport(tmp, backend, None)
+        try:
+            yield srv
+        finally:
+            for p in srv.procs:
+                _stop(p)
+
+
+def _ensure_account(server: Server, user: str) -> None:
+    password = PASSWORDS[user]
+    r = httpx.get(server.url + "/", auth=(user, password), timeout=10.0)
+    assert r.status_code == 200, r.text
+    if r.json().get("user", {}).get("id") == f"account:{user}":
+        return
+    r = httpx.put(
+        f"{server.url}/accounts/{user}",
+        json={"data": {"password": password}},
+        timeout=10.0,
+    )
+    assert r.status_code == 201, r.text
+
+
+@pytest.fixture(autouse=True)
+def _clean_server(request: pytest.FixtureRequest) -> None:
+    """Flush the server before each test that uses it, and re-create ``admin``."""
+    if "server" not in request.fixturenames:
+        return
+    server: Server = request.getfixturevalue("server")
+    r = httpx.post(server.url + "/__flush__", timeout=10.0)
+    assert r.status_code == 202, r.text
+    _ensure_account(server, ADMIN)
+
+
+@pytest.fixture
+def anon(server: Server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def admin(server: Server) -> Iterator[httpx.Client]:
+    with server.client(ADMIN) as c:
+        yield c
+
+
+@pytest.fixture
+def alice(server: Server) -> Iterator[httpx.Client]:
+    _ensure_account(server, "alice")
+    with server.client("alice") as c:
+        yield c
+
+
+@pytest.fixture
+def bob(server: Server) -> Iterator[httpx.Client]:
+    _ensure_account(server, "bob")
+    with server.client("bob") as c:
+        yield c
+
+
+# Paths of the objects most tests work in.
+BUCKET = "/buckets/b"
+COLLECTION = "/buckets/b/collections/c"
+RECORDS = "/buckets/b/collections/c/records"
+
+
+@pytest.fixture
+def collection(admin: httpx.Client) -> str:
+    """Bucket ``b`` and collection ``c`` owned by admin; returns the records list path."""
+    assert admin.put(BUCKET).status_code == 201
+    assert admin.put(COLLECTION).status_code == 201
+    return RECORDS
+
+
+def etag_ts(response: httpx.Response) -> int:
+    """The timestamp inside an ``ETag: "<ts>"`` header."""
+    etag = response.headers["ETag"]
+    assert etag.startswith('"') and etag.endswith('"'), etag
+    return int(etag[1:-1])
+
+
+@pytest.fixture
+def etag() -> Any:
+    return etag_ts

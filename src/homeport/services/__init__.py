@@ -1,0 +1,1 @@
+"""Use cases: the only write path. Each function takes a Context explicitly."""

@@ -1,0 +1,94 @@
+"""Accounts: argon2 password hashes and Basic-auth verification with a short-lived cache.
+
+Verifying an argon2 hash costs tens of milliseconds by design, so a verified credential is
+remembered (keyed by a SHA-256 of the header, never the password) for
+``account_cache_ttl_seconds``; any account write on this process clears the cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from homeport.core.errors import ObjectNotFound
+from homeport.services.context import Context
+
+_hasher = PasswordHasher()
+CACHE = "accounts"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _cache(ctx: Context) -> dict[str, tuple[str, float]]:
+    cache: dict[str, tuple[str, float]] = ctx.caches.setdefault(CACHE, {})
+    return cache
+
+
+def forget_credentials(ctx: Context) -> None:
+    _cache(ctx).clear()
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user:
+        return None
+    return user, password
+
+
+async def authenticate(ctx: Context, header: str) -> str | None:
+    """The account id the Authorization header proves, or None."""
+    key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
+    cache = _cache(ctx)
+    hit = cache.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    credentials = parse_basic(header)
+    if credentials is None:
+        return None
+    account_id, password = credentials
+    try:
+        account = await ctx.store.get("account", "", account_id)
+    except ObjectNotFound:
+        return None
+    stored = account.get("password")
+    if not isinstance(stored, str) or not verify_password(stored, password):
+        return None
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (account_id, now + ctx.settings.account_cache_ttl_seconds)
+    return account_id
+
+
+async def ensure_admin(ctx: Context, password: str | None) -> bool:
+    """Create the owner's ``admin`` account on first run; True when it was created."""
+    if password is None:
+        return False
+    try:
+        await ctx.store.get("account", "", "admin")
+        return False
+    except ObjectNotFound:
+        pass
+    await ctx.store.create("account", "", {"id": "admin", "password": hash_password(password)})
+    await ctx.store.set_permissions("/accounts/admin", {"write": {"account:admin"}})
+    return True

@@ -1,0 +1,61 @@
+"""The Context every use case receives: store, blobs, settings, clock and change feed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.settings import Settings
+from homeport.store.protocols import BlobStore, RecordStore
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class User:
+    """Who is asking: the prefixed user id (``account:alice``) and every principal they hold."""
+
+    user_id: str | None
+    principals: frozenset[str]
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None
+
+
+class ChangeFeed:
+    """Wakes listeners of a ``(resource, parent)`` pair after a change there is committed."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+
+    def subscribe(self, key: tuple[str, str]) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiters.setdefault(key, set()).add(event)
+        return event
+
+    def unsubscribe(self, key: tuple[str, str], event: asyncio.Event) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._waiters[key]
+
+    def notify(self, key: tuple[str, str]) -> None:
+        for event in self._waiters.get(key, ()):
+            event.set()
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: RecordStore
+    blobs: BlobStore
+    clock: Callable[[], int] = wall_clock_ms
+    changes: ChangeFeed = field(default_factory=ChangeFeed)
+    caches: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,240 @@
+"""Buckets, collections, groups, records and accounts: Kinto's object tree with its rules.
+
+Each function checks permissions, validates, writes through the store and returns plain values;
+HTTP concerns (headers, preconditions, paging tokens) stay in the API layer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.core import permissions as perms
+from homeport.core.errors import (
+    Forbidden,
+    InvalidParameters,
+    ObjectNotFound,
+    Unauthorized,
+)
+from homeport.core.ids import ACCOUNT_ID_PATTERN, ID_PATTERN, RECORD_ID_PATTERN
+from homeport.core.query import Filter, Op, Sort
+from homeport.services.context import Context, User
+from homeport.store.protocols import JSONObject, Permissions
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    plural: str
+    id_pattern: re.Pattern[str]
+    parent: str | None
+
+    def uri(self, parent_uri: str, object_id: str) -> str:
+        return f"{parent_uri}/{self.plural}/{object_id}"
+
+
+BUCKET = Resource("bucket", "buckets", ID_PATTERN, None)
+COLLECTION = Resource("collection", "collections", ID_PATTERN, "bucket")
+GROUP = Resource("group", "groups", ID_PATTERN, "bucket")
+RECORD = Resource("record", "records", RECORD_ID_PATTERN, "collection")
+ACCOUNT = Resource("account", "accounts", ACCOUNT_ID_PATTERN, None)
+
+RESOURCES = {r.name: r for r in (BUCKET, COLLECTION, GROUP, RECORD, ACCOUNT)}
+
+_touched: ContextVar[set[tuple[str, str]] | None] = ContextVar("touched", default=None)
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: Context) -> AsyncIterator[None]:
+    """One transaction; listeners of what it changed are woken only once it has committed."""
+    if _touched.get() is not None:
+        async with ctx.store.transaction():
+            yield
+        return
+    touched: set[tuple[str, str]] = set()
+    token = _touched.set(touched)
+    try:
+        async with ctx.store.transaction():
+            yield
+    finally:
+        _touched.reset(token)
+    for key in touched:
+        ctx.changes.notify(key)
+
+
+def _touch(resource: str, parent_uri: str) -> None:
+    touched = _touched.get()
+    if touched is not None:
+        touched.add((resource, parent_uri))
+
+
+# --- permissions --------------------------------------------------------------------------
+async def is_allowed(
+    ctx: Context, user: User, resource: str, uri: str, permission: str
+) -> bool:
+    if resource == "root":
+        granted = set(_root_principals(ctx, permission))
+    else:
+        bound = perms.bound_permissions(uri, resource, permission)
+        granted = await ctx.store.authorized_principals(bound)
+        if resource == "account":
+            granted |= set(ctx.settings.account_write_principals)
+    return perms.allowed(granted, user.principals)
+
+
+def _root_principals(ctx: Context, permission: str) -> tuple[str, ...]:
+    if permission == "bucket:create":
+        return ctx.settings.bucket_create_principals
+    if permission == "account:create":
+        return ctx.settings.account_create_principals + ctx.settings.account_write_principals
+    return ()
+
+
+def deny(user: User) -> Exception:
+    if not user.authenticated:
+        return Unauthorized("Please authenticate yourself to use this endpoint.")
+    return Forbidden("Unauthorized")
+
+
+async def require(ctx: Context, user: User, resource: str, uri: str, permission: str) -> None:
+    if not await is_allowed(ctx, user, resource, uri, permission):
+        raise deny(user)
+
+
+def path_objects(parent_uri: str) -> list[tuple[str, str, str]]:
+    """``/buckets/b/collections/c`` → ``[(bucket, "", b), (collection, /buckets/b, c)]``."""
+    parts = parent_uri.strip("/").split("/") if parent_uri else []
+    found = []
+    for i in range(0, len(parts) - 1, 2):
+        parent = "/" + "/".join(parts[:i]) if i else ""
+        found.append((parts[i][:-1], parent, parts[i + 1]))
+    return found
+
+
+async def ensure_parents(ctx: Context, parent_uri: str) -> None:
+    """Every ancestor of a path must exist: the 404 names the first one missing."""
+    for resource, parent, object_id in path_objects(parent_uri):
+        await ctx.store.get(resource, parent, object_id)
+
+
+def visible_permissions(user: User, permissions: Permissions) -> dict[str, list[str]]:
+    """Kinto shows an object's permissions only to principals among its own writers."""
+    if user.principals.isdisjoint(permissions.get("write", set())):
+        return {}
+    return {p: sorted(s) for p, s in permissions.items()}
+
+
+def validate_permissions(resource: Resource, raw: Any) -> Permissions:
+    if not isinstance(raw, dict):
+        raise InvalidParameters.at("body", "permissions", "Should be an object")
+    allowed = perms.OBJECT_PERMISSIONS[resource.name]
+    cleaned: Permissions = {}
+    for name, principals in raw.items():
+        if name not in allowed:
+            raise InvalidParameters.at("body", f"permissions.{name}", f"'{name}' is not one of "
+                                       + ", ".join(allowed))
+        if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
+            raise InvalidParameters.at(
+                "body", f"permissions.{name}", "Should be a list of principals"
+            )
+        cleaned[name] = set(principals)
+    return cleaned
+
+
+# --- reading -----------------------------------------------------------------------------
+@dataclass
+class Found:
+    obj: JSONObject
+    permissions: Permissions
+    uri: str
+
+
+async def get_object(
+    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
+) -> Found:
+    uri = resource.uri(parent_uri, object_id)
+    if not await is_allowed(ctx, user, resource.name, uri, "read"):
+        raise deny(user)
+    await ensure_parents(ctx, parent_uri)
+    obj = await ctx.store.get(resource.name, parent_uri, object_id)
+    return Found(obj, await ctx.store.get_permissions(uri), uri)
+
+
+async def find_object(
+    ctx: Context, resource: Resource, parent_uri: str, object_id: str
+) -> JSONObject | None:
+    try:
+        return await ctx.store.get(resource.name, parent_uri, object_id)
+    except ObjectNotFound:
+        return None
+
+
+@dataclass
+class Listing:
+    """What a list request may see: everything under the parent, or only shared ids."""
+
+    everything: bool
+    shared_ids: set[str]
+
+
+async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: str) -> Listing:
+    """Kinto's rule: read on the parent shows all; otherwise only objects shared with you."""
+    if resource is ACCOUNT and user.principals & set(ctx.settings.account_write_principals):
+        return Listing(True, set())
+    if resource.parent is not None:
+        parent_name = resource.parent
+        if await is_allowed(ctx, user, parent_name, parent_uri, "read"):
+            await ensure_parents(ctx, parent_uri)
+            return Listing(True, set())
+    pattern = resource.uri(parent_uri, "*")
+    shared = await ctx.store.accessible_objects(
+        user.principals, [(pattern, "read"), (pattern, "write")]
+    )
+    ids = {uri.rsplit("/", 1)[1] for uri in shared}
+    if not ids and resource.parent is not None:
+        if not await _can_see_parent(ctx, user, resource, parent_uri):
+            raise deny(user)
+        await ensure_parents(ctx, parent_uri)
+    if resource is BUCKET and not ids and not user.authenticated:
+        raise deny(user)
+    return Listing(False, ids)
+
+
+async def _can_see_parent(ctx: Context, user: User, resource: Resource, parent_uri: str) -> bool:
+    create = f"{resource.name}:create"
+    assert resource.parent is not None
+    return await is_allowed(ctx, user, resource.parent, parent_uri, create)
+
+
+async def list_objects(
+    ctx: Context,
+    scope: Listing,
+    resource: Resource,
+    parent_uri: str,
+    filters: Sequence[Filter],
+    sorting: Sequence[Sort],
+    rules: Sequence[Sequence[Filter]],
+    limit: int | None,
+    include_deleted: bool,
+) -> list[JSONObject]:
+    if not scope.everything:
+        if not scope.shared_ids:
+            return []
+        filters = [*filters, Filter("id", Op.IN, sorted(scope.shared_ids))]
+    return await ctx.store.list_all(
+        resource.name, parent_uri, filters, sorting, rules, limit, include_deleted
+    )
+
+
+async def count_objects(
+    ctx: Context, scope: Listing, resource: Resource, parent_uri: str, filters: Sequence[Filter]
+) -> int:
+    if not scope.everything:
+        if not scope.shared_ids:
+            return 0
+        filters = [*filters, Filter("id", Op.IN, sorted(scope.shared_ids))]
+    return await ctx.store.count_all(resource.name, parent_uri, filters)

@@ -1,0 +1,1 @@
+"""Helpers for ``bench/records.py``: servers, wrk scripts, report tables."""

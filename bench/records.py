@@ -1,0 +1,329 @@
+"""Records benchmark: Homeport against Kinto 26.5, side by side, in one run.
+
+For each pairing (Homeport SQLite vs Kinto's memory backend, Homeport PostgreSQL vs Kinto's
+PostgreSQL backend) the script starts both servers on 127.0.0.1, one at a time, seeds the same
+data through Basic auth (an ``admin`` account on each), and measures with wrk: single creates,
+batch creates, list pages of 100, get by id, conditional GET (304) and ``_since`` polling, then
+N concurrent writers on one collection. It prints a table per pairing (``--markdown`` for
+docs/benchmarks.md) and writes every figure as JSON.
+
+    .venv/bin/python bench/records.py --markdown
+
+Needs wrk (``apt-get install -y wrk``). Kinto is pip-installed into a cached venv
+(bench/.cache/kinto-venv, or ``--kinto-venv``). PostgreSQL comes from
+``homeport.testing.postgres.TempPostgres``. Every process started here is stopped on exit,
+error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from recbench import report
+from recbench.prepare import CONCURRENT, check_once, prepare
+from recbench.servers import ensure_kinto, homeport_server, kinto_server, log
+from recbench.wrk import (
+    CONCURRENCY,
+    OPERATIONS,
+    Operation,
+    Target,
+    build_script,
+    parse_result,
+    run_wrk,
+    wrk_binary,
+    wrk_version,
+)
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PAIRINGS = {
+    "sqlite": "Homeport SQLite vs Kinto memory backend",
+    "postgres": "Homeport PostgreSQL vs Kinto PostgreSQL backend",
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", choices=sorted(PAIRINGS), help="run one pairing only")
+    p.add_argument("--duration", type=int, default=5, help="seconds per operation (5)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up seconds per operation (1)")
+    p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--writers", type=int, default=8, help="concurrent writers test (8)")
+    p.add_argument("--records", type=int, default=1000, help="seed records (1000)")
+    p.add_argument("--batch-size", type=int, default=25, help="creates per batch (25)")
+    p.add_argument("--timeout", type=float, default=10.0, help="wrk per-request timeout (10 s)")
+    p.add_argument(
+        "--kinto-venv",
+        type=Path,
+        default=BENCH / ".cache" / "kinto-venv",
+        help="venv with (or to install) kinto[postgresql]==26.5 (bench/.cache/kinto-venv)",
+    )
+    p.add_argument("--json", type=Path, help="results file (bench/results/records-<time>.json)")
+    p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    p.add_argument(
+        "--max-minutes", type=float, default=12.0, help="skip what is left after this (12)"
+    )
+    args = p.parse_args(argv)
+    if args.warmup < 0:
+        p.error("--warmup must not be negative")
+    for name in ("duration", "connections", "threads", "writers", "records", "batch_size"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if args.records < 100:
+        p.error("--records must be at least 100 (list pages of 100)")
+    return args
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.strip()
+    try:
+        import homeport
+
+        homeport_version: str | None = getattr(homeport, "__version__", None)
+    except ImportError:
+        homeport_version = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": wrk_version(),
+        "homeport": homeport_version,
+        "git_commit": commit or None,
+    }
+
+
+class Deadline:
+    def __init__(self, minutes: float) -> None:
+        self.end = time.monotonic() + minutes * 60
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+def measure_server(
+    start: Callable[[], AbstractContextManager[Any]],
+    args: argparse.Namespace,
+    workdir: Path,
+    deadline: Deadline,
+    entry: dict[str, Any],
+) -> None:
+    """Start one server, seed it, run every operation with wrk; fill ``entry`` in place."""
+    try:
+        with start() as server:
+            entry["details"] = server.details
+            target = prepare(server, args.records, args.batch_size)
+            entry["measured"] = True
+            ops: dict[str, Any] = entry["ops"]
+            for op in (*OPERATIONS, CONCURRENCY):
+                if deadline.left() < args.duration + args.warmup + 15:
+                    ops[op.key] = {"error": "skipped: --max-minutes reached"}
+                    continue
+                ops[op.key] = run_operation(op, server, target, args, workdir)
+    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"{entry['name']}/{entry['backend']}: {entry['error']}")
+
+
+def run_operation(
+    op: Operation, server: Any, target: Target, args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    label = f"{server.name}/{server.backend} {op.title}"
+    connections = args.writers if op is CONCURRENCY else args.connections
+    write = CONCURRENT if op is CONCURRENCY else None
+    script = build_script(op, target, write_collection=write)
+    name = f"{server.name}-{server.backend}-{op.key}".lower()
+    try:
+        problem = check_once(server.client(), op, target)
+    except (OSError, ValueError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        log(f"{label}: check failed: {problem}")
+    common = {"connections": connections, "threads": args.threads, "timeout": args.timeout}
+    try:
+        if args.warmup > 0 and op is not CONCURRENCY:
+            run_wrk(script, server.base_url, workdir, name, duration=args.warmup, **common)
+        out = run_wrk(script, server.base_url, workdir, name, duration=args.duration, **common)
+        result = parse_result(out, op).as_dict()
+    except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
+        log(f"{label}: {exc}")
+        return {"error": str(exc), "check": problem}
+    result.update({"connections": connections, "check": problem})
+    log(
+        f"{label}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, errors {result['errors']}, statuses {result['statuses']}"
+        + (f" sub {result['substatuses']}" if result["substatuses"] else "")
+    )
+    return result
+
+
+def _server_entry(name: str, backend: str) -> dict[str, Any]:
+    return {"name": name, "backend": backend, "measured": False, "error": None, "ops": {}}
+
+
+@contextmanager
+def temp_postgres(machine: dict[str, Any]) -> Iterator[Any]:
+    try:
+        from homeport.testing.postgres import TempPostgres
+    except ImportError as exc:
+        raise RuntimeError(f"TempPostgres is not available yet: {exc}") from exc
+    with TempPostgres() as pg:
+        version = subprocess.run(
+            ["/usr/lib/postgresql/15/bin/postgres", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout.strip()
+        machine["postgresql"] = version.split()[-1] if version else "15"
+        yield pg
+
+
+def run_pairing(
+    key: str, args: argparse.Namespace, machine: dict[str, Any], deadline: Deadline, tmp: Path
+) -> dict[str, Any]:
+    pg_needed = key == "postgres"
+    pairing: dict[str, Any] = {
+        "key": key,
+        "title": PAIRINGS[key],
+        "batch_size": args.batch_size,
+        "error": None,
+        "servers": {
+            "homeport": _server_entry("Homeport", "PostgreSQL" if pg_needed else "SQLite"),
+            "kinto": _server_entry("Kinto", "PostgreSQL" if pg_needed else "memory"),
+        },
+    }
+    venv = args.kinto_venv.resolve()
+    workdir = tmp / key
+    workdir.mkdir()
+    if not pg_needed:
+        measure_server(
+            lambda: homeport_server(REPO, workdir / "homeport", None),
+            args,
+            workdir,
+            deadline,
+            pairing["servers"]["homeport"],
+        )
+        measure_server(
+            lambda: kinto_server(venv, workdir / "kinto", None),
+            args,
+            workdir,
+            deadline,
+            pairing["servers"]["kinto"],
+        )
+        return pairing
+    try:
+        with temp_postgres(machine) as pg:
+            home_url = pg.create_database("homeport_bench")
+            kinto_url = pg.create_database("kinto_bench")
+            measure_server(
+                lambda: homeport_server(REPO, workdir / "homeport", home_url),
+                args,
+                workdir,
+                deadline,
+                pairing["servers"]["homeport"],
+            )
+            measure_server(
+                lambda: kinto_server(venv, workdir / "kinto", kinto_url),
+                args,
+                workdir,
+                deadline,
+                pairing["servers"]["kinto"],
+            )
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pairing["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"{key}: {pairing['error']}")
+    return pairing
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk_binary()  # exits with the install hint when wrk is missing
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    deadline = Deadline(args.max_minutes)
+    started = datetime.now(UTC)
+    command = " ".join(
+        [".venv/bin/python", "bench/records.py", *(shlex.quote(a) for a in sys.argv[1:])]
+    )
+    machine = machine_info()
+    machine["kinto"] = ensure_kinto(args.kinto_venv.resolve())
+    keys = [args.only] if args.only else list(PAIRINGS)
+    pairings = []
+    with tempfile.TemporaryDirectory(prefix="homeport-bench-") as tmp:
+        for key in keys:
+            pairings.append(run_pairing(key, args, machine, deadline, Path(tmp)))
+        kinto_threads = next(
+            (
+                p["servers"]["kinto"]["details"].get("waitress_threads")
+                for p in pairings
+                if p["servers"]["kinto"].get("details")
+            ),
+            None,
+        )
+    results = {
+        "run": {
+            "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "threads": args.threads,
+            "writers": args.writers,
+            "records": args.records,
+            "batch_size": args.batch_size,
+            "kinto_waitress_threads": kinto_threads,
+        },
+        "machine": machine,
+        "pairings": pairings,
+    }
+    out = args.json or BENCH / "results" / f"records-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"results written to {out}")
+    print(report.render(results, markdown=args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; servers stopped")
+        sys.exit(130)

@@ -69,7 +69,7 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("homeport", appauthor=False))
 
 
-def _coerce(name: str, raw: Any, kind: Any) -> Any:  # noqa: C901 - one branch per type
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
     text = str(kind)
     try:
         if "tuple" in text:

@@ -1,0 +1,1 @@
+"""The Kinto-compatible HTTP API under /v1/."""

@@ -1,0 +1,139 @@
+"""Kinto's list querystring (filters, ``_sort``, ``_limit``, ``_token``…) into query values."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.core.errors import InvalidParameters
+from homeport.core.query import PREFIXES, Filter, Op, Sort, native_value
+
+LIST_OPS = (Op.IN, Op.EXCLUDE, Op.CONTAINS, Op.CONTAINS_ANY)
+RESERVED = ("_limit", "_token", "_sort", "_fields", "_since", "_before", "_to")
+
+
+@dataclass
+class ListQuery:
+    filters: list[Filter] = field(default_factory=list)
+    sorting: list[Sort] = field(default_factory=list)
+    limit: int | None = None
+    token: dict[str, Any] | None = None
+    fields: list[str] | None = None
+    since: int | None = None
+
+    @property
+    def include_deleted(self) -> bool:
+        """Kinto shows tombstones whenever the client filters on ``last_modified``."""
+        return any(f.field == "last_modified" for f in self.filters)
+
+
+def _timestamp(name: str, raw: str) -> int:
+    value = raw.strip().strip('"')
+    if not value.lstrip("-").isdigit():
+        raise InvalidParameters.at("querystring", name, f"Invalid value for {name}")
+    return int(value)
+
+
+def _list_value(raw: str) -> list[Any]:
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parsed
+    return [native_value(v) for v in text.split(",")]
+
+
+def _filter(key: str, raw: str) -> Filter:
+    op, name = Op.EQ, key
+    for prefix, candidate in PREFIXES.items():
+        if key.startswith(prefix) and len(key) > len(prefix):
+            op, name = candidate, key[len(prefix) :]
+            break
+    if name == "last_modified":
+        if op in LIST_OPS:
+            return Filter(name, op, [_timestamp(key, v) for v in raw.split(",")])
+        return Filter(name, op, _timestamp(key, raw))
+    if op in LIST_OPS:
+        return Filter(name, op, _list_value(raw))
+    if op is Op.HAS:
+        value = raw.strip().lower()
+        if value not in ("true", "false", "1", "0"):
+            raise InvalidParameters.at("querystring", key, "Should be a boolean")
+        return Filter(name, op, value in ("true", "1"))
+    if op is Op.LIKE:
+        return Filter(name, op, raw)
+    return Filter(name, op, native_value(raw))
+
+
+def parse_list_query(
+    params: Sequence[tuple[str, str]],
+    known_fields: set[str] | None = None,
+) -> ListQuery:
+    """``known_fields`` (when the collection has a schema) restricts filter and sort fields."""
+    query = ListQuery()
+    for key, raw in params:
+        if key == "_limit":
+            if not raw.isdigit():
+                raise InvalidParameters.at("querystring", "_limit", "Invalid value for _limit")
+            query.limit = int(raw)
+        elif key == "_token":
+            query.token = decode_token(raw)
+        elif key == "_sort":
+            query.sorting = _sorting(raw, known_fields)
+        elif key == "_fields":
+            query.fields = [f for f in raw.split(",") if f]
+        elif key == "_since":
+            query.since = _timestamp(key, raw)
+            query.filters.append(Filter("last_modified", Op.GT, query.since))
+        elif key in ("_before", "_to"):
+            query.filters.append(Filter("last_modified", Op.LT, _timestamp(key, raw)))
+        elif key.startswith("_"):
+            continue
+        else:
+            flt = _filter(key, raw)
+            _check_known(flt.field, known_fields, "filter")
+            query.filters.append(flt)
+    return query
+
+
+def _check_known(name: str, known: set[str] | None, what: str) -> None:
+    if known is None or name.split(".")[0] in known:
+        return
+    location = "_sort" if what == "sort" else name
+    raise InvalidParameters.at("querystring", location, f"Unknown {what} field '{name}'")
+
+
+def _sorting(raw: str, known: set[str] | None) -> list[Sort]:
+    sorting = []
+    for part in raw.split(","):
+        name = part.strip()
+        descending = name.startswith("-")
+        name = name.lstrip("-+")
+        if not name:
+            continue
+        _check_known(name, known, "sort")
+        sorting.append(Sort(name, descending))
+    return sorting
+
+
+def encode_token(last: dict[str, Any], offset: int) -> str:
+    payload = json.dumps({"last_object": last, "offset": offset}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_token(raw: str) -> dict[str, Any]:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        token = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(token, dict) or not isinstance(token.get("last_object"), dict):
+            raise ValueError(raw)
+        return token
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidParameters.at("querystring", "_token", "Invalid value for token") from None

@@ -1,0 +1,303 @@
+"""Handlers for every object and list endpoint of the tree (buckets → collections → records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.api.messages import ApiRequest, ApiResponse, check_preconditions, not_modified, quoted
+from homeport.api.querystring import ListQuery, encode_token, parse_list_query
+from homeport.core.errors import InvalidParameters, ObjectNotFound
+from homeport.core.patch import PatchError, json_patch, merge_patch
+from homeport.core.query import MISSING, Sort, extract, pagination_rules
+from homeport.services import resources as res
+from homeport.services import writes
+from homeport.services.context import Context
+from homeport.services.resources import RESOURCES, Resource, unit_of_work
+from homeport.store.protocols import JSONObject, Permissions
+
+HIDDEN_FIELDS = {"account": ("password",)}
+
+
+def locate(path: str) -> tuple[Resource, str, str | None]:
+    """``/buckets/b/collections`` → (COLLECTION, "/buckets/b", None); object paths give the id."""
+    parts = path.strip("/").split("/")
+    if len(parts) % 2 == 1:
+        return RESOURCES[parts[-1][:-1]], "/" + "/".join(parts[:-1]) if len(parts) > 1 else "", None
+    resource = RESOURCES[parts[-2][:-1]]
+    parent = "/" + "/".join(parts[:-2]) if len(parts) > 2 else ""
+    return resource, parent, parts[-1]
+
+
+def check_path_ids(path: str) -> None:
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts), 2):
+        writes.check_id(RESOURCES[parts[i - 1][:-1]], parts[i])
+
+
+def public(resource: Resource, obj: JSONObject) -> JSONObject:
+    hidden = HIDDEN_FIELDS.get(resource.name)
+    return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
+
+
+def object_response(
+    status: int, resource: Resource, obj: JSONObject, permissions: dict[str, list[str]]
+) -> ApiResponse:
+    body = {"data": public(resource, obj), "permissions": permissions}
+    return ApiResponse(status, body, {"ETag": quoted(obj["last_modified"])})
+
+
+def _body_parts(req: ApiRequest, resource: Resource) -> tuple[JSONObject, Permissions | None]:
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidParameters.at("body", "body", "Should be an object")
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidParameters.at("body", "data", "Should be an object")
+    raw_permissions = body.get("permissions")
+    permissions = None
+    if raw_permissions is not None:
+        permissions = res.validate_permissions(resource, raw_permissions)
+    return data, permissions
+
+
+# --- objects ------------------------------------------------------------------------------
+async def get_object(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, object_id = locate(req.path)
+    assert object_id is not None
+    found = await res.get_object(ctx, req.user, resource, parent, object_id)
+    timestamp = found.obj["last_modified"]
+    if not_modified(req, timestamp):
+        return ApiResponse(304, None, {"ETag": quoted(timestamp)})
+    check_preconditions(req, timestamp, found.obj)
+    visible = res.visible_permissions(req.user, found.permissions)
+    return object_response(200, resource, found.obj, visible)
+
+
+async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, object_id = locate(req.path)
+    assert object_id is not None
+    data, permissions = _body_parts(req, resource)
+    if "id" in data and data["id"] != object_id:
+        raise InvalidParameters.at("body", "data.id", "Does not match the id in the path")
+    async with unit_of_work(ctx):
+        existing = await res.find_object(ctx, resource, parent, object_id)
+        check_preconditions(req, existing["last_modified"] if existing else None, existing)
+        written = await writes.save(
+            ctx, req.user, resource, parent, object_id, data, permissions,
+            existing=existing, replace_permissions=True,
+        )
+    status = 201 if written.created else 200
+    return object_response(
+        status, resource, written.obj, res.visible_permissions(req.user, written.permissions)
+    )
+
+
+async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, object_id = locate(req.path)
+    assert object_id is not None
+    async with unit_of_work(ctx):
+        found = await _writable(ctx, req, resource, parent, object_id)
+        check_preconditions(req, found.obj["last_modified"], found.obj)
+        data, permissions = _patched(req, resource, found)
+        written = await writes.save(
+            ctx, req.user, resource, parent, object_id, data, permissions,
+            existing=found.obj, replace_permissions=req.content_type.endswith("json-patch+json"),
+        )
+    return object_response(
+        200, resource, written.obj, res.visible_permissions(req.user, written.permissions)
+    )
+
+
+async def _writable(
+    ctx: Context, req: ApiRequest, resource: Resource, parent: str, object_id: str
+) -> res.Found:
+    uri = resource.uri(parent, object_id)
+    await res.require(ctx, req.user, resource.name, uri, "write")
+    await res.ensure_parents(ctx, parent)
+    obj = await ctx.store.get(resource.name, parent, object_id)
+    return res.Found(obj, await ctx.store.get_permissions(uri), uri)
+
+
+def _patched(
+    req: ApiRequest, resource: Resource, found: res.Found
+) -> tuple[JSONObject, Permissions | None]:
+    current = {k: v for k, v in found.obj.items() if k != "last_modified"}
+    kind = req.content_type
+    if kind == "application/json-patch+json":
+        document = {
+            "data": current,
+            "permissions": {p: {s: True for s in v} for p, v in found.permissions.items()},
+        }
+        operations = req.json(required=True)
+        if isinstance(operations, list):
+            for op in operations:
+                if isinstance(op, dict) and str(op.get("path", "")).startswith("/permissions/"):
+                    op.setdefault("value", True)
+                    _ensure_permission_key(document, str(op["path"]))
+        try:
+            patched = json_patch(document, operations)
+        except PatchError as exc:
+            raise InvalidParameters.at("body", "body", str(exc)) from None
+        data = patched.get("data")
+        if not isinstance(data, dict):
+            raise InvalidParameters.at("body", "data", "Should be an object")
+        raw_perms = {p: sorted(v) for p, v in (patched.get("permissions") or {}).items()}
+        return data, res.validate_permissions(resource, raw_perms)
+    changes, permissions = _body_parts(req, resource)
+    if kind == "application/merge-patch+json":
+        merged = merge_patch(current, changes)
+        return merged, permissions
+    return {**current, **changes}, permissions
+
+
+def _ensure_permission_key(document: dict[str, Any], path: str) -> None:
+    parts = path.split("/")
+    if len(parts) >= 3:
+        document["permissions"].setdefault(parts[2], {})
+
+
+async def delete_object(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, object_id = locate(req.path)
+    assert object_id is not None
+    async with unit_of_work(ctx):
+        found = await _writable(ctx, req, resource, parent, object_id)
+        check_preconditions(req, found.obj["last_modified"], found.obj)
+        dead = await writes.delete(ctx, req.user, resource, parent, object_id)
+    return ApiResponse(200, {"data": dead}, {"ETag": quoted(dead["last_modified"])})
+
+
+# --- lists --------------------------------------------------------------------------------
+async def _known_fields(ctx: Context, resource: Resource, parent: str) -> set[str] | None:
+    if resource is not res.RECORD:
+        return None
+    bucket, _, collection_id = parent.rpartition("/collections/")
+    try:
+        collection = await ctx.store.get("collection", bucket, collection_id)
+    except ObjectNotFound:
+        return None
+    schema = collection.get("schema")
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return None
+    return {*schema["properties"], "id", "last_modified", "schema", "attachment"}
+
+
+async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, _ = locate(req.path)
+    scope = await res.list_scope(ctx, req.user, resource, parent)
+    query = parse_list_query(req.query, await _known_fields(ctx, resource, parent))
+    timestamp = await ctx.store.resource_timestamp(resource.name, parent)
+    headers = {"ETag": quoted(timestamp)}
+    if not_modified(req, timestamp):
+        return ApiResponse(304, None, headers)
+    check_preconditions(req, timestamp)
+    if query.since is not None and query.since >= timestamp and query.token is None:
+        headers["Total-Records"] = headers["Total-Objects"] = "0"
+        return ApiResponse(200, {"data": []}, headers)
+    objects, next_url, total = await _page(ctx, req, scope, resource, parent, query)
+    headers["Total-Records"] = headers["Total-Objects"] = str(total)
+    if next_url:
+        headers["Next-Page"] = next_url
+    data = [_project(public(resource, o), query.fields) for o in objects]
+    return ApiResponse(200, None if req.method == "HEAD" else {"data": data}, headers)
+
+
+def _limit(ctx: Context, query: ListQuery) -> int:
+    cap = ctx.settings.storage_max_fetch_size
+    limit = query.limit if query.limit is not None else cap
+    if ctx.settings.paginate_by:
+        limit = min(limit, ctx.settings.paginate_by)
+    return max(0, min(limit, cap))
+
+
+async def _page(
+    ctx: Context,
+    req: ApiRequest,
+    scope: res.Listing,
+    resource: Resource,
+    parent: str,
+    query: ListQuery,
+) -> tuple[list[JSONObject], str | None, int]:
+    sorting = list(query.sorting) or [Sort("last_modified", descending=True)]
+    if not any(s.field == "last_modified" for s in sorting):
+        sorting.append(Sort("last_modified", descending=True))
+    if not any(s.field == "id" for s in sorting):
+        sorting.append(Sort("id"))
+    limit = _limit(ctx, query)
+    rules: list[Any] = []
+    offset = 0
+    if query.token is not None:
+        rules = pagination_rules(sorting, query.token["last_object"])
+        offset = int(query.token.get("offset", 0))
+    objects = await res.list_objects(
+        ctx, scope, resource, parent, query.filters, sorting, rules, limit + 1,
+        query.include_deleted,
+    )
+    more = len(objects) > limit
+    objects = objects[:limit]
+    if not more and query.token is None:
+        total = len(objects)
+    else:
+        total = await res.count_objects(ctx, scope, resource, parent, query.filters)
+    next_url = None
+    if more and objects:
+        last = {s.field: extract(objects[-1], s.field) for s in sorting}
+        last = {k: v for k, v in last.items() if v is not MISSING}
+        token = encode_token(last, offset + len(objects))
+        next_url = req.url(_token=token, _limit=str(limit))
+    return objects, next_url, total
+
+
+def _project(obj: JSONObject, fields: list[str] | None) -> JSONObject:
+    if not fields or obj.get("deleted"):
+        return obj
+    out: JSONObject = {"id": obj["id"], "last_modified": obj["last_modified"]}
+    for name in fields:
+        top = name.split(".")[0]
+        if top in obj:
+            out[top] = obj[top]
+    return out
+
+
+async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, _ = locate(req.path)
+    data, permissions = _body_parts(req, resource)
+    object_id = data.get("id") or writes.generate_id(resource)
+    writes.check_id(resource, object_id, "body")
+    async with unit_of_work(ctx):
+        existing = await res.find_object(ctx, resource, parent, object_id)
+        if existing is not None:
+            found = await res.get_object(ctx, req.user, resource, parent, object_id)
+            check_preconditions(req, existing["last_modified"], existing)
+            visible = res.visible_permissions(req.user, found.permissions)
+            return object_response(200, resource, found.obj, visible)
+        check_preconditions(req, None)
+        written = await writes.save(
+            ctx, req.user, resource, parent, object_id, data, permissions,
+            existing=None, replace_permissions=True,
+        )
+    return object_response(
+        201, resource, written.obj, res.visible_permissions(req.user, written.permissions)
+    )
+
+
+async def delete_list(ctx: Context, req: ApiRequest) -> ApiResponse:
+    check_path_ids(req.path)
+    resource, parent, _ = locate(req.path)
+    async with unit_of_work(ctx):
+        scope = await res.list_scope(ctx, req.user, resource, parent)
+        query = parse_list_query(req.query, await _known_fields(ctx, resource, parent))
+        timestamp = await ctx.store.resource_timestamp(resource.name, parent)
+        check_preconditions(req, timestamp)
+        objects = await res.list_objects(
+            ctx, scope, resource, parent, query.filters, query.sorting, [], _limit(ctx, query),
+            False,
+        )
+        deleted = await writes.delete_many(ctx, req.user, resource, parent, objects)
+        timestamp = await ctx.store.resource_timestamp(resource.name, parent)
+    return ApiResponse(200, {"data": deleted}, {"ETag": quoted(timestamp)})

@@ -1,0 +1,1 @@
+"""The ``homeport`` command line: a Typer root and one module per command group."""

@@ -1,0 +1,80 @@
+"""``homeport``: the root command. ``--data DIR`` works before or after the subcommand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import homeport
+from homeport.settings import SettingsError, load_settings
+
+app = typer.Typer(
+    name="homeport",
+    help="Homeport: own your corner of the web. Your data at home, spoken over Kinto's API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Data directory (default: $HOMEPORT_DATA, else the platform's user data dir).",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"homeport: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"homeport {homeport.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data: DataOption = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = {"data": data}
+
+
+def data_dir(ctx: typer.Context, data: Path | None) -> Path | None:
+    return data or (ctx.obj or {}).get("data")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    data: DataOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [8750].")] = None,
+) -> None:
+    """Start the home server (the Kinto-compatible API under /v1/)."""
+    from homeport.cli.serve import run
+
+    try:
+        settings = load_settings(data_dir(ctx, data), host=host, port=port)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(run(settings))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

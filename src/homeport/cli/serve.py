@@ -1,0 +1,63 @@
+"""``homeport serve``: run the home on uvicorn until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import sys
+
+import uvicorn
+
+from homeport.core.errors import HomeportError
+from homeport.home import create_home_app, open_context
+from homeport.services import accounts
+from homeport.settings import Settings
+
+
+async def _prepare(settings: Settings) -> Settings:
+    """Open the store once before serving so a bad URL fails here with one clear line, and
+    create the owner's account on first run, showing a generated password once."""
+    ctx = await open_context(settings)
+    try:
+        password = settings.admin_password
+        generated = None
+        if password is None and await ctx.store.count_all("account", "", []) == 0:
+            generated = password = secrets.token_urlsafe(12)
+        if await accounts.ensure_admin(ctx, password) and generated:
+            print("First run: created the owner account 'admin'.")
+            print(f"  password: {generated}   (shown once; keep it somewhere safe)")
+    finally:
+        await ctx.store.close()
+    return dataclasses.replace(settings, admin_password=None) if generated else settings
+
+
+def run(settings: Settings) -> int:
+    try:
+        settings = asyncio.run(_prepare(settings))
+    except HomeportError as exc:
+        print(f"homeport: {exc.message}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"homeport: cannot open the data store: {exc}", file=sys.stderr)
+        return 1
+    app = create_home_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"Homeport home serving {settings.data_dir}")
+    print(f"  API:  http://{host}:{settings.port}/v1/", flush=True)
+    try:
+        server.run()
+    except OSError as exc:
+        print(f"homeport: cannot listen on {host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Shared ASGI plumbing: Kinto-shaped errors and authentication."""

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from homeport.api import attachments, changes
 from homeport.api.batch import batch
 from homeport.api.messages import ApiRequest, ApiResponse
-from homeport.api.routes import ROUTES, Route
+from homeport.api.routes import ROUTES, Route, resolve
 from homeport.core.errors import (
     HomeportError,
     MethodNotAllowed,
@@ -73,8 +73,9 @@ async def api_request(request: Request, ctx: Context, path: str) -> ApiRequest:
         method=request.method,
         path=path,
         query=list(request.query_params.multi_items()),
-        headers={k.decode("latin-1").lower(): v.decode("latin-1")
-                 for k, v in request.scope["headers"]},
+        headers={
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
+        },
         user=await identify(ctx, request.headers.get("authorization")),
         origin=origin_of(request),
         raw_body=body,
@@ -225,10 +226,17 @@ def create_home_app(settings: Settings, context: Context | None = None) -> FastA
     add_extra_routes(app)
     add_error_handlers(app)
 
-    @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-                   include_in_schema=False)
+    @app.api_route(
+        "/{path:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
     async def unprefixed(request: Request, path: str) -> Response:
         if path.startswith("v1/") or path == "v1":
+            try:
+                resolve(request.method, "/" + path[3:].rstrip("/"))
+            except HomeportError as exc:
+                return error_response(exc)
             return error_response(
                 MissingResource("The resource you are looking for could not be found.")
             )

@@ -58,7 +58,7 @@ class ApiRequest:
     def url(self, **override: str) -> str:
         params = [(k, v) for k, v in self.query if k not in override]
         params += list(override.items())
-        base = f"{self.origin}{self.path}"
+        base = f"{self.origin}/v1{self.path}"
         return f"{base}?{urlencode(params)}" if params else base
 
 

@@ -196,18 +196,20 @@ def _server_entry(name: str, backend: str) -> dict[str, Any]:
 @contextmanager
 def temp_postgres(machine: dict[str, Any]) -> Iterator[Any]:
     try:
-        from homeport.testing.postgres import TempPostgres
+        from homeport.testing.postgres import TempPostgres, find_pg_bin
     except ImportError as exc:
         raise RuntimeError(f"TempPostgres is not available yet: {exc}") from exc
     with TempPostgres() as pg:
-        version = subprocess.run(
-            ["/usr/lib/postgresql/15/bin/postgres", "--version"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        ).stdout.strip()
-        machine["postgresql"] = version.split()[-1] if version else "15"
+        bin_dir = find_pg_bin()
+        if bin_dir is not None:
+            version = subprocess.run(
+                [str(bin_dir / "postgres"), "--version"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            ).stdout.strip()
+            machine["postgresql"] = version.split()[-1] if version else None
         yield pg
 
 

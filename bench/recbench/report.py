@@ -164,10 +164,13 @@ def _server_notes(pairing: dict[str, Any]) -> list[str]:
             if op.get("error"):
                 notes.append(f"{srv['name']} {op_key}: {short(op['error'])}")
             if op.get("unexpected"):
+                subs = f", in batches {op['substatuses']}" if op.get("substatuses") else ""
                 notes.append(
                     f"{srv['name']} {op_key}: {op['unexpected']} unexpected statuses "
-                    f"{op['statuses']} {op.get('substatuses') or ''}".rstrip()
+                    f"(statuses {op['statuses']}{subs})"
                 )
+            for status, body in sorted(op.get("samples", {}).items()):
+                notes.append(f"{srv['name']} {op_key}: first {status} said: {short(body, 240)}")
     return notes
 
 

@@ -1,0 +1,468 @@
+"""Conformance suites every RecordStore and BlobStore backend must pass (Kinto's ``StorageTest``).
+
+Subclass and provide the backend as a fixture; the suite's tests then run against it::
+
+    class TestMyRecordStore(RecordStoreConformance):
+        @pytest.fixture
+        def store(self, conformance_loop, tmp_path):
+            yield from serve_store(conformance_loop, lambda: MyStore(tmp_path / "db"))
+
+Tests are coroutines run on ``conformance_loop``, a fresh event loop per test on which the store
+was also opened: backends such as connection pools are bound to the loop that created them, and
+running everything on one loop needs no pytest plugin. Query semantics are not restated here:
+filters and sorts are checked against `homeport.core.query` (the reference) over a fixed dataset
+that mixes types, missing fields, nulls, nesting and lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from homeport.core.errors import ObjectNotFound, UnicityError
+from homeport.core.query import Filter, Op, Sort, extract, matches, pagination_rules, sort_objects
+from homeport.store.protocols import JSONObject, RecordStore
+from homeport.testing.conformance_blobs import BlobStoreConformance
+from homeport.testing.conformance_data import (
+    SORTINGS,
+    P,
+    R,
+    canon,
+    filters_for,
+    ids_of,
+    load_dataset,
+)
+from homeport.testing.conformance_runner import conformance_test, new_loop, serve_store
+
+__all__ = ["BlobStoreConformance", "RecordStoreConformance", "conformance_test", "serve_store"]
+
+
+class RecordStoreConformance:
+    """The RecordStore contract, one behaviour per test. Needs a ``store`` fixture."""
+
+    @pytest.fixture
+    def conformance_loop(self) -> Iterator[asyncio.AbstractEventLoop]:
+        yield from new_loop()
+
+    # --- objects -----------------------------------------------------------------------------
+    @conformance_test
+    async def test_create_then_get(self, store: RecordStore) -> None:
+        created = await store.create(R, P, {"id": "r1", "title": "hi", "n": {"x": [1, 2.5]}})
+        assert isinstance(created["last_modified"], int)
+        assert created == {
+            "id": "r1",
+            "title": "hi",
+            "n": {"x": [1, 2.5]},
+            "last_modified": created["last_modified"],
+        }
+        assert await store.get(R, P, "r1") == created
+
+    @conformance_test
+    async def test_get_missing_raises(self, store: RecordStore) -> None:
+        with pytest.raises(ObjectNotFound):
+            await store.get(R, P, "nope")
+        await store.create(R, P, {"id": "r1"})
+        with pytest.raises(ObjectNotFound):
+            await store.get(R, "/buckets/other", "r1")
+        with pytest.raises(ObjectNotFound):
+            await store.get("other", P, "r1")
+
+    @conformance_test
+    async def test_create_strips_meta_fields(self, store: RecordStore) -> None:
+        created = await store.create(R, P, {"id": "r1", "deleted": True, "last_modified": "x"})
+        assert set(created) == {"id", "last_modified"}
+        assert await store.get(R, P, "r1") == created
+
+    @conformance_test
+    async def test_update_replaces_entirely_or_creates(self, store: RecordStore) -> None:
+        first = await store.create(R, P, {"id": "r1", "a": 1, "b": 2})
+        updated = await store.update(R, P, "r1", {"a": 3})
+        assert updated == {"id": "r1", "a": 3, "last_modified": updated["last_modified"]}
+        assert updated["last_modified"] > first["last_modified"]
+        assert await store.get(R, P, "r1") == updated
+        fresh = await store.update(R, P, "r2", {"c": None})
+        assert (
+            await store.get(R, P, "r2")
+            == fresh
+            == {"id": "r2", "c": None, "last_modified": fresh["last_modified"]}
+        )
+
+    @conformance_test
+    async def test_delete_leaves_tombstone(self, store: RecordStore) -> None:
+        created = await store.create(R, P, {"id": "r1", "a": 1})
+        dead = await store.delete(R, P, "r1")
+        assert dead == {"id": "r1", "deleted": True, "last_modified": dead["last_modified"]}
+        assert dead["last_modified"] > created["last_modified"]
+        with pytest.raises(ObjectNotFound):
+            await store.get(R, P, "r1")
+        with pytest.raises(ObjectNotFound):
+            await store.delete(R, P, "r1")
+        with pytest.raises(ObjectNotFound):
+            await store.delete(R, P, "never")
+
+    @conformance_test
+    async def test_create_duplicate_live_id_raises_unicity(self, store: RecordStore) -> None:
+        created = await store.create(R, P, {"id": "r1", "a": 1})
+        stamp = await store.resource_timestamp(R, P)
+        with pytest.raises(UnicityError) as info:
+            await store.create(R, P, {"id": "r1", "a": 2})
+        assert info.value.details["existing"] == created
+        assert await store.get(R, P, "r1") == created
+        assert await store.resource_timestamp(R, P) == stamp
+
+    @conformance_test
+    async def test_create_after_tombstone(self, store: RecordStore) -> None:
+        await store.create(R, P, {"id": "r1", "a": 1})
+        dead = await store.delete(R, P, "r1")
+        again = await store.create(R, P, {"id": "r1", "a": 2})
+        assert again["last_modified"] > dead["last_modified"]
+        assert await store.get(R, P, "r1") == again
+        assert await store.list_all(R, P, include_deleted=True) == [again]
+
+    @conformance_test
+    async def test_timestamps_strictly_increase_per_pair(self, store: RecordStore) -> None:
+        stamps = [(await store.create(R, P, {"id": f"r{i}"}))["last_modified"] for i in range(20)]
+        stamps.append((await store.update(R, P, "r1", {"x": 1}))["last_modified"])
+        stamps.append((await store.delete(R, P, "r2"))["last_modified"])
+        stamps += [t["last_modified"] for t in await store.delete_all(R, P)]
+        assert stamps[:22] == sorted(set(stamps[:22]))
+        assert len(set(stamps)) == len(stamps) and min(stamps[22:]) > stamps[21]
+
+    @conformance_test
+    async def test_concurrent_creates_get_distinct_timestamps(self, store: RecordStore) -> None:
+        created = await asyncio.gather(*(store.create(R, P, {"id": f"r{i}"}) for i in range(50)))
+        stamps = sorted(o["last_modified"] for o in created)
+        assert len(set(stamps)) == 50
+        assert await store.resource_timestamp(R, P) == stamps[-1]
+        listed = await store.list_all(R, P)
+        assert [o["last_modified"] for o in listed] == stamps[::-1]
+
+    @conformance_test
+    async def test_client_supplied_later_last_modified_is_kept(self, store: RecordStore) -> None:
+        first = await store.create(R, P, {"id": "r1"})
+        later = first["last_modified"] + 10_000
+        kept = await store.create(R, P, {"id": "r2", "last_modified": later})
+        assert kept["last_modified"] == later
+        assert (await store.get(R, P, "r2"))["last_modified"] == later
+        earlier = await store.update(R, P, "r3", {"last_modified": first["last_modified"]})
+        assert earlier["last_modified"] > later
+        boolean = await store.update(R, P, "r4", {"last_modified": True})
+        assert boolean["last_modified"] > earlier["last_modified"]
+
+    @conformance_test
+    async def test_resource_timestamp(self, store: RecordStore) -> None:
+        untouched = await store.resource_timestamp(R, P)
+        assert isinstance(untouched, int) and untouched > 0
+        assert await store.resource_timestamp(R, P) == untouched
+        created = await store.create(R, P, {"id": "r1"})
+        assert created["last_modified"] > untouched
+        assert await store.resource_timestamp(R, P) == created["last_modified"]
+        other = await store.resource_timestamp(R, P + "x")
+        assert await store.resource_timestamp(R, P + "x") == other
+        dead = await store.delete(R, P, "r1")
+        assert await store.resource_timestamp(R, P) == dead["last_modified"]
+        assert await store.resource_timestamp("other", P) == await store.resource_timestamp(
+            "other", P
+        )
+
+    @conformance_test
+    async def test_pairs_are_independent(self, store: RecordStore) -> None:
+        await store.create(R, "/a", {"id": "r1", "v": "a"})
+        await store.create(R, "/b", {"id": "r1", "v": "b"})
+        await store.create("other", "/a", {"id": "r1", "v": "o"})
+        assert (await store.get(R, "/a", "r1"))["v"] == "a"
+        assert [o["v"] for o in await store.list_all(R, "/b")] == ["b"]
+        await store.delete(R, "/a", "r1")
+        assert (await store.get(R, "/b", "r1"))["v"] == "b"
+        assert (await store.get("other", "/a", "r1"))["v"] == "o"
+
+    @conformance_test
+    async def test_tombstones_listed_only_when_asked(self, store: RecordStore) -> None:
+        live = await store.create(R, P, {"id": "r1"})
+        await store.create(R, P, {"id": "r2"})
+        dead = await store.delete(R, P, "r2")
+        assert await store.list_all(R, P) == [live]
+        assert await store.list_all(R, P, include_deleted=True) == [dead, live]
+        assert await store.count_all(R, P) == 1
+
+    @conformance_test
+    async def test_delete_all_withfilters_for(self, store: RecordStore) -> None:
+        for i in range(6):
+            await store.create(R, P, {"id": f"r{i}", "even": i % 2 == 0})
+        await store.create(R, "/other", {"id": "r0", "even": True})
+        dead = await store.delete_all(R, P, [Filter("even", Op.EQ, True)])
+        assert ids_of(dead) == ["r0", "r2", "r4"] and all(d["deleted"] for d in dead)
+        assert set(dead[0]) == {"id", "last_modified", "deleted"}
+        assert ids_of(await store.list_all(R, P)) == ["r1", "r3", "r5"]
+        assert await store.resource_timestamp(R, P) == max(d["last_modified"] for d in dead)
+        assert await store.count_all(R, "/other") == 1
+        assert await store.delete_all(R, P, [Filter("even", Op.EQ, True)]) == []
+
+    @conformance_test
+    async def test_delete_all_cascades_with_star_parent(self, store: RecordStore) -> None:
+        await store.create("collection", "/buckets/b", {"id": "c"})
+        await store.create(R, "/buckets/b/collections/c", {"id": "r1"})
+        await store.create(R, "/buckets/b/collections/d", {"id": "r2"})
+        await store.create(R, "/buckets/bb/collections/c", {"id": "r3"})
+        await store.create(R, "/buckets/B/collections/c", {"id": "r4"})
+        dead = await store.delete_all(R, "/buckets/b/*")
+        assert ids_of(dead) == ["r1", "r2"]
+        assert ids_of(await store.list_all(R, "/buckets/*")) == ["r3", "r4"]
+        assert ids_of(await store.list_all(R, "/buckets/b/*", include_deleted=True)) == ["r1", "r2"]
+        assert await store.count_all("collection", "*") == 1
+        assert ids_of(await store.delete_all(R, "*")) == ["r3", "r4"]
+
+    @conformance_test
+    async def test_purge_deleted(self, store: RecordStore) -> None:
+        await store.create(R, P, {"id": "keep"})
+        stamps = []
+        for i in range(4):
+            await store.create(R, P, {"id": f"r{i}"})
+            stamps.append((await store.delete(R, P, f"r{i}"))["last_modified"])
+        await store.create(R, "/other", {"id": "x"})
+        await store.delete(R, "/other", "x")
+        assert await store.purge_deleted(R, P, before=stamps[2]) == 2
+        assert ids_of(await store.list_all(R, P, include_deleted=True)) == ["keep", "r2", "r3"]
+        assert await store.purge_deleted(R, P) == 2
+        assert ids_of(await store.list_all(R, P, include_deleted=True)) == ["keep"]
+        assert await store.purge_deleted(R, "*") == 1
+
+    # --- queries, checked against core.query ---------------------------------------------------
+    @pytest.mark.parametrize("op", list(Op))
+    @conformance_test
+    async def test_filters_match_reference(self, store: RecordStore, op: Op) -> None:
+        everything = await load_dataset(store)
+        wrong = []
+        for flt in filters_for(op, everything):
+            got = ids_of(await store.list_all(R, P, [flt], include_deleted=True))
+            want = ids_of([o for o in everything if matches(o, flt)])
+            if got != want:
+                wrong.append(f"{flt}: got {got}, want {want}")
+        assert not wrong, "\n".join(wrong)
+
+    @conformance_test
+    async def test_count_and_combined_filters_match_reference(self, store: RecordStore) -> None:
+        everything = await load_dataset(store)
+        live = [o for o in everything if not o.get("deleted")]
+        groups = [
+            [Filter("n", Op.MIN, 0), Filter("s", Op.LIKE, "a")],
+            [Filter("tags", Op.HAS, True), Filter("b", Op.NOT, True)],
+            [Filter("nested.k", Op.IN, ["v", "w", None]), Filter("z", Op.EXCLUDE, [0])],
+        ]
+        for group in groups:
+            want = [o for o in live if all(matches(o, f) for f in group)]
+            assert await store.count_all(R, P, group) == len(want), group
+            assert ids_of(await store.list_all(R, P, group)) == ids_of(want), group
+        assert await store.count_all(R, P) == len(live)
+
+    @pytest.mark.parametrize(
+        "sorting",
+        SORTINGS,
+        ids=lambda s: ",".join(("-" if x.descending else "") + x.field for x in s),
+    )
+    @conformance_test
+    async def test_sorting_matches_reference(self, store: RecordStore, sorting: list[Sort]) -> None:
+        everything = await load_dataset(store)
+        got = await store.list_all(R, P, sorting=sorting, include_deleted=True)
+        want = sort_objects(everything, sorting)
+
+        def keys(objs: list[JSONObject]) -> list[tuple[Any, ...]]:
+            return [tuple(canon(extract(o, s.field)) for s in sorting) for o in objs]
+
+        assert keys(got) == keys(want)
+
+    @conformance_test
+    async def test_default_sort_is_newest_first(self, store: RecordStore) -> None:
+        for i in range(5):
+            await store.create(R, P, {"id": f"r{i}"})
+        assert [o["id"] for o in await store.list_all(R, P)] == ["r4", "r3", "r2", "r1", "r0"]
+        assert [o["id"] for o in await store.list_all(R, P, limit=2)] == ["r4", "r3"]
+        assert await store.list_all(R, P, limit=0) == []
+
+    @pytest.mark.parametrize(
+        "sorting",
+        [
+            [Sort("g"), Sort("id")],
+            [Sort("g", True), Sort("id")],
+            [Sort("name", True), Sort("id", True)],
+            [Sort("last_modified", True)],
+            [Sort("g"), Sort("name", True), Sort("id")],
+            [Sort("w"), Sort("id", True)],
+        ],
+        ids=lambda s: ",".join(("-" if x.descending else "") + x.field for x in s),
+    )
+    @conformance_test
+    async def test_pagination_rules_give_complete_pages(
+        self, store: RecordStore, sorting: list[Sort]
+    ) -> None:
+        for i in range(13):
+            obj = {"id": f"r{i:02}", "g": i % 3, "name": "abcab"[i % 5] + str(i % 4), "w": i / 4}
+            await store.create(R, P, obj)
+        await store.create(R, P, {"id": "gone", "g": 1, "name": "a", "w": 0.5})
+        await store.delete(R, P, "gone")
+        expected = [o["id"] for o in await store.list_all(R, P, sorting=sorting)]
+        seen: list[str] = []
+        rules: list[list[Filter]] = []
+        for _ in range(10):
+            page = await store.list_all(R, P, sorting=sorting, pagination_rules=rules, limit=4)
+            seen += [o["id"] for o in page]
+            if len(page) < 4:
+                break
+            rules = pagination_rules(sorting, page[-1])
+        assert seen == expected and len(seen) == 13
+
+    @conformance_test
+    async def test_star_parent_lists_across_parents(self, store: RecordStore) -> None:
+        await store.create(R, "/buckets/a/collections/x", {"id": "r1", "v": 1})
+        await store.create(R, "/buckets/a/collections/y", {"id": "r1", "v": 2})
+        await store.create(R, "/buckets/a%/collections/y", {"id": "r2", "v": 3})
+        await store.create(R, "/buckets/a_", {"id": "r3", "v": 4})
+        got = await store.list_all(R, "/buckets/a/*", sorting=[Sort("v")])
+        assert [o["v"] for o in got] == [1, 2]
+        assert await store.count_all(R, "/buckets/a%*") == 1
+        assert await store.count_all(R, "*") == 4
+
+    # --- transactions --------------------------------------------------------------------------
+    @conformance_test
+    async def test_transaction_commits(self, store: RecordStore) -> None:
+        async with store.transaction():
+            await store.create(R, P, {"id": "r1"})
+            await store.set_permissions("/x", {"read": {"u"}})
+            assert (await store.get(R, P, "r1"))["id"] == "r1"
+        assert (await store.get(R, P, "r1"))["id"] == "r1"
+        assert await store.get_permissions("/x") == {"read": {"u"}}
+
+    @conformance_test
+    async def test_transaction_rolls_back_on_exception(self, store: RecordStore) -> None:
+        await store.create(R, P, {"id": "before"})
+        stamp = await store.resource_timestamp(R, P)
+        with pytest.raises(RuntimeError):
+            async with store.transaction():
+                await store.create(R, P, {"id": "r1"})
+                await store.delete(R, P, "before")
+                await store.set_permissions("/x", {"read": {"u"}})
+                await store.add_user_principal("u", "g")
+                await store.create(R, "/new", {"id": "r2"})
+                raise RuntimeError("boom")
+        assert ids_of(await store.list_all(R, P, include_deleted=True)) == ["before"]
+        assert await store.resource_timestamp(R, P) == stamp
+        assert await store.list_all(R, "/new", include_deleted=True) == []
+        assert await store.get_permissions("/x") == {}
+        assert await store.user_principals("u") == set()
+
+    @conformance_test
+    async def test_nested_transaction_joins_outer(self, store: RecordStore) -> None:
+        with pytest.raises(RuntimeError):
+            async with store.transaction():
+                async with store.transaction():
+                    await store.create(R, P, {"id": "inner"})
+                assert (await store.get(R, P, "inner"))["id"] == "inner"
+                raise RuntimeError("boom")
+        assert await store.list_all(R, P) == []
+        async with store.transaction(), store.transaction():
+            await store.create(R, P, {"id": "inner"})
+        assert (await store.get(R, P, "inner"))["id"] == "inner"
+
+    @conformance_test
+    async def test_concurrent_transactions_both_commit(self, store: RecordStore) -> None:
+        async def writer(n: int) -> None:
+            async with store.transaction():
+                for i in range(5):
+                    await store.create(R, P, {"id": f"w{n}-{i}"})
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(*(writer(n) for n in range(8)))
+        assert await store.count_all(R, P) == 40
+
+    @conformance_test
+    async def test_flush(self, store: RecordStore) -> None:
+        await store.create(R, P, {"id": "r1"})
+        await store.set_permissions("/x", {"read": {"u"}})
+        await store.add_user_principal("u", "g")
+        await store.flush()
+        assert await store.list_all(R, P, include_deleted=True) == []
+        assert await store.get_permissions("/x") == {}
+        assert await store.user_principals("u") == set()
+        assert (await store.create(R, P, {"id": "r1"}))["id"] == "r1"
+
+    # --- permissions ---------------------------------------------------------------------------
+    @conformance_test
+    async def test_set_and_get_permissions(self, store: RecordStore) -> None:
+        assert await store.get_permissions("/buckets/a") == {}
+        await store.set_permissions(
+            "/buckets/a", {"read": {"u1", "u2"}, "write": {"u1"}, "create": set()}
+        )
+        assert await store.get_permissions("/buckets/a") == {"read": {"u1", "u2"}, "write": {"u1"}}
+        await store.set_permissions("/buckets/a", {"write": {"u3"}})
+        assert await store.get_permissions("/buckets/a") == {"write": {"u3"}}
+        await store.set_permissions("/buckets/a", {"write": set()})
+        assert await store.get_permissions("/buckets/a") == {}
+
+    @conformance_test
+    async def test_get_permissions_many(self, store: RecordStore) -> None:
+        await store.set_permissions("/a", {"read": {"u"}})
+        await store.set_permissions("/b", {"write": {"v", "w"}})
+        assert await store.get_permissions_many(["/a", "/b", "/c"]) == {
+            "/a": {"read": {"u"}},
+            "/b": {"write": {"v", "w"}},
+            "/c": {},
+        }
+        assert await store.get_permissions_many([]) == {}
+
+    @conformance_test
+    async def test_delete_permissions_by_prefix(self, store: RecordStore) -> None:
+        for uri in ("/buckets/a", "/buckets/a/collections/c", "/buckets/ab", "/buckets/a%"):
+            await store.set_permissions(uri, {"read": {"u"}})
+        await store.delete_permissions("/buckets/a")
+        assert await store.get_permissions("/buckets/a") == {}
+        assert await store.get_permissions("/buckets/a/collections/c") == {}
+        assert await store.get_permissions("/buckets/ab") == {"read": {"u"}}
+        assert await store.get_permissions("/buckets/a%") == {"read": {"u"}}
+
+    @conformance_test
+    async def test_authorized_principals(self, store: RecordStore) -> None:
+        await store.set_permissions("/buckets/a", {"write": {"u1"}, "read": {"u2"}})
+        await store.set_permissions("/buckets/a/collections/c", {"read": {"u3"}})
+        bound = [("/buckets/a", "write"), ("/buckets/a/collections/c", "read")]
+        assert await store.authorized_principals(bound) == {"u1", "u3"}
+        assert await store.authorized_principals([("/buckets/a", "read")]) == {"u2"}
+        assert await store.authorized_principals([]) == set()
+
+    @conformance_test
+    async def test_accessible_objects_with_segment_patterns(self, store: RecordStore) -> None:
+        await store.set_permissions("/buckets/a", {"read": {"u1"}, "write": {"u2"}})
+        await store.set_permissions("/buckets/b", {"write": {"u1"}})
+        await store.set_permissions("/buckets/a/collections/c", {"read": {"u1"}})
+        await store.set_permissions("/buckets/b/groups/g", {"read": {"u1"}})
+        bound = [("/buckets/*", "read"), ("/buckets/*", "write")]
+        assert await store.accessible_objects(["u1"], bound) == {
+            "/buckets/a": {"read"},
+            "/buckets/b": {"write"},
+        }
+        assert await store.accessible_objects(["u1", "u2"], [("/buckets/a", "write")]) == {
+            "/buckets/a": {"write"}
+        }
+        assert await store.accessible_objects(["u1"], [("/buckets/*/collections/*", "read")]) == {
+            "/buckets/a/collections/c": {"read"}
+        }
+        assert await store.accessible_objects(["u3"], bound) == {}
+        assert await store.accessible_objects([], bound) == {}
+
+    # --- group membership ----------------------------------------------------------------------
+    @conformance_test
+    async def test_user_principals(self, store: RecordStore) -> None:
+        assert await store.user_principals("u") == set()
+        await store.add_user_principal("u", "/buckets/b/groups/g1")
+        await store.add_user_principal("u", "/buckets/b/groups/g1")
+        await store.add_user_principal("u", "/buckets/b/groups/g2")
+        await store.add_user_principal("system.Authenticated", "/buckets/b/groups/g2")
+        assert await store.user_principals("u") == {"/buckets/b/groups/g1", "/buckets/b/groups/g2"}
+        await store.remove_user_principal("u", "/buckets/b/groups/g1")
+        await store.remove_user_principal("u", "/buckets/b/groups/none")
+        assert await store.user_principals("u") == {"/buckets/b/groups/g2"}
+        await store.remove_principal("/buckets/b/groups/g2")
+        assert await store.user_principals("u") == set()
+        assert await store.user_principals("system.Authenticated") == set()

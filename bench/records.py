@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import signal
 import subprocess
@@ -117,6 +118,7 @@ def machine_info() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model,
         "memory_gib": mem_gib,
+        "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "wrk": wrk_version(),
@@ -209,7 +211,8 @@ def temp_postgres(machine: dict[str, Any]) -> Iterator[Any]:
                 timeout=30,
                 check=False,
             ).stdout.strip()
-            machine["postgresql"] = version.split()[-1] if version else None
+            found = re.search(r"\d+\.\d+", version)
+            machine["postgresql"] = found.group(0) if found else None
         yield pg
 
 

@@ -24,6 +24,16 @@ def _num(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _rps(op: dict[str, Any] | None, batch_size: int | None = None) -> str:
+    if not op or "rps" not in op:
+        return "—"
+    rps = float(op["rps"])
+    text = _num(rps, 0 if rps >= 100 else 1)
+    if batch_size:
+        text += f" ({_num(rps * batch_size)} records/s)"
+    return text
+
+
 def _ms(op: dict[str, Any] | None) -> str:
     if not op or "rps" not in op:
         return "—"
@@ -76,13 +86,15 @@ def _rows(pairing: dict[str, Any]) -> list[list[str]]:
         k = kinto.get("ops", {}).get(op.key)
         v = verdict(h, k)
         title = op.title
+        per = None
         if op.key == "batch":
-            title = f"{op.title} ({pairing['batch_size']}/request)"
+            per = pairing["batch_size"]
+            title = f"{op.title} ({per}/request)"
         rows.append(
             [
                 title,
-                _num(h.get("rps") if h else None),
-                _num(k.get("rps") if k else None),
+                _rps(h, per),
+                _rps(k, per),
                 "—" if v["ratio"] is None else f"{v['ratio']:.2f}x",
                 _ms(h),
                 _ms(k),
@@ -114,8 +126,7 @@ def _conc_rows(pairing: dict[str, Any]) -> list[list[str]]:
         srv = pairing["servers"][key]
         op = srv.get("ops", {}).get(CONCURRENCY.key)
         if not op or "rps" not in op:
-            reason = (op or {}).get("error") or srv.get("error") or "not measured"
-            rows.append([srv["name"], srv["backend"], "—", "—", "—", "—", short(reason, 60), "—"])
+            rows.append([srv["name"], srv["backend"], "—", "—", "—", "—", "not measured", "—"])
             continue
         statuses = ", ".join(f"{k}: {v}" for k, v in op["statuses"].items())
         if op["socket_errors"]:
@@ -170,7 +181,13 @@ def _server_notes(pairing: dict[str, Any]) -> list[str]:
                     f"(statuses {op['statuses']}{subs})"
                 )
             for status, body in sorted(op.get("samples", {}).items()):
-                notes.append(f"{srv['name']} {op_key}: first {status} said: {short(body, 240)}")
+                where = "in a batch " if status.startswith("sub") else ""
+                if where and '"body":' in body:  # skip the sub-response's headers
+                    body = body[body.index('"body":') + 7 :]
+                notes.append(
+                    f"{srv['name']} {op_key}: the first {status.removeprefix('sub')} {where}said: "
+                    f"{short(body, 200)}"
+                )
     return notes
 
 
@@ -182,6 +199,7 @@ def render(results: dict[str, Any], *, markdown: bool) -> str:
     head = "### " if markdown else "== "
     parts.append(
         f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB RAM, "
+        f"load average {m.get('loadavg') or '—'} before the run, "
         f"Python {m['python']}, {m['wrk']}, Kinto {m.get('kinto') or '—'}, "
         f"PostgreSQL {m.get('postgresql') or '—'}, Homeport {m.get('homeport') or '—'} "
         f"(commit {m.get('git_commit') or '—'})."

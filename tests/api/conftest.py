@@ -75,6 +75,10 @@ class Server:
             self._clients[user] = httpx.Client(base_url=self.url, auth=auth, timeout=10.0)
         return self._clients[user]
 
+    def credentials(self, user: str) -> tuple[str, str]:
+        """Basic-auth credentials of one of the test users (admin, alice, bob)."""
+        return (user, PASSWORDS[user])
+
     def close_clients(self) -> None:
         for c in self._clients.values():
             c.close()

@@ -29,7 +29,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -312,9 +311,7 @@ def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server
 
 
 _BACKENDS = (
-    ["kinto"]
-    if IS_KINTO
-    else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    ["kinto"] if IS_KINTO else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 
 

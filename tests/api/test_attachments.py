@@ -10,8 +10,14 @@ RECORDS = "/buckets/b/collections/c/records"
 CONTENT = b"hello attachment\n"
 
 
-def upload(client: httpx.Client, rid: str, content: bytes = CONTENT, name: str = "hello.txt",
-           mimetype: str = "text/plain", **kwargs) -> httpx.Response:
+def upload(
+    client: httpx.Client,
+    rid: str,
+    content: bytes = CONTENT,
+    name: str = "hello.txt",
+    mimetype: str = "text/plain",
+    **kwargs,
+) -> httpx.Response:
     return client.post(
         f"{RECORDS}/{rid}/attachment",
         files={"attachment": (name, content, mimetype)},

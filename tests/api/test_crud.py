@@ -79,7 +79,9 @@ def test_delete_bucket_returns_tombstone(admin: httpx.Client) -> None:
     r = admin.delete("/buckets/b")
     assert r.status_code == 200
     data = r.json()["data"]
-    assert r.json() == {"data": {"id": "b", "last_modified": data["last_modified"], "deleted": True}}
+    assert r.json() == {
+        "data": {"id": "b", "last_modified": data["last_modified"], "deleted": True}
+    }
 
 
 def test_deleted_bucket_is_forbidden_not_404_for_its_former_owner(admin: httpx.Client) -> None:
@@ -474,7 +476,9 @@ def test_delete_record_returns_tombstone(admin: httpx.Client, collection: str) -
     r = admin.delete(collection + "/r1")
     assert r.status_code == 200
     data = r.json()["data"]
-    assert r.json() == {"data": {"id": "r1", "last_modified": data["last_modified"], "deleted": True}}
+    assert r.json() == {
+        "data": {"id": "r1", "last_modified": data["last_modified"], "deleted": True}
+    }
     assert data["last_modified"] > created["last_modified"]
     assert r.headers["ETag"] == '"{}"'.format(data["last_modified"])
     assert admin.get(collection + "/r1").status_code == 404
@@ -567,6 +571,4 @@ def test_record_permission_names_are_read_and_write_only(
 ) -> None:
     r = admin.put(collection + "/r1", json={"permissions": {"record:create": ["x"]}})
     assert r.status_code == 400
-    assert r.json()["message"] == (
-        'permissions in body: "record:create" is not one of read, write'
-    )
+    assert r.json()["message"] == ('permissions in body: "record:create" is not one of read, write')

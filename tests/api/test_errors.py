@@ -44,9 +44,7 @@ def test_errors_are_json(admin: httpx.Client) -> None:
 
 
 def test_malformed_json(admin: httpx.Client, collection: str) -> None:
-    r = admin.put(
-        RECORDS + "/r1", content=b"{bad", headers={"Content-Type": "application/json"}
-    )
+    r = admin.put(RECORDS + "/r1", content=b"{bad", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
     body = r.json()
     assert set(body) == {"code", "errno", "error", "message", "details"}

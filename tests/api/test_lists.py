@@ -286,9 +286,7 @@ def test_fields_selects_fields_and_keeps_id_and_last_modified(
     assert data[0]["n"] == 1
 
 
-def test_fields_unknown_field_leaves_id_and_last_modified(
-    admin: httpx.Client, filled: str
-) -> None:
+def test_fields_unknown_field_leaves_id_and_last_modified(admin: httpx.Client, filled: str) -> None:
     r = admin.get(filled, params={"_fields": "nope"})
     assert [set(o) for o in r.json()["data"]] == [{"id", "last_modified"}] * 4
 

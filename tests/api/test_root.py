@@ -95,7 +95,9 @@ def test_api_returns_openapi_document(anon: httpx.Client) -> None:
     assert "/buckets" in doc["paths"]
     assert "/buckets/{bucket_id}/collections/{collection_id}/records" in doc["paths"]
     assert doc["info"]["version"] == "1.23"
-    assert "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/attachment" in doc["paths"]
+    assert (
+        "/buckets/{bucket_id}/collections/{collection_id}/records/{id}/attachment" in doc["paths"]
+    )
 
 
 def test_unprefixed_path_redirects_to_v1(server) -> None:

@@ -57,7 +57,9 @@ def test_client_supplied_past_last_modified_is_kept_on_the_object(
 def test_client_supplied_future_last_modified_becomes_collection_timestamp(
     admin: httpx.Client, collection: str
 ) -> None:
-    future = admin.put(collection + "/r0", json={"data": {}}).json()["data"]["last_modified"] + 10**6
+    future = (
+        admin.put(collection + "/r0", json={"data": {}}).json()["data"]["last_modified"] + 10**6
+    )
     r = admin.put(collection + "/r1", json={"data": {"last_modified": future}})
     assert r.json()["data"]["last_modified"] == future
     assert etag_ts(admin.get(collection)) == future
@@ -299,9 +301,7 @@ def test_two_writers_with_if_match_loser_gets_412(
     etag = created.headers["ETag"]
     # Both writers read the same version, then write with If-Match on it.
     with httpx.Client(base_url=server.url, auth=server.admin, timeout=10.0) as other:
-        first = admin.patch(
-            collection + "/r1", json={"data": {"v": 1}}, headers={"If-Match": etag}
-        )
+        first = admin.patch(collection + "/r1", json={"data": {"v": 1}}, headers={"If-Match": etag})
         second = other.patch(
             collection + "/r1", json={"data": {"v": 2}}, headers={"If-Match": etag}
         )

@@ -167,6 +167,13 @@ def _server_notes(pairing: dict[str, Any]) -> list[str]:
     notes = []
     for key in ("homeport", "kinto"):
         srv = pairing["servers"][key]
+        d = srv.get("details")
+        if d:
+            extra = f", waitress threads={d['waitress_threads']}" if "waitress_threads" in d else ""
+            notes.append(
+                f"{srv['name']} ({srv['backend']}): `{d['server']}`, {d.get('processes')} "
+                f"process(es), {d.get('threads')} OS threads in all once ready{extra}"
+            )
         if srv.get("error"):
             notes.append(f"{srv['name']} ({srv['backend']}) not measured: {short(srv['error'])}")
         for op_key, op in srv.get("ops", {}).items():

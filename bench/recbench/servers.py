@@ -115,6 +115,22 @@ class Running:
         return Client(self.base_url, self.auth if authenticated else None)
 
 
+def process_group(pgid: int) -> dict[str, Any]:
+    """How many processes (and threads in all) the server's process group runs, from /proc."""
+    processes = 0
+    threads = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after "pid (comm)": state ppid pgrp session ... num_threads is the 18th field here
+        if int(fields[2]) == pgid:
+            processes += 1
+            threads += int(fields[17])
+    return {"processes": processes, "threads": threads}
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -207,11 +223,17 @@ def ensure_kinto(venv: Path) -> str:
     log(f"installing {KINTO_REQUIREMENT} into {venv} (PyPI)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", KINTO_REQUIREMENT],
-        check=True,
-        timeout=900,
-    )
+    pip_log = venv.parent / f"{venv.name}-pip.log"
+    with pip_log.open("wb") as out:
+        proc = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", KINTO_REQUIREMENT],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install {KINTO_REQUIREMENT} failed:\n{tail(pip_log)}")
     version = kinto_version(venv)
     if not version:
         raise RuntimeError(f"Kinto did not install into {venv}")
@@ -313,8 +335,9 @@ def kinto_server(venv: Path, workdir: Path, pg_url: str | None) -> Iterator[Runn
             process=proc,
             log_path=log_path,
             details={
-                "server": "kinto start (pserve + waitress, 1 process)",
+                "server": "kinto start (pserve + waitress)",
                 "waitress_threads": waitress_threads(venv),
+                **process_group(proc.pid),
                 "storage": "postgresql" if pg_url else "memory",
                 "cache": "memory",
             },
@@ -358,5 +381,5 @@ def homeport_server(repo: Path, workdir: Path, pg_url: str | None) -> Iterator[R
             admin_password=password,
             process=proc,
             log_path=log_path,
-            details={"server": "python -m homeport serve"},
+            details={"server": "python -m homeport serve", **process_group(proc.pid)},
         )

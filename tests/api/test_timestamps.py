@@ -318,3 +318,42 @@ def test_collection_timestamp_is_not_bumped_by_records(
     admin.put(collection + "/r1", json={"data": {}})
     after = admin.get("/buckets/b/collections/c").json()["data"]["last_modified"]
     assert after == before
+
+
+def test_head_on_object_has_etag_and_no_body(admin: httpx.Client, collection: str) -> None:
+    created = admin.put(collection + "/r1", json={"data": {}})
+    r = admin.head(collection + "/r1")
+    assert r.status_code == 200
+    assert r.content == b""
+    assert r.headers["ETag"] == created.headers["ETag"]
+
+
+def test_if_none_match_star_on_get_of_existing_is_412(admin: httpx.Client, collection: str) -> None:
+    created = admin.put(collection + "/r1", json={"data": {}}).json()["data"]
+    r = admin.get(collection + "/r1", headers={"If-None-Match": "*"})
+    assert r.status_code == 412
+    assert r.json() == {**PRECONDITION_FAILED, "details": {"existing": created}}
+
+
+def test_if_none_match_timestamp_is_ignored_on_writes(admin: httpx.Client, collection: str) -> None:
+    # Quirk: only "*" is a precondition for writes; a quoted timestamp is not checked.
+    created = admin.put(collection + "/r1", json={"data": {}})
+    r = admin.put(
+        collection + "/r1",
+        json={"data": {"v": 1}},
+        headers={"If-None-Match": created.headers["ETag"]},
+    )
+    assert r.status_code == 200
+
+
+def test_if_none_match_must_be_quoted_integer(admin: httpx.Client, collection: str) -> None:
+    r = admin.get(collection, headers={"If-None-Match": '"abc"'})
+    assert r.status_code == 400
+    desc = "The value should be integer between double quotes."
+    assert r.json() == {
+        "code": 400,
+        "errno": 107,
+        "error": "Invalid parameters",
+        "message": "If-None-Match in header: " + desc,
+        "details": [{"location": "header", "name": "If-None-Match", "description": desc}],
+    }

@@ -268,14 +268,13 @@ class PostgresDialect(Dialect):
     def sort_keys(self, f: Field) -> list[Frag]:
         j = self._j(f)
         rank = Frag(PG_RANK.format(j=j.sql), j.params)
-        text = (
-            "(CASE WHEN jsonb_typeof("
-            + j
-            + ") = 'string' THEN "
-            + j
-            + " #>> '{}' END) COLLATE \"C\""
-        )
-        return [rank, text, j]
+        text = "(CASE WHEN jsonb_typeof(" + j + ") = 'string' THEN " + j + " #>> '{}' END)"
+        # Arrays and objects by their text, as the reference orders them by their JSON dump;
+        # jsonb's own order would compare lengths first.
+        composite = "(CASE WHEN jsonb_typeof(" + j + ") IN ('array', 'object') THEN " + j
+        composite = composite + "::text END)"
+        scalar = "(CASE WHEN jsonb_typeof(" + j + ") IN ('number', 'boolean') THEN " + j + " END)"
+        return [rank, text + ' COLLATE "C"', composite + ' COLLATE "C"', scalar]
 
 
 SQLITE = SQLiteDialect()

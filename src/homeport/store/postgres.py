@@ -1,0 +1,170 @@
+"""PostgreSQL RecordStore: the shared SQL logic over a psycopg 3 async connection pool.
+
+A transaction binds one pooled connection to the task (a ContextVar), so the calls the task makes
+inside ``async with store.transaction()`` share it; calls outside one borrow a connection for one
+unit of work. Connections run in autocommit mode so single-statement reads cost one round trip;
+units of work that write open an explicit transaction.
+
+Writers of one collection queue on the row lock of its ``timestamps`` row (taken by the upsert
+that bumps it), so concurrent writers wait rather than fail; units of work that still lose a
+serialization or deadlock race are retried, since none of them has effects outside the database.
+Connection-level failures surface as `BackendUnavailable` (503), never as driver exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from homeport.core.errors import BackendUnavailable
+from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
+from homeport.store.sql.dialects import POSTGRES
+from homeport.store.sql.store import Row, SQLRecordStore, T, Work, now_ms
+
+RETRIES = 5
+_MIGRATION_LOCK = 0x686F6D65  # pg_advisory_xact_lock key ("home")
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+class _Executor:
+    __slots__ = ("_c",)
+
+    def __init__(self, conn: Conn) -> None:
+        self._c = conn
+
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cur = await self._c.execute(sql, params)
+        return await cur.fetchone()
+
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = await self._c.execute(sql, params)
+        return await cur.fetchall()
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = await self._c.execute(sql, params)
+        return cur.rowcount
+
+    async def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        async with self._c.cursor() as cur:
+            await cur.executemany(sql, seq)
+
+
+def _where(url: str) -> str:
+    """The server part of a URL, without credentials, for error messages."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+class PostgresRecordStore(SQLRecordStore):
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], int] = now_ms,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__(POSTGRES, clock)
+        self.url = url
+        self._pool = AsyncConnectionPool(
+            url,
+            open=False,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            name="homeport",
+        )
+        self._opened = False
+        self._conn: ContextVar[Conn | None] = ContextVar(f"pgtx{id(self)}", default=None)
+
+    @contextmanager
+    def _unavailable(self) -> Iterator[None]:
+        """Driver- and pool-level connection failures become one clear 503."""
+        try:
+            yield
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if isinstance(exc, pg_errors.TransactionRollback):
+                raise
+            raise BackendUnavailable(
+                f"PostgreSQL at {_where(self.url)} is unavailable: {exc}"
+            ) from exc
+
+    async def _open(self) -> None:
+        if not self._opened:
+            with self._unavailable():
+                await self._pool.open(wait=True, timeout=self._pool.timeout)
+            self._opened = True
+
+    async def initialize(self) -> None:
+        """Open the pool and apply pending migrations under an advisory lock, so several
+        processes starting at once apply each migration exactly once."""
+        await self._open()
+        with self._unavailable():
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                await conn.execute(SCHEMA_VERSION_TABLE)
+                cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                row = await cur.fetchone()
+                for migration in pending("postgresql", int(row[0]) if row else 0):
+                    await conn.execute(migration.sql.encode())
+                    await conn.execute(
+                        "INSERT INTO schema_version (version, name, applied_at)"
+                        " VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, int(time.time() * 1000)),
+                    )
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()
+            self._opened = False
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        if self._conn.get() is not None:
+            yield
+            return
+        await self._open()
+        with self._unavailable():
+            async with self._pool.connection() as conn, conn.transaction():
+                token = self._conn.set(conn)
+                try:
+                    yield
+                finally:
+                    self._conn.reset(token)
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._transaction()
+
+    async def _run(self, work: Work[T], write: bool = True) -> T:
+        bound = self._conn.get()
+        if bound is not None:
+            with self._unavailable():
+                return await work(_Executor(bound))
+        await self._open()
+        for attempt in range(RETRIES):
+            try:
+                with self._unavailable():
+                    async with self._pool.connection() as conn:
+                        if not write:
+                            return await work(_Executor(conn))
+                        async with conn.transaction():
+                            return await work(_Executor(conn))
+            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+                if attempt == RETRIES - 1:
+                    raise BackendUnavailable(
+                        "PostgreSQL kept aborting the transaction (serialization/deadlock)"
+                    ) from None
+                await asyncio.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")

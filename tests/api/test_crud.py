@@ -572,3 +572,12 @@ def test_record_permission_names_are_read_and_write_only(
     r = admin.put(collection + "/r1", json={"permissions": {"record:create": ["x"]}})
     assert r.status_code == 400
     assert r.json()["message"] == ('permissions in body: "record:create" is not one of read, write')
+
+
+def test_read_responses_are_not_cacheable(admin: httpx.Client, collection: str) -> None:
+    admin.put(collection + "/r1", json={"data": {}})
+    for path in (collection, collection + "/r1", "/buckets"):
+        r = admin.get(path)
+        assert r.headers["Cache-Control"] == "no-cache, no-store"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Last-Modified" in r.headers

@@ -65,10 +65,19 @@ def test_root_with_wrong_password_is_anonymous(server) -> None:
     assert "user" not in r.json()
 
 
-def test_root_without_trailing_slash(anon: httpx.Client) -> None:
-    r = anon.get("")
-    assert r.status_code == 200
-    assert r.json()["project_name"]
+def test_v1_without_slash_redirects_to_v1_slash(server) -> None:
+    r = httpx.get(server.root + "/v1", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["Location"] == server.url + "/"
+
+
+def test_trailing_slash_redirects_to_path_without_it(server) -> None:
+    r = httpx.get(server.url + "/buckets/?_limit=2", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["Location"] == server.url + "/buckets?_limit=2"
+    r = httpx.put(server.url + "/buckets/x/", follow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["Location"] == server.url + "/buckets/x"
 
 
 def test_heartbeat(anon: httpx.Client) -> None:

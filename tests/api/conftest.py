@@ -255,6 +255,7 @@ def _start_kinto(tmp: Path) -> Server:
             cwd=tmp,
         ),
     ]
+    logf.close()  # the children hold their own descriptors
     root = f"http://127.0.0.1:{port}"
     server = Server(url=root + "/v1", root=root, backend="kinto", log_path=log, procs=procs)
     try:
@@ -300,6 +301,7 @@ def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server
         env=env,
         cwd=tmp,
     )
+    logf.close()  # the child holds its own descriptor
     root = f"http://127.0.0.1:{port}"
     server = Server(url=root + "/v1", root=root, backend=backend, log_path=log, procs=[proc])
     try:

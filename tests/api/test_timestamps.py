@@ -357,3 +357,26 @@ def test_if_none_match_must_be_quoted_integer(admin: httpx.Client, collection: s
         "message": "If-None-Match in header: " + desc,
         "details": [{"location": "header", "name": "If-None-Match", "description": desc}],
     }
+
+
+def test_since_with_paging_includes_tombstones_on_every_page(
+    admin: httpx.Client, collection: str
+) -> None:
+    since = admin.put(collection + "/r0", json={"data": {}}).json()["data"]["last_modified"]
+    for i in range(1, 5):
+        admin.put(f"{collection}/r{i}", json={"data": {"i": i}})
+    admin.delete(collection + "/r1")
+    admin.delete(collection + "/r3")
+    url: str | None = f"{collection}?_since={since}&_limit=2&_sort=last_modified"
+    seen: list[tuple[str, bool]] = []
+    for _ in range(10):  # bounded
+        if url is None:
+            break
+        r = admin.get(url)
+        assert r.status_code == 200
+        seen += [(o["id"], o.get("deleted", False)) for o in r.json()["data"]]
+        url = r.headers.get("Next-Page")
+        if url is not None:
+            assert f"_since={since}" in url
+    assert url is None
+    assert seen == [("r2", False), ("r4", False), ("r1", True), ("r3", True)]

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -37,7 +37,7 @@ from typing import Any
 
 from recbench import report
 from recbench.prepare import CONCURRENT, check_once, prepare
-from recbench.servers import ensure_kinto, homeport_server, kinto_server, log
+from recbench.servers import Running, ensure_kinto, homeport_server, kinto_server, log, tail
 from recbench.wrk import (
     CONCURRENCY,
     OPERATIONS,
@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="warm-up seconds per operation (1)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="repeat everything; report the median round (1)"
+    )
     p.add_argument("--writers", type=int, default=8, help="concurrent writers test (8)")
     p.add_argument("--records", type=int, default=1000, help="seed records (1000)")
     p.add_argument("--batch-size", type=int, default=25, help="creates per batch (25)")
@@ -83,12 +86,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.warmup < 0:
         p.error("--warmup must not be negative")
-    for name in ("duration", "connections", "threads", "writers", "records", "batch_size"):
+    positive = ("duration", "rounds", "connections", "threads", "writers", "records", "batch_size")
+    for name in positive:
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     if args.records < 100:
         p.error("--records must be at least 100 (list pages of 100)")
     return args
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def machine_info() -> dict[str, Any]:
@@ -101,13 +112,9 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit and _git("status", "--porcelain", "--", "src"):
+        commit += " + uncommitted changes in src/"
     try:
         import homeport
 
@@ -135,32 +142,89 @@ class Deadline:
         return self.end - time.monotonic()
 
 
-def measure_server(
-    start: Callable[[], AbstractContextManager[Any]],
+def start_and_prepare(
+    stack: ExitStack,
+    start: Callable[[], AbstractContextManager[Running]],
     args: argparse.Namespace,
-    workdir: Path,
-    deadline: Deadline,
     entry: dict[str, Any],
-) -> None:
-    """Start one server, seed it, run every operation with wrk; fill ``entry`` in place."""
+) -> tuple[Running, Target] | None:
+    """Start one server (stopped when ``stack`` closes) and seed it; None if that failed."""
     try:
-        with start() as server:
+        with ExitStack() as own:
+            server = own.enter_context(start())
             entry["details"] = server.details
             target = prepare(server, args.records, args.batch_size)
-            entry["measured"] = True
-            ops: dict[str, Any] = entry["ops"]
-            for op in (*OPERATIONS, CONCURRENCY):
-                if deadline.left() < args.duration + args.warmup + 15:
-                    ops[op.key] = {"error": "skipped: --max-minutes reached"}
-                    continue
-                ops[op.key] = run_operation(op, server, target, args, workdir)
+            stack.push(own.pop_all())
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
         entry["error"] = f"{type(exc).__name__}: {exc}"
         log(f"{entry['name']}/{entry['backend']}: {entry['error']}")
+        return None
+    entry["measured"] = True
+    return server, target
+
+
+def measure_pairing(
+    starters: dict[str, Callable[[], AbstractContextManager[Running]]],
+    pairing: dict[str, Any],
+    args: argparse.Namespace,
+    workdir: Path,
+    deadline: Deadline,
+) -> None:
+    """Start both servers, then run each operation on one and right after on the other.
+
+    Interleaving keeps the two figures of a row seconds apart, so a busy neighbour on a shared
+    machine skews both sides alike rather than one of them.
+    """
+    with ExitStack() as stack:
+        live: dict[str, tuple[Running, Target]] = {}
+        for key, start in starters.items():
+            started = start_and_prepare(stack, start, args, pairing["servers"][key])
+            if started:
+                live[key] = started
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in live}
+        for round_no in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                log(f"{pairing['title']}: round {round_no} of {args.rounds}")
+            for op in (*OPERATIONS, CONCURRENCY):
+                for key, (server, target) in live.items():
+                    entry = pairing["servers"][key]
+                    if deadline.left() < args.duration + args.warmup + 15:
+                        result = {"error": "skipped: --max-minutes reached"}
+                    elif server.process.poll() is not None:
+                        result = {
+                            "error": f"server exited with {server.process.returncode}: "
+                            + tail(server.log_path, 5)
+                        }
+                    else:
+                        result = run_operation(op, server, target, args, workdir)
+                    runs[key].setdefault(op.key, []).append(result)
+                    entry["ops"][op.key] = combine(runs[key][op.key])
+
+
+def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure per operation: the median round by req/s; counts summed over all rounds."""
+    good = [r for r in results if "rps" in r]
+    if not good:
+        return results[-1]
+    good.sort(key=lambda r: r["rps"])
+    best = dict(good[(len(good) - 1) // 2])
+    if len(results) > 1:
+        for field in ("requests", "errors", "socket_errors", "non_2xx_3xx", "unexpected"):
+            best[field] = sum(r.get(field, 0) for r in good)
+        for field in ("statuses", "substatuses"):
+            total: dict[str, int] = {}
+            for r in good:
+                for k, v in r[field].items():
+                    total[k] = total.get(k, 0) + v
+            best[field] = dict(sorted(total.items()))
+        best["samples"] = {k: v for r in reversed(good) for k, v in r["samples"].items()}
+        best["rounds"] = [r["rps"] for r in results if "rps" in r]
+        best["failed_rounds"] = len(results) - len(good)
+    return best
 
 
 def run_operation(
-    op: Operation, server: Any, target: Target, args: argparse.Namespace, workdir: Path
+    op: Operation, server: Running, target: Target, args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
     label = f"{server.name}/{server.backend} {op.title}"
     connections = args.writers if op is CONCURRENCY else args.connections
@@ -234,39 +298,21 @@ def run_pairing(
     workdir = tmp / key
     workdir.mkdir()
     if not pg_needed:
-        measure_server(
-            lambda: homeport_server(REPO, workdir / "homeport", None),
-            args,
-            workdir,
-            deadline,
-            pairing["servers"]["homeport"],
-        )
-        measure_server(
-            lambda: kinto_server(venv, workdir / "kinto", None),
-            args,
-            workdir,
-            deadline,
-            pairing["servers"]["kinto"],
-        )
+        starters = {
+            "homeport": lambda: homeport_server(REPO, workdir / "homeport", None),
+            "kinto": lambda: kinto_server(venv, workdir / "kinto", None),
+        }
+        measure_pairing(starters, pairing, args, workdir, deadline)
         return pairing
     try:
         with temp_postgres(machine) as pg:
             home_url = pg.create_database("homeport_bench")
             kinto_url = pg.create_database("kinto_bench")
-            measure_server(
-                lambda: homeport_server(REPO, workdir / "homeport", home_url),
-                args,
-                workdir,
-                deadline,
-                pairing["servers"]["homeport"],
-            )
-            measure_server(
-                lambda: kinto_server(venv, workdir / "kinto", kinto_url),
-                args,
-                workdir,
-                deadline,
-                pairing["servers"]["kinto"],
-            )
+            starters = {
+                "homeport": lambda: homeport_server(REPO, workdir / "homeport", home_url),
+                "kinto": lambda: kinto_server(venv, workdir / "kinto", kinto_url),
+            }
+            measure_pairing(starters, pairing, args, workdir, deadline)
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         pairing["error"] = f"{type(exc).__name__}: {exc}"
         log(f"{key}: {pairing['error']}")
@@ -301,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             None,
         )
+    machine["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = {
         "run": {
             "started": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -311,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "threads": args.threads,
             "writers": args.writers,
+            "rounds": args.rounds,
             "records": args.records,
             "batch_size": args.batch_size,
             "kinto_waitress_threads": kinto_threads,

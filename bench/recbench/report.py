@@ -206,7 +206,8 @@ def render(results: dict[str, Any], *, markdown: bool) -> str:
     head = "### " if markdown else "== "
     parts.append(
         f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB RAM, "
-        f"load average {m.get('loadavg') or '—'} before the run, "
+        f"load average {m.get('loadavg') or '—'} before the run and "
+        f"{m.get('loadavg_after') or '—'} after it, "
         f"Python {m['python']}, {m['wrk']}, Kinto {m.get('kinto') or '—'}, "
         f"PostgreSQL {m.get('postgresql') or '—'}, Homeport {m.get('homeport') or '—'} "
         f"(commit {m.get('git_commit') or '—'})."
@@ -215,7 +216,12 @@ def render(results: dict[str, Any], *, markdown: bool) -> str:
         f"Run {run['started']} → {run['finished']}: wrk {run['threads']} threads, "
         f"{run['connections']} connections, {run['duration_s']:g} s per operation after a "
         f"{run['warmup_s']:g} s warm-up, {run['records']} seed records, "
-        f"{run['writers']} concurrent writers for {run['duration_s']:g} s."
+        f"{run['writers']} concurrent writers for {run['duration_s']:g} s; "
+        + (
+            f"median of {run['rounds']} rounds, errors summed over all rounds."
+            if run.get("rounds", 1) > 1
+            else "one round."
+        )
     )
     parts.append(f"Command: `{run['command']}`")
     for pairing in results["pairings"]:

@@ -275,6 +275,8 @@ def parse_result(stdout: str, op: Operation) -> WrkResult:
     if line is None:
         raise RuntimeError(f"wrk printed no result line:\n{stdout[-2000:]}")
     raw = json.loads(line[len(RESULT_MARK) :])
+    if not raw["requests"]:
+        raise RuntimeError("no request completed within the run; try a longer --duration")
     lat = raw["latency_us"]
     err = raw["errors"]
     statuses = {k: int(v) for k, v in sorted(raw["statuses"].items())}

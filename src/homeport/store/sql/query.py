@@ -184,12 +184,21 @@ class Dialect:
             return TRUE
         return any_of(self.where(group) for group in rules)
 
-    def order_by(self, sorting: Sequence[Sort]) -> str | Frag:
+    def order_by(self, sorting: Sequence[Sort], one_parent: bool) -> Frag:
+        """ORDER BY keys, then a tie-break so pages are deterministic.
+
+        Within one parent ``last_modified`` is unique (every change takes a new timestamp), so a
+        sort on it needs no tie-break and the ``(resource, parent, last_modified)`` index serves
+        the default order without sorting.
+        """
         keys: list[Frag] = []
         for sort in sorting:
             direction = " DESC" if sort.descending else ""
             keys.extend(k + direction for k in self._sort_keys(resolve(sort.field)))
-        keys.extend((Frag("parent_id"), Frag("id")))  # deterministic tie-break
+        if not one_parent:
+            keys.append(Frag("parent_id"))
+        if not (one_parent and any(s.field == "last_modified" for s in sorting)):
+            keys.append(Frag("id"))
         return join(", ", keys)
 
     def _missing(self, f: Field) -> Frag:

@@ -45,7 +45,7 @@ class Executor(Protocol):
 Work = Callable[[Executor], Awaitable[T]]
 
 
-def _requested(value: Any) -> int | None:
+def requested_ts(value: Any) -> int | None:
     """A client-supplied ``last_modified`` worth considering (see `next_timestamp`)."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _INT64:
         return value
@@ -121,7 +121,7 @@ class SQLRecordStore:
         consecutive values (bulk deletes give every tombstone its own timestamp).
         """
         now = self._clock()
-        req = _requested(requested)
+        req = requested_ts(requested)
         first = next_timestamp(0, now, req) + extra
         row = await db.one(self._sql_bump, (resource_name, parent_id, first, req, req, now, extra))
         assert row is not None
@@ -257,7 +257,8 @@ class SQLRecordStore:
         stmt = self._select(
             "id, last_modified, deleted, data", resource_name, parent_id, conditions
         )
-        stmt = stmt + " ORDER BY " + d.order_by(sorting or DEFAULT_SORT)
+        one_parent = not parent_id.endswith("*")
+        stmt = stmt + " ORDER BY " + d.order_by(sorting or DEFAULT_SORT, one_parent)
         if limit is not None:
             stmt = stmt + Frag(" LIMIT ?", (max(limit, 0),))
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from homeport.core.errors import ObjectNotFound, UnicityError
 from homeport.core.query import Filter, Sort, matches_all, matches_rules, sort_objects
@@ -18,6 +18,8 @@ from homeport.store.protocols import JSONObject, Permissions
 DEFAULT_SORT = (Sort("last_modified", descending=True),)
 
 Key = tuple[str, str]  # (resource_name, parent_id)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def now_ms() -> int:
@@ -28,6 +30,21 @@ def parent_matches(pattern: str, parent_id: str) -> bool:
     if pattern.endswith("*"):
         return parent_id.startswith(pattern[:-1])
     return parent_id == pattern
+
+
+def _writes(
+    method: Callable[Concatenate[MemoryRecordStore, _P], Coroutine[Any, Any, _T]],
+) -> Callable[Concatenate[MemoryRecordStore, _P], Coroutine[Any, Any, _T]]:
+    """A write outside any transaction waits for the running one: otherwise that transaction's
+    rollback (which restores its snapshot) would silently undo this write too."""
+
+    async def wrapper(self: MemoryRecordStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if self._in_tx.get():
+            return await method(self, *args, **kwargs)
+        async with self._lock:
+            return await method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class MemoryRecordStore:
@@ -67,6 +84,7 @@ class MemoryRecordStore:
     def transaction(self) -> Any:
         return self._tx()
 
+    @_writes
     async def flush(self) -> None:
         self._objects.clear()
         self._timestamps.clear()
@@ -86,6 +104,7 @@ class MemoryRecordStore:
             raise ObjectNotFound(resource_name, object_id)
         return copy.deepcopy(stored)
 
+    @_writes
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         key = (resource_name, parent_id)
         object_id = obj["id"]
@@ -103,11 +122,13 @@ class MemoryRecordStore:
         self._objects.setdefault(key, {})[object_id] = stored
         return copy.deepcopy(stored)
 
+    @_writes
     async def update(
         self, resource_name: str, parent_id: str, object_id: str, obj: JSONObject
     ) -> JSONObject:
         return self._store((resource_name, parent_id), object_id, obj)
 
+    @_writes
     async def delete(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         key = (resource_name, parent_id)
         stored = self._objects.get(key, {}).get(object_id)
@@ -122,6 +143,7 @@ class MemoryRecordStore:
             k for k in self._objects if k[0] == resource_name and parent_matches(parent_id, k[1])
         ]
 
+    @_writes
     async def delete_all(
         self, resource_name: str, parent_id: str, filters: Sequence[Filter] = ()
     ) -> list[JSONObject]:
@@ -168,12 +190,14 @@ class MemoryRecordStore:
             if not stored.get("deleted") and matches_all(stored, filters)
         )
 
+    @_writes
     async def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
         key = (resource_name, parent_id)
         if key not in self._timestamps:
             self._timestamps[key] = self._clock()
         return self._timestamps[key]
 
+    @_writes
     async def purge_deleted(
         self, resource_name: str, parent_id: str, before: int | None = None
     ) -> int:
@@ -193,6 +217,7 @@ class MemoryRecordStore:
     async def get_permissions_many(self, object_uris: Iterable[str]) -> dict[str, Permissions]:
         return {uri: await self.get_permissions(uri) for uri in object_uris}
 
+    @_writes
     async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
         cleaned = {p: set(s) for p, s in permissions.items() if s}
         if cleaned:
@@ -200,6 +225,7 @@ class MemoryRecordStore:
         else:
             self._permissions.pop(object_uri, None)
 
+    @_writes
     async def delete_permissions(self, object_uri_prefix: str) -> None:
         for uri in list(self._permissions):
             if uri == object_uri_prefix or uri.startswith(object_uri_prefix + "/"):
@@ -227,12 +253,15 @@ class MemoryRecordStore:
     async def user_principals(self, user_id: str) -> set[str]:
         return set(self._members.get(user_id, set()))
 
+    @_writes
     async def add_user_principal(self, user_id: str, principal: str) -> None:
         self._members.setdefault(user_id, set()).add(principal)
 
+    @_writes
     async def remove_user_principal(self, user_id: str, principal: str) -> None:
         self._members.get(user_id, set()).discard(principal)
 
+    @_writes
     async def remove_principal(self, principal: str) -> None:
         for members in self._members.values():
             members.discard(principal)

@@ -378,6 +378,33 @@ class RecordStoreConformance:
         assert await store.count_all(R, P) == 40
 
     @conformance_test
+    async def test_write_outside_survives_concurrent_rollback(self, store: RecordStore) -> None:
+        """A call outside any transaction is its own unit: another task's rollback keeps it."""
+        inside = asyncio.Event()
+
+        async def failing() -> None:
+            with pytest.raises(RuntimeError):
+                async with store.transaction():
+                    await store.create(R, P, {"id": "in-tx"})
+                    inside.set()
+                    for _ in range(20):
+                        await asyncio.sleep(0)
+                    raise RuntimeError("boom")
+
+        async def outside() -> None:
+            await inside.wait()
+            await store.create(R, P, {"id": "outside"})
+            await store.set_permissions("/outside", {"read": {"u"}})
+
+        await asyncio.gather(failing(), outside())
+        assert ids_of(await store.list_all(R, P, include_deleted=True)) == ["outside"]
+        assert await store.get_permissions("/outside") == {"read": {"u"}}
+        assert (
+            await store.resource_timestamp(R, P)
+            == (await store.get(R, P, "outside"))["last_modified"]
+        )
+
+    @conformance_test
     async def test_flush(self, store: RecordStore) -> None:
         await store.create(R, P, {"id": "r1"})
         await store.set_permissions("/x", {"read": {"u"}})

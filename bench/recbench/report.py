@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from recbench.wrk import CONCURRENCY, OPERATIONS
@@ -191,6 +193,8 @@ def _server_notes(pairing: dict[str, Any]) -> list[str]:
                 where = "in a batch " if status.startswith("sub") else ""
                 if where and '"body":' in body:  # skip the sub-response's headers
                     body = body[body.index('"body":') + 7 :]
+                    with contextlib.suppress(ValueError):
+                        body = json.dumps(json.JSONDecoder().raw_decode(body)[0])
                 notes.append(
                     f"{srv['name']} {op_key}: the first {status.removeprefix('sub')} {where}said: "
                     f"{short(body, 200)}"

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +164,7 @@ def start_and_prepare(
 
 
 def measure_pairing(
-    starters: dict[str, Callable[[], AbstractContextManager[Running]]],
+    starters: Mapping[str, Callable[[], AbstractContextManager[Running]]],
     pairing: dict[str, Any],
     args: argparse.Namespace,
     workdir: Path,

@@ -1,11 +1,11 @@
 """Records benchmark: Homeport against Kinto 26.5, side by side, in one run.
 
 For each pairing (Homeport SQLite vs Kinto's memory backend, Homeport PostgreSQL vs Kinto's
-PostgreSQL backend) the script starts both servers on 127.0.0.1, one at a time, seeds the same
-data through Basic auth (an ``admin`` account on each), and measures with wrk: single creates,
-batch creates, list pages of 100, get by id, conditional GET (304) and ``_since`` polling, then
-N concurrent writers on one collection. It prints a table per pairing (``--markdown`` for
-docs/benchmarks.md) and writes every figure as JSON.
+PostgreSQL backend) the script starts both servers on 127.0.0.1, seeds the same data through
+Basic auth (an ``admin`` account on each), and measures with wrk, operation by operation and
+server after server: single creates, batch creates, list pages of 100, get by id, conditional
+GET (304) and ``_since`` polling, then N concurrent writers on one collection. It prints a
+table per pairing (``--markdown`` for docs/benchmarks.md) and writes every figure as JSON.
 
     .venv/bin/python bench/records.py --markdown
 
@@ -156,6 +156,11 @@ def start_and_prepare(
             target = prepare(server, args.records, args.batch_size)
             stack.push(own.pop_all())
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"{entry['name']}/{entry['backend']}: {entry['error']}")
+        return None
+    except (KeyError, TypeError, AttributeError) as exc:  # an answer of an unexpected shape
+        entry["error"] = f"unexpected answer while seeding: {type(exc).__name__}: {exc}"
         entry["error"] = f"{type(exc).__name__}: {exc}"
         log(f"{entry['name']}/{entry['backend']}: {entry['error']}")
         return None

@@ -37,7 +37,15 @@ from typing import Any
 
 from recbench import report
 from recbench.prepare import CONCURRENT, check_once, prepare
-from recbench.servers import Running, ensure_kinto, homeport_server, kinto_server, log, tail
+from recbench.servers import (
+    Running,
+    ensure_kinto,
+    group_cpu_seconds,
+    homeport_server,
+    kinto_server,
+    log,
+    tail,
+)
 from recbench.wrk import (
     CONCURRENCY,
     OPERATIONS,
@@ -246,15 +254,25 @@ def run_operation(
     try:
         if args.warmup > 0 and op is not CONCURRENCY:
             run_wrk(script, server.base_url, workdir, name, duration=args.warmup, **common)
-        out = run_wrk(script, server.base_url, workdir, name, duration=args.duration, **common)
-        result = parse_result(out, op).as_dict()
+        cpu_before = group_cpu_seconds(server.process.pid)
+        run = run_wrk(script, server.base_url, workdir, name, duration=args.duration, **common)
+        server_cpu = group_cpu_seconds(server.process.pid) - cpu_before
+        result = parse_result(run.output, op).as_dict()
     except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
         log(f"{label}: {exc}")
         return {"error": str(exc), "check": problem}
-    result.update({"connections": connections, "check": problem})
+    result.update(
+        {
+            "connections": connections,
+            "check": problem,
+            "wrk_cpu_pct": run.cpu_pct,
+            "server_cpu_pct": round(100 * server_cpu / args.duration, 1),
+        }
+    )
     log(
         f"{label}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
-        f"p99 {result['p99_ms']} ms, errors {result['errors']}, statuses {result['statuses']}"
+        f"p99 {result['p99_ms']} ms, errors {result['errors']}, statuses {result['statuses']}, "
+        f"CPU server {result['server_cpu_pct']:.0f} % wrk {result['wrk_cpu_pct']:.0f} %"
         + (f" sub {result['substatuses']}" if result["substatuses"] else "")
     )
     return result

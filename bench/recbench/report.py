@@ -176,6 +176,18 @@ def _server_notes(pairing: dict[str, Any]) -> list[str]:
                 f"{srv['name']} ({srv['backend']}): `{d['server']}`, {d.get('processes')} "
                 f"process(es), {d.get('threads')} OS threads in all once ready{extra}"
             )
+        cpu = [
+            f"{k} {op['server_cpu_pct']:.0f}"
+            for k, op in srv.get("ops", {}).items()
+            if "server_cpu_pct" in op
+        ]
+        if cpu:
+            wrk = [op["wrk_cpu_pct"] for op in srv["ops"].values() if "wrk_cpu_pct" in op]
+            notes.append(
+                f"{srv['name']} ({srv['backend']}) CPU while loaded, % of one core: "
+                + ", ".join(cpu)
+                + f"; wrk itself {min(wrk):.0f} to {max(wrk):.0f}"
+            )
         if srv.get("error"):
             notes.append(f"{srv['name']} ({srv['backend']}) not measured: {short(srv['error'])}")
         for op_key, op in srv.get("ops", {}).items():

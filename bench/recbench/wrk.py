@@ -10,6 +10,7 @@ is exact, unlike scraping ``--latency``'s rounded text.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
@@ -307,6 +308,12 @@ def parse_result(stdout: str, op: Operation) -> WrkResult:
     )
 
 
+@dataclass(frozen=True)
+class WrkRun:
+    output: str
+    cpu_pct: float  # wrk's own CPU use, in % of one core: far below 100 = not the bottleneck
+
+
 def run_wrk(
     script: str,
     base_url: str,
@@ -317,7 +324,7 @@ def run_wrk(
     connections: int,
     threads: int,
     timeout: float,
-) -> str:
+) -> WrkRun:
     """Run wrk once and return its output; the run is bounded by ``duration`` + a margin."""
     script_path = workdir / f"{name}.lua"
     script_path.write_text(script, encoding="utf-8")
@@ -331,11 +338,14 @@ def run_wrk(
         str(script_path),
         base_url,
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=duration + timeout + 30, check=False
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         output = (proc.stderr.strip() or proc.stdout.strip())[-2000:]
         raise RuntimeError(f"wrk failed ({proc.returncode}): {output}")
     # wrk exits 0 even when the Lua script fails to load: keep stderr for parse_result's error.
-    return proc.stdout + proc.stderr
+    return WrkRun(proc.stdout + proc.stderr, round(100 * cpu / duration, 1))

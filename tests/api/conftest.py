@@ -275,7 +275,12 @@ def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server
     env.update(
         HOMEPORT_FLUSH_ENDPOINT="true",
         HOMEPORT_ADMIN_PASSWORD=PASSWORDS[ADMIN],
+        # The same principals as the Kinto ini above (see docs/compatibility.md).
+        HOMEPORT_ACCOUNT_CREATE_PRINCIPALS="system.Everyone",
+        HOMEPORT_ACCOUNT_WRITE_PRINCIPALS="account:admin",
+        HOMEPORT_BUCKET_CREATE_PRINCIPALS="system.Authenticated",
     )
+    env.pop("HOMEPORT_PAGINATE_BY", None)
     if backend == "postgresql":
         assert postgres_url
         env["HOMEPORT_STORAGE_URL"] = postgres_url

@@ -33,6 +33,12 @@ from homeport.store.sql.dialects import POSTGRES
 from homeport.store.sql.store import Executor, Row, SQLRecordStore, T, Work, now_ms, requested_ts
 
 RETRIES = 5
+# psycopg's classes follow DB-API, not SQLSTATE classes: list the "40xxx" ones we retry.
+_ABORTED = (
+    pg_errors.TransactionRollback,
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+)
 _MIGRATION_LOCK = 0x686F6D65  # pg_advisory_xact_lock key ("home")
 
 Conn = psycopg.AsyncConnection[Any]
@@ -65,9 +71,13 @@ SQL_CREATE = (
     " (SELECT last_modified FROM live)"
 )
 # FOR UPDATE makes a concurrent delete of the same object wait, then see the tombstone and bump
-# nothing, so deleting needs no explicit transaction.
+# nothing, so deleting needs no explicit transaction. The pair's timestamp row is locked first,
+# as creates and updates do, so racing writes of one object queue instead of deadlocking.
 SQL_DELETE = (
-    f"WITH live AS (SELECT 1 FROM objects WHERE {_PK} AND NOT deleted FOR UPDATE),"
+    "WITH pair AS (SELECT 1 FROM timestamps WHERE resource_name = %s AND parent_id = %s"
+    " FOR UPDATE),"
+    f" live AS (SELECT 1 FROM objects WHERE {_PK} AND NOT deleted"
+    " AND EXISTS (SELECT 1 FROM pair) FOR UPDATE),"
     f" ts AS ({_BUMP.format(cond='WHERE EXISTS (SELECT 1 FROM live)')}),"
     " gone AS (UPDATE objects SET deleted = TRUE, data = '{}'::jsonb,"
     " last_modified = ts.last_modified FROM ts WHERE objects.resource_name = %s"
@@ -171,7 +181,8 @@ class PostgresRecordStore(SQLRecordStore):
 
     async def delete(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         key = (resource_name, parent_id, object_id)
-        params = (*key, *self._bump_params(resource_name, parent_id), *key)
+        params = (resource_name, parent_id, *key, *self._bump_params(resource_name, parent_id))
+        params += key
 
         async def work(db: Executor) -> JSONObject:
             row = await db.one(SQL_DELETE, params)
@@ -182,13 +193,22 @@ class PostgresRecordStore(SQLRecordStore):
         return await self._run(work, write=False)
 
     @contextmanager
-    def _unavailable(self) -> Iterator[None]:
-        """Driver- and pool-level connection failures become one clear 503."""
+    def _unavailable(self, retrying: bool = False) -> Iterator[None]:
+        """Driver- and pool-level connection failures become one clear 503.
+
+        A transaction aborted by a concurrent one is retried by `_run` when it owns the
+        transaction (``retrying``); inside the caller's transaction it cannot be, so it is a 503
+        too (the client may retry the request).
+        """
         try:
             yield
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if isinstance(exc, pg_errors.TransactionRollback):
-                raise
+            if isinstance(exc, _ABORTED):
+                if retrying:
+                    raise
+                raise BackendUnavailable(
+                    f"PostgreSQL aborted the transaction because of a concurrent one: {exc}"
+                ) from exc
             raise BackendUnavailable(
                 f"PostgreSQL at {_where(self.url)} is unavailable: {exc}"
             ) from exc
@@ -255,13 +275,13 @@ class PostgresRecordStore(SQLRecordStore):
         await self._open()
         for attempt in range(RETRIES):
             try:
-                with self._unavailable():
+                with self._unavailable(retrying=True):
                     async with self._pool.connection() as conn:
                         if not write:
                             return await work(_Executor(conn))
                         async with conn.transaction():
                             return await work(_Executor(conn))
-            except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected):
+            except _ABORTED:
                 if attempt == RETRIES - 1:
                     raise BackendUnavailable(
                         "PostgreSQL kept aborting the transaction (serialization/deadlock)"

@@ -109,24 +109,25 @@ class SQLiteRecordStore(SQLRecordStore):
         return self._db if self._db is not None else self._connect()
 
     async def initialize(self) -> None:
-        """Open the file and apply pending migrations, each atomically with its version row."""
+        """Open the file and apply pending migrations in one IMMEDIATE transaction: the version
+        is read under the write lock, so processes starting together apply each step once."""
         async with self._lock:
             conn = self._executor._c
-            conn.execute(SCHEMA_VERSION_TABLE)
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            for migration in pending("sqlite", int(current.fetchone()[0])):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+            _begin(conn)
+            try:
+                conn.execute(SCHEMA_VERSION_TABLE)
+                current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                for migration in pending("sqlite", int(current.fetchone()[0])):
                     for statement in _statements(migration.sql):
                         conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                         (migration.version, migration.name, int(time.time() * 1000)),
                     )
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            _commit(conn)
 
     async def close(self) -> None:
         if self._conn is not None:

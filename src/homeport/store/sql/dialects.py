@@ -151,6 +151,8 @@ def pg_like_regex(pattern: str) -> str:
 
     ILIKE folds case by the database locale, which under ``C`` is ASCII only; Python folds all
     of Unicode. Spelling out each character's case variants matches the reference everywhere.
+    As in `homeport.core.query.like_regex`: a substring match without ``*``, anchored at both
+    ends with it.
     """
     out: list[str] = []
     for part in like_parts(pattern):
@@ -164,7 +166,9 @@ def pg_like_regex(pattern: str) -> str:
             else:
                 chars.append(ch if ch.isalnum() or ch == " " else "\\" + ch)
         out.append("".join(chars))
-    return ".*".join(out)
+    if len(out) == 1:
+        return out[0]
+    return "^" + ".*".join(out) + "$"
 
 
 class PostgresDialect(Dialect):

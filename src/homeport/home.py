@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,8 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from homeport.api import attachments, changes
 from homeport.api.batch import batch
 from homeport.api.messages import ApiRequest, ApiResponse
-from homeport.api.routes import ROUTES, Route, resolve
+from homeport.api.root import HTTP_API_VERSION
+from homeport.api.routes import ROUTES, Route, find_route, method_not_allowed, resolve
 from homeport.core.errors import (
+    Errno,
     HomeportError,
     MethodNotAllowed,
     MissingResource,
@@ -29,10 +34,12 @@ from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.web.auth import identify
 from homeport.web.errors import error_body, error_headers, unexpected
+from homeport.web.middleware import KintoHeaders
 
 log = logging.getLogger("homeport")
 
 COMPACT_EVERY_SECONDS = 3600
+NOT_FOUND = "The resource you are looking for could not be found."
 
 
 def json_response(response: ApiResponse, head: bool = False) -> Response:
@@ -112,7 +119,7 @@ async def _user(request: Request) -> User:
     return await identify(ctx, request.headers.get("authorization"))
 
 
-RECORD_PATH = "/v1/buckets/{bid}/collections/{cid}/records/{rid}"
+RECORD_PATH = "/v1/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
 
 
 def add_extra_routes(app: FastAPI) -> None:
@@ -121,34 +128,42 @@ def add_extra_routes(app: FastAPI) -> None:
         return await batch_endpoint(request)
 
     @app.post(RECORD_PATH + "/attachment", summary="Attach a file to a record")
-    async def attach(request: Request, bid: str, cid: str, rid: str) -> Response:
+    async def attach(request: Request, bucket_id: str, collection_id: str, id: str) -> Response:
         try:
             ctx = request.app.state.ctx
-            return await attachments.upload(ctx, request, await _user(request), bid, cid, rid)
+            user = await _user(request)
+            return await attachments.upload(ctx, request, user, bucket_id, collection_id, id)
         except Exception as exc:
             return error_response(exc)
 
     @app.delete(RECORD_PATH + "/attachment", summary="Remove a record's attachment")
-    async def detach(request: Request, bid: str, cid: str, rid: str) -> Response:
+    async def detach(request: Request, bucket_id: str, collection_id: str, id: str) -> Response:
         try:
             ctx = request.app.state.ctx
-            return await attachments.remove(ctx, await _user(request), bid, cid, rid)
+            user = await _user(request)
+            return await attachments.remove(ctx, user, bucket_id, collection_id, id)
         except Exception as exc:
             return error_response(exc)
 
-    @app.get("/attachments/{bid}/{cid}/{rid}/{name}", summary="Download an attachment")
-    async def download(request: Request, bid: str, cid: str, rid: str, name: str) -> Response:
+    @app.get("/attachments/{bucket_id}/{collection_id}/{id}/{name}", include_in_schema=False)
+    async def download(
+        request: Request, bucket_id: str, collection_id: str, id: str, name: str
+    ) -> Response:
         try:
             ctx = request.app.state.ctx
-            return await attachments.serve(ctx, await _user(request), bid, cid, rid, name)
+            return await attachments.serve(ctx, bucket_id, collection_id, id, name)
         except Exception as exc:
             return error_response(exc)
 
-    @app.get("/v1/buckets/{bid}/collections/{cid}/changes", summary="Live change stream (SSE)")
-    async def change_stream(request: Request, bid: str, cid: str) -> Response:
+    @app.get(
+        "/v1/buckets/{bucket_id}/collections/{collection_id}/changes",
+        summary="Live change stream of a collection (server-sent events)",
+    )
+    async def change_stream(request: Request, bucket_id: str, collection_id: str) -> Response:
         try:
             ctx = request.app.state.ctx
-            return await changes.stream(ctx, request, await _user(request), bid, cid)
+            user = await _user(request)
+            return await changes.stream(ctx, request, user, bucket_id, collection_id)
         except Exception as exc:
             return error_response(exc)
 
@@ -157,7 +172,10 @@ def add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         error: HomeportError
-        if exc.status_code == 405:
+        route = find_route(request.url.path[3:].rstrip("/") or "/")
+        if exc.status_code == 405 and route is not None:
+            error = method_not_allowed(route)
+        elif exc.status_code == 405:
             error = MethodNotAllowed("Method not allowed on this endpoint.")
         elif exc.status_code == 404:
             error = MissingResource("The resource you are looking for could not be found.")
@@ -170,6 +188,56 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, anything)
+
+
+VERSION_PREFIX = re.compile(r"^v\d+(/|$)")
+
+
+async def outside_v1(request: Request) -> Response:
+    """Kinto's routing around the API: unprefixed paths and trailing slashes redirect (307)."""
+    path = request.path_params["path"]
+    query = f"?{request.url.query}" if request.url.query else ""
+    origin = origin_of(request)
+    if path in ("", "v1"):
+        return RedirectResponse(f"{origin}/v1/{query}", status_code=307)
+    if path.startswith("v1/"):
+        if path.endswith("/"):
+            return RedirectResponse(f"{origin}/{path.rstrip('/')}{query}", status_code=307)
+        try:
+            resolve(request.method, "/" + path[3:])
+        except HomeportError as exc:
+            return error_response(exc)
+        return error_response(
+            MissingResource("The resource you are looking for could not be found.")
+        )
+    if VERSION_PREFIX.match(path):
+        return error_response(
+            HomeportError(
+                "The requested API version is not available on this server.",
+                code=404,
+                errno=Errno.VERSION_NOT_AVAILABLE,
+            )
+        )
+    return RedirectResponse(f"{origin}/v1/{path}{query}", status_code=307)
+
+
+def kinto_openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI 3 with paths relative to the ``/v1`` server, as Kinto's are to its basePath."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=HTTP_API_VERSION,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema["servers"] = [{"url": "/v1"}]
+        schema["paths"] = {
+            (path[3:] or "/"): item
+            for path, item in schema.get("paths", {}).items()
+            if path.startswith("/v1")
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 async def compact_forever(ctx: Context) -> None:
@@ -208,7 +276,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> FastA
 
     app = FastAPI(
         title="Homeport",
-        version=_version(),
+        version=HTTP_API_VERSION,
         description="A home for your data, spoken over Kinto's HTTP API.",
         openapi_url="/v1/__api__",
         docs_url=None,
@@ -226,30 +294,15 @@ def create_home_app(settings: Settings, context: Context | None = None) -> FastA
     add_extra_routes(app)
     add_error_handlers(app)
 
-    @app.api_route(
+    app.add_api_route(
         "/{path:path}",
+        outside_v1,
         methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         include_in_schema=False,
     )
-    async def unprefixed(request: Request, path: str) -> Response:
-        if path.startswith("v1/") or path == "v1":
-            try:
-                resolve(request.method, "/" + path[3:].rstrip("/"))
-            except HomeportError as exc:
-                return error_response(exc)
-            return error_response(
-                MissingResource("The resource you are looking for could not be found.")
-            )
-        target = f"/v1/{path}" + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(target, status_code=307)
-
+    app.openapi = lambda: kinto_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(KintoHeaders)
     return app
-
-
-def _version() -> str:
-    import homeport
-
-    return homeport.__version__
 
 
 __all__ = ["create_home_app", "open_context"]

@@ -37,9 +37,12 @@ class Settings:
     account_write_principals: tuple[str, ...] = ("account:admin",)
     admin_password: str | None = field(default=None, repr=False)
     account_cache_ttl_seconds: int = 30
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
     flush_endpoint: bool = False
     max_json_bytes: int = 10 * 1024 * 1024
     max_attachment_bytes: int = 1024 * 1024 * 1024
+    attachment_extensions: str = "default"
     tombstone_retention_seconds: int = 30 * 24 * 3600
     log_level: str = "info"
 
@@ -58,7 +61,6 @@ class Settings:
             "batch_max_requests": self.batch_max_requests,
             "readonly": False,
             "explicit_permissions": True,
-            "paginate_by": self.paginate_by,
         }
 
 

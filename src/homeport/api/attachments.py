@@ -7,31 +7,70 @@ record's read permission, so a private record's attachment is never public.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
+import secrets
 from collections.abc import AsyncIterator
-from urllib.parse import quote
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from homeport.api.messages import ApiResponse, quoted
-from homeport.api.resources import check_path_ids, object_response
-from homeport.core.errors import InvalidParameters, ObjectNotFound, RequestTooLarge
+from homeport.api.messages import quoted
+from homeport.api.resources import check_path_ids, read_headers
+from homeport.core.errors import (
+    Errno,
+    HomeportError,
+    InvalidParameters,
+    ObjectNotFound,
+    RequestTooLarge,
+    not_a_mapping,
+)
 from homeport.services import resources as res
 from homeport.services import writes
 from homeport.services.context import Context, User
 from homeport.services.resources import RECORD, unit_of_work
+from homeport.store.protocols import JSONObject, Permissions
 
 CHUNK = 1024 * 1024
+
+EXTENSION_GROUPS: dict[str, str] = {
+    "documents": "pdf rtf odf ods gnumeric abw doc docx xls xlsx",
+    "text": "txt md",
+    "images": "jpg jpe jpeg png gif svg bmp tiff webp heic avif",
+    "audio": "wav mp3 aac ogg oga flac",
+    "video": "mpeg 3gp avi divx dvr flv mp4 wmv webm mov",
+    "data": "csv ini json plist xml yaml yml",
+    "archives": "gz bz2 zip tar tgz txz 7z",
+}
+EXTENSION_GROUPS["default"] = " ".join(
+    EXTENSION_GROUPS[g] for g in ("documents", "text", "images", "data")
+)
+
+
+def allowed_extensions(setting: str) -> set[str]:
+    """``"default"``, ``"images+audio"``, ``"any"`` or plain extensions, as kinto-attachment reads
+    its ``extensions`` setting; an empty set allows any."""
+    found: set[str] = set()
+    for group in setting.split("+"):
+        if group.strip() == "any":
+            return set()
+        found.update(EXTENSION_GROUPS.get(group.strip(), group.lower()).split())
+    return found
 
 
 def safe_filename(name: str | None) -> str:
     base = os.path.basename((name or "").replace("\\", "/")).strip()
     if base in ("", ".", "..") or "\x00" in base:
-        raise InvalidParameters.at("body", "attachment", "Invalid filename")
+        raise InvalidParameters.at("body", None, "Filename is required.")
     return base
+
+
+def bad_request(message: str, errno: Errno = Errno.INVALID_PARAMETERS) -> HomeportError:
+    """kinto-attachment's own errors: ``Bad Request`` and no details."""
+    return HomeportError(message, code=400, errno=errno)
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -42,17 +81,32 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _form_json(form: Any, field: str) -> Any:
+    raw = form.get(field)
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise bad_request(
+            f"body: {field!r} field should be passed as form data, not files",
+            Errno.INVALID_POSTED_DATA,
+        )
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(
+            f"body: {field} is not valid JSON ({exc})", Errno.INVALID_POSTED_DATA
+        ) from None
+
+
 async def upload(
     ctx: Context, request: Request, user: User, bid: str, cid: str, rid: str
 ) -> Response:
     parent = f"/buckets/{bid}/collections/{cid}"
     check_path_ids(f"{parent}/records/{rid}")
-    length = request.headers.get("content-length")
     limit = ctx.settings.max_attachment_bytes
+    length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit + 64 * 1024:
         raise RequestTooLarge(f"Attachment is bigger than the limit of {limit} bytes")
-    if "multipart/form-data" not in request.headers.get("content-type", ""):
-        raise InvalidParameters.at("body", "attachment", "Expected a multipart/form-data body")
     existing = await res.find_object(ctx, RECORD, parent, rid)
     uri = RECORD.uri(parent, rid)
     permission_ok = (
@@ -63,58 +117,91 @@ async def upload(
     if not permission_ok:
         raise res.deny(user)
     await res.ensure_parents(ctx, parent)
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        raise bad_request("Content-Type should be multipart/form-data")
     async with request.form(max_files=1, max_fields=10) as form:
         item = form.get("attachment")
         if not isinstance(item, UploadFile):
-            raise InvalidParameters.at("body", "attachment", "Required")
+            raise bad_request("Attachment missing.", Errno.INVALID_POSTED_DATA)
+        for field in form:
+            if field not in ("attachment", "data", "permissions"):
+                raise bad_request(
+                    f"body: {field!r} not in ('data', 'permissions')", Errno.INVALID_POSTED_DATA
+                )
         filename = safe_filename(item.filename)
+        extensions = allowed_extensions(ctx.settings.attachment_extensions)
+        extension = os.path.splitext(filename)[1].lower()
+        if extensions and extension.lstrip(".") not in extensions:
+            raise InvalidParameters.at("body", None, "File extension is not allowed.")
+        data = _form_json(form, "data") or {}
+        permissions = _form_json(form, "permissions")
         digest = await ctx.blobs.put_stream(_chunks(item), max_size=limit)
         mimetype = item.content_type or mimetypes.guess_type(filename)[0]
-    size = ctx.blobs.size(digest)
     attachment = {
-        "location": f"{bid}/{cid}/{rid}/{quote(filename)}",
-        "hash": digest,
-        "size": size,
-        "mimetype": mimetype or "application/octet-stream",
         "filename": filename,
+        "location": f"{origin_of(request)}/attachments/{bid}/{cid}/{rid}/"
+        f"{secrets.token_urlsafe(18)}{extension}",
+        "hash": digest,
+        "mimetype": mimetype or "application/octet-stream",
+        "size": ctx.blobs.size(digest),
     }
+    if not isinstance(data, dict):
+        raise InvalidParameters.at("body", "data", not_a_mapping(data))
+    new_permissions = res.validate_permissions(RECORD, permissions) if permissions else None
+    written = await _attach(
+        ctx, user, parent, rid, {**data, "attachment": attachment}, new_permissions
+    )
+    headers = read_headers(written.obj["last_modified"])
+    headers["Location"] = f"{origin_of(request)}/v1{uri}"
+    status = 201 if written.created else 200
+    body = json.dumps(attachment).encode()
+    return Response(body, status, headers, media_type="application/json")
+
+
+async def _attach(
+    ctx: Context,
+    user: User,
+    parent: str,
+    rid: str,
+    changes: JSONObject,
+    permissions: Permissions | None,
+) -> writes.Written:
+    """Patch the record (or create it), exactly as a PATCH of these fields would."""
     async with unit_of_work(ctx):
         existing = await res.find_object(ctx, RECORD, parent, rid)
-        data = {**(existing or {}), "attachment": attachment}
-        written = await writes.save(
-            ctx, user, RECORD, parent, rid, data, None,
-            existing=existing, replace_permissions=False,
+        base = {k: v for k, v in (existing or {}).items() if k != "last_modified"}
+        return await writes.save(
+            ctx,
+            user,
+            RECORD,
+            parent,
+            rid,
+            {**base, **changes},
+            permissions,
+            existing=existing,
+            replace_permissions=False,
         )
-    response = object_response(
-        201 if written.created else 200, RECORD, written.obj,
-        res.visible_permissions(user, written.permissions),
-    )
-    return _json(response)
 
 
 async def remove(ctx: Context, user: User, bid: str, cid: str, rid: str) -> Response:
     parent = f"/buckets/{bid}/collections/{cid}"
     check_path_ids(f"{parent}/records/{rid}")
-    async with unit_of_work(ctx):
-        await res.require(ctx, user, "record", RECORD.uri(parent, rid), "write")
-        existing = await ctx.store.get("record", parent, rid)
-        if existing.get("attachment") is None:
-            raise ObjectNotFound("attachment", rid)
-        data = {k: v for k, v in existing.items() if k != "attachment"}
-        data["attachment"] = None
-        await writes.save(
-            ctx, user, RECORD, parent, rid, data, None,
-            existing=existing, replace_permissions=False,
-        )
+    await res.require(ctx, user, "record", RECORD.uri(parent, rid), "write")
+    await res.ensure_parents(ctx, parent)
+    await _attach(ctx, user, parent, rid, {"attachment": None}, None)
     return Response(status_code=204)
 
 
-async def serve(ctx: Context, user: User, bid: str, cid: str, rid: str, name: str) -> Response:
+async def serve(ctx: Context, bid: str, cid: str, rid: str, name: str) -> Response:
+    """Files are served by capability, as kinto-attachment's static files are: the location
+    holds a random token that only readers of the record learn, and it dies with a re-upload."""
     parent = f"/buckets/{bid}/collections/{cid}"
     check_path_ids(f"{parent}/records/{rid}")
-    found = await res.get_object(ctx, user, RECORD, parent, rid)
-    attachment = found.obj.get("attachment")
-    if not isinstance(attachment, dict) or attachment.get("filename") != name:
+    record = await ctx.store.get("record", parent, rid)
+    attachment = record.get("attachment")
+    if not isinstance(attachment, dict) or not str(attachment.get("location", "")).endswith(
+        f"/{rid}/{name}"
+    ):
         raise ObjectNotFound("attachment", rid)
     path = ctx.blobs.path(str(attachment["hash"]))
     if path is None:
@@ -122,11 +209,12 @@ async def serve(ctx: Context, user: User, bid: str, cid: str, rid: str, name: st
     return FileResponse(
         path,
         media_type=str(attachment.get("mimetype") or "application/octet-stream"),
-        headers={"ETag": quoted(found.obj["last_modified"]), "Cache-Control": "private"},
+        headers={"ETag": quoted(record["last_modified"]), "Cache-Control": "private"},
+        content_disposition_type="inline",
+        filename=str(attachment.get("filename") or name),
     )
 
 
-def _json(response: ApiResponse) -> Response:
-    return Response(
-        response.encode(), response.status, response.headers, media_type="application/json"
-    )
+def origin_of(request: Request) -> str:
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"

@@ -13,12 +13,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.api.routes import resolve
-from homeport.core.errors import HomeportError, InvalidParameters
+from homeport.core.errors import HomeportError, InvalidParameters, not_a_mapping
 from homeport.services.context import Context
 from homeport.services.resources import unit_of_work
 from homeport.web.errors import error_body, error_headers
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
+REQUEST_KEYS = ("method", "path", "headers", "body")
 
 
 def _merge(defaults: Any, value: Any) -> Any:
@@ -30,36 +31,49 @@ def _merge(defaults: Any, value: Any) -> Any:
     return copy.deepcopy(value) if value is not None else copy.deepcopy(defaults)
 
 
+def _invalid(name: str, description: str) -> InvalidParameters:
+    return InvalidParameters.at("body", name, description)
+
+
+def _validate_one(i: int, sub: Any) -> dict[str, Any]:
+    where = f"requests.{i}"
+    if not isinstance(sub, dict):
+        raise _invalid(where, not_a_mapping(sub))
+    unknown = {k: v for k, v in sub.items() if k not in REQUEST_KEYS}
+    if unknown:
+        raise _invalid(where, f'Unrecognized keys in mapping: "{unknown}"')
+    method = sub.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise _invalid(f"{where}.method", f'"{method}" is not one of ' + ", ".join(METHODS))
+    path = sub.get("path")
+    if path is None:
+        raise _invalid(f"{where}.path", "Required")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise _invalid(f"{where}.path", "String does not match expected pattern")
+    if urlsplit(path).path.rstrip("/") in ("/batch", "/v1/batch"):
+        raise _invalid("requests", "Recursive call on /batch endpoint is forbidden.")
+    for key in ("headers", "body"):
+        if key in sub and not isinstance(sub[key], dict):
+            raise _invalid(f"{where}.{key}", not_a_mapping(sub[key]))
+    return {**sub, "method": method.upper()}
+
+
 def _validate(ctx: Context, body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
-        raise InvalidParameters.at("body", "requests", "Required")
-    requests = body["requests"]
+    """Every sub-request is checked before any runs: one bad entry refuses the whole batch."""
+    if not isinstance(body, dict):
+        raise InvalidParameters.at("body", "", not_a_mapping(body))
+    requests = body.get("requests")
+    if requests is None:
+        raise _invalid("requests", "Required")
+    if not isinstance(requests, list):
+        raise _invalid("requests", f'"{requests}" is not iterable')
     limit = ctx.settings.batch_max_requests
     if limit and len(requests) > limit:
-        raise InvalidParameters.at(
-            "body", "requests", f"Number of requests is limited to {limit}"
-        )
+        raise _invalid("requests", f"Number of requests is limited to {limit}")
     defaults = body.get("defaults") or {}
     if not isinstance(defaults, dict):
-        raise InvalidParameters.at("body", "defaults", "Should be an object")
-    merged = []
-    for i, sub in enumerate(requests):
-        if not isinstance(sub, dict):
-            raise InvalidParameters.at("body", f"requests.{i}", "Should be an object")
-        sub = _merge(defaults, sub)
-        method = str(sub.get("method", "GET")).upper()
-        path = sub.get("path")
-        if method not in METHODS:
-            raise InvalidParameters.at("body", f"requests.{i}.method", f"{method} is not one of "
-                                       + ", ".join(METHODS))
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise InvalidParameters.at("body", f"requests.{i}.path", "Required")
-        if urlsplit(path).path.rstrip("/") in ("/batch", "/v1/batch"):
-            raise InvalidParameters.at("body", f"requests.{i}.path", "Recursive call on /batch "
-                                       "endpoint is forbidden.")
-        sub["method"] = method
-        merged.append(sub)
-    return merged
+        raise _invalid("defaults", not_a_mapping(defaults))
+    return [_validate_one(i, _merge(defaults, sub)) for i, sub in enumerate(requests)]
 
 
 async def batch(ctx: Context, req: ApiRequest) -> ApiResponse:
@@ -97,7 +111,7 @@ async def _run(ctx: Context, parent: ApiRequest, sub: dict[str, Any]) -> dict[st
         response = ApiResponse(exc.code, error_body(exc), error_headers(exc))
     return {
         "status": response.status,
-        "path": sub["path"],
-        "body": response.body,
-        "headers": response.headers,
+        "path": "/v1" + request.path if request.path != "/" else "/v1/",
+        "body": "" if response.body is None else response.body,
+        "headers": {**response.headers, "Content-Type": "application/json"},
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from homeport.core.errors import BadJSON, InvalidParameters, ModifiedMeanwhile, UnsupportedMediaType
+from homeport.core.errors import InvalidParameters, ModifiedMeanwhile, UnsupportedMediaType
 from homeport.services.context import User
 
 NO_BODY: Any = object()
@@ -43,17 +43,25 @@ class ApiRequest:
                 raise InvalidParameters.at("body", "body", "Required")
             self.parsed_body = {}
             return self.parsed_body
-        if self.content_type not in JSON_TYPES:
+        if self.content_type not in self.accepted_types:
+            description = f"Content-Type header should be one of {list(self.accepted_types)}"
             raise UnsupportedMediaType(
-                f"Content-Type header should be one of {list(JSON_TYPES)}",
+                description,
                 details=[{"location": "header", "name": "Content-Type",
-                          "description": f"Content-Type should be one of {list(JSON_TYPES)}"}],
+                          "description": description}],
             )
         try:
-            self.parsed_body = json.loads(self.raw_body)
+            parsed = json.loads(self.raw_body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidParameters.at("body", "body", f"Invalid JSON: {exc}") from None
-        return self.parsed_body
+            raise _body_error(f"Invalid JSON: {exc}") from None
+        if not isinstance(parsed, (dict, list)):
+            raise _body_error("Should be a JSON object or an array")
+        self.parsed_body = parsed
+        return parsed
+
+    @property
+    def accepted_types(self) -> tuple[str, ...]:
+        return JSON_TYPES if self.method == "PATCH" else JSON_TYPES[:1]
 
     def url(self, **override: str) -> str:
         params = [(k, v) for k, v in self.query if k not in override]
@@ -74,45 +82,63 @@ class ApiResponse:
         return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _body_error(message: str) -> InvalidParameters:
+    """Kinto reports an unreadable body twice: what is wrong, and that a body is required."""
+    return InvalidParameters(
+        message,
+        details=[
+            {"location": "body", "name": "", "description": message},
+            {"location": "body", "name": "", "description": "Required"},
+        ],
+    )
+
+
 def quoted(timestamp: int) -> str:
     return f'"{timestamp}"'
 
 
-def _etag_value(raw: str) -> int | None:
-    value = raw.strip().strip('"')
-    return int(value) if value.lstrip("-").isdigit() else None
+ETAG_FORMAT = "The value should be integer between double quotes."
 
 
-def check_preconditions(
-    req: ApiRequest, current: int | None, existing: Any = None
-) -> None:
-    """If-Match / If-None-Match against a timestamp (``None`` when the object is absent)."""
+def _etag_value(name: str, raw: str) -> int | None:
+    """``"123"`` → 123; ``*`` → None; anything else is refused as Kinto refuses it."""
+    value = raw.strip()
+    if value == "*":
+        return None
+    if len(value) >= 2 and value[0] == value[-1] == '"' and value[1:-1].lstrip("-").isdigit():
+        return int(value[1:-1])
+    raise InvalidParameters.at("header", name, ETAG_FORMAT)
+
+
+def check_preconditions(req: ApiRequest, current: int | None, existing: Any = None) -> None:
+    """If-Match / If-None-Match against a timestamp (``None`` when the object is absent).
+
+    As in Kinto, a quoted timestamp in If-None-Match is only a precondition for reads (it
+    gives 304 there); ``*`` is one for every method.
+    """
     if_match = req.header("if-match")
     if if_match is not None:
-        wanted = _etag_value(if_match)
-        if if_match.strip() != "*" and wanted is None:
-            raise InvalidParameters.at("header", "If-Match", "Invalid value for If-Match")
-        if current is None or (if_match.strip() != "*" and wanted != current):
-            raise _modified(existing)
+        wanted = _etag_value("If-Match", if_match)
+        if current is None or (wanted is not None and wanted != current):
+            raise _modified(existing, current)
     if_none_match = req.header("if-none-match")
-    if if_none_match is not None and req.method not in ("GET", "HEAD"):
-        if if_none_match.strip() == "*":
-            if current is not None:
-                raise _modified(existing)
-        elif _etag_value(if_none_match) is None:
-            raise InvalidParameters.at("header", "If-None-Match", "Invalid value for If-None-Match")
-        elif current is not None and _etag_value(if_none_match) == current:
-            raise _modified(existing)
+    if if_none_match is not None:
+        wanted = _etag_value("If-None-Match", if_none_match)
+        if wanted is None and current is not None:
+            raise _modified(existing, current)
 
 
-def _modified(existing: Any) -> ModifiedMeanwhile:
+def _modified(existing: Any, current: int | None) -> ModifiedMeanwhile:
     details = {"existing": existing} if existing is not None else None
-    return ModifiedMeanwhile("Resource was modified meanwhile", details=details)
+    headers = {"ETag": quoted(current)} if current is not None else None
+    return ModifiedMeanwhile("Resource was modified meanwhile", details=details, headers=headers)
 
 
 def not_modified(req: ApiRequest, current: int) -> bool:
     raw = req.header("if-none-match")
-    return req.method in ("GET", "HEAD") and raw is not None and _etag_value(raw) == current
+    if req.method not in ("GET", "HEAD") or raw is None:
+        return False
+    return _etag_value("If-None-Match", raw) == current
 
 
-__all__ = ["NO_BODY", "ApiRequest", "ApiResponse", "BadJSON", "check_preconditions", "quoted"]
+__all__ = ["NO_BODY", "ApiRequest", "ApiResponse", "check_preconditions", "quoted"]

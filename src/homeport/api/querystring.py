@@ -13,6 +13,8 @@ from homeport.core.errors import InvalidParameters
 from homeport.core.query import PREFIXES, Filter, Op, Sort, native_value
 
 LIST_OPS = (Op.IN, Op.EXCLUDE, Op.CONTAINS, Op.CONTAINS_ANY)
+LONGEST_FIRST = sorted(PREFIXES.items(), key=lambda item: -len(item[0]))
+"""``contains_any_`` must win over ``contains_``."""
 RESERVED = ("_limit", "_token", "_sort", "_fields", "_since", "_before", "_to")
 
 
@@ -31,6 +33,13 @@ class ListQuery:
         return any(f.field == "last_modified" for f in self.filters)
 
 
+def _number(name: str, raw: str) -> int:
+    value = raw.strip().strip('"')
+    if not value.lstrip("-").isdigit():
+        raise InvalidParameters.at("querystring", name, f'"{raw}" is not a number')
+    return int(value)
+
+
 def _timestamp(name: str, raw: str) -> int:
     value = raw.strip().strip('"')
     if not value.lstrip("-").isdigit():
@@ -38,21 +47,18 @@ def _timestamp(name: str, raw: str) -> int:
     return int(value)
 
 
-def _list_value(raw: str) -> list[Any]:
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            return parsed
-    return [native_value(v) for v in text.split(",")]
+def _array_value(raw: str) -> list[Any]:
+    """``contains_`` and ``contains_any_`` take a JSON array, or else one value."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return [raw]
+    return parsed if isinstance(parsed, list) else [parsed]
 
 
 def _filter(key: str, raw: str) -> Filter:
     op, name = Op.EQ, key
-    for prefix, candidate in PREFIXES.items():
+    for prefix, candidate in LONGEST_FIRST:
         if key.startswith(prefix) and len(key) > len(prefix):
             op, name = candidate, key[len(prefix) :]
             break
@@ -60,8 +66,10 @@ def _filter(key: str, raw: str) -> Filter:
         if op in LIST_OPS:
             return Filter(name, op, [_timestamp(key, v) for v in raw.split(",")])
         return Filter(name, op, _timestamp(key, raw))
+    if op in (Op.CONTAINS, Op.CONTAINS_ANY):
+        return Filter(name, op, _array_value(raw))
     if op in LIST_OPS:
-        return Filter(name, op, _list_value(raw))
+        return Filter(name, op, [native_value(v) for v in raw.split(",")])
     if op is Op.HAS:
         value = raw.strip().lower()
         if value not in ("true", "false", "1", "0"):
@@ -80,9 +88,12 @@ def parse_list_query(
     query = ListQuery()
     for key, raw in params:
         if key == "_limit":
-            if not raw.isdigit():
-                raise InvalidParameters.at("querystring", "_limit", "Invalid value for _limit")
-            query.limit = int(raw)
+            limit = _number(key, raw)
+            if limit < 0:
+                raise InvalidParameters.at(
+                    "querystring", key, f"{limit} is less than minimum value 0"
+                )
+            query.limit = limit or None
         elif key == "_token":
             query.token = decode_token(raw)
         elif key == "_sort":
@@ -90,10 +101,10 @@ def parse_list_query(
         elif key == "_fields":
             query.fields = [f for f in raw.split(",") if f]
         elif key == "_since":
-            query.since = _timestamp(key, raw)
+            query.since = _number(key, raw)
             query.filters.append(Filter("last_modified", Op.GT, query.since))
         elif key in ("_before", "_to"):
-            query.filters.append(Filter("last_modified", Op.LT, _timestamp(key, raw)))
+            query.filters.append(Filter("last_modified", Op.LT, _number(key, raw)))
         elif key.startswith("_"):
             continue
         else:
@@ -136,4 +147,4 @@ def decode_token(raw: str) -> dict[str, Any]:
             raise ValueError(raw)
         return token
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidParameters.at("querystring", "_token", "Invalid value for token") from None
+        raise InvalidParameters.at("querystring", None, "_token has invalid content") from None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from typing import Any
 
 from homeport.api.messages import ApiRequest, ApiResponse, check_preconditions, not_modified, quoted
 from homeport.api.querystring import ListQuery, encode_token, parse_list_query
-from homeport.core.errors import InvalidParameters, ObjectNotFound
+from homeport.core.errors import InvalidParameters, ObjectNotFound, invalid_id, not_a_mapping
 from homeport.core.patch import PatchError, json_patch, merge_patch
 from homeport.core.query import MISSING, Sort, extract, pagination_rules
 from homeport.services import resources as res
@@ -15,7 +16,8 @@ from homeport.services.context import Context
 from homeport.services.resources import RESOURCES, Resource, unit_of_work
 from homeport.store.protocols import JSONObject, Permissions
 
-HIDDEN_FIELDS = {"account": ("password",)}
+HIDDEN_FIELDS: dict[str, tuple[str, ...]] = {}
+"""Fields never shown. Empty: Kinto shows an account its own password *hash*, and so do we."""
 
 
 def locate(path: str) -> tuple[Resource, str, str | None]:
@@ -31,7 +33,8 @@ def locate(path: str) -> tuple[Resource, str, str | None]:
 def check_path_ids(path: str) -> None:
     parts = path.strip("/").split("/")
     for i in range(1, len(parts), 2):
-        writes.check_id(RESOURCES[parts[i - 1][:-1]], parts[i])
+        if not writes.valid_object_id(RESOURCES[parts[i - 1][:-1]], parts[i]):
+            raise invalid_id()
 
 
 def public(resource: Resource, obj: JSONObject) -> JSONObject:
@@ -39,25 +42,58 @@ def public(resource: Resource, obj: JSONObject) -> JSONObject:
     return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
 
 
+def http_date(timestamp_ms: int) -> str:
+    return formatdate(timestamp_ms / 1000, usegmt=True)
+
+
+def read_headers(timestamp: int) -> dict[str, str]:
+    """What Kinto sends with every read: the ETag, its date, and no caching."""
+    return {
+        "ETag": quoted(timestamp),
+        "Last-Modified": http_date(timestamp),
+        "Cache-Control": "no-cache, no-store",
+    }
+
+
 def object_response(
-    status: int, resource: Resource, obj: JSONObject, permissions: dict[str, list[str]]
+    status: int,
+    resource: Resource,
+    obj: JSONObject,
+    permissions: Permissions,
+    req: ApiRequest,
+    fields: list[str] | None = None,
 ) -> ApiResponse:
-    body = {"data": public(resource, obj), "permissions": permissions}
-    return ApiResponse(status, body, {"ETag": quoted(obj["last_modified"])})
+    visible = res.visible_permissions(req.user, permissions, resource)
+    data = _project(public(resource, obj), fields)
+    body = {"data": data, "permissions": visible}
+    return ApiResponse(status, body, read_headers(obj["last_modified"]))
+
+
+TOP_LEVEL = ("data", "permissions")
 
 
 def _body_parts(req: ApiRequest, resource: Resource) -> tuple[JSONObject, Permissions | None]:
     body = req.json()
     if not isinstance(body, dict):
-        raise InvalidParameters.at("body", "body", "Should be an object")
+        raise InvalidParameters.at("body", "", not_a_mapping(body))
+    unknown = {k: v for k, v in body.items() if k not in TOP_LEVEL}
+    if unknown:
+        raise InvalidParameters.at("body", "", f'Unrecognized keys in mapping: "{unknown}"')
     data = body.get("data", {})
     if not isinstance(data, dict):
-        raise InvalidParameters.at("body", "data", "Should be an object")
+        raise InvalidParameters.at("body", "data", not_a_mapping(data))
+    if resource is res.GROUP and "data" in body:
+        data.setdefault("members", [])
     raw_permissions = body.get("permissions")
     permissions = None
     if raw_permissions is not None:
         permissions = res.validate_permissions(resource, raw_permissions)
     return data, permissions
+
+
+def _check_same_id(data: JSONObject, object_id: str) -> None:
+    if "id" in data and data["id"] != object_id:
+        raise InvalidParameters.at("body", "id", "Object id does not match existing object")
 
 
 # --- objects ------------------------------------------------------------------------------
@@ -68,10 +104,10 @@ async def get_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     found = await res.get_object(ctx, req.user, resource, parent, object_id)
     timestamp = found.obj["last_modified"]
     if not_modified(req, timestamp):
-        return ApiResponse(304, None, {"ETag": quoted(timestamp)})
+        return ApiResponse(304, None, read_headers(timestamp))
     check_preconditions(req, timestamp, found.obj)
-    visible = res.visible_permissions(req.user, found.permissions)
-    return object_response(200, resource, found.obj, visible)
+    fields = parse_list_query(req.query).fields
+    return object_response(200, resource, found.obj, found.permissions, req, fields)
 
 
 async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
@@ -79,8 +115,7 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     resource, parent, object_id = locate(req.path)
     assert object_id is not None
     data, permissions = _body_parts(req, resource)
-    if "id" in data and data["id"] != object_id:
-        raise InvalidParameters.at("body", "data.id", "Does not match the id in the path")
+    _check_same_id(data, object_id)
     async with unit_of_work(ctx):
         existing = await res.find_object(ctx, resource, parent, object_id)
         check_preconditions(req, existing["last_modified"] if existing else None, existing)
@@ -89,9 +124,7 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             existing=existing, replace_permissions=True,
         )
     status = 201 if written.created else 200
-    return object_response(
-        status, resource, written.obj, res.visible_permissions(req.user, written.permissions)
-    )
+    return object_response(status, resource, written.obj, written.permissions, req)
 
 
 async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
@@ -102,13 +135,12 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         found = await _writable(ctx, req, resource, parent, object_id)
         check_preconditions(req, found.obj["last_modified"], found.obj)
         data, permissions = _patched(req, resource, found)
+        _check_same_id(data, object_id)
         written = await writes.save(
             ctx, req.user, resource, parent, object_id, data, permissions,
             existing=found.obj, replace_permissions=req.content_type.endswith("json-patch+json"),
         )
-    return object_response(
-        200, resource, written.obj, res.visible_permissions(req.user, written.permissions)
-    )
+    return object_response(200, resource, written.obj, written.permissions, req)
 
 
 async def _writable(
@@ -140,10 +172,12 @@ def _patched(
         try:
             patched = json_patch(document, operations)
         except PatchError as exc:
-            raise InvalidParameters.at("body", "body", str(exc)) from None
+            raise InvalidParameters.at(
+                "body", None, f"JSON Patch operation failed: {exc}"
+            ) from None
         data = patched.get("data")
         if not isinstance(data, dict):
-            raise InvalidParameters.at("body", "data", "Should be an object")
+            raise InvalidParameters.at("body", "data", not_a_mapping(data))
         raw_perms = {p: sorted(v) for p, v in (patched.get("permissions") or {}).items()}
         return data, res.validate_permissions(resource, raw_perms)
     changes, permissions = _body_parts(req, resource)
@@ -167,7 +201,7 @@ async def delete_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         found = await _writable(ctx, req, resource, parent, object_id)
         check_preconditions(req, found.obj["last_modified"], found.obj)
         dead = await writes.delete(ctx, req.user, resource, parent, object_id)
-    return ApiResponse(200, {"data": dead}, {"ETag": quoted(dead["last_modified"])})
+    return ApiResponse(200, {"data": dead}, read_headers(dead["last_modified"]))
 
 
 # --- lists --------------------------------------------------------------------------------
@@ -191,19 +225,21 @@ async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     scope = await res.list_scope(ctx, req.user, resource, parent)
     query = parse_list_query(req.query, await _known_fields(ctx, resource, parent))
     timestamp = await ctx.store.resource_timestamp(resource.name, parent)
-    headers = {"ETag": quoted(timestamp)}
+    headers = read_headers(timestamp)
     if not_modified(req, timestamp):
         return ApiResponse(304, None, headers)
     check_preconditions(req, timestamp)
+    if req.method == "HEAD":
+        total = await res.count_objects(ctx, scope, resource, parent, query.filters)
+        headers["Total-Records"] = headers["Total-Objects"] = str(total)
+        return ApiResponse(200, None, headers)
     if query.since is not None and query.since >= timestamp and query.token is None:
-        headers["Total-Records"] = headers["Total-Objects"] = "0"
         return ApiResponse(200, {"data": []}, headers)
-    objects, next_url, total = await _page(ctx, req, scope, resource, parent, query)
-    headers["Total-Records"] = headers["Total-Objects"] = str(total)
+    objects, next_url = await _page(ctx, req, scope, resource, parent, query)
     if next_url:
         headers["Next-Page"] = next_url
     data = [_project(public(resource, o), query.fields) for o in objects]
-    return ApiResponse(200, None if req.method == "HEAD" else {"data": data}, headers)
+    return ApiResponse(200, {"data": data}, headers)
 
 
 def _limit(ctx: Context, query: ListQuery) -> int:
@@ -221,7 +257,7 @@ async def _page(
     resource: Resource,
     parent: str,
     query: ListQuery,
-) -> tuple[list[JSONObject], str | None, int]:
+) -> tuple[list[JSONObject], str | None]:
     sorting = list(query.sorting) or [Sort("last_modified", descending=True)]
     if not any(s.field == "last_modified" for s in sorting):
         sorting.append(Sort("last_modified", descending=True))
@@ -239,17 +275,13 @@ async def _page(
     )
     more = len(objects) > limit
     objects = objects[:limit]
-    if not more and query.token is None:
-        total = len(objects)
-    else:
-        total = await res.count_objects(ctx, scope, resource, parent, query.filters)
     next_url = None
     if more and objects:
         last = {s.field: extract(objects[-1], s.field) for s in sorting}
         last = {k: v for k, v in last.items() if v is not MISSING}
         token = encode_token(last, offset + len(objects))
         next_url = req.url(_token=token, _limit=str(limit))
-    return objects, next_url, total
+    return objects, next_url
 
 
 def _project(obj: JSONObject, fields: list[str] | None) -> JSONObject:
@@ -267,23 +299,23 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, _ = locate(req.path)
     data, permissions = _body_parts(req, resource)
+    if resource is res.ACCOUNT and "id" not in data:
+        raise InvalidParameters.at("body", "data.id", "data.id in body: Required")
     object_id = data.get("id") or writes.generate_id(resource)
-    writes.check_id(resource, object_id, "body")
+    if not writes.valid_object_id(resource, object_id):
+        raise invalid_id()
     async with unit_of_work(ctx):
         existing = await res.find_object(ctx, resource, parent, object_id)
         if existing is not None:
             found = await res.get_object(ctx, req.user, resource, parent, object_id)
             check_preconditions(req, existing["last_modified"], existing)
-            visible = res.visible_permissions(req.user, found.permissions)
-            return object_response(200, resource, found.obj, visible)
+            return object_response(200, resource, found.obj, found.permissions, req)
         check_preconditions(req, None)
         written = await writes.save(
             ctx, req.user, resource, parent, object_id, data, permissions,
             existing=None, replace_permissions=True,
         )
-    return object_response(
-        201, resource, written.obj, res.visible_permissions(req.user, written.permissions)
-    )
+    return object_response(201, resource, written.obj, written.permissions, req)
 
 
 async def delete_list(ctx: Context, req: ApiRequest) -> ApiResponse:
@@ -300,4 +332,4 @@ async def delete_list(ctx: Context, req: ApiRequest) -> ApiResponse:
         )
         deleted = await writes.delete_many(ctx, req.user, resource, parent, objects)
         timestamp = await ctx.store.resource_timestamp(resource.name, parent)
-    return ApiResponse(200, {"data": deleted}, {"ETag": quoted(timestamp)})
+    return ApiResponse(200, {"data": deleted}, read_headers(timestamp))

@@ -6,10 +6,13 @@ from typing import Any
 
 import homeport
 from homeport.api.messages import ApiRequest, ApiResponse
+from homeport.api.querystring import parse_list_query
 from homeport.core.errors import HomeportError, MissingResource
 from homeport.core.permissions import INHERITANCE, OBJECT_PERMISSIONS
+from homeport.core.query import matches_all
 from homeport.services import accounts
 from homeport.services.context import Context
+from homeport.services.resources import is_allowed
 
 HTTP_API_VERSION = "1.23"
 
@@ -19,6 +22,12 @@ def capabilities(ctx: Context, origin: str) -> dict[str, Any]:
         "accounts": {
             "description": "Manage user accounts.",
             "url": "https://kinto.readthedocs.io/en/latest/api/1.x/accounts.html",
+            "validation_enabled": False,
+        },
+        "schema": {
+            "description": "Validates collection records with JSON schemas.",
+            "url": "https://kinto.readthedocs.io/en/latest/api/1.x/collections.html"
+            "#collection-json-schema",
         },
         "attachments": {
             "description": "Add file attachments to records",
@@ -106,10 +115,18 @@ async def permissions(ctx: Context, req: ApiRequest) -> ApiResponse:
         "record": "/buckets/*/collections/*/records/*",
         "account": "/accounts/*",
     }
-    bound = [(pattern, perm) for res, pattern in patterns.items()
-             for perm in OBJECT_PERMISSIONS[res]]
+    bound = [
+        (pattern, perm) for res, pattern in patterns.items() for perm in OBJECT_PERMISSIONS[res]
+    ]
     found = await ctx.store.accessible_objects(req.user.principals, bound)
-    entries = []
+    entries: list[dict[str, Any]] = []
+    root_perms = [
+        perm
+        for perm in ("account:create", "bucket:create")
+        if await is_allowed(ctx, req.user, "root", "", perm)
+    ]
+    if root_perms:
+        entries.append({"uri": "/", "resource_name": "root", "permissions": root_perms})
     for uri, granted in sorted(found.items()):
         parts = uri.strip("/").split("/")
         resource = parts[-2][:-1]
@@ -119,7 +136,8 @@ async def permissions(ctx: Context, req: ApiRequest) -> ApiResponse:
             "id": parts[-1],
             "permissions": _implied(resource, granted),
         }
-        for i in range(0, len(parts) - 2, 2):
+        for i in range(0, len(parts), 2):
             entry[f"{parts[i][:-1]}_id"] = parts[i + 1]
         entries.append(entry)
-    return ApiResponse(200, {"data": entries})
+    filters = parse_list_query(req.query).filters
+    return ApiResponse(200, {"data": [e for e in entries if matches_all(e, filters)]})

@@ -57,7 +57,7 @@ def _plural(name: str, path: str) -> Route:
     )
 
 
-COLLECTION = "/buckets/{bid}/collections/{cid}"
+COLLECTION = "/buckets/{bucket_id}/collections/{collection_id}"
 
 ROUTES: list[Route] = [
     Route("/", {"GET": root.hello, "HEAD": root.hello}, "hello", "Server information"),
@@ -66,26 +66,52 @@ ROUTES: list[Route] = [
     Route("/__flush__", {"POST": root.flush}, "flush", "Delete everything (tests only)"),
     Route("/permissions", {"GET": root.permissions}, "permissions", "What you can reach"),
     _plural("bucket", "/buckets"),
-    _object("bucket", "/buckets/{bid}"),
-    _plural("collection", "/buckets/{bid}/collections"),
-    _object("collection", COLLECTION),
-    _plural("group", "/buckets/{bid}/groups"),
-    _object("group", "/buckets/{bid}/groups/{gid}"),
+    _object("bucket", "/buckets/{id}"),
+    _plural("collection", "/buckets/{bucket_id}/collections"),
+    _object("collection", "/buckets/{bucket_id}/collections/{id}"),
+    _plural("group", "/buckets/{bucket_id}/groups"),
+    _object("group", "/buckets/{bucket_id}/groups/{id}"),
     _plural("record", COLLECTION + "/records"),
-    _object("record", COLLECTION + "/records/{rid}"),
+    _object("record", COLLECTION + "/records/{id}"),
     _plural("account", "/accounts"),
-    _object("account", "/accounts/{aid}"),
+    _object("account", "/accounts/{id}"),
 ]
 
 _COMPILED = [(route.regex, route) for route in ROUTES]
 
 
-def resolve(method: str, path: str) -> Handler:
-    """The handler for a path below /v1 (used by batch; HTTP goes through the router)."""
+EXTRA_METHODS = {"/batch": ("POST",)}
+
+
+def allowed_methods(route: Route) -> str:
+    """The ``Allow`` header, in Kinto's order."""
+    order = (
+        ("HEAD", "GET", "POST", "DELETE")
+        if route.name.endswith("-plural")
+        else ("GET", "HEAD", "PUT", "PATCH", "DELETE", "POST")
+    )
+    return ", ".join([m for m in order if m in route.methods] + ["OPTIONS"])
+
+
+def method_not_allowed(route: Route) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        "Method not allowed on this endpoint.", headers={"Allow": allowed_methods(route)}
+    )
+
+
+def find_route(path: str) -> Route | None:
     for regex, route in _COMPILED:
         if regex.match(path):
-            handler = route.methods.get(method)
-            if handler is None:
-                raise MethodNotAllowed("Method not allowed on this endpoint.")
-            return handler
-    raise MissingResource("The resource you are looking for could not be found.")
+            return route
+    return None
+
+
+def resolve(method: str, path: str) -> Handler:
+    """The handler for a path below /v1 (used by batch; HTTP goes through the router)."""
+    route = find_route(path)
+    if route is None:
+        raise MissingResource("The resource you are looking for could not be found.")
+    handler = route.methods.get(method)
+    if handler is None:
+        raise method_not_allowed(route)
+    return handler

@@ -34,21 +34,27 @@ class Errno(IntEnum):
 
 
 class HomeportError(Exception):
-    """An error a client can act on: HTTP status, Kinto errno, message and optional details."""
+    """An error a client can act on: HTTP status, Kinto errno, message and optional details.
+
+    ``title`` overrides the ``error`` field, which is otherwise the HTTP reason phrase; a
+    ``message`` of None leaves the field out, as Kinto does for some 404s.
+    """
 
     code: int = 500
     errno: Errno = Errno.UNDEFINED
+    title: str | None = None
 
     def __init__(
         self,
-        message: str,
+        message: str | None,
         *,
         details: Any = None,
         code: int | None = None,
         errno: Errno | None = None,
         headers: dict[str, str] | None = None,
+        title: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message or type(self).__name__)
         self.message = message
         self.details = details
         self.headers = headers or {}
@@ -56,19 +62,40 @@ class HomeportError(Exception):
             self.code = code
         if errno is not None:
             self.errno = errno
+        if title is not None:
+            self.title = title
 
 
 class InvalidParameters(HomeportError):
     code = 400
     errno = Errno.INVALID_PARAMETERS
+    title = "Invalid parameters"
 
     @classmethod
-    def at(cls, location: str, name: str, description: str) -> InvalidParameters:
-        """Kinto's shape: message ``"<name> in <location>: <description>"`` plus a details list."""
+    def at(cls, location: str, name: str | None, description: str) -> InvalidParameters:
+        """One invalid field, worded as Kinto words it (see ``invalid_message``)."""
         return cls(
-            f"{name} in {location}: {description}",
+            invalid_message(location, name, description),
             details=[{"location": location, "name": name, "description": description}],
         )
+
+
+def invalid_message(location: str, name: str | None, description: str) -> str:
+    """Kinto's rule: no name gives ``"<location>: <description>"``; a name already in the
+    description gives the description alone; otherwise ``"<name> in <location>: <description>"``."""
+    if name is None:
+        return f"{location}: {description}"
+    if name in description:
+        return description
+    return f"{name} in {location}: {description}"
+
+
+def not_a_mapping(value: object) -> str:
+    return f'"{value}" is not a mapping type: Does not implement dict-like functionality.'
+
+
+def invalid_id() -> InvalidParameters:
+    return InvalidParameters.at("path", None, "Invalid object id")
 
 
 class BadJSON(HomeportError):
@@ -82,15 +109,20 @@ class InvalidPostedData(HomeportError):
 
 
 class ObjectNotFound(HomeportError):
-    """A bucket, collection, group, record or account that does not exist."""
+    """A bucket, collection, group, record or account that does not exist.
+
+    Kinto answers errno 110 when the object asked for is missing and 111 when one of its
+    parents is; neither body has a ``message``.
+    """
 
     code = 404
     errno = Errno.INVALID_RESOURCE_ID
 
-    def __init__(self, resource_name: str, object_id: str) -> None:
+    def __init__(self, resource_name: str, object_id: str, *, parent: bool = False) -> None:
         super().__init__(
-            f"{resource_name} not found",
+            None,
             details={"id": object_id, "resource_name": resource_name},
+            errno=Errno.MISSING_RESOURCE if parent else None,
         )
         self.resource_name = resource_name
         self.object_id = object_id
@@ -138,6 +170,13 @@ class RequestTooLarge(HomeportError):
 class UnsupportedMediaType(HomeportError):
     code = 415
     errno = Errno.INVALID_PARAMETERS
+    title = "Invalid parameters"
+
+
+class NotAcceptable(HomeportError):
+    code = 406
+    errno = Errno.INVALID_PARAMETERS
+    title = "Invalid parameters"
 
 
 class BackendUnavailable(HomeportError):

@@ -8,10 +8,11 @@ import uuid
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
 """Kinto's id pattern for buckets, collections and groups."""
 
-RECORD_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-"""Records also accept dots (Kinto allows UUIDs and dotted ids); never slashes."""
+RECORD_ID_PATTERN = ID_PATTERN
+"""Records follow the same pattern (UUIDs fit it); never dots or slashes."""
 
-ACCOUNT_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][.@a-zA-Z0-9_+-]*$")
+ACCOUNT_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][+.@a-zA-Z0-9_-]*$")
+"""Accounts also allow ``@``, ``.`` and ``+`` so an e-mail address can be a user name."""
 
 MAX_ID_LENGTH = 255
 

@@ -76,7 +76,7 @@ def _remove(doc: Any, tokens: list[str]) -> Any:
     last = tokens[-1]
     if isinstance(parent, dict):
         if last not in parent:
-            raise PatchError(f"path member {last!r} not found")
+            raise PatchError(f"can't remove a non-existent object {last!r}")
         del parent[last]
     elif isinstance(parent, list):
         del parent[_index(parent, last, allow_end=False)]

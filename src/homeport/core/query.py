@@ -96,9 +96,12 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 def like_regex(pattern: str) -> re.Pattern[str]:
-    """Kinto's ``like_``: case-insensitive, ``*`` is a wildcard, otherwise a substring match."""
+    """Kinto's ``like_``: case-insensitive; without ``*`` a substring match, with ``*`` a
+    wildcard pattern anchored at both ends (``a*`` starts with a)."""
+    if "*" not in pattern:
+        return re.compile(re.escape(pattern), re.IGNORECASE | re.DOTALL)
     parts = [re.escape(p) for p in pattern.split("*")]
-    return re.compile(".*".join(parts), re.IGNORECASE | re.DOTALL)
+    return re.compile("^" + ".*".join(parts) + "$", re.IGNORECASE | re.DOTALL)
 
 
 def _compare(value: Any, op: Op, target: Any) -> bool:

@@ -17,17 +17,33 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from homeport.core.errors import ObjectNotFound
 from homeport.services.context import Context
 
-_hasher = PasswordHasher()
 CACHE = "accounts"
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hasher(ctx: Context) -> PasswordHasher:
+    """Argon2id with the cost from settings (default: OWASP's 19 MiB, 2 passes, 1 lane).
+
+    Verification reads the parameters from the stored hash, so raising the cost later keeps
+    old passwords working."""
+    found = ctx.caches.get("hasher")
+    if not isinstance(found, PasswordHasher):
+        settings = ctx.settings
+        found = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=1,
+        )
+        ctx.caches["hasher"] = found
+    return found
 
 
-def verify_password(stored_hash: str, password: str) -> bool:
+def hash_password(ctx: Context, password: str) -> str:
+    return hasher(ctx).hash(password)
+
+
+def verify_password(ctx: Context, stored_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash, password)
+        return hasher(ctx).verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -72,7 +88,7 @@ async def authenticate(ctx: Context, header: str) -> str | None:
     except ObjectNotFound:
         return None
     stored = account.get("password")
-    if not isinstance(stored, str) or not verify_password(stored, password):
+    if not isinstance(stored, str) or not verify_password(ctx, stored, password):
         return None
     if len(cache) > 10_000:
         cache.clear()
@@ -89,6 +105,7 @@ async def ensure_admin(ctx: Context, password: str | None) -> bool:
         return False
     except ObjectNotFound:
         pass
-    await ctx.store.create("account", "", {"id": "admin", "password": hash_password(password)})
+    hashed = hash_password(ctx, password)
+    await ctx.store.create("account", "", {"id": "admin", "password": hashed})
     await ctx.store.set_permissions("/accounts/admin", {"write": {"account:admin"}})
     return True

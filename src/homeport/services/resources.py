@@ -15,10 +15,13 @@ from typing import Any
 
 from homeport.core import permissions as perms
 from homeport.core.errors import (
+    Errno,
     Forbidden,
+    HomeportError,
     InvalidParameters,
     ObjectNotFound,
     Unauthorized,
+    not_a_mapping,
 )
 from homeport.core.ids import ACCOUNT_ID_PATTERN, ID_PATTERN, RECORD_ID_PATTERN
 from homeport.core.query import Filter, Op, Sort
@@ -97,7 +100,7 @@ def _root_principals(ctx: Context, permission: str) -> tuple[str, ...]:
 def deny(user: User) -> Exception:
     if not user.authenticated:
         return Unauthorized("Please authenticate yourself to use this endpoint.")
-    return Forbidden("Unauthorized")
+    return Forbidden("This user cannot access this resource.")
 
 
 async def require(ctx: Context, user: User, resource: str, uri: str, permission: str) -> None:
@@ -118,29 +121,42 @@ def path_objects(parent_uri: str) -> list[tuple[str, str, str]]:
 async def ensure_parents(ctx: Context, parent_uri: str) -> None:
     """Every ancestor of a path must exist: the 404 names the first one missing."""
     for resource, parent, object_id in path_objects(parent_uri):
-        await ctx.store.get(resource, parent, object_id)
+        try:
+            await ctx.store.get(resource, parent, object_id)
+        except ObjectNotFound:
+            raise ObjectNotFound(resource, object_id, parent=True) from None
 
 
-def visible_permissions(user: User, permissions: Permissions) -> dict[str, list[str]]:
-    """Kinto shows an object's permissions only to principals among its own writers."""
-    if user.principals.isdisjoint(permissions.get("write", set())):
+def visible_permissions(
+    user: User, permissions: Permissions, resource: Resource | None = None
+) -> dict[str, list[str]]:
+    """Kinto shows an object's permissions only to principals among its own writers; an
+    account's own principal always counts as the writer of its responses."""
+    if resource is not ACCOUNT and user.principals.isdisjoint(permissions.get("write", set())):
         return {}
     return {p: sorted(s) for p, s in permissions.items()}
 
 
 def validate_permissions(resource: Resource, raw: Any) -> Permissions:
+    """Check a ``permissions`` body, worded as Kinto words its refusals."""
     if not isinstance(raw, dict):
-        raise InvalidParameters.at("body", "permissions", "Should be an object")
+        raise InvalidParameters.at("body", "permissions", not_a_mapping(raw))
     allowed = perms.OBJECT_PERMISSIONS[resource.name]
     cleaned: Permissions = {}
     for name, principals in raw.items():
         if name not in allowed:
-            raise InvalidParameters.at("body", f"permissions.{name}", f"'{name}' is not one of "
-                                       + ", ".join(allowed))
-        if not isinstance(principals, list) or not all(isinstance(p, str) for p in principals):
             raise InvalidParameters.at(
-                "body", f"permissions.{name}", "Should be a list of principals"
+                "body", "permissions", f'"{name}" is not one of ' + ", ".join(allowed)
             )
+        if not isinstance(principals, list):
+            raise InvalidParameters.at(
+                "body", f"permissions.{name}", f'"{principals}" is not iterable'
+            )
+        for i, principal in enumerate(principals):
+            if not isinstance(principal, str):
+                raise InvalidParameters.at(
+                    "body", f"permissions.{name}.{i}", f"{principal} is not a string: {{'': ''}}"
+                )
         cleaned[name] = set(principals)
     return cleaned
 
@@ -157,11 +173,21 @@ async def get_object(
     ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
 ) -> Found:
     uri = resource.uri(parent_uri, object_id)
-    if not await is_allowed(ctx, user, resource.name, uri, "read"):
+    if not await is_allowed(ctx, user, resource.name, uri, READ_PERMISSION[resource.name]):
         raise deny(user)
     await ensure_parents(ctx, parent_uri)
     obj = await ctx.store.get(resource.name, parent_uri, object_id)
     return Found(obj, await ctx.store.get_permissions(uri), uri)
+
+
+READ_PERMISSION = {
+    "bucket": "read:attributes",
+    "collection": "read:attributes",
+    "group": "read",
+    "record": "read",
+    "account": "read",
+}
+"""Reading a bucket's or collection's own attributes needs less than reading its content."""
 
 
 async def find_object(
@@ -183,8 +209,12 @@ class Listing:
 
 async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: str) -> Listing:
     """Kinto's rule: read on the parent shows all; otherwise only objects shared with you."""
-    if resource is ACCOUNT and user.principals & set(ctx.settings.account_write_principals):
-        return Listing(True, set())
+    if resource is ACCOUNT:
+        if user.user_id is None:
+            raise HomeportError(
+                None, code=401, errno=Errno.UNDEFINED, title="Cannot read accounts."
+            )
+        return Listing(False, {user.user_id.removeprefix("account:")})
     if resource.parent is not None:
         parent_name = resource.parent
         if await is_allowed(ctx, user, parent_name, parent_uri, "read"):

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
 
-from homeport.core.errors import InvalidParameters, ObjectNotFound
+from homeport.core.errors import InvalidParameters, ObjectNotFound, not_a_mapping
 from homeport.core.ids import new_record_id, valid_id
+from homeport.core.permissions import EVERYONE
 from homeport.core.records import strip_meta
 from homeport.services import accounts
 from homeport.services.context import Context, User
@@ -49,9 +50,8 @@ def generate_id(resource: Resource) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def check_id(resource: Resource, object_id: str, location: str = "path") -> None:
-    if not isinstance(object_id, str) or not valid_id(object_id, resource.id_pattern):
-        raise InvalidParameters.at(location, "id", "Invalid id")
+def valid_object_id(resource: Resource, object_id: Any) -> bool:
+    return isinstance(object_id, str) and valid_id(object_id, resource.id_pattern)
 
 
 async def may_create(ctx: Context, user: User, resource: Resource, parent_uri: str) -> bool:
@@ -93,15 +93,20 @@ async def save(
     _touch(resource.name, parent_uri)
     current = await ctx.store.get_permissions(uri)
     merged = _merge_permissions(current, new_permissions, replace_permissions)
-    if user.user_id is not None:
-        merged.setdefault("write", set()).add(user.user_id)
-    if resource is ACCOUNT:
-        merged.setdefault("write", set()).add(f"account:{object_id}")
+    merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
     if merged != current:
         await ctx.store.set_permissions(uri, merged)
     if resource is GROUP:
         await _sync_members(ctx, uri, stored, existing)
     return Written(stored, merged, existing is None, existing)
+
+
+def _author(ctx: Context, user: User, resource: Resource, object_id: str) -> str:
+    """Who gets ``write`` on what they wrote: the user; ``system.Everyone`` for anonymous
+    writers; for accounts, always the account itself (as Kinto's accounts plugin does)."""
+    if resource is ACCOUNT:
+        return f"account:{object_id}"
+    return user.user_id or EVERYONE
 
 
 def _merge_permissions(
@@ -130,24 +135,30 @@ async def _prepare(
         body["last_modified"] = data["last_modified"]
     if resource is COLLECTION and "schema" in body:
         _check_schema(body["schema"])
-    if resource is GROUP:
-        members = body.setdefault("members", [])
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise InvalidParameters.at("body", "data.members", "Should be a list of principals")
+    if resource is GROUP and "members" in body:
+        members = body["members"]
+        if not isinstance(members, list):
+            raise InvalidParameters.at("body", "data.members", f'"{members}" is not iterable')
+        for i, member in enumerate(members):
+            if not isinstance(member, str):
+                raise InvalidParameters.at(
+                    "body", f"data.members.{i}", f"{member} is not a string: {{'': ''}}"
+                )
     if resource is RECORD:
         await _validate_record(ctx, parent_uri, body)
     if resource is ACCOUNT:
-        body = _account_body(ctx, body, existing)
+        body = _account_body(ctx, user, body, existing)
     return body
 
 
 def _check_schema(schema: Any) -> None:
     if not isinstance(schema, dict):
-        raise InvalidParameters.at("body", "data.schema", "Should be a JSON schema object")
+        raise InvalidParameters.at("body", "data.schema", not_a_mapping(schema))
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except SchemaError as exc:
-        raise InvalidParameters.at("body", "data.schema", exc.message) from None
+        prefix = str(exc.path[-1]) if exc.path else ""
+        raise InvalidParameters.at("body", "data.schema", prefix + exc.message) from None
 
 
 async def _validate_record(ctx: Context, parent_uri: str, body: JSONObject) -> None:
@@ -161,12 +172,20 @@ async def _validate_record(ctx: Context, parent_uri: str, body: JSONObject) -> N
         return
     instance = {k: v for k, v in body.items() if k not in SCHEMA_IGNORED}
     validator = _validator(ctx, schema, (parent_uri, collection["last_modified"]))
-    error = next(iter(sorted(validator.iter_errors(instance), key=lambda e: e.path)), None)
+    error = best_match(validator.iter_errors(instance))
     if error is not None:
-        field = ".".join(str(p) for p in error.absolute_path) or "data"
-        name = field if field == "data" else f"data.{field}"
-        raise InvalidParameters.at("body", name, error.message)
+        raise InvalidParameters.at("body", _error_field(error), error.message)
     body["schema"] = collection["last_modified"]
+
+
+def _error_field(error: ValidationError) -> str:
+    """Kinto names the leaf of the path, else the last required property, else the keyword."""
+    if error.path:
+        return str(error.path[-1])
+    value = error.validator_value
+    if isinstance(value, list) and value:
+        return str(value[-1])
+    return str(error.schema_path[-1])
 
 
 def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> Any:
@@ -181,14 +200,19 @@ def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> Any:
     return validator
 
 
-def _account_body(ctx: Context, body: JSONObject, existing: JSONObject | None) -> JSONObject:
+def _account_body(
+    ctx: Context, user: User, body: JSONObject, existing: JSONObject | None
+) -> JSONObject:
+    admin = not user.principals.isdisjoint(ctx.settings.account_write_principals)
+    if user.user_id is not None and not admin and user.user_id != f"account:{body['id']}":
+        raise InvalidParameters.at("body", "data.id", "Username and account ID do not match.")
     password = body.get("password")
     if password is None and existing is not None:
         body["password"] = existing["password"]
     elif not isinstance(password, str) or not password:
         raise InvalidParameters.at("body", "data.password", "Required")
     else:
-        body["password"] = accounts.hash_password(password)
+        body["password"] = accounts.hash_password(ctx, password)
     accounts.forget_credentials(ctx)
     return body
 

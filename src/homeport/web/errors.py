@@ -22,9 +22,10 @@ def error_body(exc: HomeportError) -> dict[str, Any]:
     body: dict[str, Any] = {
         "code": exc.code,
         "errno": int(exc.errno),
-        "error": reason(exc.code),
-        "message": exc.message,
+        "error": exc.title or reason(exc.code),
     }
+    if exc.message is not None:
+        body["message"] = exc.message
     if exc.details is not None:
         body["details"] = exc.details
     return body

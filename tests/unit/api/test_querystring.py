@@ -39,3 +39,8 @@ def test_unknown_fields_refused_when_a_schema_names_fields() -> None:
 
 def test_token_round_trips() -> None:
     assert decode_token(encode_token({"a": 1}, 3)) == {"last_object": {"a": 1}, "offset": 3}
+
+
+def test_contains_any_is_not_read_as_contains() -> None:
+    (flt,) = parse_list_query([("contains_any_tags", '["a","b"]')]).filters
+    assert flt == Filter("tags", Op.CONTAINS_ANY, ["a", "b"])

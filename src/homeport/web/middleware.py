@@ -1,0 +1,104 @@
+"""Pure-ASGI middleware for what every Kinto response has: CORS, nosniff, Accept checks.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task or copy per request and
+never buffers a streamed response (change streams, attachment downloads).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from homeport.core.errors import HomeportError, InvalidParameters, NotAcceptable
+from homeport.web.errors import error_body, error_headers
+
+EXPOSED = (
+    "Alert, Backoff, ETag, Last-Modified, Next-Page, Retry-After, Total-Objects, "
+    "Total-Records, Content-Length, Location"
+)
+ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID"
+ACCEPTABLE = ("application/json", "application/*", "*/*", "text/event-stream")
+
+
+def acceptable(accept: str) -> bool:
+    """True when any range in the header covers JSON (quality values are ignored)."""
+    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    return any(r in ACCEPTABLE or r.endswith("+json") for r in ranges if r)
+
+
+class KintoHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        is_api = scope["path"].startswith("/v1")
+        if scope["method"] == "OPTIONS" and is_api:
+            await self._preflight(headers, origin, send)
+            return
+        accept = headers.get("accept")
+        if is_api and accept and not acceptable(accept):
+            description = "Accept header should be one of ['application/json']"
+            error = NotAcceptable(
+                description,
+                details=[{"location": "header", "name": "Accept", "description": description}],
+            )
+            await _send_error(send, error, origin)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"x-content-type-options", b"nosniff")]
+                if origin:
+                    extra += _cors(origin)
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _preflight(self, headers: dict[str, str], origin: str | None, send: Send) -> None:
+        method = headers.get("access-control-request-method")
+        if not method:
+            error = InvalidParameters.at(
+                "header", "Access-Control-Request-Method", "this header is mandatory"
+            )
+            await _send_error(send, error, origin)
+            return
+        response_headers = [
+            (b"access-control-allow-methods", method.encode("latin-1")),
+            (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+            (b"access-control-max-age", b"3600"),
+            (b"content-length", b"0"),
+            *_cors(origin or "*"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _cors(origin: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-expose-headers", EXPOSED.encode()),
+    ]
+
+
+async def _send_error(send: Send, error: HomeportError, origin: str | None) -> None:
+    body = json.dumps(error_body(error)).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(error).items()]
+    if origin:
+        headers += _cors(origin)
+    start: dict[str, Any] = {"type": "http.response.start", "status": error.code}
+    start["headers"] = headers
+    await send(start)
+    await send({"type": "http.response.body", "body": body})

@@ -7,4 +7,5 @@ import pytest
 pytest.register_assert_rewrite(
     "homeport.testing.conformance",
     "homeport.testing.conformance_blobs",
+    "homeport.testing.conformance_permissions",
 )

@@ -117,6 +117,12 @@ def _where(url: str) -> str:
 
 
 class PostgresRecordStore(SQLRecordStore):
+    """RecordStore in a PostgreSQL database; the pool opens on `initialize` (or first use).
+
+    create, update and delete are one statement each here (the shared versions take several
+    round trips), which is what a network database rewards.
+    """
+
     def __init__(
         self,
         url: str,

@@ -76,6 +76,8 @@ class _Executor:
 
 
 class SQLiteRecordStore(SQLRecordStore):
+    """RecordStore in one SQLite file (created with its folder on `initialize`)."""
+
     def __init__(self, path: str | Path, clock: Callable[[], int] = now_ms) -> None:
         super().__init__(SQLITE, clock)
         self.path = str(path)

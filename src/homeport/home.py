@@ -29,6 +29,7 @@ from homeport.core.errors import (
 )
 from homeport.services import accounts
 from homeport.services.context import Context, User
+from homeport.services.maintenance import compact_tombstones
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
@@ -241,12 +242,12 @@ def kinto_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 async def compact_forever(ctx: Context) -> None:
-    """Tombstones older than the retention are dropped, hourly."""
+    """Tombstone compaction at start-up and then hourly."""
     while True:
         try:
-            before = ctx.clock() - ctx.settings.tombstone_retention_seconds * 1000
-            for resource in ("record", "collection", "group", "bucket", "account"):
-                await ctx.store.purge_deleted(resource, "*", before=before)
+            purged = await compact_tombstones(ctx)
+            if purged:
+                log.info("compacted %d tombstones", purged)
         except HomeportError as exc:
             log.warning("tombstone compaction skipped: %s", exc.message)
         await asyncio.sleep(COMPACT_EVERY_SECONDS)

@@ -22,9 +22,7 @@ def test_tombstones_older_than_the_retention_are_compacted(tmp_path: Path) -> No
     async def scenario() -> tuple[int, list[str]]:
         clock = Clock(1_700_000_000_000)
         store = MemoryRecordStore(clock=clock)
-        settings = dataclasses.replace(
-            Settings(data_dir=tmp_path), tombstone_retention_seconds=86400
-        )
+        settings = Settings(data_dir=tmp_path, tombstone_retention_seconds=86400)
         ctx = Context(settings, store, FsBlobStore(tmp_path / "blobs"), clock=clock)
         parent = "/buckets/b/collections/c"
         for rid in ("old", "recent", "alive"):

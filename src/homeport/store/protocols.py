@@ -52,9 +52,7 @@ class RecordStore(Protocol):
     ) -> JSONObject:
         """Create or replace the object entirely; assigns a new ``last_modified``."""
 
-    async def delete(
-        self, resource_name: str, parent_id: str, object_id: str
-    ) -> JSONObject:
+    async def delete(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         """Replace the live object by a tombstone ``{id, last_modified, deleted: True}`` and
         return it. Raises ObjectNotFound."""
 

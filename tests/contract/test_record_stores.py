@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport.core.errors import BackendUnavailable
+from homeport.core.errors import BackendUnavailable, InvalidPostedData
 from homeport.store.memory import MemoryRecordStore
 from homeport.store.postgres import PostgresRecordStore
 from homeport.store.protocols import RecordStore
@@ -50,6 +50,23 @@ def test_unreachable_postgres_is_backend_unavailable() -> None:
             assert "secret" not in str(info.value)
             with pytest.raises(BackendUnavailable):
                 await store.get("record", "/p", "r1")
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_postgres_rejects_nul_characters_cleanly(fresh_postgres_url: str) -> None:
+    """jsonb cannot hold U+0000 (memory and SQLite can): a 400, not a driver exception."""
+
+    async def main() -> None:
+        store = PostgresRecordStore(fresh_postgres_url)
+        await store.initialize()
+        try:
+            with pytest.raises(InvalidPostedData):
+                await store.create("record", "/p", {"id": "r1", "title": "a\u0000b"})
+            assert await store.list_all("record", "/p") == []
         finally:
             await store.close()
 

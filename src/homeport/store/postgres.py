@@ -25,7 +25,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from homeport.core.errors import BackendUnavailable, ObjectNotFound
+from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNotFound
 from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
 from homeport.store.protocols import JSONObject
@@ -200,7 +200,8 @@ class PostgresRecordStore(SQLRecordStore):
 
     @contextmanager
     def _unavailable(self, retrying: bool = False) -> Iterator[None]:
-        """Driver- and pool-level connection failures become one clear 503.
+        """Driver- and pool-level connection failures become one clear 503; values jsonb
+        cannot hold become a 400.
 
         A transaction aborted by a concurrent one is retried by `_run` when it owns the
         transaction (``retrying``); inside the caller's transaction it cannot be, so it is a 503
@@ -208,6 +209,9 @@ class PostgresRecordStore(SQLRecordStore):
         """
         try:
             yield
+        except psycopg.DataError as exc:
+            # jsonb refuses what JSON allows: the NUL character ("\u0000") in strings.
+            raise InvalidPostedData(f"PostgreSQL cannot store this value: {exc}") from exc
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if isinstance(exc, _ABORTED):
                 if retrying:

@@ -101,7 +101,8 @@ def like_regex(pattern: str) -> re.Pattern[str]:
     if "*" not in pattern:
         return re.compile(re.escape(pattern), re.IGNORECASE | re.DOTALL)
     parts = [re.escape(p) for p in pattern.split("*")]
-    return re.compile("^" + ".*".join(parts) + "$", re.IGNORECASE | re.DOTALL)
+    # \Z, not $: $ also matches before a final newline, and SQL backends' anchors do not.
+    return re.compile("^" + ".*".join(parts) + r"\Z", re.IGNORECASE | re.DOTALL)
 
 
 def _compare(value: Any, op: Op, target: Any) -> bool:

@@ -59,6 +59,7 @@ DATASET: list[JSONObject] = [
         "nested": {"k": "V", "n": 1e3},
     },
     {"id": "f1", "s": "éCLAIR", "n": 0.001, "z": "null", "tags": [None], "nested": {"n": None}},
+    {"id": "g1", "s": "a*b\n", "n": "x\ny", "tags": ["a*b\n"]},
 ]
 FIELDS = [
     "id",

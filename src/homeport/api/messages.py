@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from homeport import jsonio
 from homeport.core.errors import InvalidParameters, ModifiedMeanwhile, UnsupportedMediaType
 from homeport.services.context import User
 
@@ -51,7 +51,7 @@ class ApiRequest:
                           "description": description}],
             )
         try:
-            parsed = json.loads(self.raw_body)
+            parsed = jsonio.loads(self.raw_body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _body_error(f"Invalid JSON: {exc}") from None
         if not isinstance(parsed, (dict, list)):
@@ -79,7 +79,7 @@ class ApiResponse:
     def encode(self) -> bytes:
         if self.body is None:
             return b""
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+        return jsonio.dumps(self.body)
 
 
 def _body_error(message: str) -> InvalidParameters:

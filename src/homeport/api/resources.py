@@ -148,8 +148,7 @@ async def _writable(
 ) -> res.Found:
     uri = resource.uri(parent, object_id)
     await res.require(ctx, req.user, resource.name, uri, "write")
-    await res.ensure_parents(ctx, parent)
-    obj = await ctx.store.get(resource.name, parent, object_id)
+    obj = await res.get_existing(ctx, resource, parent, object_id)
     return res.Found(obj, await ctx.store.get_permissions(uri), uri)
 
 

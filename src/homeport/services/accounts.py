@@ -109,3 +109,30 @@ async def ensure_admin(ctx: Context, password: str | None) -> bool:
     await ctx.store.create("account", "", {"id": "admin", "password": hashed})
     await ctx.store.set_permissions("/accounts/admin", {"write": {"account:admin"}})
     return True
+
+
+PRINCIPALS_TTL_SECONDS = 2.0
+
+
+async def group_principals(ctx: Context, members: tuple[str, ...]) -> set[str]:
+    """The groups these principals are in, cached briefly per process.
+
+    Every group write in this process clears the cache (``forget_principals``), so a change is
+    seen at once here; ``PRINCIPALS_TTL_SECONDS`` bounds how late another process sharing the
+    same PostgreSQL database sees it."""
+    cache: dict[tuple[str, ...], tuple[set[str], float]] = ctx.caches.setdefault("principals", {})
+    now = time.monotonic()
+    hit = cache.get(members)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    found: set[str] = set()
+    for member in members:
+        found |= await ctx.store.user_principals(member)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[members] = (found, now + PRINCIPALS_TTL_SECONDS)
+    return found
+
+
+def forget_principals(ctx: Context) -> None:
+    ctx.caches.pop("principals", None)

@@ -25,6 +25,7 @@ from homeport.core.errors import (
 )
 from homeport.core.ids import ACCOUNT_ID_PATTERN, ID_PATTERN, RECORD_ID_PATTERN
 from homeport.core.query import Filter, Op, Sort
+from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.store.protocols import JSONObject, Permissions
 
@@ -65,6 +66,8 @@ async def unit_of_work(ctx: Context) -> AsyncIterator[None]:
             yield
     finally:
         _touched.reset(token)
+    if any(resource in ("group", "bucket") for resource, _ in touched):
+        accounts.forget_principals(ctx)  # again after commit: no stale read can outlive it
     for key in touched:
         ctx.changes.notify(key)
 
@@ -175,9 +178,20 @@ async def get_object(
     uri = resource.uri(parent_uri, object_id)
     if not await is_allowed(ctx, user, resource.name, uri, READ_PERMISSION[resource.name]):
         raise deny(user)
-    await ensure_parents(ctx, parent_uri)
-    obj = await ctx.store.get(resource.name, parent_uri, object_id)
+    obj = await get_existing(ctx, resource, parent_uri, object_id)
     return Found(obj, await ctx.store.get_permissions(uri), uri)
+
+
+async def get_existing(
+    ctx: Context, resource: Resource, parent_uri: str, object_id: str
+) -> JSONObject:
+    """The object, or the right 404: an object exists only under existing parents (deletes
+    cascade), so the parents are looked up only to word the error when it is missing."""
+    try:
+        return await ctx.store.get(resource.name, parent_uri, object_id)
+    except ObjectNotFound:
+        await ensure_parents(ctx, parent_uri)
+        raise
 
 
 READ_PERMISSION = {

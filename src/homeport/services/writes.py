@@ -27,6 +27,7 @@ from homeport.services.resources import (
     deny,
     ensure_parents,
     find_object,
+    get_existing,
     is_allowed,
     require,
 )
@@ -220,6 +221,7 @@ def _account_body(
 async def _sync_members(
     ctx: Context, group_uri: str, group: JSONObject, old: JSONObject | None
 ) -> None:
+    accounts.forget_principals(ctx)
     before = set(old.get("members", [])) if old else set()
     after = set(group.get("members", []))
     for member in before - after:
@@ -233,8 +235,7 @@ async def delete(
 ) -> JSONObject:
     uri = resource.uri(parent_uri, object_id)
     await require(ctx, user, resource.name, uri, "write")
-    await ensure_parents(ctx, parent_uri)
-    existing = await ctx.store.get(resource.name, parent_uri, object_id)
+    existing = await get_existing(ctx, resource, parent_uri, object_id)
     dead = await ctx.store.delete(resource.name, parent_uri, object_id)
     _touch(resource.name, parent_uri)
     await _cascade(ctx, resource, uri, existing)
@@ -244,6 +245,7 @@ async def delete(
 async def _cascade(ctx: Context, resource: Resource, uri: str, existing: JSONObject) -> None:
     """Children vanish with their parent (no tombstones), as in Kinto."""
     await ctx.store.delete_permissions(uri)
+    accounts.forget_principals(ctx)
     if resource is BUCKET:
         for child in (COLLECTION, GROUP):
             await ctx.store.delete_all(child.name, uri)

@@ -23,14 +23,18 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from homeport import jsonio
 from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNotFound
 from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
 from homeport.store.protocols import JSONObject
 from homeport.store.sql.dialects import POSTGRES
 from homeport.store.sql.store import Executor, Row, SQLRecordStore, T, Work, now_ms, requested_ts
+
+set_json_loads(jsonio.loads)  # jsonb columns are parsed with orjson, as SQLite's text is
 
 RETRIES = 5
 # psycopg's classes follow DB-API, not SQLSTATE classes: list the "40xxx" ones we retry.

@@ -10,12 +10,10 @@ from homeport.services.context import Context, User
 async def identify(ctx: Context, authorization: str | None) -> User:
     """Bad or missing credentials make an anonymous user, as Kinto's policies do."""
     account_id = await accounts.authenticate(ctx, authorization) if authorization else None
-    store = ctx.store
     if account_id is None:
-        principals = {EVERYONE} | await store.user_principals(EVERYONE)
+        principals = {EVERYONE} | await accounts.group_principals(ctx, (EVERYONE,))
         return User(None, frozenset(principals))
     user_id = f"account:{account_id}"
     principals = {EVERYONE, AUTHENTICATED, user_id}
-    for member in (user_id, AUTHENTICATED, EVERYONE):
-        principals |= await store.user_principals(member)
+    principals |= await accounts.group_principals(ctx, (user_id, AUTHENTICATED, EVERYONE))
     return User(user_id, frozenset(principals))

@@ -17,11 +17,11 @@ line up with their placeholders; placeholders are written ``?`` and a dialect ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from homeport import jsonio
 from homeport.core.query import Filter, Op, Sort, field_path
 
 COLUMN_FIELDS = frozenset({"id", "last_modified", "deleted"})
@@ -115,10 +115,10 @@ class Dialect:
         return sql
 
     def dump(self, obj: Any) -> str:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        return jsonio.dumps_text(obj)
 
     def load(self, raw: Any) -> Any:
-        return json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        return jsonio.loads(raw) if isinstance(raw, (str, bytes)) else raw
 
     def in_list(self, column: str, values: Sequence[Any]) -> Frag:
         raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import signal
 import sys
 
 import uvicorn
@@ -55,6 +56,9 @@ def run(settings: Settings) -> int:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"Homeport home serving {settings.data_dir}")
     print(f"  API:  http://{host}:{settings.port}/v1/", flush=True)
+    # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
+    # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         server.run()
     except OSError as exc:

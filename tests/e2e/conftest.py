@@ -1,0 +1,163 @@
+"""Live ``homeport serve`` processes for the end-to-end suite.
+
+Each test starts the servers it needs (``home`` factory) on a free loopback port with its own
+data directory, on SQLite or PostgreSQL (``backend``), and every one is stopped when the test
+ends, even when it fails. Output (stdout and stderr) goes to a log file in the data directory's
+parent, so tests can read what the server printed and check it never printed a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_TIMEOUT = 20.0
+REQUEST_TIMEOUT = 10.0
+ADMIN = ("admin", "admin-s3cret-pw")
+# Cheap argon2 (the hashing itself is unchanged) so starts and sign-ups stay fast.
+FAST_ENV = {"HOMEPORT_ARGON2_TIME_COST": "1", "HOMEPORT_ARGON2_MEMORY_KIB": "1024"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Home:
+    """One running ``homeport serve``."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    data: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def client(self, auth: tuple[str, str] | None = ADMIN, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=auth, timeout=REQUEST_TIMEOUT, **kw)  # type: ignore[arg-type]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL after 5 s; the exit code."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return int(self.proc.returncode)
+
+
+def wait_ready(home: Home) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if home.proc.poll() is not None:
+            raise RuntimeError(f"server exited (rc={home.proc.returncode}):\n{home.output()}")
+        try:
+            if httpx.get(home.url + "/__lbheartbeat__", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)  # polling for readiness, bounded by the deadline
+    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT}s:\n{home.output()}")
+
+
+def spawn(data: Path, env: dict[str, str], port: int | None = None) -> Home:
+    """Start ``python -m homeport serve`` on ``data`` and wait until it answers."""
+    port = port or free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
+    full_env.update(FAST_ENV)
+    full_env.update(env)
+    log = data.parent / f"{data.name}-serve-{port}-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "homeport",
+                "serve",
+                "--data",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=data.parent,
+        )
+    home = Home(proc=proc, port=port, data=data, log=log)
+    try:
+        wait_ready(home)
+    except BaseException:
+        home.stop()
+        raise
+    return home
+
+
+HomeFactory = Callable[..., Home]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[HomeFactory]:
+    """``home(env=..., data=..., port=...)`` starts a server; all are stopped after the test."""
+    started: list[Home] = []
+
+    def start(
+        env: dict[str, str] | None = None, data: Path | None = None, port: int | None = None
+    ) -> Home:
+        h = spawn(data or tmp_path / "data", dict(env or {}), port)
+        started.append(h)
+        return h
+
+    try:
+        yield start
+    finally:
+        for h in started:
+            h.stop()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment selecting the backend: SQLite in the data dir, or a fresh PostgreSQL db."""
+    env = {"HOMEPORT_ADMIN_PASSWORD": ADMIN[1]}
+    if request.param == "postgresql":
+        env["HOMEPORT_STORAGE_URL"] = request.getfixturevalue("fresh_postgres_url")
+    return env
+
+
+def assert_kinto_error(response: httpx.Response, status: int | None = None) -> dict[str, object]:
+    """A 4xx (or the given status) in Kinto's error shape; returns the body."""
+    if status is not None:
+        assert response.status_code == status, response.text
+    else:
+        assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    body = response.json()
+    assert {"code", "errno", "error"} <= set(body), body
+    assert body["code"] == response.status_code
+    return dict(body)

@@ -6,20 +6,24 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route as StarletteRoute
 
+from homeport import jsonio
 from homeport.api import attachments, changes
 from homeport.api.batch import batch
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.api.root import HTTP_API_VERSION
-from homeport.api.routes import ROUTES, Route, find_route, method_not_allowed, resolve
+from homeport.api.routes import ROUTES, find_route, method_not_allowed, resolve
 from homeport.core.errors import (
     Errno,
     HomeportError,
@@ -90,20 +94,21 @@ async def api_request(request: Request, ctx: Context, path: str) -> ApiRequest:
     )
 
 
-def endpoint_for(route: Route) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        ctx: Context = request.app.state.ctx
-        try:
-            path = request.url.path[3:].rstrip("/") or "/"
-            req = await api_request(request, ctx, path)
-            handler = route.methods[request.method]
-            response = await handler(ctx, req)
-        except Exception as exc:
-            return error_response(exc)
-        return json_response(response, head=request.method == "HEAD")
-
-    endpoint.__name__ = route.name.replace("-", "_")
-    return endpoint
+async def api_dispatch(request: Request) -> Response:
+    """Every /v1 resource endpoint: the same route table serves HTTP and batch."""
+    ctx: Context = request.app.state.ctx
+    path = "/" + request.path_params["path"]
+    try:
+        if path != "/" and path.endswith("/"):
+            query = f"?{request.url.query}" if request.url.query else ""
+            target = f"{origin_of(request)}/v1{path.rstrip('/')}{query}"
+            return RedirectResponse(target, status_code=307)
+        handler = resolve(request.method, path)
+        req = await api_request(request, ctx, path)
+        response = await handler(ctx, req)
+    except Exception as exc:
+        return error_response(exc)
+    return json_response(response, head=request.method == "HEAD")
 
 
 async def batch_endpoint(request: Request) -> Response:
@@ -120,97 +125,77 @@ async def _user(request: Request) -> User:
     return await identify(ctx, request.headers.get("authorization"))
 
 
-RECORD_PATH = "/v1/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
+def _record_params(request: Request) -> tuple[str, str, str]:
+    p = request.path_params
+    return p["bucket_id"], p["collection_id"], p["id"]
 
 
-def add_extra_routes(app: FastAPI) -> None:
-    @app.post("/v1/batch", summary="Several requests in one", name="batch")
-    async def batch_route(request: Request) -> Response:
-        return await batch_endpoint(request)
-
-    @app.post(RECORD_PATH + "/attachment", summary="Attach a file to a record")
-    async def attach(request: Request, bucket_id: str, collection_id: str, id: str) -> Response:
-        try:
-            ctx = request.app.state.ctx
-            user = await _user(request)
-            return await attachments.upload(ctx, request, user, bucket_id, collection_id, id)
-        except Exception as exc:
-            return error_response(exc)
-
-    @app.delete(RECORD_PATH + "/attachment", summary="Remove a record's attachment")
-    async def detach(request: Request, bucket_id: str, collection_id: str, id: str) -> Response:
-        try:
-            ctx = request.app.state.ctx
-            user = await _user(request)
-            return await attachments.remove(ctx, user, bucket_id, collection_id, id)
-        except Exception as exc:
-            return error_response(exc)
-
-    @app.get("/attachments/{bucket_id}/{collection_id}/{id}/{name}", include_in_schema=False)
-    async def download(
-        request: Request, bucket_id: str, collection_id: str, id: str, name: str
-    ) -> Response:
-        try:
-            ctx = request.app.state.ctx
-            return await attachments.serve(ctx, bucket_id, collection_id, id, name)
-        except Exception as exc:
-            return error_response(exc)
-
-    @app.get(
-        "/v1/buckets/{bucket_id}/collections/{collection_id}/changes",
-        summary="Live change stream of a collection (server-sent events)",
-    )
-    async def change_stream(request: Request, bucket_id: str, collection_id: str) -> Response:
-        try:
-            ctx = request.app.state.ctx
-            user = await _user(request)
-            return await changes.stream(ctx, request, user, bucket_id, collection_id)
-        except Exception as exc:
-            return error_response(exc)
-
-
-def add_error_handlers(app: FastAPI) -> None:
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        error: HomeportError
-        route = find_route(request.url.path[3:].rstrip("/") or "/")
-        if exc.status_code == 405 and route is not None:
-            error = method_not_allowed(route)
-        elif exc.status_code == 405:
-            error = MethodNotAllowed("Method not allowed on this endpoint.")
-        elif exc.status_code == 404:
-            error = MissingResource("The resource you are looking for could not be found.")
-        else:
-            error = HomeportError(str(exc.detail), code=exc.status_code)
-        return error_response(error)
-
-    async def anything(request: Request, exc: Exception) -> Response:
+async def attach(request: Request) -> Response:
+    try:
+        ctx = request.app.state.ctx
+        return await attachments.upload(
+            ctx, request, await _user(request), *_record_params(request)
+        )
+    except Exception as exc:
         return error_response(exc)
 
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, anything)
+
+async def detach(request: Request) -> Response:
+    try:
+        ctx = request.app.state.ctx
+        return await attachments.remove(ctx, await _user(request), *_record_params(request))
+    except Exception as exc:
+        return error_response(exc)
+
+
+async def download(request: Request) -> Response:
+    try:
+        ctx = request.app.state.ctx
+        name = request.path_params["name"]
+        return await attachments.serve(ctx, *_record_params(request), name)
+    except Exception as exc:
+        return error_response(exc)
+
+
+async def change_stream(request: Request) -> Response:
+    try:
+        ctx = request.app.state.ctx
+        p = request.path_params
+        user = await _user(request)
+        return await changes.stream(ctx, request, user, p["bucket_id"], p["collection_id"])
+    except Exception as exc:
+        return error_response(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error: HomeportError
+    route = find_route(request.url.path[3:].rstrip("/") or "/")
+    if exc.status_code == 405 and route is not None:
+        error = method_not_allowed(route)
+    elif exc.status_code == 405:
+        error = MethodNotAllowed("Method not allowed on this endpoint.")
+    elif exc.status_code == 404:
+        error = MissingResource(NOT_FOUND)
+    else:
+        error = HomeportError(str(exc.detail), code=exc.status_code)
+    return error_response(error)
+
+
+async def anything(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
 
 
 VERSION_PREFIX = re.compile(r"^v\d+(/|$)")
 
 
 async def outside_v1(request: Request) -> Response:
-    """Kinto's routing around the API: unprefixed paths and trailing slashes redirect (307)."""
+    """Kinto's routing around the API: unprefixed paths redirect to /v1 (307)."""
     path = request.path_params["path"]
     query = f"?{request.url.query}" if request.url.query else ""
     origin = origin_of(request)
     if path in ("", "v1"):
         return RedirectResponse(f"{origin}/v1/{query}", status_code=307)
-    if path.startswith("v1/"):
-        if path.endswith("/"):
-            return RedirectResponse(f"{origin}/{path.rstrip('/')}{query}", status_code=307)
-        try:
-            resolve(request.method, "/" + path[3:])
-        except HomeportError as exc:
-            return error_response(exc)
-        return error_response(
-            MissingResource("The resource you are looking for could not be found.")
-        )
     if VERSION_PREFIX.match(path):
         return error_response(
             HomeportError(
@@ -222,23 +207,52 @@ async def outside_v1(request: Request) -> Response:
     return RedirectResponse(f"{origin}/v1/{path}{query}", status_code=307)
 
 
-def kinto_openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI 3 with paths relative to the ``/v1`` server, as Kinto's are to its basePath."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=HTTP_API_VERSION,
-            description=app.description,
-            routes=app.routes,
+RECORD_PATH = "/buckets/{bucket_id}/collections/{collection_id}/records/{id}"
+CHANGES_PATH = "/buckets/{bucket_id}/collections/{collection_id}/changes"
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3 for the API, paths relative to the ``/v1`` server as Kinto's are to its
+    basePath. FastAPI writes it from the same route table; requests are served by plain
+    Starlette routing, which measured a third cheaper per request than FastAPI's."""
+
+    async def documented() -> None:
+        return None
+
+    doc = FastAPI(
+        title="Homeport",
+        version=HTTP_API_VERSION,
+        description="A home for your data, spoken over Kinto's HTTP API.",
+    )
+    for route in ROUTES:
+        doc.add_api_route(
+            route.path,
+            documented,
+            methods=[m for m in route.methods if m != "HEAD"],
+            name=route.name,
+            summary=route.summary,
         )
-        schema["servers"] = [{"url": "/v1"}]
-        schema["paths"] = {
-            (path[3:] or "/"): item
-            for path, item in schema.get("paths", {}).items()
-            if path.startswith("/v1")
-        }
-        app.openapi_schema = schema
-    return app.openapi_schema
+    extras = [
+        ("/batch", "POST", "batch", "Several requests in one"),
+        (RECORD_PATH + "/attachment", "POST", "attach", "Attach a file to a record"),
+        (RECORD_PATH + "/attachment", "DELETE", "detach", "Remove a record's attachment"),
+        (CHANGES_PATH, "GET", "changes", "Live change stream of a collection (server-sent events)"),
+    ]
+    for path, method, name, summary in extras:
+        doc.add_api_route(path, documented, methods=[method], name=name, summary=summary)
+    schema = get_openapi(
+        title=doc.title, version=HTTP_API_VERSION, description=doc.description, routes=doc.routes
+    )
+    schema["servers"] = [{"url": "/v1"}]
+    return schema
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    cached = request.app.state.openapi
+    if cached is None:
+        cached = request.app.state.openapi = jsonio.dumps(openapi_document())
+    return Response(cached, media_type="application/json")
 
 
 async def compact_forever(ctx: Context) -> None:
@@ -260,9 +274,9 @@ async def open_context(settings: Settings) -> Context:
     return Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
 
 
-def create_home_app(settings: Settings, context: Context | None = None) -> FastAPI:
+def create_home_app(settings: Settings, context: Context | None = None) -> Starlette:
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = context or await open_context(settings)
         app.state.ctx = ctx
         await accounts.ensure_admin(ctx, settings.admin_password)
@@ -275,34 +289,25 @@ def create_home_app(settings: Settings, context: Context | None = None) -> FastA
                 await compactor
             await ctx.store.close()
 
-    app = FastAPI(
-        title="Homeport",
-        version=HTTP_API_VERSION,
-        description="A home for your data, spoken over Kinto's HTTP API.",
-        openapi_url="/v1/__api__",
-        docs_url=None,
-        redoc_url=None,
+    routes = [
+        StarletteRoute("/v1/__api__", openapi_endpoint, methods=["GET"]),
+        StarletteRoute("/v1/batch", batch_endpoint, methods=["POST"]),
+        StarletteRoute("/v1" + RECORD_PATH + "/attachment", attach, methods=["POST"]),
+        StarletteRoute("/v1" + RECORD_PATH + "/attachment", detach, methods=["DELETE"]),
+        StarletteRoute("/v1" + CHANGES_PATH, change_stream, methods=["GET"]),
+        StarletteRoute(
+            "/attachments/{bucket_id}/{collection_id}/{id}/{name}", download, methods=["GET"]
+        ),
+        StarletteRoute("/v1/{path:path}", api_dispatch, methods=ALL_METHODS),
+        StarletteRoute("/{path:path}", outside_v1, methods=ALL_METHODS),
+    ]
+    app = Starlette(
+        routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(KintoHeaders)],
+        exception_handlers={StarletteHTTPException: http_error, Exception: anything},
     )
-    for route in ROUTES:
-        app.add_api_route(
-            "/v1" + (route.path if route.path != "/" else "/"),
-            endpoint_for(route),
-            methods=list(route.methods),
-            name=route.name,
-            summary=route.summary,
-        )
-    add_extra_routes(app)
-    add_error_handlers(app)
-
-    app.add_api_route(
-        "/{path:path}",
-        outside_v1,
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-        include_in_schema=False,
-    )
-    app.openapi = lambda: kinto_openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(KintoHeaders)
+    app.state.openapi = None
     return app
 
 

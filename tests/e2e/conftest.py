@@ -48,8 +48,10 @@ class Home:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def client(self, auth: tuple[str, str] | None = ADMIN, **kw: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, auth=auth, timeout=REQUEST_TIMEOUT, **kw)  # type: ignore[arg-type]
+    def client(
+        self, auth: tuple[str, str] | None = ADMIN, timeout: float = REQUEST_TIMEOUT
+    ) -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=auth, timeout=timeout)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

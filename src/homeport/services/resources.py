@@ -121,13 +121,18 @@ def path_objects(parent_uri: str) -> list[tuple[str, str, str]]:
     return found
 
 
-async def ensure_parents(ctx: Context, parent_uri: str) -> None:
-    """Every ancestor of a path must exist: the 404 names the first one missing."""
+async def ensure_parents(ctx: Context, parent_uri: str) -> dict[str, JSONObject]:
+    """Every ancestor of a path must exist: the 404 names the first one missing.
+
+    Returns them by resource name, so a caller that needs one (a record's collection and its
+    schema) does not read it twice."""
+    found: dict[str, JSONObject] = {}
     for resource, parent, object_id in path_objects(parent_uri):
         try:
-            await ctx.store.get(resource, parent, object_id)
+            found[resource] = await ctx.store.get(resource, parent, object_id)
         except ObjectNotFound:
             raise ObjectNotFound(resource, object_id, parent=True) from None
+    return found
 
 
 def visible_permissions(

@@ -76,27 +76,31 @@ async def save(
     existing: JSONObject | None,
     replace_permissions: bool,
 ) -> Written:
-    """Create or replace one object; the caller has fetched ``existing`` (None when absent)."""
+    """Create or replace one object; the caller has fetched ``existing`` (None when absent).
+
+    The object itself is written last: on PostgreSQL that statement takes the collection's
+    timestamp row lock, which concurrent writers of the collection queue on until commit."""
     uri = resource.uri(parent_uri, object_id)
+    parents: dict[str, JSONObject] = {}
     if existing is None:
         if not await may_create(ctx, user, resource, parent_uri) and not await is_allowed(
             ctx, user, resource.name, uri, "write"
         ):
             raise deny(user)
-        await ensure_parents(ctx, parent_uri)
+        parents = await ensure_parents(ctx, parent_uri)
     else:
         await require(ctx, user, resource.name, uri, "write")
-    body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing)
+    body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing, parents)
+    current = await ctx.store.get_permissions(uri) if existing is not None else {}
+    merged = _merge_permissions(current, new_permissions, replace_permissions)
+    merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
+    if merged != current:
+        await ctx.store.set_permissions(uri, merged)
     if existing is None:
         stored = await ctx.store.create(resource.name, parent_uri, body)
     else:
         stored = await ctx.store.update(resource.name, parent_uri, object_id, body)
     _touch(resource.name, parent_uri)
-    current = await ctx.store.get_permissions(uri)
-    merged = _merge_permissions(current, new_permissions, replace_permissions)
-    merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
-    if merged != current:
-        await ctx.store.set_permissions(uri, merged)
     if resource is GROUP:
         await _sync_members(ctx, uri, stored, existing)
     return Written(stored, merged, existing is None, existing)
@@ -130,6 +134,7 @@ async def _prepare(
     object_id: str,
     data: JSONObject,
     existing: JSONObject | None,
+    parents: dict[str, JSONObject],
 ) -> JSONObject:
     body: JSONObject = {**strip_meta(data), "id": object_id}
     if "last_modified" in data:
@@ -146,7 +151,7 @@ async def _prepare(
                     "body", f"data.members.{i}", f"{member} is not a string: {{'': ''}}"
                 )
     if resource is RECORD:
-        await _validate_record(ctx, parent_uri, body)
+        await _validate_record(ctx, parent_uri, body, parents.get("collection"))
     if resource is ACCOUNT:
         body = _account_body(ctx, user, body, existing)
     return body
@@ -162,12 +167,15 @@ def _check_schema(schema: Any) -> None:
         raise InvalidParameters.at("body", "data.schema", prefix + exc.message) from None
 
 
-async def _validate_record(ctx: Context, parent_uri: str, body: JSONObject) -> None:
-    bucket_uri, _, collection_id = parent_uri.rpartition("/collections/")
-    try:
-        collection = await ctx.store.get("collection", bucket_uri, collection_id)
-    except ObjectNotFound:
-        return
+async def _validate_record(
+    ctx: Context, parent_uri: str, body: JSONObject, collection: JSONObject | None
+) -> None:
+    if collection is None:
+        bucket_uri, _, collection_id = parent_uri.rpartition("/collections/")
+        try:
+            collection = await ctx.store.get("collection", bucket_uri, collection_id)
+        except ObjectNotFound:
+            return
     schema = collection.get("schema")
     if not isinstance(schema, dict):
         return

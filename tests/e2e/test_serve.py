@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from .conftest import ADMIN, HomeFactory
+from .conftest import ADMIN, FAST_ENV, HomeFactory
 
 PASSWORD_LINE = re.compile(r"password: (\S+)")
 
@@ -79,3 +82,33 @@ def test_unknown_path_outside_v1_redirects_and_v1_answers(home: HomeFactory) -> 
     r = httpx.get(f"http://127.0.0.1:{h.port}/", timeout=10)
     assert r.status_code == 307
     assert r.headers["location"] == f"http://127.0.0.1:{h.port}/v1/"
+
+
+def test_busy_port_is_one_clear_line_and_exit_code_1(home: HomeFactory, tmp_path: Path) -> None:
+    first = home({"HOMEPORT_ADMIN_PASSWORD": ADMIN[1]})
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "homeport",
+            "serve",
+            "--data",
+            str(tmp_path / "other"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(first.port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={**clean, **FAST_ENV, "HOMEPORT_ADMIN_PASSWORD": ADMIN[1]},
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        line for line in proc.stderr.splitlines() if line.startswith("homeport: cannot listen")
+    ]
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr

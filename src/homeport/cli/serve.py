@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import secrets
 import signal
+import socket
 import sys
 
 import uvicorn
@@ -54,14 +55,24 @@ def run(settings: Settings) -> int:
     )
     server = uvicorn.Server(config)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    # Bind here, not in uvicorn, so a busy port is one clear line (uvicorn logs several and
+    # exits with code 3).
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        print(f"homeport: cannot listen on {host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
     print(f"Homeport home serving {settings.data_dir}")
     print(f"  API:  http://{host}:{settings.port}/v1/", flush=True)
     # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
     # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        server.run()
-    except OSError as exc:
-        print(f"homeport: cannot listen on {host}:{settings.port}: {exc}", file=sys.stderr)
-        return 1
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

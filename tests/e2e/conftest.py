@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,17 @@ def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "postgresql":
         env["HOMEPORT_STORAGE_URL"] = request.getfixturevalue("fresh_postgres_url")
     return env
+
+
+def backend_home(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
+) -> Home:
+    """A server on ``request.param``'s backend (an own database on the session's PostgreSQL)."""
+    env = {"HOMEPORT_ADMIN_PASSWORD": ADMIN[1], **env}
+    if request.param == "postgresql":
+        server = request.getfixturevalue("_postgres_server")
+        env["HOMEPORT_STORAGE_URL"] = server.create_database(f"e2e_{uuid.uuid4().hex[:12]}")
+    return spawn(tmp_path_factory.mktemp(f"home-{request.param}") / "data", env)
 
 
 def assert_kinto_error(response: httpx.Response, status: int | None = None) -> dict[str, object]:

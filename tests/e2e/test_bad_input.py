@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import ADMIN, BACKENDS, Home, assert_kinto_error, spawn
+from .conftest import BACKENDS, Home, assert_kinto_error, backend_home
 
 LIMITS = {
     "HOMEPORT_MAX_JSON_BYTES": "2000",
     "HOMEPORT_MAX_ATTACHMENT_BYTES": "1000",
-    "HOMEPORT_ADMIN_PASSWORD": ADMIN[1],
 }
 RECORDS = "/buckets/b/collections/c/records"
 
@@ -30,11 +28,7 @@ RECORDS = "/buckets/b/collections/c/records"
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Home]:
-    env = dict(LIMITS)
-    if request.param == "postgresql":
-        server = request.getfixturevalue("_postgres_server")
-        env["HOMEPORT_STORAGE_URL"] = server.create_database(f"e2e_{uuid.uuid4().hex[:12]}")
-    h = spawn(tmp_path_factory.mktemp(f"bad-{request.param}") / "data", env)
+    h = backend_home(request, tmp_path_factory, LIMITS)
     try:
         yield h
     finally:

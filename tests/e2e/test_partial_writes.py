@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .conftest import Home, HomeFactory, assert_kinto_error
+from .conftest import BACKENDS, Home, assert_kinto_error, backend_home
 
 COLLECTION = "/buckets/b/collections/c"
 RECORD = f"{COLLECTION}/records/r1"
@@ -18,15 +18,22 @@ SCHEMA = {
 }
 
 
-@pytest.fixture
-def live(home: HomeFactory, backend_env: dict[str, str]) -> Home:
-    return home(backend_env)
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Home]:
+    h = backend_home(request, tmp_path_factory, {})
+    try:
+        yield h
+    finally:
+        h.stop()
 
 
 @pytest.fixture
 def admin(live: Home) -> Iterator[httpx.Client]:
     """Record r1 exists in a collection whose schema requires a string title."""
     with live.client() as client:
+        client.delete("/buckets/b")
         assert client.put("/buckets/b").status_code == 201
         assert client.put(COLLECTION, json={"data": {"schema": SCHEMA}}).status_code == 201
         assert client.put(RECORD, json={"data": {"title": "original"}}).status_code == 201

@@ -7,7 +7,7 @@ from typing import Any
 import homeport
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.api.querystring import parse_list_query
-from homeport.core.errors import HomeportError, MissingResource
+from homeport.core.errors import MissingResource
 from homeport.core.permissions import INHERITANCE, OBJECT_PERMISSIONS
 from homeport.core.query import matches_all
 from homeport.services import accounts
@@ -77,7 +77,7 @@ async def heartbeat(ctx: Context, req: ApiRequest) -> ApiResponse:
     try:
         await ctx.store.resource_timestamp("heartbeat", "")
         healthy = True
-    except (HomeportError, OSError):
+    except Exception:  # any failure of the store is what a heartbeat reports, never a 500
         healthy = False
     body = {"storage": healthy, "permission": healthy, "cache": True}
     return ApiResponse(200 if healthy else 503, body)

@@ -34,7 +34,34 @@ async def _prepare(settings: Settings) -> Settings:
     return dataclasses.replace(settings, admin_password=None) if generated else settings
 
 
+def _bind(settings: Settings) -> socket.socket:
+    """Bind here, not in uvicorn, so a busy port is one clear line (uvicorn logs several and
+    exits with code 3), and before anything is created or printed."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def run(settings: Settings) -> int:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    try:
+        sock = _bind(settings)
+    except OSError as exc:
+        print(f"homeport: cannot listen on {host}:{settings.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _serve(settings, sock, host)
+    finally:
+        sock.close()
+
+
+def _serve(settings: Settings, sock: socket.socket, host: str) -> int:
     try:
         settings = asyncio.run(_prepare(settings))
     except HomeportError as exc:
@@ -43,9 +70,8 @@ def run(settings: Settings) -> int:
     except (ValueError, OSError) as exc:
         print(f"homeport: cannot open the data store: {exc}", file=sys.stderr)
         return 1
-    app = create_home_app(settings)
     config = uvicorn.Config(
-        app,
+        create_home_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -53,26 +79,10 @@ def run(settings: Settings) -> int:
         timeout_graceful_shutdown=5,
         server_header=False,
     )
-    server = uvicorn.Server(config)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    # Bind here, not in uvicorn, so a busy port is one clear line (uvicorn logs several and
-    # exits with code 3).
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        print(f"homeport: cannot listen on {host}:{settings.port}: {exc}", file=sys.stderr)
-        return 1
     print(f"Homeport home serving {settings.data_dir}")
     print(f"  API:  http://{host}:{settings.port}/v1/", flush=True)
     # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
     # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        sock.close()
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -134,7 +134,7 @@ class PostgresRecordStore(SQLRecordStore):
         *,
         min_size: int = 1,
         max_size: int = 10,
-        timeout: float = 10.0,
+        timeout: float = 5.0,
     ) -> None:
         super().__init__(POSTGRES, clock)
         self.url = url

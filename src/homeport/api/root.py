@@ -43,7 +43,7 @@ def capabilities(ctx: Context, origin: str) -> dict[str, Any]:
         "changes_stream": {
             "description": "Server-sent events of a collection's changes "
             "(GET …/collections/<cid>/changes).",
-            "url": "https://github.com/homeport/homeport/blob/main/docs/api.md",
+            "url": "docs/api.md#what-homeport-adds",
         },
     }
     if ctx.settings.flush_endpoint:
@@ -60,7 +60,7 @@ async def hello(ctx: Context, req: ApiRequest) -> ApiResponse:
         "project_name": "homeport",
         "project_version": homeport.__version__,
         "http_api_version": HTTP_API_VERSION,
-        "project_docs": "https://github.com/homeport/homeport/tree/main/docs",
+        "project_docs": "https://kinto.readthedocs.io/en/latest/api/",
         "url": f"{req.origin}/v1/",
         "settings": ctx.settings.public_settings,
         "capabilities": capabilities(ctx, req.origin),

@@ -52,5 +52,4 @@ def unexpected(exc: BaseException) -> HomeportError:
         "A programmatic error occured, developers have been informed.",
         code=500,
         errno=Errno.UNDEFINED,
-        details="https://github.com/homeport/homeport/issues/",
     )

@@ -117,11 +117,11 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     data, permissions = _body_parts(req, resource)
     _check_same_id(data, object_id)
     async with unit_of_work(ctx):
-        existing = await res.find_object(ctx, resource, parent, object_id)
+        existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
         check_preconditions(req, existing["last_modified"] if existing else None, existing)
         written = await writes.save(
             ctx, req.user, resource, parent, object_id, data, permissions,
-            existing=existing, replace_permissions=True,
+            existing=existing, replace_permissions=True, parents=parents,
         )
     status = 201 if written.created else 200
     return object_response(status, resource, written.obj, written.permissions, req)
@@ -304,7 +304,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     if not writes.valid_object_id(resource, object_id):
         raise invalid_id()
     async with unit_of_work(ctx):
-        existing = await res.find_object(ctx, resource, parent, object_id)
+        existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
         if existing is not None:
             found = await res.get_object(ctx, req.user, resource, parent, object_id)
             check_preconditions(req, existing["last_modified"], existing)
@@ -312,7 +312,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
         check_preconditions(req, None)
         written = await writes.save(
             ctx, req.user, resource, parent, object_id, data, permissions,
-            existing=None, replace_permissions=True,
+            existing=None, replace_permissions=True, parents=parents,
         )
     return object_response(201, resource, written.obj, written.permissions, req)
 

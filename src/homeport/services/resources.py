@@ -79,9 +79,7 @@ def _touch(resource: str, parent_uri: str) -> None:
 
 
 # --- permissions --------------------------------------------------------------------------
-async def is_allowed(
-    ctx: Context, user: User, resource: str, uri: str, permission: str
-) -> bool:
+async def is_allowed(ctx: Context, user: User, resource: str, uri: str, permission: str) -> bool:
     if resource == "root":
         granted = set(_root_principals(ctx, permission))
     else:
@@ -121,18 +119,39 @@ def path_objects(parent_uri: str) -> list[tuple[str, str, str]]:
     return found
 
 
-async def ensure_parents(ctx: Context, parent_uri: str) -> dict[str, JSONObject]:
-    """Every ancestor of a path must exist: the 404 names the first one missing.
+@dataclass
+class Parents:
+    """The ancestors of a path as read from the store (None where missing)."""
 
-    Returns them by resource name, so a caller that needs one (a record's collection and its
-    schema) does not read it twice."""
-    found: dict[str, JSONObject] = {}
-    for resource, parent, object_id in path_objects(parent_uri):
-        try:
-            found[resource] = await ctx.store.get(resource, parent, object_id)
-        except ObjectNotFound:
-            raise ObjectNotFound(resource, object_id, parent=True) from None
-    return found
+    found: list[tuple[str, str, JSONObject | None]]
+
+    def require(self) -> dict[str, JSONObject]:
+        """Every ancestor must exist: the 404 (errno 111) names the first one missing."""
+        present: dict[str, JSONObject] = {}
+        for resource, object_id, obj in self.found:
+            if obj is None:
+                raise ObjectNotFound(resource, object_id, parent=True)
+            present[resource] = obj
+        return present
+
+
+async def fetch_path(
+    ctx: Context, parent_uri: str, resource: Resource | None = None, object_id: str = ""
+) -> tuple[JSONObject | None, Parents]:
+    """The object (when named) and all its ancestors in one read of the store."""
+    keys = path_objects(parent_uri)
+    if resource is not None:
+        keys = [*keys, (resource.name, parent_uri, object_id)]
+    objects = await ctx.store.get_many(keys)
+    target = objects.pop() if resource is not None else None
+    parents = Parents([(key[0], key[2], obj) for key, obj in zip(keys, objects, strict=False)])
+    return target, parents
+
+
+async def ensure_parents(ctx: Context, parent_uri: str) -> dict[str, JSONObject]:
+    """Every ancestor of a path must exist; returns them by resource name, so a caller that
+    needs one (a record's collection and its schema) does not read it twice."""
+    return (await fetch_path(ctx, parent_uri))[1].require()
 
 
 def visible_permissions(

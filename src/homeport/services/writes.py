@@ -22,10 +22,11 @@ from homeport.services.resources import (
     COLLECTION,
     GROUP,
     RECORD,
+    Parents,
     Resource,
     _touch,
     deny,
-    ensure_parents,
+    fetch_path,
     find_object,
     get_existing,
     is_allowed,
@@ -75,22 +76,27 @@ async def save(
     *,
     existing: JSONObject | None,
     replace_permissions: bool,
+    parents: Parents | None = None,
 ) -> Written:
     """Create or replace one object; the caller has fetched ``existing`` (None when absent).
 
     The object itself is written last: on PostgreSQL that statement takes the collection's
     timestamp row lock, which concurrent writers of the collection queue on until commit."""
     uri = resource.uri(parent_uri, object_id)
-    parents: dict[str, JSONObject] = {}
+    ancestors: dict[str, JSONObject] = {}
     if existing is None:
         if not await may_create(ctx, user, resource, parent_uri) and not await is_allowed(
             ctx, user, resource.name, uri, "write"
         ):
             raise deny(user)
-        parents = await ensure_parents(ctx, parent_uri)
+        if parents is None:
+            parents = (await fetch_path(ctx, parent_uri))[1]
+        ancestors = parents.require()
     else:
         await require(ctx, user, resource.name, uri, "write")
-    body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing, parents)
+        if parents is not None:
+            ancestors = {name: obj for name, _, obj in parents.found if obj is not None}
+    body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing, ancestors)
     current = await ctx.store.get_permissions(uri) if existing is not None else {}
     merged = _merge_permissions(current, new_permissions, replace_permissions)
     merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))

@@ -104,6 +104,14 @@ class MemoryRecordStore:
             raise ObjectNotFound(resource_name, object_id)
         return copy.deepcopy(stored)
 
+    async def get_many(self, keys: Sequence[tuple[str, str, str]]) -> list[JSONObject | None]:
+        found: list[JSONObject | None] = []
+        for resource_name, parent_id, object_id in keys:
+            stored = self._objects.get((resource_name, parent_id), {}).get(object_id)
+            alive = stored is not None and not stored.get("deleted")
+            found.append(copy.deepcopy(stored) if alive else None)
+        return found
+
     @_writes
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         key = (resource_name, parent_id)

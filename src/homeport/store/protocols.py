@@ -43,6 +43,12 @@ class RecordStore(Protocol):
     async def get(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         """The live object with ``id`` and ``last_modified``. Raises ObjectNotFound."""
 
+    async def get_many(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> list[JSONObject | None]:
+        """Several live objects by ``(resource_name, parent_id, id)`` in one read, in the order
+        asked; None where there is none. An object and its parents cost one round trip."""
+
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         """Insert ``obj`` (which has an ``id``); replaces a tombstone. Raises UnicityError if a
         live object has that id. Assigns and returns ``last_modified``."""

@@ -72,6 +72,20 @@ class RecordStoreConformance(PermissionsConformance):
             await store.get("other", P, "r1")
 
     @conformance_test
+    async def test_get_many_answers_in_order_with_none_for_missing(
+        self, store: RecordStore
+    ) -> None:
+        bucket = await store.create("bucket", "", {"id": "b", "title": "B"})
+        record = await store.create(R, P, {"id": "r1", "n": 1})
+        await store.create(R, P, {"id": "gone"})
+        await store.delete(R, P, "gone")
+        found = await store.get_many(
+            [(R, P, "r1"), (R, P, "gone"), ("bucket", "", "b"), (R, P, "nope"), ("bucket", P, "b")]
+        )
+        assert found == [record, None, bucket, None, None]
+        assert await store.get_many([]) == []
+
+    @conformance_test
     async def test_create_strips_meta_fields(self, store: RecordStore) -> None:
         created = await store.create(R, P, {"id": "r1", "deleted": True, "last_modified": "x"})
         assert set(created) == {"id", "last_modified"}

@@ -136,6 +136,26 @@ class SQLRecordStore:
 
         return await self._run(work, write=False)
 
+    async def get_many(self, keys: Sequence[tuple[str, str, str]]) -> list[JSONObject | None]:
+        if not keys:
+            return []
+        wanted = " OR ".join(["(resource_name = ? AND parent_id = ? AND id = ?)"] * len(keys))
+        sql = self.dialect.q(
+            "SELECT resource_name, parent_id, id, data, last_modified FROM objects"
+            f" WHERE NOT deleted AND ({wanted})"
+        )
+        params = [part for key in keys for part in key]
+
+        async def work(db: Executor) -> list[JSONObject | None]:
+            rows = await db.all(sql, params)
+            by_key = {
+                (r[0], r[1], r[2]): {**self.dialect.load(r[3]), "id": r[2], "last_modified": r[4]}
+                for r in rows
+            }
+            return [by_key.get(key) for key in keys]
+
+        return await self._run(work, write=False)
+
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         object_id: str = obj["id"]
         body = strip_meta(obj)

@@ -30,11 +30,19 @@ from homeport import jsonio
 from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNotFound
 from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
-from homeport.store.protocols import JSONObject
+from homeport.store.protocols import JSONObject, Permissions
 from homeport.store.sql.dialects import POSTGRES
 from homeport.store.sql.store import Executor, Row, SQLRecordStore, T, Work, now_ms, requested_ts
 
-set_json_loads(jsonio.loads)  # jsonb columns are parsed with orjson, as SQLite's text is
+set_json_loads(jsonio.loads)
+
+SET_PERMISSIONS = (
+    "WITH wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(permission, principal)),"
+    " gone AS (DELETE FROM access_control_entries a WHERE a.object_uri = %s"
+    " AND (a.permission, a.principal) NOT IN (SELECT permission, principal FROM wanted))"
+    " INSERT INTO access_control_entries (object_uri, permission, principal)"
+    " SELECT %s, permission, principal FROM wanted ON CONFLICT DO NOTHING"
+)  # jsonb columns are parsed with orjson, as SQLite's text is
 
 RETRIES = 5
 # psycopg's classes follow DB-API, not SQLSTATE classes: list the "40xxx" ones we retry.
@@ -226,6 +234,13 @@ class PostgresRecordStore(SQLRecordStore):
             raise BackendUnavailable(
                 f"PostgreSQL at {_where(self.url)} is unavailable: {exc}"
             ) from exc
+
+    async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
+        """One statement instead of delete-then-insert: drop the entries no longer wanted, add
+        the new ones. The two touch disjoint rows, so they can share a statement."""
+        rows = [(p, who) for p, principals in permissions.items() for who in principals]
+        params = ([r[0] for r in rows], [r[1] for r in rows], object_uri, object_uri)
+        await self._run(lambda db: db.run(SET_PERMISSIONS, params))
 
     async def _open(self) -> None:
         """Open the pool on first use; after a failure start over with a new pool (a closed pool

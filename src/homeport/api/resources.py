@@ -204,14 +204,19 @@ async def delete_object(ctx: Context, req: ApiRequest) -> ApiResponse:
 
 
 # --- lists --------------------------------------------------------------------------------
-async def _known_fields(ctx: Context, resource: Resource, parent: str) -> set[str] | None:
+async def _known_fields(
+    ctx: Context, resource: Resource, parent: str, scope: res.Listing | None = None
+) -> set[str] | None:
+    """Fields a list may filter and sort on: any, unless the collection's schema names them."""
     if resource is not res.RECORD:
         return None
-    bucket, _, collection_id = parent.rpartition("/collections/")
-    try:
-        collection = await ctx.store.get("collection", bucket, collection_id)
-    except ObjectNotFound:
-        return None
+    collection = (scope.parents or {}).get("collection") if scope else None
+    if collection is None:
+        bucket, _, collection_id = parent.rpartition("/collections/")
+        try:
+            collection = await ctx.store.get("collection", bucket, collection_id)
+        except ObjectNotFound:
+            return None
     schema = collection.get("schema")
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
         return None
@@ -222,7 +227,7 @@ async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, _ = locate(req.path)
     scope = await res.list_scope(ctx, req.user, resource, parent)
-    query = parse_list_query(req.query, await _known_fields(ctx, resource, parent))
+    query = parse_list_query(req.query, await _known_fields(ctx, resource, parent, scope))
     timestamp = await ctx.store.resource_timestamp(resource.name, parent)
     headers = read_headers(timestamp)
     if not_modified(req, timestamp):

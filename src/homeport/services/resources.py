@@ -243,6 +243,8 @@ class Listing:
 
     everything: bool
     shared_ids: set[str]
+    parents: dict[str, JSONObject] | None = None
+    """The ancestors, when they were read to check them (a list's collection and schema)."""
 
 
 async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: str) -> Listing:
@@ -256,8 +258,7 @@ async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: s
     if resource.parent is not None:
         parent_name = resource.parent
         if await is_allowed(ctx, user, parent_name, parent_uri, "read"):
-            await ensure_parents(ctx, parent_uri)
-            return Listing(True, set())
+            return Listing(True, set(), await ensure_parents(ctx, parent_uri))
     pattern = resource.uri(parent_uri, "*")
     shared = await ctx.store.accessible_objects(
         user.principals, [(pattern, "read"), (pattern, "write")]
@@ -266,7 +267,7 @@ async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: s
     if not ids and resource.parent is not None:
         if not await _can_see_parent(ctx, user, resource, parent_uri):
             raise deny(user)
-        await ensure_parents(ctx, parent_uri)
+        return Listing(False, ids, await ensure_parents(ctx, parent_uri))
     if resource is BUCKET and not ids and not user.authenticated:
         raise deny(user)
     return Listing(False, ids)

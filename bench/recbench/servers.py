@@ -12,8 +12,6 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from homeport.testing import live
+from homeport.testing.live import free_port
+
 KINTO_REQUIREMENT = "kinto[postgresql]==26.5"
 KINTO_VERSION_PREFIX = "26.5"
 ADMIN_USER = "admin"
@@ -33,13 +34,6 @@ STOP_TIMEOUT_S = 15.0
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -151,21 +145,6 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)  # the group we created with start_new_session=True
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @contextmanager
 def managed_process(
     cmd: list[str], log_path: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
@@ -183,28 +162,12 @@ def managed_process(
     try:
         yield proc
     finally:
-        _stop(proc)
+        live.stop_process(proc, STOP_TIMEOUT_S)  # the whole group: start_new_session=True
 
 
 def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
     """Poll ``/v1/__heartbeat__`` until it answers 200, bounded by START_TIMEOUT_S."""
-    client = Client(base_url, timeout=5.0)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {proc.returncode} before it was ready:\n{tail(log_path)}"
-            )
-        try:
-            resp = client.request("GET", "/v1/__heartbeat__")
-            if resp.status == 200:
-                return
-            last = f"heartbeat answered {resp.status}: {resp.body}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.25)
-    raise RuntimeError(f"server not ready after {START_TIMEOUT_S:.0f}s ({last}):\n{tail(log_path)}")
+    live.wait_ready(base_url + "/v1/__heartbeat__", [proc], log_path, START_TIMEOUT_S)
 
 
 # --- Kinto ------------------------------------------------------------------------------------
@@ -362,37 +325,28 @@ def kinto_server(venv: Path, workdir: Path, pg_url: str | None) -> Iterator[Runn
 
 @contextmanager
 def homeport_server(repo: Path, workdir: Path, pg_url: str | None) -> Iterator[Running]:
-    data = workdir / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     password = os.urandom(12).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
     env["HOMEPORT_ADMIN_PASSWORD"] = password
     if pg_url:
         env["HOMEPORT_STORAGE_URL"] = pg_url
-    cmd = [
-        sys.executable,
-        "-m",
-        "homeport",
-        "serve",
-        "--data",
-        str(data),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    log_path = workdir / "homeport.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with managed_process(cmd, log_path, env=env, cwd=repo) as proc:
-        wait_ready(base_url, proc, log_path)
+    home = live.start_home(
+        workdir / "data",
+        env,
+        log=workdir / "homeport.log",
+        cwd=repo,
+        timeout=START_TIMEOUT_S,
+        grace=STOP_TIMEOUT_S,
+        start_new_session=True,
+    )
+    with home:
         yield Running(
             name="Homeport",
             backend="PostgreSQL" if pg_url else "SQLite",
-            base_url=base_url,
+            base_url=home.root,
             auth=basic_auth(ADMIN_USER, password),
             admin_password=password,
-            process=proc,
-            log_path=log_path,
-            details={"server": "python -m homeport serve", **process_group(proc.pid)},
+            process=home.proc,
+            log_path=home.log,
+            details={"server": "python -m homeport serve", **process_group(home.proc.pid)},
         )

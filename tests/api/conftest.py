@@ -17,21 +17,19 @@ Each test starts from an empty server (``POST /v1/__flush__``) with an
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+
+from homeport.testing.live import free_port, start_home, stop_process, wait_ready
 
 TARGET = os.environ.get("HOMEPORT_API_TARGET", "homeport").strip().lower()
 IS_KINTO = TARGET == "kinto"
@@ -40,12 +38,6 @@ STARTUP_TIMEOUT = 20.0
 ADMIN = "admin"
 # Passwords used for the test accounts (fixed so failures are reproducible).
 PASSWORDS = {"admin": "admin-s3cret-pw", "alice": "alice-s3cret-pw", "bob": "bob-s3cret-pw"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -93,40 +85,6 @@ class Server:
         if self.log_path and self.log_path.exists():
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         return ""
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def _wait_ready(url: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    last: object = None
-    while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(
-                    f"server exited early (rc={p.returncode}):\n{log.read_text(errors='replace')}"
-                )
-        try:
-            r = httpx.get(url, timeout=2.0)
-            if r.status_code == 200:
-                return
-            last = r.status_code
-        except httpx.HTTPError as exc:  # not listening yet
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(
-        f"server not ready after {STARTUP_TIMEOUT}s ({last!r}):\n{log.read_text(errors='replace')}"
-    )
 
 
 KINTO_INI = """\
@@ -217,7 +175,7 @@ def _kinto_command(tmp: Path, ini: Path) -> list[str]:
 
 
 def _start_kinto(tmp: Path) -> Server:
-    port, files_port = _free_port(), _free_port()
+    port, files_port = free_port(), free_port()
     attachments = tmp / "attachments"
     attachments.mkdir()
     files_url = f"http://127.0.0.1:{files_port}"
@@ -259,18 +217,15 @@ def _start_kinto(tmp: Path) -> Server:
     root = f"http://127.0.0.1:{port}"
     server = Server(url=root + "/v1", root=root, backend="kinto", log_path=log, procs=procs)
     try:
-        _wait_ready(root + "/v1/__heartbeat__", procs, log)
+        wait_ready(root + "/v1/__heartbeat__", procs, log, STARTUP_TIMEOUT)
     except Exception:
         for p in procs:
-            _stop(p)
+            stop_process(p)
         raise
     return server
 
 
 def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server:
-    port = _free_port()
-    data = tmp / "data"
-    data.mkdir()
     env = dict(os.environ)
     env.update(
         HOMEPORT_FLUSH_ENDPOINT="true",
@@ -289,35 +244,10 @@ def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server
         env["HOMEPORT_STORAGE_URL"] = postgres_url
     else:
         env.pop("HOMEPORT_STORAGE_URL", None)
-    log = tmp / "server.log"
-    logf = log.open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "homeport",
-            "serve",
-            "--data",
-            str(data),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp,
+    home = start_home(tmp / "data", env, log=tmp / "server.log", timeout=STARTUP_TIMEOUT)
+    return Server(
+        url=home.url, root=home.root, backend=backend, log_path=home.log, procs=[home.proc]
     )
-    logf.close()  # the child holds its own descriptor
-    root = f"http://127.0.0.1:{port}"
-    server = Server(url=root + "/v1", root=root, backend=backend, log_path=log, procs=[proc])
-    try:
-        _wait_ready(root + "/v1/__heartbeat__", [proc], log)
-    except Exception:
-        _stop(proc)
-        raise
-    return server
 
 
 _BACKENDS = (
@@ -341,7 +271,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         finally:
             srv.close_clients()
             for p in srv.procs:
-                _stop(p)
+                stop_process(p)
 
 
 def _ensure_account(server: Server, user: str) -> None:

@@ -8,12 +8,7 @@ parent, so tests can read what the server printed and check it never printed a t
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from homeport.testing.live import LiveHome, free_port, start_home
+
 STARTUP_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
 ADMIN = ("admin", "admin-s3cret-pw")
@@ -30,24 +27,9 @@ ADMIN = ("admin", "admin-s3cret-pw")
 FAST_ENV = {"HOMEPORT_ARGON2_TIME_COST": "1", "HOMEPORT_ARGON2_MEMORY_KIB": "1024"}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
-class Home:
+class Home(LiveHome):
     """One running ``homeport serve``."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    data: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     def client(
         self, auth: tuple[str, str] | None = ADMIN, timeout: float = REQUEST_TIMEOUT
@@ -57,67 +39,18 @@ class Home:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL after 5 s; the exit code."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return int(self.proc.returncode)
-
-
-def wait_ready(home: Home) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if home.proc.poll() is not None:
-            raise RuntimeError(f"server exited (rc={home.proc.returncode}):\n{home.output()}")
-        try:
-            if httpx.get(home.url + "/__lbheartbeat__", timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)  # polling for readiness, bounded by the deadline
-    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT}s:\n{home.output()}")
-
 
 def spawn(data: Path, env: dict[str, str], port: int | None = None) -> Home:
     """Start ``python -m homeport serve`` on ``data`` and wait until it answers."""
     port = port or free_port()
-    data.mkdir(parents=True, exist_ok=True)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
     full_env.update(FAST_ENV)
     full_env.update(env)
     log = data.parent / f"{data.name}-serve-{port}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homeport",
-                "serve",
-                "--data",
-                str(data),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=data.parent,
-        )
-    home = Home(proc=proc, port=port, data=data, log=log)
-    try:
-        wait_ready(home)
-    except BaseException:
-        home.stop()
-        raise
-    return home
+    live = start_home(
+        data, full_env, port, log, ready_path="/v1/__lbheartbeat__", timeout=STARTUP_TIMEOUT
+    )
+    return Home(proc=live.proc, port=live.port, data=live.data, log=live.log)
 
 
 HomeFactory = Callable[..., Home]

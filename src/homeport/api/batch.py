@@ -100,7 +100,6 @@ async def _run(ctx: Context, parent: ApiRequest, sub: dict[str, Any]) -> dict[st
         user=parent.user,
         origin=parent.origin,
         parsed_body=body if body is not None else {},
-        in_batch=True,
     )
     try:
         handler = resolve(request.method, request.path)

@@ -25,7 +25,6 @@ class ApiRequest:
     origin: str
     raw_body: bytes = b""
     parsed_body: Any = NO_BODY
-    in_batch: bool = False
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

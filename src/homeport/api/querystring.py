@@ -15,7 +15,6 @@ from homeport.core.query import PREFIXES, Filter, Op, Sort, native_value
 LIST_OPS = (Op.IN, Op.EXCLUDE, Op.CONTAINS, Op.CONTAINS_ANY)
 LONGEST_FIRST = sorted(PREFIXES.items(), key=lambda item: -len(item[0]))
 """``contains_any_`` must win over ``contains_``."""
-RESERVED = ("_limit", "_token", "_sort", "_fields", "_since", "_before", "_to")
 
 
 @dataclass

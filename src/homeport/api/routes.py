@@ -80,9 +80,6 @@ ROUTES: list[Route] = [
 _COMPILED = [(route.regex, route) for route in ROUTES]
 
 
-EXTRA_METHODS = {"/batch": ("POST",)}
-
-
 def allowed_methods(route: Route) -> str:
     """The ``Allow`` header, in Kinto's order."""
     order = (

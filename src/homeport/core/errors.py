@@ -98,11 +98,6 @@ def invalid_id() -> InvalidParameters:
     return InvalidParameters.at("path", None, "Invalid object id")
 
 
-class BadJSON(HomeportError):
-    code = 400
-    errno = Errno.BADJSON
-
-
 class InvalidPostedData(HomeportError):
     code = 400
     errno = Errno.INVALID_POSTED_DATA

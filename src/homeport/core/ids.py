@@ -24,15 +24,3 @@ def valid_id(object_id: str, pattern: re.Pattern[str] = ID_PATTERN) -> bool:
 def new_record_id(random_hex: str | None = None) -> str:
     """A UUID4 string as Kinto generates for records created by POST."""
     return str(uuid.UUID(random_hex)) if random_hex else str(uuid.uuid4())
-
-
-def parent_of(uri: str) -> str:
-    """``/buckets/b/collections/c`` → ``/buckets/b``; top-level objects → ``""``."""
-    parts = uri.strip("/").split("/")
-    return "/" + "/".join(parts[:-2]) if len(parts) > 2 else ""
-
-
-def resource_of(uri: str) -> str:
-    """``/buckets/b/collections/c`` → ``collection`` (plural path segment without the ``s``)."""
-    parts = uri.strip("/").split("/")
-    return parts[-2][:-1] if len(parts) >= 2 else ""

@@ -101,13 +101,14 @@ async def get_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, object_id = locate(req.path)
     assert object_id is not None
-    found = await res.get_object(ctx, req.user, resource, parent, object_id)
+    found = await res.read_object(ctx, req.user, resource, parent, object_id)
     timestamp = found.obj["last_modified"]
     if not_modified(req, timestamp):
         return ApiResponse(304, None, read_headers(timestamp))
     check_preconditions(req, timestamp, found.obj)
     fields = parse_list_query(req.query).fields
-    return object_response(200, resource, found.obj, found.permissions, req, fields)
+    permissions = await ctx.store.get_permissions(found.uri)
+    return object_response(200, resource, found.obj, permissions, req, fields)
 
 
 async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:

@@ -73,6 +73,37 @@ def serve(
     raise typer.Exit(run(settings))
 
 
+@app.command("init")
+def init_command(
+    ctx: typer.Context,
+    data: DataOption = None,
+    restore: Annotated[
+        bool, typer.Option("--restore", help="Read an existing recovery phrase from stdin.")
+    ] = False,
+    keep_root_key: Annotated[
+        bool,
+        typer.Option(
+            "--keep-root-key",
+            help="Keep the root key on this device (else identity changes ask for the phrase).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create the home's identity and show its 24-word recovery phrase once."""
+    from homeport.cli.identity import init
+
+    init(data_dir(ctx, data), restore, keep_root_key, as_json)
+
+
+def _identity_app() -> typer.Typer:
+    from homeport.cli.identity import identity_app
+
+    return identity_app
+
+
+app.add_typer(_identity_app(), name="identity")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,1 @@
+"""The signed repository: objects, content-defined chunking, snapshots."""

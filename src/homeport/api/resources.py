@@ -121,8 +121,16 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
         check_preconditions(req, existing["last_modified"] if existing else None, existing)
         written = await writes.save(
-            ctx, req.user, resource, parent, object_id, data, permissions,
-            existing=existing, replace_permissions=True, parents=parents,
+            ctx,
+            req.user,
+            resource,
+            parent,
+            object_id,
+            data,
+            permissions,
+            existing=existing,
+            replace_permissions=True,
+            parents=parents,
         )
     status = 201 if written.created else 200
     return object_response(status, resource, written.obj, written.permissions, req)
@@ -138,8 +146,15 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         data, permissions = _patched(req, resource, found)
         _check_same_id(data, object_id)
         written = await writes.save(
-            ctx, req.user, resource, parent, object_id, data, permissions,
-            existing=found.obj, replace_permissions=req.content_type.endswith("json-patch+json"),
+            ctx,
+            req.user,
+            resource,
+            parent,
+            object_id,
+            data,
+            permissions,
+            existing=found.obj,
+            replace_permissions=req.content_type.endswith("json-patch+json"),
         )
     return object_response(200, resource, written.obj, written.permissions, req)
 
@@ -197,10 +212,12 @@ async def delete_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, object_id = locate(req.path)
     assert object_id is not None
+
+    def precondition(existing: JSONObject) -> None:
+        check_preconditions(req, existing["last_modified"], existing)
+
     async with unit_of_work(ctx):
-        found = await _writable(ctx, req, resource, parent, object_id)
-        check_preconditions(req, found.obj["last_modified"], found.obj)
-        dead = await writes.delete(ctx, req.user, resource, parent, object_id)
+        dead = await writes.delete(ctx, req.user, resource, parent, object_id, precondition)
     return ApiResponse(200, {"data": dead}, read_headers(dead["last_modified"]))
 
 
@@ -275,7 +292,14 @@ async def _page(
         rules = pagination_rules(sorting, query.token["last_object"])
         offset = int(query.token.get("offset", 0))
     objects = await res.list_objects(
-        ctx, scope, resource, parent, query.filters, sorting, rules, limit + 1,
+        ctx,
+        scope,
+        resource,
+        parent,
+        query.filters,
+        sorting,
+        rules,
+        limit + 1,
         query.include_deleted,
     )
     more = len(objects) > limit
@@ -317,8 +341,16 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
             return object_response(200, resource, found.obj, found.permissions, req)
         check_preconditions(req, None)
         written = await writes.save(
-            ctx, req.user, resource, parent, object_id, data, permissions,
-            existing=None, replace_permissions=True, parents=parents,
+            ctx,
+            req.user,
+            resource,
+            parent,
+            object_id,
+            data,
+            permissions,
+            existing=None,
+            replace_permissions=True,
+            parents=parents,
         )
     return object_response(201, resource, written.obj, written.permissions, req)
 
@@ -332,7 +364,14 @@ async def delete_list(ctx: Context, req: ApiRequest) -> ApiResponse:
         timestamp = await ctx.store.resource_timestamp(resource.name, parent)
         check_preconditions(req, timestamp)
         objects = await res.list_objects(
-            ctx, scope, resource, parent, query.filters, query.sorting, [], _limit(ctx, query),
+            ctx,
+            scope,
+            resource,
+            parent,
+            query.filters,
+            query.sorting,
+            [],
+            _limit(ctx, query),
             False,
         )
         deleted = await writes.delete_many(ctx, req.user, resource, parent, objects)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,11 +246,20 @@ async def _sync_members(
 
 
 async def delete(
-    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
+    ctx: Context,
+    user: User,
+    resource: Resource,
+    parent_uri: str,
+    object_id: str,
+    precondition: Callable[[JSONObject], None] | None = None,
 ) -> JSONObject:
+    """Delete one object after the write check; ``precondition`` (the caller's If-Match, say)
+    sees the object before anything changes, so it is read once."""
     uri = resource.uri(parent_uri, object_id)
     await require(ctx, user, resource.name, uri, "write")
     existing = await get_existing(ctx, resource, parent_uri, object_id)
+    if precondition is not None:
+        precondition(existing)
     dead = await ctx.store.delete(resource.name, parent_uri, object_id)
     _touch(resource.name, parent_uri)
     await _cascade(ctx, resource, uri, existing)

@@ -155,6 +155,7 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             permissions,
             existing=found.obj,
             replace_permissions=req.content_type.endswith("json-patch+json"),
+            current_permissions=found.permissions,
         )
     return object_response(200, resource, written.obj, written.permissions, req)
 

@@ -78,6 +78,7 @@ async def save(
     existing: JSONObject | None,
     replace_permissions: bool,
     parents: Parents | None = None,
+    current_permissions: Permissions | None = None,
 ) -> Written:
     """Create or replace one object; the caller has fetched ``existing`` (None when absent).
 
@@ -98,7 +99,10 @@ async def save(
         if parents is not None:
             ancestors = {name: obj for name, _, obj in parents.found if obj is not None}
     body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing, ancestors)
-    current = await ctx.store.get_permissions(uri) if existing is not None else {}
+    if current_permissions is not None:
+        current = current_permissions  # the caller read them with ``existing``
+    else:
+        current = await ctx.store.get_permissions(uri) if existing is not None else {}
     merged = _merge_permissions(current, new_permissions, replace_permissions)
     merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
     if merged != current:

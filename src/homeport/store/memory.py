@@ -205,6 +205,9 @@ class MemoryRecordStore:
             self._timestamps[key] = self._clock()
         return self._timestamps[key]
 
+    async def timestamps(self) -> dict[tuple[str, str], int]:
+        return dict(self._timestamps)
+
     @_writes
     async def purge_deleted(
         self, resource_name: str, parent_id: str, before: int | None = None

@@ -89,6 +89,10 @@ class RecordStore(Protocol):
         """The pair's current timestamp. An untouched pair gets the current time, remembered so
         that repeated reads agree."""
 
+    async def timestamps(self) -> dict[tuple[str, str], int]:
+        """Every known pair's timestamp, in one read: the change cursor a snapshot compares
+        against to find what moved since the last one."""
+
     async def purge_deleted(
         self, resource_name: str, parent_id: str, before: int | None = None
     ) -> int:

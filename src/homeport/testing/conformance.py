@@ -197,6 +197,18 @@ class RecordStoreConformance(PermissionsConformance):
         assert boolean["last_modified"] > earlier["last_modified"]
 
     @conformance_test
+    async def test_timestamps_lists_every_pair_in_one_read(self, store: RecordStore) -> None:
+        assert await store.timestamps() == {}
+        first = await store.create(R, P, {"id": "r1"})
+        other = await store.create(R, P + "x", {"id": "r1"})
+        assert await store.timestamps() == {
+            (R, P): first["last_modified"],
+            (R, P + "x"): other["last_modified"],
+        }
+        dead = await store.delete(R, P, "r1")
+        assert (await store.timestamps())[(R, P)] == dead["last_modified"]
+
+    @conformance_test
     async def test_resource_timestamp(self, store: RecordStore) -> None:
         untouched = await store.resource_timestamp(R, P)
         assert isinstance(untouched, int) and untouched > 0

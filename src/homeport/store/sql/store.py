@@ -317,6 +317,13 @@ class SQLRecordStore:
         assert found is not None
         return found
 
+    async def timestamps(self) -> dict[tuple[str, str], int]:
+        async def read(db: Executor) -> dict[tuple[str, str], int]:
+            rows = await db.all("SELECT resource_name, parent_id, last_modified FROM timestamps")
+            return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+        return await self._run(read, write=False)
+
     async def purge_deleted(
         self, resource_name: str, parent_id: str, before: int | None = None
     ) -> int:

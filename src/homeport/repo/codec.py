@@ -1,0 +1,139 @@
+"""Objects to stored bytes and back: hashing, zstd where it pays, sealing of private objects.
+
+``encode`` names an object and gives its stored form; ``decode`` checks a stored form against
+its id (and, for a private object, opens it) before handing the body back, so nothing unverified
+leaves this module. Without the keys (a provider, ``verify`` of a foreign bundle) private objects
+can only be checked for shape; ``check`` says how far it got.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import zstandard
+
+from homeport.core.objects import (
+    Flags,
+    Header,
+    ObjectFormatError,
+    ObjectType,
+    pack_header,
+    private_id,
+    public_id,
+    read_header,
+)
+from homeport.crypto.seal import SealError, open_sealed, seal
+
+COMPRESS_MIN = 128
+"""Bodies smaller than this are stored as they are: zstd's frame would eat the gain."""
+COMPRESS_RATIO = 0.9
+"""Keep the compressed form only if it saves at least a tenth (photos and video do not)."""
+MAX_BODY = 64 * 1024 * 1024
+"""Refuse to inflate anything larger: no object this repository writes comes near it."""
+
+
+@dataclass(frozen=True)
+class RepoKeys:
+    """The symmetric keys of a home (from its phrase): sealing and naming private objects."""
+
+    data_key: bytes
+    object_id_key: bytes
+
+
+class ObjectError(ValueError):
+    """A stored object that does not match its id, does not open, or is malformed."""
+
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c: zstandard.ZstdCompressor | None = getattr(_local, "c", None)
+    if c is None:
+        c = _local.c = zstandard.ZstdCompressor(level=3, write_content_size=True)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if d is None:
+        d = _local.d = zstandard.ZstdDecompressor()
+    return d
+
+
+def object_id(
+    kind: ObjectType, links: tuple[bytes, ...], body: bytes, private: bool, keys: RepoKeys | None
+) -> bytes:
+    if not private:
+        return public_id(kind, links, body)
+    if keys is None:
+        raise ObjectError("a private object needs the home's keys")
+    return private_id(keys.object_id_key, kind, links, body)
+
+
+def encode(
+    kind: ObjectType,
+    links: tuple[bytes, ...],
+    body: bytes,
+    private: bool,
+    keys: RepoKeys | None,
+    oid: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """``(id, stored bytes)``; pass ``oid`` when the id is already known."""
+    oid = oid or object_id(kind, links, body, private, keys)
+    flags = 0
+    payload = body
+    if len(body) >= COMPRESS_MIN:
+        packed = _compressor().compress(body)
+        if len(packed) < len(body) * COMPRESS_RATIO:
+            payload = packed
+            flags |= Flags.COMPRESSED
+    if private:
+        assert keys is not None
+        flags |= Flags.SEALED
+        header = pack_header(kind, flags, links)
+        return oid, header + seal(keys.data_key, payload, oid + header)
+    return oid, pack_header(kind, flags, links) + payload
+
+
+def decode(oid: bytes, stored: bytes, keys: RepoKeys | None) -> tuple[Header, bytes]:
+    """The verified header and body. Raises ObjectError naming what is wrong."""
+    name = oid.hex()[:16]
+    try:
+        header = read_header(stored)
+    except ObjectFormatError as exc:
+        raise ObjectError(f"object {name}: {exc}") from None
+    payload: bytes | memoryview = memoryview(stored)[header.payload_offset :]
+    if header.sealed:
+        if keys is None:
+            raise ObjectError(f"object {name}: private, and this check has no keys")
+        try:
+            payload = open_sealed(
+                keys.data_key, payload, oid + bytes(memoryview(stored)[: header.payload_offset])
+            )
+        except SealError as exc:
+            raise ObjectError(f"object {name}: {exc}") from None
+    if header.compressed:
+        try:
+            body = _decompressor().decompress(payload, max_output_size=MAX_BODY)
+        except zstandard.ZstdError as exc:
+            raise ObjectError(f"object {name}: compressed body is damaged ({exc})") from None
+    else:
+        body = bytes(payload)
+    if object_id(header.type, header.links, body, header.sealed, keys) != oid:
+        raise ObjectError(f"object {name}: content does not match its id")
+    return header, body
+
+
+def check(oid: bytes, stored: bytes, keys: RepoKeys | None) -> Header:
+    """Verify what can be verified: everything with keys, the shape of sealed objects without."""
+    try:
+        header = read_header(stored)
+    except ObjectFormatError as exc:
+        raise ObjectError(f"object {oid.hex()[:16]}: {exc}") from None
+    if header.sealed and keys is None:
+        if len(stored) - header.payload_offset < 28:
+            raise ObjectError(f"object {oid.hex()[:16]}: sealed payload is too short")
+        return header
+    return decode(oid, stored, keys)[0]

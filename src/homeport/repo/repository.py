@@ -1,0 +1,242 @@
+"""The home's repository: every object ever snapshotted, the commit chain, and the local index
+that makes the next snapshot cheap. One SQLite file (``repo.sqlite`` in the data dir, WAL).
+
+Crash safety comes from SQLite transactions: objects may be written in several batches (they are
+content-addressed and harmless until a commit names them), and a commit, the head, the entries
+index and the change cursor move together in one last transaction. After a kill -9 the file
+holds the previous commit intact, and a re-run finds the objects already there.
+
+Tables: ``objects`` (id, the commit seq that brought it — 0 while an import is unverified —, its
+type, its links, its stored bytes), ``commits`` (seq → id), ``entries`` (the head's keys → entry
+ids, mirrored so prefixes can be found), ``cursor`` (each store pair's timestamp at the last
+snapshot), ``files`` (path, privacy, size, mtime, inode → file object), ``meta``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from homeport.core.commits import Commit, CommitError, parse
+from homeport.core.objects import ObjectType
+from homeport.core.tree import EMPTY, Node, parse_node
+from homeport.repo.codec import ObjectError, RepoKeys, decode
+
+REPO_FILE = "repo.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    n INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    type INTEGER NOT NULL,
+    links BLOB NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_seq ON objects (seq);
+CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, id BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, id BLOB NOT NULL, private INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursor (
+    resource_name TEXT NOT NULL, parent_id TEXT NOT NULL, last_modified INTEGER NOT NULL,
+    PRIMARY KEY (resource_name, parent_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT NOT NULL, private INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, id BLOB NOT NULL,
+    PRIMARY KEY (path, private)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class RepositoryError(Exception):
+    """The repository cannot do what was asked; the message says why and what to do."""
+
+
+def split_links(raw: bytes) -> tuple[bytes, ...]:
+    return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
+
+
+class Repository:
+    """A home's objects and commits. Not thread-safe: one command, one connection."""
+
+    def __init__(self, path: Path, keys: RepoKeys | None) -> None:
+        self.path = path
+        self.keys = keys
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-32000")
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise RepositoryError(f"{path} was written by a newer Homeport (schema {row[0]})")
+        self._nodes: dict[bytes, Node] = {}
+
+    @classmethod
+    def open(cls, data_dir: Path, keys: RepoKeys | None) -> Repository:
+        return cls(data_dir / REPO_FILE, keys)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self._nodes.clear()
+            raise
+        self.db.execute("COMMIT")
+
+    # --- objects ---------------------------------------------------------------------------
+    def has(self, oid: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
+
+    def put(self, oid: bytes, kind: ObjectType, links: tuple[bytes, ...], stored: bytes,
+            seq: int) -> bool:
+        """Store an object unless it is there; whether it was new."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO objects (id, seq, type, links, data) VALUES (?, ?, ?, ?, ?)",
+            (oid, seq, int(kind), b"".join(links), stored),
+        )
+        return cur.rowcount == 1
+
+    def raw(self, oid: bytes) -> bytes:
+        """The stored bytes of an object. Raises RepositoryError if it is missing."""
+        row = self.db.execute("SELECT data FROM objects WHERE id = ?", (oid,)).fetchone()
+        if row is None:
+            raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
+        return bytes(row[0])
+
+    def read(self, oid: bytes) -> tuple[ObjectType, tuple[bytes, ...], bytes]:
+        """An object's verified type, links and body (opened if private)."""
+        header, body = decode(oid, self.raw(oid), self.keys)
+        return header.type, header.links, body
+
+    def links(self, oid: bytes) -> tuple[bytes, ...] | None:
+        row = self.db.execute("SELECT links FROM objects WHERE id = ?", (oid,)).fetchone()
+        return None if row is None else split_links(bytes(row[0]))
+
+    def node(self, oid: bytes) -> Node:
+        """A tree node by id, cached (nodes are immutable)."""
+        cached = self._nodes.get(oid)
+        if cached is not None:
+            return cached
+        kind, links, body = self.read(oid)
+        if kind is not ObjectType.NODE:
+            raise ObjectError(f"object {oid.hex()[:16]}: a {kind.name.lower()}, not a tree node")
+        node = parse_node(body, links)
+        if len(self._nodes) > 50_000:
+            self._nodes.clear()
+        self._nodes[oid] = node
+        return node
+
+    def iter_objects(self, since_seq: int = 0) -> Iterator[tuple[bytes, bytes]]:
+        """``(id, stored bytes)`` in the order they were written (children before parents),
+        only those brought by commits after ``since_seq``; streamed."""
+        cur = self.db.execute(
+            "SELECT id, data FROM objects WHERE seq > ? ORDER BY n", (since_seq,)
+        )
+        while rows := cur.fetchmany(64):
+            for oid, data in rows:
+                yield bytes(oid), bytes(data)
+
+    def object_stats(self, since_seq: int = 0) -> tuple[int, int]:
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM objects WHERE seq > ?",
+            (since_seq,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # --- commits ---------------------------------------------------------------------------
+    def head(self) -> Commit | None:
+        row = self.db.execute("SELECT id FROM commits ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else self.commit(bytes(row[0]))
+
+    def commit(self, oid: bytes) -> Commit:
+        kind, links, body = self.read(oid)
+        if kind is not ObjectType.COMMIT:
+            raise CommitError(f"object {oid.hex()[:16]} is a {kind.name.lower()}, not a commit")
+        return parse(oid, body, links)
+
+    def commit_at(self, seq: int) -> Commit | None:
+        row = self.db.execute("SELECT id FROM commits WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else self.commit(bytes(row[0]))
+
+    def commits(self) -> Iterator[Commit]:
+        """Newest first."""
+        for (oid,) in self.db.execute("SELECT id FROM commits ORDER BY seq DESC").fetchall():
+            yield self.commit(bytes(oid))
+
+    def root(self, commit: Commit | None) -> Node:
+        return EMPTY if commit is None else self.node(commit.root)
+
+    # --- the local index -------------------------------------------------------------------
+    def entry(self, key: str) -> tuple[bytes, bool] | None:
+        row = self.db.execute("SELECT id, private FROM entries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (bytes(row[0]), bool(row[1]))
+
+    def entries_under(self, prefix: str) -> list[str]:
+        """Keys strictly below ``prefix`` (``prefix + '/'``…)."""
+        low = prefix + "/"
+        high = prefix + "0"  # '0' follows '/' in ASCII
+        rows = self.db.execute(
+            "SELECT key FROM entries WHERE key >= ? AND key < ?", (low, high)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def set_entries(self, changes: Iterable[tuple[str, tuple[bytes, bool] | None]]) -> None:
+        for key, value in changes:
+            if value is None:
+                self.db.execute("DELETE FROM entries WHERE key = ?", (key,))
+            else:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", (key, value[0], value[1])
+                )
+
+    def cursor(self) -> dict[tuple[str, str], int]:
+        rows = self.db.execute("SELECT resource_name, parent_id, last_modified FROM cursor")
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+    def set_cursor(self, timestamps: dict[tuple[str, str], int]) -> None:
+        self.db.execute("DELETE FROM cursor")
+        self.db.executemany(
+            "INSERT INTO cursor VALUES (?, ?, ?)", [(r, p, t) for (r, p), t in timestamps.items()]
+        )
+
+    def indexed_file(self, path: str, private: bool, size: int, mtime_ns: int,
+                     inode: int) -> bytes | None:
+        row = self.db.execute(
+            "SELECT f.id FROM files f JOIN objects o ON o.id = f.id WHERE f.path = ?"
+            " AND f.private = ? AND f.size = ? AND f.mtime_ns = ? AND f.inode = ?",
+            (path, private, size, mtime_ns, inode),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def index_file(self, path: str, private: bool, size: int, mtime_ns: int, inode: int,
+                   oid: bytes) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            (path, private, size, mtime_ns, inode, oid),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

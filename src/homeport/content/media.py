@@ -1,0 +1,236 @@
+"""Uploads checked before they are kept, and image variants made once per content hash.
+
+An image is decoded only after its header says it is a real image of a sane size, so a
+decompression bomb is refused before it costs memory. Variants (480/960/1920 px wide, WebP and
+JPEG, never upscaled) are cached under ``<data>/cache/media/<hash>/``; they carry the photo's
+EXIF without its GPS block unless the site keeps locations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import mimetypes
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from homeport.content.errors import MediaError
+from homeport.services.context import Context
+from homeport.store.protocols import JSONObject
+
+try:  # phones send HEIC; accepted when pillow-heif is installed (it is a dependency)
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIC = True
+except ImportError:  # pragma: no cover - depends on the platform's wheels
+    HEIC = False
+
+MAX_PIXELS = 60_000_000
+"""Above this an image is refused as a possible decompression bomb (a 60 MP photo is fine)."""
+WIDTHS = (480, 960, 1920)
+FORMATS = (("webp", "WEBP", "image/webp"), ("jpg", "JPEG", "image/jpeg"))
+IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+                 "WEBP": "image/webp", "HEIF": "image/heic", "AVIF": "image/avif",
+                 "TIFF": "image/tiff", "BMP": "image/bmp"}
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file given to ``add_entry``: its name, bytes and (for images) the alt text."""
+
+    filename: str
+    data: bytes
+    alt: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], alt: str | None = None) -> Upload:
+        file = Path(path)
+        try:
+            return cls(file.name, file.read_bytes(), alt)
+        except OSError as exc:
+            raise MediaError(f"cannot read {file}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class Variant:
+    width: int
+    height: int
+    ext: str
+    mimetype: str
+    path: Path
+
+
+def _open_checked(data: bytes, filename: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning, OSError, ValueError, SyntaxError):
+        raise MediaError(f"{filename} is not an image Homeport can read "
+                         "(JPEG, PNG, GIF, WebP, HEIC…)") from None
+    if image.format not in IMAGE_FORMATS:
+        raise MediaError(f"{filename}: images of format {image.format} are not accepted")
+    if image.width * image.height > MAX_PIXELS:
+        raise MediaError(f"{filename} is {image.width}x{image.height} pixels, more than the "
+                         f"{MAX_PIXELS // 1_000_000} megapixels accepted (a decompression bomb?)")
+    return image
+
+
+def check_image(data: bytes, filename: str) -> tuple[int, int, str]:
+    """Width, height (as displayed, EXIF rotation applied) and MIME type; MediaError otherwise."""
+    image = _open_checked(data, filename)
+    try:
+        image.load()  # truncated or corrupt files fail here, not later at build time
+        width, height = image.size
+        orientation = image.getexif().get(ORIENTATION, 1)
+        if orientation in (5, 6, 7, 8):
+            width, height = height, width
+        return width, height, IMAGE_FORMATS[str(image.format)]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise MediaError(f"{filename} is not a complete image (truncated or corrupt)") from None
+    finally:
+        image.close()
+
+
+def check_pdf(data: bytes, filename: str) -> None:
+    if not data.lstrip()[:5] == b"%PDF-" or b"%%EOF" not in data[-2048:]:
+        raise MediaError(f"{filename} is not a PDF (no %PDF- header or %%EOF trailer)")
+
+
+def _check_size(ctx: Context, upload: Upload) -> None:
+    limit = ctx.settings.max_attachment_bytes
+    if len(upload.data) > limit:
+        raise MediaError(f"{upload.filename} is bigger than the limit of {limit} bytes")
+
+
+def _keep(ctx: Context, upload: Upload, mimetype: str) -> JSONObject:
+    digest = ctx.blobs.put_file(io.BytesIO(upload.data))
+    return {"hash": digest, "mimetype": mimetype, "size": len(upload.data),
+            "filename": safe_name(upload.filename)}
+
+
+def safe_name(filename: str) -> str:
+    base = os.path.basename(filename.replace("\\", "/")).strip().replace("\x00", "")
+    return base[:255] or "file"
+
+
+def store_image(ctx: Context, upload: Upload, *, keep_location: bool = False) -> JSONObject:
+    """Check, keep the original in the blob store and make its variants; returns the media ref."""
+    _check_size(ctx, upload)
+    width, height, mimetype = check_image(upload.data, upload.filename)
+    ref = _keep(ctx, upload, mimetype)
+    ref.update(width=width, height=height)
+    if upload.alt:
+        ref["alt"] = upload.alt
+    variants(ctx, ref["hash"], keep_location=keep_location)
+    return ref
+
+
+def store_pdf(ctx: Context, upload: Upload) -> JSONObject:
+    _check_size(ctx, upload)
+    check_pdf(upload.data, upload.filename)
+    return _keep(ctx, upload, "application/pdf")
+
+
+def store_file(ctx: Context, upload: Upload) -> JSONObject:
+    _check_size(ctx, upload)
+    mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+    return _keep(ctx, upload, mimetype)
+
+
+def cache_dir(ctx: Context) -> Path:
+    return ctx.settings.data_dir / "cache" / "media"
+
+
+def variant_widths(width: int) -> list[int]:
+    """The widths made for an image ``width`` wide: never upscaled, at most 1920."""
+    widths = [w for w in WIDTHS if w < width]
+    return [*widths, min(width, WIDTHS[-1])]
+
+
+def variants(ctx: Context, digest: str, *, keep_location: bool = False) -> list[Variant]:
+    """The image's variants, made on first call and read from the cache afterwards."""
+    folder = cache_dir(ctx) / (digest + ("-geo" if keep_location else ""))
+    index = folder / "index.txt"
+    if index.exists():
+        return _read_index(folder, index)
+    with ctx.blobs.open(digest) as source:
+        data = source.read()
+    made = _make_variants(data, folder, keep_location)
+    lines = "".join(f"{v.width} {v.height} {v.ext} {v.mimetype}\n" for v in made)
+    _atomic_write(index, lines.encode())
+    return made
+
+
+def _read_index(folder: Path, index: Path) -> list[Variant]:
+    found = []
+    for line in index.read_text().splitlines():
+        width, height, ext, mimetype = line.split()
+        found.append(Variant(int(width), int(height), ext, mimetype, folder / f"{width}.{ext}"))
+    return found
+
+
+def _exif_bytes(image: Image.Image, keep_location: bool) -> bytes:
+    exif = image.getexif()
+    exif.pop(ORIENTATION, None)  # the pixels are already rotated
+    if not keep_location:
+        exif.pop(GPS_IFD, None)
+        with contextlib.suppress(KeyError):
+            del exif[GPS_IFD]
+    return exif.tobytes() if len(exif) else b""
+
+
+def _make_variants(data: bytes, folder: Path, keep_location: bool) -> list[Variant]:
+    image = _open_checked(data, "image")
+    exif = _exif_bytes(image, keep_location)
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = _flatten(image.convert("RGBA"))
+    elif image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for width in sorted(variant_widths(image.width), reverse=True):
+        height = max(1, round(image.height * width / image.width))
+        if width != image.width:
+            image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        for ext, fmt, mimetype in FORMATS:
+            buffer = io.BytesIO()
+            options: dict[str, Any] = {"quality": 80 if fmt == "WEBP" else 82}
+            if exif:
+                options["exif"] = exif
+            if fmt == "JPEG":
+                options["optimize"] = True
+            image.save(buffer, fmt, **options)
+            path = folder / f"{width}.{ext}"
+            _atomic_write(path, buffer.getvalue())
+            made.append(Variant(width, height, ext, mimetype, path))
+    return sorted(made, key=lambda v: (v.width, v.ext))
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

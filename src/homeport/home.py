@@ -31,6 +31,7 @@ from homeport.core.errors import (
     MissingResource,
     RequestTooLarge,
 )
+from homeport.gui import routes as gui_routes
 from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.services.maintenance import compact_tombstones
@@ -299,6 +300,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
             "/attachments/{bucket_id}/{collection_id}/{id}/{name}", download, methods=["GET"]
         ),
         StarletteRoute("/v1/{path:path}", api_dispatch, methods=ALL_METHODS),
+        *gui_routes(),
         StarletteRoute("/{path:path}", outside_v1, methods=ALL_METHODS),
     ]
     app = Starlette(

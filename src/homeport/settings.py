@@ -45,6 +45,7 @@ class Settings:
     attachment_extensions: str = "default"
     tombstone_retention_seconds: int = 30 * 24 * 3600
     log_level: str = "info"
+    lan_access: bool = False
 
     @property
     def record_store_url(self) -> str:

@@ -7,6 +7,7 @@ remembered (keyed by a SHA-256 of the header, never the password) for
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
@@ -109,6 +110,32 @@ async def ensure_admin(ctx: Context, password: str | None) -> bool:
     await ctx.store.create("account", "", {"id": "admin", "password": hashed})
     await ctx.store.set_permissions("/accounts/admin", {"write": {"account:admin"}})
     return True
+
+
+async def set_password(ctx: Context, account_id: str, password: str) -> None:
+    """Give an existing or new account this password (the GUI's first-run wizard)."""
+    hashed = await asyncio.to_thread(hash_password, ctx, password)
+    try:
+        existing = dict(await ctx.store.get("account", "", account_id))
+    except ObjectNotFound:
+        existing = {"id": account_id}
+    existing.pop("last_modified", None)
+    await ctx.store.update("account", "", account_id, {**existing, "password": hashed})
+    uri = f"/accounts/{account_id}"
+    await ctx.store.set_permissions(uri, {"write": {f"account:{account_id}"}})
+    forget_credentials(ctx)
+
+
+async def check_password(ctx: Context, account_id: str, password: str) -> bool:
+    """Whether ``password`` is the account's, verified off the event loop (argon2 is slow)."""
+    try:
+        account = await ctx.store.get("account", "", account_id)
+    except ObjectNotFound:
+        return False
+    stored = account.get("password")
+    if not isinstance(stored, str):
+        return False
+    return await asyncio.to_thread(verify_password, ctx, stored, password)
 
 
 PRINCIPALS_TTL_SECONDS = 2.0

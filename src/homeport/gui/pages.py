@@ -1,0 +1,234 @@
+"""How every GUI page runs: who may see it, its session and CSRF check, and its rendering.
+
+A handler is ``async def handler(page: Page) -> Response`` wrapped by :func:`page`; the wrapper
+does, in order, the LAN check, the session (a new anonymous one when there is none), the
+first-run redirect, the login check and, for every unsafe method, the CSRF check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from homeport.core.errors import HomeportError
+from homeport.gui import state
+from homeport.gui.sessions import COOKIE, LIFETIME_MS, Session, store_of
+from homeport.services.context import Context
+
+PREFIX = "/admin"
+TEMPLATES = Path(__file__).parent / "templates"
+SAFE_METHODS = ("GET", "HEAD")
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def _human_size(size: int | float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+_env.filters["size"] = _human_size
+
+
+class Page:
+    """One request to a GUI page: the context, the session and helpers to answer."""
+
+    def __init__(self, request: Request, ctx: Context, session: Session, fresh: bool) -> None:
+        self.request = request
+        self.ctx = ctx
+        self.session = session
+        self.fresh_session = fresh
+
+    @property
+    def now(self) -> int:
+        return self.ctx.clock()
+
+    def flash(self, message: str) -> None:
+        self.session.flash.append(message)
+
+    async def form(self) -> Any:
+        return await self.request.form()
+
+    def render(self, template: str, status: int = 200, **values: Any) -> Response:
+        flashes, self.session.flash = self.session.flash, []
+        html = _env.get_template(template).render(
+            csrf=self.session.csrf,
+            user=self.session.user,
+            flashes=flashes,
+            path=self.request.url.path,
+            prefix=PREFIX,
+            **values,
+        )
+        return self.finish(HTMLResponse(html, status))
+
+    def redirect(self, url: str) -> Response:
+        return self.finish(RedirectResponse(url, status_code=303))
+
+    def json(self, data: Any, status: int = 200) -> Response:
+        return self.finish(JSONResponse(data, status))
+
+    def replace_session(self, session: Session) -> None:
+        self.session = session
+        self.fresh_session = True
+
+    def finish(self, response: Response) -> Response:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if self.fresh_session:
+            response.set_cookie(
+                COOKIE,
+                self.session.id,
+                max_age=LIFETIME_MS // 1000,
+                path="/",
+                httponly=True,
+                samesite="strict",
+                secure=self.request.url.scheme == "https",
+            )
+        return response
+
+
+Handler = Callable[[Page], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def local_client(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("testclient", "localhost")
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path inside the GUI, so the login form cannot send anyone elsewhere."""
+    if not target:
+        return PREFIX + "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith((PREFIX + "/", "/preview/")):
+        return PREFIX + "/"
+    return target
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def error_page(page: Page, status: int, title: str, message: str) -> Response:
+    if wants_json(page.request):
+        return page.json({"error": title, "message": message}, status)
+    return page.render("error.html", status, title=title, message=message)
+
+
+async def _csrf_token(request: Request) -> str | None:
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    if request.headers.get("content-type", "").startswith(
+        ("multipart/form-data", "application/x-www-form-urlencoded")
+    ):
+        value = (await request.form()).get("csrf")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler], Endpoint]:
+    """Wrap a handler with the checks every GUI page needs."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            ctx: Context = request.app.state.ctx
+            store = store_of(ctx)
+            now = ctx.clock()
+            session, expired = store.get(request.cookies.get(COOKIE), now)
+            fresh = session is None
+            if session is None:
+                session = store.new(now)
+            current = Page(request, ctx, session, fresh)
+            if not ctx.settings.lan_access and not local_client(request):
+                return error_page(
+                    current,
+                    403,
+                    "Only on this computer",
+                    "The home's GUI answers only on this computer. Turn on 'lan_access' in "
+                    "the settings to use it from other devices on your network.",
+                )
+            needs_setup = await state.setup_needed(ctx)
+            if needs_setup and not during_setup:
+                return current.redirect(PREFIX + "/setup")
+            if login and session.user is None and not (needs_setup and during_setup):
+                return _login_first(current, expired)
+            if request.method not in SAFE_METHODS and not session.check_csrf(
+                await _csrf_token(request)
+            ):
+                return error_page(
+                    current,
+                    403,
+                    "Security token missing",
+                    "This form did not carry Homeport's security token (it may be from an "
+                    "old page or another site). Nothing was changed. Go back, reload the "
+                    "page and try again.",
+                )
+            try:
+                return await handler(current)
+            except HomeportError as exc:
+                message = exc.message or "That did not work."
+                return error_page(current, exc.code, "That did not work", message)
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return wrap
+
+
+def _login_first(page: Page, expired: bool) -> Response:
+    message = (
+        "Your session has expired. Log in again; text you were writing is kept in this browser."
+        if expired
+        else "Log in to continue."
+    )
+    if wants_json(page.request):
+        login = f"{PREFIX}/login"
+        return page.json({"error": "login", "message": message, "login": login}, 401)
+    page.flash(message)
+    target = page.request.url.path
+    if page.request.url.query:
+        target += "?" + page.request.url.query
+    if page.request.method not in SAFE_METHODS:
+        target = page.request.headers.get("referer", "") or PREFIX + "/"
+        target = urlsplit(target).path
+    return page.redirect(f"{PREFIX}/login?next={quote(safe_next(target))}")
+
+
+def dumps(value: Any) -> str:
+    """JSON for a ``<script type="application/json">`` block (``<`` escaped)."""
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+_env.filters["tojson_safe"] = dumps

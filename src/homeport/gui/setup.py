@@ -1,0 +1,110 @@
+"""The first-run wizard: name, site title, theme and password; then the recovery phrase.
+
+Everything is checked before anything is written, so a mistake leaves nothing half-made. The
+phrase is kept only in this session's memory until three of its words are confirmed, then
+forgotten: it is shown once.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.responses import Response
+
+from homeport.gui import site
+from homeport.gui.pages import PREFIX, Page, page
+from homeport.gui.sessions import store_of
+from homeport.services import accounts, identity
+
+OWNER = "admin"
+MIN_PASSWORD = 8
+CONFIRM_WORDS = 3
+
+
+@page(login=False, during_setup=True)
+async def wizard(p: Page) -> Response:
+    values = {"name": "", "title": "", "theme": site.DEFAULT_THEME}
+    return p.render("setup.html", values=values, errors={}, themes=site.themes())
+
+
+def _check(form: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not form["title"]:
+        errors["title"] = "Give your site a title; you can change it later."
+    elif len(form["title"]) > 300:
+        errors["title"] = "Keep the title under 300 characters."
+    if len(form["name"]) > 300:
+        errors["name"] = "Keep your name under 300 characters."
+    if form["theme"] not in site.themes():
+        errors["theme"] = "Choose one of the themes shown."
+    if len(form["password"]) < MIN_PASSWORD:
+        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    elif form["password"] != form["password2"]:
+        errors["password2"] = "The two passwords differ; type the same one twice."
+    return errors
+
+
+@page(login=False, during_setup=True)
+async def create(p: Page) -> Response:
+    raw = await p.form()
+    keys = ("name", "title", "theme", "password", "password2")
+    form = {k: str(raw.get(k) or "").strip() for k in keys}
+    errors = _check(form)
+    if errors:
+        values = {k: form[k] for k in ("name", "title", "theme")}
+        return p.render("setup.html", 400, values=values, errors=errors, themes=site.themes())
+    await site.create_first_site(p.ctx, form["title"], form["name"], form["theme"])
+    await accounts.set_password(p.ctx, OWNER, form["password"])
+    store = store_of(p.ctx)
+    store.drop_user(OWNER)
+    p.replace_session(store.login(p.session, OWNER, p.now))
+    if identity.exists(p.ctx.settings.data_dir):
+        p.flash("Your home is ready. It already had an identity, so there is no new phrase.")
+        return p.redirect(PREFIX + "/")
+    _, phrase = identity.create(p.ctx.settings.data_dir)
+    p.session.secrets["phrase"] = phrase
+    return p.redirect(PREFIX + "/setup/phrase")
+
+
+@page()
+async def show_phrase(p: Page) -> Response:
+    phrase = p.session.secrets.get("phrase")
+    if not phrase:
+        return p.redirect(PREFIX + "/")
+    return p.render("phrase.html", words=phrase.split())
+
+
+@page()
+async def confirm_form(p: Page) -> Response:
+    phrase = p.session.secrets.get("phrase")
+    if not phrase:
+        return p.redirect(PREFIX + "/")
+    positions = p.session.secrets.get("confirm")
+    if not positions:
+        count = len(phrase.split())
+        positions = sorted(secrets.SystemRandom().sample(range(1, count + 1), CONFIRM_WORDS))
+        p.session.secrets["confirm"] = positions
+    return p.render("confirm.html", positions=positions, error=None)
+
+
+@page()
+async def confirm(p: Page) -> Response:
+    phrase = p.session.secrets.get("phrase")
+    positions = p.session.secrets.get("confirm")
+    if not phrase or not positions:
+        return p.redirect(PREFIX + "/")
+    words = phrase.split()
+    form = await p.form()
+    wrong = [
+        n for n in positions if str(form.get(f"word{n}") or "").strip().lower() != words[n - 1]
+    ]
+    if wrong:
+        error = (
+            f"Word {wrong[0]} does not match. Check your copy of the phrase; you can show it "
+            "again below."
+        )
+        return p.render("confirm.html", 400, positions=positions, error=error)
+    p.session.secrets.pop("phrase", None)
+    p.session.secrets.pop("confirm", None)
+    p.flash("Your home is ready, and your recovery phrase is confirmed.")
+    return p.redirect(PREFIX + "/")

@@ -1,0 +1,35 @@
+// Homeport GUI: small helpers shared by every page. No framework, no build step.
+"use strict";
+window.homeport = (function () {
+  const csrf = () => (document.querySelector('meta[name="csrf"]') || {}).content || "";
+  async function post(url, body, extra) {
+    const headers = Object.assign({ "X-CSRF-Token": csrf(), Accept: "application/json" }, extra || {});
+    const init = { method: "POST", headers, body, credentials: "same-origin" };
+    const response = await fetch(url, init);
+    let data = {};
+    try { data = await response.json(); } catch (e) { data = {}; }
+    if (!response.ok) {
+      const error = new Error(data.message || ("The home answered " + response.status));
+      error.status = response.status; error.data = data; throw error;
+    }
+    return data;
+  }
+  function upload(url, form, onProgress) {
+    return new Promise(function (resolve, reject) {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      xhr.setRequestHeader("X-CSRF-Token", csrf());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = function (e) { if (e.lengthComputable && onProgress) onProgress(e.loaded / e.total); };
+      xhr.onload = function () {
+        let data = {};
+        try { data = JSON.parse(xhr.responseText); } catch (e) { data = {}; }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+        else reject(new Error(data.message || ("The home answered " + xhr.status)));
+      };
+      xhr.onerror = function () { reject(new Error("The home could not be reached. Nothing was lost; try again.")); };
+      xhr.send(form);
+    });
+  }
+  return { csrf, post, upload };
+})();

@@ -1,0 +1,91 @@
+"""Login, sessions, CSRF and the wizard, in process with a hand-driven clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.gui.sessions import COOKIE, IDLE_MS, LOGIN_MAX_FAILURES
+
+Client = Any
+Clock = Any
+
+
+def test_first_visit_goes_to_the_wizard(gui: Any, client: Client) -> None:
+    response = client.get("/admin/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin/setup"
+
+
+def test_wizard_sets_password_and_shows_the_phrase_once(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    assert client.get("/admin/setup/phrase", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    assert gui.login(client, "first-run-password").status_code == 401
+    assert gui.login(client, gui.password).status_code == 200
+
+
+def test_wizard_refuses_mismatched_passwords_and_saves_nothing(gui: Any, client: Client) -> None:
+    page = client.get("/admin/setup")
+    form = {"csrf": gui.csrf_of(page.text), "name": "Ada", "title": "T", "theme": "journal",
+            "password": gui.password, "password2": gui.password + "x"}
+    response = client.post("/admin/setup", data=form)
+    assert response.status_code == 400
+    assert "The two passwords differ" in response.text
+    assert client.get("/admin/", follow_redirects=False).headers["location"] == "/admin/setup"
+
+
+def test_session_cookie_is_http_only_and_strict(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    client.cookies.clear()
+    response = gui.login(client, gui.password)
+    cookie = response.history[0].headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+
+
+def test_wrong_password_is_refused_with_a_message(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    client.cookies.clear()
+    response = gui.login(client, "nope")
+    assert response.status_code == 401
+    assert "That password is not right" in response.text
+
+
+def test_login_is_rate_limited_then_allowed_again(gui: Any, client: Client, clock: Clock) -> None:
+    gui.wizard(client)
+    client.cookies.clear()
+    for _ in range(LOGIN_MAX_FAILURES):
+        gui.login(client, "nope")
+    blocked = gui.login(client, gui.password)
+    assert blocked.status_code == 429
+    assert "Too many wrong passwords" in blocked.text
+    clock.advance(61)
+    assert gui.login(client, gui.password).status_code == 200
+
+
+def test_post_without_csrf_token_is_forbidden(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    response = client.post("/admin/logout", data={})
+    assert response.status_code == 403
+    assert "security token" in response.text
+    assert client.get("/admin/", follow_redirects=False).status_code == 200
+
+
+def test_expired_session_asks_to_log_in_again(gui: Any, client: Client, clock: Clock) -> None:
+    gui.wizard(client)
+    clock.advance(IDLE_MS / 1000 + 1)
+    response = client.get("/admin/", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/admin/login?next=")
+    page = client.get(response.headers["location"])
+    assert "Your session has expired" in page.text
+    api = client.post("/admin/logout", headers={"Accept": "application/json"})
+    assert api.status_code == 401 and api.json()["error"] == "login"
+
+
+def test_logout_ends_the_session(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    old = client.cookies[COOKIE]
+    page = client.get("/admin/")
+    client.post("/admin/logout", data={"csrf": gui.csrf_of(page.text)})
+    client.cookies.set(COOKIE, old)
+    assert client.get("/admin/", follow_redirects=False).status_code == 303

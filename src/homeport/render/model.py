@@ -1,0 +1,171 @@
+"""What a build reads: the site's settings and its public, published entries as views.
+
+Views compute their HTML lazily (only pages being re-rendered pay for Markdown) and carry two
+fingerprints: ``full`` changes with any edit, ``listing`` only with what lists show (title,
+date, summary, tags, media), so editing an article's body does not re-render the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import orjson
+from markupsafe import Markup
+
+from homeport.content.sites import collection_uri, get_site
+from homeport.content.slugs import slugify
+from homeport.content.types import ENTRY_TYPES
+from homeport.render.markdown import render_markdown
+from homeport.services.context import Context
+from homeport.store.protocols import JSONObject
+
+BODY_FIELDS = ("body", "text", "caption", "comment", "abstract", "description")
+"""The Markdown field of each type (the first one present)."""
+NOT_LISTED = frozenset({"body", "last_modified", "schema", "updated"})
+
+
+@dataclass
+class EntryView:
+    type: str
+    id: str
+    data: JSONObject
+    last_modified: int
+    path: str
+    photos: list[EntryView] = field(default_factory=list)
+    """For albums: the photo entries, in the album's order."""
+
+    @property
+    def slug(self) -> str:
+        return str(self.data["slug"])
+
+    @property
+    def title(self) -> str:
+        kind = ENTRY_TYPES[self.type]
+        if self.type in ("note", "photo"):
+            return str(self.data.get("title") or _shorten(str(self.data.get(kind.title_field, ""))))
+        return str(self.data.get("title") or self.data.get(kind.title_field) or self.slug)
+
+    @property
+    def has_title(self) -> bool:
+        """Notes and untitled photos have no name of their own (microformats: no p-name)."""
+        return self.type not in ("note",) and bool(self.data.get("title") or self.type != "photo")
+
+    @cached_property
+    def published(self) -> dt.datetime:
+        return parse_date(str(self.data.get("published", "")))
+
+    @cached_property
+    def updated(self) -> dt.datetime:
+        raw = self.data.get("updated")
+        return parse_date(str(raw)) if raw else self.published
+
+    @property
+    def tags(self) -> list[str]:
+        return [str(t) for t in self.data.get("tags", [])]
+
+    @property
+    def tag_slugs(self) -> list[tuple[str, str]]:
+        return [(t, slugify(t, "tag")) for t in self.tags]
+
+    @cached_property
+    def html(self) -> Markup:
+        for name in BODY_FIELDS:
+            value = self.data.get(name)
+            if isinstance(value, str) and value:
+                return Markup(render_markdown(value))
+        return Markup("")
+
+    @property
+    def summary(self) -> str:
+        return str(self.data.get("summary") or "")
+
+    @cached_property
+    def full(self) -> str:
+        return f"{self.id}:{self.last_modified}"
+
+    @cached_property
+    def listing(self) -> str:
+        shown = {k: v for k, v in self.data.items() if k not in NOT_LISTED}
+        digest = hashlib.sha256(orjson.dumps(shown, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        return f"{self.id}:{digest}"
+
+    @property
+    def images(self) -> list[JSONObject]:
+        """The image refs this entry shows (photo, note photos, album photos)."""
+        if self.type == "photo":
+            return [self.data["image"]]
+        if self.type == "note":
+            return list(self.data.get("photos", []))
+        if self.type == "album":
+            return [p.data["image"] for p in self.photos]
+        return []
+
+    @property
+    def attachment(self) -> JSONObject | None:
+        """The file a paper or file entry offers for download."""
+        found = self.data.get("pdf") or self.data.get("file")
+        return found if isinstance(found, dict) else None
+
+
+@dataclass
+class SiteModel:
+    name: str
+    settings: JSONObject
+    entries: list[EntryView]
+    """Public, published entries, newest first."""
+    redirects: dict[str, str]
+    """Old path → current path."""
+
+    @property
+    def fingerprint(self) -> str:
+        return f"site:{self.settings.get('last_modified')}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+
+def parse_date(raw: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _shorten(text: str, size: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= size else line[: size - 1].rsplit(" ", 1)[0] + "…"
+
+
+def is_public(record: JSONObject) -> bool:
+    return record.get("visibility") == "public" and not record.get("draft")
+
+
+async def load_site(ctx: Context, site: str) -> SiteModel:
+    """Read the settings and every public, published entry of ``site`` from the store."""
+    settings = await get_site(ctx, site)
+    views: list[EntryView] = []
+    by_id: dict[str, EntryView] = {}
+    for kind in ENTRY_TYPES.values():
+        records = await ctx.store.list_all("record", collection_uri(site, kind.collection))
+        for record in records:
+            if not is_public(record):
+                continue
+            view = EntryView(kind.name, str(record["id"]), record, int(record["last_modified"]),
+                             kind.path(str(record["slug"])))
+            views.append(view)
+            by_id[view.id] = view
+    for view in views:
+        if view.type == "album":
+            view.photos = [by_id[p] for p in view.data.get("photos", [])
+                           if p in by_id and by_id[p].type == "photo"]
+    views.sort(key=lambda v: (v.published, v.id), reverse=True)
+    redirects = {}
+    for view in views:
+        for old in view.data.get("old_slugs", []):
+            redirects[ENTRY_TYPES[view.type].path(str(old))] = view.path
+    return SiteModel(site, settings, views, redirects)

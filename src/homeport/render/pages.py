@@ -1,0 +1,268 @@
+"""The plan of a build: every output file, how to make it, and what it depends on.
+
+A page's ``deps`` are fingerprint tokens of what it shows (an entry's ``full`` or ``listing``
+fingerprint, page numbers, tag counts…). The builder hashes them with the theme, settings and
+base URL; a page whose hash is unchanged since the last build is neither rendered nor written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.content.slugs import slugify
+from homeport.content.types import ENTRY_TYPES
+from homeport.render import citations, feeds
+from homeport.render.model import EntryView, SiteModel
+from homeport.render.themes import Theme
+from homeport.render.urls import Urls, image_path
+
+Render = Callable[[], bytes]
+
+
+@dataclass
+class Page:
+    path: str
+    """Output path relative to the output directory (``articles/x/index.html``)."""
+    render: Render
+    deps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pagination:
+    number: int
+    pages: int
+    prev: str | None
+    next: str | None
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def chunks(items: Sequence[EntryView], size: int) -> list[Sequence[EntryView]]:
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+class Planner:
+    """Builds the page list for one site, one theme and one base URL."""
+
+    def __init__(self, model: SiteModel, theme: Theme, urls: Urls,
+                 media: Callable[[EntryView], list[Page]]) -> None:
+        self.model = model
+        self.theme = theme
+        self.urls = urls
+        self.media = media
+        self.per_page = int(model.get("per_page") or 20)
+        self.feed_entries = [e for e in model.entries if ENTRY_TYPES[e.type].in_feed]
+        self.nav = self._nav()
+
+    # --- helpers -------------------------------------------------------------------------
+    def _nav(self) -> list[dict[str, str]]:
+        items = [{"title": "Home", "href": self.urls.url("/")}]
+        present = {e.type for e in self.model.entries}
+        for kind in ENTRY_TYPES.values():
+            if kind.in_feed and kind.name in present:
+                items.append({"title": kind.collection.capitalize(),
+                              "href": self.urls.url(f"/{kind.collection}/")})
+        pages = [e for e in self.model.entries if e.type == "page" and "nav" in e.data]
+        for page in sorted(pages, key=lambda e: int(e.data["nav"])):
+            items.append({"title": page.title, "href": self.urls.url(page.path)})
+        for link in self.model.get("navigation") or []:
+            items.append({"title": str(link["title"]), "href": str(link["url"])})
+        return items
+
+    @property
+    def common(self) -> list[str]:
+        """What every page depends on: theme, settings, base URL and the navigation."""
+        nav = "|".join(f"{i['title']}>{i['href']}" for i in self.nav)
+        return [self.theme.fingerprint, self.model.fingerprint, self.urls.base_url, nav]
+
+    def page_info(self, path: str, title: str, kind: str, **extra: Any) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "path": path, "title": title, "kind": kind,
+            "canonical": self.urls.absolute(path),
+            "description": str(self.model.get("description") or ""),
+            "og_type": "website", "image": None, "meta": [], "feeds": self.feed_links("/", ""),
+        }
+        info.update(extra)
+        return info
+
+    def feed_links(self, base: str, label: str) -> list[dict[str, str]]:
+        title = f"{self.model.get('title')}{label}"
+        return [
+            {"type": "application/atom+xml", "href": self.urls.absolute(base + "feed.atom"),
+             "title": f"{title} (Atom)", "label": "Atom"},
+            {"type": "application/rss+xml", "href": self.urls.absolute(base + "feed.rss"),
+             "title": f"{title} (RSS)", "label": "RSS"},
+            {"type": "application/feed+json", "href": self.urls.absolute(base + "feed.json"),
+             "title": f"{title} (JSON Feed)", "label": "JSON Feed"},
+        ]
+
+    def html(self, template: str, page: dict[str, Any], **context: Any) -> Render:
+        def render() -> bytes:
+            values = {"site": self.model, "urls": self.urls, "iso": iso, "nav": self.nav,
+                      "page": page, **context}
+            return self.theme.render(template, values).encode()
+
+        return render
+
+    # --- the plan ------------------------------------------------------------------------
+    def pages(self) -> Iterator[Page]:
+        yield from self.listing("/", f"{self.model.get('title')}", "home", self.feed_entries,
+                                "home.html")
+        for kind in ENTRY_TYPES.values():
+            entries = [e for e in self.model.entries if e.type == kind.name]
+            if kind.in_feed and entries:
+                yield from self.listing(f"/{kind.collection}/", kind.collection.capitalize(),
+                                        "list", entries, "list.html")
+        yield from self.tags()
+        yield from self.feeds("/", "", self.feed_entries)
+        for entry in self.model.entries:
+            yield from self.entry(entry)
+        for old, new in sorted(self.model.redirects.items()):
+            yield self.redirect(old, new)
+        yield self.archive()
+        yield Page("404.html", self.html("404.html", self.page_info(
+            "/404.html", "Page not found", "error")), self.common)
+        yield self.sitemap()
+        yield self.robots()
+        for name, file in self.theme.static_files().items():
+            yield Page(f"theme/{name}", file.read_bytes, [self.theme.fingerprint])
+
+    def listing(self, base: str, title: str, kind: str, entries: Sequence[EntryView],
+                template: str, **extra: Any) -> Iterator[Page]:
+        groups = chunks(entries, self.per_page)
+        for number, group in enumerate(groups, start=1):
+            path = base if number == 1 else f"{base}page/{number}/"
+            prev = None if number == 1 else (base if number == 2 else f"{base}page/{number - 1}/")
+            nxt = f"{base}page/{number + 1}/" if number < len(groups) else None
+            pagination = Pagination(number, len(groups), prev and self.urls.url(prev),
+                                    nxt and self.urls.url(nxt))
+            heading = title if number == 1 else f"{title} (page {number})"
+            info = self.page_info(path, heading, kind, **extra)
+            deps = [*self.common, template, path, f"{number}/{len(groups)}",
+                    *(e.listing for e in group)]
+            yield Page(_index(path), self.html(template, info, entries=group,
+                                               pagination=pagination, feeds_here=bool(extra)),
+                       deps)
+
+    def tags(self) -> Iterator[Page]:
+        by_tag: dict[str, list[EntryView]] = {}
+        names: dict[str, str] = {}
+        for entry in self.feed_entries:
+            for tag, slug in entry.tag_slugs:
+                by_tag.setdefault(slug, []).append(entry)
+                names.setdefault(slug, tag)
+        for slug, entries in sorted(by_tag.items()):
+            base = f"/tags/{slug}/"
+            label = f" · {names[slug]}"
+            yield from self.listing(base, f"Tagged “{names[slug]}”", "tag", entries,
+                                    "list.html", feeds=self.feed_links(base, label))
+            yield from self.feeds(base, label, entries)
+        tags = [{"name": names[s], "slug": s, "count": len(e)} for s, e in sorted(by_tag.items())]
+        info = self.page_info("/tags/", "Tags", "tags")
+        deps = [*self.common, "tags", *(f"{t['slug']}={t['count']}" for t in tags)]
+        yield Page("tags/index.html", self.html("tags.html", info, tags=tags), deps)
+
+    def feeds(self, base: str, label: str, entries: Sequence[EntryView]) -> Iterator[Page]:
+        latest = list(entries[: feeds.FEED_SIZE])
+        title = f"{self.model.get('title')}{label}"
+        page_url = self.urls.absolute(base)
+        deps = [*self.common, *(e.full for e in latest)]
+        for name, make in (("feed.atom", feeds.atom), ("feed.rss", feeds.rss),
+                           ("feed.json", feeds.json_feed)):
+            self_url = self.urls.absolute(base + name)
+
+            def render(make: Any = make, self_url: str = self_url) -> bytes:
+                return bytes(make(self.model, title, latest, self_url, page_url,
+                                  self.urls.absolute))
+
+            yield Page(base.lstrip("/") + name, render, [*deps, name])
+
+    def entry(self, entry: EntryView) -> Iterator[Page]:
+        extra: dict[str, Any] = {"og_type": "article", "description": _describe(entry)}
+        if entry.images:
+            extra["image"] = self.urls.absolute(image_path(entry.images[0], 1920, "jpg"))
+        context: dict[str, Any] = {"entry": entry}
+        deps = [*self.common, "entry", entry.full, *(p.full for p in entry.photos)]
+        if entry.attachment is not None:
+            name = str(entry.attachment["filename"])
+            yield from self.media(entry)
+            if entry.type == "paper":
+                url = self.urls.absolute(entry.path)
+                pdf_url = self.urls.absolute(entry.path + name)
+                bib = citations.bibtex(entry, url)
+                context["citation"] = {"bibtex": bib}
+                extra["meta"] = citations.citation_meta(entry, url, pdf_url)
+                yield Page(_file(entry.path, "cite.bib"), lambda: bib.encode(), [*deps, "bib"])
+                csl = citations.csl_json_text(entry, url)
+                yield Page(_file(entry.path, "cite.json"), lambda: csl.encode(), [*deps, "csl"])
+        else:
+            yield from self.media(entry)
+        info = self.page_info(entry.path, entry.title, "entry", **extra)
+        yield Page(_index(entry.path), self.html("entry.html", info, **context), deps)
+
+    def redirect(self, old: str, new: str) -> Page:
+        target = self.urls.absolute(new)
+        render = self.html("redirect.html", self.page_info(old, "Moved", "redirect"),
+                           target=target, target_title=target)
+        return Page(_index(old), render, [*self.common, "redirect", new])
+
+    def archive(self) -> Page:
+        years = [(year, list(items)) for year, items in
+                 itertools.groupby(self.feed_entries, key=lambda e: e.published.year)]
+        info = self.page_info("/archive/", "Archive", "archive")
+        deps = [*self.common, "archive", *(e.listing for e in self.feed_entries)]
+        return Page("archive/index.html", self.html("archive.html", info, years=years), deps)
+
+    def sitemap(self) -> Page:
+        rows = [("/", None)] + [(e.path, e.updated) for e in self.model.entries]
+
+        def render() -> bytes:
+            lines = ['<?xml version="1.0" encoding="utf-8"?>',
+                     '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+            for path, updated in rows:
+                loc = _xml(self.urls.absolute(path))
+                mod = f"<lastmod>{iso(updated)}</lastmod>" if updated else ""
+                lines.append(f"<url><loc>{loc}</loc>{mod}</url>")
+            lines.append("</urlset>\n")
+            return "\n".join(lines).encode()
+
+        deps = [self.urls.base_url, "sitemap", *(f"{e.path}@{e.full}" for e in self.model.entries)]
+        return Page("sitemap.xml", render, deps)
+
+    def robots(self) -> Page:
+        text = f"User-agent: *\nAllow: /\nSitemap: {self.urls.absolute('/sitemap.xml')}\n"
+        return Page("robots.txt", lambda: text.encode(), [text])
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _index(path: str) -> str:
+    return (path.strip("/") + "/index.html").lstrip("/")
+
+
+def _file(path: str, name: str) -> str:
+    return f"{path.strip('/')}/{name}"
+
+
+def _describe(entry: EntryView) -> str:
+    if entry.summary:
+        return entry.summary
+    for name in ("abstract", "caption", "text", "comment", "description", "body"):
+        value = entry.data.get(name)
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())
+            return text if len(text) <= 200 else text[:199].rsplit(" ", 1)[0] + "…"
+    return entry.title
+
+
+def slug_of(tag: str) -> str:
+    return slugify(tag, "tag")
+

@@ -1,0 +1,90 @@
+"""Themes: a directory of Jinja2 templates and a ``static/`` folder, run in a sandbox.
+
+A theme may be installed by the person (a download, a friend's), so its templates are data, not
+code: they run in Jinja2's ``SandboxedEnvironment`` with autoescaping, and any attempt to reach
+Python internals (``__class__``, ``__subclasses__``…) stops the build with a clear error. A
+theme overrides any template of the built-in ``base`` theme and inherits the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from homeport.content.errors import ContentError
+
+BUILTIN = Path(__file__).parent / "themes"
+BUILTIN_THEMES = ("journal", "portfolio")
+
+
+class ThemeError(ContentError):
+    """A theme that is missing, broken, or tried to escape its sandbox."""
+
+
+@dataclass
+class Theme:
+    name: str
+    folders: list[Path]
+    """The theme's own folder first, then ``base``."""
+    env: SandboxedEnvironment
+    fingerprint: str
+
+    def render(self, template: str, context: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(template).render(context)
+        except SecurityError as exc:
+            raise ThemeError(f"theme {self.name!r}: template {template} tried to reach Python "
+                             f"internals, which themes may not do ({exc})") from None
+        except TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f" line {line}" if line else ""
+            raise ThemeError(f"theme {self.name!r}: template {template}{where}: "
+                             f"{exc.message or exc}") from None
+
+    def static_files(self) -> dict[str, Path]:
+        """``relative name → file`` of the theme's ``static/`` (the theme's own win)."""
+        found: dict[str, Path] = {}
+        for folder in reversed(self.folders):
+            static = folder / "static"
+            if static.is_dir():
+                for file in sorted(static.rglob("*")):
+                    if file.is_file() and not file.name.startswith("."):
+                        found[file.relative_to(static).as_posix()] = file
+        return found
+
+
+def find_theme(name: str, extra: Path | None = None) -> Path:
+    """A theme folder: ``extra/<name>`` (the data dir's themes) first, then the built-ins."""
+    for root in (extra, BUILTIN):
+        if root is not None and (root / name).is_dir() and name != "base":
+            return root / name
+    raise ThemeError(f"there is no theme named {name!r} (built in: {', '.join(BUILTIN_THEMES)})")
+
+
+def load_theme(folder: Path) -> Theme:
+    """The theme in ``folder`` with ``base`` behind it, in a sandboxed, autoescaping env."""
+    folders = [folder, BUILTIN / "base"]
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Theme(folder.name, folders, env, _fingerprint(folders))
+
+
+def _fingerprint(folders: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for folder in folders:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+                digest.update(file.read_bytes())
+    return "theme:" + digest.hexdigest()[:16]

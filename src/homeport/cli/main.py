@@ -95,6 +95,12 @@ def init_command(
     init(data_dir(ctx, data), restore, keep_root_key, as_json)
 
 
+def _register_repo(root: typer.Typer) -> None:
+    from homeport.cli.repo import register
+
+    register(root)
+
+
 def _identity_app() -> typer.Typer:
     from homeport.cli.identity import identity_app
 
@@ -102,6 +108,7 @@ def _identity_app() -> typer.Typer:
 
 
 app.add_typer(_identity_app(), name="identity")
+_register_repo(app)
 
 
 def main() -> None:

@@ -103,8 +103,9 @@ class Repository:
     def has(self, oid: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
 
-    def put(self, oid: bytes, kind: ObjectType, links: tuple[bytes, ...], stored: bytes,
-            seq: int) -> bool:
+    def put(
+        self, oid: bytes, kind: ObjectType, links: tuple[bytes, ...], stored: bytes, seq: int
+    ) -> bool:
         """Store an object unless it is there; whether it was new."""
         cur = self.db.execute(
             "INSERT OR IGNORE INTO objects (id, seq, type, links, data) VALUES (?, ?, ?, ?, ?)",
@@ -145,9 +146,7 @@ class Repository:
     def iter_objects(self, since_seq: int = 0) -> Iterator[tuple[bytes, bytes]]:
         """``(id, stored bytes)`` in the order they were written (children before parents),
         only those brought by commits after ``since_seq``; streamed."""
-        cur = self.db.execute(
-            "SELECT id, data FROM objects WHERE seq > ? ORDER BY n", (since_seq,)
-        )
+        cur = self.db.execute("SELECT id, data FROM objects WHERE seq > ? ORDER BY n", (since_seq,))
         while rows := cur.fetchmany(64):
             for oid, data in rows:
                 yield bytes(oid), bytes(data)
@@ -215,8 +214,9 @@ class Repository:
             "INSERT INTO cursor VALUES (?, ?, ?)", [(r, p, t) for (r, p), t in timestamps.items()]
         )
 
-    def indexed_file(self, path: str, private: bool, size: int, mtime_ns: int,
-                     inode: int) -> bytes | None:
+    def indexed_file(
+        self, path: str, private: bool, size: int, mtime_ns: int, inode: int
+    ) -> bytes | None:
         row = self.db.execute(
             "SELECT f.id FROM files f JOIN objects o ON o.id = f.id WHERE f.path = ?"
             " AND f.private = ? AND f.size = ? AND f.mtime_ns = ? AND f.inode = ?",
@@ -224,8 +224,9 @@ class Repository:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def index_file(self, path: str, private: bool, size: int, mtime_ns: int, inode: int,
-                   oid: bytes) -> None:
+    def index_file(
+        self, path: str, private: bool, size: int, mtime_ns: int, inode: int, oid: bytes
+    ) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
             (path, private, size, mtime_ns, inode, oid),

@@ -156,3 +156,39 @@ def rotate(data_dir: Path, phrase: str | None = None) -> Identity:
     """Replace the device signing key; the identity (did) stays the same."""
     identity = load(data_dir)
     return _authorise(data_dir, root_key(data_dir, phrase), identity.did, identity.operations)
+
+
+def keys_match(phrase: str, did: str) -> PhraseKeys:
+    """The phrase's keys, if the phrase is ``did``'s; a clear error (nothing written) if not."""
+    keys = keys_from_phrase(phrase)
+    if did_key(keys.root.public_key()) != did:
+        raise IdentityStateError(
+            f"that phrase belongs to {did_key(keys.root.public_key())}, not to {did}; "
+            "nothing was changed"
+        )
+    return keys
+
+
+def adopt(data_dir: Path, keys: PhraseKeys, did: str, operations: list[dict[str, Any]]) -> Identity:
+    """Continue an existing identity log (from a bundle) on this device: keep its operations and
+    authorise a new signing key for this device after them."""
+    if exists(data_dir):
+        raise IdentityStateError(f"{data_dir} already has an identity; nothing was changed")
+    current_key(did, operations, verify)
+    _store_phrase_keys(data_dir, keys, keep_root_key=False)
+    return _authorise(data_dir, keys.root, did, list(operations))
+
+
+def document(identity: Identity) -> dict[str, Any]:
+    return {"version": VERSION, "did": identity.did, "operations": identity.operations}
+
+
+def secret(data_dir: Path, name: str) -> bytes:
+    """A key file from ``keys/`` (hex), with a clear error when it is missing or damaged."""
+    path = _keys(data_dir) / name
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        raise IdentityStateError(f"{path} is missing; restore the keys with the phrase") from None
+    except ValueError:
+        raise IdentityStateError(f"{path} is damaged") from None

@@ -1,0 +1,406 @@
+"""Bundles: a repository (or what it gained since a commit) as one file, streamed both ways.
+
+Layout (``docs/format.md`` has the details)::
+
+    "HOMEPORT BUNDLE\\n" | u32 header length | header (canonical JSON)
+    ( "O" | id (32) | u32 length | stored object | u32 CRC-32 of id + object ) …
+    "E" | u64 object count | SHA-256 of every byte before the "E"
+
+Objects come in the order they entered the repository, children before parents. The header
+carries the identity log up to the last operation a commit in the bundle relies on, so a bundle
+verifies on its own. Importing writes objects as unverified (seq 0) and gives them their commit's
+seq only once every hash, signature and link has checked out; a failure removes them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from homeport.core import commits
+from homeport.core.canonical import canonical
+from homeport.core.commits import Commit, CommitError
+from homeport.core.identity import IdentityError, current_key
+from homeport.crypto.signing import verify as verify_signature
+from homeport.repo.codec import ObjectError, RepoKeys, check
+from homeport.repo.repository import Repository, RepositoryError, split_links
+
+MAGIC = b"HOMEPORT BUNDLE\n"
+FORMAT = 1
+FRAME = struct.Struct(">32sI")
+TRAILER = struct.Struct(">Q32s")
+MAX_HEADER = 16 * 1024 * 1024
+MAX_OBJECT = 80 * 1024 * 1024
+BATCH_BYTES = 32 * 1024 * 1024
+MAX_PROBLEMS = 20
+
+
+class BundleError(Exception):
+    """A bundle that cannot be read or does not verify; the message names each problem."""
+
+
+@dataclass(frozen=True)
+class BundleHeader:
+    did: str
+    operations: list[dict[str, Any]]
+    head: bytes
+    head_seq: int
+    since: int
+    base: bytes | None
+
+
+@dataclass
+class ExportResult:
+    objects: int = 0
+    bytes: int = 0
+    head_seq: int = 0
+
+
+def export_bundle(
+    repo: Repository, identity: dict[str, Any], out: BinaryIO, since: int = 0
+) -> ExportResult:
+    """Write the commits after ``since`` and the objects they brought, in constant memory."""
+    head = repo.head()
+    if head is None:
+        raise RepositoryError("nothing to export: no snapshot yet (run 'homeport snapshot')")
+    if not 0 <= since <= head.seq:
+        raise RepositoryError(f"--since {since}: this home's commits go from 1 to {head.seq}")
+    base = repo.commit_at(since) if since else None
+    header = canonical(
+        {
+            "format": FORMAT,
+            "identity": {
+                "did": identity["did"],
+                "operations": identity["operations"][: head.identity_seq],
+            },
+            "head": head.id.hex(),
+            "head_seq": head.seq,
+            "since": since,
+            "base": base.id.hex() if base else None,
+        }
+    )
+    digest = hashlib.sha256()
+
+    def write(data: bytes) -> None:
+        digest.update(data)
+        out.write(data)
+
+    write(MAGIC + struct.pack(">I", len(header)) + header)
+    result = ExportResult(head_seq=head.seq)
+    for oid, stored in repo.iter_objects(since):
+        frame = b"O" + FRAME.pack(oid, len(stored))
+        write(frame)
+        write(stored)
+        write(struct.pack(">I", zlib.crc32(stored, zlib.crc32(oid))))
+        result.objects += 1
+        result.bytes += len(stored)
+    out.write(b"E" + TRAILER.pack(result.objects, digest.digest()))
+    return result
+
+
+def _read_exact(source: BinaryIO, size: int, what: str) -> bytes:
+    data = source.read(size)
+    if len(data) != size:
+        raise BundleError(f"the bundle ends early, inside {what} (truncated?)")
+    return data
+
+
+def read_header(source: BinaryIO, digest: Any) -> BundleHeader:
+    magic = source.read(len(MAGIC))
+    if magic != MAGIC:
+        raise BundleError("not a Homeport bundle (its first bytes are not the bundle magic)")
+    raw_len = _read_exact(source, 4, "the header")
+    (length,) = struct.unpack(">I", raw_len)
+    if length > MAX_HEADER:
+        raise BundleError(f"bundle header claims {length} bytes: damaged")
+    raw = _read_exact(source, length, "the header")
+    digest.update(magic + raw_len + raw)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise BundleError("bundle header is damaged: not JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        version = doc.get("format") if isinstance(doc, dict) else None
+        raise BundleError(
+            f"bundle format {version!r} is not one this Homeport reads (it reads {FORMAT})"
+        )
+    try:
+        base = doc["base"]
+        return BundleHeader(
+            did=str(doc["identity"]["did"]),
+            operations=list(doc["identity"]["operations"]),
+            head=bytes.fromhex(doc["head"]),
+            head_seq=int(doc["head_seq"]),
+            since=int(doc["since"]),
+            base=bytes.fromhex(base) if base else None,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise BundleError("bundle header is damaged: a field is missing or malformed") from None
+
+
+@dataclass
+class ImportResult:
+    header: BundleHeader
+    new_commits: list[Commit] = field(default_factory=list)
+    objects: int = 0
+    new_objects: int = 0
+    bytes: int = 0
+    external_links: int = 0
+
+
+class Importer:
+    """Reads a bundle into a repository as unverified objects, then verifies and adopts them."""
+
+    def __init__(
+        self, repo: Repository, keys: RepoKeys | None, allow_external: bool = False
+    ) -> None:
+        self.repo = repo
+        self.keys = keys
+        self.allow_external = allow_external
+        self.problems: list[str] = []
+        self._open = False
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+    def _begin(self) -> None:
+        if not self._open:
+            self.repo.db.execute("BEGIN IMMEDIATE")
+            self._open = True
+
+    def _commit(self) -> None:
+        if self._open:
+            self.repo.db.execute("COMMIT")
+            self._open = False
+
+    def discard(self) -> None:
+        """Remove whatever this import wrote: the repository is as it was."""
+        if self._open:
+            self.repo.db.execute("ROLLBACK")
+            self._open = False
+        self.repo.db.execute("DELETE FROM objects WHERE seq = 0")
+
+    def read(self, source: BinaryIO, header: BundleHeader, digest: Any) -> ImportResult:
+        """The objects after the header (whose bytes ``digest`` has already seen)."""
+        result = ImportResult(header)
+        pending = 0
+        while True:
+            tag = source.read(1)
+            if tag == b"E":
+                break
+            if tag != b"O":
+                raise BundleError(
+                    f"bundle damaged after object {result.objects}: expected an object or the end"
+                    if tag
+                    else f"the bundle ends early after {result.objects} objects (truncated?)"
+                )
+            frame = _read_exact(source, FRAME.size, "an object frame")
+            oid, length = FRAME.unpack(frame)
+            name = oid.hex()[:16]
+            if length > MAX_OBJECT:
+                raise BundleError(f"object {name}: frame claims {length} bytes: damaged")
+            stored = _read_exact(source, length, f"object {name}")
+            crc = _read_exact(source, 4, f"object {name}")
+            digest.update(tag + frame + stored + crc)
+            result.objects += 1
+            result.bytes += length
+            if struct.unpack(">I", crc)[0] != zlib.crc32(stored, zlib.crc32(oid)):
+                self.problem(f"object {name} (#{result.objects}): damaged (checksum mismatch)")
+                continue
+            try:
+                header_ = check(oid, stored, self.keys)
+            except ObjectError as exc:
+                self.problem(f"{exc} (#{result.objects})")
+                continue
+            self._begin()
+            if self.repo.put(oid, header_.type, header_.links, stored, 0):
+                result.new_objects += 1
+                pending += length
+                if pending >= BATCH_BYTES:
+                    self._commit()
+                    pending = 0
+        trailer = source.read(TRAILER.size)
+        if len(trailer) != TRAILER.size:
+            raise BundleError("the bundle ends early, inside its trailer (truncated?)")
+        count, expected = TRAILER.unpack(trailer)
+        if count != result.objects:
+            self.problem(f"the bundle holds {result.objects} objects, its trailer says {count}")
+        if expected != digest.digest():
+            self.problem("the bundle's overall checksum does not match (bytes changed or lost)")
+        if source.read(1):
+            self.problem("the bundle has bytes after its end")
+        self._commit()
+        return result
+
+    def verify_chain(self, result: ImportResult, local_head: Commit | None) -> None:
+        """Identity, signatures, the chain from the bundle's base to its head, and that every
+        object the new commits reach is present. Adopts the objects (seq) as it goes."""
+        header = result.header
+        try:
+            current_key(header.did, header.operations, verify_signature)
+        except IdentityError as exc:
+            raise BundleError(f"the bundle's identity log does not verify: {exc}") from None
+        chain = self._load_chain(header)
+        if header.since and (not chain or chain[0].seq != header.since + 1):
+            raise BundleError(f"the bundle's commits do not start after commit {header.since}")
+        if not header.since and chain and chain[0].prev is not None:
+            raise BundleError("the bundle's first commit is not the first of its chain")
+        previous = self.repo.commit_at(header.since) if header.since else None
+        for commit in chain:
+            try:
+                if previous is None and header.since:  # the base is not here: check what we can
+                    if commit.prev != header.base or commit.identity != header.did:
+                        raise CommitError(f"commit {commit.seq}: does not follow the bundle's base")
+                else:
+                    commits.check_link(previous, commit, header.did)
+                commits.check_signature(commit, header.operations, verify_signature)
+            except CommitError as exc:
+                raise BundleError(str(exc)) from None
+            previous = commit
+        if chain and chain[-1].seq != header.head_seq:
+            raise BundleError(
+                f"the head is commit {chain[-1].seq}, the header says {header.head_seq}"
+            )
+        if local_head is not None:
+            _check_fast_forward(chain, header, local_head)
+        self._begin()
+        for commit in chain:
+            if local_head is not None and commit.seq <= local_head.seq:
+                continue
+            self._adopt(commit, result)
+            self.repo.db.execute(
+                "INSERT OR REPLACE INTO commits VALUES (?, ?)", (commit.seq, commit.id)
+            )
+            result.new_commits.append(commit)
+        if chain:
+            self.repo.db.execute("UPDATE objects SET seq = ? WHERE seq = 0", (chain[-1].seq,))
+
+    def _load_chain(self, header: BundleHeader) -> list[Commit]:
+        """The bundle's commits, oldest first (from its head back to its base)."""
+        chain: list[Commit] = []
+        oid: bytes | None = header.head
+        while oid is not None and oid != header.base:
+            try:
+                commit = self.repo.commit(oid)
+            except (RepositoryError, ObjectError, CommitError) as exc:
+                raise BundleError(f"commit chain broken: {exc}") from None
+            chain.append(commit)
+            oid = commit.prev
+        chain.reverse()
+        return chain
+
+    def _adopt(self, commit: Commit, result: ImportResult) -> None:
+        """Give the objects ``commit`` reaches and nobody had yet its seq; name missing ones."""
+        stack: list[tuple[bytes, bytes]] = [(commit.id, b"")]
+        while stack:
+            oid, parent = stack.pop()
+            row = self.repo.db.execute(
+                "SELECT seq, links FROM objects WHERE id = ?", (oid,)
+            ).fetchone()
+            if row is None:
+                if parent and self.allow_external:
+                    result.external_links += 1
+                    continue
+                where = f" (linked from {parent.hex()[:16]})" if parent else ""
+                self.problem(f"object {oid.hex()[:16]}{where} is missing")
+                continue
+            if row[0] != 0:
+                continue
+            self.repo.db.execute("UPDATE objects SET seq = ? WHERE id = ?", (commit.seq, oid))
+            stack.extend((link, oid) for link in split_links(bytes(row[1])))
+
+    def explain(self, error: BundleError) -> BundleError:
+        """``error`` after the problems found before it (which name the objects they hit)."""
+        text = str(error)
+        earlier = [p for p in self.problems if p not in text.splitlines()]
+        return BundleError("\n".join([*earlier, text]))
+
+    def finish(self) -> None:
+        if self.problems:
+            raise BundleError("\n".join(self.problems))
+        self._commit()
+
+
+def _check_fast_forward(chain: list[Commit], header: BundleHeader, local_head: Commit) -> None:
+    """The bundle continues this home's history: its head is the same commit or follows it."""
+    mine = next((c for c in chain if c.seq == local_head.seq), None)
+    if (
+        local_head.seq > header.head_seq
+        or (mine is not None and mine.id != local_head.id)
+        or (mine is None and local_head.seq > header.since)
+    ):
+        raise BundleError(
+            f"this home's commit {local_head.seq} is not in the bundle's history: they "
+            "have diverged; nothing was imported"
+        )
+    if local_head.seq < header.since:
+        raise BundleError(
+            f"the bundle holds changes after commit {header.since}, this home only has "
+            f"{local_head.seq}: import an earlier bundle first"
+        )
+
+
+def import_bundle(
+    repo: Repository,
+    source: BinaryIO,
+    keys: RepoKeys | None,
+    local_head: Commit | None,
+    did: str | None,
+    before_commit: Callable[[ImportResult], None] | None = None,
+) -> ImportResult:
+    """Verify a bundle completely, then make its commits part of ``repo``; on any problem,
+    raise BundleError and leave the repository as it was."""
+    importer = Importer(repo, keys)
+    importer.discard()  # leftovers of an import that was killed
+    digest = hashlib.sha256()
+    header = read_header(source, digest)
+    if did is not None and header.did != did:
+        raise BundleError(f"the bundle belongs to {header.did}, this home is {did}")
+    if header.since and local_head is None:
+        raise BundleError(
+            f"the bundle only holds changes after commit {header.since}; "
+            "import a full bundle into a new home"
+        )
+    if header.since and header.base is not None:
+        mine = repo.commit_at(header.since)
+        if mine is None or mine.id != header.base:
+            raise BundleError(f"the bundle follows a commit {header.since} this home does not have")
+    try:
+        result = importer.read(source, header, digest)
+        importer.verify_chain(result, local_head)
+        if before_commit is not None and not importer.problems:
+            before_commit(result)
+        importer.finish()
+    except BundleError as exc:
+        importer.discard()
+        raise importer.explain(exc) from None
+    except BaseException:
+        importer.discard()
+        raise
+    return result
+
+
+def verify_bundle(source: BinaryIO, keys: RepoKeys | None, scratch: Path) -> ImportResult:
+    """Check a bundle on its own, in a scratch repository that is deleted afterwards. Without
+    keys, private objects are checked for shape and checksum only."""
+    digest = hashlib.sha256()
+    header = read_header(source, digest)
+    repo = Repository(scratch / "verify.sqlite", keys)
+    try:
+        importer = Importer(repo, keys, allow_external=header.since > 0)
+        try:
+            result = importer.read(source, header, digest)
+            importer.verify_chain(result, None)
+            importer.finish()
+        except BundleError as exc:
+            raise importer.explain(exc) from None
+        return result
+    finally:
+        repo.close()

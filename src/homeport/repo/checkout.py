@@ -1,0 +1,113 @@
+"""Applying a snapshot to the store: restore into an empty home, or move a home forward from one
+commit to a later one. Only keys whose entries differ between the two trees are touched.
+
+Objects keep their ``last_modified``: they are written parents first and, within a collection,
+oldest first, so the store's rule (a client timestamp is kept when it is newer than the
+collection's) leaves each one as it was. Attachments are re-assembled from their chunks and
+checked against the hash their record names before the records are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.core import tree
+from homeport.core.commits import Commit
+from homeport.core.errors import ObjectNotFound
+from homeport.core.objects import ObjectType
+from homeport.repo.repository import Repository, RepositoryError
+from homeport.repo.snapshot import ORDER, split_key
+from homeport.store.protocols import BlobStore, RecordStore
+
+
+@dataclass
+class CheckoutResult:
+    written: int
+    deleted: int
+    files: int
+
+
+async def _chunks(repo: Repository, file_id: bytes) -> AsyncIterator[bytes]:
+    kind, links, _ = repo.read(file_id)
+    if kind is not ObjectType.FILE:
+        raise RepositoryError(f"object {file_id.hex()[:16]} should be a file")
+    for chunk_id in links:
+        kind, _, data = repo.read(chunk_id)
+        if kind is not ObjectType.CHUNK:
+            raise RepositoryError(f"object {chunk_id.hex()[:16]} should be a chunk")
+        yield data
+
+
+async def restore_file(repo: Repository, blobs: BlobStore, file_id: bytes, digest: str) -> bool:
+    """Put a file object's bytes into the blob store unless it is there; whether it wrote."""
+    if blobs.exists(digest):
+        return False
+    got = await blobs.put_stream(_chunks(repo, file_id))
+    if got != digest:
+        blobs.delete(got)
+        raise RepositoryError(f"file {file_id.hex()[:16]} does not re-assemble to {digest}")
+    return True
+
+
+async def _members(store: RecordStore, key: str) -> set[str]:
+    name, parent, object_id = split_key(key)
+    try:
+        group = await store.get(name, parent, object_id)
+    except ObjectNotFound:
+        return set()
+    return set(group.get("members", []))
+
+
+async def checkout(
+    repo: Repository, old: Commit | None, new: Commit, store: RecordStore, blobs: BlobStore
+) -> CheckoutResult:
+    """Make the store hold ``new``'s state, given that it holds ``old``'s."""
+    upserts: list[tuple[str, dict[str, Any], tuple[bytes, ...]]] = []
+    deletes: list[str] = []
+    for key, _, value in tree.diff(repo.root(old), repo.root(new), repo.node):
+        if not key.startswith("/"):
+            continue  # not a store object (site files)
+        if value is None:
+            deletes.append(key)
+            continue
+        kind, links, body = repo.read(value[0])
+        if kind is not ObjectType.ENTRY:
+            raise RepositoryError(f"{key}: object {value[0].hex()[:16]} is not an entry")
+        upserts.append((key, json.loads(body), links))
+    files = 0
+    for _key, doc, links in upserts:
+        attachment = doc["data"].get("attachment")
+        if links and isinstance(attachment, dict):
+            files += await restore_file(repo, blobs, links[0], str(attachment["hash"]))
+
+    def order(item: tuple[str, dict[str, Any], tuple[bytes, ...]]) -> tuple[int, str, int]:
+        name, parent, _ = split_key(item[0])
+        return ORDER[name], parent, int(item[1]["data"].get("last_modified", 0))
+
+    upserts.sort(key=order)
+    async with store.transaction():
+        for key in sorted(deletes, key=lambda k: -k.count("/")):
+            name, parent, object_id = split_key(key)
+            with contextlib.suppress(ObjectNotFound):
+                await store.delete(name, parent, object_id)
+            await store.delete_permissions(key)
+            if name == "group":
+                await store.remove_principal(key)
+        for key, doc, _ in upserts:
+            name, parent, object_id = split_key(key)
+            before = await _members(store, key) if name == "group" else set()
+            await store.update(name, parent, object_id, doc["data"])
+            await store.set_permissions(
+                key, {perm: set(who) for perm, who in doc.get("permissions", {}).items()}
+            )
+            if name == "group":
+                after = set(doc["data"].get("members", []))
+                for member in before - after:
+                    await store.remove_user_principal(member, key)
+                for member in after - before:
+                    await store.add_user_principal(member, key)
+    return CheckoutResult(len(upserts), len(deletes), files)

@@ -1,0 +1,235 @@
+"""Use cases of the signed repository: snapshot, log, export, import, verify. They tie a data
+dir's identity, keys, store and blobs to ``homeport.repo``.
+
+Import into a new home asks for the phrase (the bundle's private objects and the right to sign
+need it) and checks it against the bundle's identity before writing anything. After an import the
+store is brought to the new head (a checkout); the repository remembers a checkout in progress,
+so a killed import is finished by the next import or snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from homeport.core import tree
+from homeport.core.commits import Commit
+from homeport.crypto.keys import did_key
+from homeport.repo import bundle
+from homeport.repo.bundle import BundleError, ExportResult, ImportResult
+from homeport.repo.checkout import CheckoutResult, checkout
+from homeport.repo.codec import RepoKeys
+from homeport.repo.repository import REPO_FILE, Repository, RepositoryError
+from homeport.repo.snapshot import Signer, SnapshotResult, take_snapshot
+from homeport.repo.verify import VerifyReport, verify_repository
+from homeport.services import identity as ids
+from homeport.settings import Settings
+from homeport.store.blobs_fs import FsBlobStore
+from homeport.store.open import open_record_store
+from homeport.store.protocols import RecordStore
+
+CHECKOUT_FROM = "checkout_from"
+
+
+class RepoStateError(Exception):
+    """The home is not in a state where this command can run; the message says what to do."""
+
+
+def repo_keys(data_dir: Path) -> RepoKeys:
+    return RepoKeys(ids.secret(data_dir, "data.key"), ids.secret(data_dir, "object-id.key"))
+
+
+def signer(data_dir: Path) -> Signer:
+    identity = ids.load(data_dir)
+    key = Ed25519PrivateKey.from_private_bytes(ids.secret(data_dir, "signing.key"))
+    key_did = did_key(key.public_key())
+    if key_did != identity.signing_key:
+        raise RepoStateError(
+            "this device's signing key is no longer the one in force (rotated on another "
+            "device?): run 'homeport identity rotate' with the phrase"
+        )
+    return Signer(identity.did, key, key_did, len(identity.operations))
+
+
+@contextlib.contextmanager
+def open_repo(settings: Settings, keys: RepoKeys | None = None) -> Iterator[Repository]:
+    repo = Repository.open(settings.data_dir, keys or repo_keys(settings.data_dir))
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+@contextlib.asynccontextmanager
+async def _open_store(settings: Settings) -> AsyncIterator[RecordStore]:
+    store = open_record_store(settings.record_store_url)
+    await store.initialize()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def snapshot(settings: Settings) -> SnapshotResult:
+    sign_with = signer(settings.data_dir)
+    blobs = FsBlobStore(settings.blobs_dir)
+    async with _open_store(settings) as store:
+        with open_repo(settings) as repo:
+            await _finish_checkout(repo, store, blobs)
+            return await take_snapshot(store, blobs, repo, sign_with)
+
+
+def log(settings: Settings) -> list[Commit]:
+    ids.load(settings.data_dir)
+    with open_repo(settings) as repo:
+        return list(repo.commits())
+
+
+def export(settings: Settings, target: Path, since: int = 0) -> ExportResult:
+    """Write a bundle to ``target`` through a temporary file: a killed export leaves no
+    half-written bundle under the final name."""
+    identity = ids.load(settings.data_dir)
+    with open_repo(settings) as repo:
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with open(partial, "wb") as out:
+                result = bundle.export_bundle(repo, ids.document(identity), out, since)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    return result
+
+
+@dataclass
+class ImportOutcome:
+    result: ImportResult
+    checkout: CheckoutResult | None
+    did: str
+    new_home: bool
+
+
+async def import_bundle(settings: Settings, source: Path, phrase: str | None) -> ImportOutcome:
+    data_dir = settings.data_dir
+    with open(source, "rb") as f:
+        header = bundle.read_header(f, _NullDigest())
+    new_home = not ids.exists(data_dir)
+    if new_home:
+        if phrase is None:
+            raise RepoStateError("a new home needs the recovery phrase on stdin to import")
+        phrase_keys = ids.keys_match(phrase, header.did)
+        keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
+        leftovers = {REPO_FILE, f"{REPO_FILE}-wal", f"{REPO_FILE}-shm", "homeport.toml"}
+        if data_dir.exists() and any(p.name not in leftovers for p in data_dir.iterdir()):
+            raise RepoStateError(
+                f"{data_dir} is not empty and has no identity: import into an empty directory"
+            )
+    else:
+        identity = ids.load(data_dir)
+        if identity.did != header.did:
+            raise RepoStateError(f"the bundle belongs to {header.did}, this home is {identity.did}")
+        keys = repo_keys(data_dir)
+    created = not (data_dir / REPO_FILE).exists()
+    try:
+        with open_repo(settings, keys) as repo, open(source, "rb") as f:
+            local_head = repo.head()
+            if not new_home and local_head is not None:
+                await _refuse_unsaved_changes(settings, repo)
+
+            def remember_checkout(result: ImportResult) -> None:
+                if result.new_commits and repo.meta(CHECKOUT_FROM) is None:
+                    repo.set_meta(CHECKOUT_FROM, local_head.id.hex() if local_head else "")
+
+            result = bundle.import_bundle(
+                repo, f, keys, local_head, header.did, before_commit=remember_checkout
+            )
+    except BaseException:
+        if created:
+            _remove_repo(data_dir)
+        raise
+    if new_home:
+        ids.adopt(data_dir, phrase_keys, header.did, header.operations)
+    blobs = FsBlobStore(settings.blobs_dir)
+    async with _open_store(settings) as store:
+        with open_repo(settings, keys) as repo:
+            done = await _finish_checkout(repo, store, blobs)
+    return ImportOutcome(result, done, header.did, new_home)
+
+
+class _NullDigest:
+    def update(self, data: bytes) -> None:
+        pass
+
+
+def _remove_repo(data_dir: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        (data_dir / f"{REPO_FILE}{suffix}").unlink(missing_ok=True)
+
+
+async def _refuse_unsaved_changes(settings: Settings, repo: Repository) -> None:
+    async with _open_store(settings) as store:
+        if repo.cursor() != await store.timestamps():
+            raise RepoStateError(
+                "this home has changes that are in no snapshot; run 'homeport snapshot' first "
+                "(if the bundle also changed since, the two have diverged)"
+            )
+
+
+async def _finish_checkout(
+    repo: Repository, store: RecordStore, blobs: FsBlobStore
+) -> CheckoutResult | None:
+    """Bring the store to the head if an import left that undone; then index the head."""
+    pending = repo.meta(CHECKOUT_FROM)
+    head = repo.head()
+    if pending is None or head is None:
+        return None
+    old = repo.commit(bytes.fromhex(pending)) if pending else None
+    result = await checkout(repo, old, head, store, blobs)
+    now = await store.timestamps()
+    with repo.transaction():
+        repo.db.execute("DELETE FROM entries")
+        repo.set_entries(tree.entries(repo.root(head), repo.node))
+        repo.set_cursor(now)
+        repo.set_meta(CHECKOUT_FROM, None)
+    return result
+
+
+def verify_home(settings: Settings) -> VerifyReport:
+    identity = ids.load(settings.data_dir)
+    if not (settings.data_dir / REPO_FILE).exists():
+        raise RepoStateError("this home has no repository yet: run 'homeport snapshot' first")
+    with open_repo(settings) as repo:
+        return verify_repository(repo, identity.did, identity.operations)
+
+
+def verify_file(settings: Settings | None, source: Path, scratch: Path) -> ImportResult:
+    """Verify a bundle; with a home's settings whose identity matches, private objects too."""
+    keys = None
+    if settings is not None and ids.exists(settings.data_dir):
+        with open(source, "rb") as f:
+            header = bundle.read_header(f, _NullDigest())
+        if ids.load(settings.data_dir).did == header.did:
+            keys = repo_keys(settings.data_dir)
+    with open(source, "rb") as f:
+        return bundle.verify_bundle(f, keys, scratch)
+
+
+__all__ = [
+    "BundleError",
+    "ImportOutcome",
+    "RepoStateError",
+    "RepositoryError",
+    "export",
+    "import_bundle",
+    "log",
+    "snapshot",
+    "verify_file",
+    "verify_home",
+]

@@ -191,9 +191,7 @@ def _update(
 
 def save_all(node: Node, save: Save) -> bytes:
     """Store every unsaved node below and including ``node``, children first; the root's id."""
-    links = tuple(
-        save_all(link, save) if isinstance(link, Node) else link for link in node.links
-    )
+    links = tuple(save_all(link, save) if isinstance(link, Node) else link for link in node.links)
     return save(Node(node.keys, node.slots, node.count, links, node.private))
 
 

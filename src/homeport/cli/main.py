@@ -111,6 +111,16 @@ app.add_typer(_identity_app(), name="identity")
 _register_repo(app)
 
 
+def _register_site(root: typer.Typer) -> None:
+    from homeport.cli import add, build
+
+    build.register(root)
+    add.register(root)
+
+
+_register_site(app)
+
+
 def main() -> None:
     try:
         app()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from homeport.core import tree
@@ -62,15 +64,45 @@ async def _members(store: RecordStore, key: str) -> set[str]:
     return set(group.get("members", []))
 
 
+def restore_site_file(repo: Repository, site_root: Path, key: str, file_id: bytes | None) -> None:
+    """Write (or remove) one rendered site file, through a temporary file and a rename."""
+    rel = Path(key.removeprefix("site/"))
+    if rel.is_absolute() or ".." in rel.parts:
+        raise RepositoryError(f"{key}: not a path inside the site folder")
+    target = site_root / rel
+    if file_id is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.part")
+    kind, links, _ = repo.read(file_id)
+    if kind is not ObjectType.FILE:
+        raise RepositoryError(f"{key}: object {file_id.hex()[:16]} is not a file")
+    with open(partial, "wb") as out:
+        for chunk_id in links:
+            out.write(repo.read(chunk_id)[2])
+    os.replace(partial, target)
+
+
 async def checkout(
-    repo: Repository, old: Commit | None, new: Commit, store: RecordStore, blobs: BlobStore
+    repo: Repository,
+    old: Commit | None,
+    new: Commit,
+    store: RecordStore,
+    blobs: BlobStore,
+    site_root: Path | None = None,
 ) -> CheckoutResult:
-    """Make the store hold ``new``'s state, given that it holds ``old``'s."""
+    """Make the store (and the rendered sites under ``site_root``) hold ``new``'s state, given
+    that they hold ``old``'s."""
     upserts: list[tuple[str, dict[str, Any], tuple[bytes, ...]]] = []
     deletes: list[str] = []
     for key, _, value in tree.diff(repo.root(old), repo.root(new), repo.node):
+        if key.startswith("site/"):
+            if site_root is not None:
+                restore_site_file(repo, site_root, key, value[0] if value else None)
+            continue
         if not key.startswith("/"):
-            continue  # not a store object (site files)
+            continue
         if value is None:
             deletes.append(key)
             continue
@@ -89,6 +121,16 @@ async def checkout(
         return ORDER[name], parent, int(item[1]["data"].get("last_modified", 0))
 
     upserts.sort(key=order)
+    await _write(store, upserts, deletes)
+    return CheckoutResult(len(upserts), len(deletes), files)
+
+
+async def _write(
+    store: RecordStore,
+    upserts: list[tuple[str, dict[str, Any], tuple[bytes, ...]]],
+    deletes: list[str],
+) -> None:
+    """Children are deleted before parents; parents are written before children."""
     async with store.transaction():
         for key in sorted(deletes, key=lambda k: -k.count("/")):
             name, parent, object_id = split_key(key)
@@ -110,4 +152,3 @@ async def checkout(
                     await store.remove_user_principal(member, key)
                 for member in after - before:
                     await store.add_user_principal(member, key)
-    return CheckoutResult(len(upserts), len(deletes), files)

@@ -10,6 +10,7 @@ ones are stored. The tree is updated along the changed keys' paths only.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterable
@@ -274,17 +275,31 @@ async def take_snapshot(
     repo: Repository,
     signer: Signer,
     now_ms: int | None = None,
+    site_root: Path | None = None,
 ) -> SnapshotResult:
-    """Record what changed since the head as a new signed commit (nothing, if nothing did)."""
+    """Record what changed since the head as a new signed commit (nothing, if nothing did).
+    Files under ``site_root`` (the rendered sites) are included as public ``site/…`` keys."""
     started = time.perf_counter()
     head = repo.head()
     snap = Snapshotter(store, blobs, repo)
-    if head is not None and repo.cursor() == await store.timestamps():
+    site = site_files(site_root)
+    signature = _signature(site)
+    if (
+        head is not None
+        and repo.cursor() == await store.timestamps()
+        and repo.meta(SITE_SIGNATURE) == signature
+    ):
         return SnapshotResult(None, seconds=time.perf_counter() - started)
     found, permissions, now = await snap.changes()
     writer = ObjectWriter(repo, (head.seq if head else 0) + 1)
     try:
         changes: dict[str, tree.Value | None] = {}
+        if repo.meta(SITE_SIGNATURE) != signature:
+            for key in repo.entries_under("site"):
+                if key not in site:
+                    changes[key] = None
+            for key, (path, _) in site.items():
+                changes[key] = (store_file(writer, path, False), False)
         for key, obj in found.items():
             if obj is None:
                 changes[key] = None
@@ -305,6 +320,7 @@ async def take_snapshot(
             commit = _commit(writer, head, root_id, signer, now_ms)
         repo.set_entries(changes.items())
         repo.set_cursor(now)
+        repo.set_meta(SITE_SIGNATURE, signature)
         writer.flush()
     except BaseException:
         writer.abort()
@@ -317,6 +333,31 @@ async def take_snapshot(
         time.perf_counter() - started,
         snap.warnings,
     )
+
+
+SITE_SIGNATURE = "site_signature"
+
+
+def site_files(root: Path | None) -> dict[str, tuple[Path, os.stat_result]]:
+    """``site/<relative path>`` → (file, stat) for every file under ``root``."""
+    found: dict[str, tuple[Path, os.stat_result]] = {}
+    if root is None or not root.is_dir():
+        return found
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            found[f"site/{rel}"] = (path, path.stat())
+    return found
+
+
+def _signature(files: dict[str, tuple[Path, os.stat_result]]) -> str:
+    """Changes when a site file is added, removed or rewritten (size, mtime, inode)."""
+    digest = hashlib.sha256()
+    for key in sorted(files):
+        info = files[key][1]
+        digest.update(f"{key}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n".encode())
+    return digest.hexdigest()
 
 
 def _ids(links: Iterable[bytes | tree.Node]) -> tuple[bytes, ...]:

@@ -34,6 +34,8 @@ from homeport.store.open import open_record_store
 from homeport.store.protocols import RecordStore
 
 CHECKOUT_FROM = "checkout_from"
+SITES_DIR = "sites"
+"""Where ``homeport build`` writes each site (``render.build.default_out_dir``)."""
 
 
 class RepoStateError(Exception):
@@ -80,8 +82,10 @@ async def snapshot(settings: Settings) -> SnapshotResult:
     blobs = FsBlobStore(settings.blobs_dir)
     async with _open_store(settings) as store:
         with open_repo(settings) as repo:
-            await _finish_checkout(repo, store, blobs)
-            return await take_snapshot(store, blobs, repo, sign_with)
+            await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
+            return await take_snapshot(
+                store, blobs, repo, sign_with, site_root=settings.data_dir / SITES_DIR
+            )
 
 
 def log(settings: Settings) -> list[Commit]:
@@ -159,7 +163,7 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
     blobs = FsBlobStore(settings.blobs_dir)
     async with _open_store(settings) as store:
         with open_repo(settings, keys) as repo:
-            done = await _finish_checkout(repo, store, blobs)
+            done = await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
     return ImportOutcome(result, done, header.did, new_home)
 
 
@@ -183,7 +187,7 @@ async def _refuse_unsaved_changes(settings: Settings, repo: Repository) -> None:
 
 
 async def _finish_checkout(
-    repo: Repository, store: RecordStore, blobs: FsBlobStore
+    repo: Repository, store: RecordStore, blobs: FsBlobStore, site_root: Path
 ) -> CheckoutResult | None:
     """Bring the store to the head if an import left that undone; then index the head."""
     pending = repo.meta(CHECKOUT_FROM)
@@ -191,7 +195,7 @@ async def _finish_checkout(
     if pending is None or head is None:
         return None
     old = repo.commit(bytes.fromhex(pending)) if pending else None
-    result = await checkout(repo, old, head, store, blobs)
+    result = await checkout(repo, old, head, store, blobs, site_root)
     now = await store.timestamps()
     with repo.transaction():
         repo.db.execute("DELETE FROM entries")

@@ -179,6 +179,16 @@ def adopt(data_dir: Path, keys: PhraseKeys, did: str, operations: list[dict[str,
     return _authorise(data_dir, keys.root, did, list(operations))
 
 
+def extend_log(data_dir: Path, operations: list[dict[str, Any]]) -> Identity:
+    """Adopt a longer log of the same identity (which must continue this one)."""
+    identity = load(data_dir)
+    if operations[: len(identity.operations)] != identity.operations:
+        raise IdentityStateError("the identity logs have diverged; nothing was changed")
+    current_key(identity.did, operations, verify)
+    _save(data_dir, identity.did, list(operations))
+    return load(data_dir)
+
+
 def document(identity: Identity) -> dict[str, Any]:
     return {"version": VERSION, "did": identity.did, "operations": identity.operations}
 

@@ -139,6 +139,13 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
         identity = ids.load(data_dir)
         if identity.did != header.did:
             raise RepoStateError(f"the bundle belongs to {header.did}, this home is {identity.did}")
+        shared = min(len(identity.operations), len(header.operations))
+        if identity.operations[:shared] != header.operations[:shared]:
+            raise RepoStateError(
+                "this home's identity log and the bundle's have diverged (was this home made "
+                "with 'init --restore'?): import the bundle into an empty directory instead, "
+                "giving the phrase"
+            )
         keys = repo_keys(data_dir)
     created = not (data_dir / REPO_FILE).exists()
     try:
@@ -160,6 +167,8 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
         raise
     if new_home:
         ids.adopt(data_dir, phrase_keys, header.did, header.operations)
+    elif len(header.operations) > len(ids.load(data_dir).operations):
+        ids.extend_log(data_dir, header.operations)  # another device rotated keys meanwhile
     blobs = FsBlobStore(settings.blobs_dir)
     async with _open_store(settings) as store:
         with open_repo(settings, keys) as repo:

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS objects (
     links BLOB NOT NULL,
     data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS objects_seq ON objects (seq);
+CREATE INDEX IF NOT EXISTS objects_seq ON objects (seq, id);
 CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, id BLOB NOT NULL, private INTEGER NOT NULL

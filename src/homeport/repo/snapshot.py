@@ -318,6 +318,7 @@ async def take_snapshot(
         commit = None
         if head is None or root_id != head.root:
             commit = _commit(writer, head, root_id, signer, now_ms)
+        _drop_orphans(writer, head, commit)
         repo.set_entries(changes.items())
         repo.set_cursor(now)
         repo.set_meta(SITE_SIGNATURE, signature)
@@ -358,6 +359,28 @@ def _signature(files: dict[str, tuple[Path, os.stat_result]]) -> str:
         info = files[key][1]
         digest.update(f"{key}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\n".encode())
     return digest.hexdigest()
+
+
+def _drop_orphans(writer: ObjectWriter, head: Commit | None, commit: Commit | None) -> None:
+    """Remove objects written for this commit that it does not reach (left by a killed
+    snapshot whose data changed before the re-run), so every stored object is reachable."""
+    from homeport.repo.walk import changed
+
+    repo = writer.repo
+    writer._begin()
+    if commit is None:
+        repo.db.execute("DELETE FROM objects WHERE seq = ?", (writer.seq,))
+        return
+    repo.db.execute("CREATE TEMP TABLE IF NOT EXISTS reached (id BLOB PRIMARY KEY)")
+    repo.db.execute("DELETE FROM reached")
+    ids = changed(repo, head.id if head else None, commit.id)
+    repo.db.executemany("INSERT OR IGNORE INTO reached VALUES (?)", ((i,) for i in ids))
+    gone = repo.db.execute(
+        "DELETE FROM objects WHERE seq = ? AND id NOT IN (SELECT id FROM reached)", (writer.seq,)
+    ).rowcount
+    repo.db.execute("DELETE FROM reached")
+    if gone:
+        repo.db.execute("DELETE FROM files WHERE id NOT IN (SELECT id FROM objects)")
 
 
 def _ids(links: Iterable[bytes | tree.Node]) -> tuple[bytes, ...]:

@@ -100,7 +100,7 @@ def _media_pages(ctx: Context, keep_location: object) -> Callable[[EntryView], l
 
     def pages(entry: EntryView) -> list[Page]:
         found = []
-        for ref in entry.images:
+        for ref in [*entry.images, *entry.body_images]:
             digest = str(ref["hash"])
             for variant in media.variants(ctx, digest, keep_location=keep):
                 found.append(Page(f"media/{digest}/{variant.width}.{variant.ext}",

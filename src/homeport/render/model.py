@@ -105,6 +105,14 @@ class EntryView:
         return []
 
     @property
+    def body_images(self) -> list[JSONObject]:
+        """Images an article's text shows inline (pasted in the GUI's editor, listed in its
+        ``images`` field): written to the output, not shown again as photos."""
+        if self.type != "article":
+            return []
+        return [i for i in self.data.get("images", []) if isinstance(i, dict) and "hash" in i]
+
+    @property
     def attachment(self) -> JSONObject | None:
         """The file a paper or file entry offers for download."""
         found = self.data.get("pdf") or self.data.get("file")

@@ -298,7 +298,7 @@ async def _choose_slug(ctx: Context, site: str, kind: EntryType, data: JSONObjec
                                "and not a reserved name")
         await _check_slug_free(ctx, site, slug, None)
         return slug
-    title = str(data.get(kind.title_field) or data.get("title") or "")
+    title = str(data.get("title") or data.get(kind.title_field) or "")
     base = slugify(" ".join(title.split()[:8]), fallback=kind.name)
     tried = candidates(base)
     parent = collection_uri(site, SLUGS_COLLECTION)

@@ -1,9 +1,8 @@
 """``build_site``: a site's public entries → a folder of static files, incrementally.
 
-Nothing is rendered into place directly: each file is written atomically and only when its
-bytes changed, so a failed build (a broken theme, a full disk) leaves the previous files intact
-except those it had already replaced with complete new ones. A theme error is raised before
-anything is written, because the home page is rendered first and every theme renders it.
+Nothing is rendered into place directly: changed files are staged under temporary names and
+renamed into place only once every page has rendered, so a failed build (a broken theme, a
+full disk) leaves the folder exactly as the previous build left it.
 """
 
 from __future__ import annotations
@@ -72,13 +71,17 @@ async def build_site(
     planner = Planner(model, load_theme(folder), urls, media_pages)
     output = Output(out, manifest_path(ctx, site, out))
     seen: set[str] = set()
-    for page in planner.pages():
-        if page.path in seen:
-            continue
-        seen.add(page.path)
-        fingerprint = _fingerprint(page)
-        if not output.fresh(page.path, fingerprint):
-            output.put(page.path, fingerprint, page.render())
+    try:
+        for page in planner.pages():
+            if page.path in seen:
+                continue
+            seen.add(page.path)
+            fingerprint = _fingerprint(page)
+            if not output.fresh(page.path, fingerprint):
+                output.put(page.path, fingerprint, page.render())
+    except BaseException:
+        output.abort()
+        raise
     removed = output.finish()
     return BuildResult(site, out, output.written, removed, output.skipped, output.files(),
                        time.perf_counter() - started)

@@ -33,6 +33,8 @@ class Output:
         self.new: dict[str, list[str | int]] = {}
         self.written: list[str] = []
         self.skipped = 0
+        self.pending: list[tuple[str, Path]] = []
+        """Files written to temporary names, renamed into place only by ``finish``."""
 
     def fresh(self, path: str, fingerprint: str) -> bool:
         """True (and the path kept) when the page's inputs are unchanged and its file exists."""
@@ -58,11 +60,23 @@ class Output:
             return
         if known is None and _size(target) == len(data) and target.read_bytes() == data:
             return
-        _atomic_write(target, data)
+        self.pending.append((_stage(target, data), target))
         self.written.append(path)
 
+    def abort(self) -> None:
+        """Drop the staged files: the folder stays as the previous build left it."""
+        for temporary, target in self.pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            _prune(self.root, target.parent)
+        self.pending.clear()
+
     def finish(self) -> list[str]:
-        """Remove what is no longer planned, save the manifest; returns the removed paths."""
+        """Move the staged files into place, remove what is no longer planned and save the
+        manifest; returns the removed paths."""
+        for temporary, target in self.pending:
+            os.replace(temporary, target)
+        self.pending.clear()
         removed = sorted(set(self.old) - set(self.new))
         for path in removed:
             with contextlib.suppress(FileNotFoundError):
@@ -105,6 +119,20 @@ def _prune(root: Path, folder: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """Write ``data`` to a temporary file beside ``path``; returns its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,128 @@
+"""One edit re-renders only the pages that show it, and unchanged files are never rewritten."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from homeport.content import sites
+from homeport.render.build import build_site, output_files
+from homeport.services.context import Context
+
+BASE = "https://ex.org/"
+
+
+def add(ctx: Context, title: str, tags: list[str]) -> sites.Entry:
+    fields = {"title": title, "body": f"Body of {title}", "tags": tags}
+    return asyncio.run(sites.add_entry(ctx, "blog", "article", fields))
+
+
+def build(ctx: Context, out: Path) -> list[str]:
+    return sorted(asyncio.run(build_site(ctx, "blog", out, BASE)).written)
+
+
+def mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_a_second_build_writes_nothing(ctx: Context, tmp_path: Path) -> None:
+    add(ctx, "One", ["x"])
+    out = tmp_path / "out"
+    assert "index.html" in build(ctx, out)
+    before = mtimes(out)
+    assert build(ctx, out) == []
+    assert mtimes(out) == before
+
+
+def test_editing_a_body_touches_the_entry_and_the_feeds_only(ctx: Context, tmp_path: Path) -> None:
+    first = add(ctx, "One", ["x"])
+    add(ctx, "Two", ["y"])
+    out = tmp_path / "out"
+    build(ctx, out)
+    before = mtimes(out)
+    asyncio.run(sites.update_entry(ctx, "blog", "article", first.id, {"body": "New words"}))
+    written = build(ctx, out)
+    assert written == sorted([
+        "articles/one/index.html", "feed.atom", "feed.json", "feed.rss",
+        "tags/x/feed.atom", "tags/x/feed.json", "tags/x/feed.rss",
+    ])
+    after = mtimes(out)
+    untouched = [p for p in before if p not in written]
+    assert all(after[p] == before[p] for p in untouched)
+    assert "New words" in (out / "articles/one/index.html").read_text()
+
+
+def test_a_title_change_reaches_the_lists(ctx: Context, tmp_path: Path) -> None:
+    first = add(ctx, "One", ["x"])
+    out = tmp_path / "out"
+    build(ctx, out)
+    asyncio.run(sites.update_entry(ctx, "blog", "article", first.id, {"title": "Uno"}))
+    written = build(ctx, out)
+    for page in ("index.html", "articles/index.html", "archive/index.html",
+                 "tags/x/index.html", "articles/one/index.html"):
+        assert page in written
+    assert "Uno" in (out / "archive/index.html").read_text()
+
+
+def test_drafts_and_private_entries_are_not_published(ctx: Context, tmp_path: Path) -> None:
+    asyncio.run(sites.add_entry(ctx, "blog", "article",
+                                {"title": "Secret", "body": "s", "visibility": "private"}))
+    asyncio.run(sites.add_entry(ctx, "blog", "article",
+                                {"title": "Later", "body": "l", "draft": True}))
+    out = tmp_path / "out"
+    build(ctx, out)
+    assert not (out / "articles/secret").exists()
+    assert not (out / "articles/later").exists()
+    assert "Secret" not in (out / "feed.atom").read_text()
+
+
+def test_unpublishing_removes_the_page(ctx: Context, tmp_path: Path) -> None:
+    entry = add(ctx, "One", ["x"])
+    out = tmp_path / "out"
+    build(ctx, out)
+    asyncio.run(sites.update_entry(ctx, "blog", "article", entry.id, {"draft": True}))
+    build(ctx, out)
+    assert not (out / "articles/one").exists()
+    assert not (out / "tags/x").exists()
+    assert all(not f.path.startswith("articles/one") for f in output_files(ctx, "blog", out))
+
+
+def test_an_old_slug_redirects_to_the_new_one(ctx: Context, tmp_path: Path) -> None:
+    entry = add(ctx, "One", [])
+    asyncio.run(sites.update_entry(ctx, "blog", "article", entry.id, {"slug": "first"}))
+    out = tmp_path / "out"
+    build(ctx, out)
+    old = (out / "articles/one/index.html").read_text()
+    assert 'content="0; url=https://ex.org/articles/first/"' in old
+    assert '<link rel="canonical" href="https://ex.org/articles/first/">' in old
+
+
+def test_output_files_list_every_file_with_its_hash(ctx: Context, tmp_path: Path) -> None:
+    add(ctx, "One", ["x"])
+    out = tmp_path / "out"
+    result = asyncio.run(build_site(ctx, "blog", out, BASE))
+    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert {f.path for f in result.files} == on_disk
+    assert output_files(ctx, "blog", out) == result.files
+
+
+def test_pages_are_paginated(ctx: Context, tmp_path: Path) -> None:
+    asyncio.run(sites.update_site(ctx, "blog", {"per_page": 2}))
+    for n in range(5):
+        add(ctx, f"Post {n}", ["t"])
+    out = tmp_path / "out"
+    build(ctx, out)
+    assert (out / "page/3/index.html").exists()
+    assert not (out / "page/4").exists()
+    second = (out / "page/2/index.html").read_text()
+    assert 'rel="prev" href="/"' in second and 'rel="next" href="/page/3/"' in second
+    assert (out / "tags/t/page/3/index.html").exists()
+
+
+def test_links_follow_the_base_url_path(ctx: Context, tmp_path: Path) -> None:
+    add(ctx, "One", [])
+    out = tmp_path / "out"
+    asyncio.run(build_site(ctx, "blog", out, "http://127.0.0.1:8750/preview/blog/"))
+    html = (out / "index.html").read_text()
+    assert 'href="/preview/blog/articles/one/"' in html
+    assert '<link rel="canonical" href="http://127.0.0.1:8750/preview/blog/">' in html

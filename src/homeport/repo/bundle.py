@@ -18,7 +18,7 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -94,14 +94,38 @@ def export_bundle(
     write(MAGIC + struct.pack(">I", len(header)) + header)
     result = ExportResult(head_seq=head.seq)
     for oid, stored in repo.iter_objects(since):
-        frame = b"O" + FRAME.pack(oid, len(stored))
-        write(frame)
-        write(stored)
-        write(struct.pack(">I", zlib.crc32(stored, zlib.crc32(oid))))
+        write(frame(oid, stored))
         result.objects += 1
         result.bytes += len(stored)
     out.write(b"E" + TRAILER.pack(result.objects, digest.digest()))
     return result
+
+
+def frame(oid: bytes, stored: bytes) -> bytes:
+    """One object as it travels in bundles and packs."""
+    crc = struct.pack(">I", zlib.crc32(stored, zlib.crc32(oid)))
+    return b"O" + FRAME.pack(oid, len(stored)) + stored + crc
+
+
+def read_frames(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The ``(id, stored)`` objects of a pack (frames back to back, no header or trailer);
+    raises BundleError naming the first bad frame."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(view):
+        if view[pos] != ord("O") or pos + 1 + FRAME.size > len(view):
+            raise BundleError(f"pack damaged at byte {pos}: not an object frame")
+        oid, length = FRAME.unpack_from(view, pos + 1)
+        start = pos + 1 + FRAME.size
+        end = start + length
+        if end + 4 > len(view):
+            raise BundleError(f"object {oid.hex()[:16]}: the pack ends inside it")
+        stored = bytes(view[start:end])
+        (crc,) = struct.unpack_from(">I", view, end)
+        if crc != zlib.crc32(stored, zlib.crc32(oid)):
+            raise BundleError(f"object {oid.hex()[:16]}: damaged (checksum mismatch)")
+        yield oid, stored
+        pos = end + 4
 
 
 def _read_exact(source: BinaryIO, size: int, what: str) -> bytes:
@@ -201,14 +225,14 @@ class Importer:
                     if tag
                     else f"the bundle ends early after {result.objects} objects (truncated?)"
                 )
-            frame = _read_exact(source, FRAME.size, "an object frame")
-            oid, length = FRAME.unpack(frame)
+            framing = _read_exact(source, FRAME.size, "an object frame")
+            oid, length = FRAME.unpack(framing)
             name = oid.hex()[:16]
             if length > MAX_OBJECT:
                 raise BundleError(f"object {name}: frame claims {length} bytes: damaged")
             stored = _read_exact(source, length, f"object {name}")
             crc = _read_exact(source, 4, f"object {name}")
-            digest.update(tag + frame + stored + crc)
+            digest.update(tag + framing + stored + crc)
             result.objects += 1
             result.bytes += length
             if struct.unpack(">I", crc)[0] != zlib.crc32(stored, zlib.crc32(oid)):

@@ -1,0 +1,1 @@
+"""The provider: a multi-tenant server that receives homes' snapshots and serves their sites."""

@@ -1,0 +1,1 @@
+"""The sync protocol between a home and its providers (``docs/protocol.md``)."""

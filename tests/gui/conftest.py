@@ -3,6 +3,7 @@ the wizard) and, for the browser tests, a live ``homeport serve`` and headless C
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
+from homeport.testing.live import LiveHome, start_home
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -118,3 +120,67 @@ def run_wizard(client: TestClient, title: str = "My corner") -> list[str]:
     done = client.post("/admin/setup/confirm", data={"csrf": csrf_of(confirm.text), **answers})
     assert done.status_code == 200 and "Dashboard" in done.text
     return words
+
+
+# --- the browser tests ---------------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (which never downloads a browser here)."""
+    if not CHROMIUM.exists():
+        message = "/usr/bin/chromium is missing: apt-get install chromium (scripts/install does)"
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield found
+        finally:
+            found.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: ``HOMEPORT_SCREENSHOTS`` (e.g. docs/screenshots), else a temp dir."""
+    chosen = os.environ.get("HOMEPORT_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def live_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHome]:
+    """A real ``homeport serve`` on a free loopback port, stopped after the module."""
+    base = tmp_path_factory.mktemp("live")
+    env = {
+        **os.environ,
+        "HOMEPORT_ARGON2_MEMORY_KIB": "1024",
+        "HOMEPORT_ARGON2_TIME_COST": "1",
+        "HOMEPORT_LOG_LEVEL": "warning",
+    }
+    env.pop("HOMEPORT_DATA", None)
+    home = start_home(base / "data", env)
+    try:
+        yield home
+    finally:
+        home.stop()

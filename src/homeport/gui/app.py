@@ -9,9 +9,21 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from homeport.gui import auth, dashboard, preview, setup
+from homeport.gui import (
+    articles,
+    auth,
+    dashboard,
+    entries,
+    media,
+    notes,
+    papers,
+    preview,
+    setup,
+    site_settings,
+)
 
 STATIC = Path(__file__).parent / "static"
+POST = ["POST"]
 
 
 async def to_admin(request: Request) -> Response:
@@ -23,18 +35,44 @@ def routes() -> list[BaseRoute]:
     admin: list[BaseRoute] = [
         Route("/", dashboard.dashboard),
         Route("/login", auth.login_form, methods=["GET"]),
-        Route("/login", auth.login, methods=["POST"]),
-        Route("/logout", auth.logout, methods=["POST"]),
+        Route("/login", auth.login, methods=POST),
+        Route("/logout", auth.logout, methods=POST),
         Route("/setup", setup.wizard, methods=["GET"]),
-        Route("/setup", setup.create, methods=["POST"]),
+        Route("/setup", setup.create, methods=POST),
         Route("/setup/phrase", setup.show_phrase, methods=["GET"]),
         Route("/setup/confirm", setup.confirm_form, methods=["GET"]),
-        Route("/setup/confirm", setup.confirm, methods=["POST"]),
+        Route("/setup/confirm", setup.confirm, methods=POST),
+        Route("/build", entries.build_now, methods=POST),
+        Route("/undo", entries.undo, methods=POST),
+        Route("/entries/{kind}/{id}/publish", entries.publish, methods=POST),
+        Route("/entries/{kind}/{id}/unpublish", entries.unpublish, methods=POST),
+        Route("/entries/{kind}/{id}/delete", entries.delete, methods=POST),
+        Route("/write", articles.index),
+        Route("/write/new", articles.new),
+        Route("/write/{id}", articles.edit),
+        Route("/api/articles", articles.save, methods=POST),
+        Route("/api/preview", articles.preview, methods=POST),
+        Route("/api/images", articles.upload_image, methods=POST),
+        Route("/media-file/{hash}/{file}", articles.media_file),
+        Route("/notes", notes.index, methods=["GET"]),
+        Route("/notes", notes.post, methods=POST),
+        Route("/media", media.index),
+        Route("/api/photos", media.upload, methods=POST),
+        Route("/media/uploaded", media.uploaded, methods=POST),
+        Route("/media/{id}", media.edit, methods=["GET"]),
+        Route("/media/{id}", media.save, methods=POST),
+        Route("/papers", papers.index, methods=["GET"]),
+        Route("/papers", papers.create, methods=POST),
+        Route("/papers/{id}", papers.detail, methods=["GET"]),
+        Route("/papers/{id}", papers.save, methods=POST),
+        Route("/settings", site_settings.index, methods=["GET"]),
+        Route("/settings", site_settings.save, methods=POST),
         Mount("/static", app=StaticFiles(directory=STATIC), name="gui-static"),
     ]
     return [
         Route("/admin", to_admin),
         Mount("/admin", routes=admin),
         Route("/preview", preview.to_root),
+        Route("/preview/", preview.to_site),
         Mount("/preview", routes=[Route("/{path:path}", preview.serve, methods=["GET", "HEAD"])]),
     ]

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
 from starlette.responses import Response
 
+from homeport.content import sites
+from homeport.gui import site
 from homeport.gui.pages import Page, page
+
+LABELS = {"article": "Articles", "note": "Notes", "photo": "Photos", "paper": "Papers"}
 
 
 @page()
 async def dashboard(p: Page) -> Response:
-    attention = []
+    name = await site.require(p.ctx)
+    entries = await sites.list_entries(p.ctx, name)
+    counts = Counter(e.type for e in entries)
+    drafts = [e for e in entries if e.data.get("draft")]
+    attention: list[tuple[str, str]] = []
     if p.session.secrets.get("phrase"):
-        attention.append(("Confirm your recovery phrase", "/setup/phrase"))
-    return p.render("dashboard.html", attention=attention)
+        attention.append(("Confirm your recovery phrase (your only way back in)", "/setup/phrase"))
+    built = site.last_build(p.ctx)
+    changed = max((int(e.data.get("last_modified", 0)) for e in entries), default=0)
+    if built is None or changed > int(built["at"]):
+        attention.append(("The preview is older than your latest changes: build it", "#build"))
+    for e in drafts[:5]:
+        label = str(e.data.get("title") or e.data.get("text") or e.data.get("alt") or e.type)
+        attention.append((f"Draft {e.type}: {label[:50]}", _edit_link(e)))
+    used = await asyncio.to_thread(site.storage_used, p.ctx)
+    settings = await sites.get_site(p.ctx, name)
+    recent = entries[:8]
+    return p.render("dashboard.html", site=name, settings=settings, counts=counts, labels=LABELS,
+                    drafts=len(drafts), used=used, built=built, attention=attention,
+                    recent=recent, edit_link=_edit_link)
+
+
+def _edit_link(entry: sites.Entry) -> str:
+    return {
+        "article": f"/write/{entry.id}",
+        "note": "/notes",
+        "photo": f"/media/{entry.id}",
+        "paper": f"/papers/{entry.id}",
+    }.get(entry.type, "/")

@@ -83,6 +83,7 @@ class Page:
             flashes=flashes,
             path=self.request.url.path,
             prefix=PREFIX,
+            undo=(self.session.secrets.get("undo") or {}).get("label"),
             **values,
         )
         return self.finish(HTMLResponse(html, status))

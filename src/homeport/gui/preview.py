@@ -15,6 +15,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from homeport.content import sites
 from homeport.gui import site
 from homeport.gui.pages import PREFIX, local_client
 from homeport.gui.sessions import COOKIE, store_of
@@ -49,9 +50,9 @@ def content_type(path: Path) -> str:
     return TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-def locate(root: Path, path: str) -> tuple[Path | None, str | None]:
-    """The file to serve for ``path`` under ``root``, or a redirect target; (None, None) when
-    nothing is there. Never leaves ``root``."""
+def locate(root: Path, path: str, base: str) -> tuple[Path | None, str | None]:
+    """The file to serve for ``path`` under ``root``, or a redirect target below ``base``;
+    (None, None) when nothing is there. Never leaves ``root``."""
     parts = [p for p in path.split("/") if p]
     if any(p in (".", "..") or "\x00" in p or "\\" in p for p in parts):
         return None, None
@@ -64,7 +65,7 @@ def locate(root: Path, path: str) -> tuple[Path | None, str | None]:
         return None, None
     if target.is_dir():
         if parts and not path.endswith("/"):
-            return None, ROOT + quote("/".join(parts)) + "/"
+            return None, base + quote("/".join(parts)) + "/"
         target = target / "index.html"
     return (target, None) if target.is_file() else (None, None)
 
@@ -78,6 +79,15 @@ async def to_root(request: Request) -> Response:
     return RedirectResponse(ROOT, status_code=307)
 
 
+async def to_site(request: Request) -> Response:
+    """``/preview/`` shows the GUI's site."""
+    ctx: Context = request.app.state.ctx
+    name = await site.current(ctx)
+    if name is None:
+        return HTMLResponse(NOT_BUILT, 404)
+    return RedirectResponse(f"{ROOT}{name}/", status_code=307)
+
+
 async def serve(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     if not ctx.settings.lan_access and not local_client(request):
@@ -85,10 +95,15 @@ async def serve(request: Request) -> Response:
     if not _logged_in(request, ctx):
         target = quote(ROOT + request.path_params["path"])
         return RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
-    root = site.output_dir(ctx)
-    if root is None or not (root / "index.html").is_file():
+    name, _, rest = request.path_params["path"].partition("/")
+    if name not in await sites.list_sites(ctx):
+        return HTMLResponse("<!doctype html><title>No such site</title><h1>No such site</h1>", 404)
+    if not rest and not request.url.path.endswith("/"):
+        return RedirectResponse(f"{ROOT}{quote(name)}/", status_code=301)
+    root = site.output_dir(ctx, name)
+    if not (root / "index.html").is_file():
         return HTMLResponse(NOT_BUILT, 404)
-    found, redirect = locate(root, request.path_params["path"])
+    found, redirect = locate(root, rest, f"{ROOT}{quote(name)}/")
     if redirect:
         return RedirectResponse(redirect, status_code=301)
     if found is None:

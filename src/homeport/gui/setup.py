@@ -12,6 +12,7 @@ import secrets
 from starlette.responses import Response
 
 from homeport.gui import site
+from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, page
 from homeport.gui.sessions import store_of
 from homeport.services import accounts, identity
@@ -106,5 +107,6 @@ async def confirm(p: Page) -> Response:
         return p.render("confirm.html", 400, positions=positions, error=error)
     p.session.secrets.pop("phrase", None)
     p.session.secrets.pop("confirm", None)
-    p.flash("Your home is ready, and your recovery phrase is confirmed.")
+    problem = await rebuild(p)
+    p.flash(problem or "Your home is ready, and your recovery phrase is confirmed.")
     return p.redirect(PREFIX + "/")

@@ -33,3 +33,34 @@ window.homeport = (function () {
   }
   return { csrf, post, upload };
 })();
+
+// A description (alt text) field for every chosen image, asked before anything is uploaded.
+document.querySelectorAll("input[type=file][data-alts]").forEach(function (input) {
+  const box = document.getElementById(input.dataset.alts);
+  input.addEventListener("change", function () {
+    box.textContent = "";
+    Array.from(input.files).forEach(function (file, i) {
+      const id = input.id + "-alt-" + i;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = "Describe " + file.name;
+      const field = document.createElement("input");
+      field.id = id; field.name = "alt"; field.required = true; field.maxLength = 1000;
+      box.append(label, field);
+    });
+  });
+});
+
+// Text typed into a box marked data-keep survives a failed post (expired session, home down).
+document.querySelectorAll("textarea[data-keep]").forEach(function (area) {
+  const key = "homeport-keep:" + area.dataset.keep;
+  const form = area.form;
+  try {
+    if (form && "posted" in form.dataset) localStorage.removeItem(key);
+    const kept = localStorage.getItem(key);
+    if (kept && !area.value) area.value = kept;
+  } catch (e) { /* no storage */ }
+  area.addEventListener("input", function () {
+    try { localStorage.setItem(key, area.value); } catch (e) { /* full */ }
+  });
+});

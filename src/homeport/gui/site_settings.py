@@ -1,0 +1,93 @@
+"""Site settings: title, description, author, avatar, theme, navigation and domains."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.responses import Response
+
+from homeport.content import media, sites
+from homeport.content.errors import ContentError
+from homeport.core.errors import HomeportError
+from homeport.gui import site, uploads
+from homeport.gui.entries import rebuild
+from homeport.gui.pages import PREFIX, Page, page
+
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def navigation_text(items: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{i.get('title', '')} | {i.get('url', '')}" for i in items)
+
+
+def _navigation(raw: str) -> list[dict[str, str]]:
+    items = []
+    for number, row in enumerate(raw.splitlines(), 1):
+        if not row.strip():
+            continue
+        title, sep, url = row.partition("|")
+        title, url = " ".join(title.split()), url.strip()
+        if not sep or not title or not url:
+            raise ContentError(f"Navigation line {number}: write it as “Title | /address/”.")
+        if not url.startswith(("/", "https://", "http://")):
+            raise ContentError(f"Navigation line {number}: the address starts with / or https://.")
+        items.append({"title": title[:300], "url": url[:2000]})
+    return items
+
+
+def _domains(raw: str) -> list[str]:
+    found: list[str] = []
+    for item in raw.replace(",", "\n").split():
+        domain = item.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not DOMAIN.match(domain):
+            raise ContentError(f"{item} is not a domain name (like example.org).")
+        if domain not in found:
+            found.append(domain)
+    return found
+
+
+async def _form(p: Page, status: int = 200, values: Any = None, error: str | None = None,
+                nav: str | None = None) -> Response:
+    name = await site.require(p.ctx)
+    settings = values or await sites.get_site(p.ctx, name)
+    if nav is None:
+        nav = navigation_text(settings.get("navigation", []))
+    return p.render("settings.html", status, site=name, values=settings, error=error,
+                    themes=site.themes(), navigation=nav, lan=p.ctx.settings.lan_access)
+
+
+@page()
+async def index(p: Page) -> Response:
+    return await _form(p)
+
+
+@page()
+async def save(p: Page) -> Response:
+    name = await site.require(p.ctx)
+    form = await p.form()
+    current = await sites.get_site(p.ctx, name)
+    changes: dict[str, Any] = {
+        "title": uploads.line(form, "title"),
+        "description": uploads.text(form, "description", 2000),
+        "author": uploads.line(form, "author"),
+        "theme": uploads.line(form, "theme", 64),
+        "keep_location": form.get("keep_location") == "on",
+    }
+    try:
+        if not changes["title"]:
+            raise ContentError("The site needs a title.")
+        changes["navigation"] = _navigation(str(form.get("navigation") or ""))
+        changes["domains"] = _domains(str(form.get("domains") or ""))
+        avatar = uploads.files(form, "avatar")
+        if avatar:
+            upload = await uploads.read(p.ctx, avatar[0], changes["author"] or changes["title"])
+            changes["avatar"] = media.store_image(p.ctx, upload)
+        await sites.update_site(p.ctx, name, changes)
+    except HomeportError as exc:
+        shown = {**current, **changes, "domains": str(form.get("domains") or "").split()}
+        nav = str(form.get("navigation") or "")
+        return await _form(p, exc.code, shown, exc.message, nav)
+    problem = await rebuild(p)
+    p.flash(problem or "Settings saved.")
+    return p.redirect(PREFIX + "/settings")

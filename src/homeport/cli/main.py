@@ -96,9 +96,10 @@ def init_command(
 
 
 def _register_repo(root: typer.Typer) -> None:
-    from homeport.cli.repo import register
+    from homeport.cli import repo, sync
 
-    register(root)
+    repo.register(root)
+    sync.register(root)
 
 
 def _identity_app() -> typer.Typer:

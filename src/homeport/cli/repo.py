@@ -224,12 +224,21 @@ def verify(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="A bundle to check (else the home).")] = None,
     data: DataOption = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Audit this provider's copy instead.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check every hash, signature and link of a bundle or of the home's repository; name each
-    problem and exit non-zero if there is one."""
+    """Check every hash, signature and link of a bundle, of the home's repository, or of a
+    provider's copy; name each problem and exit non-zero if there is one."""
     from homeport.repo.bundle import BundleError
     from homeport.services import repository
+
+    if provider is not None:
+        from homeport.cli.sync import audit
+
+        audit(data, provider, as_json, ctx)
+        return
 
     given = data or (ctx.obj or {}).get("data")
     if file is not None and not file.is_file():

@@ -125,6 +125,12 @@ class Repository:
         header, body = decode(oid, self.raw(oid), self.keys)
         return header.type, header.links, body
 
+    def stored_size(self, oid: bytes) -> int:
+        row = self.db.execute("SELECT length(data) FROM objects WHERE id = ?", (oid,)).fetchone()
+        if row is None:
+            raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
+        return int(row[0])
+
     def links(self, oid: bytes) -> tuple[bytes, ...] | None:
         row = self.db.execute("SELECT links FROM objects WHERE id = ?", (oid,)).fetchone()
         return None if row is None else split_links(bytes(row[0]))

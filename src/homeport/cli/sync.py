@@ -1,0 +1,258 @@
+"""``homeport providers add|list|remove``, ``publish``, ``status``, ``restore``, ``rollback``:
+the home's side of its providers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from homeport.cli.repo import DataOption, JsonOption, _fail, _settings, _size
+
+providers_app = typer.Typer(help="The providers this home publishes through.", no_args_is_help=True)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from homeport.cli.repo import _expected_errors
+    from homeport.sync.client import ProviderError
+    from homeport.sync.providers import ProvidersError
+
+    return (*_expected_errors(), ProviderError, ProvidersError, ValueError)
+
+
+@providers_app.command("add")
+def add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The provider's address, e.g. https://site.eu")],
+    code: Annotated[str, typer.Argument(help="The enrollment code its operator gave you.")],
+    name: Annotated[str | None, typer.Option(help="The name to ask for (your subdomain).")] = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enroll with a provider: prove this home's identity and get a site address there."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        entry = providers.add(settings, url, code, name)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(entry))
+    else:
+        typer.echo(f"enrolled with {entry['url']} as {entry['tenant']}: {entry['site']}")
+
+
+@providers_app.command("list")
+def list_(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
+    """The providers this home is enrolled with."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        entries = providers.load(settings.data_dir)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(entries))
+        return
+    if not entries:
+        typer.echo("no provider yet (homeport providers add URL CODE)")
+    for entry in entries:
+        typer.echo(f"{entry['url']}  {entry.get('tenant') or ''}  {entry.get('site') or ''}")
+
+
+@providers_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The provider to leave.")],
+    forget: Annotated[
+        bool, typer.Option("--forget", help="Only forget it here (it is unreachable).")
+    ] = False,
+    data: DataOption = None,
+) -> None:
+    """Leave a provider: it deletes this home's data and its site answers 410 Gone."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        providers.remove(settings, url, forget_only=forget)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"left {url}")
+
+
+def publish(
+    ctx: typer.Context,
+    data: DataOption = None,
+    site: Annotated[str | None, typer.Option(help="The built site to publish.")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    snapshot: Annotated[
+        bool, typer.Option("--snapshot/--no-snapshot", help="Take a snapshot first.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish the home's latest snapshot to every provider at once."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from homeport.services import repository
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        if snapshot:
+            asyncio.run(repository.snapshot(settings))
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            disable=as_json,
+            transient=True,
+        ) as bars:
+
+            def progress(url: str) -> Any:
+                task = bars.add_task(url, total=None)
+                return lambda sent, total: bars.update(task, completed=sent, total=total)
+
+            outcomes = providers.publish(settings, site, provider, progress=progress)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    rows = []
+    for o in outcomes:
+        r = o.result
+        rows.append(
+            {
+                "url": o.url,
+                "ok": o.error is None,
+                "error": o.error,
+                "seq": r.seq if r else None,
+                "up_to_date": r.up_to_date if r else None,
+                "objects": r.objects if r else None,
+                "bytes": r.bytes if r else None,
+                "seconds": round(r.seconds, 6) if r else None,
+                "site": r.site if r else None,
+            }
+        )
+        if not as_json:
+            if r is None:
+                typer.echo(f"homeport: {o.url}: {o.error}", err=True)
+            elif r.up_to_date:
+                typer.echo(f"{o.url}: already live at commit {r.seq}")
+            else:
+                typer.echo(
+                    f"{o.url}: live at commit {r.seq}, sent {r.objects} objects, "
+                    f"{_size(r.bytes)} in {r.seconds:.2f} s"
+                )
+    if as_json:
+        typer.echo(json.dumps(rows))
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
+
+
+def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
+    """Each provider's live commit, last publish, health, storage used and address."""
+    from homeport.services import repository
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        commits = repository.log(settings)
+        rows = providers.status(settings)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    head = commits[0].seq if commits else None
+    if as_json:
+        typer.echo(json.dumps({"head_seq": head, "providers": rows}))
+        return
+    typer.echo(f"home: commit {head if head is not None else '(none)'}")
+    for row in rows:
+        remote = row.get("remote") or {}
+        live = remote.get("seq")
+        usage = remote.get("usage")
+        typer.echo(
+            f"{row['url']}  {row['health']}  live {live if live is not None else '-'}  "
+            f"{_size(int(usage)) if usage is not None else '-'}  {row.get('site') or ''}"
+        )
+
+
+def restore(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option("--from", help="The provider to restore from.")],
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild this (empty) home from a provider with the recovery phrase (read from stdin)."""
+    from homeport.cli.identity import read_phrase
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        phrase = read_phrase("Recovery phrase")
+        outcome = asyncio.run(providers.restore(settings, source, phrase))
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    head = outcome.result.new_commits[-1].seq if outcome.result.new_commits else None
+    doc = {"identity": outcome.did, "head_seq": head, "objects": outcome.result.objects}
+    if as_json:
+        typer.echo(json.dumps(doc))
+    else:
+        typer.echo(f"restored {outcome.did} at commit {head} ({outcome.result.objects} objects)")
+
+
+def rollback(
+    ctx: typer.Context,
+    seq: Annotated[int, typer.Argument(help="The commit to put live again.")],
+    data: DataOption = None,
+) -> None:
+    """Put an earlier commit's site live again at every provider."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        outcomes = providers.rollback(settings, seq)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    for o in outcomes:
+        if o.error:
+            typer.echo(f"homeport: {o.url}: {o.error}", err=True)
+        else:
+            typer.echo(f"{o.url}: commit {seq} is live")
+    if any(o.error for o in outcomes):
+        raise typer.Exit(1)
+
+
+def audit(settings_dir: Path | None, url: str, as_json: bool, ctx: typer.Context) -> None:
+    """``homeport verify --provider URL``."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, settings_dir)
+    try:
+        report = providers.audit(settings, url)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    doc = {
+        "ok": not report.problems,
+        "url": report.url,
+        "head": report.head,
+        "objects": report.checked,
+        "problems": report.problems,
+    }
+    if as_json:
+        typer.echo(json.dumps(doc))
+    for line in report.problems:
+        typer.echo(f"homeport: {line}", err=True)
+    if report.problems:
+        raise typer.Exit(1)
+    if not as_json:
+        typer.echo(f"{report.url}: ok, {report.checked} objects of commit {report.head}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(providers_app, name="providers")
+    app.command("publish")(publish)
+    app.command("status")(status)
+    app.command("restore")(restore)
+    app.command("rollback")(rollback)

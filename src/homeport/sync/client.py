@@ -1,0 +1,170 @@
+"""A provider as the home sees it: one method per endpoint of ``docs/protocol.md``, every request
+signed, every error turned into a ``ProviderError`` that carries the provider's own message.
+
+The HTTP client is injected, so tests can talk to a provider's ASGI app in-process and the CLI to
+a real one over the network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from homeport.core.canonical import canonical
+from homeport.crypto.keys import did_key
+from homeport.crypto.signing import sign
+from homeport.sync.auth import authorization
+
+API = "/_homeport/v1"
+PACK_TYPE = "application/vnd.homeport.pack"
+
+
+class ProviderError(Exception):
+    """A provider refused or failed a request; ``code`` is its error code (or a transport one)."""
+
+    def __init__(self, url: str, status: int, code: str, message: str) -> None:
+        super().__init__(f"{url}: {message}")
+        self.url = url
+        self.status = status
+        self.code = code
+        self.missing: list[str] = []
+
+
+@dataclass(frozen=True)
+class Credentials:
+    did: str
+    key: Ed25519PrivateKey
+
+
+def normalise_url(url: str) -> str:
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{url}: not a provider address (expected https://host[:port])")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class ProviderClient:
+    def __init__(self, url: str, credentials: Credentials, http: httpx.Client) -> None:
+        self.url = normalise_url(url)
+        self.credentials = credentials
+        self.http = http
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        signed: bool = True,
+        stream: bool = False,
+    ) -> httpx.Response:
+        target = f"{API}{path}"
+        headers = {"Content-Type": content_type} if body else {}
+        if signed:
+            headers["Authorization"] = authorization(
+                self.credentials.key, self.credentials.did, method, target, body
+            )
+        try:
+            request = self.http.build_request(
+                method, self.url + target, content=body or None, headers=headers
+            )
+            response = self.http.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                self.url, 0, "unreachable", f"cannot reach the provider ({exc})"
+            ) from None
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+            raise self._error(response)
+        return response
+
+    def _error(self, response: httpx.Response) -> ProviderError:
+        try:
+            doc = response.json()
+            code = str(doc.get("error", "error"))
+            message = str(doc.get("message", response.reason_phrase))
+        except (ValueError, AttributeError):
+            code, message, doc = "error", f"HTTP {response.status_code}", {}
+        error = ProviderError(self.url, response.status_code, code, message)
+        if isinstance(doc, dict) and isinstance(doc.get("missing"), list):
+            error.missing = [str(m) for m in doc["missing"]]
+        return error
+
+    def _json(self, method: str, path: str, doc: Any = None, signed: bool = True) -> Any:
+        body = json.dumps(doc).encode() if doc is not None else b""
+        return self._request(method, path, body, signed=signed).json()
+
+    # --- endpoints -----------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/", signed=False)
+        return result
+
+    def enroll(self, code: str, operations: list[dict[str, Any]], name: str | None) -> Any:
+        challenge = self._json("POST", "/challenge", {}, signed=False)["challenge"]
+        key = self.credentials.key
+        proof = {
+            "challenge": challenge,
+            "code": code,
+            "did": self.credentials.did,
+            "purpose": "enroll",
+        }
+        doc = {
+            "code": code,
+            "challenge": challenge,
+            "name": name,
+            "identity": {"did": self.credentials.did, "operations": operations},
+            "key": did_key(key.public_key()),
+            "sig": sign(key, canonical(proof)),
+        }
+        return self._json("POST", "/enroll", doc, signed=False)
+
+    def tenant(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/tenant")
+        return result
+
+    def missing(self, ids: list[bytes]) -> set[bytes]:
+        found = self._json("POST", "/objects/missing", {"ids": [i.hex() for i in ids]})
+        return {bytes.fromhex(m) for m in found["missing"]}
+
+    def upload(self, pack: bytes) -> Any:
+        return self._request("POST", "/objects", pack, content_type=PACK_TYPE).json()
+
+    def publish(self, commit: bytes, operations: list[dict[str, Any]], site: str | None) -> Any:
+        return self._json(
+            "POST", "/publish", {"commit": commit.hex(), "operations": operations, "site": site}
+        )
+
+    def rollback(self, seq: int) -> Any:
+        return self._json("POST", "/rollback", {"seq": seq})
+
+    def fetch(self, ids: list[bytes]) -> bytes:
+        body = json.dumps({"ids": [i.hex() for i in ids]}).encode()
+        return self._request("POST", "/objects/fetch", body).content
+
+    def download_bundle(self, out: BinaryIO) -> int:
+        """Stream the tenant's bundle into ``out``; the number of bytes."""
+        response = self._request("GET", "/bundle", stream=True)
+        total = 0
+        try:
+            for chunk in response.iter_bytes(1 << 20):
+                out.write(chunk)
+                total += len(chunk)
+        finally:
+            response.close()
+        return total
+
+    def delete(self) -> Any:
+        return self._json("DELETE", "/tenant")
+
+
+def batches(items: list[bytes], size: int) -> Iterator[list[bytes]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

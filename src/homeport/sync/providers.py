@@ -1,0 +1,269 @@
+"""The providers a home publishes through, and the use cases around them: enroll, publish to all
+of them at once, status, restore from one, audit one, leave one.
+
+The list lives in ``providers.json`` in the data dir. Publishing runs one thread per provider,
+each with its own repository connection, so a slow or dead provider never holds up the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from homeport.crypto.keys import did_key, keys_from_phrase
+from homeport.repo.bundle import read_frames
+from homeport.repo.codec import ObjectError, check
+from homeport.repo.repository import Repository, RepositoryError
+from homeport.services import identity as ids
+from homeport.services import repository as repo_service
+from homeport.settings import Settings
+from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
+from homeport.sync.engine import Progress, PushResult, push
+
+PROVIDERS_FILE = "providers.json"
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class ProvidersError(Exception):
+    """A provider command that cannot run as asked; the message says what to do."""
+
+
+HttpFactory = Callable[[], httpx.Client]
+
+
+def default_http() -> httpx.Client:
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+
+
+def load(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / PROVIDERS_FILE
+    if not path.exists():
+        return []
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        return list(doc["providers"])
+    except (ValueError, KeyError, TypeError):
+        raise ProvidersError(f"{path} is damaged: not a providers list") from None
+
+
+def save(data_dir: Path, providers: list[dict[str, Any]]) -> None:
+    path = data_dir / PROVIDERS_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"providers": providers}, indent=2) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+def credentials(data_dir: Path) -> Credentials:
+    identity = ids.load(data_dir)
+    key = Ed25519PrivateKey.from_private_bytes(ids.secret(data_dir, "signing.key"))
+    return Credentials(identity.did, key)
+
+
+def find(data_dir: Path, url: str) -> dict[str, Any]:
+    wanted = normalise_url(url)
+    for entry in load(data_dir):
+        if entry["url"] == wanted:
+            return entry
+    raise ProvidersError(f"{wanted} is not one of this home's providers (homeport providers list)")
+
+
+def add(
+    settings: Settings, url: str, code: str, name: str | None, http: HttpFactory = default_http
+) -> dict[str, Any]:
+    data_dir = settings.data_dir
+    identity = ids.load(data_dir)
+    wanted = normalise_url(url)
+    providers = load(data_dir)
+    if any(p["url"] == wanted for p in providers):
+        raise ProvidersError(f"already enrolled with {wanted}")
+    with http() as client:
+        answer = ProviderClient(wanted, credentials(data_dir), client).enroll(
+            code, identity.operations, name
+        )
+    entry = {
+        "url": wanted,
+        "tenant": answer.get("tenant"),
+        "site": answer.get("site"),
+        "enrolled": int(time.time() * 1000),
+    }
+    save(data_dir, [*providers, entry])
+    return entry
+
+
+def remove(
+    settings: Settings, url: str, forget_only: bool = False, http: HttpFactory = default_http
+) -> None:
+    """Ask the provider to delete this home's data (a signed request), then forget it."""
+    entry = find(settings.data_dir, url)
+    if not forget_only:
+        with http() as client:
+            ProviderClient(entry["url"], credentials(settings.data_dir), client).delete()
+    save(settings.data_dir, [p for p in load(settings.data_dir) if p["url"] != entry["url"]])
+
+
+def site_name(settings: Settings, site: str | None) -> str | None:
+    """The site to publish: the one asked for, else the only one built."""
+    root = settings.data_dir / repo_service.SITES_DIR
+    built = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if site is not None:
+        if site not in built:
+            raise ProvidersError(f"no built site named {site!r} (homeport build --site {site})")
+        return site
+    if len(built) > 1:
+        raise ProvidersError(f"several sites are built ({', '.join(built)}): choose with --site")
+    return built[0] if built else None
+
+
+@dataclass
+class Outcome:
+    url: str
+    result: PushResult | None = None
+    error: str | None = None
+
+
+def publish(
+    settings: Settings,
+    site: str | None = None,
+    only: str | None = None,
+    http: HttpFactory = default_http,
+    progress: Callable[[str], Progress] | None = None,
+) -> list[Outcome]:
+    """Push the head to every provider at once (or just ``only``); one failure never stops the
+    others, and each outcome says what happened."""
+    data_dir = settings.data_dir
+    providers = [find(data_dir, only)] if only else load(data_dir)
+    if not providers:
+        raise ProvidersError("no provider yet: homeport providers add URL CODE")
+    identity = ids.load(data_dir)
+    chosen = site_name(settings, site)
+    creds = credentials(data_dir)
+    keys = repo_service.repo_keys(data_dir)
+
+    def one(entry: dict[str, Any]) -> Outcome:
+        url = entry["url"]
+        try:
+            repo = Repository.open(data_dir, keys)
+            try:
+                with http() as client:
+                    result = push(
+                        repo,
+                        ProviderClient(url, creds, client),
+                        identity.operations,
+                        chosen,
+                        progress=progress(url) if progress else None,
+                    )
+            finally:
+                repo.close()
+        except (ProviderError, RepositoryError, ObjectError, OSError) as exc:
+            return Outcome(url, error=str(exc))
+        return Outcome(url, result=result)
+
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        outcomes = list(pool.map(one, providers))
+    stamp = int(time.time() * 1000)
+    saved = load(data_dir)
+    for entry in saved:
+        for outcome in outcomes:
+            if outcome.url == entry["url"] and outcome.result is not None:
+                entry["last_publish"] = stamp
+                entry["seq"] = outcome.result.seq
+    save(data_dir, saved)
+    return outcomes
+
+
+def status(settings: Settings, http: HttpFactory = default_http) -> list[dict[str, Any]]:
+    creds = credentials(settings.data_dir)
+    rows = []
+    with http() as client:
+        for entry in load(settings.data_dir):
+            row = dict(entry)
+            try:
+                row["remote"] = ProviderClient(entry["url"], creds, client).tenant()
+                row["health"] = "ok"
+            except ProviderError as exc:
+                row["health"] = f"error: {exc}"
+            rows.append(row)
+    return rows
+
+
+def rollback(settings: Settings, seq: int, http: HttpFactory = default_http) -> list[Outcome]:
+    creds = credentials(settings.data_dir)
+    outcomes = []
+    with http() as client:
+        for entry in load(settings.data_dir):
+            try:
+                ProviderClient(entry["url"], creds, client).rollback(seq)
+                outcomes.append(Outcome(entry["url"]))
+            except ProviderError as exc:
+                outcomes.append(Outcome(entry["url"], error=str(exc)))
+    return outcomes
+
+
+async def restore(
+    settings: Settings, url: str, phrase: str, http: HttpFactory = default_http
+) -> repo_service.ImportOutcome:
+    """Rebuild this (empty) home from one provider with the phrase alone: download its bundle,
+    then import it (which verifies every hash and signature before writing anything)."""
+    keys = keys_from_phrase(phrase)
+    did = did_key(keys.root.public_key())
+    creds = Credentials(did, keys.root)
+    wanted = normalise_url(url)
+    with tempfile.TemporaryDirectory(prefix="homeport-restore-") as scratch:
+        target = Path(scratch) / "restore.bundle"
+        with http() as client, open(target, "wb") as out:
+            ProviderClient(wanted, creds, client).download_bundle(out)
+        outcome = await repo_service.import_bundle(settings, target, phrase)
+    save(settings.data_dir, [{"url": wanted, "enrolled": int(time.time() * 1000)}])
+    return outcome
+
+
+@dataclass
+class Audit:
+    url: str
+    head: str | None
+    checked: int
+    problems: list[str]
+
+
+def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Audit:
+    """Walk the provider's live commit object by object, fetching each and checking it against
+    its id (private ones opened with this home's keys); name what is missing or wrong."""
+    entry = find(settings.data_dir, url)
+    keys = repo_service.repo_keys(settings.data_dir)
+    creds = credentials(settings.data_dir)
+    problems: list[str] = []
+    checked = 0
+    with http() as client:
+        provider = ProviderClient(entry["url"], creds, client)
+        head = provider.tenant().get("head")
+        if not head:
+            return Audit(entry["url"], None, 0, ["the provider holds no commit for this home"])
+        frontier = [bytes.fromhex(head)]
+        seen: set[bytes] = set()
+        while frontier and len(problems) < 20:
+            batch, frontier = frontier[:2000], frontier[2000:]
+            got = {oid: stored for oid, stored in read_frames(provider.fetch(batch))}
+            for oid in batch:
+                seen.add(oid)
+                stored = got.get(oid)
+                if stored is None:
+                    problems.append(f"object {oid.hex()[:16]} is missing at the provider")
+                    continue
+                checked += 1
+                try:
+                    header = check(oid, stored, keys)
+                except ObjectError as exc:
+                    problems.append(f"{exc} (at the provider)")
+                    continue
+                frontier.extend(link for link in header.links if link not in seen)
+    return Audit(entry["url"], head, checked, problems)

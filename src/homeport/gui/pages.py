@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from homeport.core.errors import HomeportError
-from homeport.gui import state
+from homeport.gui import memory, state
 from homeport.gui.sessions import COOKIE, LIFETIME_MS, Session, store_of
 from homeport.services.context import Context
 
@@ -200,6 +200,9 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
             except HomeportError as exc:
                 message = exc.message or "That did not work."
                 return error_page(current, exc.code, "That did not work", message)
+            finally:
+                if request.method not in SAFE_METHODS:
+                    memory.trim()
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__

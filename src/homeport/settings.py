@@ -46,6 +46,11 @@ class Settings:
     tombstone_retention_seconds: int = 30 * 24 * 3600
     log_level: str = "info"
     lan_access: bool = False
+    base_domain: str = ""
+    provider_port: int = 8760
+    keep_commits: int = 20
+    invite_quota: int = 5_000_000_000
+    operator_password: str | None = field(default=None, repr=False)
 
     @property
     def record_store_url(self) -> str:

@@ -137,10 +137,15 @@ class ProviderClient:
     def upload(self, pack: bytes) -> Any:
         return self._request("POST", "/objects", pack, content_type=PACK_TYPE).json()
 
-    def publish(self, commit: bytes, operations: list[dict[str, Any]], site: str | None) -> Any:
-        return self._json(
-            "POST", "/publish", {"commit": commit.hex(), "operations": operations, "site": site}
-        )
+    def publish(
+        self,
+        commit: bytes,
+        operations: list[dict[str, Any]],
+        site: str | None,
+        files: dict[str, str],
+    ) -> Any:
+        doc = {"commit": commit.hex(), "operations": operations, "site": site, "files": files}
+        return self._json("POST", "/publish", doc)
 
     def rollback(self, seq: int) -> Any:
         return self._json("POST", "/rollback", {"seq": seq})

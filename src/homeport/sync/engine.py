@@ -113,6 +113,20 @@ def upload(
     return sent
 
 
+def site_files(repo: Repository, site: str | None) -> dict[str, str]:
+    """The published site's files, ``path → file id``: the provider cannot read the (sealed)
+    tree to find them, so the home names them, and the provider checks each is in the tree."""
+    if site is None:
+        return {}
+    prefix = f"site/{site}"
+    files = {}
+    for key in repo.entries_under(prefix):
+        entry = repo.entry(key)
+        if entry is not None:
+            files[key.removeprefix(prefix + "/")] = entry[0].hex()
+    return files
+
+
 def push(
     repo: Repository,
     client: ProviderClient,
@@ -132,18 +146,19 @@ def push(
         result.up_to_date = True
         result.seconds = time.perf_counter() - started
         return result
+    files = site_files(repo, site)
     ids = lacking(repo, client, theirs, head.id)
     result.objects = len(ids)
     result.bytes = upload(repo, client, ids, parallel, progress)
     try:
-        answer = retrying(partial(client.publish, head.id, operations, site))
+        answer = retrying(partial(client.publish, head.id, operations, site, files))
     except ProviderError as exc:
         if exc.code != "missing-objects" or not exc.missing:
             raise
         again = [bytes.fromhex(m) for m in exc.missing]  # e.g. the provider lost some
         result.objects += len(again)
         result.bytes += upload(repo, client, again, parallel, progress)
-        answer = retrying(partial(client.publish, head.id, operations, site))
+        answer = retrying(partial(client.publish, head.id, operations, site, files))
     result.site = answer.get("site") if isinstance(answer, dict) else None
     result.seconds = time.perf_counter() - started
     return result

@@ -114,7 +114,11 @@ def remove(
 def site_name(settings: Settings, site: str | None) -> str | None:
     """The site to publish: the one asked for, else the only one built."""
     root = settings.data_dir / repo_service.SITES_DIR
-    built = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    built = (
+        sorted(p.name for p in root.iterdir() if p.is_dir() and "@" not in p.name)
+        if root.is_dir()
+        else []
+    )
     if site is not None:
         if site not in built:
             raise ProvidersError(f"no built site named {site!r} (homeport build --site {site})")
@@ -149,6 +153,14 @@ def publish(
     creds = credentials(data_dir)
     keys = repo_service.repo_keys(data_dir)
 
+    def variant(url: str) -> str | None:
+        """The build made for this provider's address, if there is one (cli publish makes it)."""
+        if chosen is None:
+            return None
+        name = f"{chosen}@{url.split('://', 1)[1]}"
+        built = (data_dir / repo_service.SITES_DIR / name).is_dir()
+        return name if built else chosen
+
     def one(entry: dict[str, Any]) -> Outcome:
         url = entry["url"]
         try:
@@ -159,7 +171,7 @@ def publish(
                         repo,
                         ProviderClient(url, creds, client),
                         identity.operations,
-                        chosen,
+                        variant(url),
                         progress=progress(url) if progress else None,
                     )
             finally:

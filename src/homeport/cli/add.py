@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from homeport.cli.build import DataOption, SiteOption, fail, pick_site, run
-from homeport.content import media, sites
-from homeport.content.errors import MediaError
-from homeport.content.media import Upload
-from homeport.services.context import Context
+
+if TYPE_CHECKING:
+    from homeport.content.media import Upload
+    from homeport.content.sites import Entry
+    from homeport.services.context import Context
 
 add_app = typer.Typer(help="Add an entry (note, article, photo, paper) to a site.",
                       no_args_is_help=True)
@@ -34,11 +35,13 @@ def _common(tags: list[str] | None, draft: bool, private: bool) -> dict[str, Any
     return fields
 
 
-def _report(entry: sites.Entry) -> None:
+def _report(entry: Entry) -> None:
     typer.echo(f"Added {entry.type} {entry.path} (id {entry.id})")
 
 
 def _read(path: Path, alt: str | None = None) -> Upload:
+    from homeport.content.media import Upload
+
     try:
         return Upload(path.name, path.read_bytes(), alt)
     except OSError as exc:
@@ -46,6 +49,9 @@ def _read(path: Path, alt: str | None = None) -> Upload:
 
 
 def _check_images(uploads: list[Upload]) -> None:
+    from homeport.content import media
+    from homeport.content.errors import MediaError
+
     for upload in uploads:
         try:
             media.check_image(upload.data, upload.filename)
@@ -80,7 +86,9 @@ def note(
     if reply_to:
         fields["reply_to"] = reply_to
 
-    async def work(context: Context) -> sites.Entry:
+    async def work(context: Context) -> Entry:
+        from homeport.content import sites
+
         name = await pick_site(context, site, create=True)
         return await sites.add_entry(context, name, "note", fields,
                                      {"photos": uploads} if uploads else None)
@@ -173,7 +181,9 @@ def article(
         common.pop("draft")
     fields.update(common)
 
-    async def work(context: Context) -> sites.Entry:
+    async def work(context: Context) -> Entry:
+        from homeport.content import sites
+
         name = await pick_site(context, site, create=True)
         return await sites.add_entry(context, name, "article", fields)
 
@@ -209,7 +219,9 @@ def photo(
     if caption:
         base["caption"] = caption
 
-    async def work(context: Context) -> list[sites.Entry]:
+    async def work(context: Context) -> list[Entry]:
+        from homeport.content import sites
+
         name = await pick_site(context, site, create=True)
         added = []
         for upload, text in zip(uploads, alts, strict=True):
@@ -240,6 +252,9 @@ def paper(
     data: DataOption = None,
 ) -> None:
     """Add a paper: a page with its abstract, the PDF, and BibTeX / CSL-JSON citations."""
+    from homeport.content import media
+    from homeport.content.errors import MediaError
+
     upload = _read(file)
     try:
         media.check_pdf(upload.data, upload.filename)
@@ -254,7 +269,9 @@ def paper(
         if value is not None:
             fields[key] = value
 
-    async def work(context: Context) -> sites.Entry:
+    async def work(context: Context) -> Entry:
+        from homeport.content import sites
+
         name = await pick_site(context, site, create=True)
         return await sites.add_entry(context, name, "paper", fields, {"pdf": upload})
 

@@ -9,7 +9,6 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from homeport.content import sites
 from homeport.core.errors import HomeportError
 from homeport.services.context import Context
 from homeport.settings import Settings, SettingsError, load_settings
@@ -62,6 +61,8 @@ async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[
 
 async def pick_site(context: Context, name: str | None, *, create: bool = False) -> str:
     """The site named, else the only one; with ``create``, a first site called ``site``."""
+    from homeport.content import sites
+
     existing = await sites.list_sites(context)
     if name is not None:
         if name not in existing:

@@ -21,20 +21,21 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from homeport.content.errors import MediaError
+from homeport.content.variants import (
+    WIDTHS,
+    Variant,
+    cached_variants,
+    index_text,
+    variant_folder,
+    variant_widths,
+)
 from homeport.services.context import Context
 from homeport.store.protocols import JSONObject
 
-try:  # phones send HEIC; accepted when pillow-heif is installed (it is a dependency)
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-    HEIC = True
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    HEIC = False
-
 MAX_PIXELS = 60_000_000
 """Above this an image is refused as a possible decompression bomb (a 60 MP photo is fine)."""
-WIDTHS = (480, 960, 1920)
+__all__ = ["WIDTHS", "Upload", "Variant", "check_image", "check_pdf", "store_file",
+           "store_image", "store_pdf", "variant_widths", "variants"]
 FORMATS = (("webp", "WEBP", "image/webp"), ("jpg", "JPEG", "image/jpeg"))
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                  "WEBP": "image/webp", "HEIF": "image/heic", "AVIF": "image/avif",
@@ -60,16 +61,24 @@ class Upload:
             raise MediaError(f"cannot read {file}: {exc.strerror or exc}") from None
 
 
-@dataclass(frozen=True)
-class Variant:
-    width: int
-    height: int
-    ext: str
-    mimetype: str
-    path: Path
+_heif: list[bool] = []
+
+
+def heic_supported() -> bool:
+    """Register pillow-heif's opener on first use (phones send HEIC; it costs start-up time)."""
+    if not _heif:
+        try:
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+            _heif.append(True)
+        except ImportError:  # pragma: no cover - depends on the platform's wheels
+            _heif.append(False)
+    return _heif[0]
 
 
 def _open_checked(data: bytes, filename: str) -> Image.Image:
+    heic_supported()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -148,36 +157,17 @@ def store_file(ctx: Context, upload: Upload) -> JSONObject:
     return _keep(ctx, upload, mimetype)
 
 
-def cache_dir(ctx: Context) -> Path:
-    return ctx.settings.data_dir / "cache" / "media"
-
-
-def variant_widths(width: int) -> list[int]:
-    """The widths made for an image ``width`` wide: never upscaled, at most 1920."""
-    widths = [w for w in WIDTHS if w < width]
-    return [*widths, min(width, WIDTHS[-1])]
-
-
 def variants(ctx: Context, digest: str, *, keep_location: bool = False) -> list[Variant]:
     """The image's variants, made on first call and read from the cache afterwards."""
-    folder = cache_dir(ctx) / (digest + ("-geo" if keep_location else ""))
-    index = folder / "index.txt"
-    if index.exists():
-        return _read_index(folder, index)
+    cached = cached_variants(ctx.settings.data_dir, digest, keep_location)
+    if cached is not None:
+        return cached
+    folder = variant_folder(ctx.settings.data_dir, digest, keep_location)
     with ctx.blobs.open(digest) as source:
         data = source.read()
     made = _make_variants(data, folder, keep_location)
-    lines = "".join(f"{v.width} {v.height} {v.ext} {v.mimetype}\n" for v in made)
-    _atomic_write(index, lines.encode())
+    _atomic_write(folder / "index.txt", index_text(made).encode())
     return made
-
-
-def _read_index(folder: Path, index: Path) -> list[Variant]:
-    found = []
-    for line in index.read_text().splitlines():
-        width, height, ext, mimetype = line.split()
-        found.append(Variant(int(width), int(height), ext, mimetype, folder / f"{width}.{ext}"))
-    return found
 
 
 def _exif_bytes(image: Image.Image, keep_location: bool) -> bytes:

@@ -27,7 +27,10 @@ from homeport.content.types import (
     SETTINGS_RECORD,
     SLUGS_COLLECTION,
     EntryType,
+    bucket_uri,
+    collection_uri,
     entry_type,
+    read_settings,
 )
 from homeport.core.errors import ObjectNotFound
 from homeport.core.ids import new_record_id
@@ -64,14 +67,6 @@ class Entry:
     def path(self) -> str:
         """URL path below the site root, e.g. ``/articles/hello/``."""
         return ENTRY_TYPES[self.type].path(self.slug)
-
-
-def bucket_uri(site: str) -> str:
-    return f"/buckets/{site}"
-
-
-def collection_uri(site: str, collection: str) -> str:
-    return f"/buckets/{site}/collections/{collection}"
 
 
 def now_iso(ctx: Context) -> str:
@@ -123,11 +118,7 @@ async def _collection(
 
 async def get_site(ctx: Context, name: str) -> JSONObject:
     """The site's settings record; ContentError when there is no such site."""
-    try:
-        return await ctx.store.get("record", collection_uri(name, SETTINGS_COLLECTION),
-                                   SETTINGS_RECORD)
-    except ObjectNotFound:
-        raise ContentError(f"there is no site named {name!r}") from None
+    return await read_settings(ctx.store, name)
 
 
 async def list_sites(ctx: Context) -> list[str]:

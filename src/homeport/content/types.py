@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from homeport.content.errors import ContentError
 from homeport.content.schemas import FIELDS
+from homeport.core.errors import ObjectNotFound
+from homeport.store.protocols import JSONObject, RecordStore
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,25 @@ RESERVED_SLUGS = frozenset(
 )
 
 
+def bucket_uri(site: str) -> str:
+    return f"/buckets/{site}"
+
+
+def collection_uri(site: str, collection: str) -> str:
+    return f"/buckets/{site}/collections/{collection}"
+
+
 def entry_type(name: str) -> EntryType:
     found = ENTRY_TYPES.get(name)
     if found is None:
         raise ContentError(f"unknown entry type {name!r} (one of: {', '.join(ENTRY_TYPES)})")
     return found
+
+
+async def read_settings(store: RecordStore, site: str) -> JSONObject:
+    """The site's settings record; ContentError when there is no such site."""
+    try:
+        return await store.get("record", collection_uri(site, SETTINGS_COLLECTION),
+                               SETTINGS_RECORD)
+    except ObjectNotFound:
+        raise ContentError(f"there is no site named {site!r}") from None

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homeport import __version__
-from homeport.content import media
-from homeport.render.model import EntryView, load_site
+from homeport.content.variants import Variant, cached_variants
+from homeport.render.model import EntryView, load_site, safe_name
 from homeport.render.output import Output, OutputFile, load_files
 from homeport.render.pages import Page, Planner
 from homeport.render.themes import find_theme, load_theme
@@ -105,18 +105,28 @@ def _media_pages(ctx: Context, keep_location: object) -> Callable[[EntryView], l
         found = []
         for ref in [*entry.images, *entry.body_images]:
             digest = str(ref["hash"])
-            for variant in media.variants(ctx, digest, keep_location=keep):
+            for variant in _variants(ctx, digest, keep):
                 found.append(Page(f"media/{digest}/{variant.width}.{variant.ext}",
                                   variant.path.read_bytes, ["media", digest, str(keep)]))
         attachment = entry.attachment
         if attachment is not None:
             digest = str(attachment["hash"])
-            name = media.safe_name(str(attachment["filename"]))
+            name = safe_name(str(attachment["filename"]))
             found.append(Page(f"{entry.path.strip('/')}/{name}", _blob(ctx, digest),
                               ["file", digest]))
         return found
 
     return pages
+
+
+def _variants(ctx: Context, digest: str, keep: bool) -> list[Variant]:
+    """Cached variants; made now (Pillow imported only then) when an upload skipped them."""
+    found = cached_variants(ctx.settings.data_dir, digest, keep)
+    if found is None:
+        from homeport.content import media
+
+        found = media.variants(ctx, digest, keep_location=keep)
+    return found
 
 
 def _blob(ctx: Context, digest: str) -> Callable[[], bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,9 +17,9 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
-from homeport.content.sites import collection_uri, get_site
 from homeport.content.slugs import slugify
-from homeport.content.types import ENTRY_TYPES
+from homeport.content.types import ENTRY_TYPES, collection_uri, read_settings
+from homeport.core.query import Filter, Op
 from homeport.render.markdown import render_markdown
 from homeport.services.context import Context
 from homeport.store.protocols import JSONObject
@@ -149,24 +150,64 @@ def _shorten(text: str, size: int = 60) -> str:
     return line if len(line) <= size else line[: size - 1].rsplit(" ", 1)[0] + "…"
 
 
+def safe_name(filename: str) -> str:
+    """A file name safe as the last segment of an output path."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].strip().replace("\x00", "")
+    return base if base not in ("", ".", "..") else "file"
+
+
 def is_public(record: JSONObject) -> bool:
     return record.get("visibility") == "public" and not record.get("draft")
 
 
+CACHE = "render.records"
+CACHE_SECONDS = 3600.0
+"""A process's cache of a collection is dropped after this, well inside tombstone retention,
+so a delete is never missed because its tombstone was compacted."""
+
+
+async def _records(ctx: Context, parent: str) -> dict[str, JSONObject]:
+    """Every live record under ``parent``. A long-running process (the home) keeps them and
+    reads only what changed since (``last_modified`` above the collection's timestamp, deletes
+    included), so a rebuild after one edit reads one record, not the whole site."""
+    cache: dict[str, tuple[int, float, dict[str, JSONObject]]] = ctx.caches.setdefault(CACHE, {})
+    stamp = await ctx.store.resource_timestamp("record", parent)  # before reading: no gap
+    known = cache.get(parent)
+    if known is not None and time.monotonic() - known[1] < CACHE_SECONDS:
+        seen, at, records = known
+        if seen != stamp:
+            since = [Filter("last_modified", Op.GT, seen)]
+            for record in await ctx.store.list_all("record", parent, since, include_deleted=True):
+                if record.get("deleted"):
+                    records.pop(str(record["id"]), None)
+                else:
+                    records[str(record["id"])] = record
+        cache[parent] = (stamp, at, records)
+        return records
+    records = {str(r["id"]): r for r in await ctx.store.list_all("record", parent)}
+    cache[parent] = (stamp, time.monotonic(), records)
+    return records
+
+
 async def load_site(ctx: Context, site: str) -> SiteModel:
     """Read the settings and every public, published entry of ``site`` from the store."""
-    settings = await get_site(ctx, site)
+    settings = await read_settings(ctx.store, site)
     views: list[EntryView] = []
     by_id: dict[str, EntryView] = {}
+    previous: dict[str, EntryView] = ctx.caches.get(f"render.views.{site}", {})
     for kind in ENTRY_TYPES.values():
-        records = await ctx.store.list_all("record", collection_uri(site, kind.collection))
-        for record in records:
+        records = await _records(ctx, collection_uri(site, kind.collection))
+        for record in records.values():
             if not is_public(record):
                 continue
-            view = EntryView(kind.name, str(record["id"]), record, int(record["last_modified"]),
-                             kind.path(str(record["slug"])))
+            full = f"{record['id']}:{record['last_modified']}"
+            view = previous.get(full)
+            if view is None:  # unchanged entries keep their rendered HTML and fingerprints
+                view = EntryView(kind.name, str(record["id"]), record,
+                                 int(record["last_modified"]), kind.path(str(record["slug"])))
             views.append(view)
             by_id[view.id] = view
+    ctx.caches[f"render.views.{site}"] = {v.full: v for v in views}
     for view in views:
         if view.type == "album":
             view.photos = [by_id[p] for p in view.data.get("photos", [])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from homeport.content.media import variant_widths
+from homeport.content.variants import variant_widths
 
 MediaRef = dict[str, Any]
 

@@ -126,3 +126,17 @@ def test_links_follow_the_base_url_path(ctx: Context, tmp_path: Path) -> None:
     html = (out / "index.html").read_text()
     assert 'href="/preview/blog/articles/one/"' in html
     assert '<link rel="canonical" href="http://127.0.0.1:8750/preview/blog/">' in html
+
+
+def test_a_deleted_entry_disappears_on_the_next_build(ctx: Context, tmp_path: Path) -> None:
+    keep = add(ctx, "Keep", [])
+    gone = add(ctx, "Gone", [])
+    out = tmp_path / "out"
+    build(ctx, out)  # the process now caches the site's records
+    asyncio.run(sites.delete_entry(ctx, "blog", "article", gone.id))
+    asyncio.run(sites.update_entry(ctx, "blog", "article", keep.id, {"title": "Kept"}))
+    build(ctx, out)
+    assert not (out / "articles/gone").exists()
+    assert "Kept" in (out / "articles/keep/index.html").read_text()
+    ctx.caches.clear()  # a fresh process reads everything and agrees
+    assert build(ctx, out) == []

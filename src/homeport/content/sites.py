@@ -321,3 +321,24 @@ async def _claim_slug(
     body = {"type": kind.name, "entry": entry_id, "current": current}
     await writes.save(ctx, user, RECORD, parent, slug, body, None,
                       existing=existing, replace_permissions=False)
+
+
+__all__ = [
+    "OWNER",
+    "THEMES",
+    "Attachments",
+    "Entry",
+    "Upload",
+    "add_entry",
+    "bucket_uri",
+    "collection_uri",
+    "create_site",
+    "delete_entry",
+    "get_entry",
+    "get_site",
+    "list_entries",
+    "list_sites",
+    "now_iso",
+    "update_entry",
+    "update_site",
+]

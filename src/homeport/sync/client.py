@@ -134,8 +134,11 @@ class ProviderClient:
         found = self._json("POST", "/objects/missing", {"ids": [i.hex() for i in ids]})
         return {bytes.fromhex(m) for m in found["missing"]}
 
-    def upload(self, pack: bytes) -> Any:
-        return self._request("POST", "/objects", pack, content_type=PACK_TYPE).json()
+    def upload(self, pack: bytes, replace: bool = False) -> Any:
+        """Send a pack; ``replace`` overwrites copies the provider holds (a repair after an
+        audit found them damaged)."""
+        path = "/objects?replace=1" if replace else "/objects"
+        return self._request("POST", path, pack, content_type=PACK_TYPE).json()
 
     def publish(
         self,

@@ -88,6 +88,7 @@ def upload(
     ids: list[bytes],
     parallel: int = PARALLEL,
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> int:
     """Send the objects in packs, ``parallel`` at a time, holding at most ``parallel`` packs in
     memory (packs are read from the repository here, in this thread); the bytes sent."""
@@ -107,7 +108,9 @@ def upload(
         for pack in packs(repo, ids):
             if len(in_flight) >= max(1, parallel):
                 settle()
-            in_flight.append((pool.submit(retrying, partial(client.upload, pack)), len(pack)))
+            in_flight.append(
+                (pool.submit(retrying, partial(client.upload, pack, replace)), len(pack))
+            )
         while in_flight:
             settle()
     return sent
@@ -134,7 +137,10 @@ def push(
     site: str | None,
     parallel: int = PARALLEL,
     progress: Progress | None = None,
+    repair: list[bytes] | None = None,
 ) -> PushResult:
+    """Make ``head`` live at the provider; ``repair`` names objects an audit found damaged
+    there, sent again to replace them."""
     started = time.perf_counter()
     head = repo.head()
     if head is None:
@@ -142,14 +148,17 @@ def push(
     state = retrying(client.tenant)
     theirs = bytes.fromhex(state["head"]) if state.get("head") else None
     result = PushResult(client.url, head.seq, head.id.hex())
+    if repair:
+        result.objects += len(repair)
+        result.bytes += upload(repo, client, repair, parallel, progress, replace=True)
     if theirs == head.id:
-        result.up_to_date = True
+        result.up_to_date = not repair
         result.seconds = time.perf_counter() - started
         return result
     files = site_files(repo, site)
     ids = lacking(repo, client, theirs, head.id)
-    result.objects = len(ids)
-    result.bytes = upload(repo, client, ids, parallel, progress)
+    result.objects += len(ids)
+    result.bytes += upload(repo, client, ids, parallel, progress)
     try:
         answer = retrying(partial(client.publish, head.id, operations, site, files))
     except ProviderError as exc:

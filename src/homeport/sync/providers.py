@@ -173,6 +173,7 @@ def publish(
                         identity.operations,
                         variant(url),
                         progress=progress(url) if progress else None,
+                        repair=[bytes.fromhex(i) for i in entry.get("repair", [])],
                     )
             finally:
                 repo.close()
@@ -189,6 +190,7 @@ def publish(
             if outcome.url == entry["url"] and outcome.result is not None:
                 entry["last_publish"] = stamp
                 entry["seq"] = outcome.result.seq
+                entry.pop("repair", None)
     save(data_dir, saved)
     return outcomes
 
@@ -254,6 +256,7 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
     keys = repo_service.repo_keys(settings.data_dir)
     creds = credentials(settings.data_dir)
     problems: list[str] = []
+    damaged: list[bytes] = []
     checked = 0
     with http() as client:
         provider = ProviderClient(entry["url"], creds, client)
@@ -270,12 +273,20 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
                 stored = got.get(oid)
                 if stored is None:
                     problems.append(f"object {oid.hex()[:16]} is missing at the provider")
+                    damaged.append(oid)
                     continue
                 checked += 1
                 try:
                     header = check(oid, stored, keys)
                 except ObjectError as exc:
                     problems.append(f"{exc} (at the provider)")
+                    damaged.append(oid)
                     continue
                 frontier.extend(link for link in header.links if link not in seen)
+    if damaged:  # the next publish sends these again
+        saved = load(settings.data_dir)
+        for row in saved:
+            if row["url"] == entry["url"]:
+                row["repair"] = sorted({*row.get("repair", []), *(d.hex() for d in damaged)})
+        save(settings.data_dir, saved)
     return Audit(entry["url"], head, checked, problems)

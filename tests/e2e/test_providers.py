@@ -1,0 +1,168 @@
+"""One home, two providers, all over loopback through the real CLI and HTTP: enroll, publish,
+read the site from both by Host header, publish an edit (bytes about the size of the change),
+audit and repair a damaged copy, restore a new home from the second provider with the phrase
+alone (its export equals the home's, byte for byte), leave the first provider (410)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import mf2py
+import pytest
+
+from homeport.testing.live import free_port, stop_process, wait_ready
+
+BASE = "example.test"
+
+
+def homeport(*args: str, data: Path, stdin: str | None = None, check: bool = True) -> str:
+    env = {**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"}
+    done = subprocess.run(
+        [sys.executable, "-m", "homeport", *args, "--data", str(data)],
+        input=stdin.encode() if stdin is not None else None,
+        capture_output=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"homeport {' '.join(args)} failed:\n{done.stderr.decode()}")
+    return done.stdout.decode() if check else done.stderr.decode()
+
+
+@dataclass
+class Provider:
+    data: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def page(self, host: str, path: str = "/") -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", headers={"Host": host}, timeout=10)
+
+    def invite(self) -> str:
+        return str(json.loads(homeport("provider", "invite", "--json", data=self.data))["code"])
+
+
+@pytest.fixture
+def providers(tmp_path: Path) -> Iterator[list[Provider]]:
+    started: list[Provider] = []
+    try:
+        for n in (1, 2):
+            data = tmp_path / f"provider{n}"
+            port = free_port()
+            log = tmp_path / f"provider{n}.log"
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data),
+                     "--port", str(port), "--base-domain", BASE],
+                    stdout=out, stderr=subprocess.STDOUT,
+                    env={**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"},
+                )
+            started.append(Provider(data, port, proc))
+            wait_ready(f"http://127.0.0.1:{port}/_homeport/v1/", [proc], log)
+        yield started
+    finally:
+        for provider in started:
+            stop_process(provider.proc)
+
+
+def export_bytes(data: Path, target: Path) -> bytes:
+    homeport("export", str(target), data=data)
+    return target.read_bytes()
+
+
+def flip_one_object(provider_data: Path) -> str:
+    """Damage one public chunk of the tenant's copy at the provider; its id."""
+    (repo,) = list(provider_data.rglob("repo.sqlite"))
+    db = sqlite3.connect(repo)
+    try:
+        oid, data = db.execute(
+            "SELECT id, data FROM objects WHERE type = 1 ORDER BY length(data) DESC LIMIT 1"
+        ).fetchone()
+        damaged = bytearray(data)
+        damaged[-1] ^= 0xFF
+        db.execute("UPDATE objects SET data = ? WHERE id = ?", (bytes(damaged), oid))
+        db.commit()
+    finally:
+        db.close()
+    return bytes(oid).hex()[:16]
+
+
+def test_publish_to_two_providers_restore_and_leave(
+    tmp_path: Path, providers: list[Provider]
+) -> None:
+    home = tmp_path / "home"
+    phrase = json.loads(homeport("init", "--json", data=home))["phrase"]
+    article = tmp_path / "hello.md"
+    article.write_text("---\ntitle: Hello from home\ntags: [intro]\n---\n\nFirst post.\n")
+    homeport("add", "article", str(article), data=home)
+    homeport("add", "note", "A note only I can see", "--private", data=home)
+    photo = tmp_path / "photo.jpg"
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), (200, 120, 40)).save(photo, "JPEG")
+    homeport("add", "note", "A photo note", "--photo", str(photo), "--alt", "An orange square",
+             data=home)
+
+    for provider in providers:
+        homeport("providers", "add", provider.url, provider.invite(), "--name", "alice",
+                 data=home)
+    first = json.loads(homeport("publish", "--json", data=home))
+    assert [row["ok"] for row in first] == [True, True]
+
+    host = f"alice.{BASE}"
+    for provider in providers:
+        page = provider.page(host)
+        assert page.status_code == 200
+        parsed = mf2py.parse(doc=page.text, url=f"http://{host}/")
+        names = json.dumps(parsed)
+        assert "Hello from home" in names
+        assert "A note only I can see" not in page.text
+        assert provider.page(f"nobody.{BASE}").status_code == 404
+
+    # an edit costs about its own size
+    homeport("add", "note", "Second thoughts", data=home)
+    second = json.loads(homeport("publish", "--json", data=home))
+    assert all(row["ok"] for row in second)
+    first_bytes = min(row["bytes"] for row in first)
+    for row in second:
+        assert 0 < row["bytes"] < first_bytes / 2
+    assert "Second thoughts" in providers[1].page(host).text
+
+    # nothing changed: nothing sent
+    third = json.loads(homeport("publish", "--json", data=home))
+    assert all(row["up_to_date"] for row in third)
+
+    # a damaged copy is named by the audit
+    damaged = flip_one_object(providers[0].data)
+    problems = homeport("verify", "--provider", providers[0].url, data=home, check=False)
+    assert damaged in problems
+    repaired = json.loads(homeport("publish", "--json", data=home))
+    assert all(row["ok"] for row in repaired)
+    assert "ok" in homeport("verify", "--provider", providers[0].url, data=home)
+
+    # a new home from the second provider, with the phrase alone
+    restored = tmp_path / "restored"
+    homeport("restore", "--from", providers[1].url, data=restored, stdin=phrase)
+    assert export_bytes(restored, tmp_path / "restored.bundle") == export_bytes(
+        home, tmp_path / "home.bundle"
+    )
+    shown = homeport("identity", "show", data=restored)
+    assert json.loads(homeport("init", "--json", data=tmp_path / "other"))["did"] not in shown
+
+    # leaving a provider: its copy is deleted and the site is gone
+    homeport("providers", "remove", providers[0].url, data=home)
+    assert providers[0].page(host).status_code == 410
+    assert providers[1].page(host).status_code == 200

@@ -57,7 +57,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+def make_client(settings: Settings, clock: Clock) -> Iterator[Any]:
+    """``make_client(address)``: an in-process client seen as coming from ``address``."""
     settings.data_dir.mkdir(parents=True)
     ctx = Context(
         settings=settings,
@@ -65,8 +66,24 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
         blobs=FsBlobStore(settings.blobs_dir),
         clock=clock,
     )
-    with TestClient(create_home_app(settings, ctx), base_url="http://127.0.0.1") as c:
-        yield c
+    app = create_home_app(settings, ctx)
+    opened: list[TestClient] = []
+
+    def make(address: str = "127.0.0.1") -> TestClient:
+        found = TestClient(app, base_url="http://127.0.0.1", client=(address, 50000))
+        opened.append(found.__enter__())
+        return found
+
+    try:
+        yield make
+    finally:
+        for found in opened:
+            found.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Any) -> TestClient:
+    return make_client()
 
 
 class Gui:

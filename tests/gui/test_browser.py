@@ -312,3 +312,35 @@ def test_note_with_undescribed_photo_keeps_the_text(page: Any) -> None:
     page.get_by_role("button", name="Post").click()
     assert "Describe each photo" in page.get_by_role("alert").inner_text()
     assert re.search("no description", page.get_by_label("What\u2019s on your mind?").input_value())
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    'input:not([type=hidden]), textarea, select, button'))
+  .filter(el => el.offsetParent !== null)
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !(el.textContent || '').trim())
+  .map(el => el.outerHTML)"""
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/write/new", "/admin/notes", "/admin/media", "/admin/papers",
+             "/admin/settings"],
+)
+def test_every_control_has_a_label_and_every_image_a_text(page: Any, path: str) -> None:
+    page.goto(path)
+    assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate("() => Array.from(document.images).filter(i => !i.hasAttribute('alt'))"
+                         ".length") == 0
+    assert page.locator("h1").count() == 1
+
+
+def test_delete_offers_undo(page: Any) -> None:
+    page.goto("/admin/notes")
+    page.get_by_label("What\u2019s on your mind?").fill("A note to delete and bring back")
+    page.get_by_role("button", name="Post").click()
+    page.wait_for_selector("text=Posted.")
+    page.locator(".notes li", has_text="bring back").get_by_role("button").click()
+    assert "bring back" not in page.locator(".notes").inner_text()
+    page.get_by_role("button", name="Undo").click()
+    page.wait_for_selector("text=Restored")
+    assert "bring back" in page.locator(".notes").inner_text()

@@ -123,7 +123,7 @@ def local_client(request: Request) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host in ("testclient", "localhost")
+        return host == "localhost"
 
 
 def safe_next(target: str | None) -> str:

@@ -89,3 +89,29 @@ def test_logout_ends_the_session(gui: Any, client: Client) -> None:
     client.post("/admin/logout", data={"csrf": gui.csrf_of(page.text)})
     client.cookies.set(COOKIE, old)
     assert client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_wizard_cannot_run_again_once_done(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    client.cookies.clear()
+    assert client.get("/admin/setup", follow_redirects=False).headers["location"] == "/admin/"
+    page = client.get("/admin/login")
+    form = {"csrf": gui.csrf_of(page.text), "name": "Eve", "title": "Mine now",
+            "theme": "journal", "password": "taken over", "password2": "taken over"}
+    response = client.post("/admin/setup", data=form, follow_redirects=False)
+    assert response.headers["location"] == "/admin/"
+    assert gui.login(client, "taken over").status_code == 401
+
+
+def test_home_made_with_init_still_gets_a_site_and_no_new_phrase(
+    gui: Any, client: Client, settings: Any
+) -> None:
+    from homeport.services import identity
+
+    identity.create(settings.data_dir)
+    page = client.get("/admin/", follow_redirects=True)
+    assert "Welcome to your home" in page.text
+    form = {"csrf": gui.csrf_of(page.text), "name": "Ada", "title": "From init",
+            "theme": "portfolio", "password": gui.password, "password2": gui.password}
+    done = client.post("/admin/setup", data=form)
+    assert "already had an identity" in done.text and "From init" in done.text

@@ -182,6 +182,8 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
             needs_setup = await state.setup_needed(ctx)
             if needs_setup and not during_setup:
                 return current.redirect(PREFIX + "/setup")
+            if during_setup and not needs_setup:
+                return current.redirect(PREFIX + "/")  # the wizard runs once, never again
             if login and session.user is None and not (needs_setup and during_setup):
                 return _login_first(current, expired)
             if request.method not in SAFE_METHODS and not session.check_csrf(

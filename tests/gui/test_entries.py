@@ -77,3 +77,17 @@ def test_other_devices_are_refused_while_lan_access_is_off(make_client: Any) -> 
     assert response.status_code == 403
     assert "lan_access" in response.text
     assert phone.get("/preview/x/").status_code == 403
+
+
+def test_upload_over_the_limit_is_refused_before_it_is_read(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    token = _token(gui, client)
+    headers = {"X-CSRF-Token": token, "Content-Length": str(3 * 1024**3),
+               "Content-Type": "multipart/form-data; boundary=x"}
+
+    def body() -> Any:
+        yield b"--x\r\n"  # the server must answer without reading the promised 3 GB
+
+    response = client.post("/admin/api/photos", content=body(), headers=headers)
+    assert response.status_code == 413
+    assert "bigger than the limit" in response.text

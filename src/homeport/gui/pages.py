@@ -26,6 +26,8 @@ from homeport.services.context import Context
 PREFIX = "/admin"
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = ("GET", "HEAD")
+FORM_OVERHEAD = 1024 * 1024
+"""Room for a form's other fields beside its largest allowed file."""
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -146,6 +148,12 @@ def error_page(page: Page, status: int, title: str, message: str) -> Response:
     return page.render("error.html", status, title=title, message=message)
 
 
+def too_large(request: Request, limit: int) -> bool:
+    """Judged from Content-Length before a byte of the body is read or spooled to disk."""
+    length = request.headers.get("content-length", "")
+    return length.isdigit() and int(length) > limit
+
+
 async def _csrf_token(request: Request) -> str | None:
     header = request.headers.get("x-csrf-token")
     if header:
@@ -186,6 +194,15 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
                 return current.redirect(PREFIX + "/")  # the wizard runs once, never again
             if login and session.user is None and not (needs_setup and during_setup):
                 return _login_first(current, expired)
+            limit = ctx.settings.max_attachment_bytes + FORM_OVERHEAD
+            if request.method not in SAFE_METHODS and too_large(request, limit):
+                return error_page(
+                    current,
+                    413,
+                    "Too large",
+                    f"That upload is bigger than the limit of {_human_size(limit)}. Nothing "
+                    "was saved. Try a smaller file, or raise max_attachment_bytes.",
+                )
             if request.method not in SAFE_METHODS and not session.check_csrf(
                 await _csrf_token(request)
             ):

@@ -192,6 +192,14 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
                 return current.redirect(PREFIX + "/setup")
             if during_setup and not needs_setup:
                 return current.redirect(PREFIX + "/")  # the wizard runs once, never again
+            if needs_setup and not local_client(request):
+                return error_page(
+                    current,
+                    403,
+                    "Set up on this computer first",
+                    "The first-run setup chooses the owner's password, so it opens only on the "
+                    "computer Homeport runs on. Open http://127.0.0.1:8750/admin/ there.",
+                )
             if login and session.user is None and not (needs_setup and during_setup):
                 return _login_first(current, expired)
             limit = ctx.settings.max_attachment_bytes + FORM_OVERHEAD

@@ -109,6 +109,15 @@ def _identity_app() -> typer.Typer:
 
 
 app.add_typer(_identity_app(), name="identity")
+
+
+def _provider_app() -> typer.Typer:
+    from homeport.cli.provider import provider_app
+
+    return provider_app
+
+
+app.add_typer(_provider_app(), name="provider")
 _register_repo(app)
 
 

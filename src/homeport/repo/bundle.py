@@ -72,6 +72,10 @@ def export_bundle(
     if not 0 <= since <= head.seq:
         raise RepositoryError(f"--since {since}: this home's commits go from 1 to {head.seq}")
     base = repo.commit_at(since) if since else None
+    base_id = base.id if base else None
+    if since and base is None:  # a provider's history may start after commit ``since``
+        first = repo.commit_at(since + 1)
+        base_id = first.prev if first else None
     header = canonical(
         {
             "format": FORMAT,
@@ -82,7 +86,7 @@ def export_bundle(
             "head": head.id.hex(),
             "head_seq": head.seq,
             "since": since,
-            "base": base.id.hex() if base else None,
+            "base": base_id.hex() if base_id else None,
         }
     )
     digest = hashlib.sha256()
@@ -211,6 +215,13 @@ class Importer:
             self._open = False
         self.repo.db.execute("DELETE FROM objects WHERE seq = 0")
 
+    def abort(self) -> None:
+        """Roll back the open transaction only: objects committed before (a provider's pending
+        uploads) stay, so a failed publish can be resumed."""
+        if self._open:
+            self.repo.db.execute("ROLLBACK")
+            self._open = False
+
     def read(self, source: BinaryIO, header: BundleHeader, digest: Any) -> ImportResult:
         """The objects after the header (whose bytes ``digest`` has already seen)."""
         result = ImportResult(header)
@@ -329,6 +340,8 @@ class Importer:
                 "SELECT seq, links FROM objects WHERE id = ?", (oid,)
             ).fetchone()
             if row is None:
+                if parent and oid == result.header.base:
+                    continue  # the commit before the chain, outside this repository
                 if parent and self.allow_external:
                     result.external_links += 1
                     continue

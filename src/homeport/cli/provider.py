@@ -1,0 +1,248 @@
+"""``homeport provider …``: run a provider and manage its tenants from the shell.
+
+The operator commands open ``provider.sqlite`` directly, so they work whether or not the server
+is running; the server sees their changes on its next request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from homeport.settings import Settings, SettingsError, load_settings
+
+provider_app = typer.Typer(
+    help="Run a provider (a public, multi-tenant server) and manage its tenants.",
+    no_args_is_help=True,
+)
+
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="Provider data directory.", show_default=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+INVITE_DAYS = 7
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"homeport: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _settings(ctx: typer.Context, data: Path | None, **flags: Any) -> Settings:
+    try:
+        return load_settings(data or (ctx.obj or {}).get("data"), **flags)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+def parse_size(text: str) -> int:
+    """``5GB``, ``500MB``, ``2GiB``, ``1048576`` → bytes."""
+    match = SIZE.match(text)
+    if match is None:
+        raise ValueError(text)
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    binary = "i" in unit
+    letter = unit[:1] if unit not in ("", "b") else ""
+    factor = 1024 ** " kmgt".index(letter) if binary and letter else UNITS[letter]
+    return int(number * factor)
+
+
+@provider_app.command()
+def serve(
+    ctx: typer.Context,
+    data: DataOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [8760].")] = None,
+    base_domain: Annotated[
+        str | None,
+        typer.Option("--base-domain", help="Tenants get <name>.<base domain> (required)."),
+    ] = None,
+) -> None:
+    """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
+    import uvicorn
+
+    from homeport.provider.admin import has_password, set_password
+    from homeport.provider.app import create_provider_app
+    from homeport.provider.db import ProviderDB, ProviderStateError
+
+    settings = _settings(ctx, data, host=host, provider_port=port, base_domain=base_domain)
+    if not settings.base_domain:
+        raise _fail("--base-domain is required (or the base_domain setting), e.g. example.net")
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    try:
+        sock = _bind(settings.host, settings.provider_port)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {shown}:{settings.provider_port}: {exc}") from None
+    try:
+        try:
+            db = ProviderDB(settings.data_dir)
+        except (ProviderStateError, OSError) as exc:
+            raise _fail(f"cannot open the provider's data: {exc}") from None
+        if not has_password(db):
+            password = settings.operator_password or secrets.token_urlsafe(12)
+            set_password(db, settings, password)
+            if not settings.operator_password:
+                print("First run: the operator page is /_homeport/admin/ (user 'operator').")
+                print(f"  password: {password}   (shown once; keep it somewhere safe)")
+        app = create_provider_app(settings, db=db)
+        config = uvicorn.Config(
+            app,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            server_header=False,
+            proxy_headers=False,
+        )
+        print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
+        print(f"  on http://{shown}:{settings.provider_port}/", flush=True)
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@provider_app.command()
+def invite(
+    ctx: typer.Context,
+    data: DataOption = None,
+    quota: Annotated[
+        str | None, typer.Option(help="Storage quota, e.g. 5GB, 500MB [invite_quota].")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Reserve this site name for the tenant.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a one-time enrollment code (valid 7 days)."""
+    from homeport.provider.db import ProviderDB
+    from homeport.provider.tenants import valid_name
+
+    settings = _settings(ctx, data)
+    try:
+        limit = parse_size(quota) if quota is not None else settings.invite_quota
+    except ValueError:
+        raise _fail(f"--quota {quota!r}: give a size such as 5GB or 500MB") from None
+    if name is not None and not valid_name(name):
+        raise _fail(f"--name {name!r}: use lower-case letters, digits and '-' (one DNS label)")
+    db = ProviderDB(settings.data_dir)
+    try:
+        if name is not None and db.tenant(name) is not None:
+            raise _fail(f"the name {name} is taken by a tenant")
+        code = secrets.token_urlsafe(18)
+        now = int(time.time() * 1000)
+        db.add_invite(code, name, limit, now, now + INVITE_DAYS * 86_400_000)
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps({"code": code, "quota": limit, "name": name}))
+        return
+    typer.echo(code)
+    where = f"https://{settings.base_domain}" if settings.base_domain else "https://<provider>"
+    typer.echo(f"The home enrolls with: homeport providers add {where} {code}", err=True)
+
+
+@provider_app.command()
+def tenants(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
+    """List tenants: name, identity, domains, usage, last publish, live seq."""
+    from homeport.provider import sites
+    from homeport.provider.admin import size, when
+    from homeport.provider.db import ProviderDB
+    from homeport.provider.tenants import TenantDir
+
+    settings = _settings(ctx, data)
+    db = ProviderDB(settings.data_dir)
+    try:
+        docs: list[dict[str, Any]] = []
+        for t in db.tenants():
+            live = sites.live_name(TenantDir.of(settings.data_dir, t.name))
+            docs.append(
+                {
+                    "name": t.name,
+                    "did": t.did,
+                    "state": t.state,
+                    "domains": [
+                        {"domain": d.domain, "verified": d.verified} for d in db.domains_of(t.name)
+                    ],
+                    "usage": t.usage,
+                    "quota": t.quota,
+                    "last_publish": t.last_publish,
+                    "seq": sites.seq_of(live) if live else None,
+                }
+            )
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps(docs))
+        return
+    if not docs:
+        typer.echo("No tenants yet: make an enrollment code with 'homeport provider invite'.")
+    for d in docs:
+        names = ", ".join(x["domain"] + ("" if x["verified"] else "?") for x in d["domains"])
+        typer.echo(
+            f"{d['name']}  {d['state']}  {d['did']}  {size(d['usage'])}/{size(d['quota'])}"
+            f"  seq {d['seq'] if d['seq'] is not None else '-'}  last publish "
+            f"{when(d['last_publish'])}" + (f"  {names}" if names else "")
+        )
+
+
+def _change(ctx: typer.Context, data: Path | None, name: str, action: str) -> None:
+    from homeport.provider.api import remove_tenant
+    from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB
+
+    settings = _settings(ctx, data)
+    db = ProviderDB(settings.data_dir)
+    try:
+        tenant = db.tenant(name)
+        if tenant is None:
+            raise _fail(f"no tenant named {name!r} (see 'homeport provider tenants')")
+        if tenant.state == DELETED:
+            raise _fail(f"tenant {name} was deleted; nothing was changed")
+        if action == "delete":
+            remove_tenant(db, settings.data_dir, name)
+        else:
+            db.set_state(name, SUSPENDED if action == "suspend" else ACTIVE)
+    finally:
+        db.close()
+    typer.echo(f"{name}: {action}d" if action != "resume" else f"{name}: resumed")
+
+
+@provider_app.command()
+def suspend(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+    """Stop serving a tenant's site (503) and refuse its requests, keeping its data."""
+    _change(ctx, data, tenant, "suspend")
+
+
+@provider_app.command()
+def resume(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+    """Serve a suspended tenant again."""
+    _change(ctx, data, tenant, "resume")
+
+
+@provider_app.command()
+def delete(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+    """Delete a tenant's objects and sites; its addresses answer 410 Gone from then on."""
+    _change(ctx, data, tenant, "delete")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    provider_app(sys.argv[1:])

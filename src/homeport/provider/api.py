@@ -1,0 +1,514 @@
+"""The sync protocol's endpoints under ``/_homeport/v1`` (``docs/protocol.md``).
+
+Every tenant request is signed; the tenant is the one whose identity signed it, so no request
+can name another tenant. Work on a tenant's repository runs in a worker thread, one job per
+tenant at a time (packs, publish, rollback and delete queue behind each other); reads (missing,
+fetch, bundle) use their own connections and never wait for a publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from homeport.core.canonical import canonical
+from homeport.core.identity import IdentityError, current_key
+from homeport.crypto.signing import verify as verify_signature
+from homeport.provider import domains, receive, sites
+from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
+from homeport.provider.errors import ProviderError
+from homeport.provider.tenants import TenantDir, valid_name
+from homeport.repo.bundle import export_bundle
+from homeport.repo.repository import Repository, RepositoryError
+from homeport.settings import Settings
+from homeport.sync.auth import AuthError, check_authorization, parse
+
+CHALLENGE_MS = 5 * 60 * 1000
+NONCE_MS = 10 * 60 * 1000
+MAX_JSON = 32 * 1024 * 1024
+MAX_CHALLENGES = 10_000
+PACK_TYPE = "application/vnd.homeport.pack"
+BUNDLE_TYPE = "application/vnd.homeport.bundle"
+T = TypeVar("T")
+
+
+@dataclass
+class Provider:
+    """What every endpoint needs: settings, the database, the checks, a clock."""
+
+    settings: Settings
+    db: ProviderDB
+    verifiers: domains.Verifiers = domains.DEFAULT
+    clock: Callable[[], int] = receive.now_ms
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, tenant: str) -> asyncio.Lock:
+        return self.locks.setdefault(tenant, asyncio.Lock())
+
+    def tdir(self, tenant: Tenant) -> TenantDir:
+        return TenantDir.of(self.settings.data_dir, tenant.name)
+
+    def site_url(self, name: str) -> str:
+        return f"https://{name}.{self.settings.base_domain}/"
+
+
+def provider_of(request: Request) -> Provider:
+    found: Provider = request.app.state.provider
+    return found
+
+
+def error(exc: ProviderError) -> JSONResponse:
+    return JSONResponse(exc.body(), exc.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_of(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        raise ProviderError(400, "bad-request", "the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ProviderError(400, "bad-request", "the body must be a JSON object")
+    return doc
+
+
+def _target(request: Request) -> str:
+    path: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    query: bytes = request.scope.get("query_string", b"")
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+async def authenticate(
+    request: Request, provider: Provider, limit: int = MAX_JSON, rotating: bool = False
+) -> tuple[Tenant, bytes]:
+    """The signing tenant and the request body; 401/403/410 otherwise. With ``rotating``, a
+    key authorised by a longer identity log in the body is accepted too (``POST /identity``)."""
+    header = request.headers.get("authorization")
+    try:
+        did = parse(header)["did"]
+    except AuthError as exc:
+        raise ProviderError(401, "unauthorized", str(exc)) from None
+    tenant = provider.db.tenant_by_did(did)
+    if tenant is None:
+        raise ProviderError(401, "unauthorized", "no tenant with this identity here: enroll first")
+    if tenant.state == DELETED:
+        raise ProviderError(410, "deleted", "this tenant was deleted from this provider")
+    if tenant.state == SUSPENDED:
+        raise ProviderError(403, "suspended", "this tenant is suspended: ask the operator")
+    body = await read_body(request, limit)
+    allowed = {tenant.did, _key_in_force(tenant.did, tenant.operations)}
+    if rotating:
+        ops = json_of(body).get("operations")
+        if isinstance(ops, list) and ops[: len(tenant.operations)] == tenant.operations:
+            with contextlib.suppress(IdentityError, TypeError, KeyError, AttributeError):
+                allowed.add(current_key(tenant.did, ops, verify_signature))
+    now = provider.clock()
+    try:
+        signed = check_authorization(header, request.method, _target(request), body, allowed, now)
+    except AuthError as exc:
+        raise ProviderError(401, "unauthorized", str(exc)) from None
+    if not provider.db.remember_nonce(signed.nonce, now + NONCE_MS, now):
+        raise ProviderError(401, "replayed", "this request was already received (a replay)")
+    return tenant, body
+
+
+def _key_in_force(did: str, operations: list[dict[str, Any]]) -> str:
+    try:
+        return current_key(did, operations, verify_signature)
+    except IdentityError:
+        return did
+
+
+async def in_thread(func: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(func, *args)
+
+
+@contextlib.contextmanager
+def opened(tdir: TenantDir) -> Iterator[Repository]:
+    repo = tdir.open_repo()
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+def endpoint(
+    handler: Callable[[Request, Provider], Any],
+) -> Callable[[Request], Any]:
+    """Map ProviderError to its JSON answer; anything else is a 500 with a short message."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response: Response = await handler(request, provider_of(request))
+            return response
+        except ProviderError as exc:
+            return error(exc)
+
+    return run
+
+
+# --- enrollment ----------------------------------------------------------------------------
+async def challenge(request: Request, provider: Provider) -> Response:
+    now = provider.clock()
+    if provider.db.challenges_pending(now) >= MAX_CHALLENGES:
+        raise ProviderError(429, "busy", "too many enrollments in progress: try again shortly")
+    value = secrets.token_urlsafe(32)
+    provider.db.add_challenge(value, now + CHALLENGE_MS, now)
+    return JSONResponse({"challenge": value, "expires": now + CHALLENGE_MS})
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):
+        return b""
+
+
+async def enroll(request: Request, provider: Provider) -> Response:
+    doc = json_of(await read_body(request, MAX_JSON))
+    try:
+        code, value, key, sig = (str(doc[k]) for k in ("code", "challenge", "key", "sig"))
+        did = str(doc["identity"]["did"])
+        operations = list(doc["identity"]["operations"])
+    except (KeyError, TypeError):
+        raise ProviderError(
+            400, "bad-request", "enroll needs code, challenge, name, identity, key and sig"
+        ) from None
+    now = provider.clock()
+    invite = provider.db.invite(code)
+    if invite is None or invite.used_by is not None or invite.expires < now:
+        raise ProviderError(403, "bad-invite", "this enrollment code is unknown, used or expired")
+    if not provider.db.take_challenge(value, now):
+        raise ProviderError(401, "bad-challenge", "the challenge is unknown, used or expired")
+    try:
+        in_force = current_key(did, operations, verify_signature)
+    except IdentityError as exc:
+        raise ProviderError(
+            400, "bad-identity", f"the identity log does not verify: {exc}"
+        ) from None
+    signed = canonical({"challenge": value, "code": code, "did": did, "purpose": "enroll"})
+    if key not in (in_force, did) or not verify_signature(key, signed, _unb64(sig)):
+        raise ProviderError(401, "bad-signature", "the enrollment is not signed by this identity")
+    name = (invite.name or str(doc.get("name") or "")).strip().lower()
+    if not valid_name(name):
+        raise ProviderError(400, "bad-name", f"{name!r} cannot be a site name (letters, digits, -)")
+    existing = provider.db.tenant_by_did(did)
+    if existing is not None and existing.state != DELETED:
+        raise ProviderError(
+            409, "already-enrolled", f"this identity is already tenant {existing.name}"
+        )
+    taken = provider.db.tenant(name)
+    if taken is not None and not (taken.state == DELETED and taken.did == did):
+        raise ProviderError(409, "name-taken", f"the name {name} is taken: choose another")
+    try:
+        provider.db.enroll(code, name, did, operations, invite.quota, now)
+    except ProviderStateError:
+        raise ProviderError(403, "bad-invite", "this enrollment code was just used") from None
+    except Exception as exc:  # sqlite3.IntegrityError: the name was taken meanwhile
+        raise ProviderError(409, "name-taken", f"the name {name} is taken: {exc}") from None
+    tdir = TenantDir.of(provider.settings.data_dir, name)
+    tdir.remove()  # anything a deleted tenant of that name left
+    tdir.root.mkdir(parents=True, exist_ok=True)
+    body = {"tenant": name, "site": provider.site_url(name), "quota": invite.quota}
+    return JSONResponse(body, 201)
+
+
+# --- the tenant ----------------------------------------------------------------------------
+def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
+    tdir = provider.tdir(tenant)
+    head = None
+    if tdir.repo_path.exists():
+        with opened(tdir) as repo:
+            head = repo.head()
+    live = sites.live_name(tdir)
+    return {
+        "name": tenant.name,
+        "did": tenant.did,
+        "head": head.id.hex() if head else None,
+        "seq": head.seq if head else None,
+        "live": sites.seq_of(live) if live else None,
+        "usage": tenant.usage,
+        "quota": tenant.quota,
+        "kept": sorted(sites.kept(tdir)),
+        "domains": [
+            {"domain": d.domain, "verified": d.verified}
+            for d in provider.db.domains_of(tenant.name)
+        ],
+        "last_publish": tenant.last_publish,
+        "state": tenant.state,
+    }
+
+
+async def get_tenant(request: Request, provider: Provider) -> Response:
+    tenant, _ = await authenticate(request, provider)
+    return JSONResponse(await in_thread(tenant_doc, provider, tenant))
+
+
+async def identity(request: Request, provider: Provider) -> Response:
+    """A longer identity log (after ``identity rotate``), signed by its new key."""
+    tenant, body = await authenticate(request, provider, rotating=True)
+    ops = json_of(body).get("operations")
+    if not isinstance(ops, list) or ops[: len(tenant.operations)] != tenant.operations:
+        raise ProviderError(400, "bad-identity", "the log does not continue the one held here")
+    try:
+        current_key(tenant.did, ops, verify_signature)
+    except IdentityError as exc:
+        raise ProviderError(
+            400, "bad-identity", f"the identity log does not verify: {exc}"
+        ) from None
+    provider.db.set_operations(tenant.name, ops)
+    return JSONResponse({"operations": len(ops)})
+
+
+async def delete_tenant(request: Request, provider: Provider) -> Response:
+    tenant, _ = await authenticate(request, provider)
+    async with provider.lock(tenant.name):
+        remove_tenant(provider.db, provider.settings.data_dir, tenant.name)
+    return JSONResponse({"deleted": tenant.name})
+
+
+def remove_tenant(db: ProviderDB, data_dir: Path, name: str) -> None:
+    """Mark deleted first (its hosts answer 410 at once), then remove its files."""
+    db.set_state(name, DELETED)
+    db.set_live(name, None)
+    db.set_usage(name, 0)
+    TenantDir.of(data_dir, name).remove()
+
+
+# --- objects -------------------------------------------------------------------------------
+async def objects_missing(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    ids = receive.parse_ids(json_of(body).get("ids"))
+
+    def run() -> list[str]:
+        with opened(provider.tdir(tenant)) as repo:
+            return receive.missing(repo, ids)
+
+    return JSONResponse({"missing": await in_thread(run)})
+
+
+async def objects_upload(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider, limit=receive.MAX_PACK)
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind != PACK_TYPE:
+        raise ProviderError(415, "bad-request", f"a pack is sent as {PACK_TYPE}")
+    async with provider.lock(tenant.name):
+        current = provider.db.tenant(tenant.name) or tenant
+        room = current.quota - current.usage
+
+        def run() -> receive.PackResult:
+            with opened(provider.tdir(tenant)) as repo:
+                return receive.receive_pack(repo, body, room)
+
+        result = await in_thread(run)
+        if result.new_bytes:
+            provider.db.add_usage(tenant.name, result.new_bytes)
+    usage = current.usage + result.new_bytes
+    if result.error is not None:
+        raise result.error
+    return JSONResponse({"objects": result.objects, "stored": result.stored, "usage": usage})
+
+
+async def objects_fetch(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    ids = receive.parse_ids(json_of(body).get("ids"))
+    tdir = provider.tdir(tenant)
+
+    def frames() -> Iterator[bytes]:
+        with opened(tdir) as repo:
+            yield from receive.fetch(repo, ids)
+
+    return StreamingResponse(frames(), media_type=PACK_TYPE)
+
+
+async def bundle(request: Request, provider: Provider) -> Response:
+    """The tenant's repository as a bundle, written to a temporary file in a thread and
+    streamed from there: constant memory, and the export is one consistent read."""
+    tenant, _ = await authenticate(request, provider)
+    tdir = provider.tdir(tenant)
+    tmp_dir = provider.settings.data_dir / "tmp"
+    tmp_dir.mkdir(exist_ok=True)
+
+    def export() -> Path:
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".bundle")
+        path = Path(name)
+        try:
+            with opened(tdir) as repo, os.fdopen(fd, "wb") as out:
+                first = repo.db.execute("SELECT min(seq) FROM commits").fetchone()[0]
+                since = max(int(first or 1) - 1, 0)
+                identity = {"did": tenant.did, "operations": tenant.operations}
+                export_bundle(repo, identity, out, since)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    try:
+        path = await in_thread(export)
+    except RepositoryError as exc:
+        raise ProviderError(404, "empty", f"nothing published here yet ({exc})") from None
+
+    def stream() -> Iterator[bytes]:
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(256 * 1024):
+                    yield chunk
+        finally:
+            path.unlink(missing_ok=True)
+
+    size = path.stat().st_size
+    return StreamingResponse(
+        stream(), media_type=BUNDLE_TYPE, headers={"Content-Length": str(size)}
+    )
+
+
+# --- publishing ----------------------------------------------------------------------------
+async def publish(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    req = receive.Publish.parse(json_of(body))
+    async with provider.lock(tenant.name):
+        current = provider.db.tenant(tenant.name) or tenant
+        tdir = provider.tdir(current)
+
+        def run() -> receive.Published:
+            with opened(tdir) as repo:
+                return receive.publish(repo, tdir, current, req, provider.settings.keep_commits)
+
+        done = await in_thread(run)
+        provider.db.published(
+            current.name, req.operations, done.commit.seq, req.site, provider.clock()
+        )
+    return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": req.site})
+
+
+async def rollback(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    seq = json_of(body).get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ProviderError(400, "bad-request", "rollback needs 'seq', a number")
+    async with provider.lock(tenant.name):
+        tdir = provider.tdir(tenant)
+        name = sites.kept(tdir).get(seq)
+        if name is None:
+            raise ProviderError(404, "not-kept", f"commit {seq}'s site is not kept here")
+        sites.switch(tdir, name)
+        provider.db.set_live(tenant.name, seq)
+    return JSONResponse({"live": seq})
+
+
+# --- domains -------------------------------------------------------------------------------
+async def add_domain(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    try:
+        domain = domains.normalise(
+            str(json_of(body).get("domain") or ""), provider.settings.base_domain
+        )
+    except domains.DomainError as exc:
+        raise ProviderError(400, "bad-domain", str(exc)) from None
+    held = provider.db.domain(domain)
+    if held is not None and held.tenant != tenant.name:
+        owner = provider.db.tenant(held.tenant)
+        if held.verified and owner is not None and owner.state != DELETED:
+            raise ProviderError(409, "domain-taken", f"{domain} is another tenant's here")
+    if held is not None and held.tenant == tenant.name:
+        token = held.token
+    else:
+        token = domains.new_token()
+        provider.db.claim_domain(domain, tenant.name, token, provider.clock())
+    return JSONResponse(
+        {
+            "domain": domain,
+            "token": token,
+            "txt": f'_homeport.{domain} TXT "{domains.TXT_PREFIX}{token}"',
+            "file": domains.TOKEN_PATH,
+        }
+    )
+
+
+async def verify_domain(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    try:
+        domain = domains.normalise(
+            str(json_of(body).get("domain") or ""), provider.settings.base_domain
+        )
+    except domains.DomainError as exc:
+        raise ProviderError(400, "bad-domain", str(exc)) from None
+    held = provider.db.domain(domain)
+    if held is None or held.tenant != tenant.name:
+        raise ProviderError(404, "unknown-domain", f"add {domain} first (POST /domains)")
+    if not held.verified:
+        if not await domains.proven(domain, held.token, provider.verifiers):
+            raise ProviderError(
+                422,
+                "not-verified",
+                f"neither the TXT record _homeport.{domain} nor http://{domain}"
+                f"{domains.TOKEN_PATH} shows the token yet: add one and try again",
+            )
+        provider.db.verify_domain(domain)
+    return JSONResponse({"domain": domain, "verified": True})
+
+
+async def tls_allowed(request: Request, provider: Provider) -> Response:
+    """Caddy's on-demand TLS ``ask``: 200 only for names this provider serves."""
+    name = (request.query_params.get("domain") or "").strip().lower().rstrip(".")
+    base = provider.settings.base_domain.lower().strip(".")
+    allowed = False
+    if base and name.endswith("." + base):
+        label = name[: -len(base) - 1]
+        tenant = provider.db.tenant(label) if "." not in label else None
+        allowed = tenant is not None and tenant.state == ACTIVE
+    elif name:
+        held = provider.db.domain(name)
+        owner = provider.db.tenant(held.tenant) if held and held.verified else None
+        allowed = owner is not None and owner.state == ACTIVE
+    if allowed:
+        return JSONResponse({"domain": name, "allowed": True})
+    return JSONResponse({"domain": name, "allowed": False}, 404)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/challenge", endpoint(challenge), methods=["POST"]),
+        Route("/enroll", endpoint(enroll), methods=["POST"]),
+        Route("/tenant", endpoint(get_tenant), methods=["GET"]),
+        Route("/tenant", endpoint(delete_tenant), methods=["DELETE"]),
+        Route("/identity", endpoint(identity), methods=["POST"]),
+        Route("/objects/missing", endpoint(objects_missing), methods=["POST"]),
+        Route("/objects/fetch", endpoint(objects_fetch), methods=["POST"]),
+        Route("/objects", endpoint(objects_upload), methods=["POST"]),
+        Route("/publish", endpoint(publish), methods=["POST"]),
+        Route("/rollback", endpoint(rollback), methods=["POST"]),
+        Route("/bundle", endpoint(bundle), methods=["GET"]),
+        Route("/domains", endpoint(add_domain), methods=["POST"]),
+        Route("/domains/verify", endpoint(verify_domain), methods=["POST"]),
+        Route("/tls-allowed", endpoint(tls_allowed), methods=["GET"]),
+    ]
+
+
+__all__ = ["Provider", "remove_tenant", "routes"]

@@ -1,0 +1,312 @@
+"""The provider's own database, ``provider.sqlite``: tenants, invites, domains, enrollment
+challenges and seen nonces. Tenants' objects live elsewhere (one repository each, ``tenants.py``).
+
+One connection shared by the app's threads behind a lock: every statement here is a short
+indexed read or write, so a lock costs less than a connection pool. The CLI opens its own
+connection to the same file while the server runs (WAL, busy timeout), so what an operator
+changes (suspend, delete) is what the next request sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DB_FILE = "provider.sqlite"
+SCHEMA_VERSION = 1
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+DELETED = "deleted"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (
+    name TEXT PRIMARY KEY,
+    did TEXT NOT NULL,
+    operations TEXT NOT NULL,
+    quota INTEGER NOT NULL,
+    usage INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_publish INTEGER,
+    live_seq INTEGER,
+    site TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tenants_did ON tenants (did);
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash TEXT PRIMARY KEY,
+    name TEXT,
+    quota INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    used_by TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS challenges (
+    challenge TEXT PRIMARY KEY, expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_expires ON nonces (expires);
+CREATE TABLE IF NOT EXISTS domains (
+    domain TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    token TEXT NOT NULL,
+    verified INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS domains_tenant ON domains (tenant);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class ProviderStateError(Exception):
+    """The provider's data dir cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    did: str
+    operations: list[dict[str, Any]]
+    quota: int
+    usage: int
+    state: str
+    created: int
+    last_publish: int | None
+    live_seq: int | None
+    site: str | None
+
+
+@dataclass(frozen=True)
+class Invite:
+    name: str | None
+    quota: int
+    expires: int
+    used_by: str | None
+
+
+@dataclass(frozen=True)
+class Domain:
+    domain: str
+    tenant: str
+    token: str
+    verified: bool
+
+
+def code_hash(code: str) -> str:
+    """Invites are kept as hashes: a copy of the database does not hand out enrollments."""
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+def _tenant(row: sqlite3.Row | tuple[Any, ...]) -> Tenant:
+    return Tenant(
+        name=row[0],
+        did=row[1],
+        operations=json.loads(row[2]),
+        quota=int(row[3]),
+        usage=int(row[4]),
+        state=row[5],
+        created=int(row[6]),
+        last_publish=row[7],
+        live_seq=row[8],
+        site=row[9],
+    )
+
+
+_TENANT_COLUMNS = (
+    "name, did, operations, quota, usage, state, created, last_publish, live_seq, site"
+)
+
+
+class ProviderDB:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self.db.executescript(_SCHEMA)
+        found = self.meta("schema")
+        if found is None:
+            self.set_meta("schema", str(SCHEMA_VERSION))
+        elif int(found) > SCHEMA_VERSION:
+            raise ProviderStateError(f"{self.path} was written by a newer Homeport")
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._lock:
+            return self.db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
+
+    # --- meta --------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # --- tenants -----------------------------------------------------------------------------
+    def tenant(self, name: str) -> Tenant | None:
+        row = self._one(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE name = ?", (name,))
+        return None if row is None else _tenant(row)
+
+    def tenant_by_did(self, did: str) -> Tenant | None:
+        """The tenant speaking for ``did``: the live one, else the latest deleted one."""
+        row = self._one(
+            f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE did = ?"
+            " ORDER BY state = 'deleted', created DESC LIMIT 1",
+            (did,),
+        )
+        return None if row is None else _tenant(row)
+
+    def tenants(self) -> list[Tenant]:
+        return [
+            _tenant(r) for r in self._all(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY name")
+        ]
+
+    def set_state(self, name: str, state: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE tenants SET state = ? WHERE name = ?", (state, name))
+
+    def add_usage(self, name: str, delta: int) -> None:
+        with self._lock:
+            self.db.execute("UPDATE tenants SET usage = usage + ? WHERE name = ?", (delta, name))
+
+    def set_usage(self, name: str, usage: int) -> None:
+        with self._lock:
+            self.db.execute("UPDATE tenants SET usage = ? WHERE name = ?", (usage, name))
+
+    def published(
+        self, name: str, operations: list[dict[str, Any]], live_seq: int, site: str, now: int
+    ) -> None:
+        with self._lock:
+            self.db.execute(
+                "UPDATE tenants SET operations = ?, live_seq = ?, site = ?, last_publish = ?"
+                " WHERE name = ?",
+                (json.dumps(operations), live_seq, site, now, name),
+            )
+
+    def set_operations(self, name: str, operations: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.db.execute(
+                "UPDATE tenants SET operations = ? WHERE name = ?", (json.dumps(operations), name)
+            )
+
+    def set_live(self, name: str, live_seq: int | None) -> None:
+        with self._lock:
+            self.db.execute("UPDATE tenants SET live_seq = ? WHERE name = ?", (live_seq, name))
+
+    # --- invites and enrollment -------------------------------------------------------------
+    def add_invite(self, code: str, name: str | None, quota: int, now: int, expires: int) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO invites VALUES (?, ?, ?, ?, ?, NULL)",
+                (code_hash(code), name, quota, now, expires),
+            )
+
+    def invite(self, code: str) -> Invite | None:
+        row = self._one(
+            "SELECT name, quota, expires, used_by FROM invites WHERE code_hash = ?",
+            (code_hash(code),),
+        )
+        return None if row is None else Invite(row[0], int(row[1]), int(row[2]), row[3])
+
+    def add_challenge(self, challenge: str, expires: int, now: int) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM challenges WHERE expires < ?", (now,))
+            self.db.execute("INSERT INTO challenges VALUES (?, ?)", (challenge, expires))
+
+    def take_challenge(self, challenge: str, now: int) -> bool:
+        """Consume a challenge: whether it existed and had not expired (single use)."""
+        with self._lock:
+            cur = self.db.execute(
+                "DELETE FROM challenges WHERE challenge = ? AND expires >= ?", (challenge, now)
+            )
+            return cur.rowcount == 1
+
+    def challenges_pending(self, now: int) -> int:
+        row = self._one("SELECT count(*) FROM challenges WHERE expires >= ?", (now,))
+        return int(row[0])
+
+    def enroll(
+        self, code: str, name: str, did: str, operations: list[dict[str, Any]], quota: int, now: int
+    ) -> None:
+        """Create the tenant and use up the invite, together. A deleted tenant of the same
+        identity and name is replaced (coming back); any other holder of the name wins."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE invites SET used_by = ? WHERE code_hash = ? AND used_by IS NULL",
+                (name, code_hash(code)),
+            )
+            if cur.rowcount != 1:
+                raise ProviderStateError("invite already used")
+            db.execute(
+                "DELETE FROM tenants WHERE name = ? AND did = ? AND state = ?", (name, did, DELETED)
+            )
+            db.execute("DELETE FROM domains WHERE tenant = ?", (name,))
+            db.execute(
+                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, NULL,"
+                " NULL, NULL)",
+                (name, did, json.dumps(operations), quota, ACTIVE, now),
+            )
+
+    # --- replay protection -------------------------------------------------------------------
+    def remember_nonce(self, nonce: str, expires: int, now: int) -> bool:
+        """Record a request nonce; False when it was seen before (a replay)."""
+        with self._lock:
+            self.db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+            cur = self.db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, expires))
+            return cur.rowcount == 1
+
+    # --- domains -----------------------------------------------------------------------------
+    def domain(self, domain: str) -> Domain | None:
+        row = self._one(
+            "SELECT domain, tenant, token, verified FROM domains WHERE domain = ?", (domain,)
+        )
+        return None if row is None else Domain(row[0], row[1], row[2], bool(row[3]))
+
+    def domains_of(self, tenant: str) -> list[Domain]:
+        rows = self._all(
+            "SELECT domain, tenant, token, verified FROM domains WHERE tenant = ? ORDER BY domain",
+            (tenant,),
+        )
+        return [Domain(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def claim_domain(self, domain: str, tenant: str, token: str, now: int) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO domains VALUES (?, ?, ?, 0, ?)",
+                (domain, tenant, token, now),
+            )
+
+    def verify_domain(self, domain: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE domains SET verified = 1 WHERE domain = ?", (domain,))

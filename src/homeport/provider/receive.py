@@ -1,0 +1,318 @@
+"""Receiving a home's snapshot: packs of objects kept as pending, then a publish that verifies
+the commit chain with the bundle importer, adopts what it reaches and switches the live site.
+
+Everything here is synchronous and runs in a worker thread with the tenant's lock held; each call
+opens its own repository connection. A failed publish rolls back only its own transaction: the
+pending objects stay, so the home resumes by asking what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.core.commits import Commit, CommitError
+from homeport.core.identity import IdentityError, current_key
+from homeport.core.objects import ObjectType
+from homeport.crypto.signing import verify as verify_signature
+from homeport.provider import sites
+from homeport.provider.db import Tenant
+from homeport.provider.errors import ProviderError
+from homeport.provider.sites import Manifest, SiteError
+from homeport.provider.tenants import TenantDir
+from homeport.repo.bundle import (
+    BundleError,
+    BundleHeader,
+    Importer,
+    ImportResult,
+    frame,
+    read_frames,
+)
+from homeport.repo.codec import ObjectError, check
+from homeport.repo.repository import Repository, RepositoryError, split_links
+
+MAX_IDS = 10_000
+MAX_PACK = 16 * 1024 * 1024
+BATCH = 500
+
+
+def parse_ids(raw: Any) -> list[bytes]:
+    """A JSON list of hex ids, at most ``MAX_IDS``; 400 otherwise."""
+    if not isinstance(raw, list) or len(raw) > MAX_IDS:
+        raise ProviderError(400, "bad-request", f"'ids' must be a list of at most {MAX_IDS} ids")
+    try:
+        ids = [bytes.fromhex(i) for i in raw]
+    except (TypeError, ValueError):
+        raise ProviderError(400, "bad-request", "'ids' must hold hex object ids") from None
+    if any(len(i) != 32 for i in ids):
+        raise ProviderError(400, "bad-request", "an object id is 32 bytes (64 hex digits)")
+    return ids
+
+
+def present(repo: Repository, ids: list[bytes]) -> set[bytes]:
+    held: set[bytes] = set()
+    for start in range(0, len(ids), BATCH):
+        part = ids[start : start + BATCH]
+        marks = ",".join("?" * len(part))
+        rows = repo.db.execute(f"SELECT id FROM objects WHERE id IN ({marks})", part)
+        held.update(bytes(r[0]) for r in rows)
+    return held
+
+
+def missing(repo: Repository, ids: list[bytes]) -> list[str]:
+    """The ids the provider does not hold (pending uploads count as held: resuming)."""
+    held = present(repo, ids)
+    return [i.hex() for i in ids if i not in held]
+
+
+def fetch(repo: Repository, ids: list[bytes]) -> Iterator[bytes]:
+    """Frames of the objects asked for that are here, as stored (sealed ones stay sealed)."""
+    for oid in ids:
+        row = repo.db.execute("SELECT data FROM objects WHERE id = ?", (oid,)).fetchone()
+        if row is not None:
+            yield frame(oid, bytes(row[0]))
+
+
+@dataclass
+class PackResult:
+    objects: int = 0
+    stored: int = 0
+    new_bytes: int = 0
+    error: ProviderError | None = None
+
+
+def receive_pack(repo: Repository, data: bytes, room: int) -> PackResult:
+    """Check a pack's frames and keep the good ones as pending. ``room`` is what the quota
+    still allows: if the new objects do not fit, nothing is stored (507)."""
+    result = PackResult()
+    good: list[tuple[bytes, ObjectType, tuple[bytes, ...], bytes]] = []
+    position = 0
+    try:
+        for oid, stored in read_frames(data):
+            header = check(oid, stored, None)
+            good.append((oid, header.type, header.links, stored))
+            position += 1 + 36 + len(stored) + 4
+    except (BundleError, ObjectError) as exc:
+        named = data[position + 1 : position + 33]
+        oid_hex = named.hex() if len(named) == 32 else None
+        result.error = ProviderError(
+            400, "bad-object", f"{exc}; the objects before it were kept", object=oid_hex
+        )
+    result.objects = len(good)
+    held = present(repo, [g[0] for g in good])
+    new = [g for g in good if g[0] not in held]
+    new_bytes = sum(len(g[3]) for g in new)
+    if new_bytes > room:
+        raise ProviderError(
+            507,
+            "quota-exceeded",
+            f"this pack needs {new_bytes} bytes and the quota leaves {max(room, 0)}: free "
+            "space or ask the provider's operator for a larger quota; nothing was stored",
+        )
+    with repo.transaction():
+        for oid, kind, links, stored in new:
+            if repo.put(oid, kind, links, stored, 0):
+                result.stored += 1
+                result.new_bytes += len(stored)
+    if result.error is not None:
+        result.error.extra["stored"] = result.stored
+    return result
+
+
+@dataclass
+class Publish:
+    commit: bytes
+    operations: list[dict[str, Any]]
+    site: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, doc: Any) -> Publish:
+        try:
+            commit = bytes.fromhex(doc["commit"])
+            operations = list(doc["operations"])
+            site = str(doc["site"])
+            files = {str(p): bytes.fromhex(i) for p, i in dict(doc.get("files") or {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ProviderError(
+                400, "bad-request", "publish needs 'commit', 'operations', 'site' and 'files'"
+            ) from None
+        if len(commit) != 32 or not sites.safe_path(site) or "/" in site:
+            raise ProviderError(400, "bad-request", "'commit' or 'site' is malformed")
+        return cls(commit, operations, site, files)
+
+
+@dataclass
+class Published:
+    commit: Commit
+    manifest: Manifest
+
+
+def _missing_objects(found: list[bytes]) -> ProviderError:
+    return ProviderError(
+        409,
+        "missing-objects",
+        f"{len(found)} object(s) the commit reaches are not here: upload them and publish again",
+        missing=[oid.hex() for oid in found],
+    )
+
+
+def _commit(repo: Repository, oid: bytes) -> Commit:
+    if not repo.has(oid):
+        raise _missing_objects([oid])
+    try:
+        return repo.commit(oid)
+    except (CommitError, ObjectError, RepositoryError) as exc:
+        raise ProviderError(400, "bad-commit", str(exc)) from None
+
+
+def _chain_start(repo: Repository, new: Commit, head: Commit | None) -> tuple[int, bytes | None]:
+    """``(since, base)`` for the importer: after the head; for a first publish, before the
+    oldest commit of the chain that was sent (earlier history is not required)."""
+    if head is not None:
+        walk = new
+        while walk.seq > head.seq + 1 and walk.prev is not None:
+            walk = _commit(repo, walk.prev)
+        if walk.seq != head.seq + 1 or walk.prev != head.id:
+            raise ProviderError(
+                409,
+                "not-fast-forward",
+                f"commit {new.seq} does not descend from commit {head.seq} published here "
+                "(a fork or a rollback): publish a commit that follows it",
+            )
+        return head.seq, head.id
+    oldest = new
+    while oldest.prev is not None and repo.has(oldest.prev):
+        oldest = _commit(repo, oldest.prev)
+    return oldest.seq - 1, oldest.prev
+
+
+def _absent(repo: Repository, start: bytes, base: bytes | None) -> list[bytes]:
+    """Objects ``start`` reaches that are not here; adopted objects are complete below."""
+    out: list[bytes] = []
+    seen: set[bytes] = set()
+    stack = [start]
+    while stack and len(out) < MAX_IDS:
+        oid = stack.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        row = repo.db.execute("SELECT seq, links FROM objects WHERE id = ?", (oid,)).fetchone()
+        if row is None:
+            if oid != base:
+                out.append(oid)
+            continue
+        if row[0] == 0:
+            stack.extend(split_links(bytes(row[1])))
+    return out
+
+
+def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
+    """Every id a leaf of the tree under ``root`` links to, read from links alone (sealed nodes
+    cannot be opened here, but their links are in the clear)."""
+    values: set[bytes] = set()
+    frontier = [root]
+    while frontier:
+        nxt: list[bytes] = []
+        for start in range(0, len(frontier), BATCH):
+            part = frontier[start : start + BATCH]
+            marks = ",".join("?" * len(part))
+            rows = repo.db.execute(
+                f"SELECT id, type, links FROM objects WHERE id IN ({marks})", part
+            ).fetchall()
+            for oid, kind, links in rows:
+                if kind == ObjectType.NODE:
+                    nxt.extend(split_links(bytes(links)))
+                else:
+                    values.add(bytes(oid))
+        frontier = nxt
+    return values
+
+
+def _site_files(
+    repo: Repository, new: Commit, files: dict[str, bytes]
+) -> dict[str, tuple[bytes, int]]:
+    values = _tree_values(repo, new.root)
+    checked: dict[str, tuple[bytes, int]] = {}
+    for path, file_id in files.items():
+        if not sites.safe_path(path):
+            raise ProviderError(400, "bad-site", f"{path!r}: not a path inside the site")
+        if file_id not in values:
+            raise ProviderError(
+                400, "bad-site", f"{path}: file {file_id.hex()[:16]} is not in commit {new.seq}"
+            )
+        try:
+            checked[path] = (file_id, sites.file_size(repo, file_id, path))
+        except SiteError as exc:
+            raise ProviderError(400, "bad-site", str(exc)) from None
+    return checked
+
+
+def publish(
+    repo: Repository, tdir: TenantDir, tenant: Tenant, req: Publish, keep: int
+) -> Published:
+    """Verify, adopt, materialise, switch. Raises ProviderError; the live site is untouched
+    unless everything succeeded."""
+    ops = req.operations
+    if ops[: len(tenant.operations)] != tenant.operations:
+        raise ProviderError(
+            400, "bad-identity", "the identity log does not continue the one this provider holds"
+        )
+    try:
+        current_key(tenant.did, ops, verify_signature)
+    except IdentityError as exc:
+        raise ProviderError(
+            400, "bad-identity", f"the identity log does not verify: {exc}"
+        ) from None
+    if tenant.usage > tenant.quota:
+        raise ProviderError(507, "quota-exceeded", "the tenant is over its quota")
+    head = repo.head()
+    new = _commit(repo, req.commit)
+    if new.identity != tenant.did:
+        raise ProviderError(400, "bad-commit", f"commit {new.seq} was made by another identity")
+    importer = Importer(repo, None)
+    if head is None or new.id != head.id:
+        since, base = _chain_start(repo, new, head)
+        absent = _absent(repo, new.id, base)
+        if absent:
+            raise _missing_objects(absent)
+        header = BundleHeader(tenant.did, ops, new.id, new.seq, since, base)
+        try:
+            importer.verify_chain(ImportResult(header), local_head=head)
+        except BundleError as exc:
+            importer.abort()
+            raise ProviderError(400, "bad-commit", str(exc)) from None
+    try:
+        if importer.problems:
+            raise ProviderError(409, "missing-objects", "\n".join(importer.problems))
+        files = _site_files(repo, new, req.files)
+        live = sites.live_name(tdir)
+        previous = sites.ManifestCache().get(tdir, live) if live else None
+        manifest = sites.materialise(
+            repo,
+            tdir,
+            seq=new.seq,
+            commit=new.id.hex(),
+            created=new.created,
+            site=req.site,
+            files=files,
+            previous=previous,
+        )
+    except BaseException:
+        importer.abort()
+        raise
+    try:
+        importer.finish()
+    except BaseException:
+        importer.abort()
+        sites.remove(tdir, manifest.name)
+        raise
+    sites.switch(tdir, manifest.name)
+    sites.prune(tdir, keep)
+    return Published(new, manifest)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

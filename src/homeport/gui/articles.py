@@ -18,7 +18,6 @@ from homeport.content.media import Upload
 from homeport.content.slugs import slugify
 from homeport.gui import site
 from homeport.gui.pages import PREFIX, Page, error_page, page
-from homeport.render.markdown import render_markdown
 
 MAX_JSON = 2 * 1024 * 1024
 BODY_MEDIA = "../../media/"
@@ -113,6 +112,8 @@ async def _slug_free(p: Page, name: str, slug: str) -> bool:
 
 @page()
 async def preview(p: Page) -> Response:
+    from homeport.render.markdown import render_markdown  # on first use: faster start-up
+
     data = await _json(p)
     html = render_markdown(str(data.get("body") or ""))
     return p.json({"html": html.replace(f'src="{BODY_MEDIA}', f'src="{PREFIX}/media-file/')})

@@ -12,8 +12,6 @@ from homeport.core.errors import HomeportError
 from homeport.gui import site, uploads
 from homeport.gui.entries import origin, rebuild
 from homeport.gui.pages import PREFIX, Page, page
-from homeport.render.citations import bibtex, csl_json_text
-from homeport.render.model import EntryView
 
 EMPTY = {"title": "", "authors": [], "abstract": "", "venue": "", "year": "", "doi": ""}
 
@@ -81,6 +79,9 @@ async def create(p: Page) -> Response:
 
 async def _detail(p: Page, entry: sites.Entry, status: int = 200, error: str | None = None,
                   values: Any = None) -> Response:
+    from homeport.render.citations import bibtex, csl_json_text  # on first use: faster start
+    from homeport.render.model import EntryView
+
     name = entry.site
     view = EntryView("paper", entry.id, entry.data, int(entry.data.get("last_modified", 0)),
                      entry.path)

@@ -14,7 +14,6 @@ from typing import Any
 from homeport.content import sites
 from homeport.content.errors import ContentError
 from homeport.content.slugs import slugify
-from homeport.render.build import build_site, default_out_dir
 from homeport.services.context import Context
 
 DEFAULT_THEME = "journal"
@@ -93,9 +92,13 @@ async def build(ctx: Context, base_url: str) -> dict[str, Any]:
 
 
 async def _run_build(ctx: Context, name: str, base_url: str) -> dict[str, Any]:
+    from homeport.render.build import build_site  # imported on first use: faster start-up
+
     result = await build_site(ctx, name, base_url=base_url)
     return {"written": len(result.written), "files": len(result.files)}
 
 
 def output_dir(ctx: Context, name: str) -> Path:
+    from homeport.render.build import default_out_dir
+
     return default_out_dir(ctx, name)

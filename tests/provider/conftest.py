@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import shutil
 import threading
 import time
@@ -22,8 +23,10 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from homeport.core import tree
 from homeport.core.canonical import canonical
 from homeport.core.commits import Commit
+from homeport.core.objects import Flags, read_header
 from homeport.crypto.signing import sign
 from homeport.provider import domains
 from homeport.provider.app import create_provider_app
@@ -99,14 +102,15 @@ class Home:
         assert result.commit is not None
         return result.commit
 
-    def files(self, site: str | None = None) -> dict[str, str]:
-        prefix = f"site/{site or self.site}"
-        out = {}
-        for key in self.repo.entries_under(prefix):
-            found = self.repo.entry(key)
-            assert found is not None
-            out[key.removeprefix(prefix + "/")] = found[0].hex()
-        return out
+    def files(self, commit: Commit | None = None) -> dict[str, str]:
+        """The site's files in ``commit``'s tree (the head's by default): path → file id."""
+        prefix = f"site/{self.site}/"
+        root = self.repo.root(commit or self.repo.head())
+        return {
+            key.removeprefix(prefix): value[0].hex()
+            for key, value in tree.entries(root, self.repo.node)
+            if key.startswith(prefix)
+        }
 
     def sign(self, method: str, target: str, body: bytes = b"", **kw: Any) -> dict[str, str]:
         return {"Authorization": authorization(self.key, self.did, method, target, body, **kw)}
@@ -117,6 +121,9 @@ class Home:
         body = b"" if doc is None else json.dumps(doc).encode()
         headers = self.sign(method, API + path, body)
         return client.request(method, API + path, content=body, headers=headers, **kw)
+
+    def sealed(self, oid: bytes) -> bool:
+        return bool(read_header(self.repo.raw(oid)).flags & Flags.SEALED)
 
     def pack(self, oids: list[bytes]) -> bytes:
         return b"".join(frame(oid, self.repo.raw(oid)) for oid in oids)
@@ -130,7 +137,7 @@ class Home:
             "commit": commit.id.hex(),
             "operations": self.operations,
             "site": self.site,
-            "files": self.files(),
+            "files": self.files(commit),
         }
 
     def push(self, client: httpx.Client, commit: Commit, history: bool = True) -> list[bytes]:
@@ -198,7 +205,7 @@ class World:
     app: Any
 
     def invite(self, name: str | None = None, quota: int = 10**9) -> str:
-        code = f"code-{len(self.homes)}-{name}-{quota}"
+        code = secrets.token_urlsafe(12)
         self.db.add_invite(code, name, quota, 0, 2**62)
         return code
 

@@ -126,6 +126,11 @@ class ProviderClient:
         }
         return self._json("POST", "/enroll", doc, signed=False)
 
+    def update_identity(self, operations: list[dict[str, Any]]) -> Any:
+        """Hand the provider a longer identity log (a new device key, after a rotation or a
+        restore); the request is signed by the key that log puts in force."""
+        return self._json("POST", "/identity", {"operations": operations})
+
     def tenant(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/tenant")
         return result

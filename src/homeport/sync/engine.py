@@ -145,7 +145,13 @@ def push(
     head = repo.head()
     if head is None:
         raise RepositoryError("nothing to publish: no snapshot yet (run 'homeport snapshot')")
-    state = retrying(client.tenant)
+    try:
+        state = retrying(client.tenant)
+    except ProviderError as exc:
+        if exc.status != 401:
+            raise
+        retrying(partial(client.update_identity, operations))  # our key is newer than its log
+        state = retrying(client.tenant)
     theirs = bytes.fromhex(state["head"]) if state.get("head") else None
     result = PushResult(client.url, head.seq, head.id.hex())
     if repair:

@@ -115,7 +115,7 @@ def site_name(settings: Settings, site: str | None) -> str | None:
     """The site to publish: the one asked for, else the only one built."""
     root = settings.data_dir / repo_service.SITES_DIR
     built = (
-        sorted(p.name for p in root.iterdir() if p.is_dir() and "@" not in p.name)
+        sorted({p.name.split("@", 1)[0] for p in root.iterdir() if p.is_dir()})
         if root.is_dir()
         else []
     )

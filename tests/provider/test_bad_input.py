@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homeport.core import commits
 from homeport.core.objects import ObjectType
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
+from homeport.provider import sites
 from homeport.repo import walk
 from homeport.repo.bundle import frame
 from homeport.repo.codec import encode
@@ -222,3 +225,29 @@ def test_an_upload_of_json_garbage_as_a_pack_is_400(world: World) -> None:
     assert answer.status_code == 400
     headers = {"Content-Type": PACK}
     assert world.client.post(f"{API}/objects", content=b"O", headers=headers).status_code == 401
+
+
+def test_a_full_disk_during_publish_is_507_and_changes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = world.enrolled("alice")
+    home.write_site({"index.html": "one"})
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+    home.write_site({"index.html": "two", "more.html": "more"})
+    second = home.snapshot()
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sites, "_write_file", full)
+        answer = home.publish(world.client, second)
+
+    assert answer.status_code == 507 and answer.json()["error"] == "provider-full"
+    assert world.get(f"alice.{BASE}", "/").text == "one"
+    assert home.request(world.client, "GET", "/tenant").json()["seq"] == 1
+    leftovers = [p.name for p in (world.settings.data_dir / "tenants/alice/sites").iterdir()]
+    assert len(leftovers) == 2  # the live tree and its manifest, nothing half-written
+    again = home.request(world.client, "POST", "/publish", home.publish_doc(second))
+    assert again.status_code == 200
+    assert world.get(f"alice.{BASE}", "/").text == "two"

@@ -104,3 +104,16 @@ def test_a_deleted_tenants_domain_answers_410(world: World, alice: Home) -> None
 
     assert world.get("a.example", "/").status_code == 410
     assert tls(world, "a.example") == 404
+
+
+def test_www_of_a_verified_domain_redirects_to_it(world: World, alice: Home) -> None:
+    token = alice.request(world.client, "POST", "/domains", {"domain": "a.example"}).json()["token"]
+    world.verifiers.txt["_homeport.a.example"] = [f"homeport={token}"]
+    alice.request(world.client, "POST", "/domains/verify", {"domain": "a.example"})
+
+    answer = world.get("www.a.example", "/posts/hello/?x=1", **{"X-Forwarded-Proto": "https"})
+
+    assert answer.status_code == 301
+    assert answer.headers["location"] == "https://a.example/posts/hello/?x=1"
+    assert tls(world, "www.a.example") == 200
+    assert world.get("www.b.example", "/").status_code == 404

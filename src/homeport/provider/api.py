@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import json
+import logging
 import os
 import secrets
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +39,8 @@ from homeport.repo.bundle import export_bundle
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.settings import Settings
 from homeport.sync.auth import AuthError, check_authorization, parse
+
+log = logging.getLogger("homeport.provider")
 
 CHALLENGE_MS = 5 * 60 * 1000
 NONCE_MS = 10 * 60 * 1000
@@ -161,7 +166,7 @@ def opened(tdir: TenantDir) -> Iterator[Repository]:
 def endpoint(
     handler: Callable[[Request, Provider], Any],
 ) -> Callable[[Request], Any]:
-    """Map ProviderError to its JSON answer; anything else is a 500 with a short message."""
+    """Map ProviderError to its JSON answer, and storage faults (a full disk) to theirs."""
 
     async def run(request: Request) -> Response:
         try:
@@ -169,8 +174,24 @@ def endpoint(
             return response
         except ProviderError as exc:
             return error(exc)
+        except (OSError, sqlite3.Error) as exc:
+            return error(storage_error(exc))
 
     return run
+
+
+def storage_error(exc: OSError | sqlite3.Error) -> ProviderError:
+    """A full disk is the operator's problem and says so; other storage faults are 503 so the
+    home retries later. Either way nothing was half-applied (see ``receive.publish``)."""
+    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(exc, sqlite3.Error) and "full" in str(exc)
+    )
+    log.error("storage fault: %s", exc)
+    if full:
+        return ProviderError(
+            507, "provider-full", "the provider's disk is full: try again later or elsewhere"
+        )
+    return ProviderError(503, "storage-error", f"the provider could not store this: {exc}")
 
 
 # --- enrollment ----------------------------------------------------------------------------
@@ -484,7 +505,7 @@ async def tls_allowed(request: Request, provider: Provider) -> Response:
         tenant = provider.db.tenant(label) if "." not in label else None
         allowed = tenant is not None and tenant.state == ACTIVE
     elif name:
-        held = provider.db.domain(name)
+        held = provider.db.domain(name) or provider.db.domain(name.removeprefix("www."))
         owner = provider.db.tenant(held.tenant) if held and held.verified else None
         allowed = owner is not None and owner.state == ACTIVE
     if allowed:

@@ -134,10 +134,12 @@ class Publish:
             commit = bytes.fromhex(doc["commit"])
             operations = list(doc["operations"])
             site = str(doc["site"])
-            files = {str(p): bytes.fromhex(i) for p, i in dict(doc.get("files") or {}).items()}
+            files = {str(p): bytes.fromhex(i) for p, i in dict(doc["files"]).items()}
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
-                400, "bad-request", "publish needs 'commit', 'operations', 'site' and 'files'"
+                400,
+                "bad-request",
+                "publish needs 'commit', 'operations', 'site' and 'files' (path → file id)",
             ) from None
         if len(commit) != 32 or not sites.safe_path(site) or "/" in site:
             raise ProviderError(400, "bad-request", "'commit' or 'site' is malformed")

@@ -109,8 +109,11 @@ class SiteServer:
     async def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
-        tenant = tenant_for_host(self.db, self.base_domain, host_of(request))
+        host = host_of(request)
+        tenant = tenant_for_host(self.db, self.base_domain, host)
         if tenant is None:
+            if host.startswith("www.") and tenant_for_host(self.db, "", host[4:]) is not None:
+                return _canonical(request, host[4:])
             return PlainTextResponse("No site is served at this address.", 404)
         if tenant.state == DELETED:
             return PlainTextResponse("This site has left this provider.", 410)
@@ -168,6 +171,13 @@ class SiteServer:
             return Response(body, status, headers, media_type=kind)
         headers["Content-Length"] = str(size)
         return FileResponse(path, status, headers, media_type=kind)
+
+
+def _canonical(request: Request, host: str) -> Response:
+    """``www.<domain>`` → ``<domain>``, same path, same scheme as the front proxy saw."""
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"{scheme}://{host}{request.url.path}{query}", status_code=301)
 
 
 def _not_modified(request: Request, etag: str, created_ms: int) -> bool:

@@ -576,7 +576,7 @@ def measure_case(
 
 
 def first_change(data: Path, lib: Library) -> int:
-    """The whole library: every attachment plus every record as JSON."""
+    """The whole library: every attachment plus the store's SQLite file (records, permissions)."""
     return lib.attachment_bytes() + disk_bytes(data / "homeport.sqlite")
 
 

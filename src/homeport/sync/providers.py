@@ -264,12 +264,11 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
         if not head:
             return Audit(entry["url"], None, 0, ["the provider holds no commit for this home"])
         frontier = [bytes.fromhex(head)]
-        seen: set[bytes] = set()
+        seen: set[bytes] = set(frontier)
         while frontier and len(problems) < 20:
             batch, frontier = frontier[:2000], frontier[2000:]
             got = {oid: stored for oid, stored in read_frames(provider.fetch(batch))}
             for oid in batch:
-                seen.add(oid)
                 stored = got.get(oid)
                 if stored is None:
                     problems.append(f"object {oid.hex()[:16]} is missing at the provider")
@@ -282,7 +281,10 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
                     problems.append(f"{exc} (at the provider)")
                     damaged.append(oid)
                     continue
-                frontier.extend(link for link in header.links if link not in seen)
+                for link in header.links:
+                    if link not in seen:
+                        seen.add(link)
+                        frontier.append(link)
     if damaged:  # the next publish sends these again
         saved = load(settings.data_dir)
         for row in saved:

@@ -58,6 +58,15 @@ def _pairs(repo: Repository, old: bytes | None, new: bytes) -> list[tuple[bytes 
     old_links = repo.links(old) or ()
     row = repo.db.execute("SELECT type FROM objects WHERE id = ?", (new,)).fetchone()
     kind = ObjectType(row[0]) if row else None
+    if kind is ObjectType.COMMIT:
+        # the new root beside the old root; the new commit's parent beside the old commit
+        # itself, so a chain that merely grew costs only its new commits
+        pairs: list[tuple[bytes | None, bytes]] = [
+            (old_links[0] if old_links else None, new_links[0])
+        ]
+        if len(new_links) > 1:
+            pairs.append((old, new_links[1]))
+        return pairs
     if kind is ObjectType.NODE:
         a, b = repo.node(old), repo.node(new)
         if a.slots is not None and b.slots is not None:

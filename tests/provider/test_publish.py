@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mf2py
 
+from homeport.repo.bundle import verify_bundle
+from homeport.services.repository import repo_keys
 from tests.provider.conftest import API, BASE, SITE_V1, World
 
 
@@ -147,6 +151,41 @@ def test_bundle_streams_the_tenants_repository(world: World) -> None:
     assert answer.status_code == 200
     assert answer.content.startswith(b"HOMEPORT BUNDLE\n")
     assert commit.id in answer.content
+
+
+def test_the_bundle_verifies_with_the_homes_keys(world: World, tmp_path: Path) -> None:
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    home.publish(world.client, home.snapshot())
+    home.write_site({**SITE_V1, "index.html": "v2"})
+    head = home.snapshot()
+    home.publish(world.client, head)
+    target = tmp_path / "restore.bundle"
+    target.write_bytes(home.request(world.client, "GET", "/bundle").content)
+
+    with open(target, "rb") as f:
+        result = verify_bundle(f, repo_keys(home.data), tmp_path)
+
+    assert result.header.head == head.id and result.header.since == 0
+    assert [c.seq for c in result.new_commits] == [1, 2]
+    assert result.objects == home.repo.object_stats()[0]
+
+
+def test_a_bundle_of_a_history_started_late_names_its_base(world: World, tmp_path: Path) -> None:
+    home = world.enrolled("alice")
+    home.write_site({"index.html": "one"})
+    first = home.snapshot()
+    home.write_site({"index.html": "two"})
+    second = home.snapshot()
+    home.publish(world.client, second, history=False)
+    target = tmp_path / "late.bundle"
+    target.write_bytes(home.request(world.client, "GET", "/bundle").content)
+
+    with open(target, "rb") as f:
+        result = verify_bundle(f, repo_keys(home.data), tmp_path)
+
+    assert result.header.since == 1 and result.header.base == first.id
+    assert [c.seq for c in result.new_commits] == [2]
 
 
 def test_fetch_returns_stored_objects_as_a_pack(world: World) -> None:

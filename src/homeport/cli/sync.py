@@ -154,38 +154,19 @@ def publish(
 
 
 async def _build_for_providers(settings: Any, site: str | None, only: str | None) -> None:
-    """Build the site once per provider, for the address it is served at there (canonical
-    URLs and feeds must name that host), into ``sites/<site>@<host>``."""
     from homeport.cli.build import _with_context
-    from homeport.content import sites
-    from homeport.render.build import build_site
+    from homeport.render.variants import build_for_providers
     from homeport.services.context import Context
     from homeport.sync import providers
-    from homeport.sync.client import normalise_url
 
-    entries = [providers.find(settings.data_dir, only)] if only else providers.load(
-        settings.data_dir
+    entries = (
+        [providers.find(settings.data_dir, only)] if only else providers.load(settings.data_dir)
     )
 
     async def work(context: Context) -> None:
-        names = await sites.list_sites(context)
-        chosen = [site] if site else names[:1] if len(names) == 1 else []
-        for name in chosen:
-            for entry in entries:
-                address = entry.get("site")
-                if not address:
-                    continue
-                host = normalise_url(entry["url"]).split("://", 1)[1]
-                out = settings.data_dir / repository_sites_dir() / f"{name}@{host}"
-                await build_site(context, name, out_dir=out, base_url=address)
+        await build_for_providers(context, entries, site)
 
     await _with_context(settings, work)
-
-
-def repository_sites_dir() -> str:
-    from homeport.services.repository import SITES_DIR
-
-    return SITES_DIR
 
 
 def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:

@@ -128,6 +128,11 @@ def site_name(settings: Settings, site: str | None) -> str | None:
     return built[0] if built else None
 
 
+def variant_name(site: str, provider_url: str) -> str:
+    """The folder of ``site`` as built for one provider: ``<site>@<host[:port]>``."""
+    return f"{site}@{provider_url.split('://', 1)[-1]}"
+
+
 @dataclass
 class Outcome:
     url: str
@@ -157,7 +162,7 @@ def publish(
         """The build made for this provider's address, if there is one (cli publish makes it)."""
         if chosen is None:
             return None
-        name = f"{chosen}@{url.split('://', 1)[1]}"
+        name = variant_name(chosen, url)
         built = (data_dir / repo_service.SITES_DIR / name).is_dir()
         return name if built else chosen
 

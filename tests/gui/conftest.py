@@ -156,9 +156,12 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright (which never downloads a browser here)."""
+    """Debian's headless Chromium driven by Playwright (which never downloads a browser here).
+
+    Module-scoped on purpose: while Playwright's sync API is open, the main thread has a
+    running event loop, and later tests that call ``asyncio.run`` would fail."""
     if not CHROMIUM.exists():
         message = "/usr/bin/chromium is missing: apt-get install chromium (scripts/install does)"
         if _in_ci():

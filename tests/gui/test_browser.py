@@ -218,9 +218,9 @@ def test_phone_sized_screen_is_usable(browser: Any, live_home: LiveHome, owner: 
         page.goto("/admin/notes")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
+        shots(page, "13-phone-notes", full=False)
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-        shots(page, "13-phone-notes", full=False)
     finally:
         context.close()
 

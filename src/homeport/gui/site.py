@@ -64,10 +64,24 @@ async def require(ctx: Context) -> str:
     return name
 
 
+STORAGE_TTL_SECONDS = 30.0
+
+
 def storage_used(ctx: Context) -> int:
-    """Bytes in the data dir (blobs, database, caches, built sites)."""
+    """Bytes in the data dir (blobs, database, caches, built sites); walked at most every
+    ``STORAGE_TTL_SECONDS`` so the dashboard stays quick on a large library."""
+    cached = ctx.caches.get("gui_storage")
+    now = time.monotonic()
+    if isinstance(cached, tuple) and now - cached[0] < STORAGE_TTL_SECONDS:
+        return int(cached[1])
+    total = _walk(ctx.settings.data_dir)
+    ctx.caches["gui_storage"] = (now, total)
+    return total
+
+
+def _walk(folder: Path) -> int:
     total = 0
-    for root, _dirs, files in os.walk(ctx.settings.data_dir):
+    for root, _dirs, files in os.walk(folder):
         for name in files:
             try:
                 total += os.stat(os.path.join(root, name)).st_size

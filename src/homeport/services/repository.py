@@ -31,7 +31,7 @@ from homeport.services import identity as ids
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
-from homeport.store.protocols import RecordStore
+from homeport.store.protocols import BlobStore, RecordStore
 
 CHECKOUT_FROM = "checkout_from"
 SITES_DIR = "sites"
@@ -77,15 +77,26 @@ async def _open_store(settings: Settings) -> AsyncIterator[RecordStore]:
         await store.close()
 
 
-async def snapshot(settings: Settings) -> SnapshotResult:
+async def snapshot(
+    settings: Settings, store: RecordStore | None = None, blobs: BlobStore | None = None
+) -> SnapshotResult:
+    """Snapshot the home; a running server passes the store and blobs it has open."""
     sign_with = signer(settings.data_dir)
-    blobs = FsBlobStore(settings.blobs_dir)
-    async with _open_store(settings) as store:
-        with open_repo(settings) as repo:
-            await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
-            return await take_snapshot(
-                store, blobs, repo, sign_with, site_root=settings.data_dir / SITES_DIR
-            )
+    blobs = blobs or FsBlobStore(settings.blobs_dir)
+    if store is None:
+        async with _open_store(settings) as opened:
+            return await _snapshot(settings, opened, blobs, sign_with)
+    return await _snapshot(settings, store, blobs, sign_with)
+
+
+async def _snapshot(
+    settings: Settings, store: RecordStore, blobs: BlobStore, sign_with: Signer
+) -> SnapshotResult:
+    with open_repo(settings) as repo:
+        await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
+        return await take_snapshot(
+            store, blobs, repo, sign_with, site_root=settings.data_dir / SITES_DIR
+        )
 
 
 def log(settings: Settings) -> list[Commit]:
@@ -148,6 +159,7 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
             )
         keys = repo_keys(data_dir)
     created = not (data_dir / REPO_FILE).exists()
+    existed = data_dir.exists()
     try:
         with open_repo(settings, keys) as repo, open(source, "rb") as f:
             local_head = repo.head()
@@ -164,6 +176,9 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
     except BaseException:
         if created:
             _remove_repo(data_dir)
+        if not existed:  # opening the repository made the directory: nothing may be left
+            with contextlib.suppress(OSError):
+                data_dir.rmdir()
         raise
     if new_home:
         ids.adopt(data_dir, phrase_keys, header.did, header.operations)
@@ -196,7 +211,7 @@ async def _refuse_unsaved_changes(settings: Settings, repo: Repository) -> None:
 
 
 async def _finish_checkout(
-    repo: Repository, store: RecordStore, blobs: FsBlobStore, site_root: Path
+    repo: Repository, store: RecordStore, blobs: BlobStore, site_root: Path
 ) -> CheckoutResult | None:
     """Bring the store to the head if an import left that undone; then index the head."""
     pending = repo.meta(CHECKOUT_FROM)

@@ -1,0 +1,192 @@
+"""The Providers page: enroll with a provider, publish to all of them with live progress, see
+each one's live commit, health and storage, and leave one.
+
+A publish runs in a worker thread (the same code as ``homeport publish``); its progress lives in
+memory and reaches the browser as server-sent events, so the page needs no polling and the
+person can leave it and come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+
+from homeport.core.errors import HomeportError
+from homeport.gui import uploads
+from homeport.gui.pages import PREFIX, Page, _env, page
+from homeport.render.variants import build_for_providers
+from homeport.services import repository
+from homeport.sync import providers
+from homeport.sync.client import ProviderError
+
+EVENT_INTERVAL = 0.25
+EVENT_LIMIT = 20 * 60 * 4
+"""A progress stream ends after 20 minutes at most (the browser reconnects if it must)."""
+
+
+@dataclass
+class Job:
+    """One publish to every provider, as the page shows it."""
+
+    started: int
+    state: str = "building"
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    task: asyncio.Task[None] | None = None
+
+    def update(self, url: str, **values: Any) -> None:
+        with self.lock:
+            self.providers.setdefault(url, {}).update(values)
+
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "state": self.state,
+                "error": self.error,
+                "providers": {u: dict(v) for u, v in self.providers.items()},
+            }
+
+
+_jobs: dict[str, Job] = {}
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_env.filters.setdefault("when", _when)
+
+
+def _job_key(p: Page) -> str:
+    return str(p.ctx.settings.data_dir)
+
+
+def _rows(p: Page) -> list[dict[str, Any]]:
+    return providers.load(p.ctx.settings.data_dir)
+
+
+async def _page(p: Page, status: int = 200, error: str | None = None, **form: str) -> Response:
+    rows = await asyncio.to_thread(_rows, p)
+    job = _jobs.get(_job_key(p))
+    return p.render(
+        "providers.html",
+        status,
+        providers=rows,
+        error=error,
+        form=form,
+        job=job.view() if job else None,
+    )
+
+
+@page()
+async def index(p: Page) -> Response:
+    return await _page(p)
+
+
+@page()
+async def status(p: Page) -> Response:
+    """Each provider's live commit, health and usage, asked now (JSON for the page's script)."""
+    rows = await asyncio.to_thread(providers.status, p.ctx.settings)
+    return p.json(rows)
+
+
+@page()
+async def add(p: Page) -> Response:
+    form = await p.form()
+    url = uploads.line(form, "url", 300)
+    code = uploads.line(form, "code", 200)
+    name = uploads.line(form, "name", 63) or None
+    try:
+        if not url or not code:
+            raise ValueError("Give the provider's address and the code its operator sent you.")
+        entry = await asyncio.to_thread(providers.add, p.ctx.settings, url, code, name)
+    except (ValueError, ProviderError, providers.ProvidersError, HomeportError) as exc:
+        message = exc.message if isinstance(exc, HomeportError) else str(exc)
+        return await _page(p, 400, message, url=url, name=name or "")
+    p.flash(f"Enrolled with {entry['url']}: your site will be at {entry['site']}")
+    return p.redirect(PREFIX + "/providers")
+
+
+@page()
+async def remove(p: Page) -> Response:
+    form = await p.form()
+    url = uploads.line(form, "url", 300)
+    forget = form.get("forget") == "1"
+    try:
+        await asyncio.to_thread(providers.remove, p.ctx.settings, url, forget)
+    except (ValueError, ProviderError, providers.ProvidersError) as exc:
+        return await _page(p, 400, str(exc))
+    p.flash(f"Left {url}: it deletes your copy there.")
+    return p.redirect(PREFIX + "/providers")
+
+
+@page()
+async def publish(p: Page) -> Response:
+    key = _job_key(p)
+    running = _jobs.get(key)
+    if running is not None and running.state in ("building", "publishing"):
+        p.flash("A publish is already running.")
+        return p.redirect(PREFIX + "/providers")
+    job = Job(started=p.now)
+    _jobs[key] = job
+    job.task = asyncio.get_running_loop().create_task(_run(p, job))
+    return p.redirect(PREFIX + "/providers#progress")
+
+
+async def _run(p: Page, job: Job) -> None:
+    settings = p.ctx.settings
+    try:
+        entries = await asyncio.to_thread(providers.load, settings.data_dir)
+        await build_for_providers(p.ctx, entries)
+        await repository.snapshot(settings, p.ctx.store, p.ctx.blobs)
+        job.state = "publishing"
+
+        def progress(url: str) -> Any:
+            job.update(url, sent=0, total=None)
+            return lambda sent, total: job.update(url, sent=sent, total=total)
+
+        outcomes = await asyncio.to_thread(providers.publish, settings, None, None,
+                                           providers.default_http, progress)
+        for o in outcomes:
+            if o.error:
+                job.update(o.url, error=o.error, done=True)
+            else:
+                assert o.result is not None
+                job.update(o.url, done=True, seq=o.result.seq, bytes=o.result.bytes,
+                           seconds=round(o.result.seconds, 2), up_to_date=o.result.up_to_date)
+        job.state = "failed" if any(o.error for o in outcomes) else "done"
+    except Exception as exc:  # the page must say what went wrong, whatever it was
+        job.error = str(getattr(exc, "message", None) or exc)
+        job.state = "failed"
+
+
+@page()
+async def events(p: Page) -> Response:
+    """Server-sent events with the running publish's progress (the page's script listens)."""
+    key = _job_key(p)
+
+    async def stream() -> AsyncIterator[bytes]:
+        last = None
+        for _ in range(EVENT_LIMIT):
+            job = _jobs.get(key)
+            view = job.view() if job else {"state": "idle", "providers": {}, "error": None}
+            text = json.dumps(view, sort_keys=True)
+            if text != last:
+                yield f"data: {text}\n\n".encode()
+                last = text
+            if view["state"] in ("done", "failed", "idle"):
+                return
+            await asyncio.sleep(EVENT_INTERVAL)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+    )
+

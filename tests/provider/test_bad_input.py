@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sqlite3
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -251,3 +252,33 @@ def test_a_full_disk_during_publish_is_507_and_changes_nothing(
     again = home.request(world.client, "POST", "/publish", home.publish_doc(second))
     assert again.status_code == 200
     assert world.get(f"alice.{BASE}", "/").text == "two"
+
+
+def test_a_damaged_copy_is_replaced_only_when_asked(world: World) -> None:
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    commit = home.snapshot()
+    assert home.publish(world.client, commit).status_code == 200
+    chunk = max(
+        (o for o in walk.reachable(home.repo, commit.root) if not home.sealed(o)),
+        key=lambda o: len(home.repo.raw(o)),
+    )
+    repo = world.settings.data_dir / "tenants" / "alice" / "repo.sqlite"
+    db = sqlite3.connect(repo)
+    damaged = bytearray(home.repo.raw(chunk))
+    damaged[-1] ^= 0xFF
+    db.execute("UPDATE objects SET data = ? WHERE id = ?", (bytes(damaged), chunk))
+    db.commit()
+    db.close()
+    pack = home.pack([chunk])
+
+    plain = home.upload(world.client, pack)
+    still = home.request(world.client, "POST", "/objects/fetch", {"ids": [chunk.hex()]})
+    headers = {**home.sign("POST", f"{API}/objects?replace=1", pack), "Content-Type": PACK}
+    fixed = world.client.post(f"{API}/objects?replace=1", content=pack, headers=headers)
+    after = home.request(world.client, "POST", "/objects/fetch", {"ids": [chunk.hex()]})
+
+    assert plain.status_code == 200 and plain.json()["stored"] == 0
+    assert still.content != pack
+    assert fixed.status_code == 200 and fixed.json()["stored"] == 1
+    assert after.content == pack

@@ -203,6 +203,30 @@ def test_fetch_returns_stored_objects_as_a_pack(world: World) -> None:
     assert answer.content == home.pack([commit.id])
 
 
+def test_a_publish_without_a_site_keeps_the_backup_and_serves_nothing(world: World) -> None:
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    commit = home.snapshot()
+    home.push(world.client, commit)
+
+    answer = home.request(
+        world.client,
+        "POST",
+        "/publish",
+        {"commit": commit.id.hex(), "operations": home.operations, "site": None, "files": {}},
+    )
+
+    assert answer.status_code == 200 and answer.json()["site"] is None
+    assert home.request(world.client, "GET", "/tenant").json()["seq"] == 1
+    assert world.get(f"alice.{BASE}", "/").status_code == 404
+
+
+def test_the_api_root_says_what_it_is(world: World) -> None:
+    doc = world.client.get(f"{API}/").json()
+    assert doc["homeport"] == "provider" and doc["protocol"] == 1
+    assert doc["base_domain"] == BASE
+
+
 def test_unknown_api_path_is_a_json_404(world: World) -> None:
     answer = world.client.get(f"{API}/nothing")
     assert answer.status_code == 404 and answer.json()["error"] == "not-found"

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import homeport
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
@@ -339,13 +340,14 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != PACK_TYPE:
         raise ProviderError(415, "bad-request", f"a pack is sent as {PACK_TYPE}")
+    replace = request.query_params.get("replace") in ("1", "true")
     async with provider.lock(tenant.name):
         current = provider.db.tenant(tenant.name) or tenant
         room = current.quota - current.usage
 
         def run() -> receive.PackResult:
             with opened(provider.tdir(tenant)) as repo:
-                return receive.receive_pack(repo, body, room)
+                return receive.receive_pack(repo, body, room, replace)
 
         result = await in_thread(run)
         if result.new_bytes:
@@ -425,7 +427,8 @@ async def publish(request: Request, provider: Provider) -> Response:
         provider.db.published(
             current.name, req.operations, done.commit.seq, req.site, provider.clock()
         )
-    return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": req.site})
+    site = req.site or None
+    return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 
 
 async def rollback(request: Request, provider: Provider) -> Response:
@@ -513,8 +516,21 @@ async def tls_allowed(request: Request, provider: Provider) -> Response:
     return JSONResponse({"domain": name, "allowed": False}, 404)
 
 
+async def info(request: Request, provider: Provider) -> Response:
+    """What a home checks before enrolling: that this is a provider, and which protocol."""
+    return JSONResponse(
+        {
+            "homeport": "provider",
+            "protocol": 1,
+            "version": homeport.__version__,
+            "base_domain": provider.settings.base_domain,
+        }
+    )
+
+
 def routes() -> list[Route]:
     return [
+        Route("/", endpoint(info), methods=["GET"]),
         Route("/challenge", endpoint(challenge), methods=["POST"]),
         Route("/enroll", endpoint(enroll), methods=["POST"]),
         Route("/tenant", endpoint(get_tenant), methods=["GET"]),

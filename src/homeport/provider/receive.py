@@ -83,9 +83,11 @@ class PackResult:
     error: ProviderError | None = None
 
 
-def receive_pack(repo: Repository, data: bytes, room: int) -> PackResult:
+def receive_pack(repo: Repository, data: bytes, room: int, replace: bool = False) -> PackResult:
     """Check a pack's frames and keep the good ones as pending. ``room`` is what the quota
-    still allows: if the new objects do not fit, nothing is stored (507)."""
+    still allows: if the new objects do not fit, nothing is stored (507). With ``replace``,
+    copies already held are overwritten by the (checked) ones sent: the repair of a copy an
+    audit found damaged; they keep their place in the history."""
     result = PackResult()
     good: list[tuple[bytes, ObjectType, tuple[bytes, ...], bytes]] = []
     position = 0
@@ -104,6 +106,14 @@ def receive_pack(repo: Repository, data: bytes, room: int) -> PackResult:
     held = present(repo, [g[0] for g in good])
     new = [g for g in good if g[0] not in held]
     new_bytes = sum(len(g[3]) for g in new)
+    repairs: list[tuple[bytes, bytes, int]] = []
+    if replace:
+        for oid, _, _, stored in good:
+            if oid in held:
+                old = repo.raw(oid)
+                if old != stored:
+                    repairs.append((oid, stored, len(stored) - len(old)))
+        new_bytes += sum(r[2] for r in repairs)
     if new_bytes > room:
         raise ProviderError(
             507,
@@ -116,6 +126,10 @@ def receive_pack(repo: Repository, data: bytes, room: int) -> PackResult:
             if repo.put(oid, kind, links, stored, 0):
                 result.stored += 1
                 result.new_bytes += len(stored)
+        for oid, stored, delta in repairs:
+            repo.db.execute("UPDATE objects SET data = ? WHERE id = ?", (stored, oid))
+            result.stored += 1
+            result.new_bytes += delta
     if result.error is not None:
         result.error.extra["stored"] = result.stored
     return result
@@ -126,6 +140,7 @@ class Publish:
     commit: bytes
     operations: list[dict[str, Any]]
     site: str
+    """"" when the home publishes no site (a backup only): nothing is served."""
     files: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
@@ -133,7 +148,7 @@ class Publish:
         try:
             commit = bytes.fromhex(doc["commit"])
             operations = list(doc["operations"])
-            site = str(doc["site"])
+            site = "" if doc["site"] is None else str(doc["site"])
             files = {str(p): bytes.fromhex(i) for p, i in dict(doc["files"]).items()}
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ProviderError(
@@ -141,7 +156,7 @@ class Publish:
                 "bad-request",
                 "publish needs 'commit', 'operations', 'site' and 'files' (path → file id)",
             ) from None
-        if len(commit) != 32 or not sites.safe_path(site) or "/" in site:
+        if len(commit) != 32 or (site and (not sites.safe_path(site) or "/" in site)):
             raise ProviderError(400, "bad-request", "'commit' or 'site' is malformed")
         return cls(commit, operations, site, files)
 

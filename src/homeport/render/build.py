@@ -11,12 +11,18 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from homeport import __version__
-from homeport.content.variants import Variant, cached_variants
-from homeport.render.model import EntryView, load_site, safe_name
-from homeport.render.output import Output, OutputFile, load_files
+from homeport.content.variants import (
+    Variant,
+    cached_variants,
+    variant_folder,
+    variant_widths,
+)
+from homeport.render.model import EntryView, SiteModel, load_site, safe_name
+from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
 from homeport.render.themes import find_theme, load_theme
 from homeport.render.urls import Urls
@@ -31,9 +37,13 @@ class BuildResult:
     """Paths (relative to ``out_dir``) whose bytes were written by this build."""
     removed: list[str]
     unchanged: int
-    files: list[OutputFile] = field(default_factory=list)
-    """Every file of the site as built, with its SHA-256 and size (for snapshots)."""
+    manifest: dict[str, list[str | int]] = field(default_factory=dict, repr=False)
     seconds: float = 0.0
+
+    @property
+    def files(self) -> list[OutputFile]:
+        """Every file of the site as built, with its SHA-256 and size (for snapshots)."""
+        return files_of(self.manifest)
 
 
 def default_base_url(site: str) -> str:
@@ -69,10 +79,16 @@ async def build_site(
         chosen, ctx.settings.data_dir / "themes")
     media_pages = _media_pages(ctx, model.get("keep_location"))
     planner = Planner(model, load_theme(folder), urls, media_pages)
-    output = Output(out, manifest_path(ctx, site, out))
+    manifest = manifest_path(ctx, site, out)
+    key = "\n".join([str(out), *planner.common])
+    previous: _State | None = ctx.caches.get(f"{STATE}.{site}")
+    edited = _only_edits(previous, key, manifest, model) if previous else None
+    known = previous.manifest if previous is not None and edited is not None else None
+    output = Output(out, manifest, known)
+    pages = planner.pages() if edited is None else planner.affected(edited)
     seen: set[str] = set()
     try:
-        for page in planner.pages():
+        for page in pages:
             if page.path in seen:
                 continue
             seen.add(page.path)
@@ -82,9 +98,56 @@ async def build_site(
     except BaseException:
         output.abort()
         raise
-    removed = output.finish()
-    return BuildResult(site, out, output.written, removed, output.skipped, output.files(),
+    removed = output.finish(partial=edited is not None)
+    ctx.caches[f"{STATE}.{site}"] = _State(key, manifest, _stamp(manifest), output.new,
+                                          {e.id: e for e in model.entries})
+    return BuildResult(site, out, output.written, removed, output.skipped, output.new,
                        time.perf_counter() - started)
+
+
+STATE = "render.state"
+
+
+@dataclass
+class _State:
+    """What a process remembers of its last build of a site, to find the pages one edit
+    touches without planning the whole site again."""
+
+    key: str
+    """Output folder, theme, settings, base URL and navigation."""
+    manifest_path: Path
+    stamp: tuple[int, int]
+    manifest: dict[str, list[str | int]]
+    entries: dict[str, EntryView]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def _only_edits(
+    state: _State, key: str, manifest: Path, model: SiteModel
+) -> set[str] | None:
+    """The ids of the entries that changed, when the only changes are edits that lists do not
+    show (a body, say) and nothing else moved; None when the whole site must be planned."""
+    if state.key != key or state.manifest_path != manifest or _stamp(manifest) != state.stamp:
+        return None
+    if len(model.entries) != len(state.entries):
+        return None
+    edited = set()
+    for entry in model.entries:
+        before = state.entries.get(entry.id)
+        if before is None:
+            return None
+        if before is not entry and before.full != entry.full:
+            if before.listing != entry.listing or before.published != entry.published:
+                return None
+            edited.add(entry.id)
+    return edited
 
 
 def output_files(ctx: Context, site: str, out_dir: Path | None = None) -> list[OutputFile]:
@@ -105,9 +168,13 @@ def _media_pages(ctx: Context, keep_location: object) -> Callable[[EntryView], l
         found = []
         for ref in [*entry.images, *entry.body_images]:
             digest = str(ref["hash"])
-            for variant in _variants(ctx, digest, keep):
-                found.append(Page(f"media/{digest}/{variant.width}.{variant.ext}",
-                                  variant.path.read_bytes, ["media", digest, str(keep)]))
+            widths = variant_widths(int(ref["width"])) if ref.get("width") else [
+                v.width for v in _variants(ctx, digest, keep)]
+            for width in sorted(set(widths)):
+                for ext in ("webp", "jpg"):
+                    found.append(Page(f"media/{digest}/{width}.{ext}",
+                                      partial(_variant_bytes, ctx, digest, keep, width, ext),
+                                      ["media", digest, str(keep)]))
         attachment = entry.attachment
         if attachment is not None:
             digest = str(attachment["hash"])
@@ -117,6 +184,13 @@ def _media_pages(ctx: Context, keep_location: object) -> Callable[[EntryView], l
         return found
 
     return pages
+
+
+def _variant_bytes(ctx: Context, digest: str, keep: bool, width: int, ext: str) -> bytes:
+    path = variant_folder(ctx.settings.data_dir, digest, keep) / f"{width}.{ext}"
+    if not path.exists():
+        _variants(ctx, digest, keep)
+    return path.read_bytes()
 
 
 def _variants(ctx: Context, digest: str, keep: bool) -> list[Variant]:

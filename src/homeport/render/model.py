@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
@@ -68,9 +68,9 @@ class EntryView:
     def tags(self) -> list[str]:
         return [str(t) for t in self.data.get("tags", [])]
 
-    @property
+    @cached_property
     def tag_slugs(self) -> list[tuple[str, str]]:
-        return [(t, slugify(t, "tag")) for t in self.tags]
+        return [(t, tag_slug(t)) for t in self.tags]
 
     @cached_property
     def html(self) -> Markup:
@@ -135,6 +135,11 @@ class SiteModel:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
+
+
+@lru_cache(maxsize=4096)
+def tag_slug(tag: str) -> str:
+    return slugify(tag, "tag")
 
 
 def parse_date(raw: str) -> dt.datetime:

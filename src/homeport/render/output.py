@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,13 @@ class OutputFile:
 
 
 class Output:
-    def __init__(self, root: Path, manifest: Path) -> None:
+    def __init__(
+        self, root: Path, manifest: Path, known: dict[str, list[str | int]] | None = None
+    ) -> None:
         self.root = root
+        self.prefix = str(root) + os.sep
         self.manifest_path = manifest
-        self.old: dict[str, list[str | int]] = _load(manifest)
+        self.old: dict[str, list[str | int]] = known if known is not None else _load(manifest)
         self.new: dict[str, list[str | int]] = {}
         self.written: list[str] = []
         self.skipped = 0
@@ -41,9 +45,8 @@ class Output:
         known = self.old.get(path)
         if known is None or known[0] != fingerprint:
             return False
-        target = self.root / path
         try:
-            if target.stat().st_size != known[2]:
+            if os.stat(self.prefix + path).st_size != known[2]:
                 return False
         except OSError:
             return False
@@ -71,33 +74,40 @@ class Output:
             _prune(self.root, target.parent)
         self.pending.clear()
 
-    def finish(self) -> list[str]:
+    def finish(self, *, partial: bool = False) -> list[str]:
         """Move the staged files into place, remove what is no longer planned and save the
-        manifest; returns the removed paths."""
+        manifest; returns the removed paths. A ``partial`` build visited only some pages and
+        keeps the others as they were."""
         for temporary, target in self.pending:
             os.replace(temporary, target)
         self.pending.clear()
+        if partial:
+            self.new = {**self.old, **self.new}
         removed = sorted(set(self.old) - set(self.new))
         for path in removed:
             with contextlib.suppress(FileNotFoundError):
                 (self.root / path).unlink()
             _prune(self.root, (self.root / path).parent)
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.manifest_path, json.dumps(self.new, sort_keys=True).encode())
+        _atomic_write(self.manifest_path, orjson.dumps(self.new))
         return removed
 
     def files(self) -> list[OutputFile]:
-        return [OutputFile(p, str(v[1]), int(v[2])) for p, v in sorted(self.new.items())]
+        return files_of(self.new)
+
+
+def files_of(manifest: dict[str, list[str | int]]) -> list[OutputFile]:
+    return [OutputFile(p, str(v[1]), int(v[2])) for p, v in sorted(manifest.items())]
 
 
 def load_files(manifest: Path) -> list[OutputFile]:
-    return [OutputFile(p, str(v[1]), int(v[2])) for p, v in sorted(_load(manifest).items())]
+    return files_of(_load(manifest))
 
 
 def _load(manifest: Path) -> dict[str, list[str | int]]:
     try:
-        data = json.loads(manifest.read_bytes())
-    except (OSError, ValueError):
+        data = orjson.loads(manifest.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -11,7 +11,10 @@ import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
+
+from markupsafe import Markup
 
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
@@ -59,6 +62,18 @@ class Planner:
         self.per_page = int(model.get("per_page") or 20)
         self.feed_entries = [e for e in model.entries if ENTRY_TYPES[e.type].in_feed]
         self.nav = self._nav()
+        self.cards: dict[tuple[str, str], Markup] = {}
+
+    def card(self, entry: EntryView, heading: str = "h2") -> Markup:
+        """An entry as lists show it (``_card.html``), rendered once per build however many
+        lists (home, its type, each tag) show it."""
+        key = (entry.full, heading)
+        found = self.cards.get(key)
+        if found is None:
+            values = {"site": self.model, "urls": self.urls, "iso": iso, "e": entry,
+                      "heading": heading}
+            found = self.cards[key] = Markup(self.theme.render("_card.html", values))
+        return found
 
     # --- helpers -------------------------------------------------------------------------
     def _nav(self) -> list[dict[str, str]]:
@@ -75,7 +90,7 @@ class Planner:
             items.append({"title": str(link["title"]), "href": str(link["url"])})
         return items
 
-    @property
+    @cached_property
     def common(self) -> list[str]:
         """What every page depends on: theme, settings, base URL and the navigation."""
         nav = "|".join(f"{i['title']}>{i['href']}" for i in self.nav)
@@ -102,10 +117,12 @@ class Planner:
              "title": f"{title} (JSON Feed)", "label": "JSON Feed"},
         ]
 
-    def html(self, template: str, page: dict[str, Any], **context: Any) -> Render:
+    def html(self, template: str, page: Callable[[], dict[str, Any]], **context: Any) -> Render:
+        """Render later, and only if needed: ``page`` (the head's data) is made then too, so
+        an unchanged page costs its fingerprint and nothing else."""
         def render() -> bytes:
             values = {"site": self.model, "urls": self.urls, "iso": iso, "nav": self.nav,
-                      "page": page, **context}
+                      "page": page(), "card": self.card, **context}
             return self.theme.render(template, values).encode()
 
         return render
@@ -126,7 +143,7 @@ class Planner:
         for old, new in sorted(self.model.redirects.items()):
             yield self.redirect(old, new)
         yield self.archive()
-        yield Page("404.html", self.html("404.html", self.page_info(
+        yield Page("404.html", self.html("404.html", lambda: self.page_info(
             "/404.html", "Page not found", "error")), self.common)
         yield self.sitemap()
         yield self.robots()
@@ -143,28 +160,54 @@ class Planner:
             pagination = Pagination(number, len(groups), prev and self.urls.url(prev),
                                     nxt and self.urls.url(nxt))
             heading = title if number == 1 else f"{title} (page {number})"
-            info = self.page_info(path, heading, kind, **extra)
             deps = [*self.common, template, path, f"{number}/{len(groups)}",
                     *(e.listing for e in group)]
+
+            def info(path: str = path, heading: str = heading) -> dict[str, Any]:
+                more = {k: v() if callable(v) else v for k, v in extra.items()}
+                return self.page_info(path, heading, kind, **more)
+
             yield Page(_index(path), self.html(template, info, entries=group,
                                                pagination=pagination, feeds_here=bool(extra)),
                        deps)
 
-    def tags(self) -> Iterator[Page]:
+    def tag_groups(self) -> tuple[dict[str, list[EntryView]], dict[str, str]]:
+        """Entries by tag slug (newest first) and each slug's display name."""
         by_tag: dict[str, list[EntryView]] = {}
         names: dict[str, str] = {}
         for entry in self.feed_entries:
             for tag, slug in entry.tag_slugs:
                 by_tag.setdefault(slug, []).append(entry)
                 names.setdefault(slug, tag)
+        return by_tag, names
+
+    def affected(self, edited: set[str]) -> Iterator[Page]:
+        """The pages that show the full content of the ``edited`` entries: their own pages,
+        albums holding them, the feeds they are recent in, and the sitemap. Enough when the
+        edits do not change what lists show (the builder checks that)."""
+        for entry in self.model.entries:
+            if entry.id in edited or any(p.id in edited for p in entry.photos):
+                yield from self.entry(entry)
+        if any(e.id in edited for e in self.feed_entries[: feeds.FEED_SIZE]):
+            yield from self.feeds("/", "", self.feed_entries)
+        by_tag, names = self.tag_groups()
+        slugs = {slug for e in self.model.entries if e.id in edited for _, slug in e.tag_slugs}
+        for slug in sorted(slugs & set(by_tag)):
+            if any(e.id in edited for e in by_tag[slug][: feeds.FEED_SIZE]):
+                yield from self.feeds(f"/tags/{slug}/", f" · {names[slug]}", by_tag[slug])
+        yield self.sitemap()
+
+    def tags(self) -> Iterator[Page]:
+        by_tag, names = self.tag_groups()
         for slug, entries in sorted(by_tag.items()):
             base = f"/tags/{slug}/"
             label = f" · {names[slug]}"
+            feed_links = partial(self.feed_links, base, label)
             yield from self.listing(base, f"Tagged “{names[slug]}”", "tag", entries,
-                                    "list.html", feeds=self.feed_links(base, label))
+                                    "list.html", feeds=feed_links)
             yield from self.feeds(base, label, entries)
         tags = [{"name": names[s], "slug": s, "count": len(e)} for s, e in sorted(by_tag.items())]
-        info = self.page_info("/tags/", "Tags", "tags")
+        info = partial(self.page_info, "/tags/", "Tags", "tags")
         deps = [*self.common, "tags", *(f"{t['slug']}={t['count']}" for t in tags)]
         yield Page("tags/index.html", self.html("tags.html", info, tags=tags), deps)
 
@@ -184,38 +227,39 @@ class Planner:
             yield Page(base.lstrip("/") + name, render, [*deps, name])
 
     def entry(self, entry: EntryView) -> Iterator[Page]:
-        extra: dict[str, Any] = {"og_type": "article", "description": _describe(entry)}
-        if entry.images:
-            extra["image"] = self.urls.absolute(image_path(entry.images[0], 1920, "jpg"))
-        context: dict[str, Any] = {"entry": entry}
         deps = [*self.common, "entry", entry.full, *(p.full for p in entry.photos)]
-        if entry.attachment is not None:
-            name = str(entry.attachment["filename"])
-            yield from self.media(entry)
-            if entry.type == "paper":
-                url = self.urls.absolute(entry.path)
-                pdf_url = self.urls.absolute(entry.path + name)
-                bib = citations.bibtex(entry, url)
-                context["citation"] = {"bibtex": bib}
+        url = self.urls.absolute(entry.path)
+        yield from self.media(entry)
+        paper = entry.type == "paper" and entry.attachment is not None
+        if paper:
+            yield Page(_file(entry.path, "cite.bib"),
+                       lambda: citations.bibtex(entry, url).encode(), [*deps, "bib"])
+            yield Page(_file(entry.path, "cite.json"),
+                       lambda: citations.csl_json_text(entry, url).encode(), [*deps, "csl"])
+
+        def info() -> dict[str, Any]:
+            extra: dict[str, Any] = {"og_type": "article", "description": _describe(entry)}
+            if entry.images:
+                extra["image"] = self.urls.absolute(image_path(entry.images[0], 1920, "jpg"))
+            if paper and entry.attachment is not None:
+                pdf_url = url + str(entry.attachment["filename"])
                 extra["meta"] = citations.citation_meta(entry, url, pdf_url)
-                yield Page(_file(entry.path, "cite.bib"), lambda: bib.encode(), [*deps, "bib"])
-                csl = citations.csl_json_text(entry, url)
-                yield Page(_file(entry.path, "cite.json"), lambda: csl.encode(), [*deps, "csl"])
-        else:
-            yield from self.media(entry)
-        info = self.page_info(entry.path, entry.title, "entry", **extra)
-        yield Page(_index(entry.path), self.html("entry.html", info, **context), deps)
+            return self.page_info(entry.path, entry.title, "entry", **extra)
+
+        citation = _Citation(entry, url) if paper else None
+        yield Page(_index(entry.path), self.html("entry.html", info, entry=entry,
+                                                 citation=citation), deps)
 
     def redirect(self, old: str, new: str) -> Page:
         target = self.urls.absolute(new)
-        render = self.html("redirect.html", self.page_info(old, "Moved", "redirect"),
+        render = self.html("redirect.html", partial(self.page_info, old, "Moved", "redirect"),
                            target=target, target_title=target)
         return Page(_index(old), render, [*self.common, "redirect", new])
 
     def archive(self) -> Page:
         years = [(year, list(items)) for year, items in
                  itertools.groupby(self.feed_entries, key=lambda e: e.published.year)]
-        info = self.page_info("/archive/", "Archive", "archive")
+        info = partial(self.page_info, "/archive/", "Archive", "archive")
         deps = [*self.common, "archive", *(e.listing for e in self.feed_entries)]
         return Page("archive/index.html", self.html("archive.html", info, years=years), deps)
 
@@ -238,6 +282,18 @@ class Planner:
     def robots(self) -> Page:
         text = f"User-agent: *\nAllow: /\nSitemap: {self.urls.absolute('/sitemap.xml')}\n"
         return Page("robots.txt", lambda: text.encode(), [text])
+
+
+class _Citation:
+    """What a paper page's template shows; the BibTeX is made only when the page renders."""
+
+    def __init__(self, paper: EntryView, url: str) -> None:
+        self.paper = paper
+        self.url = url
+
+    @property
+    def bibtex(self) -> str:
+        return citations.bibtex(self.paper, self.url)
 
 
 def _xml(text: str) -> str:

@@ -67,9 +67,23 @@ def find_theme(name: str, extra: Path | None = None) -> Path:
     raise ThemeError(f"there is no theme named {name!r} (built in: {', '.join(BUILTIN_THEMES)})")
 
 
+_loaded: dict[tuple[Path, str], Theme] = {}
+
+
 def load_theme(folder: Path) -> Theme:
-    """The theme in ``folder`` with ``base`` behind it, in a sandboxed, autoescaping env."""
+    """The theme in ``folder`` with ``base`` behind it, in a sandboxed, autoescaping env.
+    Kept per process while its files are unchanged, so templates are compiled once."""
     folders = [folder, BUILTIN / "base"]
+    fingerprint = _fingerprint(folders)
+    found = _loaded.get((folder, fingerprint))
+    if found is None:
+        if len(_loaded) > 16:
+            _loaded.clear()
+        found = _loaded[(folder, fingerprint)] = _load(folder, folders, fingerprint)
+    return found
+
+
+def _load(folder: Path, folders: list[Path], fingerprint: str) -> Theme:
     env = SandboxedEnvironment(
         loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
         autoescape=True,
@@ -77,7 +91,7 @@ def load_theme(folder: Path) -> Theme:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return Theme(folder.name, folders, env, _fingerprint(folders))
+    return Theme(folder.name, folders, env, fingerprint)
 
 
 def _fingerprint(folders: list[Path]) -> str:

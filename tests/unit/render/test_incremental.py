@@ -140,3 +140,23 @@ def test_a_deleted_entry_disappears_on_the_next_build(ctx: Context, tmp_path: Pa
     assert "Kept" in (out / "articles/keep/index.html").read_text()
     ctx.caches.clear()  # a fresh process reads everything and agrees
     assert build(ctx, out) == []
+
+
+def test_a_warm_rebuild_after_an_edit_agrees_with_a_full_build(
+    ctx: Context, tmp_path: Path
+) -> None:
+    entries = [
+        asyncio.run(sites.add_entry(ctx, "blog", "article", {
+            "title": f"Post {n}", "body": "b", "tags": ["t"],
+            "published": f"2020-01-{n + 1:02d}T00:00:00Z"}))
+        for n in range(25)
+    ]
+    out = tmp_path / "out"
+    build(ctx, out)
+    target = entries[0]  # the oldest: in no feed's latest 20
+    asyncio.run(sites.update_entry(ctx, "blog", "article", target.id, {"body": "Changed"}))
+    written = build(ctx, out)  # this process plans only the pages the edit touches
+    assert written == ["articles/post-0/index.html", "sitemap.xml"]  # its lastmod moved
+    assert "Changed" in (out / "articles/post-0/index.html").read_text()
+    ctx.caches.clear()
+    assert build(ctx, out) == []  # a full plan finds nothing else to do

@@ -32,6 +32,9 @@ async def dashboard(p: Page) -> Response:
         attention.append((f"Draft {e.type}: {label[:50]}", _edit_link(e)))
     used = await asyncio.to_thread(site.storage_used, p.ctx)
     settings = await sites.get_site(p.ctx, name)
+    if not settings.get("description"):
+        attention.append(("Add a short description of your site (search engines show it)",
+                          "/settings"))
     recent = entries[:8]
     return p.render("dashboard.html", site=name, settings=settings, counts=counts, labels=LABELS,
                     drafts=len(drafts), used=used, built=built, attention=attention,

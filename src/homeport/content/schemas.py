@@ -52,7 +52,12 @@ COMMON_REQUIRED = ["slug", "visibility", "draft", "published"]
 
 FIELDS: dict[str, tuple[Schema, list[str]]] = {
     "article": (
-        {"title": _LINE, "body": _TEXT, "summary": {"type": "string", "maxLength": 2000}},
+        {
+            "title": _LINE,
+            "body": _TEXT,
+            "summary": {"type": "string", "maxLength": 2000},
+            "images": {"type": "array", "maxItems": 200, "items": IMAGE},
+        },
         ["title", "body"],
     ),
     "note": (

@@ -345,3 +345,25 @@ def test_delete_offers_undo(page: Any) -> None:
     page.get_by_role("button", name="Undo").click()
     page.wait_for_selector("text=Restored")
     assert "bring back" in page.locator(".notes").inner_text()
+
+
+def test_a_published_article_changes_only_on_update(page: Any) -> None:
+    page.goto("/admin/write/new")
+    token = page.locator("meta[name=csrf]").get_attribute("content")
+    saved = page.request.post("/admin/api/articles", headers={"X-CSRF-Token": token},
+                              data={"title": "Second thoughts", "body": "First version."}).json()
+    page.request.post(f"/admin/entries/article/{saved['id']}/publish", form={"csrf": token})
+    page.goto(f"/admin/write/{saved['id']}")
+    page.locator("#body").fill("Rewritten **completely**.")
+    expect(page.locator("#status")).to_have_text(re.compile("press Update"))
+    article = page.request.get(f"/preview/{_site(page)}/articles/second-thoughts/").text()
+    assert "First version" in article and "Rewritten" not in article
+    page.get_by_role("button", name="Update").click()
+    expect(page.locator("#status")).to_have_text(re.compile("^Updated on the site"))
+    article = page.request.get(f"/preview/{_site(page)}/articles/second-thoughts/").text()
+    assert "Rewritten <strong>completely</strong>" in article
+
+
+def _site(page: Any) -> str:
+    location = page.request.get("/preview/", max_redirects=0).headers["location"]
+    return str(location.strip("/").split("/")[-1])

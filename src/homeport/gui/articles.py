@@ -17,6 +17,7 @@ from homeport.content.errors import ContentError, MediaError
 from homeport.content.media import Upload
 from homeport.content.slugs import slugify
 from homeport.gui import site
+from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, error_page, page
 
 MAX_JSON = 2 * 1024 * 1024
@@ -95,8 +96,10 @@ async def save(p: Page) -> Response:
     else:
         fields["images"] = [i for i in images if _stored(p, i) and i["hash"] in fields["body"]]
         entry = await sites.add_entry(p.ctx, name, "article", {**fields, "draft": True})
+    problem = await rebuild(p) if data.get("rebuild") and not entry.data.get("draft") else None
     return p.json({"id": entry.id, "slug": entry.slug, "draft": entry.data.get("draft"),
-                   "saved": entry.data.get("last_modified"), "edit": f"{PREFIX}/write/{entry.id}"})
+                   "saved": entry.data.get("last_modified"), "edit": f"{PREFIX}/write/{entry.id}",
+                   "problem": problem})
 
 
 def _stored(p: Page, ref: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@
     saving = true;
     status("Saving…");
     try {
-      const data = await homeport.post(form.dataset.save, JSON.stringify(Object.assign({ id, images }, snapshot)),
+      const data = await homeport.post(form.dataset.save, JSON.stringify(Object.assign({ id, images, rebuild: published }, snapshot)),
         { "Content-Type": "application/json" });
       const wasNew = !id;
       id = data.id;
@@ -49,7 +49,9 @@
         dirty = false;
         try { localStorage.removeItem(key()); } catch (e) { /* ignore */ }
       }
-      status("Saved " + new Date().toLocaleTimeString() + (data.draft ? " (draft)" : ""));
+      const at = new Date().toLocaleTimeString();
+      if (data.problem) status(data.problem, true);
+      else status(published ? "Updated on the site at " + at : "Saved " + at + (data.draft ? " (draft)" : ""));
     } catch (error) {
       keepLocal();
       if (error.status === 401) {
@@ -72,11 +74,14 @@
     } catch (error) { /* the preview is a convenience; saving reports problems */ }
   }
 
+  // A published article is not saved while it is typed (the site would show half an edit):
+  // the text stays in this browser until "Update" saves and republishes it.
+  const published = "published" in form.dataset;
   function changed() {
     dirty = true;
     keepLocal();
-    status("Unsaved changes");
-    schedule(1500);
+    status(published ? "Changes not yet on the site: press Update when ready." : "Unsaved changes");
+    if (!published) schedule(1500);
     clearTimeout(previewTimer);
     previewTimer = setTimeout(refreshPreview, 300);
   }

@@ -80,7 +80,8 @@ def _serve(settings: Settings, sock: socket.socket, host: str) -> int:
         server_header=False,
     )
     print(f"Homeport home serving {settings.data_dir}")
-    print(f"  API:  http://{host}:{settings.port}/v1/", flush=True)
+    print(f"  API:  http://{host}:{settings.port}/v1/")
+    print(f"  GUI:  http://{host}:{settings.port}/admin/", flush=True)
     # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
     # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -153,9 +153,12 @@ class Repository:
         return node
 
     def iter_objects(self, since_seq: int = 0) -> Iterator[tuple[bytes, bytes]]:
-        """``(id, stored bytes)`` in the order they were written (children before parents),
-        only those brought by commits after ``since_seq``; streamed."""
-        cur = self.db.execute("SELECT id, data FROM objects WHERE seq > ? ORDER BY n", (since_seq,))
+        """``(id, stored bytes)`` of the objects brought by commits after ``since_seq``, by that
+        seq then id (``format.md``): the same content exports the same bytes on any device, a
+        provider's copy included; streamed."""
+        cur = self.db.execute(
+            "SELECT id, data FROM objects WHERE seq > ? ORDER BY seq, id", (since_seq,)
+        )
         while rows := cur.fetchmany(64):
             for oid, data in rows:
                 yield bytes(oid), bytes(data)

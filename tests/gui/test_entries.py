@@ -91,3 +91,14 @@ def test_upload_over_the_limit_is_refused_before_it_is_read(gui: Any, client: Cl
     response = client.post("/admin/api/photos", content=body(), headers=headers)
     assert response.status_code == 413
     assert "bigger than the limit" in response.text
+
+
+def test_a_restart_does_not_make_the_preview_look_stale(gui: Any, client: Client) -> None:
+    gui.wizard(client)
+    token = _token(gui, client)
+    saved = _save(client, token, title="Built", body="once").json()
+    client.post(f"/admin/entries/article/{saved['id']}/publish", data={"csrf": token})
+    client.app.state.ctx.caches.pop("gui_last_build")  # what a restart forgets
+    page = client.get("/admin/").text
+    assert "Built before Homeport last started" in page
+    assert "older than your latest changes" not in page

@@ -23,7 +23,7 @@ async def dashboard(p: Page) -> Response:
     attention: list[tuple[str, str]] = []
     if p.session.secrets.get("phrase"):
         attention.append(("Confirm your recovery phrase (your only way back in)", "/setup/phrase"))
-    built = site.last_build(p.ctx)
+    built = await site.last_build(p.ctx)
     changed = max((int(e.data.get("last_modified", 0)) for e in entries), default=0)
     if built is None or changed > int(built["at"]):
         attention.append(("The preview is older than your latest changes: build it", "#build"))

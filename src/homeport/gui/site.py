@@ -90,9 +90,22 @@ def _walk(folder: Path) -> int:
     return total
 
 
-def last_build(ctx: Context) -> dict[str, Any] | None:
+async def last_build(ctx: Context) -> dict[str, Any] | None:
+    """This process's last build, else when the build manifest was last written (a restart
+    does not make the preview look stale)."""
     found = ctx.caches.get(LAST_BUILD)
-    return found if isinstance(found, dict) else None
+    if isinstance(found, dict):
+        return found
+    from homeport.render.build import manifest_path
+
+    name = await current(ctx)
+    if name is None:
+        return None
+    manifest = manifest_path(ctx, name, output_dir(ctx, name).resolve())
+    try:
+        return {"at": int(manifest.stat().st_mtime * 1000)}
+    except OSError:
+        return None
 
 
 async def build(ctx: Context, base_url: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ def test_etag_is_the_file_id_and_last_modified_the_commit_time(world: World, ali
     assert page.headers["etag"] == f'"{alice.files()["photo.jpg"]}"'
     assert page.headers["last-modified"].endswith("GMT")
     assert page.headers["content-length"] == str(len(SITE_V1["photo.jpg"]))
+    assert page.headers["x-content-type-options"] == "nosniff"
 
 
 def test_conditional_get_answers_304(world: World, alice: Home) -> None:

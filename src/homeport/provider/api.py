@@ -238,6 +238,8 @@ async def enroll(request: Request, provider: Provider) -> Response:
     if key not in (in_force, did) or not verify_signature(key, signed, _unb64(sig)):
         raise ProviderError(401, "bad-signature", "the enrollment is not signed by this identity")
     name = (invite.name or str(doc.get("name") or "")).strip().lower()
+    if not name:
+        raise ProviderError(400, "bad-name", "choose a site name: it becomes <name>.<domain>")
     if not valid_name(name):
         raise ProviderError(400, "bad-name", f"{name!r} cannot be a site name (letters, digits, -)")
     existing = provider.db.tenant_by_did(did)

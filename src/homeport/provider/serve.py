@@ -156,6 +156,7 @@ class SiteServer:
             "Last-Modified": formatdate(manifest.created / 1000, usegmt=True),
             "Cache-Control": IMMUTABLE if HASHED.search(rel) else REVALIDATE,
             "Vary": "Accept-Encoding",
+            "X-Content-Type-Options": "nosniff",
         }
         if status == 200 and _not_modified(request, etag, manifest.created):
             return Response(status_code=304, headers=headers)

@@ -15,6 +15,7 @@ seq only once every hash, signature and link has checked out; a failure removes 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import struct
 import zlib
@@ -231,11 +232,7 @@ class Importer:
             if tag == b"E":
                 break
             if tag != b"O":
-                raise BundleError(
-                    f"bundle damaged after object {result.objects}: expected an object or the end"
-                    if tag
-                    else f"the bundle ends early after {result.objects} objects (truncated?)"
-                )
+                raise _bad_tag(tag, source, result.objects)
             framing = _read_exact(source, FRAME.size, "an object frame")
             oid, length = FRAME.unpack(framing)
             name = oid.hex()[:16]
@@ -265,11 +262,14 @@ class Importer:
         if len(trailer) != TRAILER.size:
             raise BundleError("the bundle ends early, inside its trailer (truncated?)")
         count, expected = TRAILER.unpack(trailer)
+        more = source.read(1)
+        if more and count != result.objects:  # an "O" damaged into "E": name the object
+            raise _bad_tag(b"E", io.BytesIO(trailer), result.objects)
         if count != result.objects:
             self.problem(f"the bundle holds {result.objects} objects, its trailer says {count}")
         if expected != digest.digest():
             self.problem("the bundle's overall checksum does not match (bytes changed or lost)")
-        if source.read(1):
+        if more:
             self.problem("the bundle has bytes after its end")
         self._commit()
         return result
@@ -363,6 +363,17 @@ class Importer:
         if self.problems:
             raise BundleError("\n".join(self.problems))
         self._commit()
+
+
+def _bad_tag(tag: bytes, source: BinaryIO, count: int) -> BundleError:
+    """Where an object frame should start: the end of the file, or a damaged frame tag (the id
+    that follows names the object it hit)."""
+    if not tag:
+        return BundleError(f"the bundle ends early after {count} objects (truncated?)")
+    return BundleError(
+        f"object {source.read(32).hex()[:16]} (#{count + 1}): damaged "
+        "(its frame does not start with 'O')"
+    )
 
 
 def _check_fast_forward(chain: list[Commit], header: BundleHeader, local_head: Commit) -> None:

@@ -130,15 +130,11 @@ async def _write(
     upserts: list[tuple[str, dict[str, Any], tuple[bytes, ...]]],
     deletes: list[str],
 ) -> None:
-    """Children are deleted before parents; parents are written before children."""
+    """Parents are written before children, then children are deleted before parents.
+    Writing first matters: a deletion stamps its tombstone with the current time, which would
+    make the store refuse (and replace) the older ``last_modified`` of every object written
+    after it in the same collection."""
     async with store.transaction():
-        for key in sorted(deletes, key=lambda k: -k.count("/")):
-            name, parent, object_id = split_key(key)
-            with contextlib.suppress(ObjectNotFound):
-                await store.delete(name, parent, object_id)
-            await store.delete_permissions(key)
-            if name == "group":
-                await store.remove_principal(key)
         for key, doc, _ in upserts:
             name, parent, object_id = split_key(key)
             before = await _members(store, key) if name == "group" else set()
@@ -152,3 +148,10 @@ async def _write(
                     await store.remove_user_principal(member, key)
                 for member in after - before:
                     await store.add_user_principal(member, key)
+        for key in sorted(deletes, key=lambda k: -k.count("/")):
+            name, parent, object_id = split_key(key)
+            with contextlib.suppress(ObjectNotFound):
+                await store.delete(name, parent, object_id)
+            await store.delete_permissions(key)
+            if name == "group":
+                await store.remove_principal(key)

@@ -157,12 +157,14 @@ def push(
     if repair:
         result.objects += len(repair)
         result.bytes += upload(repo, client, repair, parallel, progress, replace=True)
-    if theirs == head.id:
-        result.up_to_date = not repair
+    if theirs == head.id and not repair:
+        result.up_to_date = True
         result.seconds = time.perf_counter() - started
         return result
     files = site_files(repo, site)
-    ids = lacking(repo, client, theirs, head.id)
+    # after a repair the head is published again, so the provider rewrites the site from the
+    # mended objects
+    ids = [] if theirs == head.id else lacking(repo, client, theirs, head.id)
     result.objects += len(ids)
     result.bytes += upload(repo, client, ids, parallel, progress)
     try:

@@ -9,6 +9,7 @@ import io
 import json
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -275,3 +276,26 @@ def test_killed_imports_leave_a_verified_home_and_a_rerun_finishes(
         assert content(work) == lib.expected, (i, delay)
         shutil.rmtree(work)
     assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed before they ended"
+
+
+def test_an_import_killed_between_the_store_and_the_index_is_finished_by_a_rerun(
+    lib: Library, tmp_path: Path
+) -> None:
+    """The narrowest window, made on purpose: the checkout's store transaction committed, the
+    repository's (index, cursor, end of checkout) did not."""
+    work = tmp_path / "window"
+    shutil.copytree(lib.follower, work)
+    ok("import", str(lib.since1), data=work)
+    db = sqlite3.connect(work / "repo.sqlite")
+    try:
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('checkout_from', ?)", (lib.commit1["commit"],)
+        )
+        db.execute("DELETE FROM cursor")
+        db.commit()
+    finally:
+        db.close()
+    ok("import", str(lib.since1), data=work)
+    assert head(work) == lib.commit2
+    assert content(work) == lib.expected
+    assert json.loads(ok("snapshot", "--json", data=work))["commit"] is None

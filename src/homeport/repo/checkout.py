@@ -55,6 +55,15 @@ async def restore_file(repo: Repository, blobs: BlobStore, file_id: bytes, diges
     return True
 
 
+async def _current(
+    store: RecordStore, name: str, parent: str, object_id: str
+) -> dict[str, Any] | None:
+    try:
+        return dict(await store.get(name, parent, object_id))
+    except ObjectNotFound:
+        return None
+
+
 async def _members(store: RecordStore, key: str) -> set[str]:
     name, parent, object_id = split_key(key)
     try:
@@ -138,7 +147,10 @@ async def _write(
         for key, doc, _ in upserts:
             name, parent, object_id = split_key(key)
             before = await _members(store, key) if name == "group" else set()
-            await store.update(name, parent, object_id, doc["data"])
+            if await _current(store, name, parent, object_id) != doc["data"]:
+                # (an object already as it should be is left alone: updating it again would
+                # give it a new last_modified, e.g. when a killed import's checkout is re-run)
+                await store.update(name, parent, object_id, doc["data"])
             await store.set_permissions(
                 key, {perm: set(who) for perm, who in doc.get("permissions", {}).items()}
             )

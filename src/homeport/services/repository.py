@@ -203,6 +203,10 @@ def _remove_repo(data_dir: Path) -> None:
 
 async def _refuse_unsaved_changes(settings: Settings, repo: Repository) -> None:
     async with _open_store(settings) as store:
+        # an import killed after its checkout wrote the store but before the index moved:
+        # finish it first, or its own writes would look like unsaved changes
+        blobs = FsBlobStore(settings.blobs_dir)
+        await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
         if repo.cursor() != await store.timestamps():
             raise RepoStateError(
                 "this home has changes that are in no snapshot; run 'homeport snapshot' first "

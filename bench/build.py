@@ -290,6 +290,8 @@ def main() -> None:
     parser.add_argument("--pelican-venv", type=Path, default=BENCH / ".cache" / "pelican-venv")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: reuse a corpus imported by an earlier run")
     parser.add_argument("--warm-rebuild", nargs=3, metavar=("DATA", "OUT", "SLUG"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,13 +306,21 @@ def main() -> None:
     homeport = [str(ROOT / ".venv" / "bin" / "homeport"), "--data", str(work / "home")]
     try:
         articles = corpus(args.seed, args.articles, args.images)
-        started = time.perf_counter()
-        asyncio.run(import_homeport(work / "home", articles, args.images, args.seed,
-                                    args.workers))
-        imported = time.perf_counter() - started
-        write_pelican(work / "pelican", articles, args.images, args.seed)
-        print(f"corpus: {args.articles} articles, {args.images} images; Homeport import "
-              f"(records + image variants, {args.workers} workers) {imported:.1f} s", flush=True)
+        imported = 0.0
+        if args.reuse and (work / "home").is_dir() and (work / "pelican").is_dir():
+            print(f"corpus: reusing {work} (same seed and sizes assumed)", flush=True)
+        else:
+            started = time.perf_counter()
+            asyncio.run(import_homeport(work / "home", articles, args.images, args.seed,
+                                        args.workers))
+            imported = time.perf_counter() - started
+            write_pelican(work / "pelican", articles, args.images, args.seed)
+            print(f"corpus: {args.articles} articles, {args.images} images; Homeport import "
+                  f"(records + image variants, {args.workers} workers) {imported:.1f} s",
+                  flush=True)
+        for old in ("site", "pelican-out"):
+            shutil.rmtree(work / old, ignore_errors=True)
+        shutil.rmtree(work / "home" / "cache" / "build", ignore_errors=True)
 
         build = [*homeport, "build", "--site", "bench", "--out", str(work / "site"),
                  "--base-url", BASE_URL]

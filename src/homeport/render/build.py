@@ -24,6 +24,7 @@ from homeport.content.variants import (
 from homeport.render.model import EntryView, SiteModel, load_site, safe_name
 from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
+from homeport.render.parallel import render_all, worker_count
 from homeport.render.themes import find_theme, load_theme
 from homeport.render.urls import Urls
 from homeport.services.context import Context
@@ -65,11 +66,13 @@ async def build_site(
     out_dir: Path | None = None,
     base_url: str | None = None,
     theme: str | Path | None = None,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build ``site`` into ``out_dir`` (default ``<data>/sites/<site>``) for ``base_url``
     (default: the site's ``base_url`` setting, else the home's ``/preview/<site>/``).
     ``theme`` overrides the site's theme by name or folder. Only pages whose inputs changed
-    since the last build into the same folder are rendered, and only changed files written."""
+    since the last build into the same folder are rendered, and only changed files written.
+    Many pages render in ``workers`` forked processes (default: one per core, up to four)."""
     started = time.perf_counter()
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
@@ -87,6 +90,7 @@ async def build_site(
     output = Output(out, manifest, known)
     pages = planner.pages() if edited is None else planner.affected(edited)
     seen: set[str] = set()
+    todo: list[tuple[Page, str]] = []
     try:
         for page in pages:
             if page.path in seen:
@@ -94,11 +98,15 @@ async def build_site(
             seen.add(page.path)
             fingerprint = _fingerprint(page)
             if not output.fresh(page.path, fingerprint):
-                output.put(page.path, fingerprint, page.render())
+                todo.append((page, fingerprint))
+        count = worker_count(len(todo)) if workers is None else workers
+        render_all(todo, output, count)
     except BaseException:
         output.abort()
         raise
     removed = output.finish(partial=edited is not None)
+    for entry in model.entries:
+        entry.forget_html()
     ctx.caches[f"{STATE}.{site}"] = _State(key, manifest, _stamp(manifest), output.new,
                                           {e.id: e for e in model.entries})
     return BuildResult(site, out, output.written, removed, output.skipped, output.new,

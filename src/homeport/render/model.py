@@ -80,6 +80,11 @@ class EntryView:
                 return Markup(render_markdown(value))
         return Markup("")
 
+    def forget_html(self) -> None:
+        """Drop the rendered HTML kept since the last build (a process keeps views between
+        builds; their HTML is needed again only if the entry's pages render again)."""
+        self.__dict__.pop("html", None)
+
     @property
     def summary(self) -> str:
         return str(self.data.get("summary") or "")

@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -24,6 +25,15 @@ class OutputFile:
     """Relative to the output directory, with ``/`` separators."""
     sha256: str
     size: int
+
+
+class Staged(NamedTuple):
+    path: str
+    fingerprint: str
+    digest: str
+    size: int
+    temporary: str | None
+    """The temporary file holding new bytes; None when the file on disk is already right."""
 
 
 class Output:
@@ -55,16 +65,25 @@ class Output:
         return True
 
     def put(self, path: str, fingerprint: str, data: bytes) -> None:
+        self.accept(self.stage(path, fingerprint, data))
+
+    def stage(self, path: str, fingerprint: str, data: bytes) -> Staged:
+        """Compare ``data`` with what is on disk and stage it under a temporary name if it
+        differs. Changes nothing else, so build workers in other processes can call it."""
         digest = hashlib.sha256(data).hexdigest()
-        self.new[path] = [fingerprint, digest, len(data)]
         target = self.root / path
         known = self.old.get(path)
-        if known is not None and known[1] == digest and _size(target) == len(data):
-            return
-        if known is None and _size(target) == len(data) and target.read_bytes() == data:
-            return
-        self.pending.append((_stage(target, data), target))
-        self.written.append(path)
+        same = _size(target) == len(data) and (
+            known[1] == digest if known is not None else target.read_bytes() == data)
+        temporary = None if same else _stage(target, data)
+        return Staged(path, fingerprint, digest, len(data), temporary)
+
+    def accept(self, staged: Staged) -> None:
+        """Record a staged page (from this process or a worker) in the new manifest."""
+        self.new[staged.path] = [staged.fingerprint, staged.digest, staged.size]
+        if staged.temporary is not None:
+            self.pending.append((staged.temporary, self.root / staged.path))
+            self.written.append(staged.path)
 
     def abort(self) -> None:
         """Drop the staged files: the folder stays as the previous build left it."""

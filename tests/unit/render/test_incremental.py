@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from homeport.content import sites
 from homeport.render.build import build_site, output_files
+from homeport.render.themes import ThemeError
 from homeport.services.context import Context
 
 BASE = "https://ex.org/"
@@ -160,3 +163,25 @@ def test_a_warm_rebuild_after_an_edit_agrees_with_a_full_build(
     assert "Changed" in (out / "articles/post-0/index.html").read_text()
     ctx.caches.clear()
     assert build(ctx, out) == []  # a full plan finds nothing else to do
+
+
+def test_forked_workers_build_the_same_site(ctx: Context, tmp_path: Path) -> None:
+    for n in range(12):
+        add(ctx, f"Post {n}", ["t", f"t{n % 4}"])
+    one, two = tmp_path / "one", tmp_path / "two"
+    asyncio.run(build_site(ctx, "blog", one, BASE, workers=1))
+    result = asyncio.run(build_site(ctx, "blog", two, BASE, workers=3))
+    files = {p.relative_to(one): p.read_bytes() for p in one.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(two): p.read_bytes() for p in two.rglob("*") if p.is_file()}
+    assert len(result.written) == len(files)
+
+
+def test_a_theme_error_in_a_worker_leaves_nothing_behind(ctx: Context, tmp_path: Path) -> None:
+    add(ctx, "One", [])
+    folder = tmp_path / "late"
+    folder.mkdir()
+    (folder / "entry.html").write_text("{{ entry.__class__ }}")
+    out = tmp_path / "out"
+    with pytest.raises(ThemeError, match="Python internals"):
+        asyncio.run(build_site(ctx, "blog", out, BASE, theme=folder, workers=3))
+    assert [p for p in out.rglob("*") if p.is_file()] == []

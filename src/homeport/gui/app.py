@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,13 +20,25 @@ from homeport.gui import (
     notes,
     papers,
     preview,
-    providers,
     setup,
     site_settings,
 )
 
 STATIC = Path(__file__).parent / "static"
 POST = ["POST"]
+
+
+def lazy(module: str, name: str) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint whose module is imported on its first request: the providers page pulls in
+    the sync client (httpx and more), which would otherwise slow every start of the home."""
+
+    async def endpoint(request: Request) -> Response:
+        handler = getattr(importlib.import_module(f"homeport.gui.{module}"), name)
+        response: Response = await handler(request)
+        return response
+
+    endpoint.__name__ = name
+    return endpoint
 
 
 async def to_admin(request: Request) -> Response:
@@ -66,12 +80,12 @@ def routes() -> list[BaseRoute]:
         Route("/papers", papers.create, methods=POST),
         Route("/papers/{id}", papers.detail, methods=["GET"]),
         Route("/papers/{id}", papers.save, methods=POST),
-        Route("/providers", providers.index, methods=["GET"]),
-        Route("/providers/status", providers.status, methods=["GET"]),
-        Route("/providers/events", providers.events, methods=["GET"]),
-        Route("/providers/add", providers.add, methods=POST),
-        Route("/providers/remove", providers.remove, methods=POST),
-        Route("/providers/publish", providers.publish, methods=POST),
+        Route("/providers", lazy("providers", "index"), methods=["GET"]),
+        Route("/providers/status", lazy("providers", "status"), methods=["GET"]),
+        Route("/providers/events", lazy("providers", "events"), methods=["GET"]),
+        Route("/providers/add", lazy("providers", "add"), methods=POST),
+        Route("/providers/remove", lazy("providers", "remove"), methods=POST),
+        Route("/providers/publish", lazy("providers", "publish"), methods=POST),
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),
         Mount("/static", app=StaticFiles(directory=STATIC), name="gui-static"),

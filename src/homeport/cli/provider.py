@@ -102,7 +102,10 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=5,
             server_header=False,
-            proxy_headers=False,
+            # behind Caddy on loopback: the client's address (the operator page's login limit)
+            # and scheme come from X-Forwarded-*, trusted from 127.0.0.1 only
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
         )
         print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
         print(f"  on http://{shown}:{settings.provider_port}/", flush=True)

@@ -38,7 +38,15 @@ from homeport.testing.live import free_port, serve_command, stop_process
 
 PASSWORD = "benchmark password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+CPU: list[float] = []
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: unlike the wall clock, not stretched by
+    whatever else the machine is running."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(data: Path) -> tuple[subprocess.Popen[bytes], int, float]:
@@ -54,7 +62,9 @@ def start(data: Path) -> tuple[subprocess.Popen[bytes], int, float]:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
-                    return proc, port, time.perf_counter() - began
+                    seconds = time.perf_counter() - began
+                    CPU.append(cpu_seconds(proc.pid))
+                    return proc, port, seconds
         except (urllib.error.URLError, OSError):
             pass
         if proc.poll() is not None:
@@ -132,7 +142,8 @@ def main() -> int:
             stop_process(proc)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores")
     print(f"cold start to first 200 (GET /admin/setup), {args.rounds} fresh data dirs: "
-          f"median {statistics.median(starts):.2f} s, max {max(starts):.2f} s (target <= 2 s)")
+          f"median {statistics.median(starts):.2f} s, max {max(starts):.2f} s (target <= 2 s); "
+          f"CPU time of the server by then: median {statistics.median(CPU):.2f} s")
     print(f"idle RSS right after start: {fresh:.1f} MB; after the GUI workload: {used:.1f} MB "
           "(target <= 120 MB)")
     return 0 if max(starts) <= 2.0 and max(fresh, used) <= 120 else 1

@@ -29,6 +29,7 @@ from homeport.core.errors import (
     MissingResource,
     RequestTooLarge,
 )
+from homeport.gui import lan
 from homeport.gui import routes as gui_routes
 from homeport.services import accounts
 from homeport.services.context import Context, User
@@ -283,9 +284,12 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         app.state.ctx = ctx
         await accounts.ensure_admin(ctx, settings.admin_password)
         compactor = asyncio.create_task(compact_forever(ctx))
+        announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
         try:
             yield
         finally:
+            if announcer is not None:
+                await announcer.close()
             compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await compactor

@@ -54,7 +54,8 @@ async def _form(p: Page, status: int = 200, values: Any = None, error: str | Non
     if nav is None:
         nav = navigation_text(settings.get("navigation", []))
     return p.render("settings.html", status, site=name, values=settings, error=error,
-                    themes=site.themes(), navigation=nav, lan=p.ctx.settings.lan_access)
+                    themes=site.themes(), navigation=nav, lan=p.ctx.settings.lan_access,
+                    port=p.ctx.settings.port)
 
 
 @page()

@@ -163,7 +163,7 @@ def switch(tdir: TenantDir, name: str) -> None:
 
 def live_name(tdir: TenantDir) -> str | None:
     try:
-        return os.readlink(tdir.live).removeprefix("sites/")
+        return os.readlink(os.path.join(tdir.root, "live")).removeprefix("sites/")
     except OSError:
         return None
 
@@ -217,11 +217,11 @@ class ManifestCache:
     """Manifests by tree: immutable once written, so they can be kept as long as wanted."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[Path, Manifest] = OrderedDict()
+        self._items: OrderedDict[tuple[Path, str], Manifest] = OrderedDict()
         self._size = size
 
     def get(self, tdir: TenantDir, name: str) -> Manifest | None:
-        key = tdir.sites / name
+        key = (tdir.root, name)
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)

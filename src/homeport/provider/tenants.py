@@ -10,9 +10,11 @@ The provider never holds a home's keys: sealed objects are kept and handed back 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from homeport.repo.repository import Repository
@@ -48,6 +50,11 @@ class TenantDir:
     @property
     def live(self) -> Path:
         return self.root / "live"
+
+    @cached_property
+    def sites_str(self) -> str:
+        """``sites`` as a string, for the serving path (pathlib costs show up there)."""
+        return os.path.join(self.root, "sites")
 
     def open_repo(self) -> Repository:
         """A new connection to the tenant's repository (one per request or job)."""

@@ -156,3 +156,13 @@ def test_the_operator_page_lists_tenants_behind_the_password(world: World) -> No
         world.client.get("/_homeport/admin/", headers={"Authorization": f"Basic {bad}"})
     limited = world.client.get("/_homeport/admin/", headers={"Authorization": f"Basic {good}"})
     assert limited.status_code == 429
+
+
+def test_a_damaged_database_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "provider"
+    data.mkdir()
+    (data / "provider.sqlite").write_bytes(b"this is not a database" * 100)
+
+    for args in (["tenants"], ["invite"], ["suspend", "x"]):
+        code, _, err = run("provider", *args, "--data", str(data))
+        assert code == 1 and err.startswith("homeport: cannot open") and err.count("\n") == 1

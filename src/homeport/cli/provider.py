@@ -11,14 +11,18 @@ import re
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from homeport.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from homeport.provider.db import ProviderDB
 
 provider_app = typer.Typer(
     help="Run a provider (a public, multi-tenant server) and manage its tenants.",
@@ -44,6 +48,16 @@ def _settings(ctx: typer.Context, data: Path | None, **flags: Any) -> Settings:
         return load_settings(data or (ctx.obj or {}).get("data"), **flags)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
+
+
+def open_db(settings: Settings) -> ProviderDB:
+    """The provider's database, or one ``homeport:`` line saying why it cannot be opened."""
+    from homeport.provider.db import ProviderDB, ProviderStateError
+
+    try:
+        return ProviderDB(settings.data_dir)
+    except (ProviderStateError, OSError, sqlite3.Error) as exc:
+        raise _fail(f"cannot open the provider's data in {settings.data_dir}: {exc}") from None
 
 
 def parse_size(text: str) -> int:
@@ -74,7 +88,6 @@ def serve(
 
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import create_provider_app
-    from homeport.provider.db import ProviderDB, ProviderStateError
 
     settings = _settings(ctx, data, host=host, provider_port=port, base_domain=base_domain)
     if not settings.base_domain:
@@ -85,10 +98,7 @@ def serve(
     except OSError as exc:
         raise _fail(f"cannot listen on {shown}:{settings.provider_port}: {exc}") from None
     try:
-        try:
-            db = ProviderDB(settings.data_dir)
-        except (ProviderStateError, OSError) as exc:
-            raise _fail(f"cannot open the provider's data: {exc}") from None
+        db = open_db(settings)
         if not has_password(db):
             password = settings.operator_password or secrets.token_urlsafe(12)
             set_password(db, settings, password)
@@ -137,7 +147,6 @@ def invite(
     as_json: JsonOption = False,
 ) -> None:
     """Print a one-time enrollment code (valid 7 days)."""
-    from homeport.provider.db import ProviderDB
     from homeport.provider.tenants import valid_name
 
     settings = _settings(ctx, data)
@@ -147,7 +156,7 @@ def invite(
         raise _fail(f"--quota {quota!r}: give a size such as 5GB or 500MB") from None
     if name is not None and not valid_name(name):
         raise _fail(f"--name {name!r}: use lower-case letters, digits and '-' (one DNS label)")
-    db = ProviderDB(settings.data_dir)
+    db = open_db(settings)
     try:
         if name is not None and db.tenant(name) is not None:
             raise _fail(f"the name {name} is taken by a tenant")
@@ -169,11 +178,10 @@ def tenants(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = F
     """List tenants: name, identity, domains, usage, last publish, live seq."""
     from homeport.provider import sites
     from homeport.provider.admin import size, when
-    from homeport.provider.db import ProviderDB
     from homeport.provider.tenants import TenantDir
 
     settings = _settings(ctx, data)
-    db = ProviderDB(settings.data_dir)
+    db = open_db(settings)
     try:
         docs: list[dict[str, Any]] = []
         for t in db.tenants():
@@ -210,10 +218,10 @@ def tenants(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = F
 
 def _change(ctx: typer.Context, data: Path | None, name: str, action: str) -> None:
     from homeport.provider.api import remove_tenant
-    from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB
+    from homeport.provider.db import ACTIVE, DELETED, SUSPENDED
 
     settings = _settings(ctx, data)
-    db = ProviderDB(settings.data_dir)
+    db = open_db(settings)
     try:
         tenant = db.tenant(name)
         if tenant is None:

@@ -82,11 +82,13 @@ def _fork(todo: Todo, output: Output, index: int, workers: int) -> tuple[int, in
         try:
             for item in _share(todo, index, workers):
                 staged.append(_render(output, *item))
-            report = {"staged": staged}
+            report = {"staged": [list(item) for item in staged]}
         except ThemeError as exc:
-            report = {"staged": staged, "error": exc.message, "theme": True}
+            report = {"staged": [list(item) for item in staged], "error": exc.message,
+                      "theme": True}
         except BaseException as exc:
-            report = {"staged": staged, "error": f"build worker failed: {exc!r}"}
+            report = {"staged": [list(item) for item in staged],
+                      "error": f"build worker failed: {exc!r}"}
         try:
             with os.fdopen(write, "wb") as pipe:
                 pipe.write(orjson.dumps(report))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from homeport.content import sites
+from homeport.render import parallel
 from homeport.render.build import build_site, output_files
 from homeport.render.themes import ThemeError
 from homeport.services.context import Context
@@ -165,7 +166,10 @@ def test_a_warm_rebuild_after_an_edit_agrees_with_a_full_build(
     assert build(ctx, out) == []  # a full plan finds nothing else to do
 
 
-def test_forked_workers_build_the_same_site(ctx: Context, tmp_path: Path) -> None:
+def test_forked_workers_build_the_same_site(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "CHUNK", 3)  # every worker gets pages of every kind
     for n in range(12):
         add(ctx, f"Post {n}", ["t", f"t{n % 4}"])
     one, two = tmp_path / "one", tmp_path / "two"
@@ -176,8 +180,12 @@ def test_forked_workers_build_the_same_site(ctx: Context, tmp_path: Path) -> Non
     assert len(result.written) == len(files)
 
 
-def test_a_theme_error_in_a_worker_leaves_nothing_behind(ctx: Context, tmp_path: Path) -> None:
-    add(ctx, "One", [])
+def test_a_theme_error_in_a_worker_leaves_nothing_behind(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "CHUNK", 1)
+    for n in range(6):
+        add(ctx, f"Post {n}", [])
     folder = tmp_path / "late"
     folder.mkdir()
     (folder / "entry.html").write_text("{{ entry.__class__ }}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import mf2py
 
-from homeport.repo.bundle import verify_bundle
+from homeport.core.objects import ObjectType
+from homeport.repo.bundle import export_bundle, frame, verify_bundle
+from homeport.repo.codec import encode
 from homeport.services.repository import repo_keys
 from tests.provider.conftest import API, BASE, SITE_V1, World
 
@@ -169,6 +172,24 @@ def test_the_bundle_verifies_with_the_homes_keys(world: World, tmp_path: Path) -
     assert result.header.head == head.id and result.header.since == 0
     assert [c.seq for c in result.new_commits] == [1, 2]
     assert result.objects == home.repo.object_stats()[0]
+
+
+def test_the_bundle_is_byte_for_byte_the_homes_export(world: World) -> None:
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    home.publish(world.client, home.snapshot())
+    junk, stored = encode(ObjectType.CHUNK, (), b"uploaded, never published", False, None)
+    assert home.upload(world.client, frame(junk, stored)).status_code == 200
+    home.write_site({**SITE_V1, "index.html": "v2"})
+    home.put_record("private", "another", False, title="more")
+    home.publish(world.client, home.snapshot())
+    ours = io.BytesIO()
+    export_bundle(home.repo, {"did": home.did, "operations": home.operations}, ours)
+
+    theirs = home.request(world.client, "GET", "/bundle").content
+
+    assert theirs == ours.getvalue()
+    assert junk not in theirs
 
 
 def test_a_bundle_of_a_history_started_late_names_its_base(world: World, tmp_path: Path) -> None:

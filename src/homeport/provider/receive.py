@@ -289,7 +289,7 @@ def publish(
     new = _commit(repo, req.commit)
     if new.identity != tenant.did:
         raise ProviderError(400, "bad-commit", f"commit {new.seq} was made by another identity")
-    importer = Importer(repo, None)
+    importer = Importer(repo, None, adopt_unreached=False)
     if head is None or new.id != head.id:
         since, base = _chain_start(repo, new, head)
         absent = _absent(repo, new.id, base)

@@ -187,11 +187,17 @@ class Importer:
     """Reads a bundle into a repository as unverified objects, then verifies and adopts them."""
 
     def __init__(
-        self, repo: Repository, keys: RepoKeys | None, allow_external: bool = False
+        self,
+        repo: Repository,
+        keys: RepoKeys | None,
+        allow_external: bool = False,
+        adopt_unreached: bool = True,
     ) -> None:
         self.repo = repo
         self.keys = keys
         self.allow_external = allow_external
+        self.adopt_unreached = adopt_unreached
+        """False for a provider: uploads the commits do not reach stay pending (seq 0)."""
         self.problems: list[str] = []
         self._open = False
 
@@ -314,7 +320,7 @@ class Importer:
                 "INSERT OR REPLACE INTO commits VALUES (?, ?)", (commit.seq, commit.id)
             )
             result.new_commits.append(commit)
-        if chain:
+        if chain and self.adopt_unreached:
             self.repo.db.execute("UPDATE objects SET seq = ? WHERE seq = 0", (chain[-1].seq,))
 
     def _load_chain(self, header: BundleHeader) -> list[Commit]:

@@ -160,12 +160,6 @@ def test_wipe_and_import_gives_back_the_same_home(lib: Library, restored: Restor
     assert restored.again == lib.full.read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="entries hold canonical JSON (RFC 8785, keys sorted), so a restored record's keys "
-    "come back sorted while the API returns a live record's keys in the order they were "
-    "written: values are identical, raw bytes differ",
-)
 def test_restored_api_answers_are_byte_identical(lib: Library, restored: Restored) -> None:
     assert restored.dump == lib.dump2
 

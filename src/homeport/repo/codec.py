@@ -8,11 +8,13 @@ can only be checked for shape; ``check`` says how far it got.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 
 import zstandard
 
+from homeport.core.canonical import canonical
 from homeport.core.objects import (
     Flags,
     Header,
@@ -73,9 +75,22 @@ def _worth_trying(body: bytes) -> bool:
     return len(_compressor().compress(body[:SAMPLE])) < SAMPLE * COMPRESS_RATIO
 
 
+def hashed_body(kind: ObjectType, body: bytes) -> bytes:
+    """What an id hashes of a body: an entry's canonical JSON (so equal data gives equal ids
+    whatever the key order), every other body as it is. An entry's body keeps the key order the
+    store holds, so a restored home answers its API byte for byte as the lost one did."""
+    if kind is not ObjectType.ENTRY:
+        return body
+    try:
+        return canonical(json.loads(body))
+    except ValueError as exc:
+        raise ObjectError(f"an entry body that is not JSON ({exc})") from None
+
+
 def object_id(
     kind: ObjectType, links: tuple[bytes, ...], body: bytes, private: bool, keys: RepoKeys | None
 ) -> bytes:
+    body = hashed_body(kind, body)
     if not private:
         return public_id(kind, links, body)
     if keys is None:
@@ -132,7 +147,11 @@ def decode(oid: bytes, stored: bytes, keys: RepoKeys | None) -> tuple[Header, by
             raise ObjectError(f"object {name}: compressed body is damaged ({exc})") from None
     else:
         body = bytes(payload)
-    if object_id(header.type, header.links, body, header.sealed, keys) != oid:
+    try:
+        computed = object_id(header.type, header.links, body, header.sealed, keys)
+    except ObjectError as exc:
+        raise ObjectError(f"object {name}: {exc}") from None
+    if computed != oid:
         raise ObjectError(f"object {name}: content does not match its id")
     return header, body
 

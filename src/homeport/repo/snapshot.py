@@ -11,6 +11,7 @@ ones are stored. The tree is updated along the changed keys' paths only.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -235,12 +236,11 @@ class Snapshotter:
                 self.warnings.append(f"{key}: attachment {digest} is missing from the blob store")
             else:
                 links = (file_id,)
-        body = canonical(
-            {
-                "data": obj,
-                "permissions": {perm: sorted(who) for perm, who in sorted(permissions.items())},
-            }
-        )
+        doc = {
+            "data": obj,
+            "permissions": {perm: sorted(who) for perm, who in sorted(permissions.items())},
+        }  # keys in the store's order; the id hashes the canonical form (codec.hashed_body)
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
         return writer.store(ObjectType.ENTRY, links, body, private)
 
     def file_object(self, writer: ObjectWriter, digest: str, private: bool) -> bytes | None:

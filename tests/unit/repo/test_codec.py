@@ -50,7 +50,7 @@ def test_a_private_id_is_keyed_differs_from_the_public_one_and_needs_the_key() -
 
 def test_a_sealed_object_moved_under_another_id_does_not_open() -> None:
     oid, stored = encode(ObjectType.ENTRY, (), TEXT, True, KEYS)
-    other, _ = encode(ObjectType.ENTRY, (), TEXT + b" ", True, KEYS)
+    other, _ = encode(ObjectType.ENTRY, (), b"{\"another\": \"entry\"}", True, KEYS)
     with pytest.raises(ObjectError, match=other.hex()[:16]):
         decode(other, stored, KEYS)
     # nor with other links or another type in its header

@@ -133,9 +133,14 @@ def test_publish_to_two_providers_restore_and_leave(
     homeport("add", "note", "A photo note", "--photo", str(photo), "--alt", "Coloured noise",
              data=home)
 
+    local = tmp_path / "local.md"
+    local.write_text("---\ntitle: Only for the second provider\ntags: [local]\n---\n\nHi.\n")
+    homeport("add", "article", str(local), data=home)
+
     for provider in providers:
         homeport("providers", "add", provider.url, provider.invite(), "--name", "alice",
                  data=home)
+    homeport("providers", "rules", providers[0].url, "--exclude-tag", "local", data=home)
     first = json.loads(homeport("publish", "--json", data=home))
     assert [row["ok"] for row in first] == [True, True]
 
@@ -148,6 +153,8 @@ def test_publish_to_two_providers_restore_and_leave(
         assert "Hello from home" in names
         assert "A note only I can see" not in page.text
         assert provider.page(f"nobody.{BASE}").status_code == 404
+    assert "Only for the second provider" not in providers[0].page(host).text
+    assert "Only for the second provider" in providers[1].page(host).text
 
     # an edit costs about its own size
     homeport("add", "note", "Second thoughts", data=home)

@@ -38,6 +38,16 @@ SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def invite_code() -> str:
+    """Four groups of four unambiguous characters (about 79 bits): easy to read out and type,
+    and never taken for a command-line option (a base64url code may start with '-')."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+    return "-".join(chars[i : i + 4] for i in range(0, 16, 4))
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"homeport: {message}", err=True)
     return typer.Exit(1)
@@ -160,7 +170,7 @@ def invite(
     try:
         if name is not None and db.tenant(name) is not None:
             raise _fail(f"the name {name} is taken by a tenant")
-        code = secrets.token_urlsafe(18)
+        code = invite_code()
         now = int(time.time() * 1000)
         db.add_invite(code, name, limit, now, now + INVITE_DAYS * 86_400_000)
     finally:

@@ -85,6 +85,36 @@ def remove(
     typer.echo(f"left {url}")
 
 
+@providers_app.command("rules")
+def rules(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The provider these rules are for.")],
+    exclude_tag: Annotated[
+        list[str] | None, typer.Option("--exclude-tag", help="Keep entries with this tag off it.")
+    ] = None,
+    exclude_type: Annotated[
+        list[str] | None,
+        typer.Option("--exclude-type", help="Keep entries of this type (note, photo…) off it."),
+    ] = None,
+    data: DataOption = None,
+) -> None:
+    """Choose what is not published at one provider (no option: publish everything there)."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        chosen = providers.set_rules(settings, url, exclude_tag or [], exclude_type or [])
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    if chosen["exclude_tags"] or chosen["exclude_types"]:
+        typer.echo(
+            f"{url}: leaving out tags {chosen['exclude_tags'] or '-'}, "
+            f"types {chosen['exclude_types'] or '-'} from the next publish on"
+        )
+    else:
+        typer.echo(f"{url}: everything public is published there")
+
+
 def publish(
     ctx: typer.Context,
     data: DataOption = None,

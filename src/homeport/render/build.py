@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -67,15 +67,21 @@ async def build_site(
     base_url: str | None = None,
     theme: str | Path | None = None,
     workers: int | None = None,
+    keep: Callable[[EntryView], bool] | None = None,
+    keep_key: str = "",
 ) -> BuildResult:
     """Build ``site`` into ``out_dir`` (default ``<data>/sites/<site>``) for ``base_url``
     (default: the site's ``base_url`` setting, else the home's ``/preview/<site>/``).
     ``theme`` overrides the site's theme by name or folder. Only pages whose inputs changed
     since the last build into the same folder are rendered, and only changed files written.
-    Many pages render in ``workers`` forked processes (default: one per core, up to four)."""
+    Many pages render in ``workers`` forked processes (default: one per core, up to four).
+    ``keep`` leaves entries out (a provider's rules); ``keep_key`` names that choice, so a
+    change of rules is a new build, not an edit."""
     started = time.perf_counter()
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
+    if keep is not None:
+        model = replace(model, entries=[e for e in model.entries if keep(e)])
     urls = Urls.for_base(base_url or str(model.get("base_url") or "") or default_base_url(site))
     chosen = theme or str(model.get("theme") or "journal")
     folder = chosen if isinstance(chosen, Path) else find_theme(
@@ -83,8 +89,8 @@ async def build_site(
     media_pages = _media_pages(ctx, model.get("keep_location"))
     planner = Planner(model, load_theme(folder), urls, media_pages)
     manifest = manifest_path(ctx, site, out)
-    key = "\n".join([str(out), *planner.common])
-    previous: _State | None = ctx.caches.get(f"{STATE}.{site}")
+    key = "\n".join([str(out), keep_key, *planner.common])
+    previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")
     edited = _only_edits(previous, key, manifest, model) if previous else None
     known = previous.manifest if previous is not None and edited is not None else None
     output = Output(out, manifest, known)
@@ -107,7 +113,7 @@ async def build_site(
     removed = output.finish(partial=edited is not None)
     for entry in model.entries:
         entry.forget_html()
-    ctx.caches[f"{STATE}.{site}"] = _State(key, manifest, _stamp(manifest), output.new,
+    ctx.caches[f"{STATE}.{site}.{out}"] = _State(key, manifest, _stamp(manifest), output.new,
                                           {e.id: e for e in model.entries})
     return BuildResult(site, out, output.written, removed, output.skipped, output.new,
                        time.perf_counter() - started)

@@ -5,10 +5,13 @@ is told to serve its own."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from homeport.content import sites
 from homeport.render.build import build_site
+from homeport.render.model import EntryView
 from homeport.services.context import Context
 from homeport.services.repository import SITES_DIR
 from homeport.sync.providers import variant_name
@@ -29,6 +32,24 @@ async def build_for_providers(
                 continue
             variant = variant_name(name, str(entry["url"]))
             out = ctx.settings.data_dir / SITES_DIR / variant
-            await build_site(ctx, name, out_dir=out, base_url=str(address))
+            rules = entry.get("rules") or {}
+            await build_site(
+                ctx,
+                name,
+                out_dir=out,
+                base_url=str(address),
+                keep=keeper(rules),
+                keep_key=json.dumps(rules, sort_keys=True),
+            )
             made.append(variant)
     return made
+
+
+def keeper(rules: dict[str, Any]) -> Callable[[EntryView], bool] | None:
+    """Whether an entry is published at a provider, from its rules: ``exclude_types`` (entry
+    types) and ``exclude_tags``; an entry matching either is left out there."""
+    types = set(rules.get("exclude_types") or ())
+    tags = set(rules.get("exclude_tags") or ())
+    if not types and not tags:
+        return None
+    return lambda entry: entry.type not in types and not tags.intersection(entry.tags)

@@ -111,6 +111,24 @@ def remove(
     save(settings.data_dir, [p for p in load(settings.data_dir) if p["url"] != entry["url"]])
 
 
+def set_rules(
+    settings: Settings, url: str, exclude_tags: list[str], exclude_types: list[str]
+) -> dict[str, Any]:
+    """What is not published at one provider (entries with these tags or of these types); the
+    next publish builds that provider's site without them."""
+    entry = find(settings.data_dir, url)
+    rules = {"exclude_tags": sorted(set(exclude_tags)), "exclude_types": sorted(set(exclude_types))}
+    saved = load(settings.data_dir)
+    for row in saved:
+        if row["url"] == entry["url"]:
+            if rules["exclude_tags"] or rules["exclude_types"]:
+                row["rules"] = rules
+            else:
+                row.pop("rules", None)
+    save(settings.data_dir, saved)
+    return rules
+
+
 def site_name(settings: Settings, site: str | None) -> str | None:
     """The site to publish: the one asked for, else the only one built."""
     root = settings.data_dir / repo_service.SITES_DIR

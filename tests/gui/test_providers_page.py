@@ -100,3 +100,45 @@ def test_publish_without_a_csrf_token_is_refused(client: Any, gui: Any) -> None:
     gui.wizard(client)
     refused = client.post("/admin/providers/publish", data={})
     assert refused.status_code == 403
+
+
+def test_a_new_home_restores_from_the_provider(
+    client: Any, gui: Any, provider: tuple[str, Path], tmp_path: Path, settings: Any
+) -> None:
+    from starlette.testclient import TestClient
+
+    from homeport.home import create_home_app
+    from homeport.services import identity
+    from homeport.services.context import Context
+    from homeport.settings import Settings
+    from homeport.store.blobs_fs import FsBlobStore
+    from homeport.store.memory import MemoryRecordStore
+
+    url, data = provider
+    words = gui.wizard(client, "Ada's corner")
+    page = client.get("/admin/providers")
+    client.post("/admin/providers/add", data={
+        "csrf": gui.csrf_of(page.text), "url": url, "code": invite(data), "name": "ada"})
+    client.post("/admin/providers/publish", data={"csrf": gui.csrf_of(page.text)})
+    assert events(client)[-1]["state"] == "done"
+
+    fresh = Settings(data_dir=tmp_path / "new-home", storage_url="memory://",
+                     argon2_memory_kib=64, argon2_time_cost=1, admin_password="first-run")
+    fresh.data_dir.mkdir()
+    ctx = Context(settings=fresh, store=MemoryRecordStore(), blobs=FsBlobStore(fresh.blobs_dir))
+    app = create_home_app(fresh, ctx)
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50001)) as other:
+        form = other.get("/admin/setup/restore")
+        assert form.status_code == 200
+        wrong = other.post("/admin/setup/restore", data={
+            "csrf": gui.csrf_of(form.text), "url": url, "password": "a new password",
+            "phrase": " ".join(reversed(words))})
+        assert wrong.status_code == 400 and 'role="alert"' in wrong.text
+        assert not identity.exists(fresh.data_dir)
+        done = other.post("/admin/setup/restore", data={
+            "csrf": gui.csrf_of(form.text), "url": url, "password": "a new password",
+            "phrase": " ".join(words)})
+        assert done.status_code == 200, done.text
+        assert "Your home is back" in done.text
+        assert "Ada&#39;s corner" in done.text or "Ada's corner" in done.text
+    assert identity.load(fresh.data_dir).did == identity.load(settings.data_dir).did

@@ -54,6 +54,8 @@ def routes() -> list[BaseRoute]:
         Route("/logout", auth.logout, methods=POST),
         Route("/setup", setup.wizard, methods=["GET"]),
         Route("/setup", setup.create, methods=POST),
+        Route("/setup/restore", lazy("restore", "form"), methods=["GET"]),
+        Route("/setup/restore", lazy("restore", "restore"), methods=POST),
         Route("/setup/phrase", setup.show_phrase, methods=["GET"]),
         Route("/setup/confirm", setup.confirm_form, methods=["GET"]),
         Route("/setup/confirm", setup.confirm, methods=POST),

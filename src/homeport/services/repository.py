@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homeport.core import tree
 from homeport.core.commits import Commit
-from homeport.crypto.keys import did_key
+from homeport.crypto.keys import PhraseKeys, did_key
 from homeport.repo import bundle
-from homeport.repo.bundle import BundleError, ExportResult, ImportResult
+from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, ImportResult
 from homeport.repo.checkout import CheckoutResult, checkout
 from homeport.repo.codec import RepoKeys
 from homeport.repo.repository import REPO_FILE, Repository, RepositoryError
@@ -131,33 +131,20 @@ class ImportOutcome:
     new_home: bool
 
 
-async def import_bundle(settings: Settings, source: Path, phrase: str | None) -> ImportOutcome:
+async def import_bundle(
+    settings: Settings,
+    source: Path,
+    phrase: str | None,
+    store: RecordStore | None = None,
+    blobs: BlobStore | None = None,
+) -> ImportOutcome:
+    """Import a bundle (see the module's docstring). A running home passes the store and blobs
+    it has open; its first-run restore may then hold the owner's account, but no bucket."""
     data_dir = settings.data_dir
     with open(source, "rb") as f:
         header = bundle.read_header(f, _NullDigest())
     new_home = not ids.exists(data_dir)
-    if new_home:
-        if phrase is None:
-            raise RepoStateError("a new home needs the recovery phrase on stdin to import")
-        phrase_keys = ids.keys_match(phrase, header.did)
-        keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
-        leftovers = {REPO_FILE, f"{REPO_FILE}-wal", f"{REPO_FILE}-shm", "homeport.toml"}
-        if data_dir.exists() and any(p.name not in leftovers for p in data_dir.iterdir()):
-            raise RepoStateError(
-                f"{data_dir} is not empty and has no identity: import into an empty directory"
-            )
-    else:
-        identity = ids.load(data_dir)
-        if identity.did != header.did:
-            raise RepoStateError(f"the bundle belongs to {header.did}, this home is {identity.did}")
-        shared = min(len(identity.operations), len(header.operations))
-        if identity.operations[:shared] != header.operations[:shared]:
-            raise RepoStateError(
-                "this home's identity log and the bundle's have diverged (was this home made "
-                "with 'init --restore'?): import the bundle into an empty directory instead, "
-                "giving the phrase"
-            )
-        keys = repo_keys(data_dir)
+    keys, phrase_keys = await _import_keys(settings, header, phrase, store)
     created = not (data_dir / REPO_FILE).exists()
     existed = data_dir.exists()
     try:
@@ -181,14 +168,55 @@ async def import_bundle(settings: Settings, source: Path, phrase: str | None) ->
                 data_dir.rmdir()
         raise
     if new_home:
+        assert phrase_keys is not None
         ids.adopt(data_dir, phrase_keys, header.did, header.operations)
     elif len(header.operations) > len(ids.load(data_dir).operations):
         ids.extend_log(data_dir, header.operations)  # another device rotated keys meanwhile
-    blobs = FsBlobStore(settings.blobs_dir)
-    async with _open_store(settings) as store:
+    blobs = blobs or FsBlobStore(settings.blobs_dir)
+    if store is None:
+        async with _open_store(settings) as opened:
+            with open_repo(settings, keys) as repo:
+                done = await _finish_checkout(repo, opened, blobs, data_dir / SITES_DIR)
+    else:
         with open_repo(settings, keys) as repo:
-            done = await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
+            done = await _finish_checkout(repo, store, blobs, data_dir / SITES_DIR)
     return ImportOutcome(result, done, header.did, new_home)
+
+
+async def _import_keys(
+    settings: Settings, header: BundleHeader, phrase: str | None, store: RecordStore | None
+) -> tuple[RepoKeys, PhraseKeys | None]:
+    """The keys to import with: the phrase's, checked against the bundle, for a new home (which
+    must hold nothing yet); this home's own, if it is the bundle's identity."""
+    data_dir = settings.data_dir
+    phrase_keys = None
+    new_home = not ids.exists(data_dir)
+    if new_home:
+        if phrase is None:
+            raise RepoStateError("a new home needs the recovery phrase on stdin to import")
+        phrase_keys = ids.keys_match(phrase, header.did)
+        keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
+        leftovers = {REPO_FILE, f"{REPO_FILE}-wal", f"{REPO_FILE}-shm", "homeport.toml"}
+        if store is not None:
+            if await store.count_all("bucket", ""):
+                raise RepoStateError("this home already holds data: restore into a new one")
+        elif data_dir.exists() and any(p.name not in leftovers for p in data_dir.iterdir()):
+            raise RepoStateError(
+                f"{data_dir} is not empty and has no identity: import into an empty directory"
+            )
+    else:
+        identity = ids.load(data_dir)
+        if identity.did != header.did:
+            raise RepoStateError(f"the bundle belongs to {header.did}, this home is {identity.did}")
+        shared = min(len(identity.operations), len(header.operations))
+        if identity.operations[:shared] != header.operations[:shared]:
+            raise RepoStateError(
+                "this home's identity log and the bundle's have diverged (was this home made "
+                "with 'init --restore'?): import the bundle into an empty directory instead, "
+                "giving the phrase"
+            )
+        keys = repo_keys(data_dir)
+    return keys, phrase_keys
 
 
 class _NullDigest:

@@ -27,6 +27,7 @@ from homeport.repo.repository import Repository, RepositoryError
 from homeport.services import identity as ids
 from homeport.services import repository as repo_service
 from homeport.settings import Settings
+from homeport.store.protocols import BlobStore, RecordStore
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.engine import Progress, PushResult, push
 
@@ -247,7 +248,12 @@ def rollback(settings: Settings, seq: int, http: HttpFactory = default_http) -> 
 
 
 async def restore(
-    settings: Settings, url: str, phrase: str, http: HttpFactory = default_http
+    settings: Settings,
+    url: str,
+    phrase: str,
+    http: HttpFactory = default_http,
+    store: RecordStore | None = None,
+    blobs: BlobStore | None = None,
 ) -> repo_service.ImportOutcome:
     """Rebuild this (empty) home from one provider with the phrase alone: download its bundle,
     then import it (which verifies every hash and signature before writing anything)."""
@@ -259,7 +265,7 @@ async def restore(
         target = Path(scratch) / "restore.bundle"
         with http() as client, open(target, "wb") as out:
             ProviderClient(wanted, creds, client).download_bundle(out)
-        outcome = await repo_service.import_bundle(settings, target, phrase)
+        outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
     save(settings.data_dir, [{"url": wanted, "enrolled": int(time.time() * 1000)}])
     return outcome
 

@@ -1,0 +1,62 @@
+"""First run, the other way: bring a lost home back from one of its providers with the 24-word
+phrase, then choose a password. Everything is verified before anything is written (the same
+import as ``homeport restore --from``); a wrong phrase or address changes nothing."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from homeport.crypto.keys import PhraseError
+from homeport.gui import uploads
+from homeport.gui.pages import PREFIX, Page, page
+from homeport.gui.sessions import store_of
+from homeport.repo.bundle import BundleError
+from homeport.repo.repository import RepositoryError
+from homeport.services import accounts, identity
+from homeport.services.repository import RepoStateError
+from homeport.sync import providers
+from homeport.sync.client import ProviderError
+
+OWNER = "admin"
+MIN_PASSWORD = 8
+
+
+@page(login=False, during_setup=True)
+async def form(p: Page) -> Response:
+    return p.render("restore.html", error=None, url="")
+
+
+@page(login=False, during_setup=True)
+async def restore(p: Page) -> Response:
+    raw = await p.form()
+    url = uploads.line(raw, "url", 300)
+    phrase = uploads.line(raw, "phrase", 400)
+    password = str(raw.get("password") or "")
+    error = None
+    if identity.exists(p.ctx.settings.data_dir):
+        error = "This home already has an identity: there is nothing to restore into."
+    elif not url:
+        error = "Give the address of one of your providers."
+    elif len(phrase.split()) != 24:
+        error = "Type all 24 words of your recovery phrase, separated by spaces."
+    elif len(password) < MIN_PASSWORD:
+        error = f"Choose a password of at least {MIN_PASSWORD} characters."
+    if error is None:
+        try:
+            outcome = await providers.restore(
+                p.ctx.settings, url, phrase, store=p.ctx.store, blobs=p.ctx.blobs
+            )
+        except (
+            BundleError, PhraseError, ProviderError, RepoStateError, RepositoryError,
+            identity.IdentityStateError, ValueError, OSError,
+        ) as exc:
+            error = str(exc)
+    if error is not None:
+        return p.render("restore.html", 400, error=error, url=url)
+    await accounts.set_password(p.ctx, OWNER, password)
+    store = store_of(p.ctx)
+    store.drop_user(OWNER)
+    p.replace_session(store.login(p.session, OWNER, p.now))
+    commits = len(outcome.result.new_commits)
+    p.flash(f"Your home is back: {commits} snapshots restored and verified from {url}.")
+    return p.redirect(PREFIX + "/")

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from homeport.cli.build import DataOption, SiteOption, fail, pick_site, run
+from homeport.cli.build import SiteOption, pick_site, run
+from homeport.cli.common import DataOption, fail
 
 if TYPE_CHECKING:
     from homeport.content.media import Upload

@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from homeport.cli.common import DataOption, fail
 from homeport.core.errors import HomeportError
 from homeport.services.context import Context
 from homeport.settings import Settings, SettingsError, load_settings
@@ -17,20 +18,10 @@ from homeport.store.open import open_record_store
 
 T = TypeVar("T")
 
-DataOption = Annotated[
-    Path | None,
-    typer.Option("--data", help="Data directory (default: $HOMEPORT_DATA, else the platform's "
-                 "user data dir).", show_default=False),
-]
 SiteOption = Annotated[
     str | None,
     typer.Option("--site", help="The site (default: the only one, or 'site' when none exists)."),
 ]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"homeport: {message}", err=True)
-    return typer.Exit(1)
 
 
 def run(ctx: typer.Context, data: Path | None,

@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
+from homeport.cli.common import DataOption
+from homeport.cli.common import fail as _fail
 from homeport.crypto.keys import PhraseError
 from homeport.services import identity as ids
 from homeport.settings import default_data_dir
 
 identity_app = typer.Typer(help="Show or rotate the home's identity keys.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"homeport: {message}", err=True)
-    return typer.Exit(1)
 
 
 def read_phrase(prompt: str) -> str:
@@ -58,9 +54,6 @@ def init(data: Path | None, restore: bool, keep_root_key: bool, as_json: bool) -
             typer.echo("  " + line.rstrip())
         typer.echo("")
         typer.echo("These 24 words are the only way to restore this home on another device.")
-
-
-DataOption = Annotated[Path | None, typer.Option("--data", help="Data directory.")]
 
 
 @identity_app.command("show")

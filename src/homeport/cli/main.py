@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 import homeport
+from homeport.cli.common import DataOption, fail
 from homeport.settings import SettingsError, load_settings
 
 app = typer.Typer(
@@ -19,19 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help="Data directory (default: $HOMEPORT_DATA, else the platform's user data dir).",
-        show_default=False,
-    ),
-]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"homeport: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _version(value: bool) -> None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from homeport.cli.common import JsonOption
+from homeport.cli.common import fail as _fail
 from homeport.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -32,7 +34,6 @@ provider_app = typer.Typer(
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="Provider data directory.", show_default=False)
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 INVITE_DAYS = 7
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -46,11 +47,6 @@ def invite_code() -> str:
     and never taken for a command-line option (a base64url code may start with '-')."""
     chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
     return "-".join(chars[i : i + 4] for i in range(0, 16, 4))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"homeport: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _settings(ctx: typer.Context, data: Path | None, **flags: Any) -> Settings:

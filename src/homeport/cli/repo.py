@@ -15,17 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from homeport.cli.common import DataOption, JsonOption
+from homeport.cli.common import fail as _fail
 from homeport.settings import Settings, SettingsError, load_settings
-
-DataOption = Annotated[
-    Path | None, typer.Option("--data", help="Data directory.", show_default=False)
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"homeport: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _settings(ctx: typer.Context, data: Path | None) -> Settings:

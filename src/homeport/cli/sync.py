@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from homeport.cli.repo import DataOption, JsonOption, _fail, _settings, _size
+from homeport.cli.common import DataOption, JsonOption
+from homeport.cli.common import fail as _fail
+from homeport.cli.repo import _settings, _size
 
 providers_app = typer.Typer(help="The providers this home publishes through.", no_args_is_help=True)
 

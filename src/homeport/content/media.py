@@ -12,7 +12,6 @@ import contextlib
 import io
 import mimetypes
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from homeport.content.variants import (
     variant_folder,
     variant_widths,
 )
+from homeport.files import write_atomically
 from homeport.services.context import Context
 from homeport.store.protocols import JSONObject
 
@@ -166,7 +166,7 @@ def variants(ctx: Context, digest: str, *, keep_location: bool = False) -> list[
     with ctx.blobs.open(digest) as source:
         data = source.read()
     made = _make_variants(data, folder, keep_location)
-    _atomic_write(folder / "index.txt", index_text(made).encode())
+    write_atomically(folder / "index.txt", index_text(made).encode())
     return made
 
 
@@ -203,7 +203,7 @@ def _make_variants(data: bytes, folder: Path, keep_location: bool) -> list[Varia
                 options["optimize"] = True
             image.save(buffer, fmt, **options)
             path = folder / f"{width}.{ext}"
-            _atomic_write(path, buffer.getvalue())
+            write_atomically(path, buffer.getvalue())
             made.append(Variant(width, height, ext, mimetype, path))
     return sorted(made, key=lambda v: (v.width, v.ext))
 
@@ -212,15 +212,3 @@ def _flatten(image: Image.Image) -> Image.Image:
     background = Image.new("RGB", image.size, (255, 255, 255))
     background.paste(image, mask=image.getchannel("A"))
     return background
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -298,14 +298,9 @@ async def identity(request: Request, provider: Provider) -> Response:
     """A longer identity log (after ``identity rotate``), signed by its new key."""
     tenant, body = await authenticate(request, provider, rotating=True)
     ops = json_of(body).get("operations")
-    if not isinstance(ops, list) or ops[: len(tenant.operations)] != tenant.operations:
-        raise ProviderError(400, "bad-identity", "the log does not continue the one held here")
-    try:
-        current_key(tenant.did, ops, verify_signature)
-    except IdentityError as exc:
-        raise ProviderError(
-            400, "bad-identity", f"the identity log does not verify: {exc}"
-        ) from None
+    if not isinstance(ops, list):
+        raise ProviderError(400, "bad-identity", "operations must be a list")
+    receive.check_continues(tenant, ops)
     provider.db.set_operations(tenant.name, ops)
     return JSONResponse({"operations": len(ops)})
 
@@ -449,14 +444,18 @@ async def rollback(request: Request, provider: Provider) -> Response:
 
 
 # --- domains -------------------------------------------------------------------------------
-async def add_domain(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+def _domain_of(body: bytes, provider: Provider) -> str:
     try:
-        domain = domains.normalise(
+        return domains.normalise(
             str(json_of(body).get("domain") or ""), provider.settings.base_domain
         )
     except domains.DomainError as exc:
         raise ProviderError(400, "bad-domain", str(exc)) from None
+
+
+async def add_domain(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    domain = _domain_of(body, provider)
     held = provider.db.domain(domain)
     if held is not None and held.tenant != tenant.name:
         owner = provider.db.tenant(held.tenant)
@@ -479,12 +478,7 @@ async def add_domain(request: Request, provider: Provider) -> Response:
 
 async def verify_domain(request: Request, provider: Provider) -> Response:
     tenant, body = await authenticate(request, provider)
-    try:
-        domain = domains.normalise(
-            str(json_of(body).get("domain") or ""), provider.settings.base_domain
-        )
-    except domains.DomainError as exc:
-        raise ProviderError(400, "bad-domain", str(exc)) from None
+    domain = _domain_of(body, provider)
     held = provider.db.domain(domain)
     if held is None or held.tenant != tenant.name:
         raise ProviderError(404, "unknown-domain", f"add {domain} first (POST /domains)")

@@ -273,16 +273,7 @@ def publish(
     """Verify, adopt, materialise, switch. Raises ProviderError; the live site is untouched
     unless everything succeeded."""
     ops = req.operations
-    if ops[: len(tenant.operations)] != tenant.operations:
-        raise ProviderError(
-            400, "bad-identity", "the identity log does not continue the one this provider holds"
-        )
-    try:
-        current_key(tenant.did, ops, verify_signature)
-    except IdentityError as exc:
-        raise ProviderError(
-            400, "bad-identity", f"the identity log does not verify: {exc}"
-        ) from None
+    check_continues(tenant, ops)
     if tenant.usage > tenant.quota:
         raise ProviderError(507, "quota-exceeded", "the tenant is over its quota")
     head = repo.head()
@@ -329,6 +320,20 @@ def publish(
     sites.switch(tdir, manifest.name)
     sites.prune(tdir, keep)
     return Published(new, manifest)
+
+
+def check_continues(tenant: Tenant, ops: list[Any]) -> None:
+    """``ops`` is this tenant's identity log, possibly longer, and verifies."""
+    if ops[: len(tenant.operations)] != tenant.operations:
+        raise ProviderError(
+            400, "bad-identity", "the identity log does not continue the one this provider holds"
+        )
+    try:
+        current_key(tenant.did, ops, verify_signature)
+    except IdentityError as exc:
+        raise ProviderError(
+            400, "bad-identity", f"the identity log does not verify: {exc}"
+        ) from None
 
 
 def now_ms() -> int:

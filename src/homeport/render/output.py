@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import orjson
+
+from homeport.files import stage as stage_file
+from homeport.files import write_atomically
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class Output:
         known = self.old.get(path)
         same = _size(target) == len(data) and (
             known[1] == digest if known is not None else target.read_bytes() == data)
-        temporary = None if same else _stage(target, data)
+        temporary = None if same else stage_file(target, data)
         return Staged(path, fingerprint, digest, len(data), temporary)
 
     def accept(self, staged: Staged) -> None:
@@ -108,7 +110,7 @@ class Output:
                 (self.root / path).unlink()
             _prune(self.root, (self.root / path).parent)
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.manifest_path, orjson.dumps(self.new))
+        write_atomically(self.manifest_path, orjson.dumps(self.new))
         return removed
 
     def files(self) -> list[OutputFile]:
@@ -148,30 +150,3 @@ def _prune(root: Path, folder: Path) -> None:
         except OSError:
             return
         folder = folder.parent
-
-
-def _stage(path: Path, data: bytes) -> str:
-    """Write ``data`` to a temporary file beside ``path``; returns its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

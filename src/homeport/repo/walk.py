@@ -20,18 +20,7 @@ from homeport.repo.repository import Repository, RepositoryError
 
 def reachable(repo: Repository, start: bytes) -> Iterator[bytes]:
     """Each object reachable from ``start`` once, parents before children."""
-    seen: set[bytes] = set()
-    stack = [start]
-    while stack:
-        oid = stack.pop()
-        if oid in seen:
-            continue
-        seen.add(oid)
-        links = repo.links(oid)
-        if links is None:
-            raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
-        yield oid
-        stack.extend(reversed(links))
+    return missing(repo, start, lambda _: False)
 
 
 def missing(repo: Repository, start: bytes, held: Callable[[bytes], bool]) -> Iterator[bytes]:

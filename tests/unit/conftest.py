@@ -1,4 +1,5 @@
-"""A Context on the in-memory store with a real blob folder, and one site to write into."""
+"""For the content and render tests: a Context on the in-memory store with a real blob folder,
+and one site to write into."""
 
 from __future__ import annotations
 

@@ -22,6 +22,12 @@ the old build's nor the new one's ("mixed").
 
     .venv/bin/python bench/sync.py --markdown
     .venv/bin/python bench/sync.py --small            # 30 MB, 300 records: about a minute
+    .venv/bin/python bench/sync.py --small --serving-only --keep   # one publish, then serving
+
+``--serving-only`` skips rsync and every publish but the first (what serving needs), for
+iterating on the provider's server; ``--workers N`` passes ``--workers N`` to ``homeport
+provider serve`` (default: the server's own default, one process per CPU). The worker count the
+provider reports on start is recorded in the results.
 
 Needs rsync, nginx and wrk (``apt-get install -y rsync nginx wrk``). Every process started is
 stopped and every temporary file removed at the end (the library too unless ``--keep``).
@@ -218,7 +224,7 @@ def wait_port(daemon: Daemon, port: int) -> None:
     raise RuntimeError(f"{daemon.name} not listening on {port} after 30 s")
 
 
-def start_provider(scratch: Path) -> tuple[Daemon, Path, int]:
+def start_provider(scratch: Path, workers: int | None) -> tuple[Daemon, Path, int]:
     data, port = scratch / "provider", free_port()
     env = {**snap.clean_env(), "HOMEPORT_OPERATOR_PASSWORD": "bench-operator"}
     cmd = [
@@ -233,6 +239,7 @@ def start_provider(scratch: Path) -> tuple[Daemon, Path, int]:
         str(port),
         "--base-domain",
         BASE,
+        *(["--workers", str(workers)] if workers else []),
     ]
     daemon = start("provider", cmd, scratch / "provider.log", env)
     wait_port(daemon, port)
@@ -578,6 +585,26 @@ def measure_sync(
     return res
 
 
+def provider_workers(logfile: Path) -> int:
+    """The worker count ``provider serve`` printed on start (1 for a server that prints none)."""
+    found = re.search(r"(\d+) worker processes", logfile.read_text(errors="replace"))
+    return int(found.group(1)) if found else 1
+
+
+def measure_first_publish(args: argparse.Namespace, scratch: Path, prelay: Relay) -> dict[str, Any]:
+    """``--serving-only``: the home, its site and one publish, nothing measured."""
+    home = scratch / "home"
+    snap.working_copy(args.library, home)
+    add_site(home, scratch, args.seed, args.articles)
+    code = json.loads(
+        homeport("provider", "invite", "--json", "--data", str(scratch / "provider")).out
+    )["code"]
+    homeport("providers", "add", prelay.url, code, "--name", TENANT, "--data", str(home))
+    first = publish(home, prelay)
+    log(f"first publish: {first}")
+    return {"first": first}
+
+
 def measure_serving(
     args: argparse.Namespace, scratch: Path, provider_data: Path, provider_port: int
 ) -> dict[str, Any]:
@@ -587,6 +614,7 @@ def measure_serving(
     image, image_size = image_of(live)
     nginx, nginx_port = start_nginx(scratch, live)
     out: dict[str, Any] = {"image": image, "image_size": image_size}
+    out["workers"] = provider_workers(scratch / "provider.log")
     try:
         py_url, ng_url = f"http://127.0.0.1:{provider_port}", f"http://127.0.0.1:{nginx_port}"
         for label, path in (("page", "/"), ("image", image)):
@@ -731,24 +759,37 @@ def serving_table(s: dict[str, Any], markdown: bool) -> str:
 def render(result: dict[str, Any], markdown: bool) -> str:
     r, s = result["sync"], result["serving"]
     rd = s["readers"]
+    sync_part: list[str] = []
+    if "nochange" in r:
+        sync_part = [
+            f"Library: {result['library']}; synced data (blobs + records dump) "
+            f"{snap.mb(r['data_bytes'])}.",
+            "",
+            sync_table(r, markdown),
+            "",
+            *[f"- {t}" for t in targets(r)],
+            "",
+        ]
     lines = [
         f"Command: `{result['command']}`",
         "",
         f"Machine: {result['machine']}; {result['tools']}.",
         "",
-        f"Library: {result['library']}; synced data (blobs + records dump) "
-        f"{snap.mb(r['data_bytes'])}.",
-        "",
-        sync_table(r, markdown),
-        "",
-        *[f"- {t}" for t in targets(r)],
+        *sync_part,
+        f"Provider: `homeport provider serve` with {s['workers']} worker process(es).",
         "",
         serving_table(s, markdown),
         "",
-        f"- `homeport publish` with no change spends most of its wall time before the push: "
-        f"`publish --no-snapshot` (no site build, no snapshot) took "
-        f"{snap.secs(r['nochange']['push_only_wall'])}; `homeport --help` alone "
-        f"{snap.secs(r['startup'])}.",
+        *(
+            [
+                f"- `homeport publish` with no change spends most of its wall time before the "
+                f"push: `publish --no-snapshot` (no site build, no snapshot) took "
+                f"{snap.secs(r['nochange']['push_only_wall'])}; `homeport --help` alone "
+                f"{snap.secs(r['startup'])}."
+            ]
+            if "nochange" in r
+            else []
+        ),
         f"- {READERS} concurrent readers over {rd['pages']} pages during a publish "
         f"({snap.secs(rd['publish_wall'])}): {rd['requests']:,} requests, {rd['errors']} errors, "
         f"{rd['mixed']} mixed (old build {rd['old']:,}, new build {rd['new']:,}) — zero errors "
@@ -785,6 +826,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pages", type=int, default=12, help="pages the readers fetch (12)")
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument(
+        "--serving-only", action="store_true", help="one publish, then only the serving phase"
+    )
+    p.add_argument("--workers", type=int, help="provider worker processes (its default)")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--keep", action="store_true", help="keep the library for the next run")
     p.add_argument("--json", type=Path, help="results file (bench/results/sync-<time>.json)")
@@ -815,13 +860,16 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     lib = library(args)
     daemons: list[Daemon] = []
     try:
-        provider, provider_data, provider_port = start_provider(scratch)
+        provider, provider_data, provider_port = start_provider(scratch, args.workers)
         daemons.append(provider)
-        rsyncd, _, rsync_port = start_rsyncd(scratch)
-        daemons.append(rsyncd)
         with Relay(provider_port) as prelay:
-            sync = measure_sync(args, scratch, lib, prelay, rsync_port)
-            rsyncd.stop()
+            if args.serving_only:
+                sync = measure_first_publish(args, scratch, prelay)
+            else:
+                rsyncd, _, rsync_port = start_rsyncd(scratch)
+                daemons.append(rsyncd)
+                sync = measure_sync(args, scratch, lib, prelay, rsync_port)
+                rsyncd.stop()
             serving = measure_serving(args, scratch, provider_data, provider_port)
     finally:
         for d in daemons:

@@ -51,6 +51,7 @@ class Settings:
     keep_commits: int = 20
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)
+    provider_database: str = field(default="", repr=False)
 
     @property
     def record_store_url(self) -> str:

@@ -1,7 +1,8 @@
 """``homeport provider …``: run a provider and manage its tenants from the shell.
 
-The operator commands open ``provider.sqlite`` directly, so they work whether or not the server
-is running; the server sees their changes on its next request.
+The operator commands open the provider's database directly (``provider.sqlite``, or PostgreSQL
+with ``--database``), so they work whether or not the server is running; the server sees their
+changes on its next request.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ provider_app = typer.Typer(
 DataOption = Annotated[
     Path | None, typer.Option("--data", help="Provider data directory.", show_default=False)
 ]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="Keep the provider's state and the tenants' repositories in PostgreSQL "
+        "(postgresql://user@host:port/db) [provider_database; default: SQLite files in --data].",
+        show_default=False,
+    ),
+]
 INVITE_DAYS = 7
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -59,10 +69,14 @@ def _settings(ctx: typer.Context, data: Path | None, **flags: Any) -> Settings:
 def open_db(settings: Settings) -> ProviderDB:
     """The provider's database, or one ``homeport:`` line saying why it cannot be opened."""
     from homeport.provider.db import ProviderDB, ProviderStateError
+    from homeport.store.connection import DatabaseError, is_postgres
 
+    url = settings.provider_database
+    if url and not is_postgres(url):
+        raise _fail(f"--database {url!r}: give a postgresql://user@host:port/db URL")
     try:
-        return ProviderDB(settings.data_dir)
-    except (ProviderStateError, OSError, sqlite3.Error) as exc:
+        return ProviderDB(settings.data_dir, url)
+    except (ProviderStateError, OSError, sqlite3.Error, DatabaseError) as exc:
         raise _fail(f"cannot open the provider's data in {settings.data_dir}: {exc}") from None
 
 
@@ -88,6 +102,7 @@ def serve(
         str | None,
         typer.Option("--base-domain", help="Tenants get <name>.<base domain> (required)."),
     ] = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
     import uvicorn
@@ -95,7 +110,14 @@ def serve(
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import create_provider_app
 
-    settings = _settings(ctx, data, host=host, provider_port=port, base_domain=base_domain)
+    settings = _settings(
+        ctx,
+        data,
+        host=host,
+        provider_port=port,
+        base_domain=base_domain,
+        provider_database=database,
+    )
     if not settings.base_domain:
         raise _fail("--base-domain is required (or the base_domain setting), e.g. example.net")
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -151,11 +173,12 @@ def invite(
     ] = None,
     name: Annotated[str | None, typer.Option(help="Reserve this site name for the tenant.")] = None,
     as_json: JsonOption = False,
+    database: DatabaseOption = None,
 ) -> None:
     """Print a one-time enrollment code (valid 7 days)."""
     from homeport.provider.tenants import valid_name
 
-    settings = _settings(ctx, data)
+    settings = _settings(ctx, data, provider_database=database)
     try:
         limit = parse_size(quota) if quota is not None else settings.invite_quota
     except ValueError:
@@ -180,13 +203,18 @@ def invite(
 
 
 @provider_app.command()
-def tenants(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
+def tenants(
+    ctx: typer.Context,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
     """List tenants: name, identity, domains, usage, last publish, live seq."""
     from homeport.provider import sites
     from homeport.provider.admin import size, when
     from homeport.provider.tenants import TenantDir
 
-    settings = _settings(ctx, data)
+    settings = _settings(ctx, data, provider_database=database)
     db = open_db(settings)
     try:
         docs: list[dict[str, Any]] = []
@@ -222,11 +250,13 @@ def tenants(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = F
         )
 
 
-def _change(ctx: typer.Context, data: Path | None, name: str, action: str) -> None:
+def _change(
+    ctx: typer.Context, data: Path | None, database: str | None, name: str, action: str
+) -> None:
     from homeport.provider.api import remove_tenant
     from homeport.provider.db import ACTIVE, DELETED, SUSPENDED
 
-    settings = _settings(ctx, data)
+    settings = _settings(ctx, data, provider_database=database)
     db = open_db(settings)
     try:
         tenant = db.tenant(name)
@@ -244,21 +274,27 @@ def _change(ctx: typer.Context, data: Path | None, name: str, action: str) -> No
 
 
 @provider_app.command()
-def suspend(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+def suspend(
+    ctx: typer.Context, tenant: str, data: DataOption = None, database: DatabaseOption = None
+) -> None:
     """Stop serving a tenant's site (503) and refuse its requests, keeping its data."""
-    _change(ctx, data, tenant, "suspend")
+    _change(ctx, data, database, tenant, "suspend")
 
 
 @provider_app.command()
-def resume(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+def resume(
+    ctx: typer.Context, tenant: str, data: DataOption = None, database: DatabaseOption = None
+) -> None:
     """Serve a suspended tenant again."""
-    _change(ctx, data, tenant, "resume")
+    _change(ctx, data, database, tenant, "resume")
 
 
 @provider_app.command()
-def delete(ctx: typer.Context, tenant: str, data: DataOption = None) -> None:
+def delete(
+    ctx: typer.Context, tenant: str, data: DataOption = None, database: DatabaseOption = None
+) -> None:
     """Delete a tenant's objects and sites; its addresses answer 410 Gone from then on."""
-    _change(ctx, data, tenant, "delete")
+    _change(ctx, data, database, tenant, "delete")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,26 +1,37 @@
-"""The provider's own database, ``provider.sqlite``: tenants, invites, domains, enrollment
-challenges and seen nonces. Tenants' objects live elsewhere (one repository each, ``tenants.py``).
+"""The provider's own state: tenants, invites, domains, enrollment challenges and seen nonces.
+Tenants' objects live elsewhere (one repository each, ``tenants.py``).
 
-One connection shared by the app's threads behind a lock: every statement here is a short
-indexed read or write, so a lock costs less than a connection pool. The CLI opens its own
-connection to the same file while the server runs (WAL, busy timeout), so what an operator
-changes (suspend, delete) is what the next request sees.
+Two engines, one SQL text (``store/connection.py``):
+
+- SQLite (the default): ``provider.sqlite`` in the data dir. One connection shared by the app's
+  threads behind a lock: every statement here is a short indexed read or write, so a lock costs
+  less than a pool. The CLI opens its own connection to the same file while the server runs
+  (WAL, busy timeout), so what an operator changes (suspend, delete) is what the next request
+  sees.
+- PostgreSQL (``provider_database = "postgresql://…"``): the same tables in the schema
+  ``provider``, through a small pool; the tenants' repositories live in schemas of their own
+  (``tenant_<name>``) on a second pool, ``repositories``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from homeport.store.connection import Connection, DatabaseError, open_sqlite
+
+if TYPE_CHECKING:
+    from homeport.store.pgconn import PostgresDatabase
 
 DB_FILE = "provider.sqlite"
 SCHEMA_VERSION = 1
+PROVIDER_SCHEMA = "provider"
 
 ACTIVE = "active"
 SUSPENDED = "suspended"
@@ -105,7 +116,7 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
-def _tenant(row: sqlite3.Row | tuple[Any, ...]) -> Tenant:
+def _tenant(row: tuple[Any, ...]) -> Tenant:
     return Tenant(
         name=row[0],
         did=row[1],
@@ -126,43 +137,89 @@ _TENANT_COLUMNS = (
 
 
 class ProviderDB:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database: str = "") -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
+        self.url = database
         self._lock = threading.RLock()
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.executescript(_SCHEMA)
+        self._sqlite: Connection | None = None
+        self._pg: PostgresDatabase | None = None
+        self.repositories: PostgresDatabase | None = None
+        """PostgreSQL only: the pool the tenants' repositories are opened on."""
+        if database:
+            from homeport.store.pgconn import PostgresDatabase, where
+
+            self.where = where(database)
+            self._pg = PostgresDatabase(
+                database, search_path=PROVIDER_SCHEMA, max_size=4, name="homeport-provider"
+            )
+            self._pg.open()
+            try:
+                self._pg.create_schema(PROVIDER_SCHEMA, _SCHEMA)
+            except BaseException:
+                self._pg.close()
+                raise
+            self.repositories = PostgresDatabase(database, max_size=16, name="homeport-tenants")
+        else:
+            self.where = str(self.path)
+            self._sqlite = open_sqlite(self.path, "synchronous=NORMAL", "busy_timeout=10000")
+            self._sqlite.script(_SCHEMA)
         found = self.meta("schema")
         if found is None:
             self.set_meta("schema", str(SCHEMA_VERSION))
         elif int(found) > SCHEMA_VERSION:
-            raise ProviderStateError(f"{self.path} was written by a newer Homeport")
+            self.close()
+            raise ProviderStateError(f"{self.where} was written by a newer Homeport")
+
+    @property
+    def engine(self) -> str:
+        return "sqlite" if self._pg is None else "postgresql"
 
     def close(self) -> None:
         with self._lock:
-            self.db.close()
+            if self._sqlite is not None:
+                self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
+        if self.repositories is not None:
+            self.repositories.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+    def _connection(self) -> Iterator[Connection]:
+        if self._pg is None:
+            assert self._sqlite is not None
+            with self._lock:
+                yield self._sqlite
+            return
+        conn = self._pg.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self._connection() as db:
+            db.begin()
             try:
-                yield self.db
+                yield db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                db.rollback()
                 raise
-            self.db.execute("COMMIT")
+            db.commit()
 
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        with self._lock:
-            return self.db.execute(sql, args).fetchone()
+        with self._connection() as db:
+            return db.execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        with self._lock:
-            return self.db.execute(sql, args).fetchall()
+        with self._connection() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """A write; how many rows it changed."""
+        with self._connection() as db:
+            return db.execute(sql, args).rowcount
 
     # --- meta --------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -170,8 +227,10 @@ class ProviderDB:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._run(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # --- tenants -----------------------------------------------------------------------------
     def tenant(self, name: str) -> Tenant | None:
@@ -193,44 +252,37 @@ class ProviderDB:
         ]
 
     def set_state(self, name: str, state: str) -> None:
-        with self._lock:
-            self.db.execute("UPDATE tenants SET state = ? WHERE name = ?", (state, name))
+        self._run("UPDATE tenants SET state = ? WHERE name = ?", (state, name))
 
     def add_usage(self, name: str, delta: int) -> None:
-        with self._lock:
-            self.db.execute("UPDATE tenants SET usage = usage + ? WHERE name = ?", (delta, name))
+        self._run("UPDATE tenants SET usage = usage + ? WHERE name = ?", (delta, name))
 
     def set_usage(self, name: str, usage: int) -> None:
-        with self._lock:
-            self.db.execute("UPDATE tenants SET usage = ? WHERE name = ?", (usage, name))
+        self._run("UPDATE tenants SET usage = ? WHERE name = ?", (usage, name))
 
     def published(
         self, name: str, operations: list[dict[str, Any]], live_seq: int, site: str, now: int
     ) -> None:
-        with self._lock:
-            self.db.execute(
-                "UPDATE tenants SET operations = ?, live_seq = ?, site = ?, last_publish = ?"
-                " WHERE name = ?",
-                (json.dumps(operations), live_seq, site, now, name),
-            )
+        self._run(
+            "UPDATE tenants SET operations = ?, live_seq = ?, site = ?, last_publish = ?"
+            " WHERE name = ?",
+            (json.dumps(operations), live_seq, site, now, name),
+        )
 
     def set_operations(self, name: str, operations: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self.db.execute(
-                "UPDATE tenants SET operations = ? WHERE name = ?", (json.dumps(operations), name)
-            )
+        self._run(
+            "UPDATE tenants SET operations = ? WHERE name = ?", (json.dumps(operations), name)
+        )
 
     def set_live(self, name: str, live_seq: int | None) -> None:
-        with self._lock:
-            self.db.execute("UPDATE tenants SET live_seq = ? WHERE name = ?", (live_seq, name))
+        self._run("UPDATE tenants SET live_seq = ? WHERE name = ?", (live_seq, name))
 
     # --- invites and enrollment -------------------------------------------------------------
     def add_invite(self, code: str, name: str | None, quota: int, now: int, expires: int) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT INTO invites VALUES (?, ?, ?, ?, ?, NULL)",
-                (code_hash(code), name, quota, now, expires),
-            )
+        self._run(
+            "INSERT INTO invites VALUES (?, ?, ?, ?, ?, NULL)",
+            (code_hash(code), name, quota, now, expires),
+        )
 
     def invite(self, code: str) -> Invite | None:
         row = self._one(
@@ -240,17 +292,16 @@ class ProviderDB:
         return None if row is None else Invite(row[0], int(row[1]), int(row[2]), row[3])
 
     def add_challenge(self, challenge: str, expires: int, now: int) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM challenges WHERE expires < ?", (now,))
-            self.db.execute("INSERT INTO challenges VALUES (?, ?)", (challenge, expires))
+        with self._connection() as db:
+            db.execute("DELETE FROM challenges WHERE expires < ?", (now,))
+            db.execute("INSERT INTO challenges VALUES (?, ?)", (challenge, expires))
 
     def take_challenge(self, challenge: str, now: int) -> bool:
         """Consume a challenge: whether it existed and had not expired (single use)."""
-        with self._lock:
-            cur = self.db.execute(
-                "DELETE FROM challenges WHERE challenge = ? AND expires >= ?", (challenge, now)
-            )
-            return cur.rowcount == 1
+        changed = self._run(
+            "DELETE FROM challenges WHERE challenge = ? AND expires >= ?", (challenge, now)
+        )
+        return changed == 1
 
     def challenges_pending(self, now: int) -> int:
         row = self._one("SELECT count(*) FROM challenges WHERE expires >= ?", (now,))
@@ -281,9 +332,9 @@ class ProviderDB:
     # --- replay protection -------------------------------------------------------------------
     def remember_nonce(self, nonce: str, expires: int, now: int) -> bool:
         """Record a request nonce; False when it was seen before (a replay)."""
-        with self._lock:
-            self.db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
-            cur = self.db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, expires))
+        with self._connection() as db:
+            db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+            cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, expires))
             return cur.rowcount == 1
 
     # --- domains -----------------------------------------------------------------------------
@@ -301,12 +352,26 @@ class ProviderDB:
         return [Domain(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def claim_domain(self, domain: str, tenant: str, token: str, now: int) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO domains VALUES (?, ?, ?, 0, ?)",
-                (domain, tenant, token, now),
-            )
+        self._run(
+            "INSERT INTO domains VALUES (?, ?, ?, 0, ?) ON CONFLICT (domain) DO UPDATE SET"
+            " tenant = excluded.tenant, token = excluded.token, verified = 0,"
+            " created = excluded.created",
+            (domain, tenant, token, now),
+        )
 
     def verify_domain(self, domain: str) -> None:
-        with self._lock:
-            self.db.execute("UPDATE domains SET verified = 1 WHERE domain = ?", (domain,))
+        self._run("UPDATE domains SET verified = 1 WHERE domain = ?", (domain,))
+
+
+__all__ = [
+    "ACTIVE",
+    "DELETED",
+    "SUSPENDED",
+    "DatabaseError",
+    "Domain",
+    "Invite",
+    "ProviderDB",
+    "ProviderStateError",
+    "Tenant",
+    "code_hash",
+]

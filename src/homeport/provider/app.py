@@ -1,14 +1,17 @@
 """``create_provider_app``: the sync protocol under ``/_homeport/v1``, the operator's page under
-``/_homeport/admin/``, and every other path a tenant's site chosen by the Host header."""
+``/_homeport/admin/`` (Starlette), and every other path a tenant's site chosen by the Host header
+(``serve.SiteServer``, a plain ASGI callable in front of Starlette: the hot path)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from homeport.provider import domains, receive
 from homeport.provider.admin import AdminPage
@@ -20,13 +23,49 @@ from homeport.settings import Settings
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
+class ProviderApp:
+    """Sites straight to ``SiteServer``; ``/_homeport/…`` and lifespan through Starlette."""
+
+    def __init__(self, api: Starlette, site: SiteServer) -> None:
+        self.api = api
+        self.site = site
+
+    @property
+    def state(self) -> Any:
+        return self.api.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_homeport/"):
+            await self.site(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+class ProviderWorker:
+    """The app, made on its first event in the process that serves it. Only the settings are
+    pickled, so each of ``provider serve --workers N``'s processes opens its own database
+    connection and keeps its own caches."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._app: ProviderApp | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"settings": self.settings, "_app": None}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = create_provider_app(self.settings)
+        await self._app(scope, receive, send)
+
+
 def create_provider_app(
     settings: Settings,
     *,
     db: ProviderDB | None = None,
     verifiers: domains.Verifiers = domains.DEFAULT,
     clock: Callable[[], int] = receive.now_ms,
-) -> Starlette:
+) -> ProviderApp:
     db = db or ProviderDB(settings.data_dir)
     provider = Provider(settings, db, verifiers, clock)
     site = SiteServer(db, settings.data_dir, settings.base_domain)
@@ -41,11 +80,6 @@ def create_provider_app(
     async def admin_slash(request: Request) -> Response:
         return RedirectResponse("/_homeport/admin/", 301)
 
-    async def sites(request: Request) -> Response:
-        if request.url.path.startswith("/_homeport/"):
-            return await unknown(request)
-        return await site(request)
-
     app = Starlette(
         routes=[
             Mount(
@@ -54,8 +88,8 @@ def create_provider_app(
             ),
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),
-            Route("/{path:path}", sites, methods=ALL_METHODS),
+            Route("/{path:path}", unknown, methods=ALL_METHODS),
         ]
     )
     app.state.provider = provider
-    return app
+    return ProviderApp(app, site)

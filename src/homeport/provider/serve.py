@@ -1,9 +1,16 @@
 """Serving tenants' sites by Host header from their live trees.
 
 A request resolves ``live`` once and then reads only that tree and its manifest, so it sees one
-commit whatever publishes happen meanwhile. Files are found through the manifest, never by
-walking the filesystem with the request's path, so no path can leave the tree. ETag is the file
-object's id (a hash of its content), Last-Modified the commit's time.
+commit whatever publishes happen meanwhile (in this process or another worker's). Files are found
+through the manifest, never by walking the filesystem with the request's path, so no path can
+leave the tree. ETag is the file object's id (a hash of its content; ``-gz``/``-br`` appended
+for a compressed body), Last-Modified the commit's time.
+
+This is the provider's hot path, so it is a plain ASGI callable rather than Starlette routes:
+each (tree, path) gets its answer's headers prepared once, as bytes; small files and
+compressed bodies are kept in memory by file id (content never changes under an id); nothing
+but a first compression or a large file's read leaves the event loop. Range requests, rare,
+go to Starlette's ``FileResponse``.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import anyio
-from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+import brotli
+from starlette.responses import FileResponse
+from starlette.types import Receive, Scope, Send
 
 from homeport.provider import sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
@@ -28,13 +38,17 @@ from homeport.provider.sites import Manifest, ManifestCache
 from homeport.provider.tenants import TenantDir
 
 HASHED = re.compile(r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$")
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "public, max-age=60, must-revalidate"
-GZIP_MAX = 8 * 1024 * 1024
+IMMUTABLE = b"public, max-age=31536000, immutable"
+REVALIDATE = b"public, max-age=60, must-revalidate"
+COMPRESS_MAX = 8 * 1024 * 1024
+"""Textual files up to this size are sent compressed to clients that accept it."""
+SMALL_MAX = 256 * 1024
+"""Files up to this size are kept in memory once read (a thread hop costs more than the read)."""
 FILE_CHUNK = 1024 * 1024
-INLINE_MAX = 256 * 1024
-"""Files up to this size are read in one go (a thread hop costs more than the read)."""
-GZIP_CACHE_BYTES = 64 * 1024 * 1024
+BODY_CACHE_BYTES = 64 * 1024 * 1024
+"""Memory for small files and compressed bodies, per process."""
+BROTLI_BEST_MAX = 256 * 1024
+"""Brotli at its best quality up to this size (0.1 to 0.3 s, once per file); faster above."""
 TEXTUAL = ("text/", "application/javascript", "application/json", "application/xml", "image/svg")
 EXTRA_TYPES = {
     ".webmanifest": "application/manifest+json",
@@ -48,6 +62,13 @@ EXTRA_TYPES = {
     ".avif": "image/avif",
     ".webp": "image/webp",
 }
+ENCODINGS = ("br", "gzip")
+"""What we compress with, preferred first when a client rates them equally."""
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+VARY = (b"vary", b"Accept-Encoding")
+TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
+
+Headers = list[tuple[bytes, bytes]]
 
 
 @functools.lru_cache(maxsize=256)
@@ -60,8 +81,9 @@ def content_type(path: str) -> str:
     return _type_of(os.path.splitext(path)[1].lower())
 
 
-def host_of(request: Request) -> str:
-    host = (request.headers.get("host") or "").strip().lower().rstrip(".")
+def host_of(value: str) -> str:
+    """The host a ``Host`` header names, lower-case, without port or trailing dot."""
+    host = value.strip().lower().rstrip(".")
     if host.startswith("["):
         return host.partition("]")[0] + "]"
     return host.rsplit(":", 1)[0] if ":" in host else host
@@ -81,25 +103,59 @@ def tenant_for_host(db: ProviderDB, base_domain: str, host: str) -> Tenant | Non
     return db.tenant(domain.tenant)
 
 
-class _GzipCache:
-    """Compressed bodies by file id, bounded in bytes (file ids name immutable content)."""
+@functools.lru_cache(maxsize=128)
+def negotiate(accept_encoding: bytes) -> str:
+    """The coding to send for an ``Accept-Encoding`` value: ``br``, ``gzip`` or ``""``
+    (identity), by q-value; ``br`` wins a tie. Browsers send a handful of distinct values,
+    hence the cache."""
+    q: dict[str, float] = {}
+    for item in accept_encoding.decode("latin-1").lower().split(","):
+        name, _, params = item.partition(";")
+        name = name.strip()
+        if not name:
+            continue
+        value = 1.0
+        for param in params.split(";"):
+            key, _, number = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    value = min(max(float(number), 0.0), 1.0)
+                except ValueError:
+                    value = 0.0
+        q[name] = value
+    rated = [(q.get(c, q.get("*", 0.0)), -i, c) for i, c in enumerate(ENCODINGS)]
+    best, _, coding = max(rated)
+    if best <= 0.0 or q.get("identity", 0.0) > best:
+        return ""
+    return coding
 
-    def __init__(self, limit: int = GZIP_CACHE_BYTES) -> None:
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+def compress(data: bytes, coding: str) -> bytes:
+    if coding == "br":
+        quality = 11 if len(data) <= BROTLI_BEST_MAX else 6
+        return bytes(brotli.compress(data, quality=quality))
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+class BodyCache:
+    """Bodies by (file id, coding), bounded in bytes: file ids name immutable content."""
+
+    def __init__(self, limit: int = BODY_CACHE_BYTES) -> None:
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._size = 0
         self._limit = limit
         self._lock = threading.Lock()
 
-    def get(self, key: str, path: str) -> bytes:
+    def find(self, key: tuple[str, str]) -> bytes | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
-                return found
-        with open(path, "rb") as f:
-            body = gzip.compress(f.read(), compresslevel=6, mtime=0)
+            return found
+
+    def put(self, key: tuple[str, str], body: bytes) -> bytes:
         with self._lock:
-            if key not in self._items:
+            if key not in self._items and len(body) <= self._limit // 4:
                 self._items[key] = body
                 self._size += len(body)
             while self._size > self._limit and self._items:
@@ -107,111 +163,241 @@ class _GzipCache:
                 self._size -= len(dropped)
         return body
 
+    def compressed(self, file_id: str, path: str, coding: str) -> bytes:
+        """The file compressed with ``coding``, made once (call it in a worker thread)."""
+        found = self.find((file_id, coding))
+        if found is not None:
+            return found
+        with open(path, "rb") as f:
+            return self.put((file_id, coding), compress(f.read(), coding))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteFile:
+    """One file of one tree, with the headers every answer for it carries."""
+
+    file_id: str
+    size: int
+    path: str
+    kind: str
+    compressible: bool
+    modified: int
+    """The commit's time, whole seconds: Last-Modified and If-Modified-Since."""
+    headers: Headers
+    """Content-Type, Last-Modified, Cache-Control, nosniff, and Vary when compressible."""
+
+    @classmethod
+    def of(cls, tdir: TenantDir, manifest: Manifest, rel: str) -> SiteFile:
+        file_id, size = manifest.files[rel]
+        kind = content_type(rel)
+        compressible = kind.startswith(TEXTUAL) and size <= COMPRESS_MAX
+        shown = kind + "; charset=utf-8" if kind.startswith("text/") else kind
+        headers = [
+            (b"content-type", shown.encode("latin-1")),
+            (b"last-modified", formatdate(manifest.created / 1000, usegmt=True).encode()),
+            (b"cache-control", IMMUTABLE if HASHED.search(rel) else REVALIDATE),
+            NOSNIFF,
+        ]
+        if compressible:
+            headers.append(VARY)
+        path = os.path.join(tdir.sites_str, manifest.name, rel)
+        return cls(file_id, size, path, kind, compressible, manifest.created // 1000, headers)
+
+    def etag(self, coding: str) -> bytes:
+        return f'"{self.file_id}-{coding}"'.encode() if coding else f'"{self.file_id}"'.encode()
+
+
+class Tree:
+    """A manifest and the files of it answered so far."""
+
+    def __init__(self, tdir: TenantDir, manifest: Manifest) -> None:
+        self.tdir = tdir
+        self.manifest = manifest
+        self._files: dict[str, SiteFile] = {}
+
+    def file(self, rel: str) -> SiteFile | None:
+        found = self._files.get(rel)
+        if found is None and rel in self.manifest.files:
+            found = self._files[rel] = SiteFile.of(self.tdir, self.manifest, rel)
+        return found
+
 
 class SiteServer:
+    """The ASGI app for every request that is not the provider's own (``/_homeport/…``)."""
+
     def __init__(self, db: ProviderDB, data_dir: Path, base_domain: str) -> None:
         self.db = db
         self.data_dir = data_dir
         self.base_domain = base_domain
         self.manifests = ManifestCache()
-        self.gzipped = _GzipCache()
+        self.bodies = BodyCache()
         self._dirs: dict[str, TenantDir] = {}
+        self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()
 
-    async def __call__(self, request: Request) -> Response:
-        if request.method not in ("GET", "HEAD"):
-            return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
-        host = host_of(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _plain(send, 405, "Method Not Allowed", False, [(b"allow", b"GET, HEAD")])
+            return
+        head = method == "HEAD"
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        host = host_of(headers.get(b"host", b"").decode("latin-1"))
         tenant = tenant_for_host(self.db, self.base_domain, host)
         if tenant is None:
             if host.startswith("www.") and tenant_for_host(self.db, "", host[4:]) is not None:
-                return _canonical(request, host[4:])
-            return PlainTextResponse("No site is served at this address.", 404)
+                await _canonical(scope, headers, host[4:], send)
+                return
+            await _plain(send, 404, "No site is served at this address.", head)
+            return
         if tenant.state == DELETED:
-            return PlainTextResponse("This site has left this provider.", 410)
+            await _plain(send, 410, "This site has left this provider.", head)
+            return
         if tenant.state == SUSPENDED:
-            return PlainTextResponse("This site is suspended.", 503, {"Retry-After": "3600"})
-        tdir = self._dirs.get(tenant.name)
-        if tdir is None:
-            tdir = self._dirs[tenant.name] = TenantDir.of(self.data_dir, tenant.name)
-        live = sites.live_name(tdir)
-        manifest = self.manifests.get(tdir, live) if live else None
-        if manifest is None:
-            return PlainTextResponse("Nothing is published here yet.", 404)
-        return await self._respond(request, tdir, manifest)
-
-    async def _respond(self, request: Request, tdir: TenantDir, manifest: Manifest) -> Response:
-        path = request.url.path
-        if "\0" in path or ".." in path.split("/"):
-            return await self._not_found(request, tdir, manifest)
+            await _plain(send, 503, "This site is suspended.", head, [(b"retry-after", b"3600")])
+            return
+        tree = self._tree(tenant.name)
+        if tree is None:
+            await _plain(send, 404, "Nothing is published here yet.", head)
+            return
+        path: str = scope["path"]
         rel = path.lstrip("/")
-        wanted = rel + "index.html" if rel == "" or rel.endswith("/") else rel
-        if wanted in manifest.files:
-            return await self._file(request, tdir, manifest, wanted, 200)
-        if f"{rel}/index.html" in manifest.files:
-            query = f"?{request.url.query}" if request.url.query else ""
-            return RedirectResponse(f"{path}/{query}", status_code=301)
-        return await self._not_found(request, tdir, manifest)
+        if "\0" in path or ".." in path.split("/"):
+            found = None
+        else:
+            found = tree.file(rel + "index.html" if rel == "" or rel.endswith("/") else rel)
+            if found is None and f"{rel}/index.html" in tree.manifest.files:
+                query = scope.get("query_string", b"").decode("latin-1")
+                await _redirect(send, f"{path}/" + (f"?{query}" if query else ""))
+                return
+        status = 200
+        if found is None:
+            found, status = tree.file("404.html"), 404
+            if found is None:
+                await _plain(send, 404, "Not Found", head)
+                return
+        if b"range" in headers and status == 200:
+            await self._range(scope, receive, send, found)
+            return
+        await self._file(send, headers, found, status, head)
 
-    async def _not_found(self, request: Request, tdir: TenantDir, manifest: Manifest) -> Response:
-        if "404.html" in manifest.files:
-            return await self._file(request, tdir, manifest, "404.html", 404)
-        return PlainTextResponse("Not Found", 404)
+    def _tree(self, name: str) -> Tree | None:
+        """The tree ``live`` names now: read on every request, so a publish by any process is
+        seen by the next request."""
+        tdir = self._dirs.get(name)
+        if tdir is None:
+            tdir = self._dirs[name] = TenantDir.of(self.data_dir, name)
+        live = sites.live_name(tdir)
+        if live is None:
+            return None
+        key = (name, live)
+        tree = self._trees.get(key)
+        if tree is None:
+            manifest = self.manifests.get(tdir, live)
+            if manifest is None:
+                return None
+            tree = self._trees[key] = Tree(tdir, manifest)
+            if len(self._trees) > 256:
+                self._trees.popitem(last=False)
+        return tree
 
     async def _file(
-        self, request: Request, tdir: TenantDir, manifest: Manifest, rel: str, status: int
-    ) -> Response:
-        file_id, size = manifest.files[rel]
-        path = os.path.join(tdir.sites_str, manifest.name, rel)
-        kind = content_type(rel)
-        etag = f'"{file_id}"'
-        headers = {
-            "ETag": etag,
-            "Last-Modified": formatdate(manifest.created / 1000, usegmt=True),
-            "Cache-Control": IMMUTABLE if HASHED.search(rel) else REVALIDATE,
-            "Vary": "Accept-Encoding",
-            "X-Content-Type-Options": "nosniff",
-        }
-        if status == 200 and _not_modified(request, etag, manifest.created):
-            return Response(status_code=304, headers=headers)
-        textual = kind.startswith(TEXTUAL)
-        accepts_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
-        if textual and accepts_gzip and size <= GZIP_MAX and "range" not in request.headers:
-            body = await anyio.to_thread.run_sync(self.gzipped.get, file_id, path)
-            headers["Content-Encoding"] = "gzip"
-            headers["ETag"] = f'"{file_id}-gz"'
-            if request.method == "HEAD":
-                headers["Content-Length"] = str(len(body))
-                return Response(b"", status, headers, media_type=kind)
-            return Response(body, status, headers, media_type=kind)
-        if size <= INLINE_MAX and "range" not in request.headers:
-            body = b""
-            if request.method != "HEAD":
-                with open(path, "rb") as f:
-                    body = f.read()  # in the page cache: cheaper than a thread hop
-            headers["Content-Length"] = str(size)
-            return Response(body, status, headers, media_type=kind)
-        headers["Content-Length"] = str(size)
-        response = FileResponse(path, status, headers, media_type=kind)
+        self, send: Send, headers: dict[bytes, bytes], found: SiteFile, status: int, head: bool
+    ) -> None:
+        coding = ""
+        accept = headers.get(b"accept-encoding")
+        if found.compressible and accept:
+            coding = negotiate(accept)
+        etag = found.etag(coding)
+        out = [*found.headers, (b"etag", etag)]
+        if status == 200 and _not_modified(headers, found, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": out})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if coding:
+            out.append((b"content-encoding", coding.encode()))
+            body = self.bodies.find((found.file_id, coding))
+            if body is None:
+                body = await anyio.to_thread.run_sync(
+                    self.bodies.compressed, found.file_id, found.path, coding
+                )
+        elif found.size <= SMALL_MAX:
+            body = self.bodies.find((found.file_id, ""))
+            if body is None:
+                with open(found.path, "rb") as f:
+                    body = self.bodies.put((found.file_id, ""), f.read())
+        else:
+            out.append((b"content-length", str(found.size).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            if head:
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await _stream(send, found.path, found.size)
+            return
+        out.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+    async def _range(self, scope: Scope, receive: Receive, send: Send, found: SiteFile) -> None:
+        """Never compressed; Starlette parses the ranges (and If-Range)."""
+        headers = {k.decode(): v.decode("latin-1") for k, v in found.headers if k != b"vary"}
+        headers["etag"] = found.etag("").decode()
+        headers.pop("content-type")
+        response = FileResponse(found.path, 200, headers, media_type=found.kind)
         response.chunk_size = FILE_CHUNK
-        return response
+        await response(scope, receive, send)
 
 
-def _canonical(request: Request, host: str) -> Response:
+async def _stream(send: Send, path: str, size: int) -> None:
+    """A large file in FILE_CHUNK pieces, each read in a worker thread."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offset = 0
+        while offset < size:
+            chunk = await anyio.to_thread.run_sync(os.pread, fd, FILE_CHUNK, offset)
+            if not chunk:
+                break  # the file shrank: not ours to explain, end the body
+            offset += len(chunk)
+            more = offset < size
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        if offset < size:
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        os.close(fd)
+
+
+async def _plain(
+    send: Send, status: int, text: str, head: bool, extra: Headers | None = None
+) -> None:
+    body = text.encode()
+    headers = [TEXT_PLAIN, (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _redirect(send: Send, location: str) -> None:
+    where = quote(location, safe=":/%#?=@[]!$&'()*+,;").encode("latin-1")
+    headers = [(b"location", where), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 301, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _canonical(scope: Scope, headers: dict[bytes, bytes], host: str, send: Send) -> None:
     """``www.<domain>`` → ``<domain>``, same path, same scheme as the front proxy saw."""
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
-    query = f"?{request.url.query}" if request.url.query else ""
-    return RedirectResponse(f"{scheme}://{host}{request.url.path}{query}", status_code=301)
+    scheme = headers.get(b"x-forwarded-proto", b"").decode("latin-1") or scope["scheme"]
+    query = scope.get("query_string", b"").decode("latin-1")
+    target = f"{scheme}://{host}{scope['path']}" + (f"?{query}" if query else "")
+    await _redirect(send, target)
 
 
-def _not_modified(request: Request, etag: str, created_ms: int) -> bool:
-    match = request.headers.get("if-none-match")
+def _not_modified(headers: dict[bytes, bytes], found: SiteFile, etag: bytes) -> bool:
+    match = headers.get(b"if-none-match")
     if match is not None:
-        tags = {t.strip().removeprefix("W/") for t in match.split(",")}
-        return "*" in tags or etag in tags or f'{etag[:-1]}-gz"' in tags
-    since = request.headers.get("if-modified-since")
+        tags = {t.strip().removeprefix(b"W/") for t in match.split(b",")}
+        return b"*" in tags or etag in tags
+    since = headers.get(b"if-modified-since")
     if since:
         try:
-            return parsedate_to_datetime(since).timestamp() >= created_ms // 1000
+            return parsedate_to_datetime(since.decode("latin-1")).timestamp() >= found.modified
         except (TypeError, ValueError):
             return False
     return False

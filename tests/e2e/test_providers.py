@@ -67,9 +67,21 @@ def providers(tmp_path: Path) -> Iterator[list[Provider]]:
             log = tmp_path / f"provider{n}.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data),
-                     "--port", str(port), "--base-domain", BASE],
-                    stdout=out, stderr=subprocess.STDOUT,
+                    [
+                        sys.executable,
+                        "-m",
+                        "homeport",
+                        "provider",
+                        "serve",
+                        "--data",
+                        str(data),
+                        "--port",
+                        str(port),
+                        "--base-domain",
+                        BASE,
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                     env={**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"},
                 )
             started.append(Provider(data, port, proc))
@@ -104,12 +116,13 @@ def flip_one_object(provider_data: Path) -> str:
     (repo,) = list(provider_data.rglob("repo.sqlite"))
     db = sqlite3.connect(repo)
     try:
-        oid, data = db.execute(
-            "SELECT id, data FROM objects WHERE type = 1 ORDER BY length(data) DESC LIMIT 1"
+        oid, n, data = db.execute(
+            "SELECT o.id, o.n, d.data FROM objects o JOIN data d ON d.n = o.n"
+            " WHERE o.type = 1 ORDER BY o.size DESC LIMIT 1"
         ).fetchone()
         damaged = bytearray(data)
         damaged[-1] ^= 0xFF
-        db.execute("UPDATE objects SET data = ? WHERE id = ?", (bytes(damaged), oid))
+        db.execute("UPDATE data SET data = ? WHERE n = ?", (bytes(damaged), n))
         db.commit()
     finally:
         db.close()
@@ -130,16 +143,16 @@ def test_publish_to_two_providers_restore_and_leave(
 
     noise = Image.frombytes("RGB", (800, 600), random.Random(7).randbytes(800 * 600 * 3))
     noise.save(photo, "JPEG", quality=90)  # incompressible: the first publish is mostly this
-    homeport("add", "note", "A photo note", "--photo", str(photo), "--alt", "Coloured noise",
-             data=home)
+    homeport(
+        "add", "note", "A photo note", "--photo", str(photo), "--alt", "Coloured noise", data=home
+    )
 
     local = tmp_path / "local.md"
     local.write_text("---\ntitle: Only for the second provider\ntags: [local]\n---\n\nHi.\n")
     homeport("add", "article", str(local), data=home)
 
     for provider in providers:
-        homeport("providers", "add", provider.url, provider.invite(), "--name", "alice",
-                 data=home)
+        homeport("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
     homeport("providers", "rules", providers[0].url, "--exclude-tag", "local", data=home)
     first = json.loads(homeport("publish", "--json", data=home))
     assert [row["ok"] for row in first] == [True, True]

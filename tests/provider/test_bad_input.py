@@ -267,7 +267,10 @@ def test_a_damaged_copy_is_replaced_only_when_asked(world: World) -> None:
     db = sqlite3.connect(repo)
     damaged = bytearray(home.repo.raw(chunk))
     damaged[-1] ^= 0xFF
-    db.execute("UPDATE objects SET data = ? WHERE id = ?", (bytes(damaged), chunk))
+    db.execute(
+        "UPDATE data SET data = ? WHERE n = (SELECT n FROM objects WHERE id = ?)",
+        (bytes(damaged), chunk),
+    )
     db.commit()
     db.close()
     pack = home.pack([chunk])

@@ -8,6 +8,7 @@ from pathlib import Path
 import mf2py
 
 from homeport.core.objects import ObjectType
+from homeport.provider.tenants import TenantDir
 from homeport.repo.bundle import export_bundle, frame, verify_bundle
 from homeport.repo.codec import encode
 from homeport.services.repository import repo_keys
@@ -251,3 +252,32 @@ def test_the_api_root_says_what_it_is(world: World) -> None:
 def test_unknown_api_path_is_a_json_404(world: World) -> None:
     answer = world.client.get(f"{API}/nothing")
     assert answer.status_code == 404 and answer.json()["error"] == "not-found"
+
+
+def test_uploads_no_publish_adopts_are_dropped_after_a_day(world: World) -> None:
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    first = home.snapshot()
+    assert home.publish(world.client, first).status_code == 200
+    home.write_site({**SITE_V1, "stale.bin": bytes(range(256)) * 300})
+    stale = home.snapshot()
+    assert home.push(world.client, stale)  # a push cut before its publish
+    tdir = TenantDir.of(world.settings.data_dir, "alice")
+    with tdir.opened() as repo:
+        repo.db.execute("UPDATE objects SET received = 1 WHERE seq = 0")  # a day and more ago
+    home.write_site({**SITE_V1, "fresh.bin": bytes(range(255)) * 300})
+    fresh = home.snapshot()
+    assert home.push(world.client, fresh)  # pending, but recent: kept for the resume
+    charged = home.request(world.client, "GET", "/tenant").json()["usage"]
+
+    again = home.request(world.client, "POST", "/publish", home.publish_doc(first))
+
+    assert again.status_code == 200, again.text
+    with tdir.opened() as repo:
+        old = repo.db.execute("SELECT count(*) FROM objects WHERE seq = 0 AND received = 1")
+        assert old.fetchone()[0] == 0
+        recent = repo.db.execute("SELECT count(*) FROM objects WHERE seq = 0").fetchone()[0]
+        assert recent > 0
+        held = repo.stored_bytes()
+    usage = home.request(world.client, "GET", "/tenant").json()["usage"]
+    assert usage == held < charged

@@ -37,7 +37,7 @@ from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, Provide
 from homeport.provider.errors import ProviderError
 from homeport.provider.tenants import TenantDir, valid_name
 from homeport.repo.bundle import export_bundle
-from homeport.repo.repository import Repository, RepositoryError
+from homeport.repo.repository import RepositoryError
 from homeport.settings import Settings
 from homeport.sync.auth import AuthError, check_authorization, parse
 
@@ -155,15 +155,6 @@ async def in_thread(func: Callable[..., T], *args: Any) -> T:
     return await anyio.to_thread.run_sync(func, *args)
 
 
-@contextlib.contextmanager
-def opened(tdir: TenantDir) -> Iterator[Repository]:
-    repo = tdir.open_repo()
-    try:
-        yield repo
-    finally:
-        repo.close()
-
-
 def endpoint(
     handler: Callable[[Request, Provider], Any],
 ) -> Callable[[Request], Any]:
@@ -268,7 +259,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     tdir = provider.tdir(tenant)
     head = None
     if tdir.repo_path.exists():
-        with opened(tdir) as repo:
+        with tdir.opened() as repo:
             head = repo.head()
     live = sites.live_name(tdir)
     return {
@@ -326,7 +317,7 @@ async def objects_missing(request: Request, provider: Provider) -> Response:
     ids = receive.parse_ids(json_of(body).get("ids"))
 
     def run() -> list[str]:
-        with opened(provider.tdir(tenant)) as repo:
+        with provider.tdir(tenant).opened() as repo:
             return receive.missing(repo, ids)
 
     return JSONResponse({"missing": await in_thread(run)})
@@ -338,13 +329,15 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
     if kind != PACK_TYPE:
         raise ProviderError(415, "bad-request", f"a pack is sent as {PACK_TYPE}")
     replace = request.query_params.get("replace") in ("1", "true")
+    checked = await in_thread(receive.check_pack, body)
     async with provider.lock(tenant.name):
         current = provider.db.tenant(tenant.name) or tenant
         room = current.quota - current.usage
+        now = provider.clock()
 
         def run() -> receive.PackResult:
-            with opened(provider.tdir(tenant)) as repo:
-                return receive.receive_pack(repo, body, room, replace)
+            with provider.tdir(tenant).opened() as repo:
+                return receive.receive_pack(repo, checked, room, now, replace)
 
         result = await in_thread(run)
         if result.new_bytes:
@@ -361,7 +354,7 @@ async def objects_fetch(request: Request, provider: Provider) -> Response:
     tdir = provider.tdir(tenant)
 
     def frames() -> Iterator[bytes]:
-        with opened(tdir) as repo:
+        with tdir.opened() as repo:
             yield from receive.fetch(repo, ids)
 
     return StreamingResponse(frames(), media_type=PACK_TYPE)
@@ -379,7 +372,7 @@ async def bundle(request: Request, provider: Provider) -> Response:
         fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".bundle")
         path = Path(name)
         try:
-            with opened(tdir) as repo, os.fdopen(fd, "wb") as out:
+            with tdir.opened() as repo, os.fdopen(fd, "wb") as out:
                 first = repo.db.execute("SELECT min(seq) FROM commits").fetchone()[0]
                 since = max(int(first or 1) - 1, 0)
                 identity = {"did": tenant.did, "operations": tenant.operations}
@@ -415,15 +408,18 @@ async def publish(request: Request, provider: Provider) -> Response:
     async with provider.lock(tenant.name):
         current = provider.db.tenant(tenant.name) or tenant
         tdir = provider.tdir(current)
+        now = provider.clock()
 
         def run() -> receive.Published:
-            with opened(tdir) as repo:
-                return receive.publish(repo, tdir, current, req, provider.settings.keep_commits)
+            with tdir.opened() as repo:
+                keep = provider.settings.keep_commits
+                return receive.publish(repo, tdir, current, req, keep, now)
 
         done = await in_thread(run)
         provider.db.published(
             current.name, req.operations, done.commit.seq, req.site, provider.clock()
         )
+        provider.db.set_usage(current.name, done.usage)
     site = req.site or None
     return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 

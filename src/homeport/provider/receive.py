@@ -36,6 +36,9 @@ from homeport.repo.repository import Repository, RepositoryError, split_links
 MAX_IDS = 10_000
 MAX_PACK = 16 * 1024 * 1024
 BATCH = 500
+PENDING_MS = 24 * 3600 * 1000
+"""How long an upload no publish adopts is kept: a cut push resumed within a day re-sends
+nothing; after that it is dropped by the next publish and stops counting against the quota."""
 
 
 def parse_ids(raw: Any) -> list[bytes]:
@@ -70,9 +73,19 @@ def missing(repo: Repository, ids: list[bytes]) -> list[str]:
 def fetch(repo: Repository, ids: list[bytes]) -> Iterator[bytes]:
     """Frames of the objects asked for that are here, as stored (sealed ones stay sealed)."""
     for oid in ids:
-        row = repo.db.execute("SELECT data FROM objects WHERE id = ?", (oid,)).fetchone()
-        if row is not None:
-            yield frame(oid, bytes(row[0]))
+        try:
+            yield frame(oid, repo.raw(oid))
+        except RepositoryError:
+            continue
+
+
+@dataclass
+class CheckedPack:
+    """A pack's frames checked by hash, before the tenant's lock is taken: hashing is the
+    costly part and needs no lock, so several packs of one tenant are checked at once."""
+
+    good: list[tuple[bytes, ObjectType, tuple[bytes, ...], bytes]] = field(default_factory=list)
+    error: ProviderError | None = None
 
 
 @dataclass
@@ -83,26 +96,33 @@ class PackResult:
     error: ProviderError | None = None
 
 
-def receive_pack(repo: Repository, data: bytes, room: int, replace: bool = False) -> PackResult:
-    """Check a pack's frames and keep the good ones as pending. ``room`` is what the quota
-    still allows: if the new objects do not fit, nothing is stored (507). With ``replace``,
-    copies already held are overwritten by the (checked) ones sent: the repair of a copy an
-    audit found damaged; they keep their place in the history."""
-    result = PackResult()
-    good: list[tuple[bytes, ObjectType, tuple[bytes, ...], bytes]] = []
+def check_pack(data: bytes) -> CheckedPack:
+    """Every frame up to the first bad one, checked; the bad one is named in ``error``."""
+    checked = CheckedPack()
     position = 0
     try:
         for oid, stored in read_frames(data):
             header = check(oid, stored, None)
-            good.append((oid, header.type, header.links, stored))
+            checked.good.append((oid, header.type, header.links, stored))
             position += 1 + 36 + len(stored) + 4
     except (BundleError, ObjectError) as exc:
         named = data[position + 1 : position + 33]
         oid_hex = named.hex() if len(named) == 32 else None
-        result.error = ProviderError(
+        checked.error = ProviderError(
             400, "bad-object", f"{exc}; the objects before it were kept", object=oid_hex
         )
-    result.objects = len(good)
+    return checked
+
+
+def receive_pack(
+    repo: Repository, checked: CheckedPack, room: int, now: int, replace: bool = False
+) -> PackResult:
+    """Keep a checked pack's objects as pending (received at ``now``). ``room`` is what the
+    quota still allows: if the new objects do not fit, nothing is stored (507). With
+    ``replace``, copies already held are overwritten by the ones sent: the repair of a copy an
+    audit found damaged; they keep their place in the history."""
+    good = checked.good
+    result = PackResult(objects=len(good), error=checked.error)
     held = present(repo, [g[0] for g in good])
     new = [g for g in good if g[0] not in held]
     new_bytes = sum(len(g[3]) for g in new)
@@ -123,11 +143,11 @@ def receive_pack(repo: Repository, data: bytes, room: int, replace: bool = False
         )
     with repo.transaction():
         for oid, kind, links, stored in new:
-            if repo.put(oid, kind, links, stored, 0):
+            if repo.put(oid, kind, links, stored, 0, received=now):
                 result.stored += 1
                 result.new_bytes += len(stored)
         for oid, stored, delta in repairs:
-            repo.db.execute("UPDATE objects SET data = ? WHERE id = ?", (stored, oid))
+            repo.replace(oid, stored)
             result.stored += 1
             result.new_bytes += delta
     if result.error is not None:
@@ -165,6 +185,8 @@ class Publish:
 class Published:
     commit: Commit
     manifest: Manifest
+    usage: int
+    """What the tenant's objects take now, counted afresh (stale uploads dropped)."""
 
 
 def _missing_objects(found: list[bytes]) -> ProviderError:
@@ -268,7 +290,7 @@ def _site_files(
 
 
 def publish(
-    repo: Repository, tdir: TenantDir, tenant: Tenant, req: Publish, keep: int
+    repo: Repository, tdir: TenantDir, tenant: Tenant, req: Publish, keep: int, now: int
 ) -> Published:
     """Verify, adopt, materialise, switch. Raises ProviderError; the live site is untouched
     unless everything succeeded."""
@@ -319,7 +341,8 @@ def publish(
         raise
     sites.switch(tdir, manifest.name)
     sites.prune(tdir, keep)
-    return Published(new, manifest)
+    repo.drop_pending(now - PENDING_MS)
+    return Published(new, manifest, repo.stored_bytes())
 
 
 def check_continues(tenant: Tenant, ops: list[Any]) -> None:

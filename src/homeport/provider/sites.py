@@ -78,7 +78,9 @@ def file_size(repo: Repository, file_id: bytes, path: str) -> int:
             raise SiteError(f"{path}: object {file_id.hex()[:16]} is not a file")
         for chunk in links:
             row = repo.db.execute(
-                "SELECT type, substr(data, 3, 1) FROM objects WHERE id = ?", (chunk,)
+                "SELECT o.type, substr(d.data, 3, 1) FROM objects o JOIN data d ON d.n = o.n"
+                " WHERE o.id = ?",
+                (chunk,),
             ).fetchone()
             if row is None or row[0] != ObjectType.CHUNK:
                 raise SiteError(f"{path}: chunk {chunk.hex()[:16]} is missing or not a chunk")

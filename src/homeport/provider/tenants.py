@@ -13,6 +13,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -57,16 +60,78 @@ class TenantDir:
         return os.path.join(self.root, "sites")
 
     def open_repo(self) -> Repository:
-        """A new connection to the tenant's repository (one per request or job)."""
-        repo = Repository(self.repo_path, None)
-        repo.db.execute("PRAGMA busy_timeout=30000")
-        return repo
+        """A new connection to the tenant's repository."""
+        return Repository(self.repo_path, None)
+
+    @contextmanager
+    def opened(self) -> Iterator[Repository]:
+        """A connection to the tenant's repository for one request or job, reused."""
+        repo = _POOL.take(self)
+        try:
+            yield repo
+        except BaseException:
+            repo.close()
+            raise
+        _POOL.give(self, repo)
 
     def remove(self) -> None:
+        _POOL.forget(self)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class _RepoPool:
+    """Idle tenant repositories kept open between requests. Closing the last connection to a
+    SQLite file checkpoints its whole write-ahead log: with a connection per request that was a
+    third of a pack upload's time (measured with py-spy). A kept connection is dropped when
+    its file was replaced (a tenant deleted by the CLI and enrolled again)."""
+
+    IDLE = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[Path, list[tuple[Repository, int]]] = {}
+
+    def take(self, tdir: TenantDir) -> Repository:
+        while True:
+            with self._lock:
+                free = self._idle.get(tdir.root)
+                kept = free.pop() if free else None
+            if kept is None:
+                return tdir.open_repo()
+            repo, inode = kept
+            try:
+                if os.stat(tdir.repo_path).st_ino == inode:
+                    return repo
+            except OSError:
+                pass
+            repo.close()
+
+    def give(self, tdir: TenantDir, repo: Repository) -> None:
+        try:
+            inode = os.stat(tdir.repo_path).st_ino
+        except OSError:
+            repo.close()
+            return
+        if repo.db.in_transaction:
+            repo.close()
+            return
+        with self._lock:
+            free = self._idle.setdefault(tdir.root, [])
+            if len(free) < self.IDLE:
+                free.append((repo, inode))
+                return
+        repo.close()
+
+    def forget(self, tdir: TenantDir) -> None:
+        with self._lock:
+            free = self._idle.pop(tdir.root, [])
+        for repo, _ in free:
+            repo.close()
+
+
+_POOL = _RepoPool()
 
 
 def stored_bytes(repo: Repository) -> int:
     """What the tenant's objects take: the quota's measure."""
-    row = repo.db.execute("SELECT coalesce(sum(length(data)), 0) FROM objects").fetchone()
-    return int(row[0])
+    return repo.stored_bytes()

@@ -7,9 +7,11 @@ index and the change cursor move together in one last transaction. After a kill 
 holds the previous commit intact, and a re-run finds the objects already there.
 
 Tables: ``objects`` (id, the commit seq that brought it — 0 while an import is unverified —, its
-type, its links, its stored bytes), ``commits`` (seq → id), ``entries`` (the head's keys → entry
-ids, mirrored so prefixes can be found), ``cursor`` (each store pair's timestamp at the last
-snapshot), ``files`` (path, privacy, size, mtime, inode → file object), ``meta``.
+type, its links, its stored size, when it was received), ``data`` (its stored bytes, apart so
+that giving an object its seq rewrites a small row, not the bytes), ``commits`` (seq → id),
+``entries`` (the head's keys → entry ids, mirrored so prefixes can be found), ``cursor`` (each
+store pair's timestamp at the last snapshot), ``files`` (path, privacy, size, mtime, inode →
+file object), ``meta``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from homeport.core.tree import EMPTY, Node, parse_node
 from homeport.repo.codec import ObjectError, RepoKeys, decode
 
 REPO_FILE = "repo.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -34,9 +36,13 @@ CREATE TABLE IF NOT EXISTS objects (
     seq INTEGER NOT NULL,
     type INTEGER NOT NULL,
     links BLOB NOT NULL,
-    data BLOB NOT NULL
+    size INTEGER NOT NULL,
+    received INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS objects_seq ON objects (seq, id);
+CREATE TABLE IF NOT EXISTS data (n INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TRIGGER IF NOT EXISTS objects_gone AFTER DELETE ON objects
+    BEGIN DELETE FROM data WHERE n = OLD.n; END;
 CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, id BLOB NOT NULL, private INTEGER NOT NULL
@@ -76,13 +82,36 @@ class Repository:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-32000")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        found = None
+        if row is not None:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            found = None if row is None else int(row[0])
+        if found is not None and found > SCHEMA_VERSION:
+            raise RepositoryError(f"{path} was written by a newer Homeport (schema {found})")
+        if found == 1:
+            self._upgrade_from_1()
         self.db.executescript(_SCHEMA)
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row is None:
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RepositoryError(f"{path} was written by a newer Homeport (schema {row[0]})")
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         self._nodes: dict[bytes, Node] = {}
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 kept the bytes in the object's row; move them to ``data``, in one
+        transaction (a kill leaves schema 1, upgraded again on the next open)."""
+        with self.transaction():
+            for statement in (
+                "CREATE TABLE data (n INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+                "INSERT INTO data (n, data) SELECT n, data FROM objects",
+                "ALTER TABLE objects ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE objects ADD COLUMN received INTEGER NOT NULL DEFAULT 0",
+                "UPDATE objects SET size = length(data)",
+                "ALTER TABLE objects DROP COLUMN data",
+                "UPDATE meta SET value = '2' WHERE key = 'schema'",
+            ):
+                self.db.execute(statement)
 
     @classmethod
     def open(cls, data_dir: Path, keys: RepoKeys | None) -> Repository:
@@ -107,21 +136,54 @@ class Repository:
         return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
 
     def put(
-        self, oid: bytes, kind: ObjectType, links: tuple[bytes, ...], stored: bytes, seq: int
+        self,
+        oid: bytes,
+        kind: ObjectType,
+        links: tuple[bytes, ...],
+        stored: bytes,
+        seq: int,
+        received: int = 0,
     ) -> bool:
-        """Store an object unless it is there; whether it was new."""
+        """Store an object unless it is there; whether it was new. ``received`` (ms) dates a
+        provider's pending upload, so one no publish adopts can be dropped later."""
         cur = self.db.execute(
-            "INSERT OR IGNORE INTO objects (id, seq, type, links, data) VALUES (?, ?, ?, ?, ?)",
-            (oid, seq, int(kind), b"".join(links), stored),
+            "INSERT OR IGNORE INTO objects (id, seq, type, links, size, received)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (oid, seq, int(kind), b"".join(links), len(stored), received),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self.db.execute("INSERT INTO data VALUES (?, ?)", (cur.lastrowid, stored))
+        return True
+
+    def replace(self, oid: bytes, stored: bytes) -> None:
+        """Overwrite an object's stored bytes (a repair: the caller checked them)."""
+        self.db.execute(
+            "UPDATE data SET data = ? WHERE n = (SELECT n FROM objects WHERE id = ?)",
+            (stored, oid),
+        )
+        self.db.execute("UPDATE objects SET size = ? WHERE id = ?", (len(stored), oid))
 
     def raw(self, oid: bytes) -> bytes:
         """The stored bytes of an object. Raises RepositoryError if it is missing."""
-        row = self.db.execute("SELECT data FROM objects WHERE id = ?", (oid,)).fetchone()
+        row = self.db.execute(
+            "SELECT d.data FROM objects o JOIN data d ON d.n = o.n WHERE o.id = ?", (oid,)
+        ).fetchone()
         if row is None:
             raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
         return bytes(row[0])
+
+    def stored_bytes(self) -> int:
+        """What every object takes, pending ones included."""
+        return int(self.db.execute("SELECT coalesce(sum(size), 0) FROM objects").fetchone()[0])
+
+    def drop_pending(self, received_before: int) -> int:
+        """Forget pending objects (seq 0) received before ``received_before`` (ms): uploads no
+        publish adopted. How many went."""
+        cur = self.db.execute(
+            "DELETE FROM objects WHERE seq = 0 AND received < ?", (received_before,)
+        )
+        return cur.rowcount
 
     def read(self, oid: bytes) -> tuple[ObjectType, tuple[bytes, ...], bytes]:
         """An object's verified type, links and body (opened if private)."""
@@ -129,7 +191,7 @@ class Repository:
         return header.type, header.links, body
 
     def stored_size(self, oid: bytes) -> int:
-        row = self.db.execute("SELECT length(data) FROM objects WHERE id = ?", (oid,)).fetchone()
+        row = self.db.execute("SELECT size FROM objects WHERE id = ?", (oid,)).fetchone()
         if row is None:
             raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
         return int(row[0])
@@ -157,7 +219,9 @@ class Repository:
         seq then id (``format.md``): the same content exports the same bytes on any device, a
         provider's copy included; streamed."""
         cur = self.db.execute(
-            "SELECT id, data FROM objects WHERE seq > ? ORDER BY seq, id", (since_seq,)
+            "SELECT o.id, d.data FROM objects o JOIN data d ON d.n = o.n WHERE o.seq > ?"
+            " ORDER BY o.seq, o.id",
+            (since_seq,),
         )
         while rows := cur.fetchmany(64):
             for oid, data in rows:
@@ -165,7 +229,7 @@ class Repository:
 
     def object_stats(self, since_seq: int = 0) -> tuple[int, int]:
         row = self.db.execute(
-            "SELECT count(*), coalesce(sum(length(data)), 0) FROM objects WHERE seq > ?",
+            "SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE seq > ?",
             (since_seq,),
         ).fetchone()
         return int(row[0]), int(row[1])

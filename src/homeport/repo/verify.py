@@ -36,7 +36,10 @@ def verify_repository(
         current_key(did, operations, verify_signature)
     except IdentityError as exc:
         report.problem(f"identity log: {exc}")
-    cur = repo.db.execute("SELECT id, links, data FROM objects WHERE seq > 0 ORDER BY n")
+    cur = repo.db.execute(
+        "SELECT o.id, o.links, d.data FROM objects o JOIN data d ON d.n = o.n"
+        " WHERE o.seq > 0 ORDER BY o.n"
+    )
     while rows := cur.fetchmany(64):
         for raw_id, raw_links, data in rows:
             oid = bytes(raw_id)

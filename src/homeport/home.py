@@ -274,7 +274,10 @@ async def open_context(settings: Settings) -> Context:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_record_store(settings.record_store_url)
     await store.initialize()
-    return Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
+    blobs = FsBlobStore(settings.blobs_dir)
+    if swept := blobs.sweep_incoming():
+        log.info("removed %d temporary blob files left by interrupted writes", swept)
+    return Context(settings=settings, store=store, blobs=blobs)
 
 
 def create_home_app(settings: Settings, context: Context | None = None) -> Starlette:

@@ -57,3 +57,19 @@ def test_put_file_streams_large_files(tmp_path: Path) -> None:
         digest = store.put_file(f)
     assert digest == hashlib.sha256(source.read_bytes()).hexdigest()
     assert store.size(digest) == 5 * CHUNK
+
+
+def test_leftovers_of_killed_writes_are_swept_but_live_ones_stay(tmp_path: Path) -> None:
+    store = FsBlobStore(tmp_path)
+    digest = store.put_file(io.BytesIO(b"kept"))
+    old = tmp_path / ".incoming-killed"
+    old.write_bytes(b"half a blob")
+    two_hours_ago = os.path.getmtime(old) - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    live = tmp_path / ".incoming-being-written"
+    live.write_bytes(b"another process is writing this")
+
+    assert store.sweep_incoming() == 1
+
+    assert not old.exists() and live.exists()
+    assert store.open(digest).read() == b"kept"

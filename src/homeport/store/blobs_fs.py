@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,9 @@ from typing import BinaryIO
 from homeport.core.errors import RequestTooLarge
 
 CHUNK = 1024 * 1024
+STALE_INCOMING_SECONDS = 3600
+"""A temporary file this old was left by a killed write: no live write takes an hour to touch
+its file (they write 1 MiB at a time)."""
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -82,6 +86,18 @@ class FsBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def sweep_incoming(self, older_than: float = STALE_INCOMING_SECONDS) -> int:
+        """Remove temporary files left by writes that were killed; how many went. Files a
+        write in another process is still filling are younger and stay."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for leftover in self.root.glob(".incoming-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+        return removed
 
     def _path(self, digest: str) -> Path:
         digest = check_digest(digest)

@@ -8,6 +8,7 @@ changes on its next request.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import signal
@@ -103,12 +104,15 @@ def serve(
         typer.Option("--base-domain", help="Tenants get <name>.<base domain> (required)."),
     ] = None,
     database: DatabaseOption = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [one per CPU].", show_default=False)
+    ] = None,
 ) -> None:
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
     import uvicorn
 
     from homeport.provider.admin import has_password, set_password
-    from homeport.provider.app import create_provider_app
+    from homeport.provider.app import ProviderWorker, create_provider_app
 
     settings = _settings(
         ctx,
@@ -120,6 +124,9 @@ def serve(
     )
     if not settings.base_domain:
         raise _fail("--base-domain is required (or the base_domain setting), e.g. example.net")
+    count = workers if workers is not None else len(os.sched_getaffinity(0))
+    if count < 1:
+        raise _fail(f"--workers {count}: give at least 1")
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     try:
         sock = _bind(settings.host, settings.provider_port)
@@ -133,12 +140,16 @@ def serve(
             if not settings.operator_password:
                 print("First run: the operator page is /_homeport/admin/ (user 'operator').")
                 print(f"  password: {password}   (shown once; keep it somewhere safe)")
-        app = create_provider_app(settings, db=db)
+        # several workers share the socket; each builds its own app (database connection,
+        # caches) in its own process, and publishes are serialised across them by a file lock
+        app = create_provider_app(settings, db=db) if count == 1 else ProviderWorker(settings)
         config = uvicorn.Config(
             app,
+            workers=count,
             log_level=settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=75,  # longer than a front proxy keeps idle upstream connections
             server_header=False,
             # behind Caddy on loopback: the client's address (the operator page's login limit)
             # and scheme come from X-Forwarded-*, trusted from 127.0.0.1 only
@@ -147,8 +158,15 @@ def serve(
         )
         print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
         print(f"  on http://{shown}:{settings.provider_port}/", flush=True)
+        print(f"  with {count} worker process{'es' if count > 1 else ''}", flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        uvicorn.Server(config).run(sockets=[sock])
+        if count == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            db.close()
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
 

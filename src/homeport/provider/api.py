@@ -2,13 +2,13 @@
 
 Every tenant request is signed; the tenant is the one whose identity signed it, so no request
 can name another tenant. Work on a tenant's repository runs in a worker thread, one job per
-tenant at a time (packs, publish, rollback and delete queue behind each other); reads (missing,
-fetch, bundle) use their own connections and never wait for a publish.
+tenant at a time, in any worker process (packs, publish, rollback and delete queue behind each
+other: ``locks.py``); reads (missing, fetch, bundle) use their own connections and never wait
+for a publish.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import errno
@@ -35,6 +35,7 @@ from homeport.crypto.signing import verify as verify_signature
 from homeport.provider import domains, receive, sites
 from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
 from homeport.provider.errors import ProviderError
+from homeport.provider.locks import TenantLock
 from homeport.provider.tenants import TenantDir, valid_name
 from homeport.repo.bundle import export_bundle
 from homeport.repo.repository import RepositoryError
@@ -60,10 +61,14 @@ class Provider:
     db: ProviderDB
     verifiers: domains.Verifiers = domains.DEFAULT
     clock: Callable[[], int] = receive.now_ms
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: dict[str, TenantLock] = field(default_factory=dict)
 
-    def lock(self, tenant: str) -> asyncio.Lock:
-        return self.locks.setdefault(tenant, asyncio.Lock())
+    def lock(self, tenant: str) -> TenantLock:
+        """This tenant's jobs, one at a time across all worker processes."""
+        found = self.locks.get(tenant)
+        if found is None:
+            found = self.locks[tenant] = TenantLock.of(self.settings.data_dir, tenant)
+        return found
 
     def tdir(self, tenant: Tenant) -> TenantDir:
         return TenantDir.of(self.settings.data_dir, tenant.name)

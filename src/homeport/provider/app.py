@@ -55,7 +55,9 @@ class ProviderWorker:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
-            self._app = create_provider_app(self.settings)
+            settings = self.settings
+            db = ProviderDB(settings.data_dir, settings.provider_database or "")
+            self._app = create_provider_app(settings, db=db)
         await self._app(scope, receive, send)
 
 

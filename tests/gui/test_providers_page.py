@@ -142,3 +142,48 @@ def test_a_new_home_restores_from_the_provider(
         assert "Your home is back" in done.text
         assert "Ada&#39;s corner" in done.text or "Ada's corner" in done.text
     assert identity.load(fresh.data_dir).did == identity.load(settings.data_dir).did
+
+
+def saved_providers(settings: Any) -> list[dict[str, Any]]:
+    return list(json.loads((settings.data_dir / "providers.json").read_text())["providers"])
+
+
+def test_rules_health_and_storage_per_provider(
+    client: Any, gui: Any, provider: tuple[str, Path], settings: Any
+) -> None:
+    url, data = provider
+    gui.wizard(client)
+    page = client.get("/admin/providers")
+    added = client.post("/admin/providers/add", data={
+        "csrf": gui.csrf_of(page.text), "url": url, "code": invite(data), "name": "bea"})
+    assert added.status_code == 200 and "What each provider publishes" in added.text
+    csrf = gui.csrf_of(added.text)
+
+    saved = client.post("/admin/providers/rules", data={
+        "csrf": csrf, "url": url, "exclude_tags": "family, #travel",
+        "exclude_types": ["note", "photo"]})
+
+    assert saved.status_code == 200, saved.text
+    (entry,) = saved_providers(settings)
+    assert entry["rules"] == {"exclude_tags": ["family", "travel"],
+                              "exclude_types": ["note", "photo"]}
+    assert 'value="family, travel"' in saved.text
+    assert 'value="note" checked' in saved.text and 'value="article" checked' not in saved.text
+
+    unknown = client.post("/admin/providers/rules", data={
+        "csrf": csrf, "url": url, "exclude_types": ["poem"]})
+    assert unknown.status_code == 400 and 'role="alert"' in unknown.text
+    elsewhere = client.post("/admin/providers/rules", data={
+        "csrf": csrf, "url": "http://127.0.0.1:9/", "exclude_tags": "x"})
+    assert elsewhere.status_code == 400
+    (entry,) = saved_providers(settings)
+    assert entry["rules"]["exclude_types"] == ["note", "photo"]  # refusals changed nothing
+
+    cleared = client.post("/admin/providers/rules", data={"csrf": csrf, "url": url})
+    assert cleared.status_code == 200
+    (entry,) = saved_providers(settings)
+    assert "rules" not in entry
+
+    (status,) = client.get("/admin/providers/status").json()
+    assert status["url"] == url and status["health"] == "ok"
+    assert status["remote"]["usage"] >= 0 and status["remote"]["quota"] > 0

@@ -87,6 +87,7 @@ def routes() -> list[BaseRoute]:
         Route("/providers/events", lazy("providers", "events"), methods=["GET"]),
         Route("/providers/add", lazy("providers", "add"), methods=POST),
         Route("/providers/remove", lazy("providers", "remove"), methods=POST),
+        Route("/providers/rules", lazy("providers", "rules"), methods=POST),
         Route("/providers/publish", lazy("providers", "publish"), methods=POST),
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),

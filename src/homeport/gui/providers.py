@@ -1,5 +1,5 @@
 """The Providers page: enroll with a provider, publish to all of them with live progress, see
-each one's live commit, health and storage, and leave one.
+each one's live commit, health and storage, choose what is left out at each, and leave one.
 
 A publish runs in a worker thread (the same code as ``homeport publish``); its progress lives in
 memory and reaches the browser as server-sent events, so the page needs no polling and the
@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
+from homeport.content.types import ENTRY_TYPES
 from homeport.core.errors import HomeportError
 from homeport.gui import uploads
 from homeport.gui.pages import PREFIX, Page, _env, page
@@ -83,6 +84,7 @@ async def _page(p: Page, status: int = 200, error: str | None = None, **form: st
         error=error,
         form=form,
         job=job.view() if job else None,
+        entry_types=sorted(ENTRY_TYPES),
     )
 
 
@@ -112,6 +114,33 @@ async def add(p: Page) -> Response:
         message = exc.message if isinstance(exc, HomeportError) else str(exc)
         return await _page(p, 400, message, url=url, name=name or "")
     p.flash(f"Enrolled with {entry['url']}: your site will be at {entry['site']}")
+    return p.redirect(PREFIX + "/providers")
+
+
+MAX_TAGS = 50
+
+
+@page()
+async def rules(p: Page) -> Response:
+    """What one provider leaves out: entries with these tags, entries of these types."""
+    form = await p.form()
+    url = uploads.line(form, "url", 300)
+    tags = [t.strip().lstrip("#") for t in uploads.line(form, "exclude_tags", 2000).split(",")]
+    tags = [t for t in tags if t]
+    types = [str(t) for t in form.getlist("exclude_types")]
+    try:
+        unknown = sorted(set(types) - set(ENTRY_TYPES))
+        if unknown:
+            raise ValueError(f"Unknown entry type: {', '.join(unknown)}.")
+        if len(tags) > MAX_TAGS or any(len(t) > 100 for t in tags):
+            raise ValueError(f"Give at most {MAX_TAGS} tags, each under 100 characters.")
+        chosen = await asyncio.to_thread(providers.set_rules, p.ctx.settings, url, tags, types)
+    except (ValueError, providers.ProvidersError) as exc:
+        return await _page(p, 400, str(exc))
+    if chosen["exclude_tags"] or chosen["exclude_types"]:
+        p.flash(f"{url} will leave those out from the next publish on.")
+    else:
+        p.flash(f"{url} will publish everything public from the next publish on.")
     return p.redirect(PREFIX + "/providers")
 
 

@@ -1,18 +1,42 @@
-// Live progress of a publish, from the server's event stream; nothing else on the page needs
-// script.
+// Each provider's health and storage, asked after the page has loaded (a provider that is down
+// must not hold the page up), and the live progress of a publish from the server's event stream.
 (function () {
   "use strict";
-  var box = document.getElementById("progress");
-  if (!box || !window.EventSource) { return; }
-  var state = box.getAttribute("data-state");
-  if (state !== "building" && state !== "publishing") { return; }
-  var source = new EventSource(box.getAttribute("data-events"));
   function size(n) {
     if (n === null || n === undefined) { return "?"; }
     var units = ["bytes", "KB", "MB", "GB"], i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
     return (i ? n.toFixed(1) : n) + " " + units[i];
   }
+  var table = document.getElementById("providers-table");
+  if (table && window.fetch) {
+    table.querySelectorAll(".health").forEach(function (td) { td.textContent = "asking…"; });
+    fetch(location.pathname.replace(/\/$/, "") + "/status", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (rows) {
+        rows.forEach(function (row) {
+          table.querySelectorAll("tbody tr").forEach(function (tr) {
+            if (tr.getAttribute("data-url") !== row.url) { return; }
+            tr.querySelector(".health").textContent = row.health === "ok" ? "reachable" : row.health;
+            var remote = row.remote || {};
+            if (remote.usage !== undefined) {
+              tr.querySelector(".usage").textContent = size(remote.usage) + " of " + size(remote.quota);
+            }
+            if (remote.live !== undefined && remote.live !== null) {
+              tr.querySelector(".live").textContent = remote.live;
+            }
+          });
+        });
+      })
+      .catch(function () {
+        table.querySelectorAll(".health").forEach(function (td) { td.textContent = "unknown"; });
+      });
+  }
+  var box = document.getElementById("progress");
+  if (!box || !window.EventSource) { return; }
+  var state = box.getAttribute("data-state");
+  if (state !== "building" && state !== "publishing") { return; }
+  var source = new EventSource(box.getAttribute("data-events"));
   source.onmessage = function (event) {
     var view = JSON.parse(event.data);
     var lines = ["Publish: " + view.state + (view.error ? " — " + view.error : "")];

@@ -273,6 +273,8 @@ def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
 def _site_files(
     repo: Repository, new: Commit, files: dict[str, bytes]
 ) -> dict[str, tuple[bytes, int]]:
+    if not files:
+        return {}  # a backup only: no need to read the tree
     values = _tree_values(repo, new.root)
     checked: dict[str, tuple[bytes, int]] = {}
     for path, file_id in files.items():

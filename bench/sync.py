@@ -587,7 +587,7 @@ def measure_sync(
 
 def provider_workers(logfile: Path) -> int:
     """The worker count ``provider serve`` printed on start (1 for a server that prints none)."""
-    found = re.search(r"(\d+) worker processes", logfile.read_text(errors="replace"))
+    found = re.search(r"with (\d+) worker process", logfile.read_text(errors="replace"))
     return int(found.group(1)) if found else 1
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 
+import brotli
 import pytest
 
+from homeport.provider.serve import negotiate
 from tests.provider.conftest import BASE, SITE_V1, Home, World
 
 HOST = f"alice.{BASE}"
@@ -141,3 +143,95 @@ def test_a_tenant_with_nothing_published_is_404(world: World) -> None:
 def test_other_methods_are_not_allowed_on_sites(world: World, alice: Home) -> None:
     answer = world.client.post("/", headers={"Host": HOST})
     assert answer.status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [
+        ("gzip, deflate, br", "br"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("gzip;q=0.8, br;q=0.8", "br"),
+        ("br;q=0, gzip;q=0.1", "gzip"),
+        ("*", "br"),
+        ("*;q=0.5, br;q=0", "gzip"),
+        ("gzip;q=0.5, identity", ""),
+        ("br;q=0, gzip;q=0", ""),
+        ("deflate", ""),
+        ("GZIP;Q=0.9", "gzip"),
+        ("br;q=oops, gzip", "gzip"),
+    ],
+)
+def test_the_coding_is_chosen_by_q_value_br_winning_ties(accept: str, coding: str) -> None:
+    assert negotiate(accept.encode()) == coding
+
+
+def test_text_is_brotli_when_preferred_and_decodes_to_the_file(world: World, alice: Home) -> None:
+    css = SITE_V1["style.0123abcd.css"]
+    answer = world.client.send(
+        world.client.build_request(
+            "GET", "/style.0123abcd.css", headers={"Host": HOST, "Accept-Encoding": "gzip, br"}
+        ),
+        stream=True,
+    )
+    raw = b"".join(answer.iter_raw())
+
+    assert answer.headers["content-encoding"] == "br"
+    assert answer.headers["vary"] == "Accept-Encoding"
+    assert answer.headers["etag"] == f'"{alice.files()["style.0123abcd.css"]}-br"'
+    assert brotli.decompress(raw).decode() == css
+    assert int(answer.headers["content-length"]) == len(raw) < len(css)
+
+
+def test_only_compressible_answers_vary_by_encoding(world: World, alice: Home) -> None:
+    photo = world.get(HOST, "/photo.jpg", **{"Accept-Encoding": "br"})
+    page = world.get(HOST, "/", **{"Accept-Encoding": "identity"})
+
+    assert "content-encoding" not in photo.headers and "vary" not in photo.headers
+    assert "content-encoding" not in page.headers and page.headers["vary"] == "Accept-Encoding"
+    assert page.text == SITE_V1["index.html"]
+
+
+def test_head_and_conditional_get_follow_the_coding(world: World, alice: Home) -> None:
+    br = {"Host": HOST, "Accept-Encoding": "br"}
+    full = world.client.get("/", headers=br)
+    head = world.client.head("/", headers=br)
+    again = world.client.get("/", headers={**br, "If-None-Match": full.headers["etag"]})
+    plain = {"Host": HOST, "Accept-Encoding": "identity", "If-None-Match": full.headers["etag"]}
+    other = world.client.get("/", headers=plain)
+
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == full.headers["content-length"]
+    assert head.headers["etag"] == full.headers["etag"]
+    assert again.status_code == 304 and again.headers["etag"] == full.headers["etag"]
+    assert other.status_code == 200 and other.text == SITE_V1["index.html"]
+
+
+def test_range_requests_are_never_compressed(world: World, alice: Home) -> None:
+    answer = world.get(
+        HOST, "/style.0123abcd.css", Range="bytes=0-9", **{"Accept-Encoding": "br, gzip"}
+    )
+
+    assert answer.status_code == 206
+    assert "content-encoding" not in answer.headers
+    assert answer.content == SITE_V1["style.0123abcd.css"].encode()[:10]
+
+
+def test_the_sites_404_page_is_compressed_with_its_status(world: World, alice: Home) -> None:
+    answer = world.get(HOST, "/nowhere", **{"Accept-Encoding": "br"})
+
+    assert answer.status_code == 404 and answer.headers["content-encoding"] == "br"
+    assert answer.text == SITE_V1["404.html"]
+
+
+def test_a_www_host_of_a_verified_domain_is_redirected(world: World, alice: Home) -> None:
+    assert alice.request(world.client, "POST", "/domains", {"domain": "alice.example"}).is_success
+    token = world.db.domain("alice.example")
+    assert token is not None
+    world.db.verify_domain("alice.example")
+
+    answer = world.get("www.alice.example", "/posts/?page=2")
+    direct = world.get("alice.example", "/")
+
+    assert answer.status_code == 301
+    assert answer.headers["location"] == "http://alice.example/posts/?page=2"
+    assert direct.status_code == 200 and direct.text == SITE_V1["index.html"]

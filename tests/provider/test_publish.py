@@ -6,12 +6,15 @@ import io
 from pathlib import Path
 
 import mf2py
+import pytest
 
 from homeport.core.objects import ObjectType
 from homeport.provider.tenants import TenantDir
 from homeport.repo.bundle import export_bundle, frame, verify_bundle
 from homeport.repo.codec import encode
 from homeport.services.repository import repo_keys
+from homeport.sync import engine
+from homeport.sync.client import Credentials, ProviderClient, ProviderError
 from tests.provider.conftest import API, BASE, SITE_V1, World
 
 
@@ -281,3 +284,20 @@ def test_uploads_no_publish_adopts_are_dropped_after_a_day(world: World) -> None
         held = repo.stored_bytes()
     usage = home.request(world.client, "GET", "/tenant").json()["usage"]
     assert usage == held < charged
+
+
+def test_the_home_refuses_a_publish_the_quota_cannot_take_before_sending(world: World) -> None:
+    home = world.enrolled("alice", quota=2_000)
+    home.write_site(SITE_V1)
+    home.snapshot()
+    client = ProviderClient(
+        str(world.client.base_url), Credentials(home.did, home.key), world.client
+    )
+
+    with pytest.raises(ProviderError) as refused:
+        engine.push(home.repo, client, home.operations, home.site)
+
+    assert refused.value.code == "quota-exceeded" and refused.value.status == 507
+    assert "nothing was sent" in str(refused.value) and "MB" in str(refused.value)
+    doc = home.request(world.client, "GET", "/tenant").json()
+    assert doc["usage"] == 0 and doc["head"] is None

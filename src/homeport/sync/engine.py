@@ -82,6 +82,26 @@ def lacking(
     return result
 
 
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def check_room(client: ProviderClient, state: dict[str, Any], need: int) -> None:
+    """Refuse before sending anything when the tenant's quota cannot take ``need`` more bytes
+    (the provider would refuse the packs one by one; this says it once, up front)."""
+    usage, quota = state.get("usage"), state.get("quota")
+    if not isinstance(usage, int) or not isinstance(quota, int) or usage + need <= quota:
+        return
+    raise ProviderError(
+        client.url,
+        507,
+        "quota-exceeded",
+        f"this publish needs {megabytes(need)} more and the quota there leaves "
+        f"{megabytes(max(quota - usage, 0))} (of {megabytes(quota)}): ask its operator for more "
+        "room, or leave entries out there with 'homeport providers rules'; nothing was sent",
+    )
+
+
 def upload(
     repo: Repository,
     client: ProviderClient,
@@ -89,10 +109,12 @@ def upload(
     parallel: int = PARALLEL,
     progress: Progress | None = None,
     replace: bool = False,
+    total: int | None = None,
 ) -> int:
     """Send the objects in packs, ``parallel`` at a time, holding at most ``parallel`` packs in
     memory (packs are read from the repository here, in this thread); the bytes sent."""
-    total = sum(repo.stored_size(oid) for oid in ids)
+    if total is None:
+        total = sum(repo.stored_size(oid) for oid in ids)
     sent = 0
     in_flight: deque[tuple[Future[Any], int]] = deque()
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -165,8 +187,10 @@ def push(
     # after a repair the head is published again, so the provider rewrites the site from the
     # mended objects
     ids = [] if theirs == head.id else lacking(repo, client, theirs, head.id)
+    need = sum(repo.stored_size(oid) for oid in ids)
+    check_room(client, state, need)
     result.objects += len(ids)
-    result.bytes += upload(repo, client, ids, parallel, progress)
+    result.bytes += upload(repo, client, ids, parallel, progress, total=need)
     try:
         answer = retrying(partial(client.publish, head.id, operations, site, files))
     except ProviderError as exc:

@@ -48,43 +48,42 @@ def test_sizes(text: str, size: int) -> None:
 
 
 def test_invite_prints_a_code_that_enrolls_once(world: World) -> None:
-    data = str(world.settings.data_dir)
-    code, out, _ = run("provider", "invite", "--data", data, "--quota", "1GB", "--json")
+    code, out, _ = run("provider", "invite", *world.cli_args, "--quota", "1GB", "--json")
 
     assert code == 0
     invite = json.loads(out)
     found = world.db.invite(invite["code"])
     assert found is not None and found.quota == 10**9 and found.used_by is None
-    code, out, _ = run("--data", data, "provider", "invite", "--name", "alice")
+    code, out, _ = run(
+        *world.cli_args[:2], "provider", "invite", *world.cli_args[2:], "--name", "alice"
+    )
     assert code == 0 and len(out.strip()) > 16
 
 
 def test_invite_refuses_bad_input_with_one_line(world: World) -> None:
-    data = str(world.settings.data_dir)
     for args in (["--quota", "lots"], ["--name", "Not A Name"]):
-        code, _, err = run("provider", "invite", "--data", data, *args)
+        code, _, err = run("provider", "invite", *world.cli_args, *args)
         assert code == 1 and err.startswith("homeport: ") and err.count("\n") == 1
 
 
 def test_tenants_suspend_resume_delete(world: World) -> None:
-    data = str(world.settings.data_dir)
     home = world.enrolled("alice")
     home.write_site(SITE_V1)
     home.publish(world.client, home.snapshot())
 
-    code, out, _ = run("provider", "tenants", "--data", data, "--json")
+    code, out, _ = run("provider", "tenants", *world.cli_args, "--json")
     listed = json.loads(out)
     assert code == 0 and listed[0]["name"] == "alice" and listed[0]["seq"] == 1
     assert listed[0]["did"] == home.did and listed[0]["usage"] > 0
-    assert "alice" in run("provider", "tenants", "--data", data)[1]
+    assert "alice" in run("provider", "tenants", *world.cli_args)[1]
 
-    assert run("provider", "suspend", "alice", "--data", data)[0] == 0
+    assert run("provider", "suspend", "alice", *world.cli_args)[0] == 0
     assert world.get(f"alice.{BASE}", "/").status_code == 503
-    assert run("provider", "resume", "alice", "--data", data)[0] == 0
+    assert run("provider", "resume", "alice", *world.cli_args)[0] == 0
     assert world.get(f"alice.{BASE}", "/").status_code == 200
-    assert run("provider", "delete", "alice", "--data", data)[0] == 0
+    assert run("provider", "delete", "alice", *world.cli_args)[0] == 0
     assert world.get(f"alice.{BASE}", "/").status_code == 410
-    code, _, err = run("provider", "suspend", "nobody", "--data", data)
+    code, _, err = run("provider", "suspend", "nobody", *world.cli_args)
     assert code == 1 and err.startswith("homeport: no tenant")
 
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeport.content import sites
-from homeport.render.build import build_site
-from homeport.render.model import EntryView
 from homeport.services.context import Context
 from homeport.services.repository import SITES_DIR
 from homeport.sync.providers import variant_name
+
+if TYPE_CHECKING:
+    from homeport.render.model import EntryView
 
 
 async def build_for_providers(
@@ -24,6 +25,10 @@ async def build_for_providers(
     the names of the builds made."""
     names = await sites.list_sites(ctx)
     chosen = [site] if site else names if len(names) == 1 else []
+    if not chosen or not any(entry.get("site") for entry in providers):
+        return []
+    from homeport.render.build import build_site  # the renderer, only when there is a build
+
     made = []
     for name in chosen:
         for entry in providers:

@@ -1,0 +1,148 @@
+"""Helpers for the end-to-end provider tests: a real ``homeport provider serve`` subprocess on a
+free loopback port (started, killed, restarted on the same data), and a home's content made
+with the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from homeport.testing.live import free_port, log_tail, stop_process
+
+from .repo_support import cli_env, ok
+
+BASE = "example.test"
+OPERATOR_PASSWORD = "operator-pw"
+STARTUP_TIMEOUT = 20.0
+
+
+def provider_env() -> dict[str, str]:
+    return {**cli_env(), "HOMEPORT_OPERATOR_PASSWORD": OPERATOR_PASSWORD}
+
+
+@dataclass
+class Provider:
+    """One ``homeport provider serve --base-domain example.test`` on 127.0.0.1."""
+
+    data: Path
+    log: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Provider:
+        """Start (or restart, on the same data and port) and wait until it answers."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "homeport",
+                    "provider",
+                    "serve",
+                    "--data",
+                    str(self.data),
+                    "--port",
+                    str(self.port),
+                    "--base-domain",
+                    BASE,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=provider_env(),
+                start_new_session=True,  # its own process group: stopped with its workers
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"provider exited early:\n{log_tail(self.log)}")
+            try:
+                httpx.get(self.url + "/_homeport/v1/", timeout=2)
+                return self
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"provider not up in time:\n{log_tail(self.log)}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole provider (the server and any worker processes it started):
+        no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def invite(self) -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "homeport",
+                "provider",
+                "invite",
+                "--json",
+                "--data",
+                str(self.data),
+            ],
+            capture_output=True,
+            timeout=60,
+            env=provider_env(),
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return str(json.loads(done.stdout)["code"])
+
+    def page(self, name: str, path: str = "/") -> httpx.Response:
+        """The tenant ``name``'s site, asked for by Host header as a browser would."""
+        return httpx.get(self.url + path, headers={"Host": f"{name}.{BASE}"}, timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def noise_pdf(path: Path, size: int, seed: int) -> Path:
+    """A PDF (as far as ``homeport add paper`` checks) of ``size`` incompressible bytes."""
+    body = random.Random(seed).randbytes(size)
+    path.write_bytes(b"%PDF-1.4\n" + body + b"\n%%EOF\n")
+    return path
+
+
+def add_papers(home: Path, folder: Path, count: int, size: int, title: str = "Noise") -> int:
+    """``count`` papers of ``size`` random bytes each, titled ``<title> <n>``, added with the
+    CLI; the bytes added."""
+    for n in range(count):
+        seed = zlib.crc32(f"{title} {n}".encode())
+        pdf = noise_pdf(folder / f"{title}-{n}.pdf", size, seed)
+        ok(
+            "add",
+            "paper",
+            str(pdf),
+            "--title",
+            f"{title} {n}",
+            "--authors",
+            "Ada Lovelace",
+            "--year",
+            "1843",
+            data=home,
+        )
+    return count * size

@@ -33,6 +33,7 @@ from homeport.crypto.signing import sign
 from homeport.provider import domains
 from homeport.provider.app import create_provider_app
 from homeport.provider.db import ProviderDB
+from homeport.provider.tenants import TenantDir
 from homeport.repo import walk
 from homeport.repo.bundle import frame
 from homeport.repo.repository import Repository
@@ -209,6 +210,10 @@ class World:
     @property
     def engine(self) -> str:
         return self.db.engine
+
+    def tenant_dir(self, name: str) -> TenantDir:
+        """A tenant's directory and repository, on the world's engine."""
+        return TenantDir.of(self.settings.data_dir, name, self.db.repositories)
 
     @property
     def cli_args(self) -> list[str]:

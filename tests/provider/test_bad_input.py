@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -263,16 +262,10 @@ def test_a_damaged_copy_is_replaced_only_when_asked(world: World) -> None:
         (o for o in walk.reachable(home.repo, commit.root) if not home.sealed(o)),
         key=lambda o: len(home.repo.raw(o)),
     )
-    repo = world.settings.data_dir / "tenants" / "alice" / "repo.sqlite"
-    db = sqlite3.connect(repo)
     damaged = bytearray(home.repo.raw(chunk))
     damaged[-1] ^= 0xFF
-    db.execute(
-        "UPDATE data SET data = ? WHERE n = (SELECT n FROM objects WHERE id = ?)",
-        (bytes(damaged), chunk),
-    )
-    db.commit()
-    db.close()
+    with world.tenant_dir("alice").opened() as repo:
+        repo.replace(chunk, bytes(damaged))
     pack = home.pack([chunk])
 
     plain = home.upload(world.client, pack)

@@ -9,7 +9,6 @@ import mf2py
 import pytest
 
 from homeport.core.objects import ObjectType
-from homeport.provider.tenants import TenantDir
 from homeport.repo.bundle import export_bundle, frame, verify_bundle
 from homeport.repo.codec import encode
 from homeport.services.repository import repo_keys
@@ -265,7 +264,7 @@ def test_uploads_no_publish_adopts_are_dropped_after_a_day(world: World) -> None
     home.write_site({**SITE_V1, "stale.bin": bytes(range(256)) * 300})
     stale = home.snapshot()
     assert home.push(world.client, stale)  # a push cut before its publish
-    tdir = TenantDir.of(world.settings.data_dir, "alice")
+    tdir = world.tenant_dir("alice")
     with tdir.opened() as repo:
         repo.db.execute("UPDATE objects SET received = 1 WHERE seq = 0")  # a day and more ago
     home.write_site({**SITE_V1, "fresh.bin": bytes(range(255)) * 300})

@@ -40,6 +40,7 @@ from homeport.provider.tenants import TenantDir, valid_name
 from homeport.repo.bundle import export_bundle
 from homeport.repo.repository import RepositoryError
 from homeport.settings import Settings
+from homeport.store.connection import DatabaseError, IntegrityError
 from homeport.sync.auth import AuthError, check_authorization, parse
 
 log = logging.getLogger("homeport.provider")
@@ -71,7 +72,7 @@ class Provider:
         return found
 
     def tdir(self, tenant: Tenant) -> TenantDir:
-        return TenantDir.of(self.settings.data_dir, tenant.name)
+        return TenantDir.of(self.settings.data_dir, tenant.name, self.db.repositories)
 
     def site_url(self, name: str) -> str:
         return f"https://{name}.{self.settings.base_domain}/"
@@ -171,17 +172,20 @@ def endpoint(
             return response
         except ProviderError as exc:
             return error(exc)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, DatabaseError) as exc:
             return error(storage_error(exc))
 
     return run
 
 
-def storage_error(exc: OSError | sqlite3.Error) -> ProviderError:
-    """A full disk is the operator's problem and says so; other storage faults are 503 so the
-    home retries later. Either way nothing was half-applied (see ``receive.publish``)."""
-    full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        isinstance(exc, sqlite3.Error) and "full" in str(exc)
+def storage_error(exc: OSError | sqlite3.Error | DatabaseError) -> ProviderError:
+    """A full disk is the operator's problem and says so; other storage faults (PostgreSQL
+    unreachable included) are 503 so the home retries later. Either way nothing was
+    half-applied (see ``receive.publish``)."""
+    full = (
+        (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        or (isinstance(exc, sqlite3.Error) and "full" in str(exc))
+        or (isinstance(exc, DatabaseError) and exc.full)
     )
     log.error("storage fault: %s", exc)
     if full:
@@ -250,11 +254,15 @@ async def enroll(request: Request, provider: Provider) -> Response:
         provider.db.enroll(code, name, did, operations, invite.quota, now)
     except ProviderStateError:
         raise ProviderError(403, "bad-invite", "this enrollment code was just used") from None
-    except Exception as exc:  # sqlite3.IntegrityError: the name was taken meanwhile
+    except (sqlite3.IntegrityError, IntegrityError) as exc:  # the name was taken meanwhile
         raise ProviderError(409, "name-taken", f"the name {name} is taken: {exc}") from None
-    tdir = TenantDir.of(provider.settings.data_dir, name)
-    tdir.remove()  # anything a deleted tenant of that name left
-    tdir.root.mkdir(parents=True, exist_ok=True)
+    tdir = TenantDir.of(provider.settings.data_dir, name, provider.db.repositories)
+
+    def prepare() -> None:
+        tdir.remove()  # anything a deleted tenant of that name left
+        tdir.create_repo()
+
+    await in_thread(prepare)
     body = {"tenant": name, "site": provider.site_url(name), "quota": invite.quota}
     return JSONResponse(body, 201)
 
@@ -263,7 +271,7 @@ async def enroll(request: Request, provider: Provider) -> Response:
 def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     tdir = provider.tdir(tenant)
     head = None
-    if tdir.repo_path.exists():
+    if tdir.has_repo():
         with tdir.opened() as repo:
             head = repo.head()
     live = sites.live_name(tdir)
@@ -313,7 +321,7 @@ def remove_tenant(db: ProviderDB, data_dir: Path, name: str) -> None:
     db.set_state(name, DELETED)
     db.set_live(name, None)
     db.set_usage(name, 0)
-    TenantDir.of(data_dir, name).remove()
+    TenantDir.of(data_dir, name, db.repositories).remove()
 
 
 # --- objects -------------------------------------------------------------------------------

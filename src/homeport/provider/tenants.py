@@ -1,6 +1,7 @@
-"""Where a tenant's things live on disk, and opening its repository.
+"""Where a tenant's things live, and opening its repository.
 
     <data>/tenants/<name>/repo.sqlite     a keyless repository: the home's objects, as stored
+                                          (PostgreSQL: the schema ``tenant_<name>`` instead)
     <data>/tenants/<name>/sites/<seq>/    the site of a published commit, materialised
     <data>/tenants/<name>/sites/<seq>.json   its manifest (path → file id, size; commit time)
     <data>/tenants/<name>/live            symlink to sites/<seq>: what is served
@@ -10,17 +11,22 @@ The provider never holds a home's keys: sealed objects are kept and handed back 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeport.repo.repository import Repository
+
+if TYPE_CHECKING:
+    from homeport.store.pgconn import PostgresDatabase
 
 TENANTS_DIR = "tenants"
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -32,15 +38,35 @@ def valid_name(name: str) -> bool:
     return bool(NAME.match(name)) and name not in RESERVED
 
 
+def schema_of(name: str) -> str:
+    """The PostgreSQL schema of a tenant's repository. A name is a DNS label, which has no
+    ``_``, so ``-`` → ``_`` keeps names apart; one too long for an identifier (63 bytes) is
+    shortened with a hash of the whole name."""
+    schema = "tenant_" + name.replace("-", "_")
+    if len(schema) > 63:
+        schema = schema[:46] + "_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    return schema
+
+
 @dataclass(frozen=True)
 class TenantDir:
     root: Path
+    database: PostgresDatabase | None = field(default=None, compare=False, repr=False)
+    """PostgreSQL: where the repository is (``schema_of(name)``); else ``repo.sqlite``."""
 
     @classmethod
-    def of(cls, data_dir: Path, name: str) -> TenantDir:
+    def of(cls, data_dir: Path, name: str, database: PostgresDatabase | None = None) -> TenantDir:
         if not NAME.match(name):
             raise ValueError(f"{name!r} is not a tenant name")
-        return cls(data_dir / TENANTS_DIR / name)
+        return cls(data_dir / TENANTS_DIR / name, database)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def schema(self) -> str:
+        return schema_of(self.name)
 
     @property
     def repo_path(self) -> Path:
@@ -60,12 +86,35 @@ class TenantDir:
         return os.path.join(self.root, "sites")
 
     def open_repo(self) -> Repository:
-        """A new connection to the tenant's repository."""
+        """A new connection to the tenant's repository. On PostgreSQL its write transactions
+        take the tenant's advisory lock: other processes on the database wait their turn."""
+        if self.database is not None:
+            return Repository.in_schema(self.database, self.schema, None, lock=self.name)
         return Repository(self.repo_path, None)
+
+    def has_repo(self) -> bool:
+        if self.database is not None:
+            return self.database.schema_exists(self.schema)
+        return self.repo_path.exists()
+
+    def create_repo(self) -> None:
+        """Make the repository of a tenant who just enrolled (PostgreSQL: its schema; a
+        SQLite file is made when first opened)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.database is not None:
+            Repository.create_schema(self.database, self.schema)
 
     @contextmanager
     def opened(self) -> Iterator[Repository]:
-        """A connection to the tenant's repository for one request or job, reused."""
+        """A connection to the tenant's repository for one request or job, reused (on
+        PostgreSQL, the pool's)."""
+        if self.database is not None:
+            repo = self.open_repo()
+            try:
+                yield repo
+            finally:
+                repo.close()
+            return
         repo = _POOL.take(self)
         try:
             yield repo
@@ -75,8 +124,11 @@ class TenantDir:
         _POOL.give(self, repo)
 
     def remove(self) -> None:
+        """The tenant's files, and its repository (SQLite file or PostgreSQL schema)."""
         _POOL.forget(self)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.database is not None:
+            self.database.drop_schema(self.schema)
 
 
 class _RepoPool:

@@ -207,18 +207,18 @@ class Importer:
 
     def _begin(self) -> None:
         if not self._open:
-            self.repo.db.execute("BEGIN IMMEDIATE")
+            self.repo.db.begin()
             self._open = True
 
     def _commit(self) -> None:
         if self._open:
-            self.repo.db.execute("COMMIT")
+            self.repo.db.commit()
             self._open = False
 
     def discard(self) -> None:
         """Remove whatever this import wrote: the repository is as it was."""
         if self._open:
-            self.repo.db.execute("ROLLBACK")
+            self.repo.db.rollback()
             self._open = False
         self.repo.db.execute("DELETE FROM objects WHERE seq = 0")
 
@@ -226,7 +226,7 @@ class Importer:
         """Roll back the open transaction only: objects committed before (a provider's pending
         uploads) stay, so a failed publish can be resumed."""
         if self._open:
-            self.repo.db.execute("ROLLBACK")
+            self.repo.db.rollback()
             self._open = False
 
     def read(self, source: BinaryIO, header: BundleHeader, digest: Any) -> ImportResult:
@@ -317,7 +317,9 @@ class Importer:
                 continue
             self._adopt(commit, result)
             self.repo.db.execute(
-                "INSERT OR REPLACE INTO commits VALUES (?, ?)", (commit.seq, commit.id)
+                "INSERT INTO commits VALUES (?, ?)"
+                " ON CONFLICT (seq) DO UPDATE SET id = excluded.id",
+                (commit.seq, commit.id),
             )
             result.new_commits.append(commit)
         if chain and self.adopt_unreached:

@@ -92,14 +92,16 @@ def _faults() -> Iterator[None]:
 
 
 class PostgresConnection:
-    """One pooled connection, bound to a schema until ``close`` gives it back."""
+    """One pooled connection, bound to a schema until ``close`` gives it back. With a ``lock``
+    name, ``begin`` also takes that name's transaction-level advisory lock, so write
+    transactions of every process sharing the database run one at a time for that name."""
 
     engine = "postgresql"
 
-    def __init__(self, raw: Raw, database: PostgresDatabase) -> None:
+    def __init__(self, raw: Raw, database: PostgresDatabase, lock: str = "") -> None:
         self.raw = raw
         self._database = database
-        self._locked = False
+        self._lock = (_LOCK_CLASS, lock_key(lock)) if lock else None
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         with _faults():
@@ -116,6 +118,8 @@ class PostgresConnection:
     def begin(self) -> None:
         with _faults():
             self.raw.execute("BEGIN")
+            if self._lock is not None:
+                self.raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", self._lock)
 
     def commit(self) -> None:
         with _faults():
@@ -150,23 +154,13 @@ class PostgresConnection:
             for statement in statements(translate_ddl(ddl)):
                 self.raw.execute(statement.encode())
 
-    def lock(self, name: str) -> None:
-        """Wait for and hold ``name``'s advisory lock (session level) until ``close``: other
-        processes sharing the database queue on it; a crashed holder's lock goes with its
-        connection."""
-        with _faults():
-            self.raw.execute("SELECT pg_advisory_lock(%s, %s)", (_LOCK_CLASS, lock_key(name)))
-        self._locked = True
-
     def close(self) -> None:
-        """Give the connection back: rolled back if a transaction is open, unlocked."""
+        """Give the connection back, rolled back if a transaction is open."""
         if self.raw is None:
             return
         try:
             if not self.raw.closed:
                 self.rollback()
-                if self._locked:
-                    self.raw.execute("SELECT pg_advisory_unlock_all()")
         except (psycopg.Error, DatabaseError):
             pass  # a broken connection: the pool discards it
         finally:
@@ -225,8 +219,9 @@ class PostgresDatabase:
                 self.pool.close()
                 self._opened = False
 
-    def connect(self, schema: str | None = None) -> PostgresConnection:
-        """A connection from the pool (``close`` gives it back), on ``schema`` if given."""
+    def connect(self, schema: str | None = None, lock: str = "") -> PostgresConnection:
+        """A connection from the pool (``close`` gives it back), on ``schema`` if given; see
+        `PostgresConnection` for ``lock``."""
         self.open()
         with _faults():
             raw = self.pool.getconn()
@@ -239,7 +234,7 @@ class PostgresDatabase:
         except BaseException:
             self.release(raw)
             raise
-        return PostgresConnection(raw, self)
+        return PostgresConnection(raw, self, lock)
 
     def release(self, raw: Raw) -> None:
         self.pool.putconn(raw)

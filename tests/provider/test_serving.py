@@ -7,6 +7,7 @@ import gzip
 import brotli
 import pytest
 
+from homeport.provider import serve
 from homeport.provider.serve import negotiate
 from tests.provider.conftest import BASE, SITE_V1, Home, World
 
@@ -235,3 +236,16 @@ def test_a_www_host_of_a_verified_domain_is_redirected(world: World, alice: Home
     assert answer.status_code == 301
     assert answer.headers["location"] == "http://alice.example/posts/?page=2"
     assert direct.status_code == 200 and direct.text == SITE_V1["index.html"]
+
+
+def test_files_too_large_to_keep_in_memory_are_streamed_whole(
+    world: World, alice: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(serve, "MEMORY_MAX", 1000)
+    monkeypatch.setattr(serve, "FILE_CHUNK", 30_000)
+    photo = world.get(HOST, "/photo.jpg")
+    head = world.client.head("/photo.jpg", headers={"Host": HOST})
+
+    assert photo.content == SITE_V1["photo.jpg"]
+    assert photo.headers["content-length"] == str(len(SITE_V1["photo.jpg"]))
+    assert head.content == b"" and head.headers["content-length"] == photo.headers["content-length"]

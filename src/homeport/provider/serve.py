@@ -22,6 +22,7 @@ import mimetypes
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -106,6 +107,50 @@ def tenant_for_host(db: ProviderDB, base_domain: str, host: str) -> Tenant | Non
     if domain is None or not domain.verified:
         return None
     return db.tenant(domain.tenant)
+
+
+class HostCache:
+    """Host → tenant (or None), kept while the provider's SQLite files are unchanged (their
+    size and time: any commit, by this process or another, changes them) and for a second at
+    most; so a suspend or delete by the operator's CLI is seen by the next request, as before.
+    On PostgreSQL nothing is kept."""
+
+    MAX_AGE = 1.0
+    MAX_HOSTS = 10_000
+
+    def __init__(self, db: ProviderDB, base_domain: str) -> None:
+        self.db = db
+        self.base_domain = base_domain
+        sqlite = db.engine == "sqlite"
+        self._files = (f"{db.path}-wal", str(db.path)) if sqlite else ()
+        self._items: dict[str, Tenant | None] = {}
+        self._stamp: tuple[tuple[int, int, int], ...] = ()
+        self._taken = 0.0
+
+    def tenant(self, host: str) -> Tenant | None:
+        if not self._files:
+            return tenant_for_host(self.db, self.base_domain, host)
+        stamp = tuple(_stat(f) for f in self._files)  # before the lookup it guards
+        now = time.monotonic()
+        if stamp != self._stamp or now - self._taken > self.MAX_AGE:
+            self._items.clear()
+            self._stamp, self._taken = stamp, now
+        try:
+            return self._items[host]
+        except KeyError:
+            pass
+        if len(self._items) >= self.MAX_HOSTS:
+            self._items.clear()
+        found = self._items[host] = tenant_for_host(self.db, self.base_domain, host)
+        return found
+
+
+def _stat(path: str) -> tuple[int, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=128)
@@ -240,8 +285,12 @@ class SiteServer:
         self.base_domain = base_domain
         self.manifests = ManifestCache()
         self.bodies = BodyCache()
+        self.hosts = HostCache(db, base_domain)
         self._dirs: dict[str, TenantDir] = {}
         self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()
+        self.threaded = db.engine != "sqlite"
+        """PostgreSQL: the tenant is looked up in a worker thread (a round trip, and an outage
+        must not stall the event loop); SQLite answers faster than a thread hop."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
@@ -252,7 +301,10 @@ class SiteServer:
         headers: dict[bytes, bytes] = dict(scope["headers"])
         host = host_of(headers.get(b"host", b"").decode("latin-1"))
         try:
-            tenant = tenant_for_host(self.db, self.base_domain, host)
+            if self.threaded:
+                tenant = await anyio.to_thread.run_sync(self.hosts.tenant, host)
+            else:
+                tenant = self.hosts.tenant(host)
             www = tenant is None and host.startswith("www.")
             if www and tenant_for_host(self.db, "", host[4:]) is not None:
                 await _canonical(scope, headers, host[4:], send)

@@ -233,8 +233,8 @@ class World:
         self.homes.append(home)
         return home
 
-    def enroll(self, home: Home, name: str, quota: int = 10**9) -> Any:
-        code = self.invite(quota=quota)
+    def enroll(self, home: Home, name: str, quota: int = 10**9, code: str | None = None) -> Any:
+        code = code or self.invite(quota=quota)
         challenge = self.client.post(f"{API}/challenge").json()["challenge"]
         signed = canonical(
             {"challenge": challenge, "code": code, "did": home.did, "purpose": "enroll"}

@@ -19,6 +19,7 @@ from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
 from homeport.provider.serve import SiteServer
 from homeport.settings import Settings
+from homeport.store.connection import DatabaseError
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -68,7 +69,7 @@ def create_provider_app(
     verifiers: domains.Verifiers = domains.DEFAULT,
     clock: Callable[[], int] = receive.now_ms,
 ) -> ProviderApp:
-    db = db or ProviderDB(settings.data_dir)
+    db = db or ProviderDB(settings.data_dir, settings.provider_database)
     provider = Provider(settings, db, verifiers, clock)
     site = SiteServer(db, settings.data_dir, settings.base_domain)
     admin = AdminPage(db, settings)
@@ -82,6 +83,14 @@ def create_provider_app(
     async def admin_slash(request: Request) -> Response:
         return RedirectResponse("/_homeport/admin/", 301)
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        """The operator's page when the database cannot be reached (the API's endpoints
+        answer such faults themselves, ``api.storage_error``)."""
+        return JSONResponse(
+            {"error": "storage-error", "message": f"the provider's database failed: {exc}"},
+            503,
+        )
+
     app = Starlette(
         routes=[
             Mount(
@@ -91,7 +100,8 @@ def create_provider_app(
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),
             Route("/{path:path}", unknown, methods=ALL_METHODS),
-        ]
+        ],
+        exception_handlers={DatabaseError: unavailable},
     )
     app.state.provider = provider
     return ProviderApp(app, site)

@@ -33,6 +33,7 @@ _OR_IGNORE = re.compile(r"^(\s*)INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _LOCK_CLASS = 0x48505254  # pg_advisory_lock's first key: "HPRT"
 _SCHEMA_LOCK = 0x48505343  # "HPSC": creating and dropping schemas
 _names = itertools.count()
+FAILING_WAIT = 0.5
 
 Raw = psycopg.Connection[Any]
 
@@ -195,6 +196,9 @@ class PostgresDatabase:
         self.pool = self._new_pool()
         self._opened = False
         self._opening = threading.Lock()
+        self.failing = False
+        """Set when a connection broke or none could be had; until one works again, waiting
+        for a connection is cut short (``FAILING_WAIT``): an outage answers fast."""
 
     def _new_pool(self) -> ConnectionPool[Raw]:
         return ConnectionPool(self.url, open=False, **self._pool_args)
@@ -223,8 +227,12 @@ class PostgresDatabase:
         """A connection from the pool (``close`` gives it back), on ``schema`` if given; see
         `PostgresConnection` for ``lock``."""
         self.open()
-        with _faults():
-            raw = self.pool.getconn()
+        try:
+            raw = self.pool.getconn(FAILING_WAIT if self.failing else None)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self.failing = True
+            raise fault(exc) from exc
+        self.failing = False
         try:
             if schema is not None:  # every time: a tenant never sees another's tables
                 with _faults():
@@ -237,6 +245,8 @@ class PostgresDatabase:
         return PostgresConnection(raw, self, lock)
 
     def release(self, raw: Raw) -> None:
+        if raw.broken:
+            self.failing = True
         self.pool.putconn(raw)
 
     def create_schema(self, schema: str, ddl: str) -> None:

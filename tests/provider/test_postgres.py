@@ -19,6 +19,7 @@ from homeport.provider.app import create_provider_app
 from homeport.provider.db import ProviderDB
 from homeport.repo.repository import Repository
 from homeport.settings import load_settings
+from homeport.store.connection import DatabaseError
 from homeport.store.pgconn import PostgresDatabase, translate, translate_ddl
 from homeport.testing.postgres import TempPostgres, find_pg_bin
 from tests.provider.conftest import API, BASE, SITE_V1, LiveApp, World, make_home
@@ -154,3 +155,15 @@ def test_a_database_outage_is_503_and_bad_input_stays_4xx(
             home.repo.close()
     finally:
         db.close()
+
+
+def test_a_busy_pool_is_not_taken_for_an_outage(provider_postgres: str) -> None:
+    database = PostgresDatabase(provider_postgres, max_size=1, timeout=0.2)
+    held = database.connect()
+    try:
+        with pytest.raises(DatabaseError):
+            database.connect()  # every connection is busy: a 503, but the server is fine
+        assert not database.failing
+    finally:
+        held.close()
+        database.close()

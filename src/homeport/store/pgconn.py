@@ -229,7 +229,10 @@ class PostgresDatabase:
         self.open()
         try:
             raw = self.pool.getconn(FAILING_WAIT if self.failing else None)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except PoolTimeout as exc:  # every connection busy, or none can be made?
+            self.failing = self.failing or not self._reachable()
+            raise fault(exc) from exc
+        except psycopg.Error as exc:
             self.failing = True
             raise fault(exc) from exc
         self.failing = False
@@ -243,6 +246,13 @@ class PostgresDatabase:
             self.release(raw)
             raise
         return PostgresConnection(raw, self, lock)
+
+    def _reachable(self) -> bool:
+        try:
+            psycopg.connect(self.url, connect_timeout=2).close()
+        except psycopg.Error:
+            return False
+        return True
 
     def release(self, raw: Raw) -> None:
         if raw.broken:

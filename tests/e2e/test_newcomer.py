@@ -7,6 +7,7 @@ and leave the first. Real processes on free loopback ports; every one is stopped
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -228,6 +229,16 @@ def test_a_newcomer_publishes_restores_and_moves(
     assert SECRET not in moved.text
     listed = json.loads(ok("providers", "list", "--json", data=new_home.data))
     assert sorted(p["url"] for p in listed) == sorted([first.url, second.url])
+    assert {p["site"] for p in listed} == {f"https://me.{BASE}/"}  # the restored entry too
+    # the Providers page shows each one's health and storage (asked after the page loaded)
+    from playwright.sync_api import expect
+
+    page.goto("/admin/providers")
+    rows = page.locator("#providers-table tbody tr")
+    expect(rows.locator(".health")).to_have_text(["reachable", "reachable"])
+    expect(rows.first.locator(".usage")).to_contain_text(" of ")
+    if folder := os.environ.get("HOMEPORT_SCREENSHOTS"):  # the README's picture of this page
+        page.screenshot(path=str(Path(folder) / "15-providers.png"), full_page=True)
     ok("providers", "remove", first.url, data=new_home.data)
     assert first.page("me").status_code == 410
     assert second.page("me").status_code == 200

@@ -286,6 +286,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     return {
         "name": tenant.name,
         "did": tenant.did,
+        "site": provider.site_url(tenant.name),
         "head": head.id.hex() if head else None,
         "seq": head.seq if head else None,
         "live": sites.seq_of(live) if live else None,

@@ -273,9 +273,17 @@ async def restore(
     with tempfile.TemporaryDirectory(prefix="homeport-restore-") as scratch:
         target = Path(scratch) / "restore.bundle"
         with http() as client, open(target, "wb") as out:
-            ProviderClient(wanted, creds, client).download_bundle(out)
+            provider = ProviderClient(wanted, creds, client)
+            provider.download_bundle(out)
+            tenant = provider.tenant()
         outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
-    save(settings.data_dir, [{"url": wanted, "enrolled": int(time.time() * 1000)}])
+    entry = {
+        "url": wanted,
+        "tenant": tenant.get("name"),
+        "site": tenant.get("site"),
+        "enrolled": int(time.time() * 1000),
+    }
+    save(settings.data_dir, [entry])
     return outcome
 
 

@@ -124,7 +124,7 @@ def serve(
     )
     if not settings.base_domain:
         raise _fail("--base-domain is required (or the base_domain setting), e.g. example.net")
-    count = workers if workers is not None else len(os.sched_getaffinity(0))
+    count = workers if workers is not None else _cpus()
     if count < 1:
         raise _fail(f"--workers {count}: give at least 1")
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -169,6 +169,13 @@ def serve(
             Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (all of them where that cannot be asked)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _bind(host: str, port: int) -> socket.socket:

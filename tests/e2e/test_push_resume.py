@@ -267,12 +267,6 @@ def test_a_cut_push_fails_in_one_line_and_the_next_publish_finishes(
     assert "ok" in story.audit_after_resume.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pack cut mid-body is lost whole: the provider reads the whole body before it "
-    "keeps any frame (provider/api.py read_body), and the home packs up to 8 MiB, 4 at a "
-    "time (sync/engine.py), so a cut push of a few MB sends everything again",
-)
 def test_what_arrived_before_the_cut_is_not_sent_again(story: Story) -> None:
     assert story.resumed.code == 0
     sent = int(story.resumed_rows[0]["bytes"])
@@ -280,12 +274,6 @@ def test_what_arrived_before_the_cut_is_not_sent_again(story: Story) -> None:
     assert story.resumed_up < story.size * 0.6, (story.resumed_up, story.size)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the provider logs a client gone mid-upload as 'ERROR: Exception in ASGI "
-    "application' with a traceback ending in starlette.requests.ClientDisconnect "
-    "(provider/api.py read_body, not caught by the endpoint wrapper)",
-)
 def test_the_provider_does_not_log_a_cut_as_a_traceback(story: Story, world: World) -> None:
     assert "Traceback" not in world.provider.output()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -41,6 +42,7 @@ from homeport.repo.bundle import export_bundle
 from homeport.repo.repository import RepositoryError
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError, IntegrityError
+from homeport.sync import segments
 from homeport.sync.auth import AuthError, check_authorization, parse
 
 log = logging.getLogger("homeport.provider")
@@ -125,10 +127,16 @@ def _target(request: Request) -> str:
 
 
 async def authenticate(
-    request: Request, provider: Provider, limit: int = MAX_JSON, rotating: bool = False
+    request: Request,
+    provider: Provider,
+    limit: int = MAX_JSON,
+    rotating: bool = False,
+    digest: str | None = None,
 ) -> tuple[Tenant, bytes]:
     """The signing tenant and the request body; 401/403/410 otherwise. With ``rotating``, a
-    key authorised by a longer identity log in the body is accepted too (``POST /identity``)."""
+    key authorised by a longer identity log in the body is accepted too (``POST /identity``).
+    With ``digest`` (a segmented pack), the signature covers that instead of the body, which is
+    left unread for the caller to check piece by piece."""
     header = request.headers.get("authorization")
     try:
         did = parse(header)["did"]
@@ -141,7 +149,7 @@ async def authenticate(
         raise ProviderError(410, "deleted", "this tenant was deleted from this provider")
     if tenant.state == SUSPENDED:
         raise ProviderError(403, "suspended", "this tenant is suspended: ask the operator")
-    body = await read_body(request, limit)
+    body = b"" if digest is not None else await read_body(request, limit)
     allowed = {tenant.did, _key_in_force(tenant.did, tenant.operations)}
     if rotating:
         ops = json_of(body).get("operations")
@@ -150,7 +158,9 @@ async def authenticate(
                 allowed.add(current_key(tenant.did, ops, verify_signature))
     now = provider.clock()
     try:
-        signed = check_authorization(header, request.method, _target(request), body, allowed, now)
+        signed = check_authorization(
+            header, request.method, _target(request), body, allowed, now, digest=digest
+        )
     except AuthError as exc:
         raise ProviderError(401, "unauthorized", str(exc)) from None
     if not await provider.query(provider.db.remember_nonce, signed.nonce, now + NONCE_MS, now):
@@ -180,6 +190,9 @@ def endpoint(
             return response
         except ProviderError as exc:
             return error(exc)
+        except ClientDisconnect:  # a cut connection: what arrived whole was kept
+            log.info("%s %s: the client went away mid-request", request.method, request.url.path)
+            return error(ProviderError(400, "bad-request", "the request was cut"))
         except (OSError, sqlite3.Error, DatabaseError) as exc:
             return error(storage_error(exc))
 
@@ -346,14 +359,81 @@ async def objects_missing(request: Request, provider: Provider) -> Response:
 
 
 async def objects_upload(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider, limit=receive.MAX_PACK)
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != PACK_TYPE:
         raise ProviderError(415, "bad-request", f"a pack is sent as {PACK_TYPE}")
     replace = request.query_params.get("replace") in ("1", "true")
-    checked = await in_thread(receive.check_pack, body)
+    declared = request.headers.get(segments.HEADER)
+    total = receive.PackResult()
+    if declared is None:  # one piece, signed over the whole body
+        tenant, body = await authenticate(request, provider, limit=receive.MAX_PACK)
+        usage = await _keep(provider, tenant, body, replace, total)
+        return JSONResponse({"objects": total.objects, "stored": total.stored, "usage": usage})
+    try:
+        parts = segments.parse(declared, receive.MAX_PACK)
+    except ValueError as exc:
+        raise ProviderError(400, "bad-request", str(exc)) from None
+    tenant, _ = await authenticate(request, provider, digest=segments.digest(declared))
+    usage = tenant.usage
+    buffer = bytearray()
+    verified: list[bytes] = []
+    done = 0
+
+    async def keep_verified() -> None:
+        nonlocal usage
+        if verified:
+            piece = b"".join(verified)
+            verified.clear()
+            usage = await _keep(provider, tenant, piece, replace, total)
+
+    try:
+        async for chunk in request.stream():
+            buffer += chunk
+            while done < len(parts) and len(buffer) >= parts[done].length:
+                piece = bytes(buffer[: parts[done].length])
+                del buffer[: parts[done].length]
+                if hashlib.sha256(piece).digest() != parts[done].sha256:
+                    await keep_verified()
+                    raise ProviderError(
+                        400,
+                        "bad-object",
+                        f"segment {done + 1} of the pack does not match its declared hash; "
+                        "the segments before it were kept",
+                        stored=total.stored,
+                    )
+                verified.append(piece)
+                done += 1
+                if sum(len(v) for v in verified) >= KEEP_BYTES:
+                    await keep_verified()
+            if done == len(parts) and buffer:
+                break
+    except ClientDisconnect:
+        await keep_verified()  # a cut: what arrived whole and checked stays
+        raise
+    await keep_verified()
+    if done < len(parts) or buffer:
+        raise ProviderError(
+            400,
+            "bad-request",
+            f"the pack's body does not match the {len(parts)} segments it declares; "
+            f"the {done} before the mismatch were kept",
+            stored=total.stored,
+        )
+    return JSONResponse({"objects": total.objects, "stored": total.stored, "usage": usage})
+
+
+KEEP_BYTES = 2 * 1024 * 1024
+"""Checked segments are stored in batches of about this much (one transaction each)."""
+
+
+async def _keep(
+    provider: Provider, tenant: Tenant, data: bytes, replace: bool, total: receive.PackResult
+) -> int:
+    """Check a piece of a pack (whole frames) and keep its objects as pending, adding to
+    ``total``; the tenant's usage after it. Raises the piece's bad frame, if any."""
+    checked = await in_thread(receive.check_pack, data)
     async with provider.lock(tenant.name):
-        current = provider.db.tenant(tenant.name) or tenant
+        current = await provider.query(provider.db.tenant, tenant.name) or tenant
         room = current.quota - current.usage
         now = provider.clock()
 
@@ -363,11 +443,14 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
 
         result = await in_thread(run)
         if result.new_bytes:
-            provider.db.add_usage(tenant.name, result.new_bytes)
-    usage = current.usage + result.new_bytes
+            await provider.query(provider.db.add_usage, tenant.name, result.new_bytes)
+    total.objects += result.objects
+    total.stored += result.stored
+    total.new_bytes += result.new_bytes
     if result.error is not None:
+        result.error.extra["stored"] = total.stored
         raise result.error
-    return JSONResponse({"objects": result.objects, "stored": result.stored, "usage": usage})
+    return current.usage + result.new_bytes
 
 
 async def objects_fetch(request: Request, provider: Provider) -> Response:

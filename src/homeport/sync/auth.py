@@ -36,8 +36,12 @@ class SignedBy:
     nonce: str
 
 
-def message(method: str, target: str, ts: int, nonce: str, body: bytes) -> bytes:
-    digest = hashlib.sha256(body).hexdigest()
+def message(
+    method: str, target: str, ts: int, nonce: str, body: bytes, digest: str | None = None
+) -> bytes:
+    """What is signed. ``digest`` stands for the body when the body is checked piece by piece
+    as it arrives (a pack's segments, ``segments.py``); otherwise it is the body's SHA-256."""
+    digest = digest or hashlib.sha256(body).hexdigest()
     return "\n".join(["homeport/v1", method.upper(), target, str(ts), nonce, digest]).encode()
 
 
@@ -48,12 +52,13 @@ def authorization(
     target: str,
     body: bytes = b"",
     now_ms: int | None = None,
+    digest: str | None = None,
 ) -> str:
     """The ``Authorization`` header value for a request to ``target`` (path and query)."""
     ts = now_ms if now_ms is not None else int(time.time() * 1000)
     nonce = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
     key_did = did_key(key.public_key())
-    sig = sign(key, message(method, target, ts, nonce, body))
+    sig = sign(key, message(method, target, ts, nonce, body, digest))
     return f'{SCHEME} did="{did}", key="{key_did}", ts="{ts}", nonce="{nonce}", sig="{sig}"'
 
 
@@ -74,6 +79,7 @@ def check_authorization(
     body: bytes,
     allowed_keys: set[str],
     now_ms: int | None = None,
+    digest: str | None = None,
 ) -> SignedBy:
     """Check the signature and the clock; ``allowed_keys`` are the dids that may sign for the
     tenant (its key in force and its root). Raises AuthError saying what is wrong."""
@@ -92,6 +98,7 @@ def check_authorization(
         signature = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except ValueError:
         raise AuthError("the signature is not base64url") from None
-    if not verify(fields["key"], message(method, target, ts, fields["nonce"], body), signature):
+    signed = message(method, target, ts, fields["nonce"], body, digest)
+    if not verify(fields["key"], signed, signature):
         raise AuthError("bad signature")
     return SignedBy(fields["did"], fields["key"], ts, fields["nonce"])

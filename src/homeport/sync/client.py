@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeport.core.canonical import canonical
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
+from homeport.sync import segments
 from homeport.sync.auth import authorization
 
 API = "/_homeport/v1"
@@ -64,12 +65,15 @@ class ProviderClient:
         content_type: str = "application/json",
         signed: bool = True,
         stream: bool = False,
+        extra: dict[str, str] | None = None,
+        digest: str | None = None,
     ) -> httpx.Response:
         target = f"{API}{path}"
         headers = {"Content-Type": content_type} if body else {}
+        headers.update(extra or {})
         if signed:
             headers["Authorization"] = authorization(
-                self.credentials.key, self.credentials.did, method, target, body
+                self.credentials.key, self.credentials.did, method, target, body, digest=digest
             )
         try:
             request = self.http.build_request(
@@ -139,11 +143,20 @@ class ProviderClient:
         found = self._json("POST", "/objects/missing", {"ids": [i.hex() for i in ids]})
         return {bytes.fromhex(m) for m in found["missing"]}
 
-    def upload(self, pack: bytes, replace: bool = False) -> Any:
-        """Send a pack; ``replace`` overwrites copies the provider holds (a repair after an
-        audit found them damaged)."""
+    def upload(self, pack: list[bytes], replace: bool = False) -> Any:
+        """Send a pack, given as segments of whole frames (``segments.py``: a cut costs only
+        the segment in flight); ``replace`` overwrites copies the provider holds (a repair
+        after an audit found them damaged)."""
         path = "/objects?replace=1" if replace else "/objects"
-        return self._request("POST", path, pack, content_type=PACK_TYPE).json()
+        declared = segments.describe(pack)
+        return self._request(
+            "POST",
+            path,
+            b"".join(pack),
+            content_type=PACK_TYPE,
+            extra={segments.HEADER: declared},
+            digest=segments.digest(declared),
+        ).json()
 
     def publish(
         self,

@@ -18,6 +18,7 @@ from homeport.repo import walk
 from homeport.repo.bundle import frame
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.sync.client import ProviderClient, ProviderError, batches
+from homeport.sync.segments import SEGMENT_BYTES
 
 MAX_IDS = 10_000
 PACK_BYTES = 8 * 1024 * 1024
@@ -53,19 +54,29 @@ def retrying(action: Callable[[], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
-def packs(repo: Repository, ids: list[bytes], limit: int = PACK_BYTES) -> Iterator[bytes]:
-    """The objects as packs of about ``limit`` bytes each."""
+def packs(
+    repo: Repository, ids: list[bytes], limit: int = PACK_BYTES, segment: int = SEGMENT_BYTES
+) -> Iterator[list[bytes]]:
+    """The objects as packs of about ``limit`` bytes, each a list of segments of whole frames
+    of about ``segment`` bytes."""
+    pack: list[bytes] = []
     parts: list[bytes] = []
-    size = 0
+    part = size = 0
     for oid in ids:
-        part = frame(oid, repo.raw(oid))
-        if parts and size + len(part) > limit:
-            yield b"".join(parts)
-            parts, size = [], 0
-        parts.append(part)
-        size += len(part)
+        one = frame(oid, repo.raw(oid))
+        if parts and size + len(one) > limit:
+            pack.append(b"".join(parts))
+            yield pack
+            pack, parts, part, size = [], [], 0, 0
+        elif parts and part + len(one) > segment:
+            pack.append(b"".join(parts))
+            parts, part = [], 0
+        parts.append(one)
+        part += len(one)
+        size += len(one)
     if parts:
-        yield b"".join(parts)
+        pack.append(b"".join(parts))
+        yield pack
 
 
 def lacking(
@@ -131,7 +142,10 @@ def upload(
             if len(in_flight) >= max(1, parallel):
                 settle()
             in_flight.append(
-                (pool.submit(retrying, partial(client.upload, pack, replace)), len(pack))
+                (
+                    pool.submit(retrying, partial(client.upload, pack, replace)),
+                    sum(len(s) for s in pack),
+                )
             )
         while in_flight:
             settle()

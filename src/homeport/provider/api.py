@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -367,7 +367,8 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
     total = receive.PackResult()
     if declared is None:  # one piece, signed over the whole body
         tenant, body = await authenticate(request, provider, limit=receive.MAX_PACK)
-        usage = await _keep(provider, tenant, body, replace, total)
+        check = partial(receive.check_pack, body)
+        usage = await _keep(provider, tenant, check, replace, total)
         return JSONResponse({"objects": total.objects, "stored": total.stored, "usage": usage})
     try:
         parts = segments.parse(declared, receive.MAX_PACK)
@@ -376,41 +377,35 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
     tenant, _ = await authenticate(request, provider, digest=segments.digest(declared))
     usage = tenant.usage
     buffer = bytearray()
-    verified: list[bytes] = []
-    done = 0
+    arrived: list[tuple[bytes, bytes]] = []
+    kept = done = 0
 
-    async def keep_verified() -> None:
-        nonlocal usage
-        if verified:
-            piece = b"".join(verified)
-            verified.clear()
-            usage = await _keep(provider, tenant, piece, replace, total)
+    async def keep_arrived() -> None:
+        """Check the segments that arrived (in a worker thread: hashing is the costly part) and
+        keep the ones that match; a bad one raises."""
+        nonlocal usage, kept
+        if arrived:
+            batch, first = list(arrived), kept
+            arrived.clear()
+            kept += len(batch)
+            check = partial(receive.check_segments, batch, first)
+            usage = await _keep(provider, tenant, check, replace, total)
 
     try:
         async for chunk in request.stream():
             buffer += chunk
             while done < len(parts) and len(buffer) >= parts[done].length:
-                piece = bytes(buffer[: parts[done].length])
+                arrived.append((bytes(buffer[: parts[done].length]), parts[done].sha256))
                 del buffer[: parts[done].length]
-                if hashlib.sha256(piece).digest() != parts[done].sha256:
-                    await keep_verified()
-                    raise ProviderError(
-                        400,
-                        "bad-object",
-                        f"segment {done + 1} of the pack does not match its declared hash; "
-                        "the segments before it were kept",
-                        stored=total.stored,
-                    )
-                verified.append(piece)
                 done += 1
-                if sum(len(v) for v in verified) >= KEEP_BYTES:
-                    await keep_verified()
+                if sum(len(a[0]) for a in arrived) >= KEEP_BYTES:
+                    await keep_arrived()
             if done == len(parts) and buffer:
                 break
     except ClientDisconnect:
-        await keep_verified()  # a cut: what arrived whole and checked stays
+        await keep_arrived()  # a cut: what arrived whole and matches its hash stays
         raise
-    await keep_verified()
+    await keep_arrived()
     if done < len(parts) or buffer:
         raise ProviderError(
             400,
@@ -427,11 +422,16 @@ KEEP_BYTES = 2 * 1024 * 1024
 
 
 async def _keep(
-    provider: Provider, tenant: Tenant, data: bytes, replace: bool, total: receive.PackResult
+    provider: Provider,
+    tenant: Tenant,
+    check: Callable[[], receive.CheckedPack],
+    replace: bool,
+    total: receive.PackResult,
 ) -> int:
-    """Check a piece of a pack (whole frames) and keep its objects as pending, adding to
-    ``total``; the tenant's usage after it. Raises the piece's bad frame, if any."""
-    checked = await in_thread(receive.check_pack, data)
+    """Check part of a pack with ``check`` in a worker thread and keep its good objects as
+    pending, adding to ``total``; the tenant's usage after it. Raises what was bad, after
+    keeping what came before it."""
+    checked = await in_thread(check)
     async with provider.lock(tenant.name):
         current = await provider.query(provider.db.tenant, tenant.name) or tenant
         room = current.quota - current.usage

@@ -8,6 +8,7 @@ pending objects stay, so the home resumes by asking what is missing.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,6 +111,25 @@ def check_pack(data: bytes) -> CheckedPack:
         oid_hex = named.hex() if len(named) == 32 else None
         checked.error = ProviderError(
             400, "bad-object", f"{exc}; the objects before it were kept", object=oid_hex
+        )
+    return checked
+
+
+def check_segments(pieces: list[tuple[bytes, bytes]], first: int) -> CheckedPack:
+    """Segments of a pack (bytes, declared SHA-256), numbered from ``first``: each checked
+    against its hash, then the frames of those that match, up to the first bad one."""
+    good = 0
+    for piece, declared in pieces:
+        if hashlib.sha256(piece).digest() != declared:
+            break
+        good += 1
+    checked = check_pack(b"".join(piece for piece, _ in pieces[:good]))
+    if good < len(pieces) and checked.error is None:
+        checked.error = ProviderError(
+            400,
+            "bad-object",
+            f"segment {first + good + 1} of the pack does not match its declared hash; "
+            "the segments before it were kept",
         )
     return checked
 

@@ -66,7 +66,9 @@ def served(tmp_path: Path, fresh_postgres_url: str) -> Iterator[tuple[str, Path,
         yield url, data, fresh_postgres_url
     finally:
         stop_process(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log_tail(log)
+    output = log.read_text(errors="replace")
+    assert "Traceback" not in output, log_tail(log)
+    assert "state and repositories in PostgreSQL at 127.0.0.1:" in output
 
 
 def tables(database: str, schema: str) -> dict[str, int]:

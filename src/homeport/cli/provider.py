@@ -159,6 +159,8 @@ def serve(
         print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
         print(f"  on http://{shown}:{settings.provider_port}/", flush=True)
         print(f"  with {count} worker process{'es' if count > 1 else ''}", flush=True)
+        if settings.provider_database:
+            print(f"  state and repositories in PostgreSQL at {db.where}", flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         if count == 1:
             uvicorn.Server(config).run(sockets=[sock])

@@ -136,7 +136,8 @@ class PostgresConnection:
         is open (PostgreSQL keeps such cursors in transactions only)."""
         own = not self.in_transaction
         if own:
-            self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            with _faults():
+                self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         try:
             with _faults(), self.raw.cursor(f"hp_stream_{next(_names)}", binary=True) as cur:
                 cur.execute(translate(sql), _params(parameters))

@@ -76,7 +76,7 @@ class Provider:
     async def query(self, func: Callable[..., T], *args: Any) -> T:
         """A ``db`` call from the event loop: made in place on SQLite (microseconds; a thread
         hop costs more), in a worker thread on PostgreSQL (a round trip, and an outage must not
-        stall every other request). Used on the paths every request takes."""
+        stall every other request)."""
         if self.db.engine == "sqlite":
             return func(*args)
         return await in_thread(func, *args)
@@ -244,10 +244,10 @@ async def enroll(request: Request, provider: Provider) -> Response:
             400, "bad-request", "enroll needs code, challenge, name, identity, key and sig"
         ) from None
     now = provider.clock()
-    invite = provider.db.invite(code)
+    invite = await provider.query(provider.db.invite, code)
     if invite is None or invite.used_by is not None or invite.expires < now:
         raise ProviderError(403, "bad-invite", "this enrollment code is unknown, used or expired")
-    if not provider.db.take_challenge(value, now):
+    if not await provider.query(provider.db.take_challenge, value, now):
         raise ProviderError(401, "bad-challenge", "the challenge is unknown, used or expired")
     try:
         in_force = current_key(did, operations, verify_signature)
@@ -263,16 +263,16 @@ async def enroll(request: Request, provider: Provider) -> Response:
         raise ProviderError(400, "bad-name", "choose a site name: it becomes <name>.<domain>")
     if not valid_name(name):
         raise ProviderError(400, "bad-name", f"{name!r} cannot be a site name (letters, digits, -)")
-    existing = provider.db.tenant_by_did(did)
+    existing = await provider.query(provider.db.tenant_by_did, did)
     if existing is not None and existing.state != DELETED:
         raise ProviderError(
             409, "already-enrolled", f"this identity is already tenant {existing.name}"
         )
-    taken = provider.db.tenant(name)
+    taken = await provider.query(provider.db.tenant, name)
     if taken is not None and not (taken.state == DELETED and taken.did == did):
         raise ProviderError(409, "name-taken", f"the name {name} is taken: choose another")
     try:
-        provider.db.enroll(code, name, did, operations, invite.quota, now)
+        await provider.query(provider.db.enroll, code, name, did, operations, invite.quota, now)
     except ProviderStateError:
         raise ProviderError(403, "bad-invite", "this enrollment code was just used") from None
     except (sqlite3.IntegrityError, IntegrityError) as exc:  # the name was taken meanwhile
@@ -327,14 +327,14 @@ async def identity(request: Request, provider: Provider) -> Response:
     if not isinstance(ops, list):
         raise ProviderError(400, "bad-identity", "operations must be a list")
     receive.check_continues(tenant, ops)
-    provider.db.set_operations(tenant.name, ops)
+    await provider.query(provider.db.set_operations, tenant.name, ops)
     return JSONResponse({"operations": len(ops)})
 
 
 async def delete_tenant(request: Request, provider: Provider) -> Response:
     tenant, _ = await authenticate(request, provider)
     async with provider.lock(tenant.name):
-        remove_tenant(provider.db, provider.settings.data_dir, tenant.name)
+        await in_thread(remove_tenant, provider.db, provider.settings.data_dir, tenant.name)
     return JSONResponse({"deleted": tenant.name})
 
 
@@ -511,7 +511,7 @@ async def publish(request: Request, provider: Provider) -> Response:
     tenant, body = await authenticate(request, provider)
     req = receive.Publish.parse(json_of(body))
     async with provider.lock(tenant.name):
-        current = provider.db.tenant(tenant.name) or tenant
+        current = await provider.query(provider.db.tenant, tenant.name) or tenant
         tdir = provider.tdir(current)
         now = provider.clock()
 
@@ -521,10 +521,15 @@ async def publish(request: Request, provider: Provider) -> Response:
                 return receive.publish(repo, tdir, current, req, keep, now)
 
         done = await in_thread(run)
-        provider.db.published(
-            current.name, req.operations, done.commit.seq, req.site, provider.clock()
+        await provider.query(
+            provider.db.published,
+            current.name,
+            req.operations,
+            done.commit.seq,
+            req.site,
+            provider.clock(),
         )
-        provider.db.set_usage(current.name, done.usage)
+        await provider.query(provider.db.set_usage, current.name, done.usage)
     site = req.site or None
     return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 
@@ -540,7 +545,7 @@ async def rollback(request: Request, provider: Provider) -> Response:
         if name is None:
             raise ProviderError(404, "not-kept", f"commit {seq}'s site is not kept here")
         sites.switch(tdir, name)
-        provider.db.set_live(tenant.name, seq)
+        await provider.query(provider.db.set_live, tenant.name, seq)
     return JSONResponse({"live": seq})
 
 
@@ -557,16 +562,16 @@ def _domain_of(body: bytes, provider: Provider) -> str:
 async def add_domain(request: Request, provider: Provider) -> Response:
     tenant, body = await authenticate(request, provider)
     domain = _domain_of(body, provider)
-    held = provider.db.domain(domain)
+    held = await provider.query(provider.db.domain, domain)
     if held is not None and held.tenant != tenant.name:
-        owner = provider.db.tenant(held.tenant)
+        owner = await provider.query(provider.db.tenant, held.tenant)
         if held.verified and owner is not None and owner.state != DELETED:
             raise ProviderError(409, "domain-taken", f"{domain} is another tenant's here")
     if held is not None and held.tenant == tenant.name:
         token = held.token
     else:
         token = domains.new_token()
-        provider.db.claim_domain(domain, tenant.name, token, provider.clock())
+        await provider.query(provider.db.claim_domain, domain, tenant.name, token, provider.clock())
     return JSONResponse(
         {
             "domain": domain,
@@ -580,7 +585,7 @@ async def add_domain(request: Request, provider: Provider) -> Response:
 async def verify_domain(request: Request, provider: Provider) -> Response:
     tenant, body = await authenticate(request, provider)
     domain = _domain_of(body, provider)
-    held = provider.db.domain(domain)
+    held = await provider.query(provider.db.domain, domain)
     if held is None or held.tenant != tenant.name:
         raise ProviderError(404, "unknown-domain", f"add {domain} first (POST /domains)")
     if not held.verified:
@@ -591,7 +596,7 @@ async def verify_domain(request: Request, provider: Provider) -> Response:
                 f"neither the TXT record _homeport.{domain} nor http://{domain}"
                 f"{domains.TOKEN_PATH} shows the token yet: add one and try again",
             )
-        provider.db.verify_domain(domain)
+        await provider.query(provider.db.verify_domain, domain)
     return JSONResponse({"domain": domain, "verified": True})
 
 

@@ -165,3 +165,16 @@ def test_a_damaged_database_is_one_line(tmp_path: Path) -> None:
     for args in (["tenants"], ["invite"], ["suspend", "x"]):
         code, _, err = run("provider", *args, "--data", str(data))
         assert code == 1 and err.startswith("homeport: cannot open") and err.count("\n") == 1
+
+
+def test_a_database_that_cannot_be_used_is_one_line(tmp_path: Path) -> None:
+    data = str(tmp_path / "provider")
+    nowhere = f"postgresql://nobody@127.0.0.1:{free_port()}/provider"
+    for url, said in (
+        (nowhere, "cannot reach PostgreSQL at 127.0.0.1"),
+        ("mysql://x", "--database"),
+    ):
+        for args in (["tenants"], ["invite"], ["suspend", "x"]):
+            code, _, err = run("provider", *args, "--data", data, "--database", url)
+            assert code == 1 and err.startswith("homeport: ") and err.count("\n") == 1
+            assert said in err and "Traceback" not in err

@@ -211,11 +211,17 @@ class PostgresDatabase:
             if self._opened:
                 return
             try:
+                # one direct connection first: its error says why (refused, no such database,
+                # bad password), where the pool would only say that it timed out
+                psycopg.connect(self.url, connect_timeout=5).close()
                 self.pool.open(wait=True, timeout=self.pool.timeout)
             except (psycopg.Error, PoolTimeout) as exc:
                 self.pool.close()
                 self.pool = self._new_pool()  # a closed pool cannot reopen
-                raise DatabaseError(f"cannot reach PostgreSQL at {where(self.url)}: {exc}") from exc
+                reason = " ".join(str(exc).split()) or type(exc).__name__  # one line
+                raise DatabaseError(
+                    f"cannot reach PostgreSQL at {where(self.url)}: {reason}"
+                ) from exc
             self._opened = True
 
     def close(self) -> None:

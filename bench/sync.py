@@ -255,7 +255,9 @@ def start_rsyncd(scratch: Path) -> tuple[Daemon, Path, int]:
         f"address = 127.0.0.1\nport = {port}\npid file = {root / 'rsyncd.pid'}\n"
         f"use chroot = false\nuid = {os.getuid()}\ngid = {os.getgid()}\n"
         f"log file = {root / 'rsyncd.log'}\n[bench]\npath = {dest}\nread only = false\n"
+        f"[durable]\npath = {root / 'durable'}\nread only = false\n"
     )
+    (root / "durable").mkdir()
     cmd = ["rsync", "--daemon", "--no-detach", f"--config={conf}", f"--port={port}"]
     daemon = start("rsync daemon", cmd, root / "stdout.log")
     wait_port(daemon, port)
@@ -345,8 +347,11 @@ def change_one_percent(home: Path, lib: snap.Library, seed: int) -> int:
 # --------------------------------------------------------------------------- rsync
 
 
-def rsync(src: str, dest: str) -> dict[str, Any]:
-    done = snap.run(["rsync", "-a", "--stats", src, dest]).check()
+def rsync(src: str, dest: str, fsync: bool = False) -> dict[str, Any]:
+    """``--fsync``: every written file flushed to disk, as the provider and a restored home do
+    (plain rsync leaves its writes in the page cache)."""
+    flags = ["--fsync"] if fsync else []
+    done = snap.run(["rsync", "-a", "--stats", *flags, src, dest]).check()
     sent = re.search(r"Total bytes sent: ([\d,]+)", done.out)
     recv = re.search(r"Total bytes received: ([\d,]+)", done.out)
     if not sent or not recv:
@@ -550,7 +555,11 @@ def measure_sync(
     rsync_workdir(home, work)
     data_bytes = snap.disk_bytes(work)
     res["data_bytes"] = data_bytes
-    res["first"] = {"homeport": publish(home, prelay), "rsync": rsync_push(work, rsync_port)}
+    res["first"] = {
+        "homeport": publish(home, prelay),
+        "rsync": rsync_push(work, rsync_port),
+        "rsync_fsync": rsync(f"{work}/", f"rsync://127.0.0.1:{rsync_port}/durable/", fsync=True),
+    }
     log(f"first: {res['first']}")
     changed = change_one_percent(home, lib, args.seed)
     rsync_workdir(home, work)
@@ -580,7 +589,10 @@ def measure_sync(
     back.mkdir()
     rs_restore = rsync(f"rsync://127.0.0.1:{rsync_port}/bench/", f"{back}/")
     shutil.rmtree(back)
-    res["restore"] = {"homeport": hp_restore, "rsync": rs_restore}
+    back.mkdir()
+    rs_durable = rsync(f"rsync://127.0.0.1:{rsync_port}/bench/", f"{back}/", fsync=True)
+    shutil.rmtree(back)
+    res["restore"] = {"homeport": hp_restore, "rsync": rs_restore, "rsync_fsync": rs_durable}
     log(f"restore: {res['restore']}")
     return res
 
@@ -702,6 +714,7 @@ def targets(r: dict[str, Any]) -> list[str]:
         f"{rate(data, f['homeport']['wall'])} (CLI wall; {t_first:.2f}x), rsync "
         f"{rate(data, f['rsync']['wall'])}; in-process push alone "
         f"{f['rsync']['wall'] / f['homeport']['seconds']:.2f}x"
+        + durable(f, data)
     )
     t_inc = i["homeport"]["wall"] / i["rsync"]["wall"]
     b_inc = i["homeport"]["wire"] / i["rsync"]["bytes"]
@@ -719,9 +732,17 @@ def targets(r: dict[str, Any]) -> list[str]:
     lines.append(
         f"restore ≥ 0.8x rsync's throughput: {ok(t_rest >= 0.8)} — Homeport "
         f"{rate(data, z['homeport']['wall'])} ({t_rest:.2f}x), rsync "
-        f"{rate(data, z['rsync']['wall'])}"
+        f"{rate(data, z['rsync']['wall'])}" + durable(z, data)
     )
     return lines
+
+
+def durable(phase: dict[str, Any], data: int) -> str:
+    """The same against ``rsync --fsync`` (durable writes, as Homeport's), when measured."""
+    if "rsync_fsync" not in phase:
+        return ""
+    wall = phase["rsync_fsync"]["wall"]
+    return f"; against rsync --fsync ({rate(data, wall)}): {wall / phase['homeport']['wall']:.2f}x"
 
 
 def serving_table(s: dict[str, Any], markdown: bool) -> str:

@@ -17,19 +17,12 @@ from urllib.parse import urlsplit
 import mf2py
 import pytest
 
+from homeport.testing.browser import chromium
 from homeport.testing.live import LiveHome, free_port, start_home
 
 from .provider_support import BASE, Provider
 from .repo_support import cli_env, ok
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads a browser here
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PASSWORD = "correct horse battery"
 ARTICLE = "Hello from home"
 NOTE = "Planted tomatoes today."
@@ -74,18 +67,8 @@ def homes(tmp_path: Path) -> Iterator[Callable[[str], LiveHome]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        found = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield found
-        finally:
-            found.close()
+    with chromium() as found:
+        yield found
 
 
 def h_entries(html: str, url: str) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
+from homeport.testing.browser import chromium
 from homeport.testing.live import LiveHome, start_home
 
 PASSWORD = "correct horse battery"
@@ -140,43 +141,12 @@ def run_wizard(client: TestClient, title: str = "My corner") -> list[str]:
 
 
 # --- the browser tests ---------------------------------------------------------------------
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright (which never downloads a browser here).
-
-    Module-scoped on purpose: while Playwright's sync API is open, the main thread has a
+    """Module-scoped on purpose: while Playwright's sync API is open, the main thread has a
     running event loop, and later tests that call ``asyncio.run`` would fail."""
-    if not CHROMIUM.exists():
-        message = "/usr/bin/chromium is missing: apt-get install chromium (scripts/install does)"
-        if _in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        found = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield found
-        finally:
-            found.close()
+    with chromium() as found:
+        yield found
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,48 @@
+"""Debian's headless Chromium driven by Playwright, for every browser test: Playwright is never
+let download a browser of its own (that fails here), and a missing Chromium skips the test on a
+developer's machine but fails it under CI, where it must run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A launched headless Chromium (Playwright's sync API), closed at the end."""
+    if not CHROMIUM.exists():
+        message = "/usr/bin/chromium is missing: apt-get install chromium (scripts/install does)"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        found = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield found
+        finally:
+            found.close()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -50,7 +49,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import snapshot as snap
 
 from homeport.testing.live import free_port, stop_process
+from homeport.testing.relay import Relay
 
 BENCH = snap.BENCH
 CACHE = snap.CACHE
@@ -80,111 +79,6 @@ READ_DEADLINE = 600.0  # seconds the concurrent-readers phase may take at most
 
 def log(message: str) -> None:
     print(f"[sync] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- counting relay
-
-
-class Relay:
-    """A TCP relay 127.0.0.1:port → 127.0.0.1:target that counts the bytes each way: blocking
-    sockets, one thread per direction (the copies release the GIL), so it costs little."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.up = 0
-        self.down = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = int(self._listener.getsockname()[1])
-        self._threads: list[threading.Thread] = []
-        self._socks: list[socket.socket] = []
-
-    def __enter__(self) -> Relay:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-        for t in list(self._threads):
-            t.join(10)
-        self._listener.close()
-        for s in socks:
-            s.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def take(self) -> int:
-        """Bytes relayed (both ways) since the last call."""
-        with self._lock:
-            total = self.up + self.down
-            self.up = self.down = 0
-        return total
-
-    def _spawn(self, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, daemon=True)
-        with self._lock:
-            self._threads.append(t)
-        t.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(("127.0.0.1", self.target), timeout=10)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.settimeout(None)
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self._socks += [client, server]
-            pair = [client, server]
-            self._spawn(self._pump, client, server, True, pair)
-            self._spawn(self._pump, server, client, False, pair)
-
-    def _pump(
-        self, src: socket.socket, dst: socket.socket, up: bool, pair: list[socket.socket]
-    ) -> None:
-        buf = bytearray(1024 * KiB)
-        view = memoryview(buf)
-        try:
-            while n := src.recv_into(buf):
-                dst.sendall(view[:n])
-                with self._lock:
-                    if up:
-                        self.up += n
-                    else:
-                        self.down += n
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
-        with self._lock:
-            pair.append(src)  # the second direction to finish closes both sockets
-            last = len(pair) == 4
-            if last:
-                self._socks = [s for s in self._socks if s not in (src, dst)]
-        if last:
-            src.close()
-            dst.close()
-
-
-# --------------------------------------------------------------------------- processes
 
 
 def homeport(*args: str, stdin: str = "") -> snap.Run:

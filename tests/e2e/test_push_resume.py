@@ -6,12 +6,9 @@ And a provider killed (SIGKILL) mid-push, restarted on the same data, takes the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,130 +16,12 @@ from typing import Any
 import mf2py
 import pytest
 
-from homeport.testing.live import free_port
+from homeport.testing.relay import Relay
 
 from .provider_support import BASE, Provider, add_papers
 from .repo_support import Run, cli, init, ok
 
 PAPERS, PAPER_BYTES = 2, 2 * 1024 * 1024  # 4 MiB of incompressible attachments
-CHUNK = 64 * 1024
-
-
-class Relay:
-    """A TCP relay on 127.0.0.1 in front of ``target_port`` (threads, blocking sockets).
-
-    ``budget``: the bytes allowed up (client → server), over all connections, before the relay
-    cuts every open connection and every new one; ``None`` passes everything. ``up`` counts
-    the bytes that went up."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.budget: int | None = None
-        self.then: Callable[[], None] | None = None
-        self.up = 0
-        self.cuts = 0
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        self._listener.settimeout(0.2)
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def cut_after(self, budget: int | None, then: Callable[[], None] | None = None) -> None:
-        """Cut every connection, now and from now on, once ``budget`` bytes went up (None:
-        pass everything); or, with ``then``, call it at that point once and pass on."""
-        with self._lock:
-            self.budget, self.then, self.up = budget, then, 0
-
-    def _over(self) -> bool:
-        return self.budget is not None and self.up >= self.budget
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            with self._lock:
-                if self._over():
-                    self.cuts += 1
-                    _close(client)
-                    continue
-            try:
-                server = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
-            except OSError:
-                _close(client)
-                continue
-            server.settimeout(None)
-            with self._lock:
-                self._open |= {client, server}
-            for args in ((client, server, True), (server, client, False)):
-                thread = threading.Thread(target=self._pump, args=args, daemon=True)
-                thread.start()
-                self._threads.append(thread)
-
-    def _pump(self, source: socket.socket, sink: socket.socket, upward: bool) -> None:
-        try:
-            while True:
-                data = source.recv(CHUNK)
-                if not data:
-                    break
-                if upward:
-                    with self._lock:
-                        hook = None
-                        if self.budget is not None and self.then is None:
-                            data = data[: max(0, self.budget - self.up)]
-                        self.up += len(data)
-                        if self._over() and self.then is not None:
-                            hook, self.then, self.budget = self.then, None, None
-                        cut = self._over()
-                    if hook is not None:
-                        hook()
-                    if data:
-                        sink.sendall(data)
-                    if cut:
-                        self._cut_all()
-                        break
-                else:
-                    sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            _close(source)
-            _close(sink)
-            with self._lock:
-                self._open -= {source, sink}
-
-    def _cut_all(self) -> None:
-        with self._lock:
-            self.cuts += 1
-            victims = list(self._open)
-            self._open.clear()
-        for sock in victims:
-            _close(sock)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        _close(self._listener)
-        self._cut_all()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()
 
 
 @dataclass

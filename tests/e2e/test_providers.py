@@ -11,18 +11,13 @@ import random
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import mf2py
 import pytest
 
-from homeport.testing.live import free_port, stop_process
-
-BASE = "example.test"
+from .provider_support import BASE, Provider
 
 
 def homeport(*args: str, data: Path, stdin: str | None = None, check: bool = True) -> str:
@@ -40,70 +35,17 @@ def homeport(*args: str, data: Path, stdin: str | None = None, check: bool = Tru
     return done.stdout.decode() if check else done.stderr.decode()
 
 
-@dataclass
-class Provider:
-    data: Path
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def page(self, host: str, path: str = "/") -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", headers={"Host": host}, timeout=10)
-
-    def invite(self) -> str:
-        return str(json.loads(homeport("provider", "invite", "--json", data=self.data))["code"])
-
-
 @pytest.fixture
 def providers(tmp_path: Path) -> Iterator[list[Provider]]:
     started: list[Provider] = []
     try:
         for n in (1, 2):
-            data = tmp_path / f"provider{n}"
-            port = free_port()
-            log = tmp_path / f"provider{n}.log"
-            with open(log, "wb") as out:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "homeport",
-                        "provider",
-                        "serve",
-                        "--data",
-                        str(data),
-                        "--port",
-                        str(port),
-                        "--base-domain",
-                        BASE,
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"},
-                )
-            started.append(Provider(data, port, proc))
-            wait_listening(port, proc, log)
+            started.append(Provider(tmp_path / f"provider{n}", tmp_path / f"provider{n}.log"))
+            started[-1].start()
         yield started
     finally:
         for provider in started:
-            stop_process(provider.proc)
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Until the provider answers HTTP at all (its API has no unauthenticated 200 page)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"provider exited early:\n{log.read_text()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"provider not listening after 20 s:\n{log.read_text()}")
+            provider.stop()
 
 
 def export_bytes(data: Path, target: Path) -> bytes:
@@ -159,15 +101,15 @@ def test_publish_to_two_providers_restore_and_leave(
 
     host = f"alice.{BASE}"
     for provider in providers:
-        page = provider.page(host)
+        page = provider.page("alice")
         assert page.status_code == 200
         parsed = mf2py.parse(doc=page.text, url=f"http://{host}/")
         names = json.dumps(parsed)
         assert "Hello from home" in names
         assert "A note only I can see" not in page.text
-        assert provider.page(f"nobody.{BASE}").status_code == 404
-    assert "Only for the second provider" not in providers[0].page(host).text
-    assert "Only for the second provider" in providers[1].page(host).text
+        assert provider.page("nobody").status_code == 404
+    assert "Only for the second provider" not in providers[0].page("alice").text
+    assert "Only for the second provider" in providers[1].page("alice").text
 
     # an edit costs about its own size
     homeport("add", "note", "Second thoughts", data=home)
@@ -176,7 +118,7 @@ def test_publish_to_two_providers_restore_and_leave(
     first_bytes = min(row["bytes"] for row in first)
     for row in second:
         assert 0 < row["bytes"] < first_bytes / 2
-    assert "Second thoughts" in providers[1].page(host).text
+    assert "Second thoughts" in providers[1].page("alice").text
 
     # nothing changed: nothing sent
     third = json.loads(homeport("publish", "--json", data=home))
@@ -201,5 +143,5 @@ def test_publish_to_two_providers_restore_and_leave(
 
     # leaving a provider: its copy is deleted and the site is gone
     homeport("providers", "remove", providers[0].url, data=home)
-    assert providers[0].page(host).status_code == 410
-    assert providers[1].page(host).status_code == 200
+    assert providers[0].page("alice").status_code == 410
+    assert providers[1].page("alice").status_code == 200

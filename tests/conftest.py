@@ -92,6 +92,13 @@ def postgres_bin() -> Path:
     return bin_dir
 
 
+@pytest.fixture
+def own_postgres(postgres_bin: Path) -> Iterator[TempPostgres]:
+    """A PostgreSQL cluster of the test's own, for tests that stop it (an outage)."""
+    with TempPostgres() as pg:
+        yield pg
+
+
 @pytest.fixture(scope="session")
 def _postgres_server() -> Iterator[_Server]:
     external = os.environ.get(POSTGRES_URL_ENV)

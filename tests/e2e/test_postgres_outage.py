@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.postgres
 # The pool waits up to 10 s for a connection; allow a little more before calling it a hang.
 OUTAGE_TIMEOUT = 15.0
 RECORDS = "/buckets/b/collections/c/records"
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[TempPostgres]:
-    if find_pg_bin() is None:
-        pytest.skip("PostgreSQL binaries not installed")
-    with TempPostgres() as pg:
-        yield pg
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from homeport.repo.repository import Repository
 from homeport.settings import load_settings
 from homeport.store.connection import DatabaseError
 from homeport.store.pgconn import PostgresDatabase, translate, translate_ddl
-from homeport.testing.postgres import TempPostgres, find_pg_bin
+from homeport.testing.postgres import TempPostgres
 from tests.provider.conftest import API, BASE, SITE_V1, LiveApp, World, make_home
 
 pytestmark = pytest.mark.postgres
@@ -102,14 +101,6 @@ def test_a_tenants_write_transactions_wait_for_each_other(provider_postgres: str
             repo.close()
         database.drop_schema("tenant_locks")
         database.close()
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[TempPostgres]:
-    if find_pg_bin() is None:
-        pytest.skip("PostgreSQL binaries not installed")
-    with TempPostgres() as pg:
-        yield pg
 
 
 def test_a_database_outage_is_503_and_bad_input_stays_4xx(

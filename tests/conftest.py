@@ -93,6 +93,14 @@ def postgres_bin() -> Path:
 
 
 @pytest.fixture
+def no_homeport_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come only from what a test gives, never from the caller's ``HOMEPORT_*``."""
+    for key in list(os.environ):
+        if key.startswith("HOMEPORT_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
 def own_postgres(postgres_bin: Path) -> Iterator[TempPostgres]:
     """A PostgreSQL cluster of the test's own, for tests that stop it (an outage)."""
     with TempPostgres() as pg:

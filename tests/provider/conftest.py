@@ -233,13 +233,13 @@ class World:
         self.homes.append(home)
         return home
 
-    def enroll(self, home: Home, name: str, quota: int = 10**9, code: str | None = None) -> Any:
-        code = code or self.invite(quota=quota)
+    def enroll_doc(self, home: Home, code: str, name: str) -> dict[str, Any]:
+        """A signed enrollment request for ``home`` with a fresh challenge."""
         challenge = self.client.post(f"{API}/challenge").json()["challenge"]
         signed = canonical(
             {"challenge": challenge, "code": code, "did": home.did, "purpose": "enroll"}
         )
-        doc = {
+        return {
             "code": code,
             "challenge": challenge,
             "name": name,
@@ -247,6 +247,9 @@ class World:
             "key": home.signer.key_did,
             "sig": sign(home.key, signed),
         }
+
+    def enroll(self, home: Home, name: str, quota: int = 10**9, code: str | None = None) -> Any:
+        doc = self.enroll_doc(home, code or self.invite(quota=quota), name)
         return self.client.post(f"{API}/enroll", json=doc)
 
     def enrolled(self, name: str, quota: int = 10**9) -> Home:
@@ -357,3 +360,12 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> Itera
 
 
 HomeFactory = Callable[[], Home]
+
+
+@pytest.fixture
+def alice(world: World) -> Home:
+    """Tenant ``alice`` enrolled, with ``SITE_V1`` published."""
+    home = world.enrolled("alice")
+    home.write_site(SITE_V1)
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+    return home

@@ -8,7 +8,6 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from homeport.core.canonical import canonical
 from homeport.core.identity import next_operation, signing_bytes
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
@@ -152,28 +151,15 @@ def _log(root: Ed25519PrivateKey, keys: list[str]) -> list[dict[str, object]]:
 
 
 # --- enrollment --------------------------------------------------------------------------------
-def _enroll_doc(world: World, home: Home, code: str, name: str) -> dict[str, object]:
-    challenge = world.client.post(f"{API}/challenge").json()["challenge"]
-    signed = canonical({"challenge": challenge, "code": code, "did": home.did, "purpose": "enroll"})
-    return {
-        "code": code,
-        "challenge": challenge,
-        "name": name,
-        "identity": {"did": home.did, "operations": home.operations},
-        "key": home.signer.key_did,
-        "sig": sign(home.key, signed),
-    }
-
-
 def test_an_invite_is_used_once(world: World) -> None:
     code = world.invite()
     first, second = world.home(), world.home()
 
     assert (
-        world.client.post(f"{API}/enroll", json=_enroll_doc(world, first, code, "a")).status_code
+        world.client.post(f"{API}/enroll", json=world.enroll_doc(first, code, "a")).status_code
         == 201
     )
-    again = world.client.post(f"{API}/enroll", json=_enroll_doc(world, second, code, "b"))
+    again = world.client.post(f"{API}/enroll", json=world.enroll_doc(second, code, "b"))
 
     assert again.status_code == 403
 
@@ -182,19 +168,19 @@ def test_unknown_and_expired_codes_are_403(world: World) -> None:
     home = world.home()
     world.db.add_invite("old", None, 10, 0, 1)
 
-    unknown = world.client.post(f"{API}/enroll", json=_enroll_doc(world, home, "nope", "a"))
-    expired = world.client.post(f"{API}/enroll", json=_enroll_doc(world, home, "old", "a"))
+    unknown = world.client.post(f"{API}/enroll", json=world.enroll_doc(home, "nope", "a"))
+    expired = world.client.post(f"{API}/enroll", json=world.enroll_doc(home, "old", "a"))
 
     assert unknown.status_code == 403 and expired.status_code == 403
 
 
 def test_a_challenge_is_used_once_and_must_be_signed(world: World) -> None:
     home = world.home()
-    doc = _enroll_doc(world, home, world.invite(), "alice")
+    doc = world.enroll_doc(home, world.invite(), "alice")
     forged = dict(doc, sig=sign(Ed25519PrivateKey.generate(), b"whatever"))
 
     assert world.client.post(f"{API}/enroll", json=forged).status_code == 401
-    doc2 = _enroll_doc(world, home, world.invite(), "alice")
+    doc2 = world.enroll_doc(home, world.invite(), "alice")
     assert world.client.post(f"{API}/enroll", json=doc2).status_code == 201
     replay = dict(doc2, code=world.invite())
     assert world.client.post(f"{API}/enroll", json=replay).status_code == 401
@@ -205,12 +191,12 @@ def test_names_and_identities_are_unique(world: World) -> None:
     other = world.home()
 
     taken = world.client.post(
-        f"{API}/enroll", json=_enroll_doc(world, other, world.invite(), "alice")
+        f"{API}/enroll", json=world.enroll_doc(other, world.invite(), "alice")
     )
     twice = world.client.post(
-        f"{API}/enroll", json=_enroll_doc(world, alice, world.invite(), "al2")
+        f"{API}/enroll", json=world.enroll_doc(alice, world.invite(), "al2")
     )
-    bad = world.client.post(f"{API}/enroll", json=_enroll_doc(world, other, world.invite(), "A B"))
+    bad = world.client.post(f"{API}/enroll", json=world.enroll_doc(other, world.invite(), "A B"))
 
     assert taken.status_code == 409 and twice.status_code == 409
     assert bad.status_code == 400
@@ -220,7 +206,7 @@ def test_the_invites_name_wins(world: World) -> None:
     home = world.home()
     code = world.invite(name="reserved")
 
-    answer = world.client.post(f"{API}/enroll", json=_enroll_doc(world, home, code, "other"))
+    answer = world.client.post(f"{API}/enroll", json=world.enroll_doc(home, code, "other"))
 
     assert answer.status_code == 201
     assert answer.json() == {

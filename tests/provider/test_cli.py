@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,12 +25,7 @@ from tests.provider.conftest import API, BASE, SITE_V1, World
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_homeport_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith("HOMEPORT_"):
-            monkeypatch.delenv(key)
-    yield
+pytestmark = pytest.mark.usefixtures("no_homeport_env")
 
 
 def run(*args: str) -> tuple[int, str, str]:

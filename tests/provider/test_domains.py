@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.provider.conftest import API, BASE, SITE_V1, Home, World
-
-
-@pytest.fixture
-def alice(world: World) -> Home:
-    home = world.enrolled("alice")
-    home.write_site(SITE_V1)
-    assert home.publish(world.client, home.snapshot()).status_code == 200
-    return home
+from tests.provider.conftest import API, BASE, Home, World
 
 
 def tls(world: World, domain: str) -> int:

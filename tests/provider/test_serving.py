@@ -14,14 +14,6 @@ from tests.provider.conftest import BASE, SITE_V1, Home, World
 HOST = f"alice.{BASE}"
 
 
-@pytest.fixture
-def alice(world: World) -> Home:
-    home = world.enrolled("alice")
-    home.write_site(SITE_V1)
-    assert home.publish(world.client, home.snapshot()).status_code == 200
-    return home
-
-
 def test_etag_is_the_file_id_and_last_modified_the_commit_time(world: World, alice: Home) -> None:
     page = world.get(HOST, "/photo.jpg")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +14,7 @@ from homeport.cli.main import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_homeport_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key in list(os.environ):
-        if key.startswith("HOMEPORT_"):
-            monkeypatch.delenv(key)
-    yield
+pytestmark = pytest.mark.usefixtures("no_homeport_env")
 
 
 def homeport(data: Path, *args: str) -> tuple[int, str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,7 @@ from homeport.cli.main import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_homeport_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Settings come only from what each test gives, never from the caller's environment."""
-    for key in list(os.environ):
-        if key.startswith("HOMEPORT_"):
-            monkeypatch.delenv(key)
-    yield
+pytestmark = pytest.mark.usefixtures("no_homeport_env")
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ The suite pins down what a real Kinto 26 server answers on ``/v1/``.  It runs
 against one of:
 
 * ``HOMEPORT_API_TARGET=kinto``: a real Kinto (26.5, with kinto-attachment),
-  started from ``$KINTO_BIN`` (default ``/tmp/kinto-venv/bin/kinto``) with a
+  started from ``$KINTO_BIN`` (default ``.kinto-venv/bin/kinto``, made by
+  ``scripts/install``) with a
   generated ini (memory backends, accounts, flush, attachments).  Kinto does
   not serve attachment files itself, so a static file server is started on the
   attachments folder and used as ``attachment.base_url``.
@@ -33,7 +34,9 @@ from homeport.testing.live import free_port, start_home, stop_process, wait_read
 
 TARGET = os.environ.get("HOMEPORT_API_TARGET", "homeport").strip().lower()
 IS_KINTO = TARGET == "kinto"
-KINTO_BIN = os.environ.get("KINTO_BIN", "/tmp/kinto-venv/bin/kinto")
+KINTO_BIN = os.environ.get(
+    "KINTO_BIN", str(Path(__file__).resolve().parents[2] / ".kinto-venv" / "bin" / "kinto")
+)
 STARTUP_TIMEOUT = 20.0
 ADMIN = "admin"
 # Passwords used for the test accounts (fixed so failures are reproducible).

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from homeport.provider import domains, receive
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
+from homeport.provider.lifeline import die_with_parent
 from homeport.provider.serve import SiteServer
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError
@@ -45,14 +47,21 @@ class ProviderApp:
 class ProviderWorker:
     """The app, made on its first event in the process that serves it. Only the settings are
     pickled, so each of ``provider serve --workers N``'s processes opens its own database
-    connection and keeps its own caches."""
+    connection and keeps its own caches. Unpickling happens in the worker as it starts: that
+    is where it ties its life to the supervisor's (``lifeline``)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._app: ProviderApp | None = None
+        self._parent = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings, "_app": None}
+        return {"settings": self.settings, "_app": None, "_parent": os.getpid()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if os.getpid() != self._parent:
+            die_with_parent(self._parent)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:

@@ -1,16 +1,8 @@
 """HTTP-level fixtures for the Kinto-compatibility suite.
 
-The suite pins down what a real Kinto 26 server answers on ``/v1/``.  It runs
-against one of:
-
-* ``HOMEPORT_API_TARGET=kinto``: a real Kinto (26.5, with kinto-attachment),
-  started from ``$KINTO_BIN`` (default ``.kinto-venv/bin/kinto``, made by
-  ``scripts/install``) with a
-  generated ini (memory backends, accounts, flush, attachments).  Kinto does
-  not serve attachment files itself, so a static file server is started on the
-  attachments folder and used as ``attachment.base_url``.
-* otherwise: Homeport, parametrised over the ``sqlite`` and ``postgresql``
-  storage backends (``python -m homeport serve``).
+The suite pins down what a real Kinto 26 server answers on ``/v1/``.  It runs against
+Homeport on the ``sqlite`` and ``postgresql`` backends, or with ``HOMEPORT_API_TARGET=kinto``
+against a real Kinto 26.5; how each is started is in :mod:`homeport.testing.targets`.
 
 Each test starts from an empty server (``POST /v1/__flush__``) with an
 ``admin`` account.
@@ -18,240 +10,21 @@ Each test starts from an empty server (``POST /v1/__flush__``) with an
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from homeport.testing.live import free_port, start_home, stop_process, wait_ready
-
-TARGET = os.environ.get("HOMEPORT_API_TARGET", "homeport").strip().lower()
-IS_KINTO = TARGET == "kinto"
-KINTO_BIN = os.environ.get(
-    "KINTO_BIN", str(Path(__file__).resolve().parents[2] / ".kinto-venv" / "bin" / "kinto")
+from homeport.testing.targets import (
+    ADMIN,
+    IS_KINTO,
+    Server,
+    ensure_account,
+    flush,
+    start_target,
 )
-STARTUP_TIMEOUT = 20.0
-ADMIN = "admin"
-# Passwords used for the test accounts (fixed so failures are reproducible).
-PASSWORDS = {"admin": "admin-s3cret-pw", "alice": "alice-s3cret-pw", "bob": "bob-s3cret-pw"}
-
-
-@dataclass
-class Server:
-    """A running server under test."""
-
-    url: str  # e.g. http://127.0.0.1:PORT/v1
-    root: str  # e.g. http://127.0.0.1:PORT
-    backend: str  # "kinto", "sqlite" or "postgresql"
-    admin: tuple[str, str] = (ADMIN, PASSWORDS[ADMIN])
-    log_path: Path | None = None
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    _clients: dict[str | None, httpx.Client] = field(default_factory=dict)
-
-    @property
-    def is_kinto(self) -> bool:
-        return self.backend == "kinto"
-
-    def client(self, user: str | None = None) -> httpx.Client:
-        """A client for ``user`` (None: anonymous), shared for the whole session.
-
-        Creating an httpx.Client costs ~40 ms (SSL context), so they are cached.
-        """
-        if user not in self._clients:
-            auth = (user, PASSWORDS[user]) if user else None
-            self._clients[user] = httpx.Client(base_url=self.url, auth=auth, timeout=10.0)
-        return self._clients[user]
-
-    def credentials(self, user: str) -> tuple[str, str]:
-        """Basic-auth credentials of one of the test users (admin, alice, bob)."""
-        return (user, PASSWORDS[user])
-
-    def close_clients(self) -> None:
-        for c in self._clients.values():
-            c.close()
-        self._clients.clear()
-
-    def absolute(self, location: str) -> str:
-        """Resolve an attachment ``location`` (absolute or relative to the server root)."""
-        if location.startswith(("http://", "https://")):
-            return location
-        return self.root + "/" + location.lstrip("/")
-
-    def log_tail(self, n: int = 60) -> str:
-        if self.log_path and self.log_path.exists():
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        return ""
-
-
-KINTO_INI = """\
-[app:main]
-use = egg:kinto
-kinto.includes = kinto.plugins.accounts
-                 kinto.plugins.flush
-                 kinto_attachment
-kinto.storage_backend = kinto.core.storage.memory
-kinto.storage_url =
-kinto.cache_backend = kinto.core.cache.memory
-kinto.cache_url =
-kinto.permission_backend = kinto.core.permission.memory
-kinto.permission_url =
-kinto.userid_hmac_secret = {secret}
-multiauth.policies = account
-multiauth.policy.account.use = kinto.plugins.accounts.AccountsPolicy
-kinto.account_create_principals = system.Everyone
-kinto.account_write_principals = account:admin
-kinto.bucket_create_principals = system.Authenticated
-kinto.experimental_permissions_endpoint = true
-kinto.flush_endpoint_enabled = true
-kinto.experimental_collection_schema_validation = true
-kinto.attachment.base_path = {attachments}
-kinto.attachment.base_url = {files_url}/
-
-[server:main]
-use = egg:waitress#main
-host = 127.0.0.1
-port = {port}
-
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = plain
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = plain
-
-[formatter_plain]
-format = %(levelname)s %(name)s %(message)s
-"""
-
-
-# Kinto hashes account passwords with bcrypt at cost 12 (~0.35 s per hash and per
-# first check).  Since every test flushes and re-creates ``admin``, that alone would
-# cost ~1 s per test, so by default Kinto runs with cost 4: identical HTTP
-# behaviour, only the "$2b$04$" prefix of the (never clear-text) hash differs.
-# Set KINTO_FAST_BCRYPT=0 to run Kinto unmodified.
-KINTO_LAUNCHER = """\
-import sys
-
-import bcrypt
-
-_gensalt = bcrypt.gensalt
-
-
-def _fast_gensalt(rounds=4, prefix=b"2b"):
-    return _gensalt(rounds=4, prefix=prefix)
-
-
-bcrypt.gensalt = _fast_gensalt
-
-from kinto.__main__ import main
-
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def _kinto_command(tmp: Path, ini: Path) -> list[str]:
-    if os.environ.get("KINTO_FAST_BCRYPT", "1") == "0":
-        return [KINTO_BIN, "start", "--ini", str(ini)]
-    launcher = tmp / "kinto_launcher.py"
-    launcher.write_text(KINTO_LAUNCHER)
-    python = str(Path(KINTO_BIN).with_name("python"))
-    return [python, str(launcher), "start", "--ini", str(ini)]
-
-
-def _start_kinto(tmp: Path) -> Server:
-    port, files_port = free_port(), free_port()
-    attachments = tmp / "attachments"
-    attachments.mkdir()
-    files_url = f"http://127.0.0.1:{files_port}"
-    ini = tmp / "kinto.ini"
-    ini.write_text(
-        KINTO_INI.format(
-            secret=secrets.token_hex(32),
-            attachments=attachments,
-            files_url=files_url,
-            port=port,
-        )
-    )
-    log = tmp / "server.log"
-    logf = log.open("wb")
-    procs = [
-        subprocess.Popen(
-            _kinto_command(tmp, ini),
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                str(attachments),
-                str(files_port),
-            ],
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-        ),
-    ]
-    logf.close()  # the children hold their own descriptors
-    root = f"http://127.0.0.1:{port}"
-    server = Server(url=root + "/v1", root=root, backend="kinto", log_path=log, procs=procs)
-    try:
-        wait_ready(root + "/v1/__heartbeat__", procs, log, STARTUP_TIMEOUT)
-    except Exception:
-        for p in procs:
-            stop_process(p)
-        raise
-    return server
-
-
-def _start_homeport(tmp: Path, backend: str, postgres_url: str | None) -> Server:
-    env = dict(os.environ)
-    env.update(
-        HOMEPORT_FLUSH_ENDPOINT="true",
-        HOMEPORT_ADMIN_PASSWORD=PASSWORDS[ADMIN],
-        # The same principals as the Kinto ini above (see docs/compatibility.md).
-        HOMEPORT_ACCOUNT_CREATE_PRINCIPALS="system.Everyone",
-        HOMEPORT_ACCOUNT_WRITE_PRINCIPALS="account:admin",
-        HOMEPORT_BUCKET_CREATE_PRINCIPALS="system.Authenticated",
-        # Cheap argon2 so hundreds of sign-ups stay fast; the hashing itself is unchanged.
-        HOMEPORT_ARGON2_TIME_COST="1",
-        HOMEPORT_ARGON2_MEMORY_KIB="1024",
-    )
-    env.pop("HOMEPORT_PAGINATE_BY", None)
-    if backend == "postgresql":
-        assert postgres_url
-        env["HOMEPORT_STORAGE_URL"] = postgres_url
-    else:
-        env.pop("HOMEPORT_STORAGE_URL", None)
-    home = start_home(tmp / "data", env, log=tmp / "server.log", timeout=STARTUP_TIMEOUT)
-    return Server(
-        url=home.url, root=home.root, backend=backend, log_path=home.log, procs=[home.proc]
-    )
-
 
 _BACKENDS = (
     ["kinto"] if IS_KINTO else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -262,28 +35,12 @@ _BACKENDS = (
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     backend: str = request.param
     with tempfile.TemporaryDirectory(prefix=f"homeport-api-{backend}-") as tmpdir:
-        tmp = Path(tmpdir)
-        if backend == "kinto":
-            srv = _start_kinto(tmp)
-        elif backend == "postgresql":
-            srv = _start_homeport(tmp, backend, request.getfixturevalue("postgres_url"))
-        else:
-            srv = _start_homeport(tmp, backend, None)
+        pg = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+        srv = start_target(Path(tmpdir), backend, pg)
         try:
             yield srv
         finally:
-            srv.close_clients()
-            for p in srv.procs:
-                stop_process(p)
-
-
-def _ensure_account(server: Server, user: str) -> None:
-    r = server.client(user).get("/")
-    assert r.status_code == 200, r.text
-    if r.json().get("user", {}).get("id") == f"account:{user}":
-        return
-    r = server.client().put(f"/accounts/{user}", json={"data": {"password": PASSWORDS[user]}})
-    assert r.status_code == 201, r.text
+            srv.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -291,10 +48,7 @@ def _clean_server(request: pytest.FixtureRequest) -> None:
     """Flush the server before each test that uses it, and re-create ``admin``."""
     if "server" not in request.fixturenames:
         return
-    server: Server = request.getfixturevalue("server")
-    r = server.client().post("/__flush__")
-    assert r.status_code == 202, r.text
-    _ensure_account(server, ADMIN)
+    flush(request.getfixturevalue("server"))
 
 
 @pytest.fixture
@@ -309,13 +63,13 @@ def admin(server: Server) -> httpx.Client:
 
 @pytest.fixture
 def alice(server: Server) -> httpx.Client:
-    _ensure_account(server, "alice")
+    ensure_account(server, "alice")
     return server.client("alice")
 
 
 @pytest.fixture
 def bob(server: Server) -> httpx.Client:
-    _ensure_account(server, "bob")
+    ensure_account(server, "bob")
     return server.client("bob")
 
 

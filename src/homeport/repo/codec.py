@@ -33,6 +33,8 @@ COMPRESS_RATIO = 0.9
 """Keep the compressed form only if it saves at least a tenth (photos and video do not)."""
 MAX_BODY = 64 * 1024 * 1024
 """Refuse to inflate anything larger: no object this repository writes comes near it."""
+READ_STEP = 256 * 1024
+"""Inflating a frame that does not declare its size goes this many bytes at a time."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,43 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     if d is None:
         d = _local.d = zstandard.ZstdDecompressor()
     return d
+
+
+def inflate(payload: bytes | memoryview, limit: int = MAX_BODY) -> bytes:
+    """A zstd payload decompressed, never past ``limit`` bytes. The size a frame declares is
+    the sender's claim: a 49 KB frame declaring 1.5 GiB made ``decompress`` allocate and fill
+    all of it whatever ``max_output_size`` said. So a declared size over the limit is refused
+    unread, and the frame is streamed, stopping at ``limit + 1`` bytes whatever it declares."""
+    try:
+        declared = zstandard.frame_content_size(payload)
+    except zstandard.ZstdError as exc:
+        raise ObjectError(f"compressed body is damaged ({exc})") from None
+    if declared > limit:
+        raise ObjectError(f"compressed body declares {declared} bytes, over the limit of {limit}")
+    step = declared + 1 if declared >= 0 else READ_STEP
+    reader = _decompressor().stream_reader(payload, read_across_frames=False)
+    parts: list[bytes] = []
+    total = 0
+    try:
+        while piece := reader.read(min(step, limit + 1 - total)):
+            total += len(piece)
+            if total > limit:
+                raise ObjectError(f"compressed body inflates past the limit of {limit} bytes")
+            parts.append(piece)
+    except zstandard.ZstdError as exc:
+        raise ObjectError(f"compressed body is damaged ({exc})") from None
+    if declared >= 0 and total != declared:
+        raise ObjectError(f"compressed body is {total} bytes, its frame declares {declared}")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def inflated_size(payload: bytes | memoryview) -> int:
+    """The size a checked compressed payload inflates to, from its frame header (the encoder
+    always writes it, and ``inflate`` checked it), without inflating; -1 when it is unknown."""
+    try:
+        return int(zstandard.frame_content_size(payload))
+    except zstandard.ZstdError:
+        return -1
 
 
 SAMPLE = 4096
@@ -142,9 +181,9 @@ def decode(oid: bytes, stored: bytes, keys: RepoKeys | None) -> tuple[Header, by
             raise ObjectError(f"object {name}: {exc}") from None
     if header.compressed:
         try:
-            body = _decompressor().decompress(payload, max_output_size=MAX_BODY)
-        except zstandard.ZstdError as exc:
-            raise ObjectError(f"object {name}: compressed body is damaged ({exc})") from None
+            body = inflate(payload)
+        except ObjectError as exc:
+            raise ObjectError(f"object {name}: {exc}") from None
     else:
         body = bytes(payload)
     try:

@@ -404,6 +404,22 @@ def test_patch_json_patch_remove_permission(admin: httpx.Client, collection: str
     assert r.json()["permissions"] == {"read": ["system.Everyone"], "write": ["account:admin"]}
 
 
+def test_patch_json_patch_removing_the_last_principal_drops_the_permission(
+    admin: httpx.Client, alice: httpx.Client, collection: str
+) -> None:
+    """Kinto omits a permission left with no principal; ``"read": []`` is not an answer."""
+    admin.put(collection + "/r1", json={"data": {}, "permissions": {"read": ["account:alice"]}})
+    r = admin.patch(
+        collection + "/r1",
+        content=json.dumps([{"op": "remove", "path": "/permissions/read/account:alice"}]),
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert r.status_code == 200
+    assert r.json()["permissions"] == {"write": ["account:admin"]}
+    assert admin.get(collection + "/r1").json()["permissions"] == {"write": ["account:admin"]}
+    assert alice.get(collection + "/r1").status_code == 403
+
+
 def test_patch_json_patch_failing_op_is_400(admin: httpx.Client, collection: str) -> None:
     admin.put(collection + "/r1", json={"data": {"z": 5}})
     r = admin.patch(

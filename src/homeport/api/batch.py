@@ -23,12 +23,14 @@ REQUEST_KEYS = ("method", "path", "headers", "body")
 
 
 def _merge(defaults: Any, value: Any) -> Any:
+    """Kinto's rule: what the request gives wins, ``null`` included (a null is a value, not a
+    hole for the default to fill); mappings on both sides merge key by key."""
     if isinstance(defaults, dict) and isinstance(value, dict):
         merged = copy.deepcopy(defaults)
         for key, item in value.items():
-            merged[key] = _merge(merged.get(key), item)
+            merged[key] = _merge(merged[key], item) if key in merged else copy.deepcopy(item)
         return merged
-    return copy.deepcopy(value) if value is not None else copy.deepcopy(defaults)
+    return copy.deepcopy(value)
 
 
 def _invalid(name: str, description: str) -> InvalidParameters:
@@ -90,13 +92,17 @@ async def _run(ctx: Context, parent: ApiRequest, sub: dict[str, Any]) -> dict[st
     path = split.path
     if path.startswith("/v1/") or path == "/v1":
         path = path[3:] or "/"
-    headers = {k.lower(): str(v) for k, v in (sub.get("headers") or {}).items()}
+    headers = {"content-type": "application/json", **parent.headers}
+    headers.update({k.lower(): str(v) for k, v in (sub.get("headers") or {}).items()})
     body = sub.get("body")
+    if body is not None:
+        # Kinto sends every sub-request body as plain JSON, whatever Content-Type it names.
+        headers["content-type"] = "application/json"
     request = ApiRequest(
         method=sub["method"],
         path=path.rstrip("/") or "/",
         query=parse_qsl(split.query, keep_blank_values=True),
-        headers={**parent.headers, "content-type": "application/json", **headers},
+        headers=headers,
         user=parent.user,
         origin=parent.origin,
         parsed_body=body if body is not None else {},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
@@ -72,23 +73,50 @@ def object_response(
 TOP_LEVEL = ("data", "permissions")
 
 
-def _body_parts(req: ApiRequest, resource: Resource) -> tuple[JSONObject, Permissions | None]:
+@dataclass
+class Body:
+    """A write's body. A field left out is ``None`` here and means "unchanged", never "empty"."""
+
+    data: JSONObject | None
+    permissions: Permissions
+    """The permissions given, those given as ``null`` left out."""
+    nulls: set[str]
+    """Permissions given as ``null``: a merge-patch removes them, other writes ignore them."""
+    empty: bool
+    """Neither ``data`` nor ``permissions`` was given."""
+
+
+def _body(req: ApiRequest, resource: Resource) -> Body:
     body = req.json()
     if not isinstance(body, dict):
         raise InvalidParameters.at("body", "", not_a_mapping(body))
     unknown = {k: v for k, v in body.items() if k not in TOP_LEVEL}
     if unknown:
         raise InvalidParameters.at("body", "", f'Unrecognized keys in mapping: "{unknown}"')
-    data = body.get("data", {})
-    if not isinstance(data, dict):
+    data = body.get("data")
+    if "data" in body and not isinstance(data, dict):
         raise InvalidParameters.at("body", "data", not_a_mapping(data))
-    if resource is res.GROUP and "data" in body:
-        data.setdefault("members", [])
-    raw_permissions = body.get("permissions")
-    permissions = None
-    if raw_permissions is not None:
-        permissions = res.validate_permissions(resource, raw_permissions)
-    return data, permissions
+    permissions: Permissions = {}
+    nulls: set[str] = set()
+    if "permissions" in body:
+        raw = body["permissions"]
+        permissions = res.validate_permissions(resource, raw)
+        nulls = {name for name, value in raw.items() if value is None}
+    return Body(data, permissions, nulls, not body)
+
+
+def _written_data(resource: Resource, body: Body, existing: JSONObject | None) -> JSONObject:
+    """What a PUT or POST stores: its ``data``; left out, the existing data (as Kinto does:
+    ``setPermissions()`` must not wipe a group's members or a collection's schema)."""
+    if body.data is None:
+        if resource is res.ACCOUNT:
+            raise InvalidParameters.at("body", "data", "Required")
+        if existing is None:
+            return {}
+        return {k: v for k, v in existing.items() if k != "last_modified"}
+    if resource is res.GROUP:
+        body.data.setdefault("members", [])
+    return body.data
 
 
 def _check_same_id(data: JSONObject, object_id: str) -> None:
@@ -115,8 +143,9 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, object_id = locate(req.path)
     assert object_id is not None
-    data, permissions = _body_parts(req, resource)
-    _check_same_id(data, object_id)
+    body = _body(req, resource)
+    if body.data is not None:
+        _check_same_id(body.data, object_id)
     async with unit_of_work(ctx):
         existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
         check_preconditions(req, existing["last_modified"] if existing else None, existing)
@@ -126,8 +155,9 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             resource,
             parent,
             object_id,
-            data,
-            permissions,
+            _written_data(resource, body, existing),
+            # Kinto: given permissions replace them all; none given (or ``{}``) keeps them.
+            body.permissions or None,
             existing=existing,
             replace_permissions=True,
             parents=parents,
@@ -143,8 +173,10 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     async with unit_of_work(ctx):
         found = await _writable(ctx, req, resource, parent, object_id)
         check_preconditions(req, found.obj["last_modified"], found.obj)
-        data, permissions = _patched(req, resource, found)
+        data, permissions, replace = _patched(req, resource, found)
         _check_same_id(data, object_id)
+        if resource is res.GROUP:
+            data.setdefault("members", [])
         written = await writes.save(
             ctx,
             req.user,
@@ -154,7 +186,7 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             data,
             permissions,
             existing=found.obj,
-            replace_permissions=req.content_type.endswith("json-patch+json"),
+            replace_permissions=replace,
             current_permissions=found.permissions,
         )
     return object_response(200, resource, written.obj, written.permissions, req)
@@ -169,38 +201,50 @@ async def _writable(
     return res.Found(obj, await ctx.store.get_permissions(uri), uri)
 
 
+NOTHING_TO_PATCH = "Provide at least one of data or permissions"
+
+
 def _patched(
     req: ApiRequest, resource: Resource, found: res.Found
-) -> tuple[JSONObject, Permissions | None]:
+) -> tuple[JSONObject, Permissions | None, bool]:
+    """The patched data, the permissions to write and whether they replace all the others."""
     current = {k: v for k, v in found.obj.items() if k != "last_modified"}
     kind = req.content_type
     if kind == "application/json-patch+json":
-        document = {
-            "data": current,
-            "permissions": {p: {s: True for s in v} for p, v in found.permissions.items()},
-        }
-        operations = req.json(required=True)
-        if isinstance(operations, list):
-            for op in operations:
-                if isinstance(op, dict) and str(op.get("path", "")).startswith("/permissions/"):
-                    op.setdefault("value", True)
-                    _ensure_permission_key(document, str(op["path"]))
-        try:
-            patched = json_patch(document, operations)
-        except PatchError as exc:
-            raise InvalidParameters.at(
-                "body", None, f"JSON Patch operation failed: {exc}"
-            ) from None
-        data = patched.get("data")
-        if not isinstance(data, dict):
-            raise InvalidParameters.at("body", "data", not_a_mapping(data))
-        raw_perms = {p: sorted(v) for p, v in (patched.get("permissions") or {}).items()}
-        return data, res.validate_permissions(resource, raw_perms)
-    changes, permissions = _body_parts(req, resource)
+        return (*_json_patched(req, resource, current, found.permissions), True)
+    body = _body(req, resource)
+    if body.empty:
+        raise InvalidParameters.at("body", "data", NOTHING_TO_PATCH)
+    changes = body.data or {}
     if kind == "application/merge-patch+json":
-        merged = merge_patch(current, changes)
-        return merged, permissions
-    return {**current, **changes}, permissions
+        permissions = {p: set(s) for p, s in found.permissions.items() if p not in body.nulls}
+        permissions.update(body.permissions)
+        return merge_patch(current, changes), permissions, True
+    return {**current, **changes}, body.permissions or None, False
+
+
+def _json_patched(
+    req: ApiRequest, resource: Resource, current: JSONObject, permissions: Permissions
+) -> tuple[JSONObject, Permissions]:
+    document = {
+        "data": current,
+        "permissions": {p: {s: True for s in v} for p, v in permissions.items()},
+    }
+    operations = req.json(required=True)
+    if isinstance(operations, list):
+        for op in operations:
+            if isinstance(op, dict) and str(op.get("path", "")).startswith("/permissions/"):
+                op.setdefault("value", True)
+                _ensure_permission_key(document, str(op["path"]))
+    try:
+        patched = json_patch(document, operations)
+    except PatchError as exc:
+        raise InvalidParameters.at("body", None, f"JSON Patch operation failed: {exc}") from None
+    data = patched.get("data")
+    if not isinstance(data, dict):
+        raise InvalidParameters.at("body", "data", not_a_mapping(data))
+    raw_perms = {p: sorted(v) for p, v in (patched.get("permissions") or {}).items()}
+    return data, res.validate_permissions(resource, raw_perms)
 
 
 def _ensure_permission_key(document: dict[str, Any], path: str) -> None:
@@ -328,7 +372,8 @@ def _project(obj: JSONObject, fields: list[str] | None) -> JSONObject:
 async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, _ = locate(req.path)
-    data, permissions = _body_parts(req, resource)
+    body = _body(req, resource)
+    data = _written_data(resource, body, None) if body.data is not None else {}
     if resource is res.ACCOUNT and "id" not in data:
         raise InvalidParameters.at("body", "data.id", "data.id in body: Required")
     object_id = data.get("id") or writes.generate_id(resource)
@@ -348,7 +393,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
             parent,
             object_id,
             data,
-            permissions,
+            body.permissions or None,
             existing=None,
             replace_permissions=True,
             parents=parents,

@@ -161,16 +161,21 @@ def visible_permissions(
     account's own principal always counts as the writer of its responses."""
     if resource is not ACCOUNT and user.principals.isdisjoint(permissions.get("write", set())):
         return {}
-    return {p: sorted(s) for p, s in permissions.items()}
+    return {p: sorted(s) for p, s in permissions.items() if s}
 
 
 def validate_permissions(resource: Resource, raw: Any) -> Permissions:
-    """Check a ``permissions`` body, worded as Kinto words its refusals."""
+    """Check a ``permissions`` body, worded as Kinto words its refusals.
+
+    A permission given as ``null`` is left out (checked for nothing, as in Kinto): it means
+    "unchanged", except in a merge-patch, where the caller reads it as "remove"."""
     if not isinstance(raw, dict):
         raise InvalidParameters.at("body", "permissions", not_a_mapping(raw))
     allowed = perms.OBJECT_PERMISSIONS[resource.name]
     cleaned: Permissions = {}
     for name, principals in raw.items():
+        if principals is None:
+            continue
         if name not in allowed:
             raise InvalidParameters.at(
                 "body", "permissions", f'"{name}" is not one of ' + ", ".join(allowed)

@@ -105,6 +105,7 @@ async def save(
         current = await ctx.store.get_permissions(uri) if existing is not None else {}
     merged = _merge_permissions(current, new_permissions, replace_permissions)
     merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
+    merged = {p: s for p, s in merged.items() if s}  # a permission emptied is no permission
     if merged != current:
         await ctx.store.set_permissions(uri, merged)
     if existing is None:
@@ -227,11 +228,11 @@ def _account_body(
     if user.user_id is not None and not admin and user.user_id != f"account:{body['id']}":
         raise InvalidParameters.at("body", "data.id", "Username and account ID do not match.")
     password = body.get("password")
-    if password is None and existing is not None:
-        body["password"] = existing["password"]
-    elif not isinstance(password, str) or not password:
+    if not isinstance(password, str) or not password:
         raise InvalidParameters.at("body", "data.password", "Required")
-    else:
+    if existing is None or password != existing.get("password"):
+        # A PATCH without a password carries the stored hash: hashing it again would lock
+        # the account out. Anything else is a new password in clear.
         body["password"] = accounts.hash_password(ctx, password)
     accounts.forget_credentials(ctx)
     return body

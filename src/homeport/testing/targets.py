@@ -92,15 +92,16 @@ class Server:
             stop_process(p)
         self.procs.clear()
 
-    def restart_home(self, extra_env: Mapping[str, str] | None = None) -> None:
+    def restart_home(self, settings: Mapping[str, str] | None = None) -> None:
         """Stop Homeport and start it again on the same data, port and backend.
 
-        ``extra_env`` is added to the environment for the new process (e.g. a setting that
-        only acts at start-up, such as tombstone compaction).
+        ``settings`` (by TOML key) are changed for the new process, e.g. one that acts at
+        start-up such as ``tombstone_retention_seconds``; they stay for later restarts.
         """
         assert self.data is not None, "only a Homeport server can be restarted"
         self.stop()
-        env = {**self.env, **(extra_env or {})}
+        self.env.update({f"HOMEPORT_{k.upper()}": v for k, v in (settings or {}).items()})
+        env = self.env
         home = start_home(
             self.data, env, port=self.port, log=self.log_path, timeout=STARTUP_TIMEOUT
         )
@@ -130,6 +131,7 @@ kinto.flush_endpoint_enabled = true
 kinto.experimental_collection_schema_validation = true
 kinto.attachment.base_path = {attachments}
 kinto.attachment.base_url = {files_url}/
+{settings}
 
 [server:main]
 use = egg:waitress#main
@@ -194,8 +196,11 @@ def _kinto_command(tmp: Path, ini: Path) -> list[str]:
     return [python, str(launcher), "start", "--ini", str(ini)]
 
 
-def start_kinto(tmp: Path) -> Server:
-    """Start Kinto 26.5 and its attachment file server in the empty folder ``tmp``."""
+def start_kinto(tmp: Path, settings: Mapping[str, str] | None = None) -> Server:
+    """Start Kinto 26.5 and its attachment file server in the empty folder ``tmp``.
+
+    ``settings`` are more Kinto settings, without the ``kinto.`` prefix (``paginate_by``).
+    """
     port, files_port = free_port(), free_port()
     attachments = tmp / "attachments"
     attachments.mkdir()
@@ -207,6 +212,7 @@ def start_kinto(tmp: Path) -> Server:
             attachments=attachments,
             files_url=files_url,
             port=port,
+            settings="\n".join(f"kinto.{k} = {v}" for k, v in (settings or {}).items()),
         )
     )
     log = tmp / "server.log"
@@ -245,9 +251,13 @@ def start_homeport(
     tmp: Path,
     backend: str,
     postgres_url: str | None = None,
-    extra_env: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Server:
-    """Start ``homeport serve`` in the empty folder ``tmp``, configured as Kinto is above."""
+    """Start ``homeport serve`` in the empty folder ``tmp``, configured as Kinto is above.
+
+    ``settings`` are more Homeport settings by TOML key (``paginate_by``), set through their
+    ``HOMEPORT_<KEY>`` variables.
+    """
     env = dict(os.environ)
     env.update(
         HOMEPORT_FLUSH_ENDPOINT="true",
@@ -266,7 +276,7 @@ def start_homeport(
         env["HOMEPORT_STORAGE_URL"] = postgres_url
     else:
         env.pop("HOMEPORT_STORAGE_URL", None)
-    env.update(extra_env or {})
+    env.update({f"HOMEPORT_{k.upper()}": v for k, v in (settings or {}).items()})
     data = tmp / "data"
     home = start_home(data, env, log=tmp / "server.log", timeout=STARTUP_TIMEOUT)
     return Server(
@@ -284,15 +294,15 @@ def start_target(
     tmp: Path,
     backend: str,
     postgres_url: str | None = None,
-    extra_env: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Server:
     """Start the server named by ``backend`` ("kinto", "sqlite" or "postgresql") in ``tmp``.
 
-    ``extra_env`` is for Homeport only (Kinto is configured by its ini).
+    ``settings`` are settings both servers share a name for (``paginate_by``).
     """
     if backend == "kinto":
-        return start_kinto(tmp)
-    return start_homeport(tmp, backend, postgres_url, extra_env)
+        return start_kinto(tmp, settings)
+    return start_homeport(tmp, backend, postgres_url, settings)
 
 
 def ensure_account(server: Server, user: str) -> None:

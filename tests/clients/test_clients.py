@@ -1,0 +1,55 @@
+"""kinto.js and kinto-http (npm) against the server: sync, conflicts, permissions, paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.testing.targets import Server
+
+from .conftest import run_scenario, server_records, without_status
+
+
+def _synced(local: dict[str, dict[str, Any]]) -> None:
+    pending = {k: r["_status"] for k, r in local.items() if r["_status"] != "synced"}
+    assert pending == {}
+
+
+def test_two_devices_sync(node: str, collection: Server) -> None:
+    out = run_scenario(node, collection, "twoDevices")
+    log = out["log"]
+    server = server_records(collection)
+
+    # 2,000 created on a, pulled by b across pages; 20 deleted, one created on b.
+    assert log["a_push"]["published"] == 2000
+    assert log["b_pull"]["created"] == 2000
+    assert len(server) == 2000 - 20 - 1 + 1
+    assert server[log["b_created_id"]]["title"] == "made on b"
+    assert all(f"r{i:04d}" not in server for i in range(20, 40))
+    assert server["r0005"]["title"] == "a edited 5"
+    assert server["r0015"]["title"] == "b edited 15"
+
+    # MANUAL: one conflict, resolved by b, pushed on the next sync.
+    assert log["manual_b"]["conflicts"] == 1 and not log["manual_b"]["ok"]
+    assert log["manual_b_resolved"] == 1
+    assert log["manual_b2"]["ok"]
+    assert server["r0041"]["title"] == "merged"
+    assert server["r0041"]["from_a"] is True and server["r0041"]["from_b"] is True
+    # SERVER_WINS keeps a's version, CLIENT_WINS puts b's on the server.
+    assert log["server_wins_b"]["ok"]
+    assert server["r0042"]["title"] == "server version"
+    assert log["client_wins_b"]["ok"]
+    assert server["r0043"]["title"] == "client version"
+    # a's deletion wins over b's edit (SERVER_WINS on b).
+    assert "r0044" not in server
+
+    # Both devices hold exactly the server's records. kinto.js keeps the tombstone it took as the
+    # SERVER_WINS resolution of r0044 as a local record (so does it against Kinto): such local
+    # tombstones must be the server's own.
+    everything = server_records(collection, tombstones=True)
+    for device in ("a", "b"):
+        _synced(out[device])
+        local = without_status(out[device])
+        tombstones = {k: r for k, r in local.items() if r.get("deleted")}
+        assert {k: everything[k] for k in tombstones} == tombstones, device
+        live = {k: r for k, r in local.items() if not r.get("deleted")}
+        assert live == server, device

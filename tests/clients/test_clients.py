@@ -53,3 +53,30 @@ def test_two_devices_sync(node: str, collection: Server) -> None:
         assert {k: everything[k] for k in tombstones} == tombstones, device
         live = {k: r for k, r in local.items() if not r.get("deleted")}
         assert live == server, device
+
+
+def test_permissions_only_writes_keep_data(node: str, collection: Server) -> None:
+    admin = collection.client("admin")
+    assert admin.patch("/buckets/b", json={"data": {"title": "the bucket"}}).status_code == 200
+    coll = "/buckets/b/collections/c"
+    assert admin.patch(coll, json={"data": {"title": "the collection"}}).status_code == 200
+    r = admin.put(f"{coll}/records/r1", json={"data": {"title": "one", "n": 1}})
+    assert r.status_code == 201
+
+    out = run_scenario(node, collection, "permissionsOnly")
+
+    # What each client got back, and what the server now holds: the data is unchanged.
+    assert out["bucket"]["title"] == "the bucket"
+    assert out["collection"]["title"] == "the collection"
+    assert out["record"]["title"] == "one" and out["record"]["n"] == 1
+    assert out["collection2"]["title"] == "the collection"
+    bucket = admin.get("/buckets/b").json()
+    assert bucket["data"]["title"] == "the bucket"
+    assert bucket["permissions"]["read"] == ["account:alice"]
+    # (the writer is always kept among the writers; the order of principals is not meaningful)
+    collection_now = admin.get(coll).json()
+    assert collection_now["data"]["title"] == "the collection"
+    assert sorted(collection_now["permissions"]["write"]) == ["account:admin", "account:alice"]
+    record = admin.get(f"{coll}/records/r1").json()
+    assert (record["data"]["title"], record["data"]["n"]) == ("one", 1)
+    assert record["permissions"]["read"] == ["account:alice"]

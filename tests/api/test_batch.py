@@ -257,3 +257,24 @@ def test_batch_with_an_invalid_request_runs_nothing(admin: httpx.Client) -> None
     )
     assert r.status_code == 400
     assert admin.get("/buckets").json() == {"data": []}
+
+
+def test_batch_412_on_a_tombstone_carries_etag_and_last_modified(
+    admin: httpx.Client, collection: str
+) -> None:
+    """kinto.js retries on a 412 with the server's timestamp: a sub-response must carry it."""
+    admin.put(RECORDS + "/r1", json={"data": {}})
+    admin.delete(RECORDS + "/r1")
+    listed = admin.get(RECORDS)
+    r = admin.post(
+        "/batch",
+        json={
+            "requests": [
+                {"method": "PUT", "path": RECORDS + "/r1", "headers": {"If-Match": '"1"'}},
+            ]
+        },
+    )
+    [response] = r.json()["responses"]
+    assert response["status"] == 412
+    assert response["headers"]["ETag"] == listed.headers["ETag"]
+    assert response["headers"]["Last-Modified"] == listed.headers["Last-Modified"]

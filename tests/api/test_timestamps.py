@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+
 import httpx
 
 
@@ -200,6 +202,53 @@ def test_if_match_mismatch_on_list_get_is_412(admin: httpx.Client, collection: s
     r = admin.get(collection, headers={"If-Match": '"1"'})
     assert r.status_code == 412
     assert r.json() == PRECONDITION_FAILED
+
+
+def _stamped(r: httpx.Response, timestamp: int) -> None:
+    """A 412 carries the ETag and the Last-Modified of what it compared against."""
+    assert r.status_code == 412, r.text
+    assert etag_ts(r) == timestamp
+    assert r.headers["Last-Modified"] == email.utils.formatdate(timestamp / 1000, usegmt=True)
+
+
+def test_412_on_an_object_carries_its_etag_and_last_modified(
+    admin: httpx.Client, collection: str
+) -> None:
+    created = admin.put(collection + "/r1", json={"data": {"x": 1}}).json()["data"]
+    admin.put(collection + "/r2", json={"data": {}})  # the collection moves on, not r1
+    stale = {"If-Match": '"1"'}
+    path = collection + "/r1"
+    for r in (
+        admin.get(path, headers=stale),
+        admin.put(path, json={"data": {}}, headers=stale),
+        admin.patch(path, json={"data": {}}, headers=stale),
+        admin.delete(path, headers=stale),
+        admin.put(path, json={"data": {}}, headers={"If-None-Match": "*"}),
+        admin.post(collection, json={"data": {"id": "r1"}}, headers=stale),
+    ):
+        _stamped(r, created["last_modified"])
+
+
+def test_412_on_a_missing_object_or_a_list_carries_the_list_timestamp(
+    admin: httpx.Client, collection: str
+) -> None:
+    admin.put(collection + "/r1", json={"data": {}})
+    admin.put(collection + "/dead", json={"data": {}})
+    admin.delete(collection + "/dead")
+    current = etag_ts(admin.get(collection))
+    stale = {"If-Match": '"1"'}
+    for r in (
+        admin.put(collection + "/dead", json={"data": {}}, headers=stale),  # a tombstone
+        admin.put(collection + "/never", json={"data": {}}, headers=stale),
+        admin.post(collection, json={"data": {}}, headers=stale),
+        admin.get(collection, headers=stale),
+        admin.delete(collection, headers=stale),
+    ):
+        _stamped(r, current)
+        assert "details" not in r.json()
+    assert admin.put("/buckets/nope", headers=stale).headers["ETag"] == (
+        admin.get("/buckets").headers["ETag"]
+    )
 
 
 def test_since_returns_changes_and_tombstones(admin: httpx.Client, collection: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlencode
 
@@ -96,6 +97,16 @@ def quoted(timestamp: int) -> str:
     return f'"{timestamp}"'
 
 
+def http_date(timestamp_ms: int) -> str:
+    return formatdate(timestamp_ms / 1000, usegmt=True)
+
+
+def timestamp_headers(timestamp: int) -> dict[str, str]:
+    """The ETag and its date: on every read, and on a 412 (what the condition was checked
+    against, so a client such as kinto.js can resolve the conflict)."""
+    return {"ETag": quoted(timestamp), "Last-Modified": http_date(timestamp)}
+
+
 ETAG_FORMAT = "The value should be integer between double quotes."
 
 
@@ -129,7 +140,7 @@ def check_preconditions(req: ApiRequest, current: int | None, existing: Any = No
 
 def _modified(existing: Any, current: int | None) -> ModifiedMeanwhile:
     details = {"existing": existing} if existing is not None else None
-    headers = {"ETag": quoted(current)} if current is not None else None
+    headers = timestamp_headers(current) if current is not None else None
     return ModifiedMeanwhile("Resource was modified meanwhile", details=details, headers=headers)
 
 
@@ -140,4 +151,12 @@ def not_modified(req: ApiRequest, current: int) -> bool:
     return _etag_value("If-None-Match", raw) == current
 
 
-__all__ = ["NO_BODY", "ApiRequest", "ApiResponse", "check_preconditions", "quoted"]
+__all__ = [
+    "NO_BODY",
+    "ApiRequest",
+    "ApiResponse",
+    "check_preconditions",
+    "http_date",
+    "quoted",
+    "timestamp_headers",
+]

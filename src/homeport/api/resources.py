@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
 
-from homeport.api.messages import ApiRequest, ApiResponse, check_preconditions, not_modified, quoted
+from homeport.api.messages import (
+    ApiRequest,
+    ApiResponse,
+    check_preconditions,
+    not_modified,
+    timestamp_headers,
+)
 from homeport.api.querystring import ListQuery, encode_token, parse_list_query
-from homeport.core.errors import InvalidParameters, ObjectNotFound, invalid_id, not_a_mapping
+from homeport.core.errors import (
+    InvalidParameters,
+    ModifiedMeanwhile,
+    ObjectNotFound,
+    invalid_id,
+    not_a_mapping,
+)
 from homeport.core.patch import PatchError, json_patch, merge_patch
 from homeport.core.query import MISSING, Sort, extract, pagination_rules
 from homeport.services import resources as res
@@ -43,17 +54,20 @@ def public(resource: Resource, obj: JSONObject) -> JSONObject:
     return {k: v for k, v in obj.items() if k not in hidden} if hidden else obj
 
 
-def http_date(timestamp_ms: int) -> str:
-    return formatdate(timestamp_ms / 1000, usegmt=True)
-
-
 def read_headers(timestamp: int) -> dict[str, str]:
     """What Kinto sends with every read: the ETag, its date, and no caching."""
-    return {
-        "ETag": quoted(timestamp),
-        "Last-Modified": http_date(timestamp),
-        "Cache-Control": "no-cache, no-store",
-    }
+    return {**timestamp_headers(timestamp), "Cache-Control": "no-cache, no-store"}
+
+
+async def check_absent(ctx: Context, req: ApiRequest, resource: Resource, parent: str) -> None:
+    """Preconditions on an object that does not exist (or is a tombstone): a 412 then carries
+    the list's timestamp, as Kinto's does (read only when the condition fails)."""
+    try:
+        check_preconditions(req, None)
+    except ModifiedMeanwhile as exc:
+        timestamp = await ctx.store.resource_timestamp(resource.name, parent)
+        exc.headers.update(timestamp_headers(timestamp))
+        raise
 
 
 def object_response(
@@ -148,7 +162,10 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         _check_same_id(body.data, object_id)
     async with unit_of_work(ctx):
         existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
-        check_preconditions(req, existing["last_modified"] if existing else None, existing)
+        if existing is None:
+            await check_absent(ctx, req, resource, parent)
+        else:
+            check_preconditions(req, existing["last_modified"], existing)
         written = await writes.save(
             ctx,
             req.user,
@@ -385,7 +402,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
             found = await res.get_object(ctx, req.user, resource, parent, object_id)
             check_preconditions(req, existing["last_modified"], existing)
             return object_response(200, resource, found.obj, found.permissions, req)
-        check_preconditions(req, None)
+        await check_absent(ctx, req, resource, parent)
         written = await writes.save(
             ctx,
             req.user,

@@ -205,6 +205,17 @@ async function pagedPull() {
   // The reader is built after fetch is wrapped, so its requests go through the wrapper.
   state.active = true;
   const first = await sync(reader);
+  // Enough changes (the newest 250 seeds) for the next sync to span pages too.
+  state.active = false;
+  await wcoll.batch(
+    (batch) => {
+      for (let i = total - 250; i < total; i++) {
+        batch.updateRecord({ id: id(i), title: `edited ${i}` }, { patch: true });
+      }
+    },
+    { aggregate: true },
+  );
+  state.active = true;
   const second = await sync(reader);
   state.active = false;
   const quiet = await sync(reader);

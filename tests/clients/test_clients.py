@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from homeport.testing.targets import Server
 
 from .conftest import run_scenario, server_records, without_status
@@ -80,3 +82,40 @@ def test_permissions_only_writes_keep_data(node: str, collection: Server) -> Non
     record = admin.get(f"{coll}/records/r1").json()
     assert (record["data"]["title"], record["data"]["n"]) == ("one", 1)
     assert record["permissions"]["read"] == ["account:alice"]
+
+
+def _missed(local: dict[str, dict[str, Any]], server: dict[str, dict[str, Any]]) -> list[str]:
+    """Ids whose local copy is not the server's: absent, stale, or deleted on the server."""
+    live = {k: r for k, r in without_status(local).items() if not r.get("deleted")}
+    return sorted(k for k in live.keys() | server.keys() if live.get(k) != server.get(k))
+
+
+def test_paged_pull_with_concurrent_writers(
+    node: str,
+    collection: Server,
+    record_property: pytest.RecordProperty,
+    request: pytest.FixtureRequest,
+) -> None:
+    if not collection.is_kinto:
+        # Until k-sync's listing bounded by the first page's timestamp lands on main.
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="paged _since misses writes between pages")
+        )
+    out = run_scenario(node, collection, "pagedPull", env={"SEED_RECORDS": "1000"})
+    log = out["log"]
+    server = server_records(collection)
+    # The reader's first two syncs span pages (1,000 records then 250 edits, 100 a page) and
+    # each interruption wrote 3 changes; the third sync ran with no writer.
+    assert log["pages_interrupted"] >= 9 + 2
+    assert log["writes"] == 3 * log["pages_interrupted"]
+    assert log["quiet"]["ok"]
+    _synced(out["local"])
+    missed = _missed(out["local"], server)
+    record_property("missed", len(missed))
+    print(f"{collection.backend}: {len(missed)} changes missed: {missed[:10]}")
+    if collection.is_kinto:
+        # Kinto 26.5 ends a paged listing with the ETag of its last page, past the changes that
+        # were written between pages: a client following its pages never sees them.
+        assert missed, "the scenario no longer exposes Kinto's paging race"
+    else:
+        assert missed == []

@@ -39,7 +39,7 @@ from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.web.auth import identify
 from homeport.web.errors import error_body, error_headers, unexpected
-from homeport.web.middleware import KintoHeaders
+from homeport.web.middleware import AllowedHosts, KintoHeaders
 
 log = logging.getLogger("homeport")
 
@@ -314,7 +314,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(KintoHeaders)],
+        middleware=[Middleware(AllowedHosts, settings=settings), Middleware(KintoHeaders)],
         exception_handlers={StarletteHTTPException: http_error, Exception: anything},
     )
     app.state.openapi = None

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware for what every Kinto response has: CORS, nosniff, Accept checks.
+"""Pure-ASGI middleware: the ``Host`` allow-list, and what every Kinto response has (CORS,
+nosniff, Accept checks).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task or copy per request and
 never buffers a streamed response (change streams, attachment downloads).
@@ -11,8 +12,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homeport.core.errors import HomeportError, InvalidParameters, NotAcceptable
+from homeport.core.errors import Errno, HomeportError, InvalidParameters, NotAcceptable
+from homeport.settings import Settings
 from homeport.web.errors import error_body, error_headers
+from homeport.web.hosts import HostRules
 
 EXPOSED = (
     "Alert, Backoff, ETag, Last-Modified, Next-Page, Retry-After, Total-Objects, "
@@ -26,6 +29,38 @@ def acceptable(accept: str) -> bool:
     """True when any range in the header covers JSON (quality values are ignored)."""
     ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
     return any(r in ACCEPTABLE or r.endswith("+json") for r in ranges if r)
+
+
+class AllowedHosts:
+    """Refuses, before any handler runs, every request (HTTP, server-sent events, websockets)
+    whose ``Host`` the home does not answer to: 421 in Kinto's error JSON (see ``web/hosts``)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.rules = HostRules(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        if self.rules.allows(host):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        description = (
+            "This home does not answer to that name. Use http://127.0.0.1 or localhost, or add "
+            "the name to the 'allowed_hosts' setting."
+        )
+        error = HomeportError(
+            f"Host {host!r} is not allowed: {description}",
+            code=421,
+            errno=Errno.INVALID_PARAMETERS,
+            details=[{"location": "header", "name": "Host", "description": description}],
+        )
+        await _send_error(send, error, None)
 
 
 class KintoHeaders:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+import pytest
 
 RECORDS = "/buckets/b/collections/c/records"
 CONTENT = b"hello attachment\n"
@@ -173,3 +174,34 @@ def test_attachment_capability_base_url(server, anon: httpx.Client, admin, colle
     att = upload(admin, "r1").json()
     if att["location"].startswith(("http://", "https://")):
         assert att["location"].startswith(base_url)
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [("data", '{"a": NaN}'), ("data", '{"a": -Infinity}'), ("permissions", '{"read": NaN}')],
+)
+def test_form_fields_are_strict_json(
+    server, admin: httpx.Client, collection: str, field: str, raw: str
+) -> None:
+    """The form's JSON goes through the same parser as a JSON body: NaN is not JSON (a body
+    with it is refused), so it is refused here too, not stored as null."""
+    r = admin.post(
+        f"{collection}/r1/attachment",
+        files={"attachment": ("a.txt", b"x", "text/plain")},
+        data={field: raw},
+    )
+    if server.is_kinto:
+        # kinto-attachment reads the field with json.loads (which takes NaN) and then fails:
+        # a 500 (with `permissions`, after writing the record). Homeport refuses it before
+        # writing anything, with the 400 kinto-attachment gives to bad JSON.
+        assert r.status_code == 500
+        return
+    assert admin.get(f"{collection}/r1").status_code == 404  # nothing written
+    constant = raw.split(": ")[1].rstrip("}")
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": 400,
+        "errno": 109,
+        "error": "Bad Request",
+        "message": f"body: {field} is not valid JSON ({constant} is not valid JSON)",
+    }

@@ -35,6 +35,18 @@ def test_article_without_title_is_refused_with_a_message(gui: Any, client: Clien
     assert "No articles yet" in client.get("/admin/write").text
 
 
+def test_editor_json_is_parsed_strictly(gui: Any, client: Client) -> None:
+    """The editor's JSON goes through the API's one strict parser: NaN is not JSON."""
+    gui.wizard(client)
+    headers = {"X-CSRF-Token": _token(gui, client), "Accept": "application/json",
+               "Content-Type": "application/json"}
+    body = '{"title": "Numbers", "body": "x", "images": [{"hash": NaN}]}'
+    response = client.post("/admin/api/articles", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["message"] == "The editor sent something that is not JSON."
+    assert "No articles yet" in client.get("/admin/write").text
+
+
 def test_delete_then_undo_brings_the_entry_back(gui: Any, client: Client) -> None:
     gui.wizard(client)
     token = _token(gui, client)

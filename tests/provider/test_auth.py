@@ -174,6 +174,22 @@ def test_unknown_and_expired_codes_are_403(world: World) -> None:
     assert unknown.status_code == 403 and expired.status_code == 403
 
 
+def test_a_body_with_nan_is_not_json(world: World) -> None:
+    """Bodies go through the one strict JSON parser (homeport.jsonio): NaN is not JSON."""
+    home = world.home()
+    doc = world.enroll_doc(home, world.invite(), "alice")
+    raw = json.dumps(dict(doc, extra=float("nan"))).encode()
+    assert b"NaN" in raw
+
+    answer = world.client.post(
+        f"{API}/enroll", content=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "bad-request"
+    assert "not JSON" in answer.json()["message"]
+
+
 def test_a_challenge_is_used_once_and_must_be_signed(world: World) -> None:
     home = world.home()
     doc = world.enroll_doc(home, world.invite(), "alice")

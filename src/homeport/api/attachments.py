@@ -7,7 +7,6 @@ record's read permission, so a private record's attachment is never public.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import os
 import secrets
@@ -18,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from homeport import jsonio
 from homeport.api.messages import quoted
 from homeport.api.resources import check_path_ids, read_headers
 from homeport.core.errors import (
@@ -91,7 +91,7 @@ def _form_json(form: Any, field: str) -> Any:
             Errno.INVALID_POSTED_DATA,
         )
     try:
-        return json.loads(raw)
+        return jsonio.loads(raw)  # the JSON API's own strict parser: NaN is refused here too
     except ValueError as exc:
         raise bad_request(
             f"body: {field} is not valid JSON ({exc})", Errno.INVALID_POSTED_DATA
@@ -154,7 +154,7 @@ async def upload(
     headers = read_headers(written.obj["last_modified"])
     headers["Location"] = f"{origin_of(request)}/v1{uri}"
     status = 201 if written.created else 200
-    body = json.dumps(attachment).encode()
+    body = jsonio.dumps(attachment)
     return Response(body, status, headers, media_type="application/json")
 
 

@@ -7,11 +7,11 @@ has confirmed the save, so a failed save (session expired, home stopped) loses n
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import FileResponse, Response
 
+from homeport import jsonio
 from homeport.content import media, sites
 from homeport.content.errors import ContentError, MediaError
 from homeport.content.media import Upload
@@ -59,7 +59,7 @@ async def _json(p: Page) -> dict[str, Any]:
     if length.isdigit() and int(length) > MAX_JSON:
         raise ContentError("The text is too long to save (over 2 MB).")
     try:
-        data = json.loads(await p.request.body())
+        data = jsonio.loads(await p.request.body())
     except ValueError:
         raise ContentError("The editor sent something that is not JSON.") from None
     if not isinstance(data, dict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
-import json
 import logging
 import os
 import secrets
@@ -30,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 import homeport
+from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
@@ -112,7 +112,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def json_of(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body or b"{}")
+        doc = jsonio.loads(body or b"{}")  # the one strict parser: NaN is not JSON
     except ValueError:
         raise ProviderError(400, "bad-request", "the body is not JSON") from None
     if not isinstance(doc, dict):

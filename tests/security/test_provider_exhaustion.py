@@ -9,16 +9,21 @@ provider runs in this process, in a thread (``tests/provider/conftest.py``).
 from __future__ import annotations
 
 import io
+import json
+import os
 import secrets
 from pathlib import Path
 
 import pytest
 import zstandard
 
+from homeport.core.canonical import canonical
 from homeport.core.objects import Flags, ObjectType, pack_header
+from homeport.provider import sites
+from homeport.repo import snapshot
 from homeport.repo.bundle import frame
 from homeport.repo.codec import ObjectError, check
-from tests.provider.conftest import World
+from tests.provider.conftest import BASE, World
 
 MB = 1024 * 1024
 BOMB_DECLARES = 256 * MB
@@ -94,3 +99,162 @@ def test_a_restoring_home_does_not_inflate_a_bomb_either() -> None:
         check(oid, stored, None)
     assert peak() - base < MEMORY_BOUND
     assert "limit" in str(raised.value)
+
+
+# --- sites: what a publish writes ---------------------------------------------------------
+def disk_bytes(root: Path, skip: tuple[str, ...] = ("repo.sqlite",)) -> int:
+    """What a tenant's directory takes on disk (``du``: blocks, each inode once), without its
+    repository database (charged by the objects' sizes)."""
+    seen: set[int] = set()
+    total = 0
+    for folder, dirs, names in os.walk(root):
+        for name in [*dirs, *names]:
+            if name.startswith(skip):
+                continue
+            st = os.lstat(os.path.join(folder, name))
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+    return total
+
+
+def lying_file(
+    monkeypatch: pytest.MonkeyPatch, name: str, chunk: bytes, times: int, size: int
+) -> None:
+    """Make the home's next snapshot store ``name`` as a file object listing ``chunk``
+    ``times`` times while declaring ``size`` bytes: what a hostile home can send."""
+    real = snapshot.store_file
+
+    def store_file(writer: snapshot.ObjectWriter, path: Path, private: bool) -> bytes:
+        if path.name != name:
+            return real(writer, path, private)
+        cid = writer.store(ObjectType.CHUNK, (), chunk, private)
+        body = canonical({"size": size})
+        return writer.store(ObjectType.FILE, (cid,) * times, body, private)
+
+    monkeypatch.setattr(snapshot, "store_file", store_file)
+
+
+def test_a_file_must_hold_the_bytes_it_declares(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = world.enrolled("mallory")
+    home.write_site({"index.html": "hello", "evil.bin": "x"})
+    lying_file(monkeypatch, "evil.bin", bytes(8 * MB), times=8, size=5)
+    tdir = world.tenant_dir("mallory")
+
+    answer = home.publish(world.client, home.snapshot())
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "bad-site"
+    assert "evil.bin" in answer.json()["message"] and "5" in answer.json()["message"]
+    assert disk_bytes(tdir.root) < MB, "the refused site was written"
+    assert sites.kept(tdir) == {}
+
+
+def test_the_quota_counts_the_site_written_on_disk(world: World) -> None:
+    """64 MiB of zeros are a few kB of objects and 64 MiB on disk once materialised."""
+    home = world.enrolled("mallory", quota=4 * MB)
+    home.write_site({"index.html": "hello", "zeros.bin": bytes(64 * MB)})
+    commit = home.snapshot()
+    tdir = world.tenant_dir("mallory")
+
+    refused = home.publish(world.client, commit)
+
+    assert refused.status_code == 507, refused.text
+    assert refused.json()["error"] == "quota-exceeded"
+    assert disk_bytes(tdir.root) < MB
+    assert sites.kept(tdir) == {}
+
+    roomy = world.enrolled("alice", quota=10**9)
+    roomy.write_site({"index.html": "hello", "zeros.bin": bytes(64 * MB)})
+    assert roomy.publish(world.client, roomy.snapshot()).status_code == 200
+    usage = roomy.request(world.client, "GET", "/tenant").json()["usage"]
+    with world.tenant_dir("alice").opened() as repo:
+        objects = repo.stored_bytes()
+    written = disk_bytes(world.tenant_dir("alice").root)
+    assert written >= 64 * MB
+    assert usage - objects >= written, f"{written} bytes written, {usage - objects} charged"
+
+
+def test_republishing_shares_the_files_and_charges_them_once(world: World) -> None:
+    home = world.enrolled("alice")
+    home.write_site({"index.html": "v1", "zeros.bin": bytes(16 * MB), "same.bin": bytes(16 * MB)})
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+    home.write_site({"index.html": "v2", "zeros.bin": bytes(16 * MB), "same.bin": bytes(16 * MB)})
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+    tdir = world.tenant_dir("alice")
+    usage = home.request(world.client, "GET", "/tenant").json()["usage"]
+    with tdir.opened() as repo:
+        objects = repo.stored_bytes()
+    written = disk_bytes(tdir.root)
+    assert 16 * MB <= written < 17 * MB  # one copy of the 16 MiB, in two trees, two paths
+    assert written <= usage - objects < written + MB
+
+
+def test_too_many_files_in_a_site_is_413_and_nothing_is_written(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sites, "MAX_FILES", 20)
+    home = world.enrolled("mallory")
+    home.write_site({f"p{i}.html": f"page {i}" for i in range(25)})
+
+    answer = home.publish(world.client, home.snapshot())
+
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"] == "too-large" and "20" in answer.json()["message"]
+    assert sites.kept(world.tenant_dir("mallory")) == {}
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [
+        pytest.param({"a": "x.html", "a/b": "y.html"}, id="file-and-folder"),
+        pytest.param({"a/b": "x.html", "a": "y.html"}, id="folder-and-file"),
+        pytest.param({"n" * 300 + ".html": "x.html"}, id="300-character-name"),
+        pytest.param({"d/" + "n" * 256: "x.html"}, id="256-byte-name-in-a-folder"),
+    ],
+)
+def test_a_site_the_filesystem_cannot_hold_is_400_and_nothing_is_written(
+    world: World, paths: dict[str, str]
+) -> None:
+    home = world.enrolled("mallory")
+    home.write_site({"x.html": "x", "y.html": "y"})
+    commit = home.snapshot()
+    home.push(world.client, commit)
+    ids = home.files(commit)
+    doc = {**home.publish_doc(commit), "files": {p: ids[f] for p, f in paths.items()}}
+
+    answer = home.request(world.client, "POST", "/publish", doc)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "bad-site"
+    tdir = world.tenant_dir("mallory")
+    assert sites.kept(tdir) == {}
+    assert disk_bytes(tdir.root) < 64 * 1024
+    assert home.request(world.client, "GET", "/tenant").json()["head"] is None
+
+
+# --- serving --------------------------------------------------------------------------------
+def test_serving_goes_by_the_size_on_disk_and_streams(world: World) -> None:
+    """A manifest whose sizes lie (a tree written before sizes were checked): serving must not
+    read a 64 MiB file into memory because its manifest says 5 bytes."""
+    home = world.enrolled("alice")
+    home.write_site({"index.html": "hello", "big.bin": bytes(64 * MB)})
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+    tdir = world.tenant_dir("alice")
+    live = sites.live_name(tdir)
+    manifest = tdir.sites / f"{live}.json"
+    doc = json.loads(manifest.read_text())
+    doc["files"]["big.bin"][1] = 5
+    manifest.write_text(json.dumps(doc))
+
+    base = reset_peak()
+    for _ in range(3):
+        with world.client.stream("GET", "/big.bin", headers={"Host": f"alice.{BASE}"}) as got:
+            assert got.status_code == 200
+            assert got.headers["content-length"] == str(64 * MB)
+            received = sum(len(piece) for piece in got.iter_raw(MB))
+        assert received == 64 * MB
+    grown = peak() - base
+    assert grown < 48 * MB, f"three GETs took the provider up {grown // MB} MB"

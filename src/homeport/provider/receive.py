@@ -198,6 +198,12 @@ class Publish:
             ) from None
         if len(commit) != 32 or (site and (not sites.safe_path(site) or "/" in site)):
             raise ProviderError(400, "bad-request", "'commit' or 'site' is malformed")
+        if len(files) > sites.MAX_FILES:
+            raise ProviderError(
+                413,
+                "too-large",
+                f"a site has at most {sites.MAX_FILES} files; this one lists {len(files)}",
+            )
         return cls(commit, operations, site, files)
 
 
@@ -206,7 +212,8 @@ class Published:
     commit: Commit
     manifest: Manifest
     usage: int
-    """What the tenant's objects take now, counted afresh (stale uploads dropped)."""
+    """What the tenant's objects and sites take now, counted afresh (stale uploads
+    dropped)."""
 
 
 def _missing_objects(found: list[bytes]) -> ProviderError:
@@ -290,25 +297,52 @@ def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
     return values
 
 
-def _site_files(
-    repo: Repository, new: Commit, files: dict[str, bytes]
-) -> dict[str, tuple[bytes, int]]:
+Files = dict[str, tuple[bytes, int]]
+"""A site's paths → (file id, checked size)."""
+
+
+def _site_files(repo: Repository, new: Commit, files: dict[str, bytes]) -> Files:
     if not files:
         return {}  # a backup only: no need to read the tree
+    for path in files:
+        if not sites.safe_path(path):
+            raise ProviderError(400, "bad-site", f"{path[:300]!r}: not a path inside the site")
+    try:
+        sites.check_layout(files)
+    except SiteError as exc:
+        raise ProviderError(400, "bad-site", str(exc)) from None
     values = _tree_values(repo, new.root)
     checked: dict[str, tuple[bytes, int]] = {}
+    sizes: dict[bytes, tuple[bytes, int]] = {}
+    chunks: dict[bytes, int] = {}
     for path, file_id in files.items():
-        if not sites.safe_path(path):
-            raise ProviderError(400, "bad-site", f"{path!r}: not a path inside the site")
         if file_id not in values:
             raise ProviderError(
                 400, "bad-site", f"{path}: file {file_id.hex()[:16]} is not in commit {new.seq}"
             )
-        try:
-            checked[path] = (file_id, sites.file_size(repo, file_id, path))
-        except SiteError as exc:
-            raise ProviderError(400, "bad-site", str(exc)) from None
+        found = sizes.get(file_id)
+        if found is None:
+            try:
+                found = sizes[file_id] = (file_id, sites.file_size(repo, file_id, path, chunks))
+            except SiteError as exc:
+                raise ProviderError(400, "bad-site", str(exc)) from None
+        checked[path] = found
     return checked
+
+
+def _check_room(repo: Repository, tdir: TenantDir, tenant: Tenant, files: Files) -> None:
+    """The quota counts what is on disk: objects, and the sites materialised from them. A new
+    tree that would pass it is refused before anything is written."""
+    held = repo.stored_bytes() + sites.disk_usage(tdir)
+    needed = sites.new_bytes(tdir, files) if files else 0
+    if held + needed > tenant.quota:
+        raise ProviderError(
+            507,
+            "quota-exceeded",
+            f"this site takes {needed} more bytes on disk; the tenant holds {held} of its "
+            f"{tenant.quota}: free space or ask the provider's operator for a larger quota; "
+            "nothing was published",
+        )
 
 
 def publish(
@@ -340,18 +374,19 @@ def publish(
         if importer.problems:
             raise ProviderError(409, "missing-objects", "\n".join(importer.problems))
         files = _site_files(repo, new, req.files)
-        live = sites.live_name(tdir)
-        previous = sites.ManifestCache().get(tdir, live) if live else None
-        manifest = sites.materialise(
-            repo,
-            tdir,
-            seq=new.seq,
-            commit=new.id.hex(),
-            created=new.created,
-            site=req.site,
-            files=files,
-            previous=previous,
-        )
+        _check_room(repo, tdir, tenant, files)
+        try:
+            manifest = sites.materialise(
+                repo,
+                tdir,
+                seq=new.seq,
+                commit=new.id.hex(),
+                created=new.created,
+                site=req.site,
+                files=files,
+            )
+        except SiteError as exc:
+            raise ProviderError(400, "bad-site", str(exc)) from None
     except BaseException:
         importer.abort()
         raise
@@ -364,7 +399,7 @@ def publish(
     sites.switch(tdir, manifest.name)
     sites.prune(tdir, keep)
     repo.drop_pending(now - PENDING_MS)
-    return Published(new, manifest, repo.stored_bytes())
+    return Published(new, manifest, repo.stored_bytes() + sites.disk_usage(tdir))
 
 
 def check_continues(tenant: Tenant, ops: list[Any]) -> None:

@@ -7,7 +7,13 @@ symlink in one ``rename``: a reader that resolved ``live`` keeps reading one who
 reader gets the other whole tree. Directory names carry the commit's seq and a random tag
 (``sites/12-3fa9c2``) so re-publishing a seq never touches a tree a reader may be in. Each tree
 has a manifest beside it (``sites/12-3fa9c2.json``): path → file id and size, and the commit's
-time, which serving uses for ETag, Content-Length and Last-Modified without reading the tree.
+time, which serving uses for ETag and Last-Modified without reading the tree.
+
+Each file's bytes are written once per tenant, to ``files/<file id>``, and every tree that holds
+the file (under any number of paths) is a hard link to it: what a tenant's sites take on disk is
+what ``files/`` holds plus each tree's directories and entries, which is what the quota charges
+(``disk_usage``). A file is written only after its chunks' real sizes were added up and found to
+be the size it declares, so the charge is known before anything is written.
 """
 
 from __future__ import annotations
@@ -17,15 +23,28 @@ import os
 import secrets
 import shutil
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from homeport.core.objects import Flags, ObjectType
+from homeport.core.objects import HEADER, Flags, ObjectType
 from homeport.provider.tenants import TenantDir
+from homeport.repo.codec import inflated_size
 from homeport.repo.repository import Repository
 
 MAX_PATH = 1024
+MAX_NAME = 255
+"""Bytes in one path segment: what a filesystem takes in a name (longer failed with 503)."""
+MAX_FILES = 50_000
+"""Paths in one site: each is a directory entry in every kept tree."""
+BLOCK = 4096
+"""Disk is charged in blocks: a 5-byte file takes one."""
+ENTRY_COST = 512
+"""What one path of one tree is charged beyond its file's bytes: the directory entry and its
+line in the manifest."""
+FRAME_HEAD = 18
+"""The longest zstd frame header: where a compressed chunk says how large it inflates."""
 
 
 class SiteError(ValueError):
@@ -42,6 +61,8 @@ class Manifest:
     site: str
     files: dict[str, tuple[str, int]]
     """Path inside the site → (file object id, hex; size in bytes)."""
+    cost: int = 0
+    """What the tree takes on disk beside the shared ``files/``: directories, entries, copies."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,19 +71,56 @@ class Manifest:
             "created": self.created,
             "site": self.site,
             "files": {p: [i, s] for p, (i, s) in self.files.items()},
+            "cost": self.cost,
         }
 
     @classmethod
     def from_json(cls, name: str, doc: dict[str, Any]) -> Manifest:
         files = {str(p): (str(v[0]), int(v[1])) for p, v in doc["files"].items()}
-        return cls(name, int(doc["seq"]), doc["commit"], int(doc["created"]), doc["site"], files)
+        if "cost" in doc:
+            cost = int(doc["cost"])
+        else:  # a tree written before files/: its files are its own
+            cost = sum(blocks(s) for _, s in files.values()) + tree_cost(files)
+        seq, created = int(doc["seq"]), int(doc["created"])
+        return cls(name, seq, doc["commit"], created, doc["site"], files, cost)
+
+
+def blocks(size: int) -> int:
+    """``size`` bytes rounded up to whole blocks."""
+    return -(-size // BLOCK) * BLOCK
+
+
+def tree_cost(paths: Iterable[str]) -> int:
+    """A tree's directories and entries: what it takes beside its files' bytes."""
+    count, folders = 0, set()
+    for path in paths:
+        count += 1
+        head, _, _ = path.rpartition("/")
+        while head and head not in folders:
+            folders.add(head)
+            head, _, _ = head.rpartition("/")
+    return count * ENTRY_COST + (len(folders) + 1) * BLOCK
 
 
 def safe_path(path: str) -> bool:
-    """A relative path that stays inside the site's directory."""
+    """A relative path that stays inside the site's directory, each name short enough for a
+    filesystem."""
     if not path or len(path) > MAX_PATH or "\0" in path or "\\" in path or path.startswith("/"):
         return False
-    return all(part not in ("", ".", "..") for part in path.split("/"))
+    return all(
+        part not in ("", ".", "..") and len(part.encode()) <= MAX_NAME for part in path.split("/")
+    )
+
+
+def check_layout(paths: Iterable[str]) -> None:
+    """No path is also a folder of another (``a`` and ``a/b``): refused before writing."""
+    files = set(paths)
+    for path in files:
+        head, _, _ = path.rpartition("/")
+        while head:
+            if head in files:
+                raise SiteError(f"{head}: a file and a folder of the site have the same name")
+            head, _, _ = head.rpartition("/")
 
 
 def seq_of(name: str) -> int | None:
@@ -70,37 +128,117 @@ def seq_of(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def file_size(repo: Repository, file_id: bytes, path: str) -> int:
-    """A public file object's size, after checking it and its chunks are public and whole."""
+def file_size(
+    repo: Repository, file_id: bytes, path: str, chunks: dict[bytes, int] | None = None
+) -> int:
+    """A public file object's size, after checking it and its chunks are public and whole and
+    that the chunks add up to the size it declares (a file claiming 5 bytes while listing a
+    64 MiB chunk 8 times wrote 512 MiB). ``chunks`` remembers chunk sizes across files."""
+    sizes = {} if chunks is None else chunks
     try:
         kind, links, body = repo.read(file_id)
         if kind is not ObjectType.FILE:
             raise SiteError(f"{path}: object {file_id.hex()[:16]} is not a file")
+        total = 0
         for chunk in links:
-            row = repo.db.execute(
-                "SELECT o.type, substr(d.data, 3, 1) FROM objects o JOIN data d ON d.n = o.n"
-                " WHERE o.id = ?",
-                (chunk,),
-            ).fetchone()
-            if row is None or row[0] != ObjectType.CHUNK:
-                raise SiteError(f"{path}: chunk {chunk.hex()[:16]} is missing or not a chunk")
-            if bytes(row[1])[0] & Flags.SEALED:
-                raise SiteError(f"{path}: chunk {chunk.hex()[:16]} is private")
-        return int(json.loads(body)["size"])
+            size = sizes.get(chunk)
+            if size is None:
+                size = sizes[chunk] = _chunk_size(repo, chunk, path)
+            total += size
+        declared = json.loads(body)["size"]
+        if not isinstance(declared, int) or declared != total:
+            raise SiteError(
+                f"{path}: the file declares {declared!r} bytes and its chunks hold {total}"
+            )
+        return total
     except SiteError:
         raise
     except Exception as exc:  # ObjectError (sealed or damaged), RepositoryError, bad JSON
         raise SiteError(f"{path}: {exc}") from None
 
 
-def _write_file(repo: Repository, file_id: bytes, target: Path) -> None:
+def _chunk_size(repo: Repository, chunk: bytes, path: str) -> int:
+    """A public chunk's body size, from its stored size or its zstd frame's header (both were
+    checked when it arrived), without reading its bytes."""
+    row = repo.db.execute(
+        "SELECT o.type, o.size, substr(d.data, 1, ?) FROM objects o JOIN data d ON d.n = o.n"
+        " WHERE o.id = ?",
+        (HEADER.size + FRAME_HEAD, chunk),
+    ).fetchone()
+    name = chunk.hex()[:16]
+    if row is None or row[0] != ObjectType.CHUNK:
+        raise SiteError(f"{path}: chunk {name} is missing or not a chunk")
+    start = bytes(row[2])
+    flags, links = start[2], int.from_bytes(start[4:8], "big")
+    if flags & Flags.SEALED:
+        raise SiteError(f"{path}: chunk {name} is private")
+    if links:
+        raise SiteError(f"{path}: chunk {name} has links")
+    if not flags & Flags.COMPRESSED:
+        return int(row[1]) - HEADER.size
+    size = inflated_size(start[HEADER.size :])
+    if size < 0:  # a frame that does not say: inflate it (bounded by the codec)
+        size = len(repo.read(chunk)[2])
+    return size
+
+
+def _write_file(repo: Repository, file_id: bytes, size: int, target: Path) -> None:
+    """The file's chunks into ``target`` (a new name), never more than ``size`` bytes."""
     _, links, _ = repo.read(file_id)
+    written = 0
     with open(target, "xb") as out:
         for chunk in links:
             kind, _, data = repo.read(chunk)
             if kind is not ObjectType.CHUNK:
                 raise SiteError(f"object {chunk.hex()[:16]} is not a chunk")
+            written += len(data)
+            if written > size:
+                raise SiteError(f"file {file_id.hex()[:16]} holds more than its {size} bytes")
             out.write(data)
+
+
+def new_bytes(tdir: TenantDir, files: dict[str, tuple[bytes, int]]) -> int:
+    """What writing ``files`` as a new tree adds on disk: the files not in ``files/`` yet and
+    the tree's directories and entries."""
+    fresh = {fid: size for fid, size in files.values() if not (tdir.files / fid.hex()).exists()}
+    return sum(blocks(s) for s in fresh.values()) + tree_cost(files)
+
+
+def disk_usage(tdir: TenantDir) -> int:
+    """What the tenant's sites take: ``files/``, and each tree's cost and manifest."""
+    total = 0
+    for folder in (tdir.files, tdir.sites):
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        total += BLOCK  # the folder itself
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                continue  # a tree: counted through its manifest's cost
+            total += blocks(entry.stat(follow_symlinks=False).st_size)
+            if folder == tdir.sites and entry.name.endswith(".json"):
+                total += _cost(entry.path)
+    return total
+
+
+_COSTS: dict[str, int] = {}
+
+
+def _cost(manifest: str) -> int:
+    """A tree's cost from its manifest, remembered (a manifest never changes)."""
+    found = _COSTS.get(manifest)
+    if found is None:
+        try:
+            with open(manifest, "rb") as f:
+                doc = json.load(f)
+            found = Manifest.from_json("", doc).cost
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+        if len(_COSTS) > 100_000:
+            _COSTS.clear()
+        _COSTS[manifest] = found
+    return found
 
 
 def materialise(
@@ -112,37 +250,46 @@ def materialise(
     created: int,
     site: str,
     files: dict[str, tuple[bytes, int]],
-    previous: Manifest | None,
 ) -> Manifest:
-    """Write ``files`` (path → file id, size) as a new tree under ``sites/``; nothing is served
-    from it until ``switch``. A failure leaves no tree behind."""
+    """Write ``files`` (path → file id, checked size) as a new tree under ``sites/``, each
+    file's bytes once in ``files/``; nothing is served from it until ``switch``. A failure
+    leaves no tree behind, and no file that nothing links."""
     tdir.sites.mkdir(parents=True, exist_ok=True)
+    tdir.files.mkdir(exist_ok=True)
     name = f"{seq}-{secrets.token_hex(4)}"
     partial = tdir.sites / f".{name}.part"
-    linked_from: dict[str, Path] = {}
-    if previous is not None:
-        old_root = tdir.sites / previous.name
-        linked_from = {fid: old_root / p for p, (fid, _) in previous.files.items()}
+    created_files: list[Path] = []
+    copies = 0
     try:
         partial.mkdir()
-        for path, (file_id, _) in sorted(files.items()):
+        for path, (file_id, size) in sorted(files.items()):
             target = partial / path
+            source = tdir.files / file_id.hex()
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                source = linked_from.get(file_id.hex())
-                if source is not None:
-                    try:
-                        os.link(source, target)
-                        continue
-                    except OSError:
-                        pass  # gone or another filesystem: write it
-                _write_file(repo, file_id, target)
+                if not source.exists():
+                    writing = tdir.files / f".{file_id.hex()}.{secrets.token_hex(4)}"
+                    created_files.append(writing)
+                    _write_file(repo, file_id, size, writing)
+                    os.rename(writing, source)
+                    created_files[-1] = source
+                try:
+                    os.link(source, target)
+                except OSError:  # too many links to one file: a copy, charged to this tree
+                    shutil.copyfile(source, target)
+                    copies += blocks(size)
             except (FileExistsError, NotADirectoryError, IsADirectoryError):
                 raise SiteError(
                     f"{path}: a file and a folder of the site have the same name"
                 ) from None
         manifest = Manifest(
-            name, seq, commit, created, site, {p: (i.hex(), s) for p, (i, s) in files.items()}
+            name,
+            seq,
+            commit,
+            created,
+            site,
+            {p: (i.hex(), s) for p, (i, s) in files.items()},
+            tree_cost(files) + copies,
         )
         meta = tdir.sites / f".{name}.json.part"
         meta.write_text(json.dumps(manifest.to_json()))
@@ -152,6 +299,8 @@ def materialise(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         (tdir.sites / f"{name}.json").unlink(missing_ok=True)
+        for leftover in created_files:
+            leftover.unlink(missing_ok=True)
         raise
     return manifest
 
@@ -213,6 +362,19 @@ def prune(tdir: TenantDir, keep: int) -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 Path(entry.path).unlink(missing_ok=True)
+    collect(tdir)
+
+
+def collect(tdir: TenantDir) -> None:
+    """Drop the files of ``files/`` that no tree links any more (a link count of one), and
+    leftovers of writes that were cut."""
+    try:
+        entries = list(os.scandir(tdir.files))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.stat(follow_symlinks=False).st_nlink <= 1:
+            Path(entry.path).unlink(missing_ok=True)
 
 
 class ManifestCache:

@@ -5,6 +5,8 @@
     <data>/tenants/<name>/sites/<seq>/    the site of a published commit, materialised
     <data>/tenants/<name>/sites/<seq>.json   its manifest (path → file id, size; commit time)
     <data>/tenants/<name>/live            symlink to sites/<seq>: what is served
+    <data>/tenants/<name>/files/<id>      each site file's bytes once, by file id; the trees
+                                          under sites/ are hard links to these
 
 The provider never holds a home's keys: sealed objects are kept and handed back as they came.
 """
@@ -75,6 +77,10 @@ class TenantDir:
     @property
     def sites(self) -> Path:
         return self.root / "sites"
+
+    @property
+    def files(self) -> Path:
+        return self.root / "files"
 
     @property
     def live(self) -> Path:

@@ -133,16 +133,31 @@ def _sorting(raw: str, known: set[str] | None) -> list[Sort]:
     return sorting
 
 
-def encode_token(last: dict[str, Any], offset: int) -> str:
-    payload = json.dumps({"last_object": last, "offset": offset}, separators=(",", ":"))
+def encode_token(last: dict[str, Any], offset: int, bound: int | None = None) -> str:
+    """Kinto's token (``last_object``, ``offset``) plus the listing's ``bound`` when it has one.
+
+    The bound is the collection timestamp at the first page: later pages list only what is not
+    newer, so every page describes the same state and its ETag can be that bound.
+    """
+    token: dict[str, Any] = {"last_object": last, "offset": offset}
+    if bound is not None:
+        token["bound"] = bound
+    payload = json.dumps(token, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+def _counter(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
 def decode_token(raw: str) -> dict[str, Any]:
+    """A token of ours or Kinto's; one without ``bound`` (Kinto's, or older) pages unbounded."""
     try:
         padded = raw + "=" * (-len(raw) % 4)
         token = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(token, dict) or not isinstance(token.get("last_object"), dict):
+            raise ValueError(raw)
+        if not _counter(token.get("offset", 0)) or not _counter(token.get("bound", 0)):
             raise ValueError(raw)
         return token
     except (ValueError, binascii.Error, UnicodeDecodeError):

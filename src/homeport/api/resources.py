@@ -21,7 +21,7 @@ from homeport.core.errors import (
     not_a_mapping,
 )
 from homeport.core.patch import PatchError, json_patch, merge_patch
-from homeport.core.query import MISSING, Sort, extract, pagination_rules
+from homeport.core.query import MISSING, Filter, Op, Sort, extract, pagination_rules
 from homeport.services import resources as res
 from homeport.services import writes
 from homeport.services.context import Context
@@ -309,21 +309,37 @@ async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     scope = await res.list_scope(ctx, req.user, resource, parent)
     query = parse_list_query(req.query, await _known_fields(ctx, resource, parent, scope))
     timestamp = await ctx.store.resource_timestamp(resource.name, parent)
-    headers = read_headers(timestamp)
     if not_modified(req, timestamp):
-        return ApiResponse(304, None, headers)
+        return ApiResponse(304, None, read_headers(timestamp))
     check_preconditions(req, timestamp)
     if req.method == "HEAD":
+        headers = read_headers(timestamp)
         total = await res.count_objects(ctx, scope, resource, parent, query.filters)
         headers["Total-Records"] = headers["Total-Objects"] = str(total)
         return ApiResponse(200, None, headers)
+    bound = _bound(query, timestamp)
+    headers = read_headers(timestamp if bound is None else bound)
     if query.since is not None and query.since >= timestamp and query.token is None:
         return ApiResponse(200, {"data": []}, headers)
-    objects, next_url = await _page(ctx, req, scope, resource, parent, query)
+    objects, next_url = await _page(ctx, req, scope, resource, parent, query, bound)
     if next_url:
         headers["Next-Page"] = next_url
     data = [_project(public(resource, o), query.fields) for o in objects]
     return ApiResponse(200, {"data": data}, headers)
+
+
+def _bound(query: ListQuery, timestamp: int) -> int | None:
+    """The newest change a listing shows: the collection timestamp when its first page was read.
+
+    Every page of one listing is cut at that bound (and carries it as its ETag), so a write
+    landing while a client pages gets a later timestamp, stays out of this listing, and is
+    what the client's next ``_since=<ETag>`` returns, whichever page's ETag it keeps. A token
+    without a bound (Kinto's own) pages as Kinto does, unbounded.
+    """
+    if query.token is None:
+        return timestamp
+    bound = query.token.get("bound")
+    return None if bound is None else min(int(bound), timestamp)
 
 
 def _limit(ctx: Context, query: ListQuery) -> int:
@@ -341,6 +357,7 @@ async def _page(
     resource: Resource,
     parent: str,
     query: ListQuery,
+    bound: int | None,
 ) -> tuple[list[JSONObject], str | None]:
     sorting = list(query.sorting) or [Sort("last_modified", descending=True)]
     if not any(s.field == "last_modified" for s in sorting):
@@ -353,12 +370,15 @@ async def _page(
     if query.token is not None:
         rules = pagination_rules(sorting, query.token["last_object"])
         offset = int(query.token.get("offset", 0))
+    filters = list(query.filters)
+    if bound is not None:
+        filters.append(Filter("last_modified", Op.MAX, bound))
     objects = await res.list_objects(
         ctx,
         scope,
         resource,
         parent,
-        query.filters,
+        filters,
         sorting,
         rules,
         limit + 1,
@@ -370,7 +390,7 @@ async def _page(
     if more and objects:
         last = {s.field: extract(objects[-1], s.field) for s in sorting}
         last = {k: v for k, v in last.items() if v is not MISSING}
-        token = encode_token(last, offset + len(objects))
+        token = encode_token(last, offset + len(objects), bound)
         next_url = req.url(_token=token, _limit=str(limit))
     return objects, next_url
 

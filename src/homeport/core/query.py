@@ -137,13 +137,9 @@ def matches(obj: Mapping[str, Any], flt: Filter) -> bool:
     if op is Op.HAS:
         return (value is not MISSING) == bool(target)
     if op is Op.CONTAINS:
-        return isinstance(value, list) and all(
-            any(json_equal(v, t) for v in value) for t in target
-        )
+        return isinstance(value, list) and all(any(json_equal(v, t) for v in value) for t in target)
     if op is Op.CONTAINS_ANY:
-        return isinstance(value, list) and any(
-            any(json_equal(v, t) for v in value) for t in target
-        )
+        return isinstance(value, list) and any(any(json_equal(v, t) for v in value) for t in target)
     raise ValueError(f"unknown operator {op}")
 
 
@@ -182,13 +178,55 @@ def sort_objects(objects: list[JSONObject], sorting: Sequence[Sort]) -> list[JSO
     return result
 
 
+MAX_PREFIXES = 64
+"""Bounds the rules to a few hundred groups whatever ``_sort`` asks for."""
+
+
+def _last_value(last: Mapping[str, Any], field: str) -> Any:
+    """``last`` is a page token's ``{field: value}`` (absent when missing) or a whole object."""
+    return last[field] if field in last else extract(last, field)
+
+
+def _no_value(field: str) -> list[list[Filter]]:
+    """Missing and ``null`` sort together (last ascending): either one, as alternatives."""
+    return [[Filter(field, Op.HAS, False)], [Filter(field, Op.EQ, None)]]
+
+
+def _equal(field: str, value: Any, exact: bool) -> list[list[Filter]]:
+    if value is MISSING or value is None:
+        return _no_value(field) if exact else [[Filter(field, Op.HAS, False)]]
+    return [[Filter(field, Op.EQ, value)]]
+
+
+def _after(sort: Sort, value: Any) -> list[list[Filter]]:
+    """Alternatives for "strictly after ``value``" on one key, missing/``null`` included."""
+    if value is MISSING or value is None:
+        if not sort.descending:
+            return []  # nothing sorts after no value
+        return [[Filter(sort.field, Op.HAS, True), Filter(sort.field, Op.NOT, None)]]
+    if sort.descending:
+        return [[Filter(sort.field, Op.LT, value)]]
+    return [[Filter(sort.field, Op.GT, value)], *_no_value(sort.field)]
+
+
 def pagination_rules(sorting: Sequence[Sort], last: Mapping[str, Any]) -> list[list[Filter]]:
-    """Filters selecting what comes after ``last`` in ``sorting`` order (Kinto's paging rules)."""
+    """Filters selecting what comes after ``last`` in ``sorting`` order (Kinto's paging rules).
+
+    An OR of AND groups: equal on the first ``i`` keys and after ``last`` on key ``i``. Unlike
+    Kinto's, objects without a value for a key (tombstones, optional fields) are placed where
+    the sort puts them, so a page boundary next to them neither skips nor repeats any. Values
+    of different JSON types under one key are not ordered by these rules. Each key without a
+    value doubles the groups after it; past `MAX_PREFIXES` an explicit ``null`` is no longer
+    matched as equal to a missing value (only a ``_sort`` of many such keys gets there).
+    """
     rules: list[list[Filter]] = []
-    for i, sort in enumerate(sorting):
-        if sort.field not in last:
-            continue
-        group = [Filter(s.field, Op.EQ, last[s.field]) for s in sorting[:i] if s.field in last]
-        group.append(Filter(sort.field, Op.LT if sort.descending else Op.GT, last[sort.field]))
-        rules.append(group)
+    prefixes: list[list[Filter]] = [[]]
+    for sort in sorting:
+        value = _last_value(last, sort.field)
+        exact = len(prefixes) < MAX_PREFIXES
+        for prefix in prefixes:
+            rules.extend([*prefix, *after] for after in _after(sort, value))
+        prefixes = [
+            [*prefix, *eq] for prefix in prefixes for eq in _equal(sort.field, value, exact)
+        ]
     return rules

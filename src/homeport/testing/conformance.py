@@ -347,6 +347,7 @@ class RecordStoreConformance(PermissionsConformance):
             [Sort("last_modified", True)],
             [Sort("g"), Sort("name", True), Sort("id")],
             [Sort("w"), Sort("id", True)],
+            [Sort("name"), Sort("g", True), Sort("id")],
         ],
         ids=lambda s: ",".join(("-" if x.descending else "") + x.field for x in s),
     )
@@ -356,6 +357,10 @@ class RecordStoreConformance(PermissionsConformance):
     ) -> None:
         for i in range(13):
             obj = {"id": f"r{i:02}", "g": i % 3, "name": "abcab"[i % 5] + str(i % 4), "w": i / 4}
+            if i % 5 == 3:
+                obj["name"] = None  # sorts with the missing ones
+            elif i % 5 == 4:
+                del obj["name"]
             await store.create(R, P, obj)
         await store.create(R, P, {"id": "gone", "g": 1, "name": "a", "w": 0.5})
         await store.delete(R, P, "gone")

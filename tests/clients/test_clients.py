@@ -96,11 +96,6 @@ def test_paged_pull_with_concurrent_writers(
     record_property: pytest.RecordProperty,
     request: pytest.FixtureRequest,
 ) -> None:
-    if not collection.is_kinto:
-        # Until k-sync's listing bounded by the first page's timestamp lands on main.
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="paged _since misses writes between pages")
-        )
     out = run_scenario(node, collection, "pagedPull", env={"SEED_RECORDS": "1000"})
     log = out["log"]
     server = server_records(collection)

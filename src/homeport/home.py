@@ -37,7 +37,7 @@ from homeport.services.maintenance import compact_tombstones
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
-from homeport.web.auth import identify
+from homeport.web.auth import client_of, identify
 from homeport.web.errors import error_body, error_headers, unexpected
 from homeport.web.middleware import AllowedHosts, KintoHeaders
 
@@ -88,7 +88,7 @@ async def api_request(request: Request, ctx: Context, path: str) -> ApiRequest:
         headers={
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
         },
-        user=await identify(ctx, request.headers.get("authorization")),
+        user=await identify(ctx, request.headers.get("authorization"), client_of(request)),
         origin=origin_of(request),
         raw_body=body,
     )
@@ -122,7 +122,7 @@ async def batch_endpoint(request: Request) -> Response:
 
 async def _user(request: Request) -> User:
     ctx: Context = request.app.state.ctx
-    return await identify(ctx, request.headers.get("authorization"))
+    return await identify(ctx, request.headers.get("authorization"), client_of(request))
 
 
 def _record_params(request: Request) -> tuple[str, str, str]:

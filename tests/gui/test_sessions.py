@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeport.gui.sessions import COOKIE, IDLE_MS, LOGIN_MAX_FAILURES
+from homeport.gui.sessions import COOKIE, IDLE_MS
+from homeport.services.logins import CLIENT_LIMITS
+
+LOGIN_MAX_FAILURES = CLIENT_LIMITS[0].failures
 
 Client = Any
 Clock = Any

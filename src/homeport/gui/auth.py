@@ -7,6 +7,8 @@ from starlette.responses import Response
 from homeport.gui.pages import PREFIX, Page, page, safe_next
 from homeport.gui.sessions import store_of
 from homeport.services import accounts
+from homeport.services.logins import TooManyAttempts
+from homeport.web.auth import client_of
 
 OWNER = "admin"
 
@@ -20,21 +22,20 @@ async def login_form(p: Page) -> Response:
 
 @page(login=False)
 async def login(p: Page) -> Response:
-    """Rate-limited per client address: a few failures a minute, then a wait."""
+    """Under the same login limit as the API's Basic auth (``services.logins``)."""
     form = await p.form()
     target = safe_next(str(form.get("next") or ""))
-    client = p.request.client.host if p.request.client else "?"
-    store = store_of(p.ctx)
-    wait = store.login_blocked_for(client, p.now)
-    if wait:
-        error = f"Too many wrong passwords. Wait {wait} seconds, then try again."
-        return p.render("login.html", 429, next=target, error=error)
     password = str(form.get("password") or "")
-    if not password or not await accounts.check_password(p.ctx, OWNER, password):
-        store.login_failed(client, p.now)
+    try:
+        right = await accounts.check_password(p.ctx, OWNER, password, client_of(p.request))
+    except TooManyAttempts as exc:
+        response = p.render("login.html", 429, next=target, error=exc.message)
+        response.headers["Retry-After"] = str(exc.wait_seconds)
+        return response
+    if not right:
         error = "That password is not right. Check it and try again."
         return p.render("login.html", 401, next=target, error=error)
-    store.login_succeeded(client)
+    store = store_of(p.ctx)
     p.replace_session(store.login(p.session, OWNER, p.now))
     return p.redirect(target)
 

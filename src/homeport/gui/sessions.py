@@ -1,4 +1,5 @@
-"""GUI sessions, CSRF tokens and the login rate limit, kept in the home process's memory.
+"""GUI sessions and CSRF tokens, kept in the home process's memory (the login limit is
+``services.logins``, shared with the API).
 
 Sessions live in memory on purpose: the home is one process, a restart only asks the owner to
 log in again, and nothing secret reaches the disk. Every visitor gets a session (anonymous until
@@ -19,8 +20,6 @@ COOKIE = "homeport_session"
 IDLE_MS = 12 * 3600 * 1000
 LIFETIME_MS = 7 * 24 * 3600 * 1000
 MAX_SESSIONS = 5000
-LOGIN_WINDOW_MS = 60 * 1000
-LOGIN_MAX_FAILURES = 5
 
 
 @dataclass
@@ -45,7 +44,6 @@ class SessionStore:
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._failures: dict[str, list[int]] = {}
 
     def new(self, now: int, user: str | None = None) -> Session:
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, now, user)
@@ -82,22 +80,6 @@ class SessionStore:
         """Log ``user`` out everywhere (after a password change)."""
         for key in [k for k, s in self._sessions.items() if s.user == user]:
             del self._sessions[key]
-
-    def login_blocked_for(self, client: str, now: int) -> int:
-        """Seconds until ``client`` may try again (0: now)."""
-        recent = [t for t in self._failures.get(client, []) if now - t < LOGIN_WINDOW_MS]
-        self._failures[client] = recent
-        if len(recent) < LOGIN_MAX_FAILURES:
-            return 0
-        return max(1, (recent[0] + LOGIN_WINDOW_MS - now + 999) // 1000)
-
-    def login_failed(self, client: str, now: int) -> None:
-        if len(self._failures) > MAX_SESSIONS:
-            self._failures.clear()
-        self._failures.setdefault(client, []).append(now)
-
-    def login_succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
 
 
 def store_of(ctx: Context) -> SessionStore:

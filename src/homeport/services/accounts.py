@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from homeport.core.errors import ObjectNotFound
 from homeport.services.context import Context
+from homeport.services.logins import limiter_of
 
 CACHE = "accounts"
 
@@ -72,24 +73,25 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return user, password
 
 
-async def authenticate(ctx: Context, header: str) -> str | None:
-    """The account id the Authorization header proves, or None."""
+async def authenticate(ctx: Context, header: str, client: str) -> str | None:
+    """The account id the Authorization header proves, or None. ``client`` is who is asking
+    (``logins.client_key``): while it or the account is over the login limit, this raises
+    ``TooManyAttempts`` whatever the password, cached or not."""
+    credentials = parse_basic(header)
+    if credentials is None:
+        return None
+    account_id, password = credentials
+    limiter = limiter_of(ctx)
+    limiter.check(client, account_id, ctx.clock())
     key = hashlib.sha256(header.encode("utf-8", "surrogateescape")).hexdigest()
     cache = _cache(ctx)
     hit = cache.get(key)
     now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
-    credentials = parse_basic(header)
-    if credentials is None:
-        return None
-    account_id, password = credentials
-    try:
-        account = await ctx.store.get("account", "", account_id)
-    except ObjectNotFound:
-        return None
-    stored = account.get("password")
-    if not isinstance(stored, str) or not verify_password(ctx, stored, password):
+    matched = await _password_matches(ctx, account_id, password, threaded=False)
+    if not matched:
+        limiter.failed(client, account_id if matched is False else None, ctx.clock())
         return None
     if len(cache) > 10_000:
         cache.clear()
@@ -126,16 +128,33 @@ async def set_password(ctx: Context, account_id: str, password: str) -> None:
     forget_credentials(ctx)
 
 
-async def check_password(ctx: Context, account_id: str, password: str) -> bool:
-    """Whether ``password`` is the account's, verified off the event loop (argon2 is slow)."""
+async def check_password(ctx: Context, account_id: str, password: str, client: str) -> bool:
+    """Whether ``password`` is the account's (a form's login), verified off the event loop
+    (argon2 is slow), under the same login limit as :func:`authenticate`."""
+    limiter = limiter_of(ctx)
+    limiter.check(client, account_id, ctx.clock())
+    matched = await _password_matches(ctx, account_id, password, threaded=True)
+    if matched:
+        return True
+    limiter.failed(client, account_id if matched is False else None, ctx.clock())
+    return False
+
+
+async def _password_matches(
+    ctx: Context, account_id: str, password: str, threaded: bool
+) -> bool | None:
+    """None when there is no such account: its failures count against the client only, so
+    guessing made-up names cannot crowd real accounts out of the limiter's memory."""
     try:
         account = await ctx.store.get("account", "", account_id)
     except ObjectNotFound:
-        return False
+        return None
     stored = account.get("password")
-    if not isinstance(stored, str):
+    if not isinstance(stored, str) or not password:
         return False
-    return await asyncio.to_thread(verify_password, ctx, stored, password)
+    if threaded:
+        return await asyncio.to_thread(verify_password, ctx, stored, password)
+    return verify_password(ctx, stored, password)
 
 
 PRINCIPALS_TTL_SECONDS = 2.0

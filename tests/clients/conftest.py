@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -108,47 +108,56 @@ def run_scenario(
         "KINTO_COLLECTION": COLLECTION,
         **(env or {}),
     }
+    # stderr goes to a file: a pipe nobody reads could fill up and stall the script.
+    errors_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(
         [node, str(SCENARIOS), name],
         cwd=HERE,
         env=child_env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors_file,
         text=True,
     )
-    assert proc.stdin and proc.stdout and proc.stderr
+    assert proc.stdin and proc.stdout
     deadline = time.monotonic() + timeout
     lines: list[str] = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        try:
-            while (left := deadline - time.monotonic()) > 0:
-                if not sel.select(timeout=left):
-                    continue
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-                message = json.loads(line) if line.startswith("{") else {}
-                if "pause" in message:
-                    assert on_pause, f"scenario {name} paused but the test has no on_pause"
-                    on_pause(message["pause"])
-                    proc.stdin.write("go\n")
-                    proc.stdin.flush()
-            else:
-                raise AssertionError(f"scenario {name} still running after {timeout} s")
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
-            errors = proc.stderr.read()
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                stream.close()
+    try:
+        for line in _lines(proc.stdout, deadline, name):
+            lines.append(line)
+            message = json.loads(line) if line.startswith("{") else {}
+            if "pause" in message:
+                assert on_pause, f"scenario {name} paused but the test has no on_pause"
+                on_pause(message["pause"])
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        proc.stdin.close()
+        proc.stdout.close()
+        errors_file.seek(0)
+        errors = errors_file.read().decode(errors="replace")
+        errors_file.close()
     assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{errors[-4000:]}"
     last = json.loads(lines[-1])
     return dict(last["result"])
+
+
+def _lines(stream: IO[str], deadline: float, name: str) -> Iterator[str]:
+    """The lines of ``stream`` until it ends, failing at ``deadline``."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not sel.select(timeout=left):
+                continue
+            line = stream.readline()
+            if not line:
+                return
+            yield line
+    raise AssertionError(f"scenario {name} still running at its deadline")
 
 
 def server_records(server: Server, *, tombstones: bool = False) -> dict[str, dict[str, Any]]:

@@ -235,6 +235,7 @@ function waitForLine(timeoutMs) {
     rl.once("line", (line) => {
       clearTimeout(timer);
       rl.close();
+      process.stdin.destroy(); // an open stdin would keep node from exiting
       resolve(line);
     });
   });

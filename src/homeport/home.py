@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from homeport import jsonio
-from homeport.api import attachments, changes
+from homeport.api import attachments, changes, default_bucket
 from homeport.api.batch import batch
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.api.root import HTTP_API_VERSION
@@ -130,11 +130,18 @@ def _record_params(request: Request) -> tuple[str, str, str]:
     return p["bucket_id"], p["collection_id"], p["id"]
 
 
+async def _own_record_params(request: Request, user: User) -> tuple[str, str, str]:
+    """The record's ids, the ``default`` bucket being the user's personal one."""
+    bid, cid, rid = _record_params(request)
+    return await default_bucket.bucket_for(request.app.state.ctx, user, bid, cid), cid, rid
+
+
 async def attach(request: Request) -> Response:
     try:
         ctx = request.app.state.ctx
+        user = await _user(request)
         return await attachments.upload(
-            ctx, request, await _user(request), *_record_params(request)
+            ctx, request, user, *await _own_record_params(request, user)
         )
     except Exception as exc:
         return error_response(exc)
@@ -143,7 +150,8 @@ async def attach(request: Request) -> Response:
 async def detach(request: Request) -> Response:
     try:
         ctx = request.app.state.ctx
-        return await attachments.remove(ctx, await _user(request), *_record_params(request))
+        user = await _user(request)
+        return await attachments.remove(ctx, user, *await _own_record_params(request, user))
     except Exception as exc:
         return error_response(exc)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import homeport
+from homeport.api.default_bucket import personal_bucket_id
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.api.querystring import parse_list_query
 from homeport.core.errors import MissingResource
@@ -40,6 +41,12 @@ def capabilities(ctx: Context, origin: str) -> dict[str, Any]:
             "permissions.",
             "url": "https://kinto.readthedocs.io/en/latest/configuration/settings.html",
         },
+        "default_bucket": {
+            "description": "The default bucket is an alias for a personal bucket where "
+            "collections are created implicitly.",
+            "url": "https://kinto.readthedocs.io/en/latest/api/1.x/buckets.html"
+            "#personal-bucket-default",
+        },
         "changes_stream": {
             "description": "Server-sent events of a collection's changes "
             "(GET …/collections/<cid>/changes).",
@@ -69,6 +76,7 @@ async def hello(ctx: Context, req: ApiRequest) -> ApiResponse:
         body["user"] = {
             "id": req.user.user_id,
             "principals": sorted(req.user.principals),
+            "bucket": personal_bucket_id(req.user.user_id),
         }
     return ApiResponse(200, body)
 

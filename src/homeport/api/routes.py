@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
-from homeport.api import resources, root
+from homeport.api import default_bucket, resources, root
 from homeport.api.messages import ApiRequest, ApiResponse
 from homeport.core.errors import MethodNotAllowed, MissingResource
 from homeport.services.context import Context
@@ -104,7 +105,10 @@ def find_route(path: str) -> Route | None:
 
 
 def resolve(method: str, path: str) -> Handler:
-    """The handler for a path below /v1 (used by batch; HTTP goes through the router)."""
+    """The handler for a path below /v1, for HTTP and batch alike; ``/buckets/default/…``
+    is the caller's personal bucket (``default_bucket.py``)."""
+    if default_bucket.is_default(path):
+        return partial(default_bucket.dispatch, resolve=resolve)
     route = find_route(path)
     if route is None:
         raise MissingResource("The resource you are looking for could not be found.")

@@ -118,6 +118,20 @@ async def save(
     return Written(stored, merged, existing is None, existing)
 
 
+async def ensure_owned(
+    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
+) -> None:
+    """Create an empty object owned by ``user`` unless it exists, with no permission check:
+    Kinto's default bucket and its collections are made on first use this way."""
+    if await find_object(ctx, resource, parent_uri, object_id) is not None:
+        return
+    await ctx.store.set_permissions(
+        resource.uri(parent_uri, object_id), {"write": {_author(ctx, user, resource, object_id)}}
+    )
+    await ctx.store.create(resource.name, parent_uri, {"id": object_id})
+    _touch(resource.name, parent_uri)
+
+
 def _author(ctx: Context, user: User, resource: Resource, object_id: str) -> str:
     """Who gets ``write`` on what they wrote: the user; ``system.Everyone`` for anonymous
     writers; for accounts, always the account itself (as Kinto's accounts plugin does)."""

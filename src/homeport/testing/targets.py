@@ -113,6 +113,7 @@ KINTO_INI = """\
 use = egg:kinto
 kinto.includes = kinto.plugins.accounts
                  kinto.plugins.flush
+                 kinto.plugins.default_bucket
                  kinto_attachment
 kinto.storage_backend = kinto.core.storage.memory
 kinto.storage_url =

@@ -96,7 +96,6 @@ def test_paged_pull_with_concurrent_writers(
     node: str,
     collection: Server,
     record_property: pytest.RecordProperty,
-    request: pytest.FixtureRequest,
 ) -> None:
     out = run_scenario(node, collection, "pagedPull", env={"SEED_RECORDS": "1000"})
     log = out["log"]

@@ -206,6 +206,30 @@ def test_group_membership_grants_access(
     assert bob.get(private + "/r1").status_code == 403
 
 
+@pytest.mark.parametrize("member", ["system.Everyone", "/buckets/b/groups/readers"])
+def test_group_members_are_users_not_everyone_nor_groups(
+    anon: httpx.Client, admin: httpx.Client, private: str, member: str
+) -> None:
+    """Kinto refuses ``system.Everyone`` and groups as members: a group is a list of users."""
+    admin.put("/buckets/b/groups/readers", json={"data": {"members": ["account:bob"]}})
+    admin.patch(
+        "/buckets/b/collections/c", json={"permissions": {"read": ["/buckets/b/groups/readers"]}}
+    )
+    # Kinto names the field as it was checked: in the PUT body, or on the patched group
+    for method, name in (("PUT", "data.members.1"), ("PATCH", "members.1")):
+        r = admin.request(
+            method, "/buckets/b/groups/readers", json={"data": {"members": ["account:x", member]}}
+        )
+        assert r.status_code == 400
+        description = f"'{member}' is not a valid user ID."
+        assert r.json()["message"] == f"{name} in body: {description}"
+        assert r.json()["details"] == [
+            {"location": "body", "name": name, "description": description}
+        ]
+    assert admin.get("/buckets/b/groups/readers").json()["data"]["members"] == ["account:bob"]
+    assert anon.get(private + "/r1").status_code == 401
+
+
 def test_group_principal_appears_in_user_principals(
     alice: httpx.Client, admin: httpx.Client
 ) -> None:

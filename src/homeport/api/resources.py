@@ -130,6 +130,7 @@ def _written_data(resource: Resource, body: Body, existing: JSONObject | None) -
         return {k: v for k, v in existing.items() if k != "last_modified"}
     if resource is res.GROUP:
         body.data.setdefault("members", [])
+        writes.check_members(body.data["members"], "data.members")
     return body.data
 
 
@@ -194,6 +195,7 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         _check_same_id(data, object_id)
         if resource is res.GROUP:
             data.setdefault("members", [])
+            writes.check_members(data["members"], "members")
         written = await writes.save(
             ctx,
             req.user,

@@ -183,6 +183,19 @@ async def _prepare(
     return body
 
 
+def check_members(members: Any, name: str) -> None:
+    """A group lists users: Kinto refuses ``system.Everyone`` and other groups as members.
+    ``name`` is where Kinto reports it: ``data.members`` from a PUT or POST body, ``members``
+    from a PATCH (checked on the patched group)."""
+    if not isinstance(members, list):
+        return  # the type is checked when the group is saved
+    for i, member in enumerate(members):
+        if isinstance(member, str) and (member.startswith("/buckets/") or member == EVERYONE):
+            raise InvalidParameters.at(
+                "body", f"{name}.{i}", f"'{member}' is not a valid user ID."
+            )
+
+
 def _check_schema(schema: Any) -> None:
     if not isinstance(schema, dict):
         raise InvalidParameters.at("body", "data.schema", not_a_mapping(schema))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -206,13 +207,51 @@ async def serve(ctx: Context, bid: str, cid: str, rid: str, name: str) -> Respon
     path = ctx.blobs.path(str(attachment["hash"]))
     if path is None:
         raise ObjectNotFound("attachment", rid)
+    with open(path, "rb") as head:
+        image = sniff_image(head.read(SNIFF_BYTES))
+    declared = str(attachment.get("mimetype") or "")
     return FileResponse(
         path,
-        media_type=str(attachment.get("mimetype") or "application/octet-stream"),
-        headers={"ETag": quoted(record["last_modified"]), "Cache-Control": "private"},
-        content_disposition_type="inline",
-        filename=str(attachment.get("filename") or name),
+        media_type=image or (declared if MEDIA_TYPE.match(declared) else DEFAULT_TYPE),
+        headers={
+            "ETag": quoted(record["last_modified"]),
+            "Cache-Control": "private",
+            "Content-Security-Policy": USER_CONTENT_CSP,
+        },
+        content_disposition_type="inline" if image else "attachment",
+        filename=header_safe(str(attachment.get("filename") or name)),
     )
+
+
+SNIFF_BYTES = 16
+DEFAULT_TYPE = "application/octet-stream"
+MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+-]+)*$")
+USER_CONTENT_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox"
+"""For files anyone with write access may have uploaded: nothing in them runs, and a page that
+opens one gets an opaque origin of its own, never the home's."""
+
+
+def sniff_image(head: bytes) -> str | None:
+    """The image type the first bytes prove, for the few formats a browser only ever displays
+    (never SVG, which is a document that runs scripts); None for anything else. The type the
+    uploader declared is not trusted: ``x.png`` sent as ``text/html`` is not an image."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "image/avif"
+    return None
+
+
+def header_safe(filename: str) -> str:
+    """The filename for ``Content-Disposition``: no control characters, quotes or backslashes
+    (they would end the header or its parameter early)."""
+    return re.sub(r'[\x00-\x1f\x7f"\\]', "_", filename)
 
 
 def origin_of(request: Request) -> str:

@@ -45,6 +45,16 @@ NOT_BUILT = (
 )
 
 
+PREVIEW_CSP = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self' "
+    "'unsafe-inline'; script-src 'none'; object-src 'none'; base-uri 'self'; form-action 'none'; "
+    "frame-ancestors 'self'"
+)
+"""The built site is the owner's content on the GUI's own origin, and the themes carry no
+script: none may run there (a sanitiser slip in a title or an uploaded SVG opened directly stays
+inert). Inline styles stay for the ``text-align`` that Markdown tables keep."""
+
+
 def content_type(path: Path) -> str:
     suffix = path.suffix.lower()
     return TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -81,6 +91,12 @@ async def to_root(request: Request) -> Response:
 
 async def to_site(request: Request) -> Response:
     """``/preview/`` shows the GUI's site."""
+    response = await _to_site(request)
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    return response
+
+
+async def _to_site(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     name = await site.current(ctx)
     if name is None:
@@ -89,6 +105,12 @@ async def to_site(request: Request) -> Response:
 
 
 async def serve(request: Request) -> Response:
+    response = await _serve(request)
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    return response
+
+
+async def _serve(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     if not ctx.settings.lan_access and not local_client(request):
         return HTMLResponse("The preview answers only on this computer.", 403)

@@ -49,6 +49,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     base_domain: str = ""
     provider_port: int = 8760
+    provider_public_url: tuple[str, ...] = ()
     keep_commits: int = 20
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)

@@ -39,6 +39,8 @@ class Provider:
     log: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for ``provider serve`` (``HOMEPORT_PROVIDER_PUBLIC_URL``…)."""
 
     @property
     def url(self) -> str:
@@ -64,7 +66,7 @@ class Provider:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=provider_env(),
+                env={**provider_env(), **self.env},
                 start_new_session=True,  # its own process group: stopped with its workers
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT

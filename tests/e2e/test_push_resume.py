@@ -72,8 +72,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     provider = Provider(folder / "provider", folder / "provider.log")
     relay: Relay | None = None
     try:
-        provider.start()
         relay = Relay(provider.port)
+        # the home reaches the provider through the relay, as through a front proxy
+        provider.env["HOMEPORT_PROVIDER_PUBLIC_URL"] = relay.url
+        provider.start()
         home = folder / "home"
         init(home)
         article = folder / "first.md"

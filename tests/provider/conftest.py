@@ -43,7 +43,7 @@ from homeport.services.repository import repo_keys, signer
 from homeport.settings import Settings, load_settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
-from homeport.sync.auth import authorization
+from homeport.sync.auth import authorization, origin
 from homeport.testing.live import free_port
 
 BASE = "prov.test"
@@ -63,6 +63,8 @@ class Home:
     did: str
     operations: list[dict[str, Any]]
     site: str = "blog"
+    audience: str = ""
+    """The provider's address, which every signature names."""
     _n: int = field(default=0)
 
     @property
@@ -116,13 +118,14 @@ class Home:
         }
 
     def sign(self, method: str, target: str, body: bytes = b"", **kw: Any) -> dict[str, str]:
+        kw.setdefault("audience", self.audience)
         return {"Authorization": authorization(self.key, self.did, method, target, body, **kw)}
 
     def request(
         self, client: httpx.Client, method: str, path: str, doc: Any = None, **kw: Any
     ) -> Any:
         body = b"" if doc is None else json.dumps(doc).encode()
-        headers = self.sign(method, API + path, body)
+        headers = self.sign(method, API + path, body, audience=str(client.base_url))
         return client.request(method, API + path, content=body, headers=headers, **kw)
 
     def sealed(self, oid: bytes) -> bool:
@@ -132,7 +135,8 @@ class Home:
         return b"".join(frame(oid, self.repo.raw(oid)) for oid in oids)
 
     def upload(self, client: httpx.Client, data: bytes) -> Any:
-        headers = {**self.sign("POST", f"{API}/objects", data), "Content-Type": PACK}
+        signed = self.sign("POST", f"{API}/objects", data, audience=str(client.base_url))
+        headers = {**signed, "Content-Type": PACK}
         return client.post(f"{API}/objects", content=data, headers=headers)
 
     def publish_doc(self, commit: Commit) -> dict[str, Any]:
@@ -230,16 +234,17 @@ class World:
 
     def home(self) -> Home:
         home = make_home(self.tmp / f"home{len(self.homes)}")
+        home.audience = str(self.client.base_url)
         self.homes.append(home)
         return home
 
     def enroll_doc(self, home: Home, code: str, name: str) -> dict[str, Any]:
         """A signed enrollment request for ``home`` with a fresh challenge."""
         challenge = self.client.post(f"{API}/challenge").json()["challenge"]
-        signed = canonical(
-            {"challenge": challenge, "code": code, "did": home.did, "purpose": "enroll"}
-        )
+        proof = {"audience": origin(home.audience), "challenge": challenge, "code": code}
+        signed = canonical({**proof, "did": home.did, "purpose": "enroll"})
         return {
+            "audience": origin(home.audience),
             "code": code,
             "challenge": challenge,
             "name": name,

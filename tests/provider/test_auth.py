@@ -51,7 +51,7 @@ def test_signing_for_another_tenant_with_ones_own_key_is_refused(
         ("GET", "/bundle", None),
     ]:
         body = b"" if doc is None else json.dumps(doc).encode()
-        header = authorization(bob.key, alice.did, method, API + path, body)
+        header = authorization(bob.key, alice.did, method, API + path, body, audience=bob.audience)
         answer = world.client.request(
             method, API + path, content=body, headers={"Authorization": header}
         )
@@ -111,7 +111,9 @@ def test_a_key_the_identity_never_authorised_is_refused(
     world: World, two: tuple[Home, Home]
 ) -> None:
     alice, _ = two
-    header = authorization(Ed25519PrivateKey.generate(), alice.did, "GET", f"{API}/tenant")
+    header = authorization(
+        Ed25519PrivateKey.generate(), alice.did, "GET", f"{API}/tenant", audience=alice.audience
+    )
 
     assert world.client.get(f"{API}/tenant", headers={"Authorization": header}).status_code == 401
 
@@ -136,7 +138,7 @@ def test_a_rotated_key_is_announced_with_the_longer_log(world: World) -> None:
     assert announced.status_code == 200
     assert after.status_code == 200
     assert retired.status_code == 401
-    root_signed = authorization(root, home.did, "GET", f"{API}/tenant")
+    root_signed = authorization(root, home.did, "GET", f"{API}/tenant", audience=home.audience)
     answer = world.client.get(f"{API}/tenant", headers={"Authorization": root_signed})
     assert answer.status_code == 200
 

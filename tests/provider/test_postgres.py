@@ -117,6 +117,7 @@ def test_a_database_outage_is_503_and_bad_input_stays_4xx(
             httpx.Client(base_url=live.url, timeout=30) as client,
         ):
             home = make_home(root / "home")
+            home.audience = live.url
             code = secrets.token_urlsafe(12)
             db.add_invite(code, None, 10**9, 0, 2**62)
             world = World(settings, db, client, None, [home], root, live)  # type: ignore[arg-type]

@@ -248,7 +248,7 @@ def test_a_publish_without_a_site_keeps_the_backup_and_serves_nothing(world: Wor
 
 def test_the_api_root_says_what_it_is(world: World) -> None:
     doc = world.client.get(f"{API}/").json()
-    assert doc["homeport"] == "provider" and doc["protocol"] == 1
+    assert doc["homeport"] == "provider" and doc["protocol"] == 2
     assert doc["base_domain"] == BASE
 
 

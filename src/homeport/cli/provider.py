@@ -107,10 +107,20 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes [one per CPU].", show_default=False)
     ] = None,
+    public_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-url",
+            help="An address homes reach this provider at, e.g. https://example.net "
+            "(repeatable; needed behind a proxy) [provider_public_url].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
     import uvicorn
 
+    from homeport.provider import audience
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import ProviderWorker, create_provider_app
 
@@ -121,7 +131,12 @@ def serve(
         provider_port=port,
         base_domain=base_domain,
         provider_database=database,
+        provider_public_url=public_url or None,
     )
+    try:
+        public = audience.configured(settings)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
     if not settings.base_domain:
         raise _fail("--base-domain is required (or the base_domain setting), e.g. example.net")
     count = workers if workers is not None else _cpus()
@@ -158,6 +173,14 @@ def serve(
         )
         print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
         print(f"  on http://{shown}:{settings.provider_port}/", flush=True)
+        if public:
+            print(f"  answering requests signed for {', '.join(public)}", flush=True)
+        else:
+            print(
+                f"  answering requests signed for https://{settings.base_domain} or for the "
+                "address they reach it at directly (behind a proxy, set --public-url)",
+                flush=True,
+            )
         print(f"  with {count} worker process{'es' if count > 1 else ''}", flush=True)
         if settings.provider_database:
             print(f"  state and repositories in PostgreSQL at {db.where}", flush=True)

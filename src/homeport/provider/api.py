@@ -33,7 +33,7 @@ from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
-from homeport.provider import domains, receive, sites
+from homeport.provider import audience, domains, receive, sites
 from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.locks import TenantLock
@@ -43,12 +43,21 @@ from homeport.repo.repository import RepositoryError
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError, IntegrityError
 from homeport.sync import segments
-from homeport.sync.auth import AuthError, check_authorization, parse
+from homeport.sync.auth import (
+    CLOCK_SKEW_MS,
+    PROTOCOL,
+    AudienceError,
+    AuthError,
+    check_audience,
+    check_authorization,
+    parse,
+)
 
 log = logging.getLogger("homeport.provider")
 
 CHALLENGE_MS = 5 * 60 * 1000
 NONCE_MS = 10 * 60 * 1000
+NONCE_MARGIN_MS = 60 * 1000
 MAX_JSON = 32 * 1024 * 1024
 MAX_CHALLENGES = 10_000
 PACK_TYPE = "application/vnd.homeport.pack"
@@ -65,6 +74,15 @@ class Provider:
     verifiers: domains.Verifiers = domains.DEFAULT
     clock: Callable[[], int] = receive.now_ms
     locks: dict[str, TenantLock] = field(default_factory=dict)
+    public: tuple[str, ...] = ()
+    """The configured public addresses (``provider_public_url``) as origins."""
+
+    def __post_init__(self) -> None:
+        self.public = audience.configured(self.settings)
+
+    def audiences(self, request: Request) -> set[str]:
+        """What a signature must name to be for this provider (``audience.py``)."""
+        return audience.accepted(self.settings, self.public, request.scope)
 
     def lock(self, tenant: str) -> TenantLock:
         """This tenant's jobs, one at a time across all worker processes."""
@@ -159,13 +177,28 @@ async def authenticate(
     now = provider.clock()
     try:
         signed = check_authorization(
-            header, request.method, _target(request), body, allowed, now, digest=digest
+            header,
+            request.method,
+            _target(request),
+            body,
+            allowed,
+            provider.audiences(request),
+            now,
+            digest=digest,
         )
+    except AudienceError as exc:
+        raise wrong_audience(exc) from None
     except AuthError as exc:
         raise ProviderError(401, "unauthorized", str(exc)) from None
-    if not await provider.query(provider.db.remember_nonce, signed.nonce, now + NONCE_MS, now):
+    # remembered for as long as its timestamp would pass the clock check, and then some
+    expires = max(now + NONCE_MS, signed.ts + CLOCK_SKEW_MS + NONCE_MARGIN_MS)
+    if not await provider.query(provider.db.remember_nonce, signed.nonce, expires, now):
         raise ProviderError(401, "replayed", "this request was already received (a replay)")
     return tenant, body
+
+
+def wrong_audience(exc: AudienceError) -> ProviderError:
+    return ProviderError(401, "wrong-audience", str(exc), expected=exc.expected)
 
 
 def _key_in_force(did: str, operations: list[dict[str, Any]]) -> str:
@@ -243,6 +276,11 @@ async def enroll(request: Request, provider: Provider) -> Response:
         raise ProviderError(
             400, "bad-request", "enroll needs code, challenge, name, identity, key and sig"
         ) from None
+    aud = None if doc.get("audience") is None else str(doc["audience"])
+    try:
+        check_audience(aud, provider.audiences(request))
+    except AudienceError as exc:
+        raise wrong_audience(exc) from None
     now = provider.clock()
     invite = await provider.query(provider.db.invite, code)
     if invite is None or invite.used_by is not None or invite.expires < now:
@@ -255,7 +293,8 @@ async def enroll(request: Request, provider: Provider) -> Response:
         raise ProviderError(
             400, "bad-identity", f"the identity log does not verify: {exc}"
         ) from None
-    signed = canonical({"challenge": value, "code": code, "did": did, "purpose": "enroll"})
+    proof = {"audience": aud, "challenge": value, "code": code, "did": did}
+    signed = canonical({**proof, "purpose": "enroll"})
     if key not in (in_force, did) or not verify_signature(key, signed, _unb64(sig)):
         raise ProviderError(401, "bad-signature", "the enrollment is not signed by this identity")
     name = (invite.name or str(doc.get("name") or "")).strip().lower()
@@ -627,7 +666,7 @@ async def info(request: Request, provider: Provider) -> Response:
     return JSONResponse(
         {
             "homeport": "provider",
-            "protocol": 1,
+            "protocol": PROTOCOL,
             "version": homeport.__version__,
             "base_domain": provider.settings.base_domain,
         }

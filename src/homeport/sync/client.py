@@ -20,7 +20,7 @@ from homeport.core.canonical import canonical
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
 from homeport.sync import segments
-from homeport.sync.auth import authorization
+from homeport.sync.auth import PROTOCOL, authorization, origin
 
 API = "/_homeport/v1"
 PACK_TYPE = "application/vnd.homeport.pack"
@@ -53,6 +53,7 @@ def normalise_url(url: str) -> str:
 class ProviderClient:
     def __init__(self, url: str, credentials: Credentials, http: httpx.Client) -> None:
         self.url = normalise_url(url)
+        self.audience = origin(self.url)
         self.credentials = credentials
         self.http = http
 
@@ -73,7 +74,13 @@ class ProviderClient:
         headers.update(extra or {})
         if signed:
             headers["Authorization"] = authorization(
-                self.credentials.key, self.credentials.did, method, target, body, digest=digest
+                self.credentials.key,
+                self.credentials.did,
+                method,
+                target,
+                body,
+                audience=self.audience,
+                digest=digest,
             )
         try:
             request = self.http.build_request(
@@ -112,15 +119,30 @@ class ProviderClient:
         return result
 
     def enroll(self, code: str, operations: list[dict[str, Any]], name: str | None) -> Any:
+        try:
+            about = self.info()
+        except ValueError:
+            about = {}
+        spoken = about.get("protocol") if isinstance(about, dict) else None
+        if not isinstance(spoken, int) or spoken < PROTOCOL:
+            raise ProviderError(
+                self.url,
+                0,
+                "old-protocol",
+                f"this provider speaks protocol {spoken}, this home {PROTOCOL} (signatures that "
+                "name their provider): the provider's operator must upgrade it",
+            )
         challenge = self._json("POST", "/challenge", {}, signed=False)["challenge"]
         key = self.credentials.key
         proof = {
+            "audience": self.audience,
             "challenge": challenge,
             "code": code,
             "did": self.credentials.did,
             "purpose": "enroll",
         }
         doc = {
+            "audience": self.audience,
             "code": code,
             "challenge": challenge,
             "name": name,

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from homeport.core.errors import InvalidParameters, ObjectNotFound, not_a_mapping
 from homeport.core.ids import new_record_id, valid_id
 from homeport.core.permissions import EVERYONE
 from homeport.core.records import strip_meta
-from homeport.services import accounts
+from homeport.services import accounts, schemas
 from homeport.services.context import Context, User
 from homeport.services.resources import (
     ACCOUNT,
@@ -200,10 +199,12 @@ def _check_schema(schema: Any) -> None:
     if not isinstance(schema, dict):
         raise InvalidParameters.at("body", "data.schema", not_a_mapping(schema))
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        schemas.check(schema)
     except SchemaError as exc:
         prefix = str(exc.path[-1]) if exc.path else ""
         raise InvalidParameters.at("body", "data.schema", prefix + exc.message) from None
+    except schemas.SchemaRefused as exc:
+        raise InvalidParameters.at("body", "data.schema", str(exc)) from None
 
 
 async def _validate_record(
@@ -219,8 +220,11 @@ async def _validate_record(
     if not isinstance(schema, dict):
         return
     instance = {k: v for k, v in body.items() if k not in SCHEMA_IGNORED}
-    validator = _validator(ctx, schema, (parent_uri, collection["last_modified"]))
-    error = best_match(validator.iter_errors(instance))
+    try:
+        validator = _validator(ctx, schema, (parent_uri, collection["last_modified"]))
+        error = await schemas.first_error(validator, instance)
+    except (SchemaError, schemas.SchemaRefused) as exc:  # a schema stored before the checks
+        raise InvalidParameters.at("body", "schema", getattr(exc, "message", str(exc))) from None
     if error is not None:
         raise InvalidParameters.at("body", _error_field(error), error.message)
     body["schema"] = collection["last_modified"]
@@ -243,7 +247,7 @@ def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> Any:
     if validator is None:
         if len(cache) > 256:
             cache.clear()
-        validator = jsonschema.validators.validator_for(schema)(schema)
+        validator = schemas.compile_validator(schema)
         cache[key] = validator
     return validator
 

@@ -26,7 +26,7 @@ from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
 from homeport.render.parallel import render_all, worker_count
 from homeport.render.themes import find_theme, load_theme
-from homeport.render.urls import Urls
+from homeport.render.urls import Urls, web_address
 from homeport.services.context import Context
 
 
@@ -82,7 +82,8 @@ async def build_site(
     model = await load_site(ctx, site)
     if keep is not None:
         model = replace(model, entries=[e for e in model.entries if keep(e)])
-    urls = Urls.for_base(base_url or str(model.get("base_url") or "") or default_base_url(site))
+    setting = web_address(model.get("base_url")) or ""  # never a javascript: base for every link
+    urls = Urls.for_base(base_url or setting or default_base_url(site))
     chosen = theme or str(model.get("theme") or "journal")
     folder = chosen if isinstance(chosen, Path) else find_theme(
         chosen, ctx.settings.data_dir / "themes")

@@ -21,7 +21,7 @@ from homeport.content.types import ENTRY_TYPES
 from homeport.render import citations, feeds
 from homeport.render.model import EntryView, SiteModel
 from homeport.render.themes import Theme
-from homeport.render.urls import Urls, image_path
+from homeport.render.urls import Urls, image_path, safe_link
 
 Render = Callable[[], bytes]
 
@@ -87,7 +87,9 @@ class Planner:
         for page in sorted(pages, key=lambda e: int(e.data["nav"])):
             items.append({"title": page.title, "href": self.urls.url(page.path)})
         for link in self.model.get("navigation") or []:
-            items.append({"title": str(link["title"]), "href": str(link["url"])})
+            href = safe_link(link.get("url")) if isinstance(link, dict) else None
+            if href is not None:  # a javascript: (or any other) link is left out
+                items.append({"title": str(link.get("title") or href), "href": href})
         return items
 
     @cached_property

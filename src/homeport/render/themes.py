@@ -18,6 +18,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from homeport.content.errors import ContentError
+from homeport.render.urls import safe_link
 
 BUILTIN = Path(__file__).parent / "themes"
 BUILTIN_THEMES = ("journal", "portfolio")
@@ -91,6 +92,7 @@ def _load(folder: Path, folders: list[Path], fingerprint: str) -> Theme:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["safe_link"] = safe_link
     return Theme(folder.name, folders, env, fingerprint)
 
 

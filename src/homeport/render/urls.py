@@ -7,6 +7,8 @@ feed links are absolute.
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +16,35 @@ from urllib.parse import urlsplit
 from homeport.content.variants import variant_widths
 
 MediaRef = dict[str, Any]
+
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_DROPPED = re.compile(r"[\x00-\x20\x7f]")
+"""What a browser drops from a URL before reading its scheme (tabs and newlines anywhere, C0
+controls and spaces around it), all dropped here to be on the safe side."""
+
+
+def safe_link(value: object) -> str | None:
+    """``value`` if a browser following it runs nothing: an http, https or mailto URL, or a
+    relative one; None for anything else (``javascript:``, ``data:``…, however disguised).
+    Every link the renderer writes from data (settings, entries) goes through this, whatever
+    wrote the data: the GUI's checks do not cover ``/v1`` or a schema the owner replaced."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    probe = _DROPPED.sub("", html.unescape(text))
+    found = _SCHEME.match(probe)
+    if found is not None and found.group(1).lower() not in LINK_SCHEMES:
+        return None
+    return text or None
+
+
+def web_address(value: object) -> str | None:
+    """``value`` if it is an absolute http(s) URL (a site's base URL), else None."""
+    link = safe_link(value)
+    if link is None or not link.lower().startswith(("http://", "https://")):
+        return None
+    return link
 
 
 def image_path(ref: MediaRef, width: int, ext: str) -> str:

@@ -268,8 +268,10 @@ def test_killed_imports_leave_a_verified_home_and_a_rerun_finishes(
             assert after == (lib.commit1 if after["seq"] == 1 else lib.commit2)
             again = run("import", str(bundle), data=work)
         else:  # killed before the home existed: only the repository file may be left (with
-            # the rollback journal of its switch to WAL, which SQLite replays on the next open)
+            # the rollback journal of its switch to WAL, which SQLite replays on the next open),
+            # and the start of the identity's write, which the next import clears
             leftovers = {"repo.sqlite", "repo.sqlite-wal", "repo.sqlite-shm", "repo.sqlite-journal"}
+            leftovers |= {"keys", ".identity.json.tmp"}
             assert not work.exists() or {p.name for p in work.iterdir()} <= leftovers
             again = run("import", str(bundle), data=work, stdin=lib.phrase)
         assert again.exit_code == 0, (i, delay, again.output)
@@ -300,3 +302,57 @@ def test_an_import_killed_between_the_store_and_the_index_is_finished_by_a_rerun
     assert head(work) == lib.commit2
     assert content(work) == lib.expected
     assert json.loads(ok("snapshot", "--json", data=work))["commit"] is None
+
+
+CRASH_POINTS = ["data.key", "object-id.key", "signing.key", "identity.json"]
+
+
+def killed_at(
+    point: str, args: list[str], data: Path, stdin: str
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the command with the test hook that SIGKILLs it just before ``point`` is renamed
+    into place (``services.identity.CRASH_AT``): the identity's write, every time."""
+    return subprocess.run(
+        [sys.executable, "-m", "homeport", *args, "--data", str(data)],
+        input=stdin.encode(),
+        capture_output=True,
+        timeout=120,
+        env={**cli_env(), ids.CRASH_AT: f"write:{point}"},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_an_import_killed_while_writing_the_identity_is_finished_by_a_rerun(
+    lib: Library, tmp_path: Path, point: str
+) -> None:
+    work = tmp_path / "fresh"
+    done = killed_at(point, ["import", str(lib.full)], work, lib.phrase)
+    assert done.returncode == -9, done.stderr.decode()
+    assert not ids.exists(work)
+    assert (work / "keys").exists() or (work / ".identity.json.tmp").exists()
+
+    again = run("import", str(lib.full), data=work, stdin=lib.phrase)
+
+    assert again.exit_code == 0, again.output
+    assert head(work) == lib.commit2
+    assert content(work) == lib.expected
+    ok("verify", data=work)
+    assert not [p.name for p in work.rglob(".*.tmp")]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_init_restore_killed_while_writing_the_identity_is_finished_by_a_rerun(
+    lib: Library, tmp_path: Path, point: str
+) -> None:
+    work = tmp_path / "restored"
+    done = killed_at(point, ["init", "--restore"], work, lib.phrase)
+    assert done.returncode == -9, done.stderr.decode()
+    assert not ids.exists(work)
+
+    again = run("init", "--restore", data=work, stdin=lib.phrase)
+
+    assert again.exit_code == 0, again.output
+    assert ids.load(work).did == ids.load(lib.master).did
+    assert ids.secret(work, "data.key") == ids.secret(lib.master, "data.key")
+    assert not [p.name for p in work.rglob(".*.tmp")]

@@ -1,14 +1,19 @@
 """Creating, restoring and rotating a home's identity, and keeping its keys in the data dir.
 
 Everything secret is written 0600 through a temporary file, fsync and rename, so a crash leaves
-either the old file or the new one. The recovery phrase is never written; the root key only when
-the person asks for it (``keep_root_key``), otherwise identity operations ask for the phrase.
+either the old file or the new one. ``identity.json`` is written last: until it exists the home
+has no identity, and whatever key files a killed ``init``, restore or import left are only the
+start of an unfinished write, which the next attempt clears (``clear_unfinished``) and redoes
+from the phrase. The recovery phrase is never written; the root key only when the person asks
+for it (``keep_root_key``), otherwise identity operations ask for the phrase.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,10 @@ from homeport.crypto.signing import sign, verify
 
 IDENTITY_FILE = "identity.json"
 KEYS_DIR = "keys"
+KEY_FILES = ("data.key", "object-id.key", "root.key", "signing.key")
+CRASH_AT = "HOMEPORT_TEST_CRASH_AT"
+"""Tests only: ``write:<file name>`` kills the process (SIGKILL) just before that file's rename,
+its temporary file written: the moment a crash leaves the most behind."""
 
 
 class IdentityStateError(Exception):
@@ -50,6 +59,8 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    if os.environ.get(CRASH_AT) == f"write:{path.name}":
+        os.kill(os.getpid(), signal.SIGKILL)
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
@@ -64,6 +75,21 @@ def _keys(data_dir: Path) -> Path:
 
 def exists(data_dir: Path) -> bool:
     return (data_dir / IDENTITY_FILE).exists()
+
+
+def clear_unfinished(data_dir: Path) -> None:
+    """Remove what an identity write killed before ``identity.json`` left (key files, their
+    temporary files, an empty ``keys/``), so the write can start over; nothing when the home has
+    an identity, and never a file this module does not write."""
+    if exists(data_dir):
+        return
+    keys = _keys(data_dir)
+    names = [*KEY_FILES, *(f".{name}.tmp" for name in KEY_FILES)]
+    for name in names:
+        (keys / name).unlink(missing_ok=True)
+    (data_dir / f".{IDENTITY_FILE}.tmp").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # left when it holds anything else
+        keys.rmdir()
 
 
 def load(data_dir: Path) -> Identity:
@@ -131,6 +157,7 @@ def restore(data_dir: Path, phrase: str, *, keep_root_key: bool = False) -> Iden
 def _from_phrase(data_dir: Path, phrase: str, keep_root_key: bool) -> Identity:
     keys = keys_from_phrase(phrase)
     did = did_key(keys.root.public_key())
+    clear_unfinished(data_dir)
     _store_phrase_keys(data_dir, keys, keep_root_key)
     return _authorise(data_dir, keys.root, did, [])
 
@@ -175,6 +202,7 @@ def adopt(data_dir: Path, keys: PhraseKeys, did: str, operations: list[dict[str,
     if exists(data_dir):
         raise IdentityStateError(f"{data_dir} already has an identity; nothing was changed")
     current_key(did, operations, verify)
+    clear_unfinished(data_dir)
     _store_phrase_keys(data_dir, keys, keep_root_key=False)
     return _authorise(data_dir, keys.root, did, list(operations))
 

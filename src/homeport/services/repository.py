@@ -196,7 +196,9 @@ async def _import_keys(
             raise RepoStateError("a new home needs the recovery phrase on stdin to import")
         phrase_keys = ids.keys_match(phrase, header.did)
         keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
-        leftovers = {REPO_FILE, f"{REPO_FILE}-wal", f"{REPO_FILE}-shm", "homeport.toml"}
+        sqlite_files = (f"{REPO_FILE}{suffix}" for suffix in ("", "-wal", "-shm", "-journal"))
+        leftovers = {*sqlite_files, "homeport.toml"}
+        ids.clear_unfinished(data_dir)  # an earlier import killed while writing the identity
         if store is not None:
             if await store.count_all("bucket", ""):
                 raise RepoStateError("this home already holds data: restore into a new one")

@@ -205,3 +205,32 @@ def test_form_fields_are_strict_json(
         "error": "Bad Request",
         "message": f"body: {field} is not valid JSON ({constant} is not valid JSON)",
     }
+
+
+def test_attachment_metadata_cannot_be_modified(
+    server, admin: httpx.Client, collection: str
+) -> None:
+    """kinto-attachment refuses a write that changes a record's attachment (a client with a
+    stale copy would point the record back at a file a re-upload replaced); dropping the
+    field is allowed."""
+    attachment = upload(admin, "r1").json()
+    path = f"{RECORDS}/r1"
+    unchanged = admin.patch(path, json={"data": {"attachment": attachment, "x": 1}})
+    assert unchanged.status_code == 200
+    for method, body in (
+        ("PUT", {"data": {"attachment": {**attachment, "hash": "0" * 64}}}),
+        ("PATCH", {"data": {"attachment": {**attachment, "size": 99}}}),
+    ):
+        r = admin.request(method, path, json=body)
+        assert r.status_code == 400
+        assert r.json() == {
+            "code": 400,
+            "errno": 999,
+            "error": "Bad Request",
+            "message": "Attachment metadata cannot be modified.",
+        }
+        if not server.is_kinto:  # Kinto writes the change before refusing it
+            assert admin.get(path).json()["data"]["attachment"] == attachment
+    r = admin.put(path, json={"data": {"x": 2}})
+    assert r.status_code == 200
+    assert "attachment" not in r.json()["data"]

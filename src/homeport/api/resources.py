@@ -14,6 +14,7 @@ from homeport.api.messages import (
 )
 from homeport.api.querystring import ListQuery, encode_token, parse_list_query
 from homeport.core.errors import (
+    HomeportError,
     InvalidParameters,
     ModifiedMeanwhile,
     ObjectNotFound,
@@ -134,6 +135,16 @@ def _written_data(resource: Resource, body: Body, existing: JSONObject | None) -
     return body.data
 
 
+def _check_attachment(resource: Resource, existing: JSONObject | None, data: JSONObject) -> None:
+    """kinto-attachment's rule: only its own endpoint changes a record's attachment; a write
+    may keep it or drop it. (A client with a stale copy would otherwise point the record back
+    at a file a re-upload replaced.)"""
+    before = existing.get("attachment") if existing else None
+    after = data.get("attachment")
+    if resource is res.RECORD and before and after and before != after:
+        raise HomeportError("Attachment metadata cannot be modified.", code=400)
+
+
 def _check_same_id(data: JSONObject, object_id: str) -> None:
     if "id" in data and data["id"] != object_id:
         raise InvalidParameters.at("body", "id", "Object id does not match existing object")
@@ -167,13 +178,15 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             await check_absent(ctx, req, resource, parent)
         else:
             check_preconditions(req, existing["last_modified"], existing)
+        data = _written_data(resource, body, existing)
+        _check_attachment(resource, existing, data)
         written = await writes.save(
             ctx,
             req.user,
             resource,
             parent,
             object_id,
-            _written_data(resource, body, existing),
+            data,
             # Kinto: given permissions replace them all; none given (or ``{}``) keeps them.
             body.permissions or None,
             existing=existing,
@@ -193,6 +206,7 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         check_preconditions(req, found.obj["last_modified"], found.obj)
         data, permissions, replace = _patched(req, resource, found)
         _check_same_id(data, object_id)
+        _check_attachment(resource, found.obj, data)
         if resource is res.GROUP:
             data.setdefault("members", [])
             writes.check_members(data["members"], "members")

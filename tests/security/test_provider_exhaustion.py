@@ -12,6 +12,7 @@ import io
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from homeport.core.objects import Flags, ObjectType, pack_header
 from homeport.provider import sites
 from homeport.repo import snapshot
 from homeport.repo.bundle import frame
-from homeport.repo.codec import ObjectError, check
+from homeport.repo.codec import MAX_BODY, ObjectError, check, encode
+from homeport.sync.client import Credentials, ProviderClient, ProviderError
 from tests.provider.conftest import BASE, World
 
 MB = 1024 * 1024
@@ -258,3 +260,53 @@ def test_serving_goes_by_the_size_on_disk_and_streams(world: World) -> None:
         assert received == 64 * MB
     grown = peak() - base
     assert grown < 48 * MB, f"three GETs took the provider up {grown // MB} MB"
+
+
+# --- CPU ------------------------------------------------------------------------------------
+def cpu_bomb_pack() -> list[bytes]:
+    """About 300 KB of frames: one public chunk of 64 MiB of zeros (2 KB stored), valid, sent
+    again and again. Before the bound, checking it cost 13.5 s of CPU."""
+    body = bytes(MAX_BODY - 1)
+    stored = encode(ObjectType.CHUNK, (), body, False, None)
+    oid, data = stored
+    one = frame(oid, data)
+    return [one] * (300_000 // len(one))
+
+
+@pytest.mark.parametrize("segmented", [False, True], ids=["whole", "segmented"])
+def test_a_pack_cannot_make_the_provider_inflate_without_bound(
+    world: World, segmented: bool
+) -> None:
+    home = world.enrolled("mallory")
+    frames = cpu_bomb_pack()
+    client = ProviderClient(
+        str(world.client.base_url), Credentials(home.did, home.key), world.client
+    )
+
+    started = time.process_time()
+    if segmented:
+        with pytest.raises(ProviderError) as raised:
+            client.upload([b"".join(frames[i : i + 50]) for i in range(0, len(frames), 50)])
+        status, code = raised.value.status, raised.value.code
+    else:
+        answer = home.upload(world.client, b"".join(frames))
+        status, code = answer.status_code, answer.json()["error"]
+    spent = time.process_time() - started
+
+    assert (status, code) == (413, "too-large"), str(raised.value) if segmented else answer.text
+    assert spent < 3.0, f"the pack cost {spent:.1f} s of CPU"
+    assert home.request(world.client, "GET", "/tenant").json()["usage"] > 0  # the first kept
+
+
+@pytest.mark.parametrize("kind,links", [(ObjectType.CHUNK, 1), (ObjectType.NODE, 65)])
+def test_an_object_with_more_links_than_its_kind_has_is_refused(
+    world: World, kind: ObjectType, links: int
+) -> None:
+    home = world.enrolled("mallory")
+    oid, stored = encode(kind, (bytes(32),) * links, b"{}", False, None)
+
+    answer = home.upload(world.client, frame(oid, stored))
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "bad-object" and "links at most" in answer.json()["message"]
+    assert home.request(world.client, "GET", "/tenant").json()["usage"] == 0

@@ -414,6 +414,7 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
     except ValueError as exc:
         raise ProviderError(400, "bad-request", str(exc)) from None
     tenant, _ = await authenticate(request, provider, digest=segments.digest(declared))
+    budget = receive.Budget.for_pack(sum(part.length for part in parts))
     usage = tenant.usage
     buffer = bytearray()
     arrived: list[tuple[bytes, bytes]] = []
@@ -427,7 +428,7 @@ async def objects_upload(request: Request, provider: Provider) -> Response:
             batch, first = list(arrived), kept
             arrived.clear()
             kept += len(batch)
-            check = partial(receive.check_segments, batch, first)
+            check = partial(receive.check_segments, batch, first, budget)
             usage = await _keep(provider, tenant, check, replace, total)
 
     try:

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.core import tree
 from homeport.core.commits import Commit, CommitError
 from homeport.core.identity import IdentityError, current_key
-from homeport.core.objects import ObjectType
+from homeport.core.objects import Header, ObjectFormatError, ObjectType, read_header
 from homeport.crypto.signing import verify as verify_signature
 from homeport.provider import sites
 from homeport.provider.db import Tenant
@@ -31,7 +32,7 @@ from homeport.repo.bundle import (
     frame,
     read_frames,
 )
-from homeport.repo.codec import ObjectError, check
+from homeport.repo.codec import MAX_BODY, ObjectError, check, inflated_size
 from homeport.repo.repository import Repository, RepositoryError, split_links
 
 MAX_IDS = 10_000
@@ -97,16 +98,72 @@ class PackResult:
     error: ProviderError | None = None
 
 
-def check_pack(data: bytes) -> CheckedPack:
-    """Every frame up to the first bad one, checked; the bad one is named in ``error``."""
+INFLATE_FIXED = 64 * 1024 * 1024
+INFLATE_RATIO = 32
+"""A pack may inflate to at most ``INFLATE_FIXED`` plus ``INFLATE_RATIO`` times its size: checking a
+public object costs a zstd pass and a SHA-256 over its body, and a 300 KB pack of one 2 KB bomb
+(64 MiB of zeros) sent 146 times cost 13.5 s of CPU. Text compresses 3 to 10 times."""
+MAX_LINKS = {
+    ObjectType.CHUNK: 0,
+    ObjectType.ENTRY: 1,
+    ObjectType.NODE: tree.LEAF_MAX,
+    ObjectType.COMMIT: 2,
+}
+"""What each kind of object may link (``format.md``); a file's chunks are bounded by the pack."""
+
+
+@dataclass
+class Budget:
+    """How many bytes the objects of one request may still inflate to."""
+
+    left: int
+
+    @classmethod
+    def for_pack(cls, size: int) -> Budget:
+        return cls(INFLATE_FIXED + INFLATE_RATIO * size)
+
+
+def _cost(header: Header, stored: bytes) -> int:
+    """What checking an object inflates: its body's size, declared by its frame (``inflate``
+    holds it to that); a frame that does not say is charged the most it may inflate to."""
+    if not header.compressed or header.sealed:
+        return 0
+    size = inflated_size(memoryview(stored)[header.payload_offset :])
+    if size > MAX_BODY:
+        return 0  # refused unread by the check: a bad object, not a costly one
+    return MAX_BODY if size < 0 else size
+
+
+def check_pack(data: bytes, budget: Budget | None = None) -> CheckedPack:
+    """Every frame up to the first bad one, checked; the bad one is named in ``error``. Stops
+    with 413 once the objects would inflate past ``budget`` (the pack's own by default)."""
+    budget = budget or Budget.for_pack(len(data))
     checked = CheckedPack()
     position = 0
     try:
         for oid, stored in read_frames(data):
+            header = read_header(stored)
+            if len(header.links) > MAX_LINKS.get(header.type, len(header.links)):
+                raise ObjectError(
+                    f"object {oid.hex()[:16]}: a {header.type.name.lower()} links at most "
+                    f"{MAX_LINKS[header.type]} objects, this one {len(header.links)}"
+                )
+            cost = _cost(header, stored)
+            if cost > budget.left:
+                checked.error = ProviderError(
+                    413,
+                    "too-large",
+                    f"object {oid.hex()[:16]}: the objects of this request inflate to more than "
+                    f"{INFLATE_FIXED} bytes + {INFLATE_RATIO} times the pack's size; the objects "
+                    "before it were kept: send the rest in another pack",
+                    object=oid.hex(),
+                )
+                return checked
+            budget.left -= cost
             header = check(oid, stored, None)
             checked.good.append((oid, header.type, header.links, stored))
             position += 1 + 36 + len(stored) + 4
-    except (BundleError, ObjectError) as exc:
+    except (BundleError, ObjectError, ObjectFormatError) as exc:
         named = data[position + 1 : position + 33]
         oid_hex = named.hex() if len(named) == 32 else None
         checked.error = ProviderError(
@@ -115,15 +172,18 @@ def check_pack(data: bytes) -> CheckedPack:
     return checked
 
 
-def check_segments(pieces: list[tuple[bytes, bytes]], first: int) -> CheckedPack:
+def check_segments(
+    pieces: list[tuple[bytes, bytes]], first: int, budget: Budget | None = None
+) -> CheckedPack:
     """Segments of a pack (bytes, declared SHA-256), numbered from ``first``: each checked
-    against its hash, then the frames of those that match, up to the first bad one."""
+    against its hash, then the frames of those that match, up to the first bad one. ``budget``
+    is the whole request's (every segment draws on it)."""
     good = 0
     for piece, declared in pieces:
         if hashlib.sha256(piece).digest() != declared:
             break
         good += 1
-    checked = check_pack(b"".join(piece for piece, _ in pieces[:good]))
+    checked = check_pack(b"".join(piece for piece, _ in pieces[:good]), budget)
     if good < len(pieces) and checked.error is None:
         checked.error = ProviderError(
             400,
@@ -279,6 +339,7 @@ def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
     """Every id a leaf of the tree under ``root`` links to, read from links alone (sealed nodes
     cannot be opened here, but their links are in the clear)."""
     values: set[bytes] = set()
+    seen = {root}
     frontier = [root]
     while frontier:
         nxt: list[bytes] = []
@@ -289,10 +350,13 @@ def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
                 f"SELECT id, type, links FROM objects WHERE id IN ({marks})", part
             ).fetchall()
             for oid, kind, links in rows:
-                if kind == ObjectType.NODE:
-                    nxt.extend(split_links(bytes(links)))
-                else:
+                if kind != ObjectType.NODE:
                     values.add(bytes(oid))
+                    continue
+                for link in split_links(bytes(links)):
+                    if link not in seen:  # nodes linking one node many times: visit it once
+                        seen.add(link)
+                        nxt.append(link)
         frontier = nxt
     return values
 

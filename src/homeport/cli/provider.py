@@ -123,6 +123,7 @@ def serve(
     from homeport.provider import audience
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import ProviderWorker, create_provider_app
+    from homeport.web import slowclients
 
     settings = _settings(
         ctx,
@@ -170,6 +171,7 @@ def serve(
             # and scheme come from X-Forwarded-*, trusted from 127.0.0.1 only
             proxy_headers=True,
             forwarded_allow_ips="127.0.0.1",
+            **slowclients.server_options(),  # slow or huge request heads are cut
         )
         print(f"Homeport provider serving {settings.data_dir} for *.{settings.base_domain}")
         print(f"  on http://{shown}:{settings.provider_port}/", flush=True)

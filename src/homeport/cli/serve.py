@@ -11,10 +11,14 @@ import sys
 
 import uvicorn
 
+from homeport import jsonio
 from homeport.core.errors import HomeportError
 from homeport.home import create_home_app, open_context
 from homeport.services import accounts
 from homeport.settings import Settings
+from homeport.web import slowclients
+from homeport.web.errors import reason
+from homeport.web.slowclients import BodyDeadline
 
 
 async def _prepare(settings: Settings) -> Settings:
@@ -61,6 +65,11 @@ def run(settings: Settings) -> int:
         sock.close()
 
 
+def _timeout_body(message: str) -> bytes:
+    """The 408 of a body that came too slowly, in Kinto's error shape."""
+    return jsonio.dumps({"code": 408, "errno": 999, "error": reason(408), "message": message})
+
+
 def _serve(settings: Settings, sock: socket.socket, host: str) -> int:
     try:
         settings = asyncio.run(_prepare(settings))
@@ -71,13 +80,15 @@ def _serve(settings: Settings, sock: socket.socket, host: str) -> int:
         print(f"homeport: cannot open the data store: {exc}", file=sys.stderr)
         return 1
     config = uvicorn.Config(
-        create_home_app(settings),
+        # slow request heads and bodies are cut (web/slowclients.py)
+        BodyDeadline(create_home_app(settings), _timeout_body),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
         server_header=False,
+        **slowclients.server_options(),
     )
     print(f"Homeport home serving {settings.data_dir}")
     print(f"  API:  http://{host}:{settings.port}/v1/")

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from homeport import jsonio
 from homeport.provider import domains, receive
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
@@ -22,6 +23,7 @@ from homeport.provider.lifeline import die_with_parent
 from homeport.provider.serve import SiteServer
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError
+from homeport.web.slowclients import BodyDeadline
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -32,6 +34,8 @@ class ProviderApp:
     def __init__(self, api: Starlette, site: SiteServer) -> None:
         self.api = api
         self.site = site
+        self.paced = BodyDeadline(self._dispatch, _timeout_body)
+        """Slow request bodies are cut (``web/slowclients.py``)."""
 
     @property
     def state(self) -> Any:
@@ -39,9 +43,16 @@ class ProviderApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith("/_homeport/"):
-            await self.site(scope, receive, send)
+            await self.site(scope, receive, send)  # GET and HEAD only: no body to wait for
         else:
-            await self.api(scope, receive, send)
+            await self.paced(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.api(scope, receive, send)
+
+
+def _timeout_body(message: str) -> bytes:
+    return jsonio.dumps({"error": "timeout", "message": message})
 
 
 class ProviderWorker:

@@ -6,6 +6,8 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from homeport.core.errors import BackendUnavailable, Errno, HomeportError
 
 log = logging.getLogger("homeport.web")
@@ -44,9 +46,15 @@ def unexpected(exc: BaseException) -> HomeportError:
     """Turn anything unforeseen into a clean error; the traceback goes to the log only."""
     if isinstance(exc, HomeportError):
         return exc
+    if isinstance(exc, ClientDisconnect):  # a cut (or too slow) body: nothing was done
+        log.info("the client went away before its request's body arrived")
+        return HomeportError(
+            "the request was cut before its body arrived", code=400, errno=Errno.BADJSON
+        )
     if isinstance(exc, (ConnectionError, TimeoutError)):
-        return BackendUnavailable("Service temporary unavailable due to overloading or "
-                                  "maintenance, please retry later.")
+        return BackendUnavailable(
+            "Service temporary unavailable due to overloading or maintenance, please retry later."
+        )
     log.exception("unexpected error", exc_info=exc)
     return HomeportError(
         "A programmatic error occured, developers have been informed.",

@@ -155,9 +155,9 @@ def test_a_file_must_hold_the_bytes_it_declares(
 
 
 def test_the_quota_counts_the_site_written_on_disk(world: World) -> None:
-    """64 MiB of zeros are a few kB of objects and 64 MiB on disk once materialised."""
+    """16 MiB of zeros are a few kB of objects and 16 MiB on disk once materialised."""
     home = world.enrolled("mallory", quota=4 * MB)
-    home.write_site({"index.html": "hello", "zeros.bin": bytes(64 * MB)})
+    home.write_site({"index.html": "hello", "zeros.bin": bytes(16 * MB)})
     commit = home.snapshot()
     tdir = world.tenant_dir("mallory")
 
@@ -169,13 +169,13 @@ def test_the_quota_counts_the_site_written_on_disk(world: World) -> None:
     assert sites.kept(tdir) == {}
 
     roomy = world.enrolled("alice", quota=10**9)
-    roomy.write_site({"index.html": "hello", "zeros.bin": bytes(64 * MB)})
+    roomy.write_site({"index.html": "hello", "zeros.bin": bytes(16 * MB)})
     assert roomy.publish(world.client, roomy.snapshot()).status_code == 200
     usage = roomy.request(world.client, "GET", "/tenant").json()["usage"]
     with world.tenant_dir("alice").opened() as repo:
         objects = repo.stored_bytes()
     written = disk_bytes(world.tenant_dir("alice").root)
-    assert written >= 64 * MB
+    assert written >= 16 * MB
     assert usage - objects >= written, f"{written} bytes written, {usage - objects} charged"
 
 

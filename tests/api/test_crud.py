@@ -438,6 +438,23 @@ def test_patch_json_patch_failing_op_is_400(admin: httpx.Client, collection: str
     }
 
 
+def test_patch_json_patch_replacing_a_missing_field_is_400(
+    admin: httpx.Client, collection: str
+) -> None:
+    """Worded as Kinto's jsonpatch words it (found by tests/diff); nothing is written."""
+    before = admin.put(collection + "/r1", json={"data": {"z": 5}}).json()
+    r = admin.patch(
+        collection + "/r1",
+        content=json.dumps([{"op": "replace", "path": "/data/n", "value": 1}]),
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert r.status_code == 400
+    assert r.json()["message"] == (
+        "body: JSON Patch operation failed: can't replace a non-existent object 'n'"
+    )
+    assert admin.get(collection + "/r1").json() == before
+
+
 def test_patch_json_patch_test_op_failure_is_400(admin: httpx.Client, collection: str) -> None:
     admin.put(collection + "/r1", json={"data": {"z": 5}})
     r = admin.patch(

@@ -230,6 +230,31 @@ def test_group_members_are_users_not_everyone_nor_groups(
     assert anon.get(private + "/r1").status_code == 401
 
 
+def test_group_members_every_bad_one_is_named(admin: httpx.Client) -> None:
+    """Kinto names every refused member in ``details`` (found by the differential test)."""
+    admin.put("/buckets/b")
+    members = ["account:alice", "system.Everyone", "/buckets/b/groups/g", "system.Authenticated"]
+    r = admin.put("/buckets/b/groups/g", json={"data": {"members": members}})
+    assert r.status_code == 400
+    message = "data.members.1 in body: 'system.Everyone' is not a valid user ID."
+    assert r.json()["message"] == message
+    assert r.json()["details"] == [
+        {
+            "location": "body",
+            "name": "data.members.1",
+            "description": "'system.Everyone' is not a valid user ID.",
+        },
+        {
+            "location": "body",
+            "name": "data.members.2",
+            "description": "'/buckets/b/groups/g' is not a valid user ID.",
+        },
+    ]
+    patched = admin.patch("/buckets/b/groups/g", json={"data": {"members": ["system.Everyone"]}})
+    assert patched.status_code == 404  # the refused PUT wrote nothing
+    assert admin.get("/buckets/b/groups").json()["data"] == []
+
+
 def test_group_principal_appears_in_user_principals(
     alice: httpx.Client, admin: httpx.Client
 ) -> None:

@@ -85,6 +85,18 @@ def _remove(doc: Any, tokens: list[str]) -> Any:
     return doc
 
 
+def _replaceable(doc: Any, tokens: list[str]) -> None:
+    """Worded as the ``jsonpatch`` library Kinto uses words it."""
+    if not tokens:
+        return
+    parent = _get(doc, tokens[:-1])
+    last = tokens[-1]
+    if isinstance(parent, dict) and last not in parent:
+        raise PatchError(f"can't replace a non-existent object {last!r}")
+    if isinstance(parent, list) and not (last.isdigit() and int(last) < len(parent)):
+        raise PatchError("can't replace outside of list")
+
+
 def json_patch(document: Any, operations: Any) -> Any:
     """Apply RFC 6902 operations; raises PatchError and leaves ``document`` untouched."""
     if not isinstance(operations, list):
@@ -101,7 +113,7 @@ def json_patch(document: Any, operations: Any) -> Any:
         elif op == "remove":
             doc = _remove(doc, tokens)
         elif op == "replace":
-            _get(doc, tokens)
+            _replaceable(doc, tokens)
             doc = _add(_remove(doc, tokens), tokens, copy.deepcopy(operation["value"]))
         elif op in ("move", "copy"):
             source = _pointer(str(operation.get("from", "")))

@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from homeport.core.errors import InvalidParameters, ObjectNotFound, not_a_mapping
+from homeport.core.errors import InvalidParameters, ObjectNotFound, invalid_message, not_a_mapping
 from homeport.core.ids import new_record_id, valid_id
 from homeport.core.permissions import EVERYONE
 from homeport.core.records import strip_meta
@@ -183,16 +183,20 @@ async def _prepare(
 
 
 def check_members(members: Any, name: str) -> None:
-    """A group lists users: Kinto refuses ``system.Everyone`` and other groups as members.
-    ``name`` is where Kinto reports it: ``data.members`` from a PUT or POST body, ``members``
-    from a PATCH (checked on the patched group)."""
+    """A group lists users: Kinto refuses ``system.Everyone`` and other groups as members, and
+    names every bad one. ``name`` is where Kinto reports it: ``data.members`` from a PUT or
+    POST body, ``members`` from a PATCH (checked on the patched group)."""
     if not isinstance(members, list):
         return  # the type is checked when the group is saved
-    for i, member in enumerate(members):
-        if isinstance(member, str) and (member.startswith("/buckets/") or member == EVERYONE):
-            raise InvalidParameters.at(
-                "body", f"{name}.{i}", f"'{member}' is not a valid user ID."
-            )
+    bad = [
+        {"location": "body", "name": f"{name}.{i}", "description": f"'{m}' is not a valid user ID."}
+        for i, m in enumerate(members)
+        if isinstance(m, str) and (m.startswith("/buckets/") or m == EVERYONE)
+    ]
+    if bad:
+        first = min(bad, key=lambda d: d["name"])  # Kinto words the message from the first name
+        message = invalid_message("body", first["name"], first["description"])
+        raise InvalidParameters(message, details=bad)
 
 
 def _check_schema(schema: Any) -> None:

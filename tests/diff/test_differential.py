@@ -172,7 +172,7 @@ KNOWN: tuple[Known, ...] = (
         "repeated-query-parameter",
         "listed (§14): a repeated query parameter (?id=a&id=b) is 400 in Kinto, Homeport "
         "uses one of them",
-        _kinto_error(400, 107, ("GET", "HEAD", "DELETE"), "is not a string"),
+        lambda req, a: a.get("status") == 400 and len({k for k, _ in req.query}) < len(req.query),
         _constant("<repeated query parameter>"),
     ),
     Known(
@@ -267,7 +267,7 @@ def gen_or(kind: str, *names: str) -> st.SearchStrategy[Any]:
     return st.sampled_from(names) | st.builds(Gen, st.just(kind), st.integers(0, 2))
 
 
-BID = gen_or("buckets", "b1", "b1", "b1", "b2")
+BID = gen_or("buckets", "b1", "b1", "b1", "b2", "default")
 CID = gen_or("collections", "c1", "c1", "c2")
 GID = gen_or("groups", "g1", "g2")
 RID = gen_or("records", "r1", "r2", "r3")
@@ -432,7 +432,9 @@ def patch(draw: st.DrawFn) -> Req:
 @st.composite
 def delete(draw: st.DrawFn) -> Req:
     kind = draw(KINDS | st.just("accounts"))
-    path = draw(object_path(kind))
+    # alice and bob keep their accounts: a deleted user's requests would be wrong passwords,
+    # which Kinto treats as anonymous and Homeport counts towards its login limit (429).
+    path = ("accounts", "carol") if kind == "accounts" else draw(object_path(kind))
     return Req("DELETE", path, user=draw(USERS), headers=draw(precondition(path, True)))
 
 
@@ -567,6 +569,10 @@ def replay(kinto: Server, homeport: Server, steps: list[Step]) -> tuple[Run, Run
         for user in ("alice", "bob"):
             ensure_account(server, user)
     k, h = Run(kinto), Run(homeport)
+    for run in (k, h):
+        for user in ("admin", "alice", "bob"):
+            bucket = run.server.client(user).get("/").json()["user"]["bucket"]
+            run.aliases[bucket] = f"<default bucket of {user}>"
     play_both(steps, k, h)
     return k, h
 

@@ -140,6 +140,8 @@ class Run:
     clocks: dict[str, set[int]] = field(default_factory=dict)
     next_page: tuple[str, str] | None = None  # (url, path of its list)
     log: list[Outcome | list[Outcome] | None] = field(default_factory=list)
+    # Server-specific strings and their label, e.g. each user's default bucket id (an HMAC).
+    aliases: dict[str, str] = field(default_factory=dict)
 
     # ---------- resolving symbolic values ----------
 
@@ -314,7 +316,7 @@ class Run:
             rank = ranks.get(clock, {}).get(ts)
             return f"<ts:{clock}:{rank}>" if rank is not None else f"<ts:{clock}:?>"
 
-        names = {}
+        names = dict(self.aliases)
         for kind, generated in self.gen.items():
             for i, gid in enumerate(generated):
                 names[gid] = f"<gen:{kind}:{i}>"
@@ -515,5 +517,7 @@ def compare(
         else:
             ok = same(Req("GET", ()), k, h)
         if not ok:
+            if isinstance(step, Req):
+                k, h = _project(step, k), _project(step, h)
             diffs.append(Difference(i, step, k, h))
     return diffs, hits

@@ -170,7 +170,9 @@ async def change_stream(request: Request) -> Response:
         ctx = request.app.state.ctx
         p = request.path_params
         user = await _user(request)
-        return await changes.stream(ctx, request, user, p["bucket_id"], p["collection_id"])
+        cid = p["collection_id"]
+        bid = await default_bucket.bucket_for(ctx, user, p["bucket_id"], cid)
+        return await changes.stream(ctx, request, user, bid, cid)
     except Exception as exc:
         return error_response(exc)
 

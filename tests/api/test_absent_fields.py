@@ -219,6 +219,14 @@ def test_account_put_without_data_is_refused(alice: httpx.Client, body: dict) ->
     assert alice.get("/accounts/alice").json() == before
 
 
+@pytest.mark.parametrize("body", [EVERYONE_READS, {}], ids=["only-permissions", "empty"])
+def test_new_account_put_without_data_is_refused(anon: httpx.Client, body: dict) -> None:
+    r = anon.put("/accounts/zed", json=body)
+    assert r.status_code == 400
+    assert r.json()["message"] == "data in body: Required"
+    assert anon.put("/accounts/zed", json={"data": {"password": "zed-pw-123"}}).status_code == 201
+
+
 def test_account_put_without_password_is_refused(alice: httpx.Client) -> None:
     r = alice.put("/accounts/alice", json={"data": {"name": "Alice"}})
     assert r.status_code == 400

@@ -90,3 +90,12 @@ def test_stream_needs_read_permission(server, anon: httpx.Client, collection):
     response = anon.get(changes)
     assert response.status_code == 401
     assert response.json()["errno"] == 104
+
+
+def test_stream_of_the_default_bucket(server, admin: httpx.Client):
+    """``/buckets/default`` is the personal bucket here too (kinto.js's default bucket)."""
+    admin.put("/buckets/default/collections/tasks/records/r1", json={"data": {"n": 1}})
+    with stream(server, "/buckets/default/collections/tasks/changes?_since=0") as response:
+        assert response.status_code == 200
+        got = [e["data"]["id"] for e in events(response, 1)]
+    assert got == ["r1"]

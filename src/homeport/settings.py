@@ -50,6 +50,7 @@ class Settings:
     base_domain: str = ""
     provider_port: int = 8760
     provider_public_url: tuple[str, ...] = ()
+    fetch_allow_private: bool = False
     keep_commits: int = 20
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)

@@ -86,10 +86,11 @@ def create_provider_app(
     settings: Settings,
     *,
     db: ProviderDB | None = None,
-    verifiers: domains.Verifiers = domains.DEFAULT,
+    verifiers: domains.Verifiers | None = None,
     clock: Callable[[], int] = receive.now_ms,
 ) -> ProviderApp:
     db = db or ProviderDB(settings.data_dir, settings.provider_database)
+    verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
     site = SiteServer(db, settings.data_dir, settings.base_domain)
     admin = AdminPage(db, settings)

@@ -3,7 +3,7 @@ and only then is it served (and allowed a TLS certificate).
 
 The two checks are functions passed to the app (``Verifiers``), so tests need no DNS and no web.
 The default TXT lookup is a small DNS-over-UDP query to the system's resolver (standard library
-only); the default token fetch is one plain HTTP GET with httpx.
+only); the default token fetch is one plain HTTP GET to public addresses only (``web/outbound.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import anyio
 import httpx
+
+from homeport.web import outbound
 
 LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 TOKEN_PATH = "/.well-known/homeport"
@@ -70,20 +72,22 @@ async def proven(domain: str, token: str, verifiers: Verifiers) -> bool:
     return False
 
 
-async def fetch_token(domain: str) -> str | None:
-    """The body of ``http://<domain>/.well-known/homeport`` (first 1 KiB), or None."""
-    async with (
-        httpx.AsyncClient(timeout=5.0, follow_redirects=True, max_redirects=3) as client,
-        client.stream("GET", f"http://{domain}{TOKEN_PATH}") as response,
-    ):
-        if response.status_code != 200:
-            return None
-        body = b""
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > 1024:
-                return None
-        return body.decode("utf-8", "replace")
+async def fetch_token(
+    domain: str, permitted: outbound.Permitted = outbound.public_only
+) -> str | None:
+    """The body of ``http://<domain>/.well-known/homeport`` (first 1 KiB), or None.
+
+    The domain is the tenant's word, so the fetch goes only to public addresses (``outbound``).
+    """
+    try:
+        fetched = await outbound.fetch(
+            f"http://{domain}{TOKEN_PATH}", permitted=permitted, limit=1024
+        )
+    except outbound.FetchRefused:
+        return None
+    if fetched.status != 200:
+        return None
+    return fetched.body.decode("utf-8", "replace")
 
 
 def _nameserver() -> str:
@@ -147,4 +151,14 @@ async def lookup_txt(name: str) -> list[str]:
     return await anyio.to_thread.run_sync(_lookup_txt_blocking, name)
 
 
-DEFAULT = Verifiers(txt=lookup_txt, fetch=fetch_token)
+def verifiers_for(allow_private: bool) -> Verifiers:
+    """The real checks, fetching private addresses only when ``fetch_allow_private`` says so."""
+    permitted = outbound.policy(allow_private)
+
+    async def fetch(domain: str) -> str | None:
+        return await fetch_token(domain, permitted)
+
+    return Verifiers(txt=lookup_txt, fetch=fetch)
+
+
+DEFAULT = verifiers_for(False)

@@ -1,0 +1,113 @@
+"""Fetches of addresses that someone else chose (a tenant's domain, later a webmention source).
+
+Such a fetch must not reach the machine's own services or its private network (SSRF): the
+name is resolved once, every address it resolves to must be public, and the connection goes to
+that checked address (the name is kept for ``Host`` and TLS), so a name that resolves
+differently a moment later cannot slip through. Redirects are followed by hand and each hop is
+checked the same way. ``fetch_allow_private`` (off by default) lifts the check, for tests and for
+providers on a private network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Permitted = Callable[[IPAddress], bool]
+
+
+class FetchRefused(ValueError):
+    """A URL this fetch will not follow; the message says why."""
+
+
+def public_only(address: IPAddress) -> bool:
+    """Addresses on the public internet: not loopback, private, link-local, reserved…"""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return public_only(address.ipv4_mapped)
+    return address.is_global and not address.is_multicast
+
+
+def anywhere(address: IPAddress) -> bool:
+    return True
+
+
+def policy(allow_private: bool) -> Permitted:
+    """The address rule for the ``fetch_allow_private`` setting."""
+    return anywhere if allow_private else public_only
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    body: bytes
+    url: str
+
+
+async def _address(host: str, port: int, permitted: Permitted) -> str:
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        found = [literal]
+    else:
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchRefused(f"{host} does not resolve ({exc})") from None
+        found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not found:
+        raise FetchRefused(f"{host} does not resolve")
+    refused = [str(a) for a in found if not permitted(a)]
+    if refused:
+        raise FetchRefused(f"{host} resolves to {refused[0]}, which is not a public address")
+    first = found[0]
+    return f"[{first}]" if isinstance(first, ipaddress.IPv6Address) else str(first)
+
+
+async def fetch(
+    url: str,
+    *,
+    permitted: Permitted = public_only,
+    limit: int = 64 * 1024,
+    timeout: float = 5.0,
+    max_redirects: int = 3,
+) -> Fetched:
+    """GET ``url`` within the rule: at most ``limit`` bytes (more is refused), bounded time."""
+    with anyio.fail_after(timeout * (max_redirects + 1)):
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            for _ in range(max_redirects + 1):
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise FetchRefused(f"{url!r} is not an http(s) address")
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                address = await _address(parts.hostname, port, permitted)
+                pinned = parts._replace(netloc=f"{address}:{port}").geturl()
+                request = client.build_request(
+                    "GET",
+                    pinned,
+                    headers={"Host": parts.netloc.rsplit("@", 1)[-1]},
+                    extensions={"sni_hostname": parts.hostname},
+                )
+                response = await client.send(request, stream=True)
+                try:
+                    location = response.headers.get("location")
+                    if response.is_redirect and location:
+                        url = urljoin(url, location)
+                        continue
+                    body = b""
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise FetchRefused(f"{url} is larger than {limit} bytes")
+                    return Fetched(response.status_code, body, url)
+                finally:
+                    await response.aclose()
+    raise FetchRefused(f"{url} redirects more than {max_redirects} times")

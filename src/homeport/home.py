@@ -39,6 +39,7 @@ from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.web.auth import client_of, identify
 from homeport.web.errors import error_body, error_headers, unexpected
+from homeport.web.hosts import origin_of
 from homeport.web.middleware import AllowedHosts, KintoHeaders
 
 log = logging.getLogger("homeport")
@@ -70,11 +71,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise RequestTooLarge(f"Request body is bigger than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def origin_of(request: Request) -> str:
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}"
 
 
 async def api_request(request: Request, ctx: Context, path: str) -> ApiRequest:

@@ -172,3 +172,16 @@ def test_guessing_one_account_from_many_clients_locks_that_account(home: LiveHom
         assert_limited(fresh.get("/", auth=("admin", PASSWORD)))
         # Other accounts are not affected.
         assert fresh.get("/", auth=("alice", "alice-pw-1")).json()["user"]["id"] == "account:alice"
+
+
+def test_a_forwarded_for_header_does_not_make_a_new_client(home: LiveHome) -> None:
+    """The home has no proxy in front: X-Forwarded-For is the client's word, not its address
+    (uvicorn trusts it from 127.0.0.1 by default)."""
+    with client_at(home, "127.0.0.1") as local:
+        statuses = [
+            local.get(
+                "/", auth=("admin", f"g{n}"), headers={"X-Forwarded-For": f"10.0.0.{n}"}
+            ).status_code
+            for n in range(PER_MINUTE + 3)
+        ]
+    assert statuses[PER_MINUTE:] == [429] * 3, statuses

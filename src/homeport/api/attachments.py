@@ -34,6 +34,7 @@ from homeport.services import writes
 from homeport.services.context import Context, User
 from homeport.services.resources import RECORD, unit_of_work
 from homeport.store.protocols import JSONObject, Permissions
+from homeport.web.hosts import origin_of
 
 CHUNK = 1024 * 1024
 
@@ -252,8 +253,3 @@ def header_safe(filename: str) -> str:
     """The filename for ``Content-Disposition``: no control characters, quotes or backslashes
     (they would end the header or its parameter early)."""
     return re.sub(r'[\x00-\x1f\x7f"\\]', "_", filename)
-
-
-def origin_of(request: Request) -> str:
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}"

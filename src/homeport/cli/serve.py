@@ -89,6 +89,10 @@ def _serve(settings: Settings, sock: socket.socket, host: str) -> int:
         timeout_graceful_shutdown=5,
         server_header=False,
         **slowclients.server_options(),
+        # No proxy in front: the client's address is the connection's. uvicorn's default
+        # trusts X-Forwarded-For from 127.0.0.1, which would let any local process pick the
+        # address the login limit counts against (and the GUI's loopback check sees).
+        proxy_headers=False,
     )
     print(f"Homeport home serving {settings.data_dir}")
     print(f"  API:  http://{host}:{settings.port}/v1/")

@@ -13,6 +13,7 @@ from homeport.content.types import ENTRY_TYPES
 from homeport.core.errors import HomeportError
 from homeport.gui import site
 from homeport.gui.pages import PREFIX, Page, page, safe_next
+from homeport.web.hosts import origin_of
 
 LISTS = {"article": "/write", "note": "/notes", "photo": "/media", "paper": "/papers"}
 UNDO = "undo"
@@ -24,8 +25,7 @@ def list_url(kind: str) -> str:
 
 
 def origin(p: Page) -> str:
-    host = p.request.headers.get("host") or "127.0.0.1"
-    return f"{p.request.url.scheme}://{host}"
+    return origin_of(p.request)
 
 
 async def rebuild(p: Page) -> str | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from starlette.requests import Request
+
 from homeport.settings import Settings
 
 LAN_NAME = "homeport.local"
@@ -71,3 +73,17 @@ class HostRules:
         if name is None:
             return False
         return name in self.names or name.endswith(self.suffixes) or is_ip_literal(name)
+
+
+def origin_of(request: Request) -> str:
+    """The origin for the links the home writes (redirects, ``Next-Page``, attachment
+    locations, the preview's base URL): the name the client used, which ``AllowedHosts`` has
+    already checked, so a link leads back the way the client came (``localhost``, a LAN
+    address, ``homeport.local``) and never to a name the home does not answer to. Without a
+    ``Host`` (HTTP/1.0), the address the connection reached."""
+    host = request.headers.get("host")
+    if not host:
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        address = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+        host = f"{address}:{server[1]}"
+    return f"{request.url.scheme}://{host}"

@@ -8,18 +8,26 @@ provider runs in this process, in a thread (``tests/provider/conftest.py``).
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
 import secrets
+import threading
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import zstandard
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homeport.core.canonical import canonical
 from homeport.core.objects import Flags, ObjectType, pack_header
+from homeport.crypto.keys import did_key
 from homeport.provider import sites
 from homeport.repo import snapshot
 from homeport.repo.bundle import frame
@@ -310,3 +318,75 @@ def test_an_object_with_more_links_than_its_kind_has_is_refused(
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"] == "bad-object" and "links at most" in answer.json()["message"]
     assert home.request(world.client, "GET", "/tenant").json()["usage"] == 0
+
+
+# --- a hostile provider's answers to a home -------------------------------------------------
+def gzip_bomb(size: int = 256 * MB) -> bytes:
+    """A gzip body of about 250 KB that inflates to ``size`` zero bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(MB)
+    return b"".join(packer.compress(zeros) for _ in range(size // MB)) + packer.flush()
+
+
+@pytest.fixture(scope="module")
+def bombing_provider() -> Iterator[str]:
+    """A "provider" on loopback that answers everything with a gzip bomb."""
+    body = gzip_bomb()
+
+    class Bomb(http.server.BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class Counter(io.RawIOBase):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.count += len(data)
+        return len(data)
+
+
+def test_a_home_does_not_inflate_a_hostile_providers_answers(bombing_provider: str) -> None:
+    creds = Credentials(*_identity())
+    with httpx.Client(timeout=30) as http_client:
+        client = ProviderClient(bombing_provider, creds, http_client)
+        base = reset_peak()
+        with pytest.raises(Exception) as raised:
+            client.tenant()
+        grown = peak() - base
+        assert grown < MEMORY_BOUND, f"the answer took the home up {grown // MB} MB"
+        assert isinstance(raised.value, ProviderError) and raised.value.code == "bad-answer"
+        assert "gzip" in str(raised.value)
+        sink = Counter()
+        with pytest.raises(ProviderError):
+            client.download_bundle(sink)  # restoring: the bundle goes to a file
+        assert sink.count < MB, f"{sink.count // MB} MB written while restoring"
+
+
+def _identity() -> tuple[str, Ed25519PrivateKey]:
+    key = Ed25519PrivateKey.generate()
+    return did_key(key.public_key()), key

@@ -24,6 +24,8 @@ from homeport.sync.auth import PROTOCOL, authorization, origin
 
 API = "/_homeport/v1"
 PACK_TYPE = "application/vnd.homeport.pack"
+MAX_ANSWER = 1024 * 1024 * 1024
+"""An answer read into memory (a fetched pack of up to 2,000 objects, JSON) is at most this."""
 
 
 class ProviderError(Exception):
@@ -71,6 +73,7 @@ class ProviderClient:
     ) -> httpx.Response:
         target = f"{API}{path}"
         headers = {"Content-Type": content_type} if body else {}
+        headers["Accept-Encoding"] = "identity"  # see _checked
         headers.update(extra or {})
         if signed:
             headers["Authorization"] = authorization(
@@ -86,16 +89,51 @@ class ProviderClient:
             request = self.http.build_request(
                 method, self.url + target, content=body or None, headers=headers
             )
-            response = self.http.send(request, stream=stream)
+            response = self._checked(self.http.send(request, stream=True), stream)
         except httpx.HTTPError as exc:
             raise ProviderError(
                 self.url, 0, "unreachable", f"cannot reach the provider ({exc})"
             ) from None
         if response.status_code >= 400:
-            if stream:
-                response.read()
             raise self._error(response)
         return response
+
+    def _checked(self, response: httpx.Response, stream: bool) -> httpx.Response:
+        """The answer, read only as sent: a provider may be hostile, and a compressed answer
+        (``Content-Encoding``, which this home never asks for) would be inflated by httpx
+        without bound (a 250 KB gzip body is 256 MiB in memory, or on disk while restoring).
+        A body that is read whole (not streamed) is at most ``MAX_ANSWER`` bytes."""
+        coding = response.headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity"):
+            response.close()
+            raise ProviderError(
+                self.url,
+                response.status_code,
+                "bad-answer",
+                f"the provider sent a {coding}-encoded answer, which this home does not ask "
+                "for: refused unread",
+            )
+        if stream and response.status_code < 400:
+            return response
+        body = bytearray()
+        try:
+            for piece in response.iter_raw(1 << 20):
+                body += piece
+                if len(body) > MAX_ANSWER:
+                    raise ProviderError(
+                        self.url,
+                        response.status_code,
+                        "bad-answer",
+                        f"the provider's answer is over {MAX_ANSWER} bytes: refused",
+                    )
+        finally:
+            response.close()
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=bytes(body),
+            request=response.request,
+        )
 
     def _error(self, response: httpx.Response) -> ProviderError:
         try:

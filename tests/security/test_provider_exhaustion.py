@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeport.core.canonical import canonical
 from homeport.core.objects import Flags, ObjectType, pack_header
 from homeport.crypto.keys import did_key
-from homeport.provider import sites
+from homeport.provider import receive, sites
 from homeport.repo import snapshot
 from homeport.repo.bundle import frame
 from homeport.repo.codec import MAX_BODY, ObjectError, check, encode
@@ -390,3 +390,33 @@ def test_a_home_does_not_inflate_a_hostile_providers_answers(bombing_provider: s
 def _identity() -> tuple[str, Ed25519PrivateKey]:
     key = Ed25519PrivateKey.generate()
     return did_key(key.public_key()), key
+
+
+# --- work per publish -----------------------------------------------------------------------
+def test_a_publish_verifies_a_bounded_number_of_commits(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits are small: a quota of uploads holds millions, and a publish reads and checks
+    each one in memory. Past the bound, 413, and nothing is published."""
+    monkeypatch.setattr(receive, "MAX_CHAIN", 5)
+    home = world.enrolled("mallory")
+    commits = []
+    for i in range(8):
+        home.put_record("blog", f"r{i}", True, title=f"post {i}")
+        commits.append(home.snapshot())
+
+    first = home.publish(world.client, commits[-1])
+
+    assert first.status_code == 413, first.text
+    assert first.json()["error"] == "too-large" and "5" in first.json()["message"]
+    assert home.request(world.client, "GET", "/tenant").json()["head"] is None
+
+    assert home.publish(world.client, commits[2], history=False).status_code == 200
+    later = home.publish(world.client, commits[-1])
+    assert later.status_code == 200, later.text  # five new commits: within the bound
+    for i in range(8, 14):
+        home.put_record("blog", f"r{i}", True, title=f"post {i}")
+        commits.append(home.snapshot())
+    refused = home.publish(world.client, commits[-1])
+    assert refused.status_code == 413, refused.text
+    assert home.request(world.client, "GET", "/tenant").json()["seq"] == commits[7].seq

@@ -38,6 +38,9 @@ from homeport.repo.repository import Repository, RepositoryError, split_links
 MAX_IDS = 10_000
 MAX_PACK = 16 * 1024 * 1024
 BATCH = 500
+MAX_CHAIN = 100_000
+"""Commits one publish verifies (each is read, and its signature checked, in memory): what a
+publish may cost is bounded by this, not by what the tenant's quota lets it upload."""
 PENDING_MS = 24 * 3600 * 1000
 """How long an upload no publish adopts is kept: a cut push resumed within a day re-sends
 nothing; after that it is dropped by the next publish and stops counting against the quota."""
@@ -298,8 +301,14 @@ def _chain_start(repo: Repository, new: Commit, head: Commit | None) -> tuple[in
     """``(since, base)`` for the importer: after the head; for a first publish, before the
     oldest commit of the chain that was sent (earlier history is not required)."""
     if head is not None:
+        if new.seq - head.seq > MAX_CHAIN:
+            raise _long_chain(new.seq - head.seq)
         walk = new
+        steps = 0
         while walk.seq > head.seq + 1 and walk.prev is not None:
+            steps += 1
+            if steps > MAX_CHAIN:
+                raise _long_chain(steps)
             walk = _commit(repo, walk.prev)
         if walk.seq != head.seq + 1 or walk.prev != head.id:
             raise ProviderError(
@@ -310,9 +319,22 @@ def _chain_start(repo: Repository, new: Commit, head: Commit | None) -> tuple[in
             )
         return head.seq, head.id
     oldest = new
+    steps = 0
     while oldest.prev is not None and repo.has(oldest.prev):
+        steps += 1
+        if steps >= MAX_CHAIN:
+            raise _long_chain(steps + 1)
         oldest = _commit(repo, oldest.prev)
     return oldest.seq - 1, oldest.prev
+
+
+def _long_chain(count: int) -> ProviderError:
+    return ProviderError(
+        413,
+        "too-large",
+        f"this publish brings {count} or more commits; one publish verifies at most {MAX_CHAIN} "
+        "(publish an earlier commit first)",
+    )
 
 
 def _absent(repo: Repository, start: bytes, base: bytes | None) -> list[bytes]:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from homeport.api.querystring import parse_list_query
-from homeport.api.resources import check_path_ids
+from homeport.api.resources import check_history, check_path_ids
 from homeport.core.query import Filter, Op, Sort
 from homeport.services import resources as res
 from homeport.services.context import Context, User
@@ -38,6 +38,8 @@ async def stream(
         since = int(last_event)
     if since is None:
         since = await ctx.store.resource_timestamp("record", parent)
+    else:
+        await check_history(ctx, RECORD, parent, since)
     extra = [f for f in query.filters if f.field != "last_modified"]
     key = ("record", parent)
 

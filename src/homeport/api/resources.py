@@ -14,6 +14,7 @@ from homeport.api.messages import (
 )
 from homeport.api.querystring import ListQuery, encode_token, parse_list_query
 from homeport.core.errors import (
+    HistoryGone,
     HomeportError,
     InvalidParameters,
     ModifiedMeanwhile,
@@ -337,6 +338,8 @@ async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     headers = read_headers(timestamp if bound is None else bound)
     if query.since is not None and query.since >= timestamp and query.token is None:
         return ApiResponse(200, {"data": []}, headers)
+    if query.since is not None:
+        await check_history(ctx, resource, parent, query.since)
     objects, next_url = await _page(ctx, req, scope, resource, parent, query, bound)
     if next_url:
         headers["Next-Page"] = next_url
@@ -356,6 +359,26 @@ def _bound(query: ListQuery, timestamp: int) -> int | None:
         return timestamp
     bound = query.token.get("bound")
     return None if bound is None else min(int(bound), timestamp)
+
+
+async def check_history(ctx: Context, resource: Resource, parent: str, since: int) -> None:
+    """Refuse a ``_since`` from before deletions that were forgotten (tombstones compacted):
+    the answer would lack them, and the client would keep records that no longer exist.
+    ``_since=0`` (or less) is never refused: a client that has seen nothing holds nothing that
+    a forgotten deletion could concern."""
+    if since <= 0:
+        return
+    horizon = await ctx.store.deletion_horizon(resource.name, parent)
+    if since < horizon:
+        description = (
+            f"_since={since} is older than the deletions this server still remembers"
+            f" (tombstones up to {horizon} were compacted): discard the local copy of"
+            " this list and fetch it again without _since"
+        )
+        raise HistoryGone(
+            description,
+            details=[{"location": "querystring", "name": "_since", "description": description}],
+        )
 
 
 def _limit(ctx: Context, query: ListQuery) -> int:

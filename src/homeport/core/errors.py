@@ -174,6 +174,13 @@ class NotAcceptable(HomeportError):
     title = "Invalid parameters"
 
 
+class HistoryGone(HomeportError):
+    """A ``_since`` older than the compacted tombstones: the changes since then are incomplete."""
+
+    code = 410
+    errno = Errno.INVALID_PARAMETERS
+
+
 class BackendUnavailable(HomeportError):
     """The storage backend cannot be reached; the client may retry."""
 

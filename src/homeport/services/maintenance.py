@@ -11,8 +11,8 @@ async def compact_tombstones(ctx: Context) -> int:
     """Drop tombstones older than ``tombstone_retention_seconds``; return how many.
 
     A client that last synced before the cut-off can no longer learn of those deletions from
-    ``_since``; Kinto has the same limit once its tombstones are purged, so clients that see a
-    ``_since`` older than the retention should resync from scratch.
+    ``_since``: the store moves each list's deletion horizon with the purge, and the API answers
+    a ``_since`` older than it with 410 so the client resyncs from scratch.
     """
     before = ctx.clock() - ctx.settings.tombstone_retention_seconds * 1000
     purged = 0

@@ -52,6 +52,7 @@ class MemoryRecordStore:
         self._clock = clock
         self._objects: dict[Key, dict[str, JSONObject]] = {}
         self._timestamps: dict[Key, int] = {}
+        self._horizons: dict[Key, int] = {}
         self._permissions: dict[str, Permissions] = {}
         self._members: dict[str, set[str]] = {}
         self._lock = asyncio.Lock()
@@ -70,13 +71,19 @@ class MemoryRecordStore:
             return
         async with self._lock:
             saved = copy.deepcopy(
-                (self._objects, self._timestamps, self._permissions, self._members)
+                (self._objects, self._timestamps, self._horizons, self._permissions, self._members)
             )
             token = self._in_tx.set(True)
             try:
                 yield
             except BaseException:
-                self._objects, self._timestamps, self._permissions, self._members = saved
+                (
+                    self._objects,
+                    self._timestamps,
+                    self._horizons,
+                    self._permissions,
+                    self._members,
+                ) = saved
                 raise
             finally:
                 self._in_tx.reset(token)
@@ -88,6 +95,7 @@ class MemoryRecordStore:
     async def flush(self) -> None:
         self._objects.clear()
         self._timestamps.clear()
+        self._horizons.clear()
         self._permissions.clear()
         self._members.clear()
 
@@ -219,7 +227,12 @@ class MemoryRecordStore:
                 if stored.get("deleted") and (before is None or stored["last_modified"] < before):
                     del bucket[object_id]
                     purged += 1
+                    horizon = max(self._horizons.get(key, 0), stored["last_modified"])
+                    self._horizons[key] = horizon
         return purged
+
+    async def deletion_horizon(self, resource_name: str, parent_id: str) -> int:
+        return self._horizons.get((resource_name, parent_id), 0)
 
     # --- permissions ---------------------------------------------------------------------
     async def get_permissions(self, object_uri: str) -> Permissions:

@@ -43,9 +43,7 @@ class RecordStore(Protocol):
     async def get(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         """The live object with ``id`` and ``last_modified``. Raises ObjectNotFound."""
 
-    async def get_many(
-        self, keys: Sequence[tuple[str, str, str]]
-    ) -> list[JSONObject | None]:
+    async def get_many(self, keys: Sequence[tuple[str, str, str]]) -> list[JSONObject | None]:
         """Several live objects by ``(resource_name, parent_id, id)`` in one read, in the order
         asked; None where there is none. An object and its parents cost one round trip."""
 
@@ -96,7 +94,14 @@ class RecordStore(Protocol):
     async def purge_deleted(
         self, resource_name: str, parent_id: str, before: int | None = None
     ) -> int:
-        """Remove tombstones (older than ``before`` when given); return how many."""
+        """Remove tombstones (older than ``before`` when given); return how many.
+
+        Each list's deletion horizon moves up to the newest tombstone removed from it, in the
+        same transaction, so what was forgotten is never unknown."""
+
+    async def deletion_horizon(self, resource_name: str, parent_id: str) -> int:
+        """The newest tombstone ever purged from the pair (0 if none): a ``_since`` older than
+        this would not see every deletion."""
 
     # --- permissions ---------------------------------------------------------------------
     async def get_permissions(self, object_uri: str) -> Permissions:

@@ -286,6 +286,25 @@ class RecordStoreConformance(PermissionsConformance):
         assert ids_of(await store.list_all(R, P, include_deleted=True)) == ["keep"]
         assert await store.purge_deleted(R, "*") == 1
 
+    @conformance_test
+    async def test_purging_moves_each_lists_deletion_horizon(self, store: RecordStore) -> None:
+        assert await store.deletion_horizon(R, P) == 0
+        stamps = []
+        for i in range(3):
+            await store.create(R, P, {"id": f"r{i}"})
+            stamps.append((await store.delete(R, P, f"r{i}"))["last_modified"])
+        await store.create(R, "/other", {"id": "x"})
+        other = (await store.delete(R, "/other", "x"))["last_modified"]
+        await store.purge_deleted(R, P, before=stamps[1])
+        assert await store.deletion_horizon(R, P) == stamps[0]
+        assert await store.deletion_horizon(R, "/other") == 0
+        await store.purge_deleted(R, "*")
+        assert await store.deletion_horizon(R, P) == stamps[2]
+        assert await store.deletion_horizon(R, "/other") == other
+        await store.purge_deleted(R, P)  # nothing left to purge: the horizon stays
+        assert await store.deletion_horizon(R, P) == stamps[2]
+        assert await store.deletion_horizon("collection", P) == 0
+
     # --- queries, checked against core.query ---------------------------------------------------
     @pytest.mark.parametrize("op", list(Op))
     @conformance_test
@@ -437,6 +456,41 @@ class RecordStoreConformance(PermissionsConformance):
 
         await asyncio.gather(*(writer(n) for n in range(8)))
         assert await store.count_all(R, P) == 40
+
+    @conformance_test
+    async def test_no_write_commits_at_or_below_a_timestamp_a_reader_saw(
+        self, store: RecordStore
+    ) -> None:
+        """A slow transaction that took its timestamp first must not commit after a faster
+        writer's later timestamp was seen: a ``_since`` client would then never fetch it."""
+        await store.create(R, P, {"id": "seed"})
+        bumped = asyncio.Event()
+        observed: list[tuple[int, set[str]]] = []
+
+        async def slow() -> None:
+            async with store.transaction():
+                await store.create(R, P, {"id": "slow"})
+                bumped.set()
+                await asyncio.sleep(0.3)
+
+        async def fast() -> None:
+            await bumped.wait()
+            await store.create(R, P, {"id": "fast"})
+
+        async def reader() -> None:
+            await bumped.wait()
+            for _ in range(8):
+                seen_ts = await store.resource_timestamp(R, P)
+                seen = await store.list_all(R, P, include_deleted=True)
+                observed.append((seen_ts, {o["id"] for o in seen}))
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(slow(), fast(), reader())
+        final = {o["id"]: o["last_modified"] for o in await store.list_all(R, P)}
+        assert final["fast"] > final["slow"]
+        for seen_ts, seen in observed:
+            missed = [i for i, ts in final.items() if ts <= seen_ts and i not in seen]
+            assert missed == [], (seen_ts, seen, final)
 
     @conformance_test
     async def test_write_outside_survives_concurrent_rollback(self, store: RecordStore) -> None:

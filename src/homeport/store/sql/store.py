@@ -95,6 +95,14 @@ class SQLRecordStore:
             "INSERT INTO timestamps (resource_name, parent_id, last_modified) VALUES (?, ?, ?)"
             " ON CONFLICT (resource_name, parent_id) DO NOTHING"
         )
+        self._sql_horizon = q(
+            "INSERT INTO deletion_horizons (resource_name, parent_id, last_modified)"
+            " VALUES (?, ?, ?) ON CONFLICT (resource_name, parent_id) DO UPDATE SET"
+            f" last_modified = {g}(deletion_horizons.last_modified, excluded.last_modified)"
+        )
+        self._sql_horizon_get = q(
+            "SELECT last_modified FROM deletion_horizons WHERE resource_name = ? AND parent_id = ?"
+        )
         self._empty = dialect.dump({})
 
     # --- what a backend provides ---------------------------------------------------------------
@@ -331,12 +339,31 @@ class SQLRecordStore:
         if before is not None:
             conditions.append(Frag("last_modified < ?", (before,)))
         where = all_of([self._scope(resource_name, parent_id), *conditions])
-        stmt = "DELETE FROM objects WHERE " + where
+        stmt = (
+            "DELETE FROM objects WHERE "
+            + where
+            + " RETURNING resource_name, parent_id, last_modified"
+        )
 
         async def work(db: Executor) -> int:
-            return await db.run(self.dialect.q(stmt.sql), stmt.params)
+            rows = await db.all(self.dialect.q(stmt.sql), stmt.params)
+            newest: dict[tuple[str, str], int] = {}
+            for name, parent, last_modified in rows:
+                key = (str(name), str(parent))
+                newest[key] = max(newest.get(key, 0), int(last_modified))
+            if newest:
+                horizons = [(*key, ts) for key, ts in sorted(newest.items())]
+                await db.many(self._sql_horizon, horizons)
+            return len(rows)
 
         return await self._run(work)
+
+    async def deletion_horizon(self, resource_name: str, parent_id: str) -> int:
+        async def read(db: Executor) -> int:
+            row = await db.one(self._sql_horizon_get, (resource_name, parent_id))
+            return 0 if row is None else int(row[0])
+
+        return await self._run(read, write=False)
 
     # --- permissions ---------------------------------------------------------------------------
     async def get_permissions(self, object_uri: str) -> Permissions:
@@ -449,7 +476,8 @@ class SQLRecordStore:
 
     async def flush(self) -> None:
         async def work(db: Executor) -> None:
-            for table in ("objects", "timestamps", "access_control_entries", "user_principals"):
+            tables = ("objects", "timestamps", "deletion_horizons")
+            for table in (*tables, "access_control_entries", "user_principals"):
                 await db.run(f"DELETE FROM {table}")
 
         await self._run(work)

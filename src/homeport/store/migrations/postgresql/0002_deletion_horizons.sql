@@ -1,0 +1,8 @@
+-- Per list, the newest tombstone ever compacted away: a _since older than it would miss
+-- deletions, so the API refuses it (docs/compatibility.md, "Tombstone compaction").
+CREATE TABLE deletion_horizons (
+    resource_name TEXT COLLATE "C" NOT NULL,
+    parent_id TEXT COLLATE "C" NOT NULL,
+    last_modified BIGINT NOT NULL,
+    PRIMARY KEY (resource_name, parent_id)
+);

@@ -134,13 +134,7 @@ def own_home(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> It
         home.stop()
 
 
-def test_offline_across_tombstone_compaction(
-    node: str, own_home: Server, request: pytest.FixtureRequest
-) -> None:
-    # Until k-sync's answer to a _since older than the compaction horizon lands on main.
-    request.applymarker(
-        pytest.mark.xfail(strict=True, reason="a _since before compaction misses deletions")
-    )
+def test_offline_across_tombstone_compaction(node: str, own_home: Server) -> None:
     compacted: list[tuple[int, int, int]] = []
 
     def compact(_: str) -> None:

@@ -7,11 +7,11 @@ never buffers a streamed response (change streams, attachment downloads).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from homeport import jsonio
 from homeport.core.errors import Errno, HomeportError, InvalidParameters, NotAcceptable
 from homeport.settings import Settings
 from homeport.web.errors import error_body, error_headers
@@ -29,6 +29,22 @@ def acceptable(accept: str) -> bool:
     """True when any range in the header covers JSON (quality values are ignored)."""
     ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
     return any(r in ACCEPTABLE or r.endswith("+json") for r in ranges if r)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def forged_by_another_site(method: str, headers: dict[str, str]) -> bool:
+    """A write that a page on another origin made without CORS: a form, or a no-cors fetch.
+
+    Such a request cannot set ``Authorization`` itself, so if it is authenticated at all it is
+    by a password the browser remembered for the home (CSRF). Browsers say where a request comes
+    from in ``Sec-Fetch-Site`` and how in ``Sec-Fetch-Mode``; other clients send neither.
+    """
+    if method in SAFE_METHODS:
+        return False
+    site = headers.get("sec-fetch-site", "none")
+    return site not in ("same-origin", "none") and headers.get("sec-fetch-mode", "cors") != "cors"
 
 
 class AllowedHosts:
@@ -77,6 +93,21 @@ class KintoHeaders:
         if scope["method"] == "OPTIONS" and is_api:
             await self._preflight(headers, origin, send)
             return
+        if is_api and forged_by_another_site(scope["method"], headers):
+            description = (
+                "a page on another site cannot change data here through a form or a no-cors "
+                "request; clients on other origins send CORS requests with their own credentials"
+            )
+            error = HomeportError(
+                f"Cross-site request refused: {description}",
+                code=403,
+                errno=Errno.FORBIDDEN,
+                details=[
+                    {"location": "header", "name": "Sec-Fetch-Mode", "description": description}
+                ],
+            )
+            await _send_error(send, error, None)
+            return
         accept = headers.get("accept")
         if is_api and accept and not acceptable(accept):
             description = "Accept header should be one of ['application/json']"
@@ -124,7 +155,7 @@ def _cors(origin: str) -> list[tuple[bytes, bytes]]:
 
 
 async def _send_error(send: Send, error: HomeportError, origin: str | None) -> None:
-    body = json.dumps(error_body(error)).encode()
+    body = jsonio.dumps(error_body(error))
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from homeport.testing.differential import (
@@ -187,7 +187,30 @@ def _wording(a: Any) -> Any:
     return a
 
 
+def _drop_empty_members(a: Any) -> Any:
+    body = a.get("body") if isinstance(a, dict) else None
+    data = body.get("data") if isinstance(body, dict) else None
+
+    def one(d: Any) -> Any:
+        if isinstance(d, dict) and d.get("members") == []:
+            return {k: v for k, v in d.items() if k != "members"}
+        return d
+
+    if isinstance(data, dict):
+        return {**a, "body": {**body, "data": one(data)}}
+    if isinstance(data, list):
+        return {**a, "body": {**body, "data": [one(d) for d in data]}}
+    return a
+
+
 KNOWN: tuple[Known, ...] = (
+    Known(
+        "default-bucket-group-members",
+        "listed (§14): in Kinto's default bucket a group PUT without a body gets "
+        '"members": [] (the plugin re-sends it with data); Homeport stores no members key',
+        lambda req, a: "default" in req.path and "groups" in req.path,
+        _drop_empty_members,
+    ),
     Known(
         "json-patch-wording",
         "listed (§14): JSON patch errors other than remove/replace of a missing member are "
@@ -645,5 +668,5 @@ def test_kinto_and_homeport_answer_alike(kinto: Server, homeport: Server) -> Non
         assert not diffs, f"{len(diffs)} difference(s); first:\n{diffs[0]}"
 
     if SEED is not None:
-        check = __import__("hypothesis").seed(int(SEED))(check)
+        check = seed(int(SEED))(check)
     check()

@@ -19,7 +19,7 @@ from starlette.routing import Route as StarletteRoute
 from homeport import jsonio
 from homeport.api import attachments, changes, default_bucket
 from homeport.api.batch import batch
-from homeport.api.messages import ApiRequest, ApiResponse
+from homeport.api.messages import ApiRequest, ApiResponse, parse_query
 from homeport.api.root import HTTP_API_VERSION
 from homeport.api.routes import ROUTES, find_route, method_not_allowed, resolve
 from homeport.core.errors import (
@@ -80,7 +80,7 @@ async def api_request(request: Request, ctx: Context, path: str) -> ApiRequest:
     return ApiRequest(
         method=request.method,
         path=path,
-        query=list(request.query_params.multi_items()),
+        query=parse_query(request.scope["query_string"].decode("latin-1")),
         headers={
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
         },

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -93,7 +95,7 @@ def _form_json(form: Any, field: str) -> Any:
             Errno.INVALID_POSTED_DATA,
         )
     try:
-        return jsonio.loads(raw)  # the JSON API's own strict parser: NaN is refused here too
+        return jsonio.loads_untrusted(raw)
     except ValueError as exc:
         raise bad_request(
             f"body: {field} is not valid JSON ({exc})", Errno.INVALID_POSTED_DATA
@@ -121,7 +123,12 @@ async def upload(
     await res.ensure_parents(ctx, parent)
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise bad_request("Content-Type should be multipart/form-data")
-    async with request.form(max_files=1, max_fields=10) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except (StarletteHTTPException, MultiPartException) as exc:
+        detail = exc.detail if isinstance(exc, StarletteHTTPException) else exc.message
+        raise bad_request(f"Invalid multipart body: {detail}") from None
+    try:
         item = form.get("attachment")
         if not isinstance(item, UploadFile):
             raise bad_request("Attachment missing.", Errno.INVALID_POSTED_DATA)
@@ -139,6 +146,8 @@ async def upload(
         permissions = _form_json(form, "permissions")
         digest = await ctx.blobs.put_stream(_chunks(item), max_size=limit)
         mimetype = item.content_type or mimetypes.guess_type(filename)[0]
+    finally:
+        await form.close()
     attachment = {
         "filename": filename,
         "location": f"{origin_of(request)}/attachments/{bid}/{cid}/{rid}/"

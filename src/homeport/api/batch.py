@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from homeport.api.messages import ApiRequest, ApiResponse
+from homeport.api.messages import ApiRequest, ApiResponse, parse_query
 from homeport.api.routes import resolve
 from homeport.core.errors import HomeportError, InvalidParameters, not_a_mapping
 from homeport.services.context import Context
@@ -101,7 +101,7 @@ async def _run(ctx: Context, parent: ApiRequest, sub: dict[str, Any]) -> dict[st
     request = ApiRequest(
         method=sub["method"],
         path=path.rstrip("/") or "/",
-        query=parse_qsl(split.query, keep_blank_values=True),
+        query=parse_query(split.query),
         headers=headers,
         user=parent.user,
         origin=parent.origin,

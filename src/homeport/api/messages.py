@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from homeport import jsonio
 from homeport.core.errors import InvalidParameters, ModifiedMeanwhile, UnsupportedMediaType
@@ -14,6 +14,17 @@ from homeport.services.context import User
 NO_BODY: Any = object()
 
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/json-patch+json")
+
+
+def parse_query(raw: str) -> list[tuple[str, str]]:
+    """The querystring's pairs; percent-escapes that are not UTF-8 (a lone surrogate) are a 400,
+    as in Kinto, rather than replacement characters that would match nothing."""
+    try:
+        return parse_qsl(raw, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidParameters.at(
+            "querystring", None, "The querystring is not valid UTF-8 once percent-decoded"
+        ) from None
 
 
 @dataclass
@@ -51,8 +62,8 @@ class ApiRequest:
                           "description": description}],
             )
         try:
-            parsed = jsonio.loads(self.raw_body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            parsed = jsonio.loads_untrusted(self.raw_body)
+        except ValueError as exc:
             raise _body_error(f"Invalid JSON: {exc}") from None
         if not isinstance(parsed, (dict, list)):
             raise _body_error("Should be a JSON object or an array")

@@ -9,12 +9,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport import jsonio
 from homeport.core.errors import InvalidParameters
 from homeport.core.query import PREFIXES, Filter, Op, Sort, native_value
 
 LIST_OPS = (Op.IN, Op.EXCLUDE, Op.CONTAINS, Op.CONTAINS_ANY)
 LONGEST_FIRST = sorted(PREFIXES.items(), key=lambda item: -len(item[0]))
 """``contains_any_`` must win over ``contains_``."""
+
+
+MAX_FILTER_VALUES = 250
+"""Values over all filters of one list request (``in_a=1,2`` counts 2); each becomes a term of
+the SQL WHERE, and SQLite refuses expressions deeper than 1000."""
+MAX_SORT_FIELDS = 20
+"""Fields in ``_sort``; each becomes up to three ORDER BY terms and a pagination rule."""
 
 
 @dataclass
@@ -49,7 +57,7 @@ def _timestamp(name: str, raw: str) -> int:
 def _array_value(raw: str) -> list[Any]:
     """``contains_`` and ``contains_any_`` take a JSON array, or else one value."""
     try:
-        parsed = json.loads(raw)
+        parsed = jsonio.loads_untrusted(raw)
     except ValueError:
         return [raw]
     return parsed if isinstance(parsed, list) else [parsed]
@@ -110,7 +118,20 @@ def parse_list_query(
             flt = _filter(key, raw)
             _check_known(flt.field, known_fields, "filter")
             query.filters.append(flt)
+    _check_bounds(query)
     return query
+
+
+def _check_bounds(query: ListQuery) -> None:
+    values = sum(len(f.value) if isinstance(f.value, list) else 1 for f in query.filters)
+    if values > MAX_FILTER_VALUES:
+        raise InvalidParameters.at(
+            "querystring", None, f"Too many filter values ({values}, at most {MAX_FILTER_VALUES})"
+        )
+    if len(query.sorting) > MAX_SORT_FIELDS:
+        raise InvalidParameters.at(
+            "querystring", "_sort", f"Too many sort fields (at most {MAX_SORT_FIELDS})"
+        )
 
 
 def _check_known(name: str, known: set[str] | None, what: str) -> None:
@@ -154,7 +175,7 @@ def decode_token(raw: str) -> dict[str, Any]:
     """A token of ours or Kinto's; one without ``bound`` (Kinto's, or older) pages unbounded."""
     try:
         padded = raw + "=" * (-len(raw) % 4)
-        token = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        token = jsonio.loads_untrusted(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(token, dict) or not isinstance(token.get("last_object"), dict):
             raise ValueError(raw)
         if not _counter(token.get("offset", 0)) or not _counter(token.get("bound", 0)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from homeport import jsonio
 from homeport.api.messages import (
     ApiRequest,
     ApiResponse,
@@ -274,6 +275,10 @@ def _json_patched(
         patched = json_patch(document, operations)
     except PatchError as exc:
         raise InvalidParameters.at("body", None, f"JSON Patch operation failed: {exc}") from None
+    if jsonio.depth(patched) > jsonio.MAX_DEPTH:  # each patch could nest its value deeper
+        raise InvalidParameters.at(
+            "body", None, f"JSON Patch result nested deeper than {jsonio.MAX_DEPTH} levels"
+        )
     data = patched.get("data")
     if not isinstance(data, dict):
         raise InvalidParameters.at("body", "data", not_a_mapping(data))

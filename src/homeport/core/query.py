@@ -55,7 +55,7 @@ def native_value(raw: str) -> Any:
     """Read a querystring value as Kinto does: JSON numbers, booleans and null; else the string."""
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the stack
         return raw
     if isinstance(value, (int, float, bool)) or value is None:
         return value

@@ -6,6 +6,10 @@ from typing import Any
 
 JSONObject = dict[str, Any]
 
+MAX_TIMESTAMP = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: a later client-supplied ``last_modified`` is ignored, as HTTP dates
+(``Last-Modified``) cannot say it and every later write of the collection would follow it."""
+
 
 def next_timestamp(current: int, now_ms: int, requested: Any = None) -> int:
     """The next ``last_modified`` of a collection: strictly after ``current``.
@@ -14,7 +18,11 @@ def next_timestamp(current: int, now_ms: int, requested: Any = None) -> int:
     so imports preserve history); otherwise the clock is used, bumped past ``current`` when the
     clock is behind or equal.
     """
-    if isinstance(requested, int) and not isinstance(requested, bool) and requested > current:
+    if (
+        isinstance(requested, int)
+        and not isinstance(requested, bool)
+        and current < requested <= MAX_TIMESTAMP
+    ):
         return requested
     return max(now_ms, current + 1)
 

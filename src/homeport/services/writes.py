@@ -229,6 +229,10 @@ async def _validate_record(
         error = await schemas.first_error(validator, instance)
     except (SchemaError, schemas.SchemaRefused) as exc:  # a schema stored before the checks
         raise InvalidParameters.at("body", "schema", getattr(exc, "message", str(exc))) from None
+    except RecursionError:  # a schema whose $ref leads back to itself without consuming input
+        raise InvalidParameters.at(
+            "body", "data", "The collection's schema refers to itself endlessly"
+        ) from None
     if error is not None:
         raise InvalidParameters.at("body", _error_field(error), error.message)
     body["schema"] = collection["last_modified"]

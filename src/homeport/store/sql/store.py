@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from homeport.core.errors import ObjectNotFound, UnicityError
 from homeport.core.query import Filter, Sort
-from homeport.core.records import next_timestamp, strip_meta, tombstone
+from homeport.core.records import MAX_TIMESTAMP, next_timestamp, strip_meta, tombstone
 from homeport.store.memory import uri_matches
 from homeport.store.protocols import JSONObject, Permissions
 from homeport.store.sql.query import Dialect, Frag, all_of
@@ -47,7 +47,7 @@ Work = Callable[[Executor], Awaitable[T]]
 
 def requested_ts(value: Any) -> int | None:
     """A client-supplied ``last_modified`` worth considering (see `next_timestamp`)."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _INT64:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMESTAMP:
         return value
     return None
 

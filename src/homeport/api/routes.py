@@ -78,6 +78,33 @@ ROUTES: list[Route] = [
     _object("account", "/accounts/{id}"),
 ]
 
+RECORD_PATH = COLLECTION + "/records/{id}"
+
+
+@dataclass(frozen=True)
+class RawRoute:
+    """An endpoint served by its own Starlette route in home.py (it needs the raw request: a
+    multipart stream, server-sent events, the batch's sub-requests); listed here so that the
+    OpenAPI document and the app are written from the same table."""
+
+    path: str
+    method: str
+    name: str
+    summary: str
+
+
+RAW_ROUTES: list[RawRoute] = [
+    RawRoute("/batch", "POST", "batch", "Several requests in one"),
+    RawRoute(RECORD_PATH + "/attachment", "POST", "attach", "Attach a file to a record"),
+    RawRoute(RECORD_PATH + "/attachment", "DELETE", "detach", "Remove a record's attachment"),
+    RawRoute(
+        COLLECTION + "/changes",
+        "GET",
+        "changes",
+        "Live change stream of a collection (server-sent events)",
+    ),
+]
+
 _COMPILED = [(route.regex, route) for route in ROUTES]
 
 

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from homeport.testing.targets import Server
-from tests.api.conftest import _clean_server, admin, server  # noqa: F401  (fixtures, by name)
 
 RECORDS = "/buckets/b/collections/c/records"
 JSON = {"Content-Type": "application/json"}
@@ -28,7 +27,7 @@ KINTO_500 = "Kinto 26.5 answers 500 here"
 
 
 @pytest.fixture(autouse=True)
-def _no_traceback(server: Server) -> Iterator[None]:  # noqa: F811
+def _no_traceback(server: Server) -> Iterator[None]:
     """The server logs nothing unexpected while the test runs."""
     log = server.log_path
     start = log.stat().st_size if log and log.exists() else 0
@@ -41,14 +40,14 @@ def _no_traceback(server: Server) -> Iterator[None]:  # noqa: F811
 
 
 @pytest.fixture
-def collection(admin: httpx.Client) -> str:  # noqa: F811
+def collection(admin: httpx.Client) -> str:
     assert admin.put("/buckets/b").status_code == 201
     assert admin.put("/buckets/b/collections/c").status_code == 201
     return RECORDS
 
 
 @pytest.fixture
-def record(admin: httpx.Client, collection: str) -> dict[str, Any]:  # noqa: F811
+def record(admin: httpx.Client, collection: str) -> dict[str, Any]:
     r = admin.put(f"{collection}/r", json={"data": {"title": "kept"}})
     assert r.status_code == 201, r.text
     return dict(r.json()["data"])
@@ -63,13 +62,13 @@ def refused(response: httpx.Response, status: int = 400) -> dict[str, Any]:
     return dict(body)
 
 
-def no_records(admin: httpx.Client) -> None:  # noqa: F811
+def no_records(admin: httpx.Client) -> None:
     r = admin.get(RECORDS)
     assert r.status_code == 200, r.text
     assert r.json()["data"] == []
 
 
-def unchanged(admin: httpx.Client, record: dict[str, Any]) -> None:  # noqa: F811
+def unchanged(admin: httpx.Client, record: dict[str, Any]) -> None:
     r = admin.get(f"{RECORDS}/{record['id']}")
     assert r.status_code == 200, r.text
     assert r.json()["data"] == record
@@ -79,7 +78,7 @@ def nested(levels: int, opener: bytes = b"[", closer: bytes = b"]") -> bytes:
     return opener * levels + b"1" + closer * levels
 
 
-def skip_on_kinto(server: Server) -> None:  # noqa: F811
+def skip_on_kinto(server: Server) -> None:
     if server.is_kinto:
         pytest.skip(KINTO_500)
 
@@ -92,7 +91,7 @@ def test_deeply_nested_array_is_refused(
     server: Server,
     admin: httpx.Client,
     collection: str,
-    levels: int,  # noqa: F811
+    levels: int,
 ) -> None:
     skip_on_kinto(server)
     body = b'{"data": {"a": ' + nested(levels) + b"}}"
@@ -104,7 +103,7 @@ def test_deeply_nested_array_is_refused(
 def test_deeply_nested_object_is_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     skip_on_kinto(server)
     body = b'{"data": ' + nested(2_000, b'{"a": ', b"}") + b"}"
@@ -115,7 +114,7 @@ def test_deeply_nested_object_is_refused(
 def test_nesting_within_the_limit_is_kept(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     body = b'{"data": {"a": ' + nested(60) + b"}}"
     r = admin.post(collection, content=body, headers=JSON)
@@ -136,13 +135,13 @@ def test_nesting_within_the_limit_is_kept(
 def test_lone_surrogate_in_body_is_refused(
     admin: httpx.Client,
     collection: str,
-    body: bytes,  # noqa: F811
+    body: bytes,
 ) -> None:
     refused(admin.post(collection, content=body, headers=JSON))
     no_records(admin)
 
 
-def test_lone_surrogate_in_account_password_is_refused(server: Server) -> None:  # noqa: F811
+def test_lone_surrogate_in_account_password_is_refused(server: Server) -> None:
     body = b'{"data": {"password": "\\ud800"}}'
     refused(server.client().put("/accounts/mallory", content=body, headers=JSON))
     assert server.client().get("/accounts/mallory").status_code in (401, 403)
@@ -150,7 +149,7 @@ def test_lone_surrogate_in_account_password_is_refused(server: Server) -> None: 
 
 def test_lone_surrogate_in_group_members_is_refused(
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     body = b'{"data": {"members": ["\\ud800"]}}'
     refused(admin.put("/buckets/b/groups/g", content=body, headers=JSON))
@@ -159,7 +158,7 @@ def test_lone_surrogate_in_group_members_is_refused(
 
 def test_lone_surrogate_in_batch_path_is_refused(
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     body = b'{"requests": [{"method": "PUT", "path": "/buckets/b/collections/c/records/\\ud800"}]}'
     refused(admin.post("/batch", content=body, headers=JSON))
@@ -171,7 +170,7 @@ def test_lone_surrogate_in_batch_path_is_refused(
 def test_deeply_nested_batch_body_is_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     skip_on_kinto(server)
     body = b'{"requests": [{"method": "POST", "path": "' + collection.encode() + b'", "body": '
@@ -191,7 +190,7 @@ def test_deeply_nested_batch_body_is_refused(
 def test_number_too_big_for_a_double_is_refused(
     admin: httpx.Client,
     collection: str,
-    number: bytes,  # noqa: F811
+    number: bytes,
 ) -> None:
     """Homeport stored 1e400 as null, and answered 500 when a big int came with it."""
     refused(admin.post(collection, content=b'{"data": {"a": ' + number + b"}}", headers=JSON))
@@ -207,7 +206,7 @@ def test_integer_beyond_64_bits_is_refused_not_rounded(
     server: Server,
     admin: httpx.Client,
     collection: str,
-    number: str,  # noqa: F811
+    number: str,
 ) -> None:
     """It used to be stored as a float (1.8446744073709552e+19): silently another number.
     Kinto 26.5 rounds it the same way, so this is a deliberate difference
@@ -227,7 +226,7 @@ def test_numbers_that_fit_are_kept_exactly(
     server: Server,
     admin: httpx.Client,
     collection: str,
-    number: str,  # noqa: F811
+    number: str,
 ) -> None:
     body = '{"data": {"a": ' + number + ', "s": "123456789012345678901234567890"}}'
     r = admin.post(collection, content=body, headers=JSON)
@@ -239,7 +238,7 @@ def test_numbers_that_fit_are_kept_exactly(
 
 def test_last_modified_past_year_9999_does_not_break_the_collection(
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     """A client-supplied last_modified of 2**62 was kept; every later answer of the collection
     then failed to print its Last-Modified date (500 forever). Such a value is now ignored."""
@@ -257,7 +256,7 @@ def test_last_modified_past_year_9999_does_not_break_the_collection(
 def test_deep_merge_patch_is_refused(
     server: Server,
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     skip_on_kinto(server)
     body = b'{"data": ' + nested(900, b'{"a": ', b"}") + b"}"
@@ -269,7 +268,7 @@ def test_deep_merge_patch_is_refused(
 def test_deep_json_patch_value_is_refused(
     server: Server,
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     skip_on_kinto(server)
     body = b'[{"op": "add", "path": "/data/x", "value": ' + nested(900) + b"}]"
@@ -280,7 +279,7 @@ def test_deep_json_patch_value_is_refused(
 def test_json_patches_cannot_nest_a_record_ever_deeper(
     server: Server,
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     """Each patch may be shallow and still add its depth to what is stored; past the limit the
     record could no longer be printed (orjson stops at 255 levels)."""
@@ -305,7 +304,7 @@ def test_json_patches_cannot_nest_a_record_ever_deeper(
 def test_two_thousand_filters_are_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     if server.is_kinto:
         pytest.skip("Kinto 26.5 has no bound and answers them")
@@ -316,7 +315,7 @@ def test_two_thousand_filters_are_refused(
 def test_five_thousand_values_in_one_filter_are_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     if server.is_kinto:
         pytest.skip("Kinto 26.5 has no bound and answers them")
@@ -327,7 +326,7 @@ def test_five_thousand_values_in_one_filter_are_refused(
 def test_sort_on_five_thousand_fields_is_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     if server.is_kinto:
         pytest.skip("Kinto 26.5 has no bound and answers them")
@@ -337,7 +336,7 @@ def test_sort_on_five_thousand_fields_is_refused(
 
 def test_bounds_leave_room_for_real_queries(
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     """250 filter values and 20 sort fields, with the next page, still answer."""
     values = ",".join(str(i) for i in range(249))
@@ -348,7 +347,7 @@ def test_bounds_leave_room_for_real_queries(
 
 def test_deeply_nested_contains_value_is_not_a_crash(
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     """``contains_`` reads its value as JSON; a 5000-deep array is taken as a plain string."""
     r = admin.get(f"{RECORDS}?contains_title=" + "[" * 5_000 + "]" * 5_000)
@@ -358,13 +357,13 @@ def test_deeply_nested_contains_value_is_not_a_crash(
 
 def test_token_with_a_non_integer_offset_is_refused(
     admin: httpx.Client,
-    record: dict[str, Any],  # noqa: F811
+    record: dict[str, Any],
 ) -> None:
     token = base64.urlsafe_b64encode(b'{"last_object": {"a": 1}, "offset": "x"}').decode()
     refused(admin.get(f"{RECORDS}?_sort=a&_token={token}"))
 
 
-def test_token_with_1e400_is_refused(admin: httpx.Client, record: dict[str, Any]) -> None:  # noqa: F811
+def test_token_with_1e400_is_refused(admin: httpx.Client, record: dict[str, Any]) -> None:
     token = base64.urlsafe_b64encode(b'{"last_object": {"a": 1e400}, "offset": 1}').decode()
     refused(admin.get(f"{RECORDS}?_sort=a&_token={token}"))
 
@@ -373,7 +372,7 @@ def test_token_with_1e400_is_refused(admin: httpx.Client, record: dict[str, Any]
 def test_querystring_not_in_utf8_is_refused(
     admin: httpx.Client,
     record: dict[str, Any],
-    query: str,  # noqa: F811
+    query: str,
 ) -> None:
     """As Kinto does: a lone surrogate (or any invalid UTF-8) in the querystring is a 400."""
     assert "UTF-8" in refused(admin.get(f"{RECORDS}?{query}"))["message"]
@@ -383,7 +382,7 @@ def test_querystring_not_in_utf8_is_refused(
 def test_invalid_utf8_in_an_id_is_refused(
     admin: httpx.Client,
     collection: str,
-    segment: str,  # noqa: F811
+    segment: str,
 ) -> None:
     refused(admin.put(f"{collection}/{segment}", json={"data": {}}))
     no_records(admin)
@@ -406,7 +405,7 @@ def test_empty_or_broken_multipart_is_refused(
     admin: httpx.Client,
     record: dict[str, Any],
     content_type: str,
-    content: bytes,  # noqa: F811
+    content: bytes,
 ) -> None:
     r = admin.post(
         f"{RECORDS}/r/attachment", content=content, headers={"Content-Type": content_type}
@@ -424,7 +423,7 @@ def test_bad_json_in_attachment_form_is_refused(
     server: Server,
     admin: httpx.Client,
     record: dict[str, Any],
-    data: str,  # noqa: F811
+    data: str,
 ) -> None:
     skip_on_kinto(server)
     r = admin.post(
@@ -442,7 +441,7 @@ def test_bad_json_in_attachment_form_is_refused(
 def test_deeply_nested_schema_is_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     skip_on_kinto(server)
     body = b'{"data": {"schema": ' + nested(500, b'{"items": ', b"}") + b"}}"
@@ -453,7 +452,7 @@ def test_deeply_nested_schema_is_refused(
 def test_record_under_an_endlessly_recursive_schema_is_refused(
     server: Server,
     admin: httpx.Client,
-    collection: str,  # noqa: F811
+    collection: str,
 ) -> None:
     skip_on_kinto(server)
     schema = {"$defs": {"x": {"$ref": "#/$defs/x"}}, "$ref": "#/$defs/x"}

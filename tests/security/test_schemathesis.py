@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -32,7 +32,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from homeport.testing.targets import Server
-from tests.api.conftest import server  # noqa: F401  (the fixture, by name)
 
 EXAMPLES = int(os.environ.get("HOMEPORT_SCHEMATHESIS_EXAMPLES", "15"))
 SEED = int(os.environ.get("HOMEPORT_SCHEMATHESIS_SEED", "0"))
@@ -49,7 +48,7 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def home(server: Server) -> Server:  # noqa: F811
+def home(server: Server) -> Server:
     if server.is_kinto:
         pytest.skip("Kinto documents its API in Swagger 2 with cornice; this checks Homeport's")
     return server

@@ -61,6 +61,10 @@ def loads_untrusted(raw: bytes | str) -> Any:
 
 def _reason(exc: orjson.JSONDecodeError) -> str:
     message = str(exc)
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    for constant in ("-Infinity", "Infinity", "NaN"):
+        if doc.startswith(constant, max(exc.pos - 1, 0)) or doc.startswith(constant, exc.pos):
+            return f"{constant} is not valid JSON"
     if "infinity" in message:
         return f"Number too big to be stored in a double ({message})"
     if "depth limit" in message:

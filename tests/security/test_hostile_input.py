@@ -1,7 +1,7 @@
 """Hostile input on /v1: every request here once answered 500; now each gets a clear 4xx in
 Kinto's error JSON and writes nothing, on SQLite and PostgreSQL.
 
-The server is tests/api's (a live ``homeport serve`` per backend, flushed before each test);
+The server is tests/api's (a live ``homeport serve`` per backend), flushed before each test;
 ``HOMEPORT_API_TARGET=kinto`` runs the same requests against Kinto 26.5, which answers 500 to
 several of them (those tests are skipped there, saying so). After each test the server's log
 must show no traceback: the fix is a refusal, not a crash turned into a 4xx.
@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from homeport.testing.targets import Server
+from homeport.testing.targets import Server, flush
 
 RECORDS = "/buckets/b/collections/c/records"
 JSON = {"Content-Type": "application/json"}
@@ -28,7 +28,9 @@ KINTO_500 = "Kinto 26.5 answers 500 here"
 
 @pytest.fixture(autouse=True)
 def _no_traceback(server: Server) -> Iterator[None]:
-    """The server logs nothing unexpected while the test runs."""
+    """Each test starts from an empty server, and the server logs nothing unexpected while the
+    test runs."""
+    flush(server)
     log = server.log_path
     start = log.stat().st_size if log and log.exists() else 0
     yield

@@ -611,8 +611,18 @@ def batch(draw: st.DrawFn) -> Batch:
     )
 
 
+@st.composite
+def wrong_method(draw: st.DrawFn) -> Req:
+    """A method the endpoint does not have (405)."""
+    kind = draw(KINDS)
+    if draw(st.booleans()):
+        return Req(draw(st.sampled_from(["PUT", "PATCH"])), draw(list_path(kind)), draw(USERS))
+    return Req("POST", draw(object_path(kind)), draw(USERS), body={"data": {}})
+
+
 SPECIAL = st.one_of(
     st.builds(NextPage, USERS),
+    wrong_method(),
     st.builds(lambda u: Req("GET", (), user=u, only="user"), USERS),
     st.builds(lambda u: Req("GET", ("permissions",), user=u), USERS),
     batch(),

@@ -239,11 +239,13 @@ def test_numbers_that_fit_are_kept_exactly(
 
 
 def test_last_modified_past_year_9999_does_not_break_the_collection(
+    server: Server,
     admin: httpx.Client,
     collection: str,
 ) -> None:
     """A client-supplied last_modified of 2**62 was kept; every later answer of the collection
     then failed to print its Last-Modified date (500 forever). Such a value is now ignored."""
+    skip_on_kinto(server)
     r = admin.post(collection, json={"data": {"last_modified": 2**62}})
     assert r.status_code == 201, r.text
     assert r.json()["data"]["last_modified"] < 2**62
@@ -348,10 +350,12 @@ def test_bounds_leave_room_for_real_queries(
 
 
 def test_deeply_nested_contains_value_is_not_a_crash(
+    server: Server,
     admin: httpx.Client,
     record: dict[str, Any],
 ) -> None:
     """``contains_`` reads its value as JSON; a 5000-deep array is taken as a plain string."""
+    skip_on_kinto(server)
     r = admin.get(f"{RECORDS}?contains_title=" + "[" * 5_000 + "]" * 5_000)
     assert r.status_code == 200, r.text
     assert r.json()["data"] == []

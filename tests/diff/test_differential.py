@@ -8,7 +8,7 @@ and their normalised answers (see :mod:`homeport.testing.differential`) must be 
 for the differences listed in ``KNOWN`` (each explained in docs/compatibility.md).
 
 Deterministic: derandomized (the examples are a function of the test's source).
-``HOMEPORT_DIFF_EXAMPLES`` sets how many sequences to try (default 40 per backend);
+``HOMEPORT_DIFF_EXAMPLES`` sets how many sequences to try (default 60 per backend);
 ``HOMEPORT_DIFF_SEED`` switches to random generation from that seed, to explore more locally.
 """
 
@@ -36,7 +36,7 @@ from homeport.testing.differential import (
 )
 from homeport.testing.targets import PASSWORDS, Server, ensure_account, flush
 
-EXAMPLES = int(os.environ.get("HOMEPORT_DIFF_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("HOMEPORT_DIFF_EXAMPLES", "60"))
 SEED = os.environ.get("HOMEPORT_DIFF_SEED")
 
 # ---------------------------------------------------------------------------------------------
@@ -670,7 +670,7 @@ def _settings() -> settings:
 @pytest.mark.timeout(600)
 def test_kinto_and_homeport_answer_alike(kinto: Server, homeport: Server) -> None:
     @_settings()
-    @given(steps=st.lists(STEP, min_size=1, max_size=20))
+    @given(steps=st.lists(STEP, min_size=6, max_size=24))
     def check(steps: list[Step]) -> None:
         full = PROLOGUE + steps
         k, h = replay(kinto, homeport, full)

@@ -364,3 +364,35 @@ def test_permissions_endpoint_shows_granted_objects(
     ]
     assert "/buckets/b" not in entries
     assert "/buckets/b/collections/c/records/r1" not in entries
+
+
+@pytest.mark.parametrize(
+    "header", [{"If-Match": '"1"'}, {"If-None-Match": "*"}], ids=["if-match", "if-none-match"]
+)
+@pytest.mark.parametrize("who", ["anon", "bob"])
+def test_a_failed_precondition_does_not_show_a_record_to_who_cannot_write(
+    request: pytest.FixtureRequest,
+    admin: httpx.Client,
+    private: str,
+    header: dict[str, str],
+    who: str,
+) -> None:
+    """A 412 carries the current object in ``details.existing``: answering the precondition
+    before the permission let anyone read any record with one PUT."""
+    record = private + "/r2"
+    assert admin.put(record, json={"data": {"secret": "s3cret"}}).status_code == 201
+    client: httpx.Client = request.getfixturevalue(who)
+    for method in ("PUT", "PATCH", "DELETE"):
+        r = client.request(method, record, json={"data": {"x": 1}}, headers=header)
+        assert r.status_code == (401 if who == "anon" else 403), (method, r.text)
+        assert "secret" not in r.text
+
+
+def test_a_failed_precondition_on_a_new_id_needs_create_permission(
+    anon: httpx.Client, private: str
+) -> None:
+    records = private
+    r = anon.put(records + "/new", json={"data": {}}, headers={"If-Match": '"1"'})
+    assert r.status_code == 401, r.text
+    r = anon.post(records, json={"data": {"id": "new2"}}, headers={"If-Match": '"1"'})
+    assert r.status_code == 401, r.text

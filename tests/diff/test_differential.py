@@ -69,6 +69,32 @@ def _conditional(req: Req, a: Any) -> bool:
     return isinstance(a, dict) and a.get("status") == 412 and bool(req.headers)
 
 
+def _refused_before_permission(a: Any) -> Any:
+    """400, 404 (missing parent) and 412 are one answer; 401 and 403 stay themselves: a 412
+    where Kinto refuses the caller would hand them the object (``details.existing``)."""
+    if isinstance(a, dict) and (
+        a.get("status") in (400, 412)
+        or (isinstance(a.get("body"), dict) and a["body"].get("errno") == 111)
+    ):
+        return "<refused: 400, 404 (missing parent) or 412>"
+    return a
+
+
+def _blind_412(req: Req, a: Any) -> bool:
+    body = a.get("body") if isinstance(a, dict) else None
+    return _conditional(req, a) and isinstance(body, dict) and "details" not in body
+
+
+def _caller_refused(a: Any) -> Any:
+    """401, 403 and a 412 that shows nothing (no ``details.existing``) all refuse the caller."""
+    body = a.get("body") if isinstance(a, dict) else None
+    if isinstance(body, dict) and (
+        a.get("status") in (401, 403) or (a.get("status") == 412 and "details" not in body)
+    ):
+        return "<refused the caller, showing nothing>"
+    return a
+
+
 def _refusal(a: Any) -> Any:
     if isinstance(a, dict) and (
         a.get("status") in (400, 401, 403, 412)
@@ -286,11 +312,18 @@ KNOWN: tuple[Known, ...] = (
         _hidden_parent,
     ),
     Known(
+        "kinto-precondition-before-permission",
+        "listed (§14): Kinto answers some conditional writes by who may not make them (another "
+        "user's account) with a 412 that shows nothing; Homeport refuses the caller (401/403)",
+        _blind_412,
+        _caller_refused,
+    ),
+    Known(
         "precondition-before-permission",
-        "listed (§14): Homeport checks If-Match/If-None-Match before the body, the permission "
-        "and the parent, Kinto after: 412 instead of 400/401/403/404",
+        "listed (§14): Homeport checks If-Match/If-None-Match before the body and the parent, "
+        "Kinto after: 412 instead of 400/404 (never before the permission)",
         _conditional,
-        _refusal,
+        _refused_before_permission,
     ),
 )
 

@@ -176,6 +176,9 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
         _check_same_id(body.data, object_id)
     async with unit_of_work(ctx):
         existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
+        await writes.require_writable(
+            ctx, req.user, resource, parent, object_id, exists=existing is not None
+        )
         if existing is None:
             await check_absent(ctx, req, resource, parent)
         else:
@@ -466,6 +469,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
             found = await res.get_object(ctx, req.user, resource, parent, object_id)
             check_preconditions(req, existing["last_modified"], existing)
             return object_response(200, resource, found.obj, found.permissions, req)
+        await writes.require_writable(ctx, req.user, resource, parent, object_id, exists=False)
         await check_absent(ctx, req, resource, parent)
         written = await writes.save(
             ctx,

@@ -65,6 +65,22 @@ async def may_create(ctx: Context, user: User, resource: Resource, parent_uri: s
     return await is_allowed(ctx, user, resource.parent, parent_uri, f"{resource.name}:create")
 
 
+async def require_writable(
+    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str, *, exists: bool
+) -> None:
+    """Whether ``user`` may write this object (create it, when it does not exist).
+
+    Checked before anything that depends on the object's content, preconditions included: a
+    412 carries the current object, so answering it first let anyone read any record."""
+    uri = resource.uri(parent_uri, object_id)
+    if exists:
+        await require(ctx, user, resource.name, uri, "write")
+    elif not await may_create(ctx, user, resource, parent_uri) and not await is_allowed(
+        ctx, user, resource.name, uri, "write"
+    ):
+        raise deny(user)
+
+
 async def save(
     ctx: Context,
     user: User,
@@ -85,16 +101,12 @@ async def save(
     timestamp row lock, which concurrent writers of the collection queue on until commit."""
     uri = resource.uri(parent_uri, object_id)
     ancestors: dict[str, JSONObject] = {}
+    await require_writable(ctx, user, resource, parent_uri, object_id, exists=existing is not None)
     if existing is None:
-        if not await may_create(ctx, user, resource, parent_uri) and not await is_allowed(
-            ctx, user, resource.name, uri, "write"
-        ):
-            raise deny(user)
         if parents is None:
             parents = (await fetch_path(ctx, parent_uri))[1]
         ancestors = parents.require()
     else:
-        await require(ctx, user, resource.name, uri, "write")
         if parents is not None:
             ancestors = {name: obj for name, _, obj in parents.found if obj is not None}
     body = await _prepare(ctx, user, resource, parent_uri, object_id, data, existing, ancestors)

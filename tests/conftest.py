@@ -18,11 +18,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from homeport.testing.browser import chromium
 from homeport.testing.postgres import INSTALL_HINT, TempPostgres, find_pg_bin
 
 POSTGRES_URL_ENV = "HOMEPORT_TEST_POSTGRES_URL"
@@ -135,3 +136,12 @@ def fresh_postgres_url(_postgres_server: _Server) -> Iterator[str]:
     yield url
     if isinstance(_postgres_server, _ExternalServer):
         _postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the browser tests. Module-scoped on purpose: while Playwright's sync
+    API is open, the main thread has a running event loop, and later tests that call
+    ``asyncio.run`` would fail."""
+    with chromium() as found:
+        yield found

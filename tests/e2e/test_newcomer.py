@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import mf2py
 import pytest
 
-from homeport.testing.browser import chromium
 from homeport.testing.live import LiveHome, free_port, start_home
 
 from .provider_support import BASE, Provider
@@ -64,11 +63,6 @@ def homes(tmp_path: Path) -> Iterator[Callable[[str], LiveHome]]:
         for found in started:
             found.stop()
 
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    with chromium() as found:
-        yield found
 
 
 def h_entries(html: str, url: str) -> dict[str, dict[str, Any]]:

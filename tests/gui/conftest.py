@@ -21,7 +21,6 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
-from homeport.testing.browser import chromium
 from homeport.testing.live import LiveHome, start_home
 
 PASSWORD = "correct horse battery"
@@ -140,15 +139,7 @@ def run_wizard(client: TestClient, title: str = "My corner") -> list[str]:
     return words
 
 
-# --- the browser tests ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Module-scoped on purpose: while Playwright's sync API is open, the main thread has a
-    running event loop, and later tests that call ``asyncio.run`` would fail."""
-    with chromium() as found:
-        yield found
-
-
+# --- the browser tests (the ``browser`` fixture is the root conftest's) ---------------------
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where screenshots go: ``HOMEPORT_SCREENSHOTS`` (e.g. docs/screenshots), else a temp dir."""

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from homeport.testing.browser import chromium
 from homeport.testing.targets import Server, start_homeport
 
 RECORDS = "/buckets/b/collections/c/records"
@@ -141,11 +140,6 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         started.stop()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as found:
-        yield found
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from homeport.testing.browser import chromium
 from homeport.testing.live import LiveHome, start_home
 
 PASSWORD = "correct horse battery"
@@ -109,11 +108,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveHome, s
         assert built.status_code == 200, built.text[:300]
         yield live, site
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as found:
-        yield found
 
 
 @pytest.fixture(scope="module")

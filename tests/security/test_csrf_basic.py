@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from homeport.testing.browser import chromium
 from homeport.testing.targets import Server, start_homeport
 
 
@@ -30,11 +29,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         started.stop()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as found:
-        yield found
 
 
 class HostilePage:

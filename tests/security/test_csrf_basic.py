@@ -11,14 +11,13 @@ requests and keep working.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from homeport.testing.targets import Server, start_homeport
+from tests.security.listener import Listener
 
 
 @pytest.fixture(scope="module")
@@ -30,37 +29,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         started.stop()
 
 
-
-class HostilePage:
-    """Serves one HTML page from 127.0.0.2, another site than the home's 127.0.0.1."""
-
-    def __init__(self, html: str) -> None:
-        body = html.encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-        self.url = f"http://127.0.0.2:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 def visit(browser: Any, server: Server, html: str) -> None:
-    page_server = HostilePage(html)
+    page_server = Listener("127.0.0.2", body=html.encode(), content_type="text/html")
     user, password = server.admin
     context = browser.new_context(
         http_credentials={"username": user, "password": password, "origin": server.root}
@@ -117,7 +87,7 @@ def test_a_hostile_no_cors_fetch_writes_nothing(browser: Any, server: Server) ->
         "credentials: 'include', body: ''});"
         f"fetch('{server.url}/buckets', {{method: 'POST', mode: 'no-cors', "
         "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
-        "body: '{\"data\": {\"id\": \"forged\"}}'});"
+        'body: \'{"data": {"id": "forged"}}\'});'
         "</script>",
     )
     assert buckets(server) == before

@@ -19,10 +19,7 @@ Every process started here is stopped on exit, error or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,10 +31,8 @@ from typing import Any
 
 import httpx
 
-from homeport.testing.live import free_port, start_home, stop_process, wait_ready
+from homeport.testing.targets import ADMIN, PASSWORDS, ensure_account, start_target
 
-REPO = Path(__file__).resolve().parent.parent
-KINTO_VENV = REPO / ".kinto-venv"
 RECORDS = "/buckets/b/collections/c/records"
 SEED = 360
 PAGE = 20
@@ -45,66 +40,17 @@ WRITES_PER_PAGE = 3
 MAX_WRITES = 2000
 WAIT_S = 2.0
 CLIENTS = (("last", "kinto.js (last page)"), ("first", "kinto-http.py (first page)"))
-PASSWORD = "bench-" + secrets.token_hex(8)
-
-KINTO_INI = """\
-[app:main]
-use = egg:kinto
-kinto.includes = kinto.plugins.accounts
-kinto.storage_backend = kinto.core.storage.memory
-kinto.storage_url =
-kinto.cache_backend = kinto.core.cache.memory
-kinto.cache_url =
-kinto.permission_backend = kinto.core.permission.memory
-kinto.permission_url =
-kinto.userid_hmac_secret = {secret}
-kinto.paginate_by = {page}
-multiauth.policies = account
-multiauth.policy.account.use = kinto.plugins.accounts.AccountsPolicy
-kinto.account_create_principals = system.Everyone
-kinto.account_write_principals = account:admin
-kinto.bucket_create_principals = system.Authenticated
-
-[server:main]
-use = egg:waitress#main
-host = 127.0.0.1
-port = {port}
-"""
-
+PASSWORD = PASSWORDS[ADMIN]
 
 @contextmanager
-def kinto(workdir: Path) -> Iterator[str]:
-    port = free_port()
-    ini = workdir / "kinto.ini"
-    ini.write_text(KINTO_INI.format(secret=secrets.token_hex(32), page=PAGE, port=port))
-    log = workdir / "kinto.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [str(KINTO_VENV / "bin" / "kinto"), "start", "--ini", str(ini)],
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-            cwd=workdir,
-            start_new_session=True,
-        )
+def server(workdir: Path, backend: str, pg_url: str | None = None) -> Iterator[str]:
+    """Kinto 26.5 or Homeport as the compatibility tests start them, paging by PAGE."""
+    started = start_target(workdir, backend, pg_url, {"paginate_by": str(PAGE)})
     try:
-        root = f"http://127.0.0.1:{port}"
-        wait_ready(root + "/v1/__heartbeat__", [proc], log, 60.0)
-        r = httpx.put(root + "/v1/accounts/admin", json={"data": {"password": PASSWORD}})
-        r.raise_for_status()
-        yield root + "/v1"
+        ensure_account(started, ADMIN)
+        yield started.url
     finally:
-        stop_process(proc)
-
-
-@contextmanager
-def homeport(workdir: Path, pg_url: str | None) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
-    env.update(HOMEPORT_ADMIN_PASSWORD=PASSWORD, HOMEPORT_PAGINATE_BY=str(PAGE))
-    if pg_url:
-        env["HOMEPORT_STORAGE_URL"] = pg_url
-    with start_home(workdir / "data", env, log=workdir / "homeport.log", cwd=REPO) as home:
-        yield home.url
+        started.stop()
 
 
 @dataclass
@@ -208,16 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         servers = {}
         (work / "k").mkdir()
-        servers["Kinto 26.5 (memory)"] = stack.enter_context(kinto(work / "k"))
+        servers["Kinto 26.5 (memory)"] = stack.enter_context(server(work / "k", "kinto"))
         (work / "h").mkdir()
-        servers["Homeport (SQLite)"] = stack.enter_context(homeport(work / "h", None))
+        servers["Homeport (SQLite)"] = stack.enter_context(server(work / "h", "sqlite"))
         if args.postgres:
             from homeport.testing.postgres import TempPostgres
 
             pg = stack.enter_context(TempPostgres())
             (work / "hp").mkdir()
             servers["Homeport (PostgreSQL)"] = stack.enter_context(
-                homeport(work / "hp", pg.create_database("bench"))
+                server(work / "hp", "postgresql", pg.create_database("bench"))
             )
         print(f"{SEED} records, paginate_by {PAGE}, >= {WRITES_PER_PAGE} writes between pages")
         print("| server | client (ETag kept) | missed per round | writes during the pull |")

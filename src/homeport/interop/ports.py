@@ -1,0 +1,128 @@
+"""What the protocols need from a provider, and what an inbox item is at the home.
+
+These are contracts between the protocol modules and the provider / the home's relay. The
+provider implements ``Inbox``, ``Grants`` and ``Sites`` over its own database and live sites and
+puts a ``ProviderPorts`` on ``app.state.ports``; the home's relay calls a ``Handler`` for each
+item it receives, once per item id as far as it can tell, and handlers are written so that a
+second call with the same item changes nothing (record ids derived from ``item.id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+TENANT_PREFIX = "/_homeport"
+"""Where, on a tenant's own host, the live endpoints are: ``/_homeport/micropub``,
+``/_homeport/media``, ``/_homeport/webmention``, ``/_homeport/indieauth/…``,
+``/_homeport/websub``. (``/_homeport/v1/`` stays the sync protocol, the same on every host.)"""
+
+
+class InboxFull(Exception):
+    """This tenant's inbox holds as much as the provider keeps for one tenant: answer 507,
+    for this tenant only."""
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """A tenant as the protocols see it: its name, identity, and its site's origin here."""
+
+    name: str
+    did: str
+    origin: str
+    """``https://alice.example.net`` (or the verified custom domain): where its site is served."""
+
+
+class Inbox(Protocol):
+    def put(
+        self,
+        tenant: str,
+        kind: str,
+        meta: Mapping[str, Any],
+        body: bytes,
+        *,
+        item_id: str,
+    ) -> str:
+        """Queue an item for the home; durable when it returns. Idempotent on ``item_id``
+        (a second put with the same id changes nothing and returns the same id). ``meta`` is
+        what the provider may read and keep in clear (say which fields in docs/protocol.md);
+        ``body`` is for the home only. Raises ``InboxFull``."""
+        ...
+
+    def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
+        """What the home said when it acknowledged the item (its handler's return value), or
+        None while it is not yet applied."""
+        ...
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A bearer token the home (or the provider, under a delegation) issued for a tenant."""
+
+    id: str
+    tenant: str
+    scope: frozenset[str]
+    expires: int | None
+    """Milliseconds since the epoch, or None for no expiry."""
+    client_id: str | None = None
+    me: str | None = None
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """A power the home granted this provider for one tenant, checked on every use."""
+
+    id: str
+    tenant: str
+    power: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    expires: int = 0
+
+
+class Grants(Protocol):
+    def token(self, tenant: str, token: str) -> TokenGrant | None:
+        """The grant behind a bearer token, or None if unknown, revoked or expired."""
+        ...
+
+    def delegation(self, tenant: str, power: str) -> Delegation | None:
+        """The delegation in force for ``power``, or None if none, revoked or expired."""
+        ...
+
+
+class Sites(Protocol):
+    def tenant_for_host(self, host: str) -> TenantRef | None:
+        """The tenant a ``Host`` header names (same rule as the site server), or None."""
+        ...
+
+    def live_path(self, tenant: str, path: str) -> bool:
+        """Whether the tenant's live site serves ``path`` (``/notes/hello/``) right now."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderPorts:
+    inbox: Inbox
+    grants: Grants
+    sites: Sites
+    clock: Callable[[], int]
+    """Milliseconds since the epoch."""
+    fetch_allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One item as the home receives it, body already opened."""
+
+    id: str
+    kind: str
+    meta: Mapping[str, Any]
+    body: bytes
+    received: int
+
+
+Handler = Callable[[Any, InboxItem], Mapping[str, Any]]
+"""At the home: ``handler(context, item) -> result``, run in a worker thread with the home's
+``services.context.Context``. The result goes back to the provider in the signed ack
+(``Inbox.result``). Raising ``homeport.core.errors.HomeportError`` rejects the item for good
+(acknowledged with the error); any other exception leaves it to be redelivered."""

@@ -245,13 +245,22 @@ def ensure_pelican(venv: Path) -> str:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    probe = subprocess.run([str(venv / "bin" / "pelican"), "--version"], capture_output=True,
-                           text=True)
-    if probe.returncode != 0 or probe.stdout.strip() != PELICAN.split("==")[1]:
+    pelican = venv / "bin" / "pelican"
+    wanted = PELICAN.split("==")[1]
+
+    def version() -> str | None:
+        """None on a fresh machine (the venv has no pelican yet), not a crash."""
+        if not pelican.exists():
+            return None
+        probe = subprocess.run([str(pelican), "--version"], capture_output=True, text=True)
+        return probe.stdout.strip() if probe.returncode == 0 else None
+
+    if version() != wanted:
         subprocess.run([str(python), "-m", "pip", "install", "-q", PELICAN], check=True)
-        probe = subprocess.run([str(venv / "bin" / "pelican"), "--version"],
-                               capture_output=True, text=True, check=True)
-    return probe.stdout.strip()
+    found = version()
+    if found is None:
+        raise SystemExit(f"bench/build.py: {PELICAN} did not install into {venv}")
+    return found
 
 
 # --- measuring ---------------------------------------------------------------------------

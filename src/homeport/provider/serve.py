@@ -38,6 +38,7 @@ from homeport.provider import sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
 from homeport.provider.sites import Manifest, ManifestCache
 from homeport.provider.tenants import TenantDir
+from homeport.render import discovery
 from homeport.store.connection import DatabaseError
 
 HASHED = re.compile(r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$")
@@ -73,6 +74,10 @@ ENCODINGS = ("br", "gzip")
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 VARY = (b"vary", b"Accept-Encoding")
 TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
+FEEDS = ("feed.atom", "feed.rss", "feed.json")
+"""The renderer's feed files (``render/pages.py``): answered with their WebSub hub."""
+PAGE, FEED = 1, 2
+"""What a file announces in ``Link`` headers: a page its endpoints, a feed its hub."""
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -240,6 +245,9 @@ class SiteFile:
     """The commit's time, whole seconds: Last-Modified and If-Modified-Since."""
     headers: Headers
     """Content-Type, Last-Modified, Cache-Control, nosniff, and Vary when compressible."""
+    role: int = 0
+    """``PAGE``, ``FEED`` or 0: which ``Link`` headers it is answered with."""
+    rel: str = ""
 
     @classmethod
     def of(cls, tdir: TenantDir, manifest: Manifest, rel: str) -> SiteFile:
@@ -262,7 +270,9 @@ class SiteFile:
         ]
         if compressible:
             headers.append(VARY)
-        return cls(file_id, size, path, kind, compressible, manifest.created // 1000, headers)
+        role = PAGE if kind == "text/html" else FEED if rel.endswith(FEEDS) else 0
+        modified = manifest.created // 1000
+        return cls(file_id, size, path, kind, compressible, modified, headers, role, rel)
 
     def etag(self, coding: str) -> bytes:
         return f'"{self.file_id}-{coding}"'.encode() if coding else f'"{self.file_id}"'.encode()
@@ -283,6 +293,35 @@ class Tree:
         return found
 
 
+class Announcements:
+    """The ``Link`` headers of pages and feeds, made once per origin a site is reached at
+    (its provider address, a custom domain) and per feed."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], bytes] = {}
+
+    def header(self, scope: Scope, headers: dict[bytes, bytes], host: str,
+               found: SiteFile) -> tuple[bytes, bytes]:
+        proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1")
+        scheme = proto if proto in ("http", "https") else scope["scheme"]
+        port = headers.get(b"host", b"").decode("latin-1").strip().rpartition(":")[2]
+        shown = f"{host}:{port}" if port.isdigit() else host
+        origin = f"{scheme}://{shown}"
+        key = (origin, found.rel if found.role == FEED else "")
+        value = self._items.get(key)
+        if value is None:
+            if len(self._items) >= self.MAX:
+                self._items.clear()
+            if found.role == FEED:
+                value = discovery.feed_link_header(origin, f"{origin}/{found.rel}")
+            else:
+                value = discovery.page_link_header(origin)
+            self._items[key] = value
+        return (b"link", value)
+
+
 class SiteServer:
     """The ASGI app for every request that is not the provider's own (``/_homeport/…``)."""
 
@@ -293,6 +332,7 @@ class SiteServer:
         self.manifests = ManifestCache()
         self.bodies = BodyCache()
         self.hosts = HostCache(db, base_domain)
+        self.announcements = Announcements()
         self._dirs: dict[str, TenantDir] = {}
         self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()
         self.threaded = db.engine != "sqlite"
@@ -349,10 +389,11 @@ class SiteServer:
             if found is None:
                 await _plain(send, 404, "Not Found", head)
                 return
+        link = self.announcements.header(scope, headers, host, found) if found.role else None
         if b"range" in headers and status == 200:
             await self._range(scope, receive, send, found)
             return
-        await self._file(send, headers, found, status, head)
+        await self._file(send, headers, found, status, head, link)
 
     def _tree(self, name: str) -> Tree | None:
         """The tree ``live`` names now: read on every request, so a publish by any process is
@@ -375,7 +416,13 @@ class SiteServer:
         return tree
 
     async def _file(
-        self, send: Send, headers: dict[bytes, bytes], found: SiteFile, status: int, head: bool
+        self,
+        send: Send,
+        headers: dict[bytes, bytes],
+        found: SiteFile,
+        status: int,
+        head: bool,
+        link: tuple[bytes, bytes] | None = None,
     ) -> None:
         coding = ""
         accept = headers.get(b"accept-encoding")
@@ -383,6 +430,8 @@ class SiteServer:
             coding = negotiate(accept)
         etag = found.etag(coding)
         out = [*found.headers, (b"etag", etag)]
+        if link is not None:
+            out.append(link)
         if status == 200 and _not_modified(headers, found, etag):
             await send({"type": "http.response.start", "status": 304, "headers": out})
             await send({"type": "http.response.body", "body": b""})

@@ -69,6 +69,7 @@ async def build_site(
     workers: int | None = None,
     keep: Callable[[EntryView], bool] | None = None,
     keep_key: str = "",
+    live: bool = False,
 ) -> BuildResult:
     """Build ``site`` into ``out_dir`` (default ``<data>/sites/<site>``) for ``base_url``
     (default: the site's ``base_url`` setting, else the home's ``/preview/<site>/``).
@@ -76,7 +77,8 @@ async def build_site(
     since the last build into the same folder are rendered, and only changed files written.
     Many pages render in ``workers`` forked processes (default: one per core, up to four).
     ``keep`` leaves entries out (a provider's rules); ``keep_key`` names that choice, so a
-    change of rules is a new build, not an edit."""
+    change of rules is a new build, not an edit. ``live``: the build a provider serves, whose
+    pages name its endpoints (webmention, micropub, IndieAuth) and feeds its WebSub hub."""
     started = time.perf_counter()
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
@@ -88,7 +90,7 @@ async def build_site(
     folder = chosen if isinstance(chosen, Path) else find_theme(
         chosen, ctx.settings.data_dir / "themes")
     media_pages = _media_pages(ctx, model.get("keep_location"))
-    planner = Planner(model, load_theme(folder), urls, media_pages)
+    planner = Planner(model, load_theme(folder), urls, media_pages, live)
     manifest = manifest_path(ctx, site, out)
     key = "\n".join([str(out), keep_key, *planner.common])
     previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")

@@ -42,13 +42,16 @@ def _image_links(entry: EntryView) -> list[tuple[dict[str, object], str]]:
 
 
 def atom(site: SiteModel, title: str, entries: Sequence[EntryView], self_url: str,
-         page_url: str, absolute: Callable[[str], str]) -> bytes:
+         page_url: str, absolute: Callable[[str], str], hub: str | None = None) -> bytes:
+    """``hub``: the WebSub hub that announces this feed's updates (a provider's build)."""
     feed = ET.Element("feed", xmlns=ATOM)
     _sub(feed, "title", title)
     _sub(feed, "id", page_url)
     ET.SubElement(feed, "link", rel="self", href=self_url,
                   type="application/atom+xml")
     ET.SubElement(feed, "link", rel="alternate", href=page_url, type="text/html")
+    if hub:
+        ET.SubElement(feed, "link", rel="hub", href=hub)
     newest = max((e.updated for e in entries), default=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
     _sub(feed, "updated", _iso(newest))
     author = ET.SubElement(feed, "author")
@@ -78,7 +81,7 @@ def _sub(parent: ET.Element, name: str, text: str) -> ET.Element:
 
 
 def rss(site: SiteModel, title: str, entries: Sequence[EntryView], self_url: str,
-        page_url: str, absolute: Callable[[str], str]) -> bytes:
+        page_url: str, absolute: Callable[[str], str], hub: str | None = None) -> bytes:
     root = ET.Element("rss", version="2.0")
     channel = ET.SubElement(root, "channel")
     ET.SubElement(channel, "title").text = title
@@ -86,6 +89,8 @@ def rss(site: SiteModel, title: str, entries: Sequence[EntryView], self_url: str
     ET.SubElement(channel, "description").text = str(site.get("description") or title)
     ET.SubElement(channel, f"{{{ATOM}}}link", rel="self", href=self_url,
                   type="application/rss+xml")
+    if hub:
+        ET.SubElement(channel, f"{{{ATOM}}}link", rel="hub", href=hub)
     if site.get("language"):
         ET.SubElement(channel, "language").text = str(site.get("language"))
     for entry in entries:
@@ -104,7 +109,7 @@ def rss(site: SiteModel, title: str, entries: Sequence[EntryView], self_url: str
 
 
 def json_feed(site: SiteModel, title: str, entries: Sequence[EntryView], self_url: str,
-              page_url: str, absolute: Callable[[str], str]) -> bytes:
+              page_url: str, absolute: Callable[[str], str], hub: str | None = None) -> bytes:
     items = []
     for entry in entries:
         url = absolute(entry.path)
@@ -132,4 +137,6 @@ def json_feed(site: SiteModel, title: str, entries: Sequence[EntryView], self_ur
         "authors": [{"name": str(site.get("author") or site.get("title"))}],
         "items": items,
     }
+    if hub:
+        document["hubs"] = [{"type": "WebSub", "url": hub}]
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode()

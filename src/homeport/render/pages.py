@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
-from homeport.render import citations, feeds
+from homeport.render import citations, discovery, feeds
 from homeport.render.model import EntryView, SiteModel
 from homeport.render.themes import Theme
 from homeport.render.urls import Urls, image_path, safe_link
@@ -54,10 +54,13 @@ class Planner:
     """Builds the page list for one site, one theme and one base URL."""
 
     def __init__(self, model: SiteModel, theme: Theme, urls: Urls,
-                 media: Callable[[EntryView], list[Page]]) -> None:
+                 media: Callable[[EntryView], list[Page]], live: bool = False) -> None:
         self.model = model
         self.theme = theme
         self.urls = urls
+        self.live = live
+        """Served by a provider: pages name its endpoints, feeds its WebSub hub."""
+        self.origin = discovery.origin_of(urls.base_url)
         self.media = media
         self.per_page = int(model.get("per_page") or 20)
         self.feed_entries = [e for e in model.entries if ENTRY_TYPES[e.type].in_feed]
@@ -96,7 +99,8 @@ class Planner:
     def common(self) -> list[str]:
         """What every page depends on: theme, settings, base URL and the navigation."""
         nav = "|".join(f"{i['title']}>{i['href']}" for i in self.nav)
-        return [self.theme.fingerprint, self.model.fingerprint, self.urls.base_url, nav]
+        live = "live" if self.live else "static"
+        return [self.theme.fingerprint, self.model.fingerprint, self.urls.base_url, nav, live]
 
     def page_info(self, path: str, title: str, kind: str, **extra: Any) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -104,6 +108,7 @@ class Planner:
             "canonical": self.urls.absolute(path),
             "description": str(self.model.get("description") or ""),
             "og_type": "website", "image": None, "meta": [], "feeds": self.feed_links("/", ""),
+            "endpoints": discovery.page_links(self.origin) if self.live else [],
         }
         info.update(extra)
         return info
@@ -217,6 +222,7 @@ class Planner:
         latest = list(entries[: feeds.FEED_SIZE])
         title = f"{self.model.get('title')}{label}"
         page_url = self.urls.absolute(base)
+        hub = discovery.hub_url(self.origin) if self.live else None
         deps = [*self.common, *(e.full for e in latest)]
         for name, make in (("feed.atom", feeds.atom), ("feed.rss", feeds.rss),
                            ("feed.json", feeds.json_feed)):
@@ -224,7 +230,7 @@ class Planner:
 
             def render(make: Any = make, self_url: str = self_url) -> bytes:
                 return bytes(make(self.model, title, latest, self_url, page_url,
-                                  self.urls.absolute))
+                                  self.urls.absolute, hub=hub))
 
             yield Page(base.lstrip("/") + name, render, [*deps, name])
 

@@ -45,6 +45,7 @@ async def build_for_providers(
                 base_url=str(address),
                 keep=keeper(rules),
                 keep_key=json.dumps(rules, sort_keys=True),
+                live=True,
             )
             made.append(variant)
     return made

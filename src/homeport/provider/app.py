@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,11 +16,14 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from homeport import jsonio
+from homeport.interop import registry
+from homeport.interop.ports import InboxFull
 from homeport.provider import domains, receive
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
 from homeport.provider.lifeline import die_with_parent
+from homeport.provider.ports import make_ports
 from homeport.provider.serve import SiteServer
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError
@@ -88,7 +92,11 @@ def create_provider_app(
     db: ProviderDB | None = None,
     verifiers: domains.Verifiers | None = None,
     clock: Callable[[], int] = receive.now_ms,
+    protocols: tuple[ModuleType, ...] | None = None,
 ) -> ProviderApp:
+    """``protocols``: the live-web modules whose routes are mounted (tests pass their own;
+    by default ``interop.registry.PROTOCOLS``)."""
+    protocols = registry.PROTOCOLS if protocols is None else protocols
     db = db or ProviderDB(settings.data_dir, settings.provider_database)
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
@@ -103,6 +111,10 @@ def create_provider_app(
 
     async def admin_slash(request: Request) -> Response:
         return RedirectResponse("/_homeport/admin/", 301)
+
+    async def inbox_full(request: Request, exc: Exception) -> Response:
+        """A protocol endpoint that could not queue for this tenant's home (``InboxFull``)."""
+        return JSONResponse({"error": "inbox-full", "message": str(exc)}, 507)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         """The operator's page when the database cannot be reached (the API's endpoints
@@ -120,9 +132,18 @@ def create_provider_app(
             ),
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),
+            # the live web's endpoints on tenants' hosts (``interop/registry.py``)
+            Mount(
+                "/_homeport",
+                routes=[
+                    *registry.provider_routes(protocols),
+                    Route("/{rest:path}", unknown, methods=ALL_METHODS),
+                ],
+            ),
             Route("/{path:path}", unknown, methods=ALL_METHODS),
         ],
-        exception_handlers={DatabaseError: unavailable},
+        exception_handlers={DatabaseError: unavailable, InboxFull: inbox_full},
     )
     app.state.provider = provider
+    app.state.ports = make_ports(settings, db, site, clock)
     return ProviderApp(app, site)

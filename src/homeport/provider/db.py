@@ -1,5 +1,6 @@
-"""The provider's own state: tenants, invites, domains, enrollment challenges and seen nonces.
-Tenants' objects live elsewhere (one repository each, ``tenants.py``).
+"""The provider's own state: tenants, invites, domains, enrollment challenges, seen nonces and
+the tenants' inboxes (``inbox.py``). Tenants' objects live elsewhere (one repository each,
+``tenants.py``).
 
 Two engines, one SQL text (``store/connection.py``):
 
@@ -74,6 +75,20 @@ CREATE TABLE IF NOT EXISTS domains (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS domains_tenant ON domains (tenant);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    body BLOB,
+    size INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    acked INTEGER,
+    result TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_id ON inbox (tenant, id);
+CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (tenant, acked, seq);
 """
 
 
@@ -185,21 +200,23 @@ class ProviderDB:
             self.repositories.close()
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self, lock: str = "") -> Iterator[Connection]:
         if self._pg is None:
             assert self._sqlite is not None
             with self._lock:
                 yield self._sqlite
             return
-        conn = self._pg.connect()
+        conn = self._pg.connect(lock=lock)
         try:
             yield conn
         finally:
             conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self._connection() as db:
+    def transaction(self, lock: str = "") -> Iterator[Connection]:
+        """One transaction; SQLite's takes the write lock at once (across processes). On
+        PostgreSQL, ``lock`` names an advisory lock held until it ends (one tenant's inbox)."""
+        with self._connection(lock) as db:
             db.begin()
             try:
                 yield db

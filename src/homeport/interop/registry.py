@@ -1,0 +1,47 @@
+"""The protocols the provider mounts and the home's relay dispatches to: add yours here.
+
+Each module listed in ``PROTOCOLS`` exposes ``provider_routes() -> list[BaseRoute]`` (mounted
+by ``provider/app.py`` under ``/_homeport/`` on every tenant's host, paths relative to it:
+``Route("/micropub", …)``) and ``home_handlers() -> dict[str, ports.Handler]`` (inbox ``kind``
+→ the handler that applies it at the home; kinds are spelt ``<protocol>.<what>``).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import cast
+
+from starlette.routing import BaseRoute
+
+from homeport.interop.ports import Handler
+
+PROTOCOLS: tuple[ModuleType, ...] = ()
+"""The protocol modules, in the order their routes are tried."""
+
+
+def provider_routes(protocols: tuple[ModuleType, ...] = PROTOCOLS) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for module in protocols:
+        routes += cast(list[BaseRoute], module.provider_routes())
+    return routes
+
+
+def home_handlers(
+    protocols: tuple[ModuleType, ...] = PROTOCOLS,
+    extra: dict[str, Handler] | None = None,
+) -> dict[str, Handler]:
+    """Every kind's handler; two protocols claiming one kind is a programming error."""
+    handlers: dict[str, Handler] = {}
+    for module in protocols:
+        for kind, handler in cast(dict[str, Handler], module.home_handlers()).items():
+            if kind in handlers:
+                raise RuntimeError(f"two protocols handle inbox items of kind {kind!r}")
+            handlers[kind] = handler
+    for kind, handler in (extra or {}).items():
+        if kind in handlers:
+            raise RuntimeError(f"two protocols handle inbox items of kind {kind!r}")
+        handlers[kind] = handler
+    return handlers
+
+
+__all__ = ["PROTOCOLS", "home_handlers", "provider_routes"]

@@ -1,0 +1,201 @@
+"""Each tenant's inbox: what the public sent for a sleeping home, kept until the home takes it.
+
+Items live in the provider's database (``db.py``'s ``inbox`` table, SQLite or PostgreSQL), so
+they survive restarts and every worker process of ``provider serve --workers N`` sees them.
+A put is one transaction holding the tenant's write lock (SQLite's ``BEGIN IMMEDIATE``, a
+PostgreSQL advisory lock per tenant), so the bound per tenant holds across processes and the
+items of a tenant are numbered in the order they were accepted.
+
+An item waits (``acked`` NULL) until the home acknowledges it over the relay (``relay.py``);
+then its body is dropped and its result kept for ``RESULT_MS`` so ``result()`` can answer
+(Micropub waits on it). Only waiting items count against the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeport import jsonio
+from homeport.interop.ports import InboxFull
+from homeport.provider.db import ProviderDB
+
+RESULT_MS = 7 * 24 * 3600 * 1000
+"""How long an acknowledged item's result stays readable (``Inbox.result``)."""
+MAX_ID = 200
+MAX_KIND = 100
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An item as the relay hands it to the home."""
+
+    seq: int
+    id: str
+    kind: str
+    meta: dict[str, Any]
+    body: bytes
+    received: int
+
+
+class Wakeups:
+    """Event loops waiting for a tenant's next item in this process: a put wakes them at once.
+    Other worker processes' puts are found by the relay's short re-reads (``relay.py``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+
+    def register(self, tenant: str) -> asyncio.Event:
+        event = asyncio.Event()
+        with self._lock:
+            self._waiting.setdefault(tenant, set()).add((asyncio.get_running_loop(), event))
+        return event
+
+    def unregister(self, tenant: str, event: asyncio.Event) -> None:
+        with self._lock:
+            found = self._waiting.get(tenant, set())
+            found -= {entry for entry in found if entry[1] is event}
+            if not found:
+                self._waiting.pop(tenant, None)
+
+    def wake(self, tenant: str) -> None:
+        with self._lock:
+            entries = list(self._waiting.get(tenant, ()))
+        for loop, event in entries:
+            loop.call_soon_threadsafe(event.set)
+
+
+class ProviderInbox:
+    """``interop.ports.Inbox`` over the provider's database, plus what the relay needs."""
+
+    def __init__(
+        self,
+        db: ProviderDB,
+        max_items: int,
+        max_bytes: int,
+        clock: Callable[[], int],
+        wakeups: Wakeups | None = None,
+    ) -> None:
+        self.db = db
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.wakeups = wakeups or Wakeups()
+
+    # --- the port ------------------------------------------------------------------------
+    def put(
+        self,
+        tenant: str,
+        kind: str,
+        meta: Mapping[str, Any],
+        body: bytes,
+        *,
+        item_id: str,
+    ) -> str:
+        if not item_id or len(item_id) > MAX_ID or not kind or len(kind) > MAX_KIND:
+            raise ValueError("an inbox item needs an id (≤200 chars) and a kind (≤100 chars)")
+        meta_text = jsonio.dumps_text(dict(meta))
+        size = len(body) + len(meta_text)
+        now = self.clock()
+        with self.db.transaction(lock=f"inbox:{tenant}") as conn:
+            found = conn.execute(
+                "SELECT 1 FROM inbox WHERE tenant = ? AND id = ?", (tenant, item_id)
+            ).fetchone()
+            if found is not None:
+                return item_id
+            count, used = conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM inbox"
+                " WHERE tenant = ? AND acked IS NULL",
+                (tenant,),
+            ).fetchone()
+            if int(count) + 1 > self.max_items or int(used) + size > self.max_bytes:
+                raise InboxFull(
+                    f"the inbox of {tenant} holds {count} items ({used} bytes), as much as this "
+                    "provider keeps until the home takes them"
+                )
+            conn.execute(
+                "INSERT INTO inbox (tenant, id, kind, meta, body, size, received)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (tenant, item_id, kind, meta_text, body, size, now),
+            )
+        self.wakeups.wake(tenant)
+        return item_id
+
+    def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT result FROM inbox WHERE tenant = ? AND id = ? AND acked IS NOT NULL",
+                (tenant, item_id),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        found: dict[str, Any] = jsonio.loads(row[0])
+        return found
+
+    # --- the relay's side ----------------------------------------------------------------
+    def waiting(self, tenant: str, limit: int, max_bytes: int) -> list[Waiting]:
+        """The oldest waiting items, in order: at most ``limit``, and about ``max_bytes``
+        (always at least one, whatever its size)."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, id, kind, meta, body, received FROM inbox"
+                " WHERE tenant = ? AND acked IS NULL ORDER BY seq LIMIT ?",
+                (tenant, limit),
+            ).fetchall()
+        out: list[Waiting] = []
+        total = 0
+        for seq, item_id, kind, meta, body, received in rows:
+            data = bytes(body or b"")
+            if out and total + len(data) > max_bytes:
+                break
+            total += len(data)
+            out.append(Waiting(int(seq), item_id, kind, jsonio.loads(meta), data, int(received)))
+        return out
+
+    def has_waiting(self, tenant: str) -> bool:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM inbox WHERE tenant = ? AND acked IS NULL LIMIT 1", (tenant,)
+            ).fetchone()
+        return row is not None
+
+    def ack(self, tenant: str, results: Mapping[str, Mapping[str, Any]]) -> int:
+        """Mark items applied with the home's results (ids of other tenants' items, unknown or
+        already acknowledged ones change nothing); drop their bodies and results past
+        ``RESULT_MS``. How many items this acknowledged."""
+        now = self.clock()
+        done = 0
+        with self.db.transaction(lock=f"inbox:{tenant}") as conn:
+            for item_id, result in results.items():
+                cur = conn.execute(
+                    "UPDATE inbox SET acked = ?, result = ?, body = NULL, size = 0"
+                    " WHERE tenant = ? AND id = ? AND acked IS NULL",
+                    (now, jsonio.dumps_text(dict(result)), tenant, item_id),
+                )
+                done += max(cur.rowcount, 0)
+            conn.execute(
+                "DELETE FROM inbox WHERE tenant = ? AND acked IS NOT NULL AND acked < ?",
+                (tenant, now - RESULT_MS),
+            )
+        return done
+
+    def usage(self, tenant: str) -> tuple[int, int]:
+        """Waiting items and their bytes."""
+        with self.db.transaction() as conn:
+            count, used = conn.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM inbox"
+                " WHERE tenant = ? AND acked IS NULL",
+                (tenant,),
+            ).fetchone()
+        return int(count), int(used)
+
+    def drop_tenant(self, tenant: str) -> None:
+        with self.db.transaction(lock=f"inbox:{tenant}") as conn:
+            conn.execute("DELETE FROM inbox WHERE tenant = ?", (tenant,))
+
+
+__all__ = ["RESULT_MS", "ProviderInbox", "Waiting", "Wakeups"]

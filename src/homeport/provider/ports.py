@@ -1,0 +1,73 @@
+"""What the live-web protocols (``homeport.interop``) reach the provider through: its tenants'
+inboxes, grants and sites, as ``interop.ports.ProviderPorts`` on ``app.state.ports``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from homeport.interop.ports import Delegation, ProviderPorts, TenantRef, TokenGrant
+from homeport.provider.db import ACTIVE, ProviderDB
+from homeport.provider.inbox import ProviderInbox
+from homeport.provider.serve import SiteServer, host_of
+from homeport.settings import Settings
+
+
+class ProviderSites:
+    """``ports.Sites``: tenants by Host with the site server's own rule and cache, and what
+    their live sites serve."""
+
+    def __init__(self, db: ProviderDB, site: SiteServer, base_domain: str) -> None:
+        self.db = db
+        self.site = site
+        self.base = base_domain.lower().strip(".")
+
+    def tenant_for_host(self, host: str) -> TenantRef | None:
+        """Only an active tenant: a suspended or deleted one takes no requests. The origin is
+        the address the request named (``https://<name>.<base domain>`` or the verified
+        custom domain), as the site's own links are written."""
+        name = host_of(host)
+        tenant = self.site.hosts.tenant(name)
+        if tenant is None or tenant.state != ACTIVE:
+            return None
+        return TenantRef(name=tenant.name, did=tenant.did, origin=f"https://{name}")
+
+    def live_path(self, tenant: str, path: str) -> bool:
+        """Whether ``path`` is served with 200 (a file, or a folder's ``index.html``)."""
+        if "\0" in path or ".." in path.split("/"):
+            return False
+        tree = self.site._tree(tenant)
+        if tree is None:
+            return False
+        rel = path.split("?", 1)[0].split("#", 1)[0].lstrip("/")
+        files = tree.manifest.files
+        if rel == "" or rel.endswith("/"):
+            return rel + "index.html" in files
+        return rel in files or f"{rel}/index.html" in files
+
+
+class RefuseGrants:
+    """A placeholder until e-grants lands the real ``ports.Grants`` (delegations and bearer
+    tokens held by the provider): it knows no token and no delegation, so every protected
+    endpoint refuses. Replace it in ``make_ports``."""
+
+    def token(self, tenant: str, token: str) -> TokenGrant | None:
+        return None
+
+    def delegation(self, tenant: str, power: str) -> Delegation | None:
+        return None
+
+
+def make_ports(
+    settings: Settings, db: ProviderDB, site: SiteServer, clock: Callable[[], int]
+) -> ProviderPorts:
+    inbox = ProviderInbox(db, settings.inbox_max_items, settings.inbox_max_bytes, clock)
+    return ProviderPorts(
+        inbox=inbox,
+        grants=RefuseGrants(),
+        sites=ProviderSites(db, site, settings.base_domain),
+        clock=clock,
+        fetch_allow_private=settings.fetch_allow_private,
+    )
+
+
+__all__ = ["ProviderSites", "RefuseGrants", "make_ports"]

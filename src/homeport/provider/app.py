@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
-from homeport.provider import domains, receive
+from homeport.provider import domains, grants, receive
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
@@ -128,7 +128,11 @@ def create_provider_app(
         routes=[
             Mount(
                 "/_homeport/v1",
-                routes=[*routes(), Route("/{rest:path}", unknown, methods=ALL_METHODS)],
+                routes=[
+                    *routes(),
+                    *grants.routes(),
+                    Route("/{rest:path}", unknown, methods=ALL_METHODS),
+                ],
             ),
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),

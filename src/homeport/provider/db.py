@@ -1,6 +1,6 @@
 """The provider's own state: tenants, invites, domains, enrollment challenges, seen nonces and
-the tenants' inboxes (``inbox.py``). Tenants' objects live elsewhere (one repository each,
-``tenants.py``).
+the tenants' inboxes (``inbox.py``) and the delegations homes granted (``grants.py``). Tenants'
+objects live elsewhere (one repository each, ``tenants.py``).
 
 Two engines, one SQL text (``store/connection.py``):
 
@@ -89,6 +89,24 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_id ON inbox (tenant, id);
 CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (tenant, acked, seq);
+CREATE TABLE IF NOT EXISTS delegations (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    power TEXT NOT NULL,
+    token_hash TEXT,
+    audience TEXT NOT NULL,
+    issued INTEGER NOT NULL,
+    expires INTEGER,
+    source TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    revoked INTEGER,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delegations_power ON delegations (tenant, power);
+CREATE INDEX IF NOT EXISTS delegations_token ON delegations (token_hash);
+CREATE TABLE IF NOT EXISTS delegation_lists (tenant TEXT PRIMARY KEY, issued INTEGER NOT NULL)
+    WITHOUT ROWID;
 """
 
 

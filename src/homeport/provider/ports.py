@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from homeport.interop.ports import Delegation, ProviderPorts, TenantRef, TokenGrant
+from homeport.interop.ports import ProviderPorts, TenantRef
 from homeport.provider.db import ACTIVE, ProviderDB
+from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
 from homeport.provider.serve import SiteServer, host_of
 from homeport.settings import Settings
@@ -45,29 +46,17 @@ class ProviderSites:
         return rel in files or f"{rel}/index.html" in files
 
 
-class RefuseGrants:
-    """A placeholder until e-grants lands the real ``ports.Grants`` (delegations and bearer
-    tokens held by the provider): it knows no token and no delegation, so every protected
-    endpoint refuses. Replace it in ``make_ports``."""
-
-    def token(self, tenant: str, token: str) -> TokenGrant | None:
-        return None
-
-    def delegation(self, tenant: str, power: str) -> Delegation | None:
-        return None
-
-
 def make_ports(
     settings: Settings, db: ProviderDB, site: SiteServer, clock: Callable[[], int]
 ) -> ProviderPorts:
     inbox = ProviderInbox(db, settings.inbox_max_items, settings.inbox_max_bytes, clock)
     return ProviderPorts(
         inbox=inbox,
-        grants=RefuseGrants(),
+        grants=ProviderGrants(db, settings, clock, inbox=inbox),
         sites=ProviderSites(db, site, settings.base_domain),
         clock=clock,
         fetch_allow_private=settings.fetch_allow_private,
     )
 
 
-__all__ = ["ProviderSites", "RefuseGrants", "make_ports"]
+__all__ = ["ProviderSites", "make_ports"]

@@ -3,13 +3,18 @@ the wizard) and, for the browser tests, a live ``homeport serve`` and headless C
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 with warnings.catch_warnings():  # Starlette 1.x warns that it prefers httpx2; httpx works
@@ -21,9 +26,10 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
-from homeport.testing.live import LiveHome, start_home
+from homeport.testing.live import LiveHome, free_port, start_home, stop_process
 
 PASSWORD = "correct horse battery"
+PROVIDER_BASE = "example.test"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -149,19 +155,140 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def live_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHome]:
-    """A real ``homeport serve`` on a free loopback port, stopped after the module."""
-    base = tmp_path_factory.mktemp("live")
+def _live_env() -> dict[str, str]:
     env = {
         **os.environ,
         "HOMEPORT_ARGON2_MEMORY_KIB": "1024",
         "HOMEPORT_ARGON2_TIME_COST": "1",
         "HOMEPORT_LOG_LEVEL": "warning",
+        "HOMEPORT_NO_BROWSER": "1",
     }
     env.pop("HOMEPORT_DATA", None)
-    home = start_home(base / "data", env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def live_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHome]:
+    """A real ``homeport serve`` on a free loopback port, stopped after the module."""
+    base = tmp_path_factory.mktemp("live")
+    home = start_home(base / "data", _live_env())
     try:
         yield home
     finally:
         home.stop()
+
+
+TITLE = "Ada's corner"
+
+
+class Shots:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, page: Any, name: str, full: bool = True) -> None:
+        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=full)
+
+
+@pytest.fixture(scope="module")
+def shots(screenshots: Path) -> Shots:
+    return Shots(screenshots)
+
+
+@pytest.fixture(scope="module")
+def owner(browser: Any, live_home: LiveHome, shots: Shots) -> dict[str, Any]:
+    """Run the first-run wizard once; the logged-in browser state."""
+    context = browser.new_context(base_url=live_home.root, viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.goto("/admin/")
+    assert page.url.endswith("/admin/setup")
+    page.get_by_label("Your name").fill("Ada Lovelace")
+    page.get_by_label("Site title").fill(TITLE)
+    page.get_by_label("Choose a password").fill(PASSWORD)
+    page.get_by_label("The same password again").fill(PASSWORD)
+    shots(page, "01-wizard")
+    page.get_by_role("button", name="Create my site").click()
+    words = page.locator("#phrase li").all_inner_texts()
+    assert len(words) == 24
+    shots(page, "02-recovery-phrase")
+    page.get_by_role("link", name="I have written them down").click()
+    for field in page.locator("input[name^=word]").all():
+        number = int(str(field.get_attribute("name"))[4:])
+        field.fill(words[number - 1])
+    shots(page, "03-confirm-phrase")
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/admin/")
+    assert "recovery phrase is confirmed" in page.content()
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+@pytest.fixture
+def page(browser: Any, live_home: LiveHome, owner: dict[str, Any]) -> Iterator[Any]:
+    context = browser.new_context(
+        base_url=live_home.root, storage_state=owner, viewport={"width": 1200, "height": 800}
+    )
+    found = context.new_page()
+    errors: list[str] = []
+    found.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield found
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path) -> Iterator[LiveHome]:
+    """A second live home whose first-run wizard nobody has run yet."""
+    home = start_home(tmp_path / "fresh", _live_env())
+    try:
+        yield home
+    finally:
+        home.stop()
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A real ``homeport provider serve`` on loopback: its address and its data directory."""
+    data = tmp_path / "provider"
+    port = free_port()
+    log = tmp_path / "provider.log"
+    env = {**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data),
+             "--port", str(port), "--base-domain", PROVIDER_BASE],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log.read_text()) from None
+                time.sleep(0.05)
+        yield url, data
+    finally:
+        stop_process(proc)
+
+
+def invite(data: Path, quota: str = "5GB") -> str:
+    """An enrollment code from the provider whose data directory is ``data``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "homeport", "provider", "invite", "--json", "--quota", quota,
+         "--data", str(data)],
+        capture_output=True, timeout=60, check=True,
+        env={**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"},
+    )
+    return str(json.loads(done.stdout)["code"])
+
+
+@pytest.fixture
+def gui_invite() -> Any:
+    """``gui_invite(data, quota="5GB")``: a code from a provider (test modules cannot import)."""
+    return invite

@@ -10,19 +10,15 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import mf2py
-import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from homeport.testing.live import LiveHome
 
 PASSWORD = "correct horse battery"
-TITLE = "Ada's corner"
 PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -51,64 +47,7 @@ def png(width: int = 640, height: int = 400, color: tuple[int, int, int] = (40, 
     return out.getvalue()
 
 
-class Shots:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __call__(self, page: Any, name: str, full: bool = True) -> None:
-        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=full)
-
-
-@pytest.fixture(scope="module")
-def shots(screenshots: Path) -> Shots:
-    return Shots(screenshots)
-
-
-@pytest.fixture(scope="module")
-def owner(browser: Any, live_home: LiveHome, shots: Shots) -> dict[str, Any]:
-    """Run the first-run wizard once; the logged-in browser state."""
-    context = browser.new_context(base_url=live_home.root, viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.goto("/admin/")
-    assert page.url.endswith("/admin/setup")
-    page.get_by_label("Your name").fill("Ada Lovelace")
-    page.get_by_label("Site title").fill(TITLE)
-    page.get_by_label("Choose a password").fill(PASSWORD)
-    page.get_by_label("The same password again").fill(PASSWORD)
-    shots(page, "01-wizard")
-    page.get_by_role("button", name="Create my site").click()
-    words = page.locator("#phrase li").all_inner_texts()
-    assert len(words) == 24
-    shots(page, "02-recovery-phrase")
-    page.get_by_role("link", name="I have written them down").click()
-    for field in page.locator("input[name^=word]").all():
-        number = int(str(field.get_attribute("name"))[4:])
-        field.fill(words[number - 1])
-    shots(page, "03-confirm-phrase")
-    page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/admin/")
-    assert "recovery phrase is confirmed" in page.content()
-    state = context.storage_state()
-    context.close()
-    return state
-
-
-@pytest.fixture
-def page(browser: Any, live_home: LiveHome, owner: dict[str, Any]) -> Iterator[Any]:
-    context = browser.new_context(
-        base_url=live_home.root, storage_state=owner, viewport={"width": 1200, "height": 800}
-    )
-    found = context.new_page()
-    errors: list[str] = []
-    found.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield found
-    finally:
-        context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
-
-
-def test_article_note_and_paper_reach_the_preview(page: Any, shots: Shots) -> None:
+def test_article_note_and_paper_reach_the_preview(page: Any, shots: Any) -> None:
     shots(page.goto("/admin/") and page, "04-dashboard")
     # An article with a pasted image, described when asked.
     page.goto("/admin/write/new")
@@ -178,7 +117,7 @@ def _h_entries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def test_media_library_uploads_with_progress_and_edits_alt(page: Any, shots: Shots) -> None:
+def test_media_library_uploads_with_progress_and_edits_alt(page: Any, shots: Any) -> None:
     page.goto("/admin/media")
     page.locator("#media-files").set_input_files([
         {"name": "one.png", "mimeType": "image/png", "buffer": png(color=(10, 150, 90))},
@@ -197,7 +136,7 @@ def test_media_library_uploads_with_progress_and_edits_alt(page: Any, shots: Sho
     page.wait_for_selector("img[alt='Green and yellow squares']")
 
 
-def test_settings_change_the_site(page: Any, shots: Shots) -> None:
+def test_settings_change_the_site(page: Any, shots: Any) -> None:
     page.goto("/admin/settings")
     page.get_by_label("Description").fill("Writing, photos and papers.")
     page.get_by_label("Navigation", exact=False).fill("About | /about/")
@@ -210,7 +149,7 @@ def test_settings_change_the_site(page: Any, shots: Shots) -> None:
 
 
 def test_phone_sized_screen_is_usable(browser: Any, live_home: LiveHome, owner: Any,
-                                      shots: Shots) -> None:
+                                      shots: Any) -> None:
     context = browser.new_context(base_url=live_home.root, storage_state=owner,
                                   viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -227,7 +166,7 @@ def test_phone_sized_screen_is_usable(browser: Any, live_home: LiveHome, owner: 
 
 # --- bad input ------------------------------------------------------------------------------
 def test_wrong_password_says_so(browser: Any, live_home: LiveHome, owner: Any,
-                                shots: Shots) -> None:
+                                shots: Any) -> None:
     context = browser.new_context(base_url=live_home.root)
     page = context.new_page()
     try:

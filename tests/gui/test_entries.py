@@ -112,5 +112,5 @@ def test_a_restart_does_not_make_the_preview_look_stale(gui: Any, client: Client
     client.post(f"/admin/entries/article/{saved['id']}/publish", data={"csrf": token})
     client.app.state.ctx.caches.pop("gui_last_build")  # what a restart forgets
     page = client.get("/admin/").text
-    assert "Built before Homeport last started" in page
+    assert "Last updated before Homeport last started" in page
     assert "older than your latest changes" not in page

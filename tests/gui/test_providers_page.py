@@ -4,57 +4,13 @@ live progress over server-sent events, see the site at the provider, refuse a ba
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-
-from homeport.testing.live import free_port, stop_process
 
 BASE = "example.test"
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path / "provider"
-    port = free_port()
-    log = tmp_path / "provider.log"
-    env = {**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data),
-             "--port", str(port), "--base-domain", BASE],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text()) from None
-                time.sleep(0.05)
-        yield url, data
-    finally:
-        stop_process(proc)
-
-
-def invite(data: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "homeport", "provider", "invite", "--json", "--data", str(data)],
-        capture_output=True, timeout=60, check=True,
-        env={**os.environ, "HOMEPORT_OPERATOR_PASSWORD": "operator-pw"},
-    )
-    return str(json.loads(done.stdout)["code"])
 
 
 def events(client: Any) -> list[dict[str, Any]]:
@@ -67,7 +23,9 @@ def events(client: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def test_enroll_publish_and_see_the_site(client: Any, gui: Any, provider: tuple[str, Path]) -> None:
+def test_enroll_publish_and_see_the_site(
+    client: Any, gui: Any, gui_invite: Any, provider: tuple[str, Path]
+) -> None:
     url, data = provider
     gui.wizard(client, "Ada's corner")
     page = client.get("/admin/providers")
@@ -78,7 +36,7 @@ def test_enroll_publish_and_see_the_site(client: Any, gui: Any, provider: tuple[
     assert "No provider yet" in bad.text
 
     added = client.post("/admin/providers/add", data={
-        "csrf": gui.csrf_of(page.text), "url": url, "code": invite(data), "name": "ada"})
+        "csrf": gui.csrf_of(page.text), "url": url, "code": gui_invite(data), "name": "ada"})
     assert added.status_code == 200, added.text
     assert f"https://ada.{BASE}/" in added.text
 
@@ -103,7 +61,8 @@ def test_publish_without_a_csrf_token_is_refused(client: Any, gui: Any) -> None:
 
 
 def test_a_new_home_restores_from_the_provider(
-    client: Any, gui: Any, provider: tuple[str, Path], tmp_path: Path, settings: Any
+    client: Any, gui: Any, gui_invite: Any, provider: tuple[str, Path], tmp_path: Path,
+    settings: Any,
 ) -> None:
     from starlette.testclient import TestClient
 
@@ -118,7 +77,7 @@ def test_a_new_home_restores_from_the_provider(
     words = gui.wizard(client, "Ada's corner")
     page = client.get("/admin/providers")
     client.post("/admin/providers/add", data={
-        "csrf": gui.csrf_of(page.text), "url": url, "code": invite(data), "name": "ada"})
+        "csrf": gui.csrf_of(page.text), "url": url, "code": gui_invite(data), "name": "ada"})
     client.post("/admin/providers/publish", data={"csrf": gui.csrf_of(page.text)})
     assert events(client)[-1]["state"] == "done"
 
@@ -140,6 +99,10 @@ def test_a_new_home_restores_from_the_provider(
             "phrase": " ".join(words)})
         assert done.status_code == 200, done.text
         assert "Your home is back" in done.text
+        assert not re.search(r"\b1 \w+s\b", done.text)  # "1 saved version", not "1 snapshots"
+        # the new device's key reached the provider with the restore, not at the next publish
+        (row,) = other.get("/admin/providers/status").json()
+        assert row["health"] == "ok" and row["health_text"] == "reachable", row
         assert "Ada&#39;s corner" in done.text or "Ada's corner" in done.text
     assert identity.load(fresh.data_dir).did == identity.load(settings.data_dir).did
 
@@ -149,13 +112,13 @@ def saved_providers(settings: Any) -> list[dict[str, Any]]:
 
 
 def test_rules_health_and_storage_per_provider(
-    client: Any, gui: Any, provider: tuple[str, Path], settings: Any
+    client: Any, gui: Any, gui_invite: Any, provider: tuple[str, Path], settings: Any
 ) -> None:
     url, data = provider
     gui.wizard(client)
     page = client.get("/admin/providers")
     added = client.post("/admin/providers/add", data={
-        "csrf": gui.csrf_of(page.text), "url": url, "code": invite(data), "name": "bea"})
+        "csrf": gui.csrf_of(page.text), "url": url, "code": gui_invite(data), "name": "bea"})
     assert added.status_code == 200 and "What each provider publishes" in added.text
     csrf = gui.csrf_of(added.text)
 

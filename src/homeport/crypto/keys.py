@@ -31,7 +31,15 @@ _mnemonic = Mnemonic("english")
 
 
 class PhraseError(ValueError):
-    """A recovery phrase that is not 24 valid BIP39 words with a correct checksum."""
+    """A recovery phrase that is not 24 valid BIP39 words with a correct checksum. ``kind`` says
+    which ("count", "word", "checksum") and ``position`` (1-based) which word, so a screen can
+    say it in its own words."""
+
+    def __init__(self, message: str, kind: str = "", position: int = 0, count: int = 0) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.position = position
+        self.count = count
 
 
 def new_phrase() -> str:
@@ -41,13 +49,20 @@ def new_phrase() -> str:
 def normalise_phrase(phrase: str) -> str:
     words = phrase.strip().lower().split()
     if len(words) != WORDS:
-        raise PhraseError(f"a recovery phrase has {WORDS} words; this one has {len(words)}")
-    unknown = [w for w in words if w not in _mnemonic.wordlist]
+        raise PhraseError(
+            f"a recovery phrase has {WORDS} words; this one has {len(words)}",
+            "count",
+            count=len(words),
+        )
+    unknown = [(n, w) for n, w in enumerate(words, 1) if w not in _mnemonic.wordlist]
     if unknown:
-        raise PhraseError(f"not a recovery-phrase word: {unknown[0]!r}")
+        position, word = unknown[0]
+        raise PhraseError(f"not a recovery-phrase word: {word!r}", "word", position)
     normal = " ".join(words)
     if not _mnemonic.check(normal):
-        raise PhraseError("the words are valid but the phrase's checksum is not: a word is wrong")
+        raise PhraseError(
+            "the words are valid but the phrase's checksum is not: a word is wrong", "checksum"
+        )
     return normal
 
 

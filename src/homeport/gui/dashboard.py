@@ -26,7 +26,7 @@ async def dashboard(p: Page) -> Response:
     built = await site.last_build(p.ctx)
     changed = max((int(e.data.get("last_modified", 0)) for e in entries), default=0)
     if built is None or changed > int(built["at"]):
-        attention.append(("The preview is older than your latest changes: build it", "#build"))
+        attention.append(("The preview is older than your latest changes: update it", "#build"))
     for e in drafts[:5]:
         label = str(e.data.get("title") or e.data.get("text") or e.data.get("alt") or e.type)
         attention.append((f"Draft {e.type}: {label[:50]}", _edit_link(e)))

@@ -48,11 +48,12 @@ _env = jinja2.Environment(
 
 
 def _human_size(size: int | float) -> str:
+    """Decimal units (1 GB = 1000 MB), as quotas are given and disks are sold: 5 GB is 5 GB."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{size:.3g} GB"
 
 
 _env.filters["size"] = _human_size

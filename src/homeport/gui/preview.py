@@ -39,9 +39,9 @@ TYPES = {
     ".webmanifest": "application/manifest+json",
 }
 NOT_BUILT = (
-    "<!doctype html><meta charset=utf-8><title>Not built yet</title>"
-    "<p>Your site has not been built yet. Publish an entry or press "
-    "<a href='/admin/'>Build</a> on the dashboard.</p>"
+    "<!doctype html><meta charset=utf-8><title>No preview yet</title>"
+    "<p>There is no preview of your site yet. Publish an entry, or press "
+    "<a href='/admin/'>Update the preview</a> on the dashboard.</p>"
 )
 
 

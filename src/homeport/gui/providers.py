@@ -1,5 +1,6 @@
 """The Providers page: enroll with a provider, publish to all of them with live progress, see
-each one's live commit, health and storage, choose what is left out at each, and leave one.
+which version each one has live, its health and storage, choose what is left out at each, and
+leave one.
 
 A publish runs in a worker thread (the same code as ``homeport publish``); its progress lives in
 memory and reaches the browser as server-sent events, so the page needs no polling and the
@@ -20,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from homeport.content.types import ENTRY_TYPES
 from homeport.core.errors import HomeportError
-from homeport.gui import uploads
+from homeport.gui import uploads, wording
 from homeport.gui.pages import PREFIX, Page, _env, page
 from homeport.render.variants import build_for_providers
 from homeport.services import repository
@@ -97,6 +98,10 @@ async def index(p: Page) -> Response:
 async def status(p: Page) -> Response:
     """Each provider's live commit, health and usage, asked now (JSON for the page's script)."""
     rows = await asyncio.to_thread(providers.status, p.ctx.settings)
+    for row in rows:
+        row["health_text"] = wording.health(row.get("error_code"), row.get("error_status", 0))
+        last = row.get("last_publish")
+        row["last_publish_text"] = _when(last) if last else "never"
     return p.json(rows)
 
 
@@ -110,7 +115,9 @@ async def add(p: Page) -> Response:
         if not url or not code:
             raise ValueError("Give the provider's address and the code its operator sent you.")
         entry = await asyncio.to_thread(providers.add, p.ctx.settings, url, code, name)
-    except (ValueError, ProviderError, providers.ProvidersError, HomeportError) as exc:
+    except ProviderError as exc:
+        return await _page(p, 400, wording.provider_problem(exc), url=url, name=name or "")
+    except (ValueError, providers.ProvidersError, HomeportError) as exc:
         message = exc.message if isinstance(exc, HomeportError) else str(exc)
         return await _page(p, 400, message, url=url, name=name or "")
     p.flash(f"Enrolled with {entry['url']}: your site will be at {entry['site']}")
@@ -151,7 +158,9 @@ async def remove(p: Page) -> Response:
     forget = form.get("forget") == "1"
     try:
         await asyncio.to_thread(providers.remove, p.ctx.settings, url, forget)
-    except (ValueError, ProviderError, providers.ProvidersError) as exc:
+    except ProviderError as exc:
+        return await _page(p, 400, wording.provider_problem(exc))
+    except (ValueError, providers.ProvidersError) as exc:
         return await _page(p, 400, str(exc))
     p.flash(f"Left {url}: it deletes your copy there.")
     return p.redirect(PREFIX + "/providers")
@@ -186,7 +195,10 @@ async def _run(p: Page, job: Job) -> None:
                                            providers.default_http, progress)
         for o in outcomes:
             if o.error:
-                job.update(o.url, error=o.error, done=True)
+                said = o.error
+                if isinstance(o.cause, ProviderError):
+                    said = wording.provider_problem(o.cause)
+                job.update(o.url, error=said, done=True)
             else:
                 assert o.result is not None
                 job.update(o.url, done=True, seq=o.result.seq, bytes=o.result.bytes,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from homeport.crypto.keys import PhraseError
-from homeport.gui import uploads
+from homeport.gui import uploads, wording
 from homeport.gui.pages import PREFIX, Page, page
 from homeport.gui.sessions import store_of
 from homeport.repo.bundle import BundleError
@@ -23,7 +23,7 @@ MIN_PASSWORD = 8
 
 @page(login=False, during_setup=True)
 async def form(p: Page) -> Response:
-    return p.render("restore.html", error=None, url="")
+    return p.render("restore.html", error=None, url="", phrase="", password="")
 
 
 @page(login=False, during_setup=True)
@@ -46,17 +46,30 @@ async def restore(p: Page) -> Response:
             outcome = await providers.restore(
                 p.ctx.settings, url, phrase, store=p.ctx.store, blobs=p.ctx.blobs
             )
-        except (
-            BundleError, PhraseError, ProviderError, RepoStateError, RepositoryError,
-            identity.IdentityStateError, ValueError, OSError,
-        ) as exc:
-            error = str(exc)
+        except PhraseError as exc:
+            error = wording.phrase_problem(exc)
+        except ProviderError as exc:
+            error = wording.provider_problem(exc, restoring=True)
+        except (BundleError, RepoStateError, RepositoryError, identity.IdentityStateError) as exc:
+            error = (
+                f"The copy at {url} did not pass the checks, so nothing was written ({exc}). "
+                "Try another of your providers."
+            )
+        except OSError as exc:
+            error = (
+                f"This computer could not save the home ({exc.strerror or exc}). Make room on "
+                "its disk, then try again."
+            )
+        except ValueError as exc:
+            error = f"{exc}. Check the address and the phrase, then try again."
     if error is not None:
-        return p.render("restore.html", 400, error=error, url=url)
+        # what was typed stays, so one wrong word does not mean typing 24 again
+        return p.render("restore.html", 400, error=error, url=url, phrase=phrase,
+                        password=password)
     await accounts.set_password(p.ctx, OWNER, password)
     store = store_of(p.ctx)
     store.drop_user(OWNER)
     p.replace_session(store.login(p.session, OWNER, p.now))
-    commits = len(outcome.result.new_commits)
-    p.flash(f"Your home is back: {commits} snapshots restored and verified from {url}.")
+    versions = wording.plural(len(outcome.result.new_commits), "saved version")
+    p.flash(f"Your home is back from {url}: {versions}, every one checked.")
     return p.redirect(PREFIX + "/")

@@ -85,7 +85,7 @@ async def confirm_form(p: Page) -> Response:
         count = len(phrase.split())
         positions = sorted(secrets.SystemRandom().sample(range(1, count + 1), CONFIRM_WORDS))
         p.session.secrets["confirm"] = positions
-    return p.render("confirm.html", positions=positions, error=None)
+    return p.render("confirm.html", positions=positions, error=None, typed={}, wrong=[])
 
 
 @page()
@@ -96,15 +96,16 @@ async def confirm(p: Page) -> Response:
         return p.redirect(PREFIX + "/")
     words = phrase.split()
     form = await p.form()
-    wrong = [
-        n for n in positions if str(form.get(f"word{n}") or "").strip().lower() != words[n - 1]
-    ]
+    typed = {n: str(form.get(f"word{n}") or "").strip().lower()[:40] for n in positions}
+    wrong = [n for n in positions if typed[n] != words[n - 1]]
     if wrong:
+        which = " and ".join(f"word {n}" for n in wrong)
         error = (
-            f"Word {wrong[0]} does not match. Check your copy of the phrase; you can show it "
-            "again below."
+            f"{which[0].upper()}{which[1:]} {'does' if len(wrong) == 1 else 'do'} not match your "
+            "phrase. Check against your paper copy; the words you got right are kept."
         )
-        return p.render("confirm.html", 400, positions=positions, error=error)
+        return p.render("confirm.html", 400, positions=positions, error=error, typed=typed,
+                        wrong=wrong)
     p.session.secrets.pop("phrase", None)
     p.session.secrets.pop("confirm", None)
     problem = await rebuild(p)

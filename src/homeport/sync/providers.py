@@ -7,6 +7,7 @@ each with its own repository connection, so a slow or dead provider never holds 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -166,6 +167,8 @@ class Outcome:
     url: str
     result: PushResult | None = None
     error: str | None = None
+    cause: Exception | None = None
+    """What failed, for a screen that says it in its own words (``error`` is its text)."""
 
 
 def publish(
@@ -211,7 +214,7 @@ def publish(
             finally:
                 repo.close()
         except (ProviderError, RepositoryError, ObjectError, OSError) as exc:
-            return Outcome(url, error=str(exc))
+            return Outcome(url, error=str(exc), cause=exc)
         return Outcome(url, result=result)
 
     with ThreadPoolExecutor(max_workers=len(providers)) as pool:
@@ -239,6 +242,7 @@ def status(settings: Settings, http: HttpFactory = default_http) -> list[dict[st
                 row["health"] = "ok"
             except ProviderError as exc:
                 row["health"] = f"error: {exc}"
+                row["error_code"], row["error_status"] = exc.code, exc.status
             rows.append(row)
     return rows
 
@@ -284,6 +288,11 @@ async def restore(
         "enrolled": int(time.time() * 1000),
     }
     save(settings.data_dir, [entry])
+    # The restore gave this device a key of its own: tell the provider now, or everything it is
+    # asked before the next publish is refused as signed by a key it has not seen.
+    with contextlib.suppress(ProviderError), http() as client:
+        operations = ids.load(settings.data_dir).operations
+        ProviderClient(wanted, credentials(settings.data_dir), client).update_identity(operations)
     return outcome
 
 

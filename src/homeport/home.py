@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -262,6 +263,14 @@ async def open_context(settings: Settings) -> Context:
     return Context(settings=settings, store=store, blobs=blobs)
 
 
+async def send_webmentions(ctx: Context) -> None:
+    """The webmention sender (``interop/sending.py``): after each publish, the links the public
+    entries gained, changed or lost. Imported in a worker thread, as the renderer it reads
+    with is heavy to import."""
+    module = await asyncio.to_thread(importlib.import_module, "homeport.interop.sending")
+    await module.run_sender(ctx)
+
+
 def create_home_app(settings: Settings, context: Context | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -269,15 +278,17 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         app.state.ctx = ctx
         await accounts.ensure_admin(ctx, settings.admin_password)
         compactor = asyncio.create_task(compact_forever(ctx))
+        mentions = asyncio.create_task(send_webmentions(ctx))
         announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
         try:
             yield
         finally:
             if announcer is not None:
                 await announcer.close()
-            compactor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await compactor
+            for task in (compactor, mentions):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await ctx.store.close()
 
     routes = [

@@ -89,6 +89,7 @@ def routes() -> list[BaseRoute]:
         Route("/providers/remove", lazy("providers", "remove"), methods=POST),
         Route("/providers/rules", lazy("providers", "rules"), methods=POST),
         Route("/providers/publish", lazy("providers", "publish"), methods=POST),
+        Route("/mentions/sent", lazy("sent_mentions", "index"), methods=["GET"]),
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),
         Mount("/static", app=StaticFiles(directory=STATIC), name="gui-static"),

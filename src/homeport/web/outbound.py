@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -48,6 +48,10 @@ class Fetched:
     status: int
     body: bytes
     url: str
+    """The last address asked (after redirects): what relative links in the body resolve against."""
+    content_type: str = ""
+    """The media type, lower case, without parameters (``text/html``)."""
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
 
 
 async def _address(host: str, port: int, permitted: Permitted) -> str:
@@ -79,27 +83,58 @@ async def fetch(
     limit: int = 64 * 1024,
     timeout: float = 5.0,
     max_redirects: int = 3,
+    accept: str | None = None,
 ) -> Fetched:
     """GET ``url`` within the rule: at most ``limit`` bytes (more is refused), bounded time."""
-    with anyio.fail_after(timeout * (max_redirects + 1)):
+    headers = {"Accept": accept} if accept else {}
+    return await exchange(
+        "GET",
+        url,
+        permitted=permitted,
+        limit=limit,
+        timeout=timeout,
+        max_redirects=max_redirects,
+        headers=headers,
+    )
+
+
+async def exchange(
+    method: str,
+    url: str,
+    *,
+    permitted: Permitted = public_only,
+    limit: int = 64 * 1024,
+    timeout: float = 5.0,
+    max_redirects: int = 3,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> Fetched:
+    """One request within the rule (``fetch`` is its GET): redirects are followed, each hop
+    checked, only for GET and HEAD; other methods get the first answer, whatever it is."""
+    follow = max_redirects if method in ("GET", "HEAD") else 0
+    with anyio.fail_after(timeout * (follow + 1)):
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-            for _ in range(max_redirects + 1):
+            for _ in range(follow + 1):
                 parts = urlsplit(url)
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     raise FetchRefused(f"{url!r} is not an http(s) address")
-                port = parts.port or (443 if parts.scheme == "https" else 80)
+                try:
+                    port = parts.port or (443 if parts.scheme == "https" else 80)
+                except ValueError:
+                    raise FetchRefused(f"{url!r} has no valid port") from None
                 address = await _address(parts.hostname, port, permitted)
                 pinned = parts._replace(netloc=f"{address}:{port}").geturl()
                 request = client.build_request(
-                    "GET",
+                    method,
                     pinned,
-                    headers={"Host": parts.netloc.rsplit("@", 1)[-1]},
+                    headers={"Host": parts.netloc.rsplit("@", 1)[-1], **(headers or {})},
+                    content=content,
                     extensions={"sni_hostname": parts.hostname},
                 )
                 response = await client.send(request, stream=True)
                 try:
                     location = response.headers.get("location")
-                    if response.is_redirect and location:
+                    if follow and response.is_redirect and location:
                         url = urljoin(url, location)
                         continue
                     body = b""
@@ -107,7 +142,10 @@ async def fetch(
                         body += chunk
                         if len(body) > limit:
                             raise FetchRefused(f"{url} is larger than {limit} bytes")
-                    return Fetched(response.status_code, body, url)
+                    kind = response.headers.get("content-type", "").split(";")[0]
+                    return Fetched(
+                        response.status_code, body, url, kind.strip().lower(), response.headers
+                    )
                 finally:
                     await response.aclose()
     raise FetchRefused(f"{url} redirects more than {max_redirects} times")

@@ -213,6 +213,8 @@ def test_outcomes_other_than_success(host: WebHost) -> None:
     assert run("/down") == (QUEUED, 503)
     assert run("/busy") == (QUEUED, 429)
     assert run("/missing") == (NO_ENDPOINT, None)  # a 404 page names nothing
+    host.page("/flaky", "<p>later</p>", status=502)
+    assert run("/flaky") == (QUEUED, 502)  # the target page is down: try again
 
 
 def test_private_addresses_are_refused_without_the_setting(host: WebHost) -> None:

@@ -19,6 +19,7 @@ from homeport.web import outbound
 
 PAGE_LIMIT = 1024 * 1024
 """How much of a target page is read to find its endpoint."""
+ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 def link_values(values: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
@@ -123,7 +124,7 @@ async def discover(
     Raises ``outbound.FetchRefused``, ``httpx.HTTPError`` or ``TimeoutError`` when the page
     cannot be read."""
     page = await outbound.fetch(
-        url, permitted=permitted, limit=PAGE_LIMIT, max_redirects=5, accept="text/html, */*;q=0.5"
+        url, permitted=permitted, limit=PAGE_LIMIT, max_redirects=5, accept=ACCEPT
     )
     if page.status >= 400:
         return None

@@ -307,11 +307,20 @@ RETRY_STATUSES = frozenset({408, 425, 429})
 async def send_one(source: str, target: str, permitted: outbound.Permitted) -> Outcome:
     """Discover ``target``'s endpoint and POST the webmention there."""
     try:
-        endpoint = await discovery.discover(target, "webmention", permitted=permitted)
+        page = await outbound.fetch(
+            target,
+            permitted=permitted,
+            limit=discovery.PAGE_LIMIT,
+            max_redirects=5,
+            accept=discovery.ACCEPT,
+        )
     except outbound.FetchRefused as exc:
         return Outcome(FAILED, detail=f"target refused: {exc}")
     except (httpx.HTTPError, TimeoutError, OSError) as exc:
         return Outcome(QUEUED, detail=f"target unreachable: {type(exc).__name__} {exc}")
+    if page.status in RETRY_STATUSES or page.status >= 500:
+        return Outcome(QUEUED, status=page.status, detail="the target page is unavailable")
+    endpoint = discovery.from_response(page, "webmention") if page.status < 400 else None
     if endpoint is None:
         return Outcome(NO_ENDPOINT, detail="the target names no webmention endpoint")
     body = httpx.QueryParams({"source": source, "target": target})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,7 @@ async def add_entry(
     attachments: Attachments | None = None,
     *,
     user: User = OWNER,
+    entry_id: str | None = None,
 ) -> Entry:
     """Create an entry of ``type`` (article, note, photo…) in ``site``.
 
@@ -158,7 +159,8 @@ async def add_entry(
     public, ``draft`` to false, ``published`` to now and ``slug`` to one derived from the
     title, made unique. ``attachments`` maps a media field (``image``, ``photos``, ``pdf``,
     ``file``) to uploads, which are checked (MediaError) before anything is written. An
-    explicit slug already in use raises SlugTaken (409)."""
+    explicit slug already in use raises SlugTaken (409). ``entry_id`` is the record's id when
+    the caller derives it (Micropub: from the inbox item, so a redelivery finds it), else new."""
     kind = entry_type(type)
     settings = await get_site(ctx, site)
     data: JSONObject = {"visibility": "public", "draft": False, "published": now_iso(ctx),
@@ -166,7 +168,7 @@ async def add_entry(
     data.update(_store_media(ctx, kind, attachments or {}, settings))
     if kind.name == "photo" and not data.get("alt") and isinstance(data.get("image"), dict):
         data["alt"] = data["image"].get("alt", "")
-    entry_id = new_record_id()
+    entry_id = entry_id or new_record_id()
     async with unit_of_work(ctx):
         data["slug"] = await _choose_slug(ctx, site, kind, data)
         written = await writes.save(
@@ -185,9 +187,11 @@ async def update_entry(
     attachments: Attachments | None = None,
     *,
     user: User = OWNER,
+    remove: Collection[str] = (),
 ) -> Entry:
-    """Merge ``changes`` into an entry. The slug changes only when ``changes`` names a new one;
-    the old slug is kept in ``old_slugs`` and the renderer redirects it."""
+    """Merge ``changes`` into an entry, dropping the optional fields named in ``remove``. The
+    slug changes only when ``changes`` names a new one; the old slug is kept in ``old_slugs``
+    and the renderer redirects it."""
     kind = entry_type(type)
     settings = await get_site(ctx, site)
     uploaded = _store_media(ctx, kind, attachments or {}, settings)
@@ -197,7 +201,7 @@ async def update_entry(
         if existing is None:
             raise ContentError(f"there is no {kind.name} {entry_id!r} in site {site!r}")
         data = {k: v for k, v in {**existing, **changes, **uploaded}.items()
-                if k not in ("last_modified", "schema")}
+                if k not in ("last_modified", "schema") and k not in remove}
         data["updated"] = now_iso(ctx)
         old_slug = str(existing["slug"])
         new_slug = str(data.get("slug") or old_slug)

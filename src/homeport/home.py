@@ -32,6 +32,7 @@ from homeport.core.errors import (
 from homeport.core.permissions import EVERYONE
 from homeport.gui import lan
 from homeport.gui import routes as gui_routes
+from homeport.interop import relay
 from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.services.maintenance import compact_tombstones
@@ -280,9 +281,12 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         compactor = asyncio.create_task(compact_forever(ctx))
         mentions = asyncio.create_task(send_webmentions(ctx))
         announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
+        relays = relay.start(settings, ctx)  # each provider's inbox, applied as it arrives
         try:
             yield
         finally:
+            if relays is not None:
+                await relays.close()
             if announcer is not None:
                 await announcer.close()
             for task in (compactor, mentions):

@@ -18,6 +18,10 @@ from homeport.interop.ports import Handler
 PROTOCOLS: tuple[ModuleType, ...] = ()
 """The protocol modules, in the order their routes are tried."""
 
+EXTRA_HANDLERS: dict[str, Handler] = {}
+"""Handlers added at run time, for kinds no protocol module has: tests only
+(``homeport.testing.inbox``)."""
+
 
 def provider_routes(protocols: tuple[ModuleType, ...] = PROTOCOLS) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
@@ -30,6 +34,7 @@ def home_handlers(
     protocols: tuple[ModuleType, ...] = PROTOCOLS,
     extra: dict[str, Handler] | None = None,
 ) -> dict[str, Handler]:
+    extra = EXTRA_HANDLERS if extra is None else extra
     """Every kind's handler; two protocols claiming one kind is a programming error."""
     handlers: dict[str, Handler] = {}
     for module in protocols:
@@ -37,11 +42,11 @@ def home_handlers(
             if kind in handlers:
                 raise RuntimeError(f"two protocols handle inbox items of kind {kind!r}")
             handlers[kind] = handler
-    for kind, handler in (extra or {}).items():
+    for kind, handler in extra.items():
         if kind in handlers:
             raise RuntimeError(f"two protocols handle inbox items of kind {kind!r}")
         handlers[kind] = handler
     return handlers
 
 
-__all__ = ["PROTOCOLS", "home_handlers", "provider_routes"]
+__all__ = ["EXTRA_HANDLERS", "PROTOCOLS", "home_handlers", "provider_routes"]

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
-from homeport.provider import domains, grants, receive
+from homeport.provider import domains, grants, receive, relay
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
@@ -131,6 +131,7 @@ def create_provider_app(
                 routes=[
                     *routes(),
                     *grants.routes(),
+                    *relay.routes(),
                     Route("/{rest:path}", unknown, methods=ALL_METHODS),
                 ],
             ),

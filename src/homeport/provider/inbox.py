@@ -137,14 +137,14 @@ class ProviderInbox:
         return found
 
     # --- the relay's side ----------------------------------------------------------------
-    def waiting(self, tenant: str, limit: int, max_bytes: int) -> list[Waiting]:
-        """The oldest waiting items, in order: at most ``limit``, and about ``max_bytes``
-        (always at least one, whatever its size)."""
+    def waiting(self, tenant: str, limit: int, max_bytes: int, after: int = 0) -> list[Waiting]:
+        """The oldest waiting items numbered after ``after``, in order: at most ``limit``, and
+        about ``max_bytes`` (always at least one, whatever its size)."""
         with self.db.transaction() as conn:
             rows = conn.execute(
                 "SELECT seq, id, kind, meta, body, received FROM inbox"
-                " WHERE tenant = ? AND acked IS NULL ORDER BY seq LIMIT ?",
-                (tenant, limit),
+                " WHERE tenant = ? AND acked IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                (tenant, after, limit),
             ).fetchall()
         out: list[Waiting] = []
         total = 0
@@ -155,13 +155,6 @@ class ProviderInbox:
             total += len(data)
             out.append(Waiting(int(seq), item_id, kind, jsonio.loads(meta), data, int(received)))
         return out
-
-    def has_waiting(self, tenant: str) -> bool:
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM inbox WHERE tenant = ? AND acked IS NULL LIMIT 1", (tenant,)
-            ).fetchone()
-        return row is not None
 
     def ack(self, tenant: str, results: Mapping[str, Mapping[str, Any]]) -> int:
         """Mark items applied with the home's results (ids of other tenants' items, unknown or

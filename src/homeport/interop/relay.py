@@ -1,0 +1,435 @@
+"""The home's side of the inbox relay: while ``homeport serve`` runs, one outbound connection to
+each provider takes the tenant's inbox in order, applies each item through its protocol's
+handler, and acknowledges it in the next signed request (``docs/protocol.md``, "Inbox and
+relay").
+
+Three parts, so the protocol logic is tested without a network:
+
+- ``Session``: the state of one provider's relay, no I/O: the cursor, the acks not yet taken
+  by the provider, the backoff (bounded, jittered) after failures.
+- ``AppliedLog``: the ids applied at this home and their results (``inbox.sqlite`` in the data
+  dir). An id is recorded once its handler returned, before it is acknowledged, so after a
+  kill -9 a redelivered item is acknowledged again with its recorded result instead of being
+  applied again; an item killed mid-apply is applied again, which handlers make harmless
+  (their record ids derive from the item's id).
+- ``ProviderRelay`` / ``Relays``: the drivers: long polls with httpx, handlers in worker
+  threads, one task per enrolled provider.
+
+Delivery is at least once and in order: a handler that fails with anything but a
+``HomeportError`` stops its provider's relay at that item, to be retried after a backoff (a
+Micropub update must not be applied before its create).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+from homeport import jsonio
+from homeport.core.errors import HomeportError
+from homeport.interop import registry
+from homeport.interop.ports import Handler, InboxItem
+from homeport.settings import Settings
+from homeport.store.connection import open_sqlite
+from homeport.sync import providers
+from homeport.sync.auth import authorization, origin
+from homeport.sync.client import API, Credentials, normalise_url
+
+log = logging.getLogger("homeport.relay")
+
+LOG_FILE = "inbox.sqlite"
+WAIT_MS = 25_000
+"""How long the provider holds a poll open when the inbox is empty: under the minute a front
+proxy gives an idle upstream, over enough to cost little."""
+LIMIT = 200
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 60.0
+KEEP_APPLIED_MS = 90 * 24 * 3600 * 1000
+"""Applied ids are remembered this long after their ack: a provider redelivers only what it has
+not seen acknowledged, so this is far more than any redelivery needs."""
+
+
+# --- the protocol, no I/O --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Poll:
+    """One request: the acks it carries, the cursor, how long the provider may hold it."""
+
+    after: int
+    ack: tuple[tuple[str, Mapping[str, Any]], ...]
+    wait: int
+    limit: int
+
+    def body(self) -> dict[str, Any]:
+        acks = [{"id": item_id, "result": dict(result)} for item_id, result in self.ack]
+        return {"after": self.after, "ack": acks, "wait": self.wait, "limit": self.limit}
+
+
+@dataclass(frozen=True)
+class Received:
+    seq: int
+    item: InboxItem
+
+
+@dataclass
+class Session:
+    """One provider's relay state. ``after`` is the last item this session has dealt with
+    (applied, rejected or skipped); a new session (a new process) starts from 0 and the
+    provider sends every item not yet acknowledged."""
+
+    wait: int = WAIT_MS
+    limit: int = LIMIT
+    rng: Callable[[], float] = random.random
+    after: int = 0
+    acks: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    failures: int = 0
+    stopped: str | None = None
+    """Why this relay gave up for good (the tenant was deleted), or None."""
+    _sent: tuple[str, ...] = ()
+
+    def request(self) -> Poll:
+        """The next poll. Acks ride on it (the provider records them before it waits for
+        items) until the provider answers it; a poll that fails leaves them to the next
+        (acknowledging twice changes nothing)."""
+        self._sent = tuple(self.acks)
+        ack = tuple((i, self.acks[i]) for i in self._sent)
+        return Poll(self.after, ack, self.wait, self.limit)
+
+    def answered(self, doc: Any) -> list[Received]:
+        """The provider's answer: its acks are done; the items to apply, in order. Raises
+        ValueError for an answer that is not what the protocol says."""
+        for item_id in self._sent:
+            self.acks.pop(item_id, None)
+        self._sent = ()
+        self.failures = 0
+        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+            raise ValueError("the provider's answer has no 'items' list")
+        out: list[Received] = []
+        for raw in doc["items"]:
+            found = parse_item(raw)
+            if found.seq <= self.after or (out and found.seq <= out[-1].seq):
+                raise ValueError("the provider sent items out of order")
+            out.append(found)
+        return out
+
+    def applied(self, received: Received, result: Mapping[str, Any]) -> None:
+        """Applied (or rejected for good): acknowledge it with its result."""
+        self.acks[received.item.id] = result
+        self.after = received.seq
+
+    def skipped(self, received: Received) -> None:
+        """No handler knows its kind here (a newer provider, an older home): left at the
+        provider, unacknowledged, for a home that knows it; asked again by the next session."""
+        self.after = received.seq
+
+    def failed(self) -> float:
+        """Applying failed, or the poll did: wait this long (seconds) before the next poll,
+        which starts again at the item that failed."""
+        self.failures += 1
+        self._sent = ()
+        step = min(BACKOFF_MAX, BACKOFF_FIRST * float(2 ** min(self.failures - 1, 16)))
+        return step * (0.5 + self.rng() / 2)
+
+    def refused(self, status: int, code: str) -> float:
+        """The provider refused the poll. A deleted tenant stops the relay; anything else
+        (suspended, clock off, a provider down) is retried with backoff."""
+        if status == 410:
+            self.stopped = code or "deleted"
+        return self.failed()
+
+
+def parse_item(raw: Any) -> Received:
+    try:
+        seq, item_id, kind = raw["seq"], raw["id"], raw["kind"]
+        meta, body, received = raw["meta"], raw["body"], raw["received"]
+        ok = (
+            isinstance(seq, int)
+            and isinstance(item_id, str)
+            and isinstance(kind, str)
+            and isinstance(meta, dict)
+            and isinstance(body, str)
+            and isinstance(received, int)
+        )
+        if not ok:
+            raise TypeError
+        data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the provider sent an item that is not one") from None
+    return Received(seq, InboxItem(item_id, kind, meta, data, received))
+
+
+def rejected(exc: HomeportError) -> dict[str, Any]:
+    """The result acknowledging an item its handler refused for good."""
+    return {"error": {"status": exc.code, "errno": int(exc.errno), "message": str(exc)}}
+
+
+# --- what this home applied ------------------------------------------------------------------
+class AppliedLog:
+    """Ids applied here and their results, in ``inbox.sqlite`` (committed before the ack)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._db = open_sqlite(data_dir / LOG_FILE, "synchronous=NORMAL", "busy_timeout=10000")
+        self._db.script(
+            "CREATE TABLE IF NOT EXISTS applied (id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+            " result TEXT NOT NULL, applied INTEGER NOT NULL) WITHOUT ROWID;"
+            " CREATE INDEX IF NOT EXISTS applied_time ON applied (applied);"
+        )
+        self._lock = threading.Lock()
+
+    def result(self, item_id: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT result FROM applied WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            return None
+        found: dict[str, Any] = jsonio.loads(row[0])
+        return found
+
+    def record(self, item_id: str, kind: str, result: Mapping[str, Any], now: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO applied VALUES (?, ?, ?, ?)",
+                (item_id, kind, jsonio.dumps_text(dict(result)), now),
+            )
+
+    def forget_before(self, when: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM applied WHERE applied < ?", (when,))
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM applied").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# --- the drivers -----------------------------------------------------------------------------
+class ProviderRelay:
+    """One provider's relay: polls, applies, acknowledges, until cancelled or stopped."""
+
+    def __init__(
+        self,
+        url: str,
+        credentials: Credentials,
+        handlers: Mapping[str, Handler],
+        applied: AppliedLog,
+        context: Any,
+        http: httpx.AsyncClient,
+        session: Session | None = None,
+        clock: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.url = normalise_url(url)
+        self.audience = origin(self.url)
+        self.credentials = credentials
+        self.handlers = handlers
+        self.applied = applied
+        self.context = context
+        self.http = http
+        self.session = session or Session()
+        self.clock = clock
+        self.count = 0
+        """Items applied (or rejected) by this relay: what tests and the benchmark watch."""
+
+    async def run(self) -> None:
+        while self.session.stopped is None:
+            delay = await self.step()
+            if delay:
+                await asyncio.sleep(delay)
+        log.warning("relay to %s stopped: %s", self.url, self.session.stopped)
+
+    async def step(self) -> float:
+        """One poll and what it brought; how long to wait before the next (seconds)."""
+        poll = self.session.request()
+        body = jsonio.dumps(poll.body())
+        target = f"{API}/inbox"
+        headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            "Authorization": authorization(
+                self.credentials.key,
+                self.credentials.did,
+                "POST",
+                target,
+                body,
+                audience=self.audience,
+                now_ms=self.clock(),
+            ),
+        }
+        timeout = httpx.Timeout(poll.wait / 1000 + 30, connect=10)
+        try:
+            answer = await self.http.post(
+                self.url + target, content=body, headers=headers, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            delay = self.session.failed()
+            log.info("relay to %s: %s; again in %.1fs", self.url, exc, delay)
+            return delay
+        if answer.status_code != 200 or answer.headers.get("content-encoding", "identity") not in (
+            "identity",
+            "",
+        ):
+            code = _code(answer)
+            delay = self.session.refused(answer.status_code, code)
+            log.warning(
+                "relay to %s refused (%s %s); again in %.1fs",
+                self.url,
+                answer.status_code,
+                code,
+                delay,
+            )
+            return delay
+        try:
+            items = self.session.answered(answer.json())
+        except ValueError as exc:
+            delay = self.session.failed()
+            log.warning("relay to %s: %s; again in %.1fs", self.url, exc, delay)
+            return delay
+        for received in items:
+            if not await self.apply(received):
+                delay = self.session.failed()
+                return delay
+        return 0.0
+
+    async def apply(self, received: Received) -> bool:
+        """Apply one item (once: its recorded result if this home applied it before); False
+        when it failed and must be tried again later."""
+        item = received.item
+        handler = self.handlers.get(item.kind)
+        if handler is None:
+            log.warning("relay: no handler for inbox items of kind %r: left", item.kind)
+            self.session.skipped(received)
+            return True
+        try:
+            result = await anyio.to_thread.run_sync(self._apply_once, handler, item)
+        except Exception:
+            log.exception("relay: applying %s (%s) failed; it will be retried", item.id, item.kind)
+            return False
+        self.session.applied(received, result)
+        self.count += 1
+        return True
+
+    def _apply_once(self, handler: Handler, item: InboxItem) -> Mapping[str, Any]:
+        """In a worker thread: the recorded result, or run the handler and record its."""
+        known = self.applied.result(item.id)
+        if known is not None:
+            return known
+        try:
+            result = dict(handler(self.context, item))
+        except HomeportError as exc:
+            result = rejected(exc)
+        self.applied.record(item.id, item.kind, result, self.clock())
+        return result
+
+
+def _code(answer: httpx.Response) -> str:
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(answer.json().get("error", ""))
+    return ""
+
+
+class Relays:
+    """Every enrolled provider's relay, for as long as ``homeport serve`` runs. The providers'
+    list is read again every ``RESCAN_S``, so a provider enrolled meanwhile is dialled too."""
+
+    RESCAN_S = 10.0
+
+    def __init__(
+        self,
+        data_dir: Path,
+        handlers: Mapping[str, Handler],
+        context: Any,
+        providers: Callable[[], list[str]],
+        credentials: Callable[[], Credentials],
+    ) -> None:
+        self.data_dir = data_dir
+        self.handlers = handlers
+        self.context = context
+        self.providers = providers
+        self.credentials = credentials
+        self.applied = AppliedLog(data_dir)
+        self.running: dict[str, tuple[ProviderRelay, asyncio.Task[None]]] = {}
+        self._http = httpx.AsyncClient(follow_redirects=False)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                self.rescan()
+                self.applied.forget_before(int(time.time() * 1000) - KEEP_APPLIED_MS)
+            except Exception:  # a damaged providers.json, a missing key: said, and retried
+                log.exception("relay: cannot read this home's providers")
+            await asyncio.sleep(self.RESCAN_S)
+
+    def rescan(self) -> None:
+        wanted = {normalise_url(u) for u in self.providers()}
+        for url in list(self.running):
+            if url not in wanted:
+                self.running.pop(url)[1].cancel()
+        if not wanted - set(self.running):
+            return
+        credentials = self.credentials()
+        for url in wanted - set(self.running):
+            relay = ProviderRelay(
+                url, credentials, self.handlers, self.applied, self.context, self._http
+            )
+            self.running[url] = (relay, asyncio.create_task(relay.run()))
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, *(t for _, t in self.running.values())) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.running.clear()
+        await self._http.aclose()
+        self.applied.close()
+
+
+def start(settings: Settings, context: Any) -> Relays | None:
+    """The relays of ``homeport serve`` (None with ``inbox_relay`` off), applying with every
+    protocol's handlers (``registry.home_handlers``)."""
+    if not settings.inbox_relay:
+        return None
+    data_dir = settings.data_dir
+
+    def urls() -> list[str]:
+        return [str(entry["url"]) for entry in providers.load(data_dir)]
+
+    relays = Relays(
+        data_dir,
+        registry.home_handlers(),
+        context,
+        urls,
+        lambda: providers.credentials(data_dir),
+    )
+    relays.start()
+    return relays
+
+
+__all__ = [
+    "AppliedLog",
+    "Poll",
+    "ProviderRelay",
+    "Received",
+    "Relays",
+    "Session",
+    "parse_item",
+    "rejected",
+    "start",
+]

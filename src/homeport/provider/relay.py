@@ -1,0 +1,109 @@
+"""``POST /_homeport/v1/inbox``: the home takes its inbox, and acknowledges what it applied.
+
+One signed request does both (``docs/protocol.md``, "Inbox and relay"): the acks of what the
+home applied since its last request, then the next items in order after the home's cursor,
+waiting up to ``wait`` ms for one when there are none (a long poll). A put in this process
+wakes the wait at once (``inbox.Wakeups``); a put by another worker process is found by a
+re-read every ``RECHECK_S``, an indexed query of one row.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from homeport import jsonio
+from homeport.provider.api import Provider, authenticate, endpoint, json_of
+from homeport.provider.errors import ProviderError
+from homeport.provider.inbox import MAX_ID, ProviderInbox, Waiting
+
+MAX_WAIT_MS = 30_000
+MAX_LIMIT = 500
+MAX_ACKS = 1000
+MAX_RESULT = 64 * 1024
+"""Largest result the home may report for one item, as JSON."""
+ANSWER_BYTES = 8 * 1024 * 1024
+"""Bodies in one answer, about (always at least one item)."""
+RECHECK_S = 0.25
+"""How often a waiting request re-reads the inbox for another process's puts."""
+
+
+def inbox_of(request: Request) -> ProviderInbox:
+    found = request.app.state.ports.inbox
+    assert isinstance(found, ProviderInbox)
+    return found
+
+
+def _number(doc: dict[str, Any], name: str, default: int, top: int) -> int:
+    value = doc.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+        raise ProviderError(400, "bad-request", f"{name!r} must be a whole number 0..{top}")
+    return value
+
+
+def parse_acks(raw: Any) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, list) or len(raw) > MAX_ACKS:
+        raise ProviderError(400, "bad-request", f"'ack' must be a list of at most {MAX_ACKS}")
+    acks: dict[str, dict[str, Any]] = {}
+    for entry in raw:
+        item_id = entry.get("id") if isinstance(entry, dict) else None
+        result = entry.get("result") if isinstance(entry, dict) else None
+        if not isinstance(item_id, str) or not 0 < len(item_id) <= MAX_ID:
+            raise ProviderError(400, "bad-request", "each ack needs an 'id' (a string)")
+        if not isinstance(result, dict) or len(jsonio.dumps(result)) > MAX_RESULT:
+            raise ProviderError(
+                400, "bad-request", f"each ack needs a 'result' object of at most {MAX_RESULT}"
+            )
+        acks[item_id] = result
+    return acks
+
+
+def _item(found: Waiting) -> dict[str, Any]:
+    return {
+        "seq": found.seq,
+        "id": found.id,
+        "kind": found.kind,
+        "meta": found.meta,
+        "body": base64.urlsafe_b64encode(found.body).decode().rstrip("="),
+        "received": found.received,
+    }
+
+
+async def take(request: Request, provider: Provider) -> Response:
+    tenant, body = await authenticate(request, provider)
+    doc = json_of(body)
+    after = _number(doc, "after", 0, 2**62)
+    wait = _number(doc, "wait", 0, MAX_WAIT_MS)
+    limit = _number(doc, "limit", 100, MAX_LIMIT) or 1
+    acks = parse_acks(doc.get("ack"))
+    box = inbox_of(request)
+    acked = await provider.query(box.ack, tenant.name, acks) if acks else 0
+    deadline = time.monotonic() + wait / 1000
+    event = box.wakeups.register(tenant.name)
+    try:
+        while True:
+            event.clear()
+            items = await provider.query(box.waiting, tenant.name, limit, ANSWER_BYTES, after)
+            left = deadline - time.monotonic()
+            if items or left <= 0 or await request.is_disconnected():
+                break
+            with anyio.move_on_after(min(left, RECHECK_S)):
+                await event.wait()
+    finally:
+        box.wakeups.unregister(tenant.name, event)
+    return JSONResponse({"acked": acked, "items": [_item(i) for i in items]})
+
+
+def routes() -> list[Route]:
+    return [Route("/inbox", endpoint(take), methods=["POST"])]
+
+
+__all__ = ["routes", "take"]

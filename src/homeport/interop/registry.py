@@ -13,9 +13,10 @@ from typing import cast
 
 from starlette.routing import BaseRoute
 
+from homeport.interop import micropub
 from homeport.interop.ports import Handler
 
-PROTOCOLS: tuple[ModuleType, ...] = ()
+PROTOCOLS: tuple[ModuleType, ...] = (micropub,)
 """The protocol modules, in the order their routes are tried."""
 
 EXTRA_HANDLERS: dict[str, Handler] = {}

@@ -51,6 +51,9 @@ class Settings:
     provider_port: int = 8760
     provider_public_url: tuple[str, ...] = ()
     fetch_allow_private: bool = False
+    webmention_rate_limit: int = 30
+    mentions_auto_approve: bool = False
+    mentions_trusted_domains: tuple[str, ...] = ()
     keep_commits: int = 20
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)

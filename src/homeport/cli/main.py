@@ -119,6 +119,15 @@ def _register_site(root: typer.Typer) -> None:
 _register_site(app)
 
 
+def _mentions_app() -> typer.Typer:
+    from homeport.cli.mentions import mentions_app
+
+    return mentions_app
+
+
+app.add_typer(_mentions_app(), name="mentions")
+
+
 def main() -> None:
     try:
         app()

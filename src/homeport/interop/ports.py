@@ -100,6 +100,62 @@ class Sites(Protocol):
         ...
 
 
+class RateLimited(Exception):
+    """Too many requests from one source for now: answer 429 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds."""
+
+
+@dataclass(frozen=True)
+class MentionJob:
+    """One received webmention as the provider's verification queue keeps it."""
+
+    id: str
+    tenant: str
+    source: str
+    target: str
+    state: str
+    """``queued``, ``verifying``, then ``accepted`` (queued for the home), ``unchanged``
+    (the same as the last accepted one), ``removed`` (a removal queued for the home) or
+    ``rejected`` (``detail`` says why)."""
+    detail: str
+    created: int
+    updated: int
+
+
+class Mentions(Protocol):
+    """The provider's durable queue of webmentions to verify, one row each, shared by every
+    worker process (``webmention.py`` holds the protocol; this is only storage)."""
+
+    def submit(self, tenant: str, source: str, target: str, domain: str, now: int) -> MentionJob:
+        """Record a new webmention, ``queued``. Raises ``RateLimited`` when ``domain`` (the
+        source's host) sent more than the provider allows in the last minute."""
+        ...
+
+    def get(self, tenant: str, job_id: str) -> MentionJob | None: ...
+
+    def claim(
+        self, now: int, lease: int, limit: int, job_id: str | None = None
+    ) -> list[MentionJob]:
+        """Take up to ``limit`` jobs to verify (``job_id``: that one only): queued ones and
+        ones whose verifier's lease (ms) ran out, e.g. a worker that died."""
+        ...
+
+    def finish(
+        self, job_id: str, state: str, detail: str, digest: str, now: int, retry_at: int = 0
+    ) -> None:
+        """Record the outcome; ``queued`` with ``retry_at`` (ms) puts it back for later."""
+        ...
+
+    def last_digest(self, tenant: str, source: str, target: str) -> str | None:
+        """The digest of the mention the home was last sent for this pair, or None when
+        it was never sent one or was last told to remove it."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
@@ -108,6 +164,8 @@ class ProviderPorts:
     clock: Callable[[], int]
     """Milliseconds since the epoch."""
     fetch_allow_private: bool = False
+    mentions: Mentions | None = None
+    """The webmention verification queue (None: the provider does not receive them)."""
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,22 @@ CREATE TABLE IF NOT EXISTS domains (
     created INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS domains_tenant ON domains (tenant);
+CREATE TABLE IF NOT EXISTS webmentions (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    lease INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS webmentions_domain ON webmentions (domain, created);
+CREATE INDEX IF NOT EXISTS webmentions_pair ON webmentions (tenant, source, target, updated);
+CREATE INDEX IF NOT EXISTS webmentions_todo ON webmentions (state, lease);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY,

@@ -53,3 +53,21 @@ def render_markdown(text: str) -> str:
 def render_plain(text: str) -> str:
     """A short text (a note, a caption) as paragraphs of Markdown too: links and emphasis."""
     return render_markdown(text)
+
+
+RESPONSE_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "em", "i", "ins", "li", "ol", "p",
+    "pre", "q", "s", "small", "strong", "sub", "sup", "u", "ul",
+}
+
+
+def clean_html(html: str) -> str:
+    """A stranger's HTML (a webmention's reply): text formatting and links only, no images
+    (which could track readers), links marked as user content."""
+    return nh3.clean(
+        html,
+        tags=RESPONSE_TAGS,
+        attributes={"a": {"href", "title"}, "abbr": {"title"}},
+        url_schemes={"http", "https"},
+        link_rel="nofollow ugc noopener",
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from homeport.content.mentions import APPROVED, MENTIONS_COLLECTION
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES, collection_uri, read_settings
 from homeport.core.query import Filter, Op
@@ -38,6 +39,8 @@ class EntryView:
     path: str
     photos: list[EntryView] = field(default_factory=list)
     """For albums: the photo entries, in the album's order."""
+    responses: Responses | None = None
+    """Approved webmentions of this entry (``content/mentions.py``)."""
 
     @property
     def slug(self) -> str:
@@ -91,7 +94,8 @@ class EntryView:
 
     @cached_property
     def full(self) -> str:
-        return f"{self.id}:{self.last_modified}"
+        extra = f":{self.responses.key}" if self.responses else ""
+        return f"{self.id}:{self.last_modified}{extra}"
 
     @cached_property
     def listing(self) -> str:
@@ -123,6 +127,65 @@ class EntryView:
         """The file a paper or file entry offers for download."""
         found = self.data.get("pdf") or self.data.get("file")
         return found if isinstance(found, dict) else None
+
+
+@dataclass
+class Response:
+    """One approved webmention as the entry's page shows it (content cleaned by nh3)."""
+
+    type: str
+    url: str
+    author_name: str
+    author_url: str
+    author_photo: str
+    name: str
+    content: Markup
+    published: str
+
+
+@dataclass
+class Responses:
+    replies: list[Response]
+    likes: list[Response]
+    reposts: list[Response]
+    mentions: list[Response]
+    """Bookmarks and plain mentions."""
+    key: str
+    """Changes with any approved response of the entry: its page is rendered again."""
+
+    def __bool__(self) -> bool:
+        return bool(self.replies or self.likes or self.reposts or self.mentions)
+
+
+def _responses(records: list[JSONObject]) -> Responses:
+    from homeport.render.markdown import clean_html
+    from homeport.render.urls import web_address
+
+    groups: dict[str, list[Response]] = {"reply": [], "like": [], "repost": [], "other": []}
+    for record in sorted(records, key=lambda r: (str(r.get("published") or ""), str(r["id"]))):
+        author = record.get("author")
+        author = author if isinstance(author, dict) else {}
+        content = record.get("content")
+        content = content if isinstance(content, dict) else {}
+        html = str(content.get("html") or "")
+        text = str(content.get("text") or "")
+        shown = Markup(clean_html(html)) if html else Markup.escape(text)
+        response = Response(
+            type=str(record.get("type") or "mention"),
+            url=web_address(str(record.get("url") or "")) or web_address(
+                str(record.get("source") or "")) or "",
+            author_name=str(author.get("name") or ""),
+            author_url=web_address(str(author.get("url") or "")) or "",
+            author_photo=web_address(str(author.get("photo") or "")) or "",
+            name=str(record.get("name") or ""),
+            content=shown,
+            published=str(record.get("published") or ""),
+        )
+        groups.get(response.type, groups["other"]).append(response)
+    key = hashlib.sha256("|".join(
+        f"{r['id']}:{r['last_modified']}" for r in sorted(records, key=lambda r: str(r["id"]))
+    ).encode()).hexdigest()[:16]
+    return Responses(groups["reply"], groups["like"], groups["repost"], groups["other"], key)
 
 
 @dataclass
@@ -205,16 +268,25 @@ async def load_site(ctx: Context, site: str) -> SiteModel:
     views: list[EntryView] = []
     by_id: dict[str, EntryView] = {}
     previous: dict[str, EntryView] = ctx.caches.get(f"render.views.{site}", {})
+    approved: dict[str, list[JSONObject]] = {}
+    for mention in (await _records(ctx, collection_uri(site, MENTIONS_COLLECTION))).values():
+        if mention.get("status") == APPROVED and mention.get("entry"):
+            approved.setdefault(str(mention["entry"]), []).append(mention)
     for kind in ENTRY_TYPES.values():
         records = await _records(ctx, collection_uri(site, kind.collection))
         for record in records.values():
             if not is_public(record):
                 continue
+            found = approved.get(str(record["id"]))
+            responses = _responses(found) if found else None
             full = f"{record['id']}:{record['last_modified']}"
+            if responses is not None:
+                full += f":{responses.key}"
             view = previous.get(full)
             if view is None:  # unchanged entries keep their rendered HTML and fingerprints
                 view = EntryView(kind.name, str(record["id"]), record,
-                                 int(record["last_modified"]), kind.path(str(record["slug"])))
+                                 int(record["last_modified"]), kind.path(str(record["slug"])),
+                                 responses=responses)
             views.append(view)
             by_id[view.id] = view
     ctx.caches[f"render.views.{site}"] = {v.full: v for v in views}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ from homeport.interop.webmention import Limits, provider_routes
 from homeport.provider.db import ProviderDB
 from homeport.provider.mentions import ProviderMentions
 from homeport.provider.receive import now_ms
-from homeport.testing.webmention import MemoryInbox, SourceServer, StaticSites, ThreadedApp
+from homeport.testing.webmention import MemoryInbox, StaticSites, ThreadedApp
 
 ALICE = "alice.test"
 BOB = "bob.test"

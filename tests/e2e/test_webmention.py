@@ -24,6 +24,7 @@ import httpx
 import mf2py
 import pytest
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from homeport.interop.ports import InboxItem, ProviderPorts, TenantRef
 from homeport.interop.webmention import Limits, home_handlers, provider_routes
@@ -105,7 +106,8 @@ def test_a_reply_from_another_site_shows_on_the_entry_once_approved(
 
     db = ProviderDB(tmp_path / "provider")  # the running provider's own database
     inbox = MemoryInbox()
-    app = Starlette(routes=provider_routes(Limits(timeout=2.0, total=5.0, sweep=0.2)))
+    app = Starlette(routes=[Mount("/_homeport", routes=provider_routes(
+        Limits(timeout=2.0, total=5.0, sweep=0.2)))])
     app.state.ports = ProviderPorts(inbox=inbox, grants=None,  # type: ignore[arg-type]
                                     sites=ProviderSites(provider), clock=now_ms,
                                     fetch_allow_private=True,

@@ -52,7 +52,7 @@ class Home:
 
     def item(self, payload: dict[str, Any], item_id: str | None = None) -> InboxItem:
         self.n += 1
-        return InboxItem(item_id or f"webmention-{self.n}", "webmention",
+        return InboxItem(item_id or f"webmention-{self.n}", "webmention.received",
                          {"action": payload.get("action", "upsert")},
                          jsonio.dumps(payload), 0)
 
@@ -224,7 +224,7 @@ async def test_a_mention_of_no_entry_is_dropped(home: Home) -> None:
 
 
 async def test_a_broken_item_is_rejected_for_good(home: Home) -> None:
-    item = InboxItem("webmention-bad", "webmention", {}, b"{not json", 0)
+    item = InboxItem("webmention-bad", "webmention.received", {}, b"{not json", 0)
     with pytest.raises(HomeportError):
         await apply(home.ctx, item)
     with pytest.raises(ContentError):
@@ -232,6 +232,6 @@ async def test_a_broken_item_is_rejected_for_good(home: Home) -> None:
 
 
 async def test_the_handler_runs_from_a_worker_thread(home: Home) -> None:
-    handler = home_handlers()["webmention"]
+    handler = home_handlers()["webmention.received"]
     result = await anyio.to_thread.run_sync(handler, home.ctx, home.item(reply()))
     assert result["status"] == "pending"

@@ -41,7 +41,7 @@ def test_a_reply_is_verified_and_queued_for_the_home(receiver: Receiver,
     assert status["status"] == "accepted", status
     assert status["source"] == url and status["target"] == TARGET
     [item] = receiver.inbox.of("alice")
-    assert item.kind == "webmention"
+    assert item.kind == "webmention.received"
     assert item.meta == {"action": "upsert", "source": url, "target": TARGET}
     body = jsonio.loads(item.body)
     assert body["type"] == "reply"

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from homeport.interop.ports import ProviderPorts, TenantRef
 from homeport.interop.webmention import Limits, provider_routes
@@ -76,7 +77,7 @@ class Receiver:
 def make_receiver(db: ProviderDB, inbox: MemoryInbox, *, allow_private: bool = True,
                   per_minute: int = 1000, limits: Limits = LIMITS) -> tuple[Receiver, ThreadedApp]:
     mentions = ProviderMentions(db, per_minute)
-    app = Starlette(routes=provider_routes(limits))
+    app = Starlette(routes=[Mount("/_homeport", routes=provider_routes(limits))])
     app.state.ports = ProviderPorts(inbox=inbox, grants=None,  # type: ignore[arg-type]
                                     sites=sites(), clock=now_ms,
                                     fetch_allow_private=allow_private, mentions=mentions)

@@ -9,6 +9,7 @@ from homeport.interop.ports import ProviderPorts, TenantRef
 from homeport.provider.db import ACTIVE, ProviderDB
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
+from homeport.provider.mentions import ProviderMentions
 from homeport.provider.serve import SiteServer, host_of
 from homeport.settings import Settings
 
@@ -56,6 +57,7 @@ def make_ports(
         sites=ProviderSites(db, site, settings.base_domain),
         clock=clock,
         fetch_allow_private=settings.fetch_allow_private,
+        mentions=ProviderMentions(db, settings.webmention_rate_limit),
     )
 
 

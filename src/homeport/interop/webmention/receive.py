@@ -43,7 +43,7 @@ from homeport.web.errors import error_body
 
 log = logging.getLogger("homeport.webmention")
 
-KIND = "webmention"
+KIND = "webmention.received"
 """The inbox item kind the home's handler takes."""
 ENDPOINT = f"{TENANT_PREFIX}/webmention"
 MAX_BODY = 8 * 1024
@@ -82,9 +82,9 @@ def provider_routes(limits: Limits | None = None) -> list[BaseRoute]:
     async def status_page(request: Request) -> Response:
         return await status(request, chosen)
 
-    return [
-        Route(ENDPOINT, endpoint, methods=["POST", "GET"]),
-        Route(f"{ENDPOINT}/status/{{job_id}}", status_page, methods=["GET"]),
+    return [  # mounted under TENANT_PREFIX on every tenant's host
+        Route("/webmention", endpoint, methods=["POST", "GET"]),
+        Route("/webmention/status/{job_id}", status_page, methods=["GET"]),
     ]
 
 
@@ -191,7 +191,7 @@ async def status(request: Request, limits: Limits) -> Response:
 
 
 def item_id(job: MentionJob) -> str:
-    return f"{KIND}-{job.id}"
+    return f"webmention-{job.id}"
 
 
 # --- verification --------------------------------------------------------------------------

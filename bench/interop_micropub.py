@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from homeport.testing.live import free_port, start_home, stop_process
+from homeport.testing.tokens import give_token
 
 BASE = "example.test"
 HOST = f"alice.{BASE}"
@@ -87,30 +88,6 @@ def _live(providers: list[str], path: str, since: float) -> float:
     return time.perf_counter() - since
 
 
-def _give_token(data: Path, providers: list[str]) -> str:
-    """A bearer token with scope ``create``, in a delegation list signed by the home's key and
-    pushed to each provider (what ``homeport tokens create`` does)."""
-    from homeport.crypto.delegations import TOKEN, new_token, sign_delegation, token_hash
-    from homeport.sync.auth import authorization, origin
-    from homeport.sync.providers import credentials
-
-    creds = credentials(data)
-    secret = new_token()
-    params = {"hash": token_hash(secret), "scope": ["create"], "client_id": None, "me": None}
-    for url in providers:
-        now = int(time.time() * 1000)
-        doc = sign_delegation(creds.key, creds.did, origin(url), TOKEN, params,
-                              issued=now, expires=None)
-        body = json.dumps({"issued": now, "delegations": [doc], "revoked": []}).encode()
-        target = "/_homeport/v1/delegations"
-        signed = authorization(creds.key, creds.did, "POST", target, body, audience=origin(url))
-        answer = httpx.post(url + target, content=body, timeout=10, headers={
-            "Authorization": signed, "Content-Type": "application/json"})
-        if answer.status_code != 200:
-            raise RuntimeError(f"delegations at {url}: {answer.status_code} {answer.text}")
-    return secret
-
-
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -148,7 +125,7 @@ def run(posts: int = 30, rate: float = 1.0) -> dict[str, Any]:
                     if time.perf_counter() - warm > TIMEOUT:
                         raise RuntimeError("the first publish did not arrive")
                     time.sleep(0.05)
-            token = _give_token(data, urls)
+            token = give_token(data, urls, ["create"])
             return _measure(urls, token, posts, rate)
         finally:
             if home is not None:
@@ -180,7 +157,7 @@ def _measure(urls: list[str], token: str, posts: int, rate: float) -> dict[str, 
                 statuses[answer.status_code] += 1
                 answered.append(took)
                 live.append(seconds)
-        except Exception as exc:  # noqa: BLE001 - a benchmark reports failures, it goes on
+        except Exception as exc:
             with lock:
                 errors.append(str(exc))
 

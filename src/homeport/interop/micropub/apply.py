@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.from_thread
+import httpx
 
 from homeport import jsonio
 from homeport.content import media, sites
 from homeport.content.errors import ContentError, SlugTaken
 from homeport.content.media import Upload
 from homeport.content.types import ENTRY_TYPES, SLUGS_COLLECTION, bucket_uri, collection_uri
-from homeport.core.errors import HomeportError
 from homeport.interop.micropub import mf2
 from homeport.interop.micropub.endpoint import MAX_UPLOAD, MEDIA_KIND, POST_KIND, QUERY_KIND
 from homeport.interop.ports import Handler, InboxItem
@@ -229,13 +229,11 @@ async def _site(ctx: Context) -> str:
     names = await sites.list_sites(ctx)
     if len(names) == 1:
         return names[0]
-    from homeport.sync.providers import site_name
+    from homeport.sync.providers import ProvidersError, site_name
 
     try:
         chosen = site_name(ctx.settings, None)
-    except HomeportError:
-        chosen = None
-    except Exception:
+    except (ProvidersError, OSError):
         chosen = None
     if chosen in names:
         return str(chosen)
@@ -353,9 +351,7 @@ async def _image(ctx: Context, url: str) -> tuple[str, bytes]:
     try:
         fetched = await outbound.fetch(url, permitted=outbound.policy(
             ctx.settings.fetch_allow_private), limit=MAX_UPLOAD, timeout=10.0)
-    except (outbound.FetchRefused, OSError, TimeoutError) as exc:
-        raise Refusal(f"the photo {url} could not be fetched: {exc}") from None
-    except Exception as exc:
+    except (outbound.FetchRefused, OSError, TimeoutError, httpx.HTTPError) as exc:
         raise Refusal(f"the photo {url} could not be fetched: {exc}") from None
     if fetched.status != 200:
         raise Refusal(f"the photo {url} answered {fetched.status}")

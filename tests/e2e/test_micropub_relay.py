@@ -1,0 +1,107 @@
+"""Micropub between real processes: ``provider serve`` takes posts while the home is off
+(202 with the URL each will have), ``homeport serve`` starts later, its relay drains the inbox
+in order and the posts are entries at the promised URLs, photos and updates included."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from homeport.content import sites
+from homeport.provider.db import ProviderDB
+from homeport.provider.inbox import ProviderInbox
+from homeport.services.context import Context
+from homeport.settings import Settings
+from homeport.store.blobs_fs import FsBlobStore
+from homeport.store.open import open_record_store
+from homeport.testing.live import start_home
+from homeport.testing.tokens import give_token
+
+from .provider_support import BASE, Provider
+from .repo_support import cli_env, init, ok
+
+HOST = f"alice.{BASE}"
+
+
+def entries(home: Path) -> list[sites.Entry]:
+    async def read() -> list[sites.Entry]:
+        store = open_record_store(f"sqlite:///{home / 'homeport.sqlite'}")
+        await store.initialize()
+        try:
+            ctx = Context(Settings(data_dir=home), store, FsBlobStore(home / "blobs"))
+            return await sites.list_entries(ctx, "site")
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (900, 600), "purple").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def post(client: httpx.Client, token: str, **kw: Any) -> httpx.Response:
+    return client.post("/_homeport/micropub", headers={"Authorization": f"Bearer {token}"}, **kw)
+
+
+@pytest.mark.timeout(240)
+def test_posts_sent_while_the_home_is_off_are_applied_when_it_starts(tmp_path: Path) -> None:
+    provider = Provider(tmp_path / "provider", tmp_path / "provider.log").start()
+    home = tmp_path / "home"
+    init(home)
+    ok("add", "note", "Before Micropub", data=home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    db = ProviderDB(provider.data)
+    box = ProviderInbox(db, 1000, 1 << 26, clock=lambda: int(time.time() * 1000))
+    try:
+        token = give_token(home, [provider.url], ["create", "update", "media"])
+        with httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=30) as client:
+            upload = client.post("/_homeport/media", files={"file": ("p.jpg", jpeg())},
+                                 headers={"Authorization": f"Bearer {token}"})
+            assert upload.status_code == 201, upload.text
+            note = post(client, token, data={"h": "entry", "content": "Sent while asleep",
+                                             "category": ["relay", "micropub"]})
+            photo = post(client, token, json={"type": ["h-entry"], "properties": {
+                "content": ["A purple photo"], "photo": [upload.headers["location"]]}})
+            article = post(client, token, json={"type": ["h-entry"], "properties": {
+                "name": ["An article"], "content": ["Body"], "mp-slug": ["an-article"]}})
+            update = post(client, token, json={"action": "update",
+                                               "url": note.headers["location"],
+                                               "replace": {"content": ["Edited while asleep"]}})
+        assert [r.status_code for r in (note, photo, article, update)] == [202, 202, 202, 202]
+        assert article.headers["location"] == f"https://{HOST}/articles/an-article/"
+        assert box.usage("alice")[0] == 5  # the upload and four requests wait
+
+        env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "micropub-e2e"}
+        live = start_home(home, env, log=tmp_path / "home.log")
+        try:
+            deadline = time.monotonic() + 60
+            while box.usage("alice")[0] > 0:
+                assert time.monotonic() < deadline, "the home did not drain its inbox"
+                time.sleep(0.1)
+        finally:
+            live.stop()
+    finally:
+        db.close()
+        provider.stop()
+
+    by_path = {e.path: e for e in entries(home)}
+    promised = [r.headers["location"].removeprefix(f"https://{HOST}")
+                for r in (note, photo, article)]
+    assert set(promised) <= set(by_path)
+    first = by_path[promised[0]]
+    assert first.data["text"] == "Edited while asleep"
+    assert first.data["tags"] == ["relay", "micropub"]
+    assert by_path[promised[1]].type == "photo"
+    assert by_path[promised[1]].data["image"]["width"] == 900
+    assert by_path[promised[2]].data["title"] == "An article"
+    assert len(by_path) == 4  # the note made before, and nothing twice

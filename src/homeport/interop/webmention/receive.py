@@ -29,13 +29,13 @@ from starlette.routing import BaseRoute, Route
 
 from homeport import jsonio
 from homeport.core.errors import Errno, HomeportError
+from homeport.interop import hosting
 from homeport.interop.ports import (
     TENANT_PREFIX,
     InboxFull,
     MentionJob,
     ProviderPorts,
     RateLimited,
-    TenantRef,
 )
 from homeport.interop.webmention import parse
 from homeport.web import outbound
@@ -95,12 +95,9 @@ def _error(code: int, message: str, errno: Errno = Errno.INVALID_PARAMETERS,
 
 
 def _ports(request: Request) -> ProviderPorts | None:
-    ports = getattr(request.app.state, "ports", None)
-    return ports if isinstance(ports, ProviderPorts) and ports.mentions is not None else None
-
-
-def _tenant(ports: ProviderPorts, host: str) -> TenantRef | None:
-    return ports.sites.tenant_for_host(host) if host else None
+    """The ports, when this provider keeps a webmention queue."""
+    ports = hosting.ports_of(request)
+    return ports if ports.mentions is not None else None
 
 
 def iso(ms: int) -> str:
@@ -131,7 +128,7 @@ async def receive(request: Request, limits: Limits) -> Response:
     ports = _ports(request)
     if ports is None or ports.mentions is None:
         return _error(404, "this provider does not receive webmentions", Errno.MISSING_RESOURCE)
-    tenant = _tenant(ports, request.headers.get("host", ""))
+    tenant = await hosting.tenant_of(request)
     if tenant is None:
         return _error(404, "there is no site at this address", Errno.MISSING_RESOURCE)
     if request.method != "POST":
@@ -148,7 +145,7 @@ async def receive(request: Request, limits: Limits) -> Response:
     if urldefrag(source)[0] == urldefrag(target)[0]:
         return _error(400, "source and target are the same URL")
     parts = urlsplit(target)
-    owner = _tenant(ports, parts.netloc.lower())
+    owner = await anyio.to_thread.run_sync(ports.sites.tenant_for_host, parts.netloc.lower())
     if owner is None or owner.name != tenant.name:
         return _error(400, f"target {target!r} is not on this site ({tenant.origin})")
     live = await anyio.to_thread.run_sync(ports.sites.live_path, tenant.name, parts.path or "/")
@@ -172,7 +169,7 @@ async def status(request: Request, limits: Limits) -> Response:
     ports = _ports(request)
     if ports is None or ports.mentions is None:
         return _error(404, "this provider does not receive webmentions", Errno.MISSING_RESOURCE)
-    tenant = _tenant(ports, request.headers.get("host", ""))
+    tenant = await hosting.tenant_of(request)
     job_id = request.path_params["job_id"]
     job = None
     if tenant is not None and len(job_id) <= 64:

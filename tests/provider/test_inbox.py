@@ -171,3 +171,15 @@ def test_protocol_routes_are_mounted_on_tenant_hosts(world: World) -> None:
     box = inbox(world)
     assert [w.id for w in box.waiting("alice", 10, 1 << 20)] == ["a1", "a2"]
     assert box.waiting("alice", 10, 1 << 20)[0].meta == {"origin": f"https://alice.{BASE}"}
+
+
+def test_a_tenant_that_leaves_takes_its_inbox_with_it(world: World) -> None:
+    home = world.enrolled("alice")
+    world.enrolled("bob")
+    box = inbox(world)
+    box.put("alice", "test.note", {}, b"private to alice", item_id="a1")
+    box.put("bob", "test.note", {}, b"bob's", item_id="b1")
+    assert home.request(world.client, "DELETE", "/tenant").status_code == 200
+    assert box.usage("alice") == (0, 0)
+    assert box.waiting("alice", 10, 1 << 20) == []
+    assert [w.id for w in box.waiting("bob", 10, 1 << 20)] == ["b1"]

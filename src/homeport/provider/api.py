@@ -33,7 +33,7 @@ from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
-from homeport.provider import audience, domains, receive, sites
+from homeport.provider import audience, domains, inbox, receive, sites
 from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.locks import TenantLock
@@ -382,6 +382,7 @@ def remove_tenant(db: ProviderDB, data_dir: Path, name: str) -> None:
     db.set_state(name, DELETED)
     db.set_live(name, None)
     db.set_usage(name, 0)
+    inbox.drop(db, name)
     TenantDir.of(data_dir, name, db.repositories).remove()
 
 

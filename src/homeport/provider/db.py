@@ -105,6 +105,9 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_id ON inbox (tenant, id);
 CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (tenant, acked, seq);
+CREATE TABLE IF NOT EXISTS inbox_usage (
+    tenant TEXT PRIMARY KEY, items INTEGER NOT NULL, bytes INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS delegations (
     tenant TEXT NOT NULL,
     id TEXT NOT NULL,

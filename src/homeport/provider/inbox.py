@@ -22,6 +22,7 @@ from typing import Any
 from homeport import jsonio
 from homeport.interop.ports import InboxFull
 from homeport.provider.db import ProviderDB
+from homeport.store.connection import Connection
 
 RESULT_MS = 7 * 24 * 3600 * 1000
 """How long an acknowledged item's result stays readable (``Inbox.result``)."""
@@ -107,12 +108,8 @@ class ProviderInbox:
             ).fetchone()
             if found is not None:
                 return item_id
-            count, used = conn.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM inbox"
-                " WHERE tenant = ? AND acked IS NULL",
-                (tenant,),
-            ).fetchone()
-            if int(count) + 1 > self.max_items or int(used) + size > self.max_bytes:
+            count, used = _usage(conn, tenant)
+            if count + 1 > self.max_items or used + size > self.max_bytes:
                 raise InboxFull(
                     f"the inbox of {tenant} holds {count} items ({used} bytes), as much as this "
                     "provider keeps until the home takes them"
@@ -121,6 +118,10 @@ class ProviderInbox:
                 "INSERT INTO inbox (tenant, id, kind, meta, body, size, received)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (tenant, item_id, kind, meta_text, body, size, now),
+            )
+            conn.execute(
+                "UPDATE inbox_usage SET items = items + 1, bytes = bytes + ? WHERE tenant = ?",
+                (size, tenant),
             )
         self.wakeups.wake(tenant)
         return item_id
@@ -163,13 +164,24 @@ class ProviderInbox:
         now = self.clock()
         done = 0
         with self.db.transaction(lock=f"inbox:{tenant}") as conn:
+            _usage(conn, tenant)
             for item_id, result in results.items():
-                cur = conn.execute(
+                row = conn.execute(
+                    "SELECT size FROM inbox WHERE tenant = ? AND id = ? AND acked IS NULL",
+                    (tenant, item_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                conn.execute(
                     "UPDATE inbox SET acked = ?, result = ?, body = NULL, size = 0"
-                    " WHERE tenant = ? AND id = ? AND acked IS NULL",
+                    " WHERE tenant = ? AND id = ?",
                     (now, jsonio.dumps_text(dict(result)), tenant, item_id),
                 )
-                done += max(cur.rowcount, 0)
+                conn.execute(
+                    "UPDATE inbox_usage SET items = items - 1, bytes = bytes - ? WHERE tenant = ?",
+                    (int(row[0]), tenant),
+                )
+                done += 1
             conn.execute(
                 "DELETE FROM inbox WHERE tenant = ? AND acked IS NOT NULL AND acked < ?",
                 (tenant, now - RESULT_MS),
@@ -178,17 +190,32 @@ class ProviderInbox:
 
     def usage(self, tenant: str) -> tuple[int, int]:
         """Waiting items and their bytes."""
-        with self.db.transaction() as conn:
-            count, used = conn.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM inbox"
-                " WHERE tenant = ? AND acked IS NULL",
-                (tenant,),
-            ).fetchone()
-        return int(count), int(used)
-
-    def drop_tenant(self, tenant: str) -> None:
         with self.db.transaction(lock=f"inbox:{tenant}") as conn:
-            conn.execute("DELETE FROM inbox WHERE tenant = ?", (tenant,))
+            return _usage(conn, tenant)
 
 
-__all__ = ["RESULT_MS", "ProviderInbox", "Waiting", "Wakeups"]
+def drop(db: ProviderDB, tenant: str) -> None:
+    """Forget a tenant's inbox (it left this provider): its items were the home's."""
+    with db.transaction(lock=f"inbox:{tenant}") as conn:
+        conn.execute("DELETE FROM inbox WHERE tenant = ?", (tenant,))
+        conn.execute("DELETE FROM inbox_usage WHERE tenant = ?", (tenant,))
+
+
+def _usage(conn: Connection, tenant: str) -> tuple[int, int]:
+    """A tenant's waiting items and bytes, kept in ``inbox_usage`` so a put costs the same
+    with 10 or 10,000 items waiting (counted from the items the first time). Call it holding
+    the tenant's lock."""
+    row = conn.execute(
+        "SELECT items, bytes FROM inbox_usage WHERE tenant = ?", (tenant,)
+    ).fetchone()
+    if row is not None:
+        return int(row[0]), int(row[1])
+    count, used = conn.execute(
+        "SELECT count(*), coalesce(sum(size), 0) FROM inbox WHERE tenant = ? AND acked IS NULL",
+        (tenant,),
+    ).fetchone()
+    conn.execute("INSERT INTO inbox_usage VALUES (?, ?, ?)", (tenant, int(count), int(used)))
+    return int(count), int(used)
+
+
+__all__ = ["RESULT_MS", "ProviderInbox", "Waiting", "Wakeups", "drop"]

@@ -473,3 +473,19 @@ def test_slow_publish_answers_202_then_goes_live(tmp_path: Path, store_url: str)
             answer = client.post("/_homeport/micropub", data={"h": "entry", "content": "slow"})
         assert answer.status_code == 202
         wait_live(mp, answer.headers["location"].removeprefix(mp.origin))
+
+
+def test_a_post_the_store_refuses_is_an_error_result_not_a_retry(mp: Stack) -> None:
+    """A body the provider would not have queued (a note over the schema's 5,000 characters):
+    the handler answers invalid_request for good instead of raising, so the relay does not
+    retry it forever, and nothing is written."""
+    from homeport import jsonio
+    from homeport.interop import ports
+    from homeport.interop.micropub import home_handlers
+
+    doc = {"action": "create", "type": ["h-entry"], "properties": {"content": ["x" * 6000]},
+           "commands": {}, "entry_type": "note", "slug": "too-long", "short_id": "abc123"}
+    item = ports.InboxItem("forged-1", "micropub.post", {}, jsonio.dumps(doc), 0)
+    result = mp.home.portal.call(_in_thread, home_handlers()["micropub.post"], mp.home.ctx, item)
+    assert result["error"] == "invalid_request" and result["status"] == 400
+    assert [e for e in mp.home.entries() if e.type == "note"] == []

@@ -29,6 +29,7 @@ from homeport.content import media, sites
 from homeport.content.errors import ContentError, SlugTaken
 from homeport.content.media import Upload
 from homeport.content.types import ENTRY_TYPES, SLUGS_COLLECTION, bucket_uri, collection_uri
+from homeport.core.errors import HomeportError
 from homeport.interop.micropub import mf2
 from homeport.interop.micropub.endpoint import MAX_UPLOAD, MEDIA_KIND, POST_KIND, QUERY_KIND
 from homeport.interop.ports import Handler, InboxItem
@@ -64,6 +65,8 @@ def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def _error(description: str) -> dict[str, Any]:
+    if len(description) > 500:  # a schema error quotes the value: keep the answer small
+        description = description[:500] + "…"
     return {"error": "invalid_request", "error_description": description, "status": 400}
 
 
@@ -74,7 +77,7 @@ def _guard(work: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> Mapping[s
         return _error(exc.description)
     except mf2.Invalid as exc:
         return _error(str(exc))
-    except ContentError as exc:
+    except HomeportError as exc:  # a schema the entry fails, a slug taken twice…: for good
         return _error(str(exc.message or exc))
 
 

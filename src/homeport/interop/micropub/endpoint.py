@@ -200,8 +200,7 @@ class Micropub:
         found: Mapping[str, Any] | None = await self._until(
             lambda: inbox.result(tenant.name, item_id), deadline)
         if found is not None and found.get("error"):
-            raise Refused(int(found.get("status", 400)), str(found["error"]),
-                          str(found.get("error_description", "the home refused the request")))
+            raise _refusal(found)
         return found
 
     # --- /_homeport/micropub -------------------------------------------------------------
@@ -439,6 +438,19 @@ class Micropub:
             else:
                 pairs.append((key, value))
         return pairs
+
+
+def _refusal(result: Mapping[str, Any]) -> Refused:
+    """The client's error for a result the home acknowledged with an error: its handler's
+    ``{"error": "invalid_request", …}``, or the relay's ``{"error": {"status", "message"}}``
+    for an item the home refused for good."""
+    error = result["error"]
+    if isinstance(error, Mapping):
+        status = int(error.get("status") or 400)
+        return Refused(status if 400 <= status < 500 else 400, "invalid_request",
+                       str(error.get("message") or "the home refused the request"))
+    return Refused(int(result.get("status") or 400), str(error),
+                   str(result.get("error_description") or "the home refused the request"))
 
 
 def _form_pairs(raw: bytes) -> list[tuple[str, str]]:

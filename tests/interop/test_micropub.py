@@ -489,3 +489,22 @@ def test_a_post_the_store_refuses_is_an_error_result_not_a_retry(mp: Stack) -> N
     result = mp.home.portal.call(_in_thread, home_handlers()["micropub.post"], mp.home.ctx, item)
     assert result["error"] == "invalid_request" and result["status"] == 400
     assert [e for e in mp.home.entries() if e.type == "note"] == []
+
+
+def test_likes_replies_and_reposts_render_their_relation(mp: Stack, tmp_path: Path) -> None:
+    """What a reader (mf2py) sees on the built pages of posts made by Micropub."""
+    import mf2py
+
+    from homeport.render.build import build_site
+
+    token = mp.grants.issue("create")
+    made = {prop: create(mp, token, {"type": ["h-entry"], "properties": {
+        prop: ["https://example.com/post"], "content": [f"A {prop}"]}})
+        for prop in ("like-of", "repost-of", "in-reply-to")}
+    out = tmp_path / "out"
+    mp.home.call(build_site, mp.home.ctx, SITE, out, mp.origin + "/")
+    for prop, url in made.items():
+        path = url.removeprefix(mp.origin)
+        doc = mf2py.parse(doc=(out / path.strip("/") / "index.html").read_text(), url=url)
+        entry = next(i for i in doc["items"] if "h-entry" in i["type"])
+        assert entry["properties"][prop] == ["https://example.com/post"], prop

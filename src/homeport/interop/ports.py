@@ -90,6 +90,43 @@ class Grants(Protocol):
         ...
 
 
+class TokenIssuer(Protocol):
+    """At the provider: bearer tokens the provider mints itself, under the home's
+    ``indieauth-tokens`` delegation (IndieAuth). What it issues must pass ``Grants.token``."""
+
+    def issue(
+        self,
+        tenant: str,
+        *,
+        grant_id: str,
+        scope: frozenset[str],
+        expires: int,
+        client_id: str | None,
+        me: str | None,
+    ) -> str | None:
+        """A new bearer token, or None when ``grant_id`` (one authorization code) was already
+        redeemed: a code is good for one token only."""
+        ...
+
+    def revoke(self, tenant: str, token: str) -> bool:
+        """Revoke a token of this tenant (any, not only those issued here); False when the
+        token was unknown. Refused at once by ``Grants.token``."""
+        ...
+
+
+class OneTime(Protocol):
+    """The provider's memory for single-use values, shared by all its worker processes."""
+
+    def secret(self, purpose: str) -> bytes:
+        """A random key for ``purpose``, made once and the same in every worker: it seals
+        what the provider hands out and takes back (codes, pending requests)."""
+        ...
+
+    def first_use(self, key: str, expires: int) -> bool:
+        """True the first time ``key`` is seen before ``expires`` (ms), False afterwards."""
+        ...
+
+
 class Sites(Protocol):
     def tenant_for_host(self, host: str) -> TenantRef | None:
         """The tenant a ``Host`` header names (same rule as the site server), or None."""
@@ -166,6 +203,9 @@ class ProviderPorts:
     fetch_allow_private: bool = False
     mentions: Mentions | None = None
     """The webmention verification queue (None: the provider does not receive them)."""
+    tokens: TokenIssuer | None = None
+    """None where the provider cannot mint tokens (then IndieAuth answers 503)."""
+    once: OneTime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,201 @@
+"""In-memory provider ports (``interop.ports``) for protocol tests, and a loopback server that
+mounts a protocol's routes over them. They follow the ports' contracts, nothing more: the real
+provider's implementations are tested against the same protocols' tests once wired."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from homeport.interop import ports
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class FakeGrants:
+    """Tokens and delegations of any number of tenants; also a ``TokenIssuer``."""
+
+    clock: Any = now_ms
+    tokens: dict[str, ports.TokenGrant] = field(default_factory=dict)
+    delegations: dict[tuple[str, str], ports.Delegation] = field(default_factory=dict)
+    redeemed: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def _key(tenant: str, token: str) -> str:
+        return tenant + "\0" + hashlib.sha256(token.encode()).hexdigest()
+
+    def token(self, tenant: str, token: str) -> ports.TokenGrant | None:
+        found = self.tokens.get(self._key(tenant, token))
+        if found is None or (found.expires is not None and found.expires <= self.clock()):
+            return None
+        return found
+
+    def delegation(self, tenant: str, power: str) -> ports.Delegation | None:
+        found = self.delegations.get((tenant, power))
+        if found is None or (found.expires and found.expires <= self.clock()):
+            return None
+        return found
+
+    def delegate(
+        self, tenant: str, power: str, params: Mapping[str, Any], expires: int = 0
+    ) -> ports.Delegation:
+        made = ports.Delegation(secrets.token_hex(8), tenant, power, dict(params), expires)
+        self.delegations[(tenant, power)] = made
+        return made
+
+    def revoke_delegation(self, tenant: str, power: str) -> None:
+        self.delegations.pop((tenant, power), None)
+
+    def issue(
+        self,
+        tenant: str,
+        *,
+        grant_id: str,
+        scope: frozenset[str],
+        expires: int,
+        client_id: str | None,
+        me: str | None,
+    ) -> str | None:
+        with self.lock:
+            if grant_id in self.redeemed:
+                return None
+            self.redeemed.add(grant_id)
+        value = secrets.token_urlsafe(32)
+        grant = ports.TokenGrant(secrets.token_hex(8), tenant, scope, expires, client_id, me)
+        self.tokens[self._key(tenant, value)] = grant
+        return value
+
+    def add_token(self, tenant: str, scope: frozenset[str], expires: int | None) -> str:
+        value = secrets.token_urlsafe(32)
+        grant = ports.TokenGrant(secrets.token_hex(8), tenant, scope, expires)
+        self.tokens[self._key(tenant, value)] = grant
+        return value
+
+    def revoke(self, tenant: str, token: str) -> bool:
+        return self.tokens.pop(self._key(tenant, token), None) is not None
+
+    def expire(self, tenant: str, token: str) -> None:
+        key = self._key(tenant, token)
+        self.tokens[key] = replace(self.tokens[key], expires=self.clock() - 1)
+
+
+@dataclass
+class FakeOnce:
+    seen: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)
+    clock: Any = now_ms
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def secret(self, purpose: str) -> bytes:
+        return self.keys.setdefault(purpose, secrets.token_bytes(32))
+
+    def first_use(self, key: str, expires: int) -> bool:
+        with self.lock:
+            now = self.clock()
+            for old in [k for k, v in self.seen.items() if v < now]:
+                del self.seen[old]
+            if key in self.seen:
+                return False
+            self.seen[key] = expires
+            return True
+
+
+@dataclass
+class FakeSites:
+    """Tenants by host (``alice.localhost:8123``)."""
+
+    hosts: dict[str, ports.TenantRef] = field(default_factory=dict)
+
+    def tenant_for_host(self, host: str) -> ports.TenantRef | None:
+        return self.hosts.get(host.lower())
+
+    def live_path(self, tenant: str, path: str) -> bool:
+        return False
+
+
+@dataclass
+class FakeInbox:
+    items: dict[tuple[str, str], tuple[str, Mapping[str, Any], bytes]] = field(default_factory=dict)
+    results: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+
+    def put(
+        self, tenant: str, kind: str, meta: Mapping[str, Any], body: bytes, *, item_id: str
+    ) -> str:
+        self.items.setdefault((tenant, item_id), (kind, meta, body))
+        return item_id
+
+    def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
+        return self.results.get((tenant, item_id))
+
+
+@dataclass
+class FakeProvider:
+    """One provider's ports, all in memory, and where its server listens."""
+
+    grants: FakeGrants
+    sites: FakeSites
+    once: FakeOnce
+    inbox: FakeInbox
+    port: int = 0
+    skew: int = 0
+    """Milliseconds added to the clock: a test moves time forward with it."""
+
+    def __post_init__(self) -> None:
+        self.grants.clock = self.once.clock = self.now
+
+    def now(self) -> int:
+        return now_ms() + self.skew
+
+    def provider_ports(self, fetch_allow_private: bool = True) -> ports.ProviderPorts:
+        return ports.ProviderPorts(
+            inbox=self.inbox,
+            grants=self.grants,
+            sites=self.sites,
+            clock=self.now,
+            fetch_allow_private=fetch_allow_private,
+            tokens=self.grants,
+            once=self.once,
+        )
+
+    def add_tenant(self, name: str, did: str = "did:key:z6Mk-test") -> ports.TenantRef:
+        host = f"{name}.localhost:{self.port}"
+        ref = ports.TenantRef(name, did, f"http://{host}")
+        self.sites.hosts[host] = ref
+        return ref
+
+
+@contextmanager
+def serve_routes(routes: list[Any]) -> Iterator[FakeProvider]:
+    """``routes`` over fake ports, served by uvicorn on a free loopback port in a thread."""
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from homeport.testing.live import free_port
+
+    provider = FakeProvider(FakeGrants(), FakeSites(), FakeOnce(), FakeInbox(), free_port())
+    app = Starlette(routes=routes)
+    app.state.ports = provider.provider_ports()
+    config = uvicorn.Config(app, host="127.0.0.1", port=provider.port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the loopback server did not start")
+        time.sleep(0.02)
+    try:
+        yield provider
+    finally:
+        server.should_exit = True
+        thread.join(10)

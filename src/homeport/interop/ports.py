@@ -9,7 +9,7 @@ second call with the same item changes nothing (record ids derived from ``item.i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -92,25 +92,24 @@ class Grants(Protocol):
 
 class TokenIssuer(Protocol):
     """At the provider: bearer tokens the provider mints itself, under the home's
-    ``indieauth-tokens`` delegation (IndieAuth). What it issues must pass ``Grants.token``."""
+    ``indieauth-tokens`` delegation (IndieAuth). What it issues passes ``Grants.token``
+    (``provider.grants.ProviderGrants`` is one)."""
 
-    def issue(
+    def issue_token(
         self,
         tenant: str,
+        scope: Iterable[str],
         *,
-        grant_id: str,
-        scope: frozenset[str],
-        expires: int,
-        client_id: str | None,
-        me: str | None,
-    ) -> str | None:
-        """A new bearer token, or None when ``grant_id`` (one authorization code) was already
-        redeemed: a code is good for one token only."""
+        client_id: str | None = None,
+        me: str | None = None,
+        expires: int | None = None,
+    ) -> tuple[str, TokenGrant]:
+        """A new token and its grant; PermissionError when the delegation in force does not
+        allow this scope (or there is none). The expiry is cut to the delegation's."""
         ...
 
-    def revoke(self, tenant: str, token: str) -> bool:
-        """Revoke a token of this tenant (any, not only those issued here); False when the
-        token was unknown. Refused at once by ``Grants.token``."""
+    def revoke_token(self, tenant: str, token: str) -> bool:
+        """Revoke a token of this tenant; False when it was unknown or already revoked."""
         ...
 
 

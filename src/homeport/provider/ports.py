@@ -10,6 +10,7 @@ from homeport.provider.db import ACTIVE, ProviderDB
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
 from homeport.provider.mentions import ProviderMentions
+from homeport.provider.onetime import ProviderOnce
 from homeport.provider.serve import SiteServer, host_of
 from homeport.settings import Settings
 
@@ -51,13 +52,16 @@ def make_ports(
     settings: Settings, db: ProviderDB, site: SiteServer, clock: Callable[[], int]
 ) -> ProviderPorts:
     inbox = ProviderInbox(db, settings.inbox_max_items, settings.inbox_max_bytes, clock)
+    grants = ProviderGrants(db, settings, clock, inbox=inbox)
     return ProviderPorts(
         inbox=inbox,
-        grants=ProviderGrants(db, settings, clock, inbox=inbox),
+        grants=grants,
         sites=ProviderSites(db, site, settings.base_domain),
         clock=clock,
         fetch_allow_private=settings.fetch_allow_private,
         mentions=ProviderMentions(db, settings.webmention_rate_limit),
+        tokens=grants,
+        once=ProviderOnce(db, settings.data_dir, clock),
     )
 
 

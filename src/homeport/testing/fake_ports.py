@@ -8,7 +8,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +27,6 @@ class FakeGrants:
     clock: Any = now_ms
     tokens: dict[str, ports.TokenGrant] = field(default_factory=dict)
     delegations: dict[tuple[str, str], ports.Delegation] = field(default_factory=dict)
-    redeemed: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @staticmethod
@@ -56,24 +55,26 @@ class FakeGrants:
     def revoke_delegation(self, tenant: str, power: str) -> None:
         self.delegations.pop((tenant, power), None)
 
-    def issue(
+    def issue_token(
         self,
         tenant: str,
+        scope: Iterable[str],
         *,
-        grant_id: str,
-        scope: frozenset[str],
-        expires: int,
-        client_id: str | None,
-        me: str | None,
-    ) -> str | None:
-        with self.lock:
-            if grant_id in self.redeemed:
-                return None
-            self.redeemed.add(grant_id)
+        client_id: str | None = None,
+        me: str | None = None,
+        expires: int | None = None,
+    ) -> tuple[str, ports.TokenGrant]:
+        """As the provider's: within the ``indieauth-tokens`` delegation in force."""
+        parent = self.delegation(tenant, "indieauth-tokens")
+        wanted = frozenset(scope)
+        if parent is None or not wanted <= set(parent.params.get("scopes", [])):
+            raise PermissionError("the home does not let this provider grant that")
+        if parent.expires:
+            expires = parent.expires if expires is None else min(expires, parent.expires)
         value = secrets.token_urlsafe(32)
-        grant = ports.TokenGrant(secrets.token_hex(8), tenant, scope, expires, client_id, me)
+        grant = ports.TokenGrant(secrets.token_hex(8), tenant, wanted, expires, client_id, me)
         self.tokens[self._key(tenant, value)] = grant
-        return value
+        return value, grant
 
     def add_token(self, tenant: str, scope: frozenset[str], expires: int | None) -> str:
         value = secrets.token_urlsafe(32)
@@ -81,7 +82,7 @@ class FakeGrants:
         self.tokens[self._key(tenant, value)] = grant
         return value
 
-    def revoke(self, tenant: str, token: str) -> bool:
+    def revoke_token(self, tenant: str, token: str) -> bool:
         return self.tokens.pop(self._key(tenant, token), None) is not None
 
     def expire(self, tenant: str, token: str) -> None:

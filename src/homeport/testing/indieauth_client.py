@@ -53,7 +53,10 @@ class Consent:
 def consent_page(url: str) -> Consent:
     page = httpx.get(url, timeout=10)
     assert page.status_code == 200, page.text
-    text = page.text
+    return parse_consent(page.text)
+
+
+def parse_consent(text: str) -> Consent:
     options = re.search(
         r'<script id="webauthn-options" type="application/json">(.*?)</script>', text
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from homeport.interop.indieauth import PREFIX, TOKENS_POWER, provider_routes
 from homeport.interop.indieauth import passkeys as pk
@@ -48,7 +48,7 @@ async def landing(request: Request) -> HTMLResponse:
 @pytest.fixture(scope="module")
 def served() -> Iterator[FakeProvider]:
     routes = [
-        *provider_routes(),
+        Mount("/_homeport", routes=provider_routes()),
         Route("/", front_page),
         Route("/client.json", client_document),
         Route("/home/return", landing),

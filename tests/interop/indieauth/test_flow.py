@@ -113,7 +113,7 @@ def test_introspection_of_a_revoked_or_expired_token_is_inactive(
     first = signed_in(site, owner)
     second = signed_in(site, owner)
     meta = first["_metadata"]
-    provider.grants.revoke("alice", first["access_token"])
+    provider.grants.revoke_token("alice", first["access_token"])
     provider.grants.expire("alice", second["access_token"])
     for gone in (first, second):
         seen = introspect(meta, gone["access_token"], caller)

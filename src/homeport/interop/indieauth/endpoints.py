@@ -26,7 +26,9 @@ from homeport.interop import ports
 from homeport.interop.indieauth import clients, passkeys, rules, sealed
 from homeport.interop.indieauth.rules import OAuthError
 
-PREFIX = ports.TENANT_PREFIX + "/indieauth"
+ROOT = "/indieauth"
+"""Where the routes are, relative to the provider's ``/_homeport`` mount."""
+PREFIX = ports.TENANT_PREFIX + ROOT
 TOKENS_POWER = "indieauth-tokens"
 CODE_LIFETIME_MS = 10 * 60 * 1000
 PENDING_LIFETIME_MS = 10 * 60 * 1000
@@ -397,16 +399,13 @@ async def token(request: Request, here: Here) -> Response:
             raise OAuthError("invalid_scope", f"the owner did not delegate: {missing}")
         now = here.now()
         expires = _lifetime(delegation, now)
-        value = here.ports.tokens.issue(
-            here.tenant.name,
-            grant_id=code["n"],
-            scope=scope,
-            expires=expires,
-            client_id=code["c"],
-            me=here.me,
-        )
-        if value is None:
-            raise OAuthError("invalid_grant", "the code was already used")
+        try:
+            value, grant = here.ports.tokens.issue_token(
+                here.tenant.name, scope, client_id=code["c"], me=here.me, expires=expires
+            )
+        except PermissionError as exc:
+            raise OAuthError("invalid_scope", str(exc)) from None
+        expires = grant.expires if grant.expires is not None else expires
         answer: dict[str, Any] = {
             "access_token": value,
             "token_type": "Bearer",
@@ -480,7 +479,7 @@ def _revoke(value: str, here: Here) -> None:
     if here.ports.tokens is None:
         raise OAuthError("temporarily_unavailable", "this provider cannot revoke tokens", 503)
     if value:
-        here.ports.tokens.revoke(here.tenant.name, value)
+        here.ports.tokens.revoke_token(here.tenant.name, value)
 
 
 async def revoke(request: Request, here: Here) -> Response:
@@ -584,16 +583,16 @@ async def script(request: Request) -> Response:
 
 
 def provider_routes() -> list[BaseRoute]:
-    """Mounted by the provider on every tenant host."""
+    """Mounted by the provider under ``/_homeport`` on every tenant host."""
     t = _with_tenant
     return [
-        Route(PREFIX + "/metadata", t(metadata), methods=["GET", "HEAD"]),
-        Route(PREFIX + "/auth", t(authorize), methods=["GET", "HEAD", "POST"]),
-        Route(PREFIX + "/auth/approve", t(approve), methods=["POST"]),
-        Route(PREFIX + "/token", t(token), methods=["GET", "POST"]),
-        Route(PREFIX + "/introspect", t(introspect), methods=["POST"]),
-        Route(PREFIX + "/revoke", t(revoke), methods=["POST"]),
-        Route(PREFIX + "/userinfo", t(userinfo), methods=["GET"]),
-        Route(PREFIX + "/passkey", t(register), methods=["GET", "HEAD", "POST"]),
-        Route(PREFIX + "/passkey.js", script, methods=["GET", "HEAD"]),
+        Route(ROOT + "/metadata", t(metadata), methods=["GET", "HEAD"]),
+        Route(ROOT + "/auth", t(authorize), methods=["GET", "HEAD", "POST"]),
+        Route(ROOT + "/auth/approve", t(approve), methods=["POST"]),
+        Route(ROOT + "/token", t(token), methods=["GET", "POST"]),
+        Route(ROOT + "/introspect", t(introspect), methods=["POST"]),
+        Route(ROOT + "/revoke", t(revoke), methods=["POST"]),
+        Route(ROOT + "/userinfo", t(userinfo), methods=["GET"]),
+        Route(ROOT + "/passkey", t(register), methods=["GET", "HEAD", "POST"]),
+        Route(ROOT + "/passkey.js", script, methods=["GET", "HEAD"]),
     ]

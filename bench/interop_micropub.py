@@ -40,6 +40,7 @@ HOST = f"alice.{BASE}"
 ADMIN = "bench admin password"
 FAST = {"HOMEPORT_ARGON2_TIME_COST": "1", "HOMEPORT_ARGON2_MEMORY_KIB": "1024"}
 TIMEOUT = 30.0
+LIVE_TIMEOUT = float(os.environ.get("BENCH_LIVE_TIMEOUT", "30"))
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -80,8 +81,8 @@ def _live(providers: list[str], path: str, since: float) -> float:
     pending = list(providers)
     with httpx.Client(timeout=5, headers={"Host": HOST}) as client:
         while pending:
-            if time.perf_counter() - since > TIMEOUT:
-                raise RuntimeError(f"{path} not live at {pending} after {TIMEOUT} s")
+            if time.perf_counter() - since > LIVE_TIMEOUT:
+                raise RuntimeError(f"{path} not live at {pending} after {LIVE_TIMEOUT} s")
             pending = [p for p in pending if client.get(p + path).status_code != 200]
             if pending:
                 time.sleep(0.02)
@@ -118,6 +119,7 @@ def run(posts: int = 30, rate: float = 1.0) -> dict[str, Any]:
                 code = json.loads(_cli(root / f"provider-{'ab'[n]}", _env({}), "provider",
                                        "invite", "--json"))
                 _cli(data, env, "providers", "add", url, code["code"], "--name", "alice")
+            _cli(data, env, "publish")
             home = start_home(data, env, log=root / "home.log")
             warm = time.perf_counter()
             with httpx.Client(timeout=5, headers={"Host": HOST}) as client:

@@ -273,6 +273,7 @@ class Micropub:
         uploads = []
         for upload in files.get("photo", []):
             data = await upload.read()
+            await upload.close()
             uploads.append(self._image(tenant, data, upload.filename or "photo"))
         props = dict(action.properties)
         if uploads:
@@ -414,6 +415,8 @@ class Micropub:
             if len(found) != 1:
                 raise invalid("send exactly one file, in a part named 'file'")
             data = await found[0].read()
+            for upload in (f for parts in files.values() for f in parts):
+                await upload.close()
             url, digest, data = self._image(tenant, data, found[0].filename or "file")
             await self._put(request, tenant, MEDIA_KIND, {"action": "media", "url": url,
                                               "token": grant.id}, data, f"media-{digest[:40]}")

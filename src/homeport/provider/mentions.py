@@ -38,7 +38,7 @@ class ProviderMentions:
                 (domain, now - WINDOW),
             ).fetchone()
             count, oldest = int(row[0]), row[1]
-            if self.per_minute >= 0 and count >= self.per_minute:
+            if self.per_minute > 0 and count >= self.per_minute:
                 wait = max(1, -(-(int(oldest or now) + WINDOW - now) // 1000))
                 raise RateLimited(
                     f"{domain} sent {count} webmentions in the last minute, the most this "

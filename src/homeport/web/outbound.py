@@ -10,8 +10,10 @@ providers on a private network.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -98,6 +100,14 @@ async def fetch(
     )
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: httpx makes a new one for each client by default, which
+    loads the CA bundle again (about 0.1 s of CPU): that was most of a webmention's
+    verification (bench/interop_webmention.py)."""
+    return httpx.create_ssl_context()
+
+
 async def exchange(
     method: str,
     url: str,
@@ -113,7 +123,8 @@ async def exchange(
     checked, only for GET and HEAD; other methods get the first answer, whatever it is."""
     follow = max_redirects if method in ("GET", "HEAD") else 0
     with anyio.fail_after(timeout * (follow + 1)):
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
+                                     verify=_tls()) as client:
             for _ in range(follow + 1):
                 parts = urlsplit(url)
                 if parts.scheme not in ("http", "https") or not parts.hostname:

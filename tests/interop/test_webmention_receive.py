@@ -293,3 +293,15 @@ def test_two_workers_on_one_database_verify_each_job_once(provider_db: object,
     assert states == ["accepted"] * 20
     assert sorted(i.id for i in inbox.items) == sorted(f"webmention-{j}" for j in jobs)
     assert all(source.hits[f"/p{i}"] == 1 for i in range(20))
+
+
+def test_a_rate_limit_of_zero_takes_everything(provider_db: object) -> None:
+    from homeport.provider.db import ProviderDB
+    from homeport.provider.mentions import ProviderMentions
+
+    assert isinstance(provider_db, ProviderDB)
+    unlimited = ProviderMentions(provider_db, 0)
+    now = int(time.time() * 1000)
+    jobs = [unlimited.submit("alice", f"http://a.example/{n}", TARGET, "a.example", now)
+            for n in range(50)]
+    assert len({j.id for j in jobs}) == 50

@@ -9,7 +9,7 @@ second call with the same item changes nothing (record ids derived from ``item.i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -193,6 +193,38 @@ class Mentions(Protocol):
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """A verified WebSub subscription to one of a tenant's feeds."""
+
+    tenant: str
+    topic: str
+    """The feed's URL as the subscriber named it (``https://alice.example.net/feed.atom``)."""
+    path: str
+    """That URL's path on the tenant's site (``/feed.atom``): what a publish changes."""
+    callback: str
+    secret: str
+    """The subscriber's ``hub.secret`` for signing deliveries, or ``""``."""
+    expires: int
+    """Milliseconds since the epoch: the end of the lease."""
+
+
+class Subscriptions(Protocol):
+    """The WebSub hub's subscriptions, durable in the provider's database (``websub.py`` holds
+    the protocol; this is only storage)."""
+
+    def save(self, sub: Subscription, limit: int, now: int) -> bool:
+        """Add or renew (same tenant, topic and callback), dropping the tenant's expired ones;
+        False when it already has ``limit`` other subscriptions in force."""
+        ...
+
+    def remove(self, tenant: str, topic: str, callback: str) -> bool: ...
+
+    def for_paths(self, tenant: str, paths: Collection[str], now: int) -> list[Subscription]:
+        """The subscriptions in force (lease not over) to any of ``paths``."""
+        ...
+
+
+@dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
     grants: Grants
@@ -205,6 +237,8 @@ class ProviderPorts:
     tokens: TokenIssuer | None = None
     """None where the provider cannot mint tokens (then IndieAuth answers 503)."""
     once: OneTime | None = None
+    subscriptions: Subscriptions | None = None
+    """The WebSub hub's subscriptions (None: no hub)."""
 
 
 @dataclass(frozen=True)

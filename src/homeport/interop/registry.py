@@ -13,10 +13,10 @@ from typing import cast
 
 from starlette.routing import BaseRoute
 
-from homeport.interop import indieauth, micropub, webmention
+from homeport.interop import indieauth, micropub, webmention, websub
 from homeport.interop.ports import Handler
 
-PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth)
+PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth, websub)
 """The protocol modules, in the order their routes are tried."""
 
 EXTRA_HANDLERS: dict[str, Handler] = {}

@@ -33,7 +33,9 @@ from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
+from homeport.interop import websub
 from homeport.provider import audience, domains, inbox, receive, sites
+from homeport.provider import websub as websub_store
 from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.locks import TenantLock
@@ -556,12 +558,14 @@ async def publish(request: Request, provider: Provider) -> Response:
         tdir = provider.tdir(current)
         now = provider.clock()
 
-        def run() -> receive.Published:
+        def run() -> tuple[receive.Published, dict[str, tuple[bytes, str]]]:
+            before = sites.live_name(tdir)
             with tdir.opened() as repo:
                 keep = provider.settings.keep_commits
-                return receive.publish(repo, tdir, current, req, keep, now)
+                done = receive.publish(repo, tdir, current, req, keep, now)
+            return done, websub_store.changed_feeds(tdir, before, done.manifest)
 
-        done = await in_thread(run)
+        done, feeds = await in_thread(run)
         await provider.query(
             provider.db.published,
             current.name,
@@ -571,6 +575,10 @@ async def publish(request: Request, provider: Provider) -> Response:
             provider.clock(),
         )
         await provider.query(provider.db.set_usage, current.name, done.usage)
+    try:  # the WebSub hub: subscribers of the feeds this publish changed
+        await websub.notify(request.app.state.ports, tenant.name, feeds)
+    except DatabaseError as exc:  # the publish is done; subscribers hear of the next one
+        log.warning("websub: %s's subscribers not notified: %s", tenant.name, exc)
     site = req.site or None
     return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 

@@ -126,6 +126,16 @@ CREATE INDEX IF NOT EXISTS delegations_power ON delegations (tenant, power);
 CREATE INDEX IF NOT EXISTS delegations_token ON delegations (token_hash);
 CREATE TABLE IF NOT EXISTS delegation_lists (tenant TEXT PRIMARY KEY, issued INTEGER NOT NULL)
     WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS websub (
+    tenant TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    callback TEXT NOT NULL,
+    path TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (tenant, topic, callback)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS websub_path ON websub (tenant, path, expires);
 """
 
 

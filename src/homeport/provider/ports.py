@@ -12,6 +12,7 @@ from homeport.provider.inbox import ProviderInbox
 from homeport.provider.mentions import ProviderMentions
 from homeport.provider.onetime import ProviderOnce
 from homeport.provider.serve import SiteServer, host_of
+from homeport.provider.websub import ProviderSubscriptions
 from homeport.settings import Settings
 
 
@@ -62,6 +63,7 @@ def make_ports(
         mentions=ProviderMentions(db, settings.webmention_rate_limit),
         tokens=grants,
         once=ProviderOnce(db, settings.data_dir, clock),
+        subscriptions=ProviderSubscriptions(db),
     )
 
 

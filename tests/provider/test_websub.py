@@ -175,6 +175,19 @@ def test_leases_are_kept_within_bounds(
     assert abs(sub.expires - (time.time() + granted) * 1000) < 60_000
 
 
+def test_a_rollback_that_changes_a_feed_notifies_too(
+    hub_world: World, site: Home, subscriber: Subscriber
+) -> None:
+    ask(hub_world, **{"hub.callback": subscriber.callback})
+    until(lambda: subscriptions(hub_world))
+    publish(hub_world, site, "v2")
+    until(lambda: len(subscriber.deliveries()) == 1)
+    back = site.request(hub_world.client, "POST", "/rollback", {"seq": 1})
+    assert back.status_code == 200
+    until(lambda: len(subscriber.deliveries()) == 2)
+    assert subscriber.deliveries()[1].body == feed("v1").encode()
+
+
 def test_a_failed_delivery_is_tried_again(
     hub_world: World, site: Home, subscriber: Subscriber
 ) -> None:

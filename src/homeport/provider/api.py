@@ -575,10 +575,7 @@ async def publish(request: Request, provider: Provider) -> Response:
             provider.clock(),
         )
         await provider.query(provider.db.set_usage, current.name, done.usage)
-    try:  # the WebSub hub: subscribers of the feeds this publish changed
-        await websub.notify(request.app.state.ports, tenant.name, feeds)
-    except DatabaseError as exc:  # the publish is done; subscribers hear of the next one
-        log.warning("websub: %s's subscribers not notified: %s", tenant.name, exc)
+    await _notify_subscribers(request, tenant.name, feeds)
     site = req.site or None
     return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 
@@ -593,9 +590,22 @@ async def rollback(request: Request, provider: Provider) -> Response:
         name = sites.kept(tdir).get(seq)
         if name is None:
             raise ProviderError(404, "not-kept", f"commit {seq}'s site is not kept here")
+        before = sites.live_name(tdir)
         sites.switch(tdir, name)
         await provider.query(provider.db.set_live, tenant.name, seq)
+    feeds = await in_thread(websub_store.feeds_now, tdir, before, name)
+    await _notify_subscribers(request, tenant.name, feeds)
     return JSONResponse({"live": seq})
+
+
+async def _notify_subscribers(
+    request: Request, tenant: str, feeds: dict[str, tuple[bytes, str]]
+) -> None:
+    """The WebSub hub: the subscribers of the feeds a change of the live tree changed."""
+    try:
+        await websub.notify(request.app.state.ports, tenant, feeds)
+    except DatabaseError as exc:  # the site changed anyway; subscribers hear of the next one
+        log.warning("websub: %s's subscribers not notified: %s", tenant, exc)
 
 
 # --- domains -------------------------------------------------------------------------------

@@ -85,4 +85,10 @@ def changed_feeds(
     return changed
 
 
-__all__ = ["ProviderSubscriptions", "changed_feeds"]
+def feeds_now(tdir: TenantDir, before: str | None, after: str) -> dict[str, tuple[bytes, str]]:
+    """``changed_feeds`` for a switch to the kept tree ``after`` (a rollback)."""
+    manifest = ManifestCache(1).get(tdir, after)
+    return changed_feeds(tdir, before, manifest) if manifest is not None else {}
+
+
+__all__ = ["ProviderSubscriptions", "changed_feeds", "feeds_now"]

@@ -49,6 +49,8 @@ MAX_SECRET = 199
 """The specification: a secret is less than 200 bytes."""
 MAX_SUBSCRIPTIONS = 1000
 """Per tenant, in force at once."""
+CONCURRENCY = 16
+"""Deliveries of one publish in flight at once."""
 RETRIES = (5, 30, 120, 600)
 """Seconds before each new attempt at a delivery."""
 FEEDS = ("feed.atom", "feed.rss", "feed.json")
@@ -215,15 +217,22 @@ async def notify(ports: ProviderPorts, tenant: str, changed: Changed) -> int:
     subs = await anyio.to_thread.run_sync(
         ports.subscriptions.for_paths, tenant, list(changed), ports.clock()
     )
+    gate = asyncio.Semaphore(CONCURRENCY)
     for sub in subs:
         body, kind = changed[sub.path]
-        task = asyncio.get_running_loop().create_task(deliver(ports, sub, body, kind))
+        task = asyncio.get_running_loop().create_task(deliver(ports, sub, body, kind, gate))
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
     return len(subs)
 
 
-async def deliver(ports: ProviderPorts, sub: Subscription, body: bytes, kind: str) -> None:
+async def deliver(
+    ports: ProviderPorts,
+    sub: Subscription,
+    body: bytes,
+    kind: str,
+    gate: asyncio.Semaphore | None = None,
+) -> None:
     origin = origin_of(sub.topic)
     headers = {
         "Content-Type": kind,
@@ -232,13 +241,15 @@ async def deliver(ports: ProviderPorts, sub: Subscription, body: bytes, kind: st
     if sub.secret:
         headers["X-Hub-Signature"] = signature(sub.secret, body)
     permitted = outbound.policy(ports.fetch_allow_private)
+    gate = gate or asyncio.Semaphore(1)
     for attempt, wait in enumerate((0, *RETRIES)):
         await asyncio.sleep(wait)
         try:
-            answer = await outbound.exchange(
-                "POST", sub.callback, permitted=permitted, headers=headers, content=body,
-                limit=4096, timeout=10.0, max_redirects=0,
-            )
+            async with gate:
+                answer = await outbound.exchange(
+                    "POST", sub.callback, permitted=permitted, headers=headers, content=body,
+                    limit=4096, timeout=10.0, max_redirects=0,
+                )
         except outbound.FetchRefused as exc:
             log.info("websub: delivery to %s refused: %s", sub.callback, exc)
             return

@@ -34,6 +34,7 @@ CODE_LIFETIME_MS = 10 * 60 * 1000
 PENDING_LIFETIME_MS = 10 * 60 * 1000
 DEFAULT_TOKEN_LIFETIME_S = 30 * 24 * 3600
 MAX_FORM = 16 * 1024
+MAX_STATE = 1024
 SECRET_PURPOSE = "indieauth"
 
 PAGE_HEADERS = {
@@ -226,8 +227,8 @@ async def authorize(request: Request, here: Here) -> Response:
     try:
         if params.get("response_type", "code") not in ("code", "id"):
             raise OAuthError("unsupported_response_type", "only response_type=code is supported")
-        if not state:
-            raise OAuthError("invalid_request", "state is required")
+        if not state or len(state) > MAX_STATE:
+            raise OAuthError("invalid_request", f"state is required, at most {MAX_STATE} long")
         challenge = rules.pkce_challenge(
             params.get("code_challenge"), params.get("code_challenge_method")
         )

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 from homeport import jsonio
-from homeport.testing.webmention import MemoryInbox, SourceServer
+from homeport.testing.webmention import MemoryInbox, SourceServer, ThreadedApp
 from tests.interop.webmention_harness import ALICE, BOB, ENDPOINT, LIMITS, Receiver, make_receiver
 
 TARGET = f"http://{ALICE}/notes/hello/"
@@ -305,3 +306,31 @@ def test_a_rate_limit_of_zero_takes_everything(provider_db: object) -> None:
     jobs = [unlimited.submit("alice", f"http://a.example/{n}", TARGET, "a.example", now)
             for n in range(50)]
     assert len({j.id for j in jobs}) == 50
+
+
+def test_a_provider_process_takes_rows_left_queued_as_it_starts(
+    provider_db: object, source: SourceServer, tmp_path: Path
+) -> None:
+    """A restart: the row is in the database, no request comes; the real provider app's
+    lifespan starts the verifier, which takes it."""
+    from homeport.provider.app import create_provider_app
+    from homeport.provider.db import ProviderDB
+    from homeport.provider.mentions import ProviderMentions
+    from homeport.settings import Settings
+
+    assert isinstance(provider_db, ProviderDB)
+    url = source.page("/left", "<p>no link here</p>")
+    queue = ProviderMentions(provider_db, 30)
+    job = queue.submit("alice", url, "http://alice.prov.test/", "127.0.0.1",
+                       int(time.time() * 1000))
+    settings = Settings(data_dir=tmp_path / "provider", base_domain="prov.test",
+                        fetch_allow_private=True)
+    with ThreadedApp(create_provider_app(settings, db=provider_db), lifespan="on"):
+        deadline = time.monotonic() + 20
+        while (found := queue.get("alice", job.id)) is not None and found.state in (
+                "queued", "verifying"):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.05)
+    assert found is not None and found.state == "rejected"
+    assert "does not link" in found.detail
+    assert source.hits["/left"] == 1

@@ -3,13 +3,17 @@
 Each module listed in ``PROTOCOLS`` exposes ``provider_routes() -> list[BaseRoute]`` (mounted
 by ``provider/app.py`` under ``/_homeport/`` on every tenant's host, paths relative to it:
 ``Route("/micropub", …)``) and ``home_handlers() -> dict[str, ports.Handler]`` (inbox ``kind``
-→ the handler that applies it at the home; kinds are spelt ``<protocol>.<what>``).
+→ the handler that applies it at the home; kinds are spelt ``<protocol>.<what>``), and may
+expose ``provider_lifespan(state)``, an async context manager each provider process enters
+while it serves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from types import ModuleType
-from typing import cast
+from typing import Any, cast
 
 from starlette.routing import BaseRoute
 
@@ -31,6 +35,16 @@ def provider_routes(protocols: tuple[ModuleType, ...] = PROTOCOLS) -> list[BaseR
     return routes
 
 
+def provider_lifespans(
+    protocols: tuple[ModuleType, ...] = PROTOCOLS,
+) -> list[Callable[[Any], AbstractAsyncContextManager[None]]]:
+    """The optional ``provider_lifespan(state)`` of each protocol: what runs in each provider
+    process for as long as it serves (a background worker), entered at startup with the app's
+    ``state`` (``state.ports``) and left at shutdown."""
+    return [module.provider_lifespan for module in protocols
+            if hasattr(module, "provider_lifespan")]
+
+
 def home_handlers(
     protocols: tuple[ModuleType, ...] = PROTOCOLS,
     extra: dict[str, Handler] | None = None,
@@ -50,4 +64,5 @@ def home_handlers(
     return handlers
 
 
-__all__ = ["EXTRA_HANDLERS", "PROTOCOLS", "home_handlers", "provider_routes"]
+__all__ = ["EXTRA_HANDLERS", "PROTOCOLS", "home_handlers", "provider_lifespans",
+           "provider_routes"]

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import ModuleType
 from typing import Any
 
@@ -86,6 +87,21 @@ class ProviderWorker:
         await self._app(scope, receive, send)
 
 
+def _protocols_lifespan(
+    protocols: tuple[ModuleType, ...],
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Each protocol's ``provider_lifespan`` (a verifier…) for as long as this process serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for enter in registry.provider_lifespans(protocols):
+                await stack.enter_async_context(enter(app.state))
+            yield
+
+    return lifespan
+
+
 def create_provider_app(
     settings: Settings,
     *,
@@ -148,6 +164,7 @@ def create_provider_app(
             Route("/{path:path}", unknown, methods=ALL_METHODS),
         ],
         exception_handlers={DatabaseError: unavailable, InboxFull: inbox_full},
+        lifespan=_protocols_lifespan(protocols),
     )
     app.state.provider = provider
     app.state.ports = make_ports(settings, db, site, clock)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from homeport.interop.ports import Handler
 from homeport.interop.webmention.home import handle
-from homeport.interop.webmention.receive import KIND, Limits, provider_routes
+from homeport.interop.webmention.receive import KIND, Limits, provider_lifespan, provider_routes
 
 
 def home_handlers() -> dict[str, Handler]:
     return {KIND: handle}
 
 
-__all__ = ["KIND", "Limits", "home_handlers", "provider_routes"]
+__all__ = ["KIND", "Limits", "home_handlers", "provider_lifespan", "provider_routes"]

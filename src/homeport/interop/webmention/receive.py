@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urldefrag, urlsplit
@@ -192,6 +192,23 @@ def item_id(job: MentionJob) -> str:
 
 
 # --- verification --------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def provider_lifespan(state: Any) -> AsyncIterator[None]:
+    """Each provider process verifies from its start, so rows a restart left queued (or a
+    dead worker left leased) are taken without waiting for a request."""
+    ports = getattr(state, "ports", None)
+    if not isinstance(ports, ProviderPorts) or ports.mentions is None:
+        yield
+        return
+    found = Verifier(ports, Limits())
+    state.webmention_verifier = found
+    found.start()
+    try:
+        yield
+    finally:
+        await found.stop()
+
+
 def verifier(request: Request, ports: ProviderPorts, limits: Limits) -> Verifier:
     """This process's verifier, started on first use (in the serving event loop)."""
     state = request.app.state

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -147,7 +147,7 @@ class StaticSites:
 class ThreadedApp:
     """An ASGI app under uvicorn in a thread on 127.0.0.1, stopped on exit."""
 
-    def __init__(self, app: Any, lifespan: str = "off") -> None:
+    def __init__(self, app: Any, lifespan: Literal["auto", "on", "off"] = "off") -> None:
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 access_log=False, lifespan=lifespan)

@@ -46,6 +46,7 @@ class Settings:
     tombstone_retention_seconds: int = 30 * 24 * 3600
     log_level: str = "info"
     lan_access: bool = False
+    open_browser: bool = True
     allowed_hosts: tuple[str, ...] = ()
     base_domain: str = ""
     provider_port: int = 8760

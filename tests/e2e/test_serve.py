@@ -23,20 +23,48 @@ def test_serve_prints_the_api_url(home: HomeFactory) -> None:
     assert f"http://127.0.0.1:{h.port}/v1/" in h.output()
 
 
-def test_first_run_prints_a_generated_password_that_works(home: HomeFactory) -> None:
+def _run_wizard(root: str, password: str) -> None:
+    """The first-run wizard over HTTP, as the browser sends it."""
+    with httpx.Client(base_url=root, timeout=30) as browser:
+        form = browser.get("/admin/setup")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        done = browser.post("/admin/setup", data={
+            "csrf": csrf.group(1), "name": "Ada", "title": "Mine", "theme": "journal",
+            "password": password, "password2": password})
+        assert done.status_code == 303, done.text
+
+
+def test_first_run_leaves_the_one_password_to_the_wizard(home: HomeFactory) -> None:
     h = home()
-    found = PASSWORD_LINE.findall(h.output())
-    assert len(found) == 1, h.output()
-    with h.client(auth=("admin", found[0])) as client:
-        r = client.get("/")
-    assert r.json()["user"]["id"] == "account:admin"
-    with h.client(auth=("admin", found[0] + "x")) as client:
-        assert client.get("/buckets").status_code == 401
+    assert PASSWORD_LINE.search(h.output()) is None, h.output()
+    assert "set up your home" in h.output()
+    with h.client(auth=("admin", "chosen in the wizard")) as client:
+        assert client.get("/buckets").status_code == 401  # no owner yet, nobody guessed in
+    _run_wizard(h.root, "chosen in the wizard")
+    with h.client(auth=("admin", "chosen in the wizard")) as client:
+        assert client.get("/").json()["user"]["id"] == "account:admin"
+    assert h.stop() == 0
+    again = home()
+    assert PASSWORD_LINE.search(again.output()) is None
+    assert "set up your home" not in again.output()
 
 
-def test_second_start_does_not_print_a_password(home: HomeFactory, tmp_path: Path) -> None:
+def test_a_home_set_up_without_the_wizard_prints_a_generated_password(
+    home: HomeFactory, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}, **FAST_ENV}
+    for argv in (["init", "--json"], ["add", "note", "Hello"]):
+        subprocess.run([sys.executable, "-m", "homeport", *argv, "--data", str(data)],
+                       env=env, check=True, capture_output=True, timeout=60)
     first = home()
-    assert PASSWORD_LINE.search(first.output())
+    found = PASSWORD_LINE.findall(first.output())
+    assert len(found) == 1, first.output()
+    with first.client(auth=("admin", found[0])) as client:
+        assert client.get("/").json()["user"]["id"] == "account:admin"
+    with first.client(auth=("admin", found[0] + "x")) as client:
+        assert client.get("/buckets").status_code == 401
     assert first.stop() == 0
     second = home()
     assert PASSWORD_LINE.search(second.output()) is None

@@ -14,8 +14,11 @@ from homeport.settings import SettingsError, load_settings
 
 app = typer.Typer(
     name="homeport",
-    help="Homeport: own your corner of the web. Your data at home, spoken over Kinto's API.",
-    no_args_is_help=True,
+    help=(
+        "Homeport: own your corner of the web. Your data at home, spoken over Kinto's API. "
+        "With no command: start the home and, at first run, open it in the browser."
+    ),
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -38,6 +41,14 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = {"data": data}
+    if ctx.invoked_subcommand is None:
+        from homeport.cli.serve import run
+
+        try:
+            settings = load_settings(data)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        raise typer.Exit(run(settings, open_gui=True))
 
 
 def data_dir(ctx: typer.Context, data: Path | None) -> Path | None:
@@ -59,6 +70,32 @@ def serve(
     except SettingsError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(run(settings))
+
+
+@app.command("install-service")
+def install_service(
+    ctx: typer.Context,
+    data: DataOption = None,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Stop starting the home at login.")
+    ] = False,
+) -> None:
+    """Start the home at every login (systemd user unit, launchd agent) and add a launcher."""
+    from homeport.services import autostart
+
+    try:
+        settings = load_settings(data_dir(ctx, data))
+        spot = autostart.for_this_computer(settings.data_dir)
+        if remove:
+            autostart.remove(spot)
+            typer.echo("The home no longer starts at login.")
+            return
+        from homeport.cli.desktop import already_serving
+
+        for line in autostart.install(spot, start_now=not already_serving(settings)):
+            typer.echo(line)
+    except (SettingsError, autostart.AutostartError, OSError) as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command("init")

@@ -97,6 +97,7 @@ def routes() -> list[BaseRoute]:
         Route("/responses/{id}/reject", lazy("responses", "reject"), methods=POST),
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),
+        Route("/settings/start-at-login", site_settings.start_at_login, methods=POST),
         Mount("/static", app=StaticFiles(directory=STATIC), name="gui-static"),
     ]
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from homeport.core.errors import HomeportError
 from homeport.gui import site, uploads
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, page
+from homeport.services import autostart
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -53,9 +55,11 @@ async def _form(p: Page, status: int = 200, values: Any = None, error: str | Non
     settings = values or await sites.get_site(p.ctx, name)
     if nav is None:
         nav = navigation_text(settings.get("navigation", []))
+    spot = autostart.for_this_computer(p.ctx.settings.data_dir)
     return p.render("settings.html", status, site=name, values=settings, error=error,
                     themes=site.themes(), navigation=nav, lan=p.ctx.settings.lan_access,
-                    port=p.ctx.settings.port)
+                    port=p.ctx.settings.port, autostart_supported=spot.supported,
+                    autostart_on=autostart.installed(spot))
 
 
 @page()
@@ -92,3 +96,21 @@ async def save(p: Page) -> Response:
     problem = await rebuild(p)
     p.flash(problem or "Settings saved.")
     return p.redirect(PREFIX + "/settings")
+
+
+@page()
+async def start_at_login(p: Page) -> Response:
+    """The switch for ``homeport install-service``: on, the home starts at every login."""
+    form = await p.form()
+    spot = autostart.for_this_computer(p.ctx.settings.data_dir)
+    try:
+        if form.get("on") == "1":
+            # this home is running (it answers this page): from the next login on
+            await asyncio.to_thread(autostart.install, spot, False)
+            p.flash("Homeport will start by itself each time you log in to this computer.")
+        else:
+            await asyncio.to_thread(autostart.remove, spot)
+            p.flash("Homeport will no longer start by itself; open it from its launcher.")
+    except (autostart.AutostartError, OSError) as exc:
+        return await _form(p, 400, error=f"That did not work: {exc}")
+    return p.redirect(PREFIX + "/settings#start-h")

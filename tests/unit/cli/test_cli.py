@@ -64,10 +64,12 @@ def test_serve_help_mentions_data_host_and_port() -> None:
         assert flag in result.stdout
 
 
-def test_no_arguments_shows_help_without_traceback() -> None:
-    result = runner.invoke(app, [])
-    assert "serve" in result.output
-    assert "Traceback" not in result.output
+def test_help_says_what_no_command_does() -> None:
+    # ``homeport`` alone serves (tests/e2e/test_desktop.py); its help says so
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "With no command: start the home" in " ".join(result.output.split())
+    assert "install-service" in result.output
 
 
 def test_version_of_the_installed_command_line(tmp_path: Path) -> None:

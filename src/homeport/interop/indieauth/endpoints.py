@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from homeport import jsonio
-from homeport.interop import ports
+from homeport.interop import hosting, ports
 from homeport.interop.indieauth import clients, passkeys, rules, sealed
 from homeport.interop.indieauth.rules import OAuthError
 
@@ -108,7 +108,7 @@ def _with_tenant(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         found: ports.ProviderPorts | None = getattr(request.app.state, "ports", None)
         host = request.headers.get("host", "")
-        tenant = found.sites.tenant_for_host(host) if found is not None else None
+        tenant = await hosting.tenant_of(request) if found is not None else None
         if found is None or tenant is None:
             return JSONResponse(
                 {"error": "not_found", "error_description": f"no site is served at {host}"}, 404

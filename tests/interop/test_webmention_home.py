@@ -176,6 +176,14 @@ async def test_an_approved_mention_that_changes_waits_for_approval_again(home: H
     assert "comment" not in entry_of(await home.build())["properties"]
 
 
+async def test_an_approved_mention_sent_again_unchanged_stays_approved(home: Home) -> None:
+    rid = (await home.apply(reply()))["id"]
+    await mentions.set_status(home.ctx, rid, "approved")
+    again = reply(verified="2026-03-01T00:00:00Z", published="")
+    assert (await home.apply(again))["status"] == "approved"
+    assert "comment" in entry_of(await home.build())["properties"]
+
+
 async def test_an_older_item_does_not_override_a_newer_one(home: Home) -> None:
     await home.apply(reply(content={"html": "", "text": "new"}, verified="2026-03-01T00:00:00Z"))
     await home.apply(reply(content={"html": "", "text": "old"}, verified="2026-02-01T00:00:00Z"))

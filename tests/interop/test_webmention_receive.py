@@ -334,3 +334,28 @@ def test_a_provider_process_takes_rows_left_queued_as_it_starts(
     assert found is not None and found.state == "rejected"
     assert "does not link" in found.detail
     assert source.hits["/left"] == 1
+
+
+def test_old_rows_no_answer_needs_are_pruned(provider_db: object) -> None:
+    from homeport.provider.db import ProviderDB
+    from homeport.provider.mentions import ProviderMentions
+
+    assert isinstance(provider_db, ProviderDB)
+    queue = ProviderMentions(provider_db, 0)
+
+    def row(source: str, state: str, at: int, digest: str = "") -> str:
+        job = queue.submit("alice", source, TARGET, "a.example", at)
+        queue.finish(job.id, state, "", digest, at)
+        return job.id
+
+    row("http://a.example/1", "accepted", 1000, "d1")
+    kept_latest = row("http://a.example/1", "unchanged", 2000, "d1")
+    row("http://a.example/2", "rejected", 1000)
+    kept_recent = row("http://a.example/2", "rejected", 9000)
+    kept_only = row("http://a.example/3", "accepted", 1000, "d3")
+    assert queue.prune(5000) == 2
+    assert queue.last_digest("alice", "http://a.example/1", TARGET) == "d1"
+    assert queue.last_digest("alice", "http://a.example/3", TARGET) == "d3"
+    with provider_db.transaction() as conn:
+        left = {r[0] for r in conn.execute("SELECT id FROM webmentions").fetchall()}
+    assert left == {kept_latest, kept_recent, kept_only}

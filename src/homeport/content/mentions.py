@@ -32,6 +32,8 @@ BLOCKED_RECORD = "blocked"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 STATUSES = (PENDING, APPROVED, REJECTED)
 TYPES = ("reply", "like", "repost", "bookmark", "mention")
+SHOWN = ("type", "url", "author", "name", "content")
+"""What a page shows of a mention: a change there needs approving again."""
 OWNER = User("account:admin", frozenset({"account:admin", "system.Authenticated", EVERYONE}))
 
 
@@ -165,10 +167,14 @@ async def apply(ctx: Context, item_id: str, payload: Mapping[str, Any]) -> Appli
             return Applied(rid, "removed")
         if in_domains(domain_of(source), await blocked_domains(ctx, site)):
             return Applied(rid, "dropped")
+        cleaned = _clean(payload)
         status = _arrival_status(ctx, source)
         if existing is not None and existing.get("status") == REJECTED:
             status = REJECTED  # the owner said no; a new version does not ask again
-        data = {**_clean(payload), "status": status, "entry": entry_id,
+        elif existing is not None and existing.get("status") == APPROVED and all(
+                existing.get(k) == cleaned[k] for k in SHOWN):
+            status = APPROVED  # sent again unchanged: what was approved is what shows
+        data = {**cleaned, "status": status, "entry": entry_id,
                 "entry_type": entry_type, "item": item_id,
                 "received": str(existing.get("received")) if existing else verified}
         await writes.save(ctx, OWNER, RECORD, parent, rid, data, _permissions(status),

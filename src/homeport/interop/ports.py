@@ -186,6 +186,11 @@ class Mentions(Protocol):
         """Record the outcome; ``queued`` with ``retry_at`` (ms) puts it back for later."""
         ...
 
+    def prune(self, before: int) -> int:
+        """Forget finished rows last changed before ``before`` (ms) that no answer needs;
+        how many."""
+        ...
+
     def last_digest(self, tenant: str, source: str, target: str) -> str | None:
         """The digest of the mention the home was last sent for this pair, or None when
         it was never sent one or was last told to remove it."""

@@ -98,6 +98,21 @@ class ProviderMentions:
                 (state, detail[:500], digest, now, retry_at, job_id),
             )
 
+    def prune(self, before: int) -> int:
+        """Forget what no answer needs any more: rejected webmentions, and sent ones that a
+        later one for the same source and target superseded, last changed before ``before``
+        (ms). The latest sent one of each pair stays: it tells an update from a repeat."""
+        with self.db.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM webmentions WHERE updated < ? AND (state = 'rejected' OR"
+                " (state IN ('accepted', 'unchanged', 'removed') AND EXISTS (SELECT 1 FROM"
+                " webmentions AS newer WHERE newer.tenant = webmentions.tenant"
+                " AND newer.source = webmentions.source AND newer.target = webmentions.target"
+                " AND newer.state IN ('accepted', 'unchanged', 'removed')"
+                " AND newer.updated > webmentions.updated)))",
+                (before,),
+            ).rowcount
+
     def last_digest(self, tenant: str, source: str, target: str) -> str | None:
         with self.db.transaction() as conn:
             row = conn.execute(

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,10 @@ class Limits:
     """Seconds between looks at the queue when nothing woke the verifier."""
     retry: int = 60_000
     """Milliseconds before a job is tried again when the tenant's inbox was full."""
+    keep: int = 30 * 24 * 3600 * 1000
+    """Milliseconds finished rows no answer needs are kept (``Mentions.prune``)."""
+    prune_every: float = 3600.0
+    """Seconds between two prunings by one process."""
 
 
 def provider_routes(limits: Limits | None = None) -> list[BaseRoute]:
@@ -248,7 +253,15 @@ class Verifier:
     async def _loop(self) -> None:
         assert self.ports.mentions is not None
         mentions = self.ports.mentions
+        pruned = -self.limits.prune_every
         while True:
+            if time.monotonic() - pruned >= self.limits.prune_every:
+                pruned = time.monotonic()
+                try:
+                    await anyio.to_thread.run_sync(
+                        mentions.prune, self.ports.clock() - self.limits.keep)
+                except Exception:
+                    log.exception("cannot prune the webmention queue")
             free = self.limits.parallel - len(self._running)
             jobs: list[MentionJob] = []
             if free > 0:

@@ -5,9 +5,11 @@ home is initialised and enrolled through the CLI; while it is off, 10,000 items 
 kind ``test.note`` (``homeport.testing.inbox``: each creates one record in the home's store,
 create-if-absent, as protocols' handlers do; bodies of about 1 KB, like a Micropub note) are
 queued in its inbox at the provider, received a week ago. Then the home starts and its relay
-drains them. The rate is measured at the home, from the times its relay logged the first and the
-last item applied (``inbox.sqlite``); the time from the home's start to an empty inbox at the
-provider (start-up included) is given too.
+drains them. The rate is measured at the home, from the times its relay logged the first and
+the last item applied (``inbox.sqlite``); the time from the home's start to an empty inbox at
+the provider (start-up included) is given too. Last, with the home connected, 20 items put one
+at a time (by another process than the provider's, as another worker's would be): the time
+from each put until its result is back at the provider (applied and acknowledged).
 
     .venv/bin/python bench/interop.py --only backlog
 """
@@ -19,6 +21,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ ITEMS = 10_000
 WEEK_MS = 7 * 24 * 3600 * 1000
 BODY = 1000
 PY = (sys.executable, "-m")
+LIVE = 20
 
 
 def _env() -> dict[str, str]:
@@ -70,11 +74,25 @@ def _start(command: list[str], log: Path, ready: str) -> subprocess.Popen[bytes]
     return proc
 
 
+def _round_trip(box: ProviderInbox, n: int) -> float:
+    """One item put (by this process, not the provider's: found by the provider's re-read)
+    while the home is connected, until its result is back at the provider."""
+    time.sleep(0.3)
+    item_id = f"live-{n}"
+    put = time.monotonic()
+    box.put("alice", test_inbox.KIND, {}, b'{"title": "live"}', item_id=item_id)
+    while box.result("alice", item_id) is None:
+        if time.monotonic() - put > 30:
+            raise RuntimeError("a live item took more than 30 s")
+        time.sleep(0.002)
+    return time.monotonic() - put
+
+
 async def _records(home: Path) -> int:
     store = open_record_store(f"sqlite:///{home / 'homeport.sqlite'}")
     await store.initialize()
     try:
-        return await store.count_all("record", test_inbox.PARENT, [])
+        return await store.count_all("record", test_inbox.PARENT, []) - LIVE
     finally:
         await store.close()
 
@@ -144,10 +162,12 @@ def run() -> dict[str, Any]:
             time.sleep(0.1)
         drained = time.monotonic() - started
         results = sum(box.result("alice", f"backlog-{n:05}") is not None for n in range(ITEMS))
+        live = ProviderInbox(db, ITEMS, 1 << 30, clock=lambda: int(time.time() * 1000))
+        latencies = [_round_trip(live, n) for n in range(LIVE)]
         db.close()
         with sqlite3.connect(home / "inbox.sqlite") as log:
             count, first, last = log.execute(
-                "SELECT count(*), min(applied), max(applied) FROM applied"
+                "SELECT count(*), min(applied), max(applied) FROM applied WHERE id LIKE 'backlog-%'"
             ).fetchone()
         stop_process(procs.pop())
         total = asyncio.run(_records(home))  # they really are in the home's store
@@ -161,6 +181,10 @@ def run() -> dict[str, Any]:
             "results at the provider": results,
             "applied per second (home's log, first to last)": round((count - 1) / seconds),
             "home start to empty inbox (s)": round(drained, 2),
+            f"connected: put → result at the provider, p50 of {LIVE} (ms)": round(
+                statistics.median(latencies) * 1000
+            ),
+            "connected: put → result, max (ms)": round(max(latencies) * 1000),
         }
     finally:
         for proc in reversed(procs):

@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from homeport.core.errors import HomeportError
+from homeport.crypto.boxes import box_key
 from homeport.interop.ports import InboxItem
 from homeport.interop.relay import AppliedLog, ProviderRelay, Session
 from homeport.provider.db import ProviderDB
@@ -49,7 +51,12 @@ class Calls:
 
 
 def relay_for(
-    world: World, home: Home, calls: Calls, tmp: Path, http: httpx.AsyncClient
+    world: World,
+    home: Home,
+    calls: Calls,
+    tmp: Path,
+    http: httpx.AsyncClient,
+    box: X25519PrivateKey | None = None,
 ) -> ProviderRelay:
     applied = AppliedLog(tmp)
     return ProviderRelay(
@@ -60,6 +67,7 @@ def relay_for(
         types.SimpleNamespace(),
         http,
         Session(wait=2000, rng=lambda: 0.0),
+        box=box,
     )
 
 
@@ -300,3 +308,44 @@ def test_bad_polls_are_refused_and_change_nothing(world: World) -> None:
     assert answer.status_code == 400
     assert box.result("alice", "i1") is None
     assert [w.id for w in box.waiting("alice", 10, 1 << 20)] == ["i1"]
+
+
+def test_bodies_are_sealed_to_the_home_once_it_named_its_key(world: World, tmp_path: Path) -> None:
+    """Stored sealed, opened at the home; what came before the home's first poll stays as it
+    came; a body the provider swapped between items does not open and is rejected."""
+    home = world.enrolled("alice")
+    box = inbox(world)
+    box.put("alice", "test.note", {}, b"before any poll", item_id="early")
+    key = box_key(b"d" * 32)
+    calls = Calls()
+
+    async def go(count: int) -> None:
+        async with httpx.AsyncClient() as http:
+            await drain(relay_for(world, home, calls, tmp_path, http, box=key), count)
+
+    run(go(1))  # the poll named the key
+    box.put("alice", "test.note", {"clear": "yes"}, b"my secret reply", item_id="s1")
+    box.put("alice", "test.note", {}, b"another secret", item_id="s2")
+    box.put("alice", "test.note", {}, b"third secret", item_id="s3")
+    with world.db.transaction() as conn:
+        rows = dict(conn.execute("SELECT id, body FROM inbox WHERE tenant = 'alice'").fetchall())
+        sealed = dict(
+            conn.execute("SELECT id, sealed FROM inbox WHERE tenant = 'alice'").fetchall()
+        )
+        assert b"secret" not in bytes(rows["s1"]) and sealed["s1"] == 1
+        # a hostile provider moves s2's box onto s3
+        conn.execute("UPDATE inbox SET body = ? WHERE id = 's3'", (rows["s2"],))
+    assert box.waiting("alice", 10, 1 << 20)[0].meta == {"clear": "yes"}
+    run(go(3))
+    assert calls.items == ["early", "s1", "s2"]
+    assert box.result("alice", "s1") == {"applied": "s1", "body": "my secret reply"}
+    result = box.result("alice", "s3")
+    assert result is not None and result["error"]["status"] == 400
+
+
+def test_a_bad_box_key_is_refused(world: World) -> None:
+    home = world.enrolled("alice")
+    for seal in ["short", 5, "!" * 43]:
+        body, headers = _signed_take(world, home, {"seal": seal, "wait": 0})
+        answer = world.client.post(f"{API}/inbox", content=body, headers=headers)
+        assert answer.status_code == 400, (seal, answer.text)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -36,11 +37,14 @@ from typing import Any
 
 import anyio
 import httpx
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from homeport import jsonio
 from homeport.core.errors import HomeportError
+from homeport.crypto.boxes import BoxError, box_key, open_box, public_bytes
 from homeport.interop import registry
 from homeport.interop.ports import Handler, InboxItem
+from homeport.services.repository import repo_keys
 from homeport.settings import Settings
 from homeport.store.connection import open_sqlite
 from homeport.sync import providers
@@ -70,16 +74,22 @@ class Poll:
     ack: tuple[tuple[str, Mapping[str, Any]], ...]
     wait: int
     limit: int
+    seal: str | None = None
 
     def body(self) -> dict[str, Any]:
         acks = [{"id": item_id, "result": dict(result)} for item_id, result in self.ack]
-        return {"after": self.after, "ack": acks, "wait": self.wait, "limit": self.limit}
+        doc = {"after": self.after, "ack": acks, "wait": self.wait, "limit": self.limit}
+        if self.seal is not None:
+            doc["seal"] = self.seal
+        return doc
 
 
 @dataclass(frozen=True)
 class Received:
     seq: int
     item: InboxItem
+    sealed: bool = False
+    """The body is a box sealed to this home's key (``crypto/boxes.py``), still closed."""
 
 
 @dataclass
@@ -91,6 +101,8 @@ class Session:
     wait: int = WAIT_MS
     limit: int = LIMIT
     rng: Callable[[], float] = random.random
+    seal: str | None = None
+    """This home's box key (base64url), named in every poll: bodies are sealed to it."""
     after: int = 0
     acks: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     failures: int = 0
@@ -104,7 +116,7 @@ class Session:
         (acknowledging twice changes nothing)."""
         self._sent = tuple(self.acks)
         ack = tuple((i, self.acks[i]) for i in self._sent)
-        return Poll(self.after, ack, self.wait, self.limit)
+        return Poll(self.after, ack, self.wait, self.limit, self.seal)
 
     def answered(self, doc: Any) -> list[Received]:
         """The provider's answer: its acks are done; the items to apply, in order. Raises
@@ -153,8 +165,10 @@ def parse_item(raw: Any) -> Received:
     try:
         seq, item_id, kind = raw["seq"], raw["id"], raw["kind"]
         meta, body, received = raw["meta"], raw["body"], raw["received"]
+        sealed = raw.get("sealed", False)
         ok = (
-            isinstance(seq, int)
+            isinstance(sealed, bool)
+            and isinstance(seq, int)
             and isinstance(item_id, str)
             and isinstance(kind, str)
             and isinstance(meta, dict)
@@ -166,7 +180,7 @@ def parse_item(raw: Any) -> Received:
         data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (KeyError, TypeError, ValueError):
         raise ValueError("the provider sent an item that is not one") from None
-    return Received(seq, InboxItem(item_id, kind, meta, data, received))
+    return Received(seq, InboxItem(item_id, kind, meta, data, received), sealed)
 
 
 def rejected(exc: HomeportError) -> dict[str, Any]:
@@ -229,6 +243,7 @@ class ProviderRelay:
         http: httpx.AsyncClient,
         session: Session | None = None,
         clock: Callable[[], int] = lambda: int(time.time() * 1000),
+        box: X25519PrivateKey | None = None,
     ) -> None:
         self.url = normalise_url(url)
         self.audience = origin(self.url)
@@ -239,6 +254,11 @@ class ProviderRelay:
         self.http = http
         self.session = session or Session()
         self.clock = clock
+        self.box = box
+        """This home's box key: bodies sealed to it are opened here, and every poll names it."""
+        if box is not None:
+            public = base64.urlsafe_b64encode(public_bytes(box)).decode().rstrip("=")
+            self.session.seal = public
         self.count = 0
         """Items applied (or rejected) by this relay: what tests and the benchmark watch."""
 
@@ -312,7 +332,7 @@ class ProviderRelay:
             self.session.skipped(received)
             return True
         try:
-            result = await anyio.to_thread.run_sync(self._apply_once, handler, item)
+            result = await anyio.to_thread.run_sync(self._apply_once, handler, received)
         except Exception:
             log.exception("relay: applying %s (%s) failed; it will be retried", item.id, item.kind)
             return False
@@ -320,17 +340,36 @@ class ProviderRelay:
         self.count += 1
         return True
 
-    def _apply_once(self, handler: Handler, item: InboxItem) -> Mapping[str, Any]:
-        """In a worker thread: the recorded result, or run the handler and record its."""
+    def _apply_once(self, handler: Handler, received: Received) -> Mapping[str, Any]:
+        """In a worker thread: the recorded result, or open the body, run the handler and
+        record its result. A body that does not open is rejected (it was damaged or forged
+        at the provider)."""
+        item = received.item
         known = self.applied.result(item.id)
         if known is not None:
             return known
         try:
+            if received.sealed:
+                item = self.opened(item)
             result = dict(handler(self.context, item))
         except HomeportError as exc:
             result = rejected(exc)
         self.applied.record(item.id, item.kind, result, self.clock())
         return result
+
+    def opened(self, item: InboxItem) -> InboxItem:
+        if self.box is None:
+            raise HomeportError("this item is sealed and this home has no box key", code=400)
+        try:
+            body = open_box(self.box, item.body, associated(item.id, item.kind))
+        except BoxError as exc:
+            raise HomeportError(str(exc), code=400) from None
+        return dataclasses.replace(item, body=body)
+
+
+def associated(item_id: str, kind: str) -> bytes:
+    """What the provider binds a sealed body to (``provider/inbox.py``): its item."""
+    return f"homeport inbox\n{item_id}\n{kind}".encode()
 
 
 def _code(answer: httpx.Response) -> str:
@@ -352,12 +391,14 @@ class Relays:
         context: Any,
         providers: Callable[[], list[str]],
         credentials: Callable[[], Credentials],
+        box: Callable[[], X25519PrivateKey | None] = lambda: None,
     ) -> None:
         self.data_dir = data_dir
         self.handlers = handlers
         self.context = context
         self.providers = providers
         self.credentials = credentials
+        self.box = box
         self.applied = AppliedLog(data_dir)
         self.running: dict[str, tuple[ProviderRelay, asyncio.Task[None]]] = {}
         self._http = httpx.AsyncClient(follow_redirects=False)
@@ -382,10 +423,10 @@ class Relays:
                 self.running.pop(url)[1].cancel()
         if not wanted - set(self.running):
             return
-        credentials = self.credentials()
+        credentials, box = self.credentials(), self.box()
         for url in wanted - set(self.running):
             relay = ProviderRelay(
-                url, credentials, self.handlers, self.applied, self.context, self._http
+                url, credentials, self.handlers, self.applied, self.context, self._http, box=box
             )
             self.running[url] = (relay, asyncio.create_task(relay.run()))
 
@@ -417,6 +458,7 @@ def start(settings: Settings, context: Any) -> Relays | None:
         context,
         urls,
         lambda: providers.credentials(data_dir),
+        lambda: box_key(repo_keys(data_dir).data_key),
     )
     relays.start()
     return relays

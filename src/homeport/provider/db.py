@@ -101,10 +101,14 @@ CREATE TABLE IF NOT EXISTS inbox (
     size INTEGER NOT NULL,
     received INTEGER NOT NULL,
     acked INTEGER,
-    result TEXT
+    result TEXT,
+    sealed INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_id ON inbox (tenant, id);
 CREATE INDEX IF NOT EXISTS inbox_waiting ON inbox (tenant, acked, seq);
+CREATE TABLE IF NOT EXISTS inbox_keys (
+    tenant TEXT PRIMARY KEY, public BLOB NOT NULL, updated INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox_usage (
     tenant TEXT PRIMARY KEY, items INTEGER NOT NULL, bytes INTEGER NOT NULL
 ) WITHOUT ROWID;

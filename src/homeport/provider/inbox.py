@@ -6,6 +6,11 @@ A put is one transaction holding the tenant's write lock (SQLite's ``BEGIN IMMED
 PostgreSQL advisory lock per tenant), so the bound per tenant holds across processes and the
 items of a tenant are numbered in the order they were accepted.
 
+Bodies are sealed to the home as they are stored (``crypto/boxes.py``) once the home has
+named its box key (every relay poll does, signed), so the database holds only what the
+protocols put in ``meta`` in clear; an item received before a home ever connected is kept as
+it came and sent as it is.
+
 An item waits (``acked`` NULL) until the home acknowledges it over the relay (``relay.py``);
 then its body is dropped and its result kept for ``RESULT_MS`` so ``result()`` can answer
 (Micropub waits on it). Only waiting items count against the bound.
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport import jsonio
+from homeport.crypto.boxes import seal_box
 from homeport.interop.ports import InboxFull
 from homeport.provider.db import ProviderDB
 from homeport.store.connection import Connection
@@ -40,6 +46,7 @@ class Waiting:
     meta: dict[str, Any]
     body: bytes
     received: int
+    sealed: bool = False
 
 
 class Wakeups:
@@ -86,6 +93,8 @@ class ProviderInbox:
         self.max_bytes = max_bytes
         self.clock = clock
         self.wakeups = wakeups or Wakeups()
+        self._keys: dict[str, bytes] = {}
+        """Box keys this process wrote (so a poll writes only a changed one)."""
 
     # --- the port ------------------------------------------------------------------------
     def put(
@@ -108,6 +117,12 @@ class ProviderInbox:
             ).fetchone()
             if found is not None:
                 return item_id
+            key = conn.execute(
+                "SELECT public FROM inbox_keys WHERE tenant = ?", (tenant,)
+            ).fetchone()
+            if key is not None:
+                body = seal_box(bytes(key[0]), body, associated(item_id, kind))
+                size = len(body) + len(meta_text)
             count, used = _usage(conn, tenant)
             if count + 1 > self.max_items or used + size > self.max_bytes:
                 raise InboxFull(
@@ -115,9 +130,9 @@ class ProviderInbox:
                     "provider keeps until the home takes them"
                 )
             conn.execute(
-                "INSERT INTO inbox (tenant, id, kind, meta, body, size, received)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (tenant, item_id, kind, meta_text, body, size, now),
+                "INSERT INTO inbox (tenant, id, kind, meta, body, size, received, sealed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (tenant, item_id, kind, meta_text, body, size, now, int(key is not None)),
             )
             conn.execute(
                 "UPDATE inbox_usage SET items = items + 1, bytes = bytes + ? WHERE tenant = ?",
@@ -143,18 +158,22 @@ class ProviderInbox:
         about ``max_bytes`` (always at least one, whatever its size)."""
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT seq, id, kind, meta, body, received FROM inbox"
+                "SELECT seq, id, kind, meta, body, received, sealed FROM inbox"
                 " WHERE tenant = ? AND acked IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 (tenant, after, limit),
             ).fetchall()
         out: list[Waiting] = []
         total = 0
-        for seq, item_id, kind, meta, body, received in rows:
+        for seq, item_id, kind, meta, body, received, sealed in rows:
             data = bytes(body or b"")
             if out and total + len(data) > max_bytes:
                 break
             total += len(data)
-            out.append(Waiting(int(seq), item_id, kind, jsonio.loads(meta), data, int(received)))
+            out.append(
+                Waiting(
+                    int(seq), item_id, kind, jsonio.loads(meta), data, int(received), bool(sealed)
+                )
+            )
         return out
 
     def ack(self, tenant: str, results: Mapping[str, Mapping[str, Any]]) -> int:
@@ -188,10 +207,29 @@ class ProviderInbox:
             )
         return done
 
+    def set_key(self, tenant: str, public: bytes) -> None:
+        """The home's box key, which bodies are sealed to from now on (written only when it
+        changed: every poll names it)."""
+        known = self._keys.get(tenant)
+        if known == public:
+            return
+        with self.db.transaction(lock=f"inbox:{tenant}") as conn:
+            conn.execute(
+                "INSERT INTO inbox_keys VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE"
+                " SET public = excluded.public, updated = excluded.updated",
+                (tenant, public, self.clock()),
+            )
+        self._keys[tenant] = public
+
     def usage(self, tenant: str) -> tuple[int, int]:
         """Waiting items and their bytes."""
         with self.db.transaction(lock=f"inbox:{tenant}") as conn:
             return _usage(conn, tenant)
+
+
+def associated(item_id: str, kind: str) -> bytes:
+    """What a sealed body is bound to: its item (a box cannot be moved to another)."""
+    return f"homeport inbox\n{item_id}\n{kind}".encode()
 
 
 def drop(db: ProviderDB, tenant: str) -> None:
@@ -199,6 +237,7 @@ def drop(db: ProviderDB, tenant: str) -> None:
     with db.transaction(lock=f"inbox:{tenant}") as conn:
         conn.execute("DELETE FROM inbox WHERE tenant = ?", (tenant,))
         conn.execute("DELETE FROM inbox_usage WHERE tenant = ?", (tenant,))
+        conn.execute("DELETE FROM inbox_keys WHERE tenant = ?", (tenant,))
 
 
 def _usage(conn: Connection, tenant: str) -> tuple[int, int]:
@@ -218,4 +257,4 @@ def _usage(conn: Connection, tenant: str) -> tuple[int, int]:
     return int(count), int(used)
 
 
-__all__ = ["RESULT_MS", "ProviderInbox", "Waiting", "Wakeups", "drop"]
+__all__ = ["RESULT_MS", "ProviderInbox", "Waiting", "Wakeups", "associated", "drop"]

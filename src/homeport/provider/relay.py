@@ -66,6 +66,19 @@ def parse_acks(raw: Any) -> dict[str, dict[str, Any]]:
     return acks
 
 
+def parse_key(raw: Any) -> bytes | None:
+    """The home's box key (``crypto/boxes.py``), base64url, 32 bytes."""
+    if raw is None:
+        return None
+    try:
+        key = base64.urlsafe_b64decode(str(raw) + "=" * (-len(str(raw)) % 4))
+    except ValueError:
+        key = b""
+    if not isinstance(raw, str) or len(key) != 32:
+        raise ProviderError(400, "bad-request", "'seal' must be a 32-byte key, base64url")
+    return key
+
+
 def _item(found: Waiting) -> dict[str, Any]:
     return {
         "seq": found.seq,
@@ -74,6 +87,7 @@ def _item(found: Waiting) -> dict[str, Any]:
         "meta": found.meta,
         "body": base64.urlsafe_b64encode(found.body).decode().rstrip("="),
         "received": found.received,
+        "sealed": found.sealed,
     }
 
 
@@ -84,7 +98,10 @@ async def take(request: Request, provider: Provider) -> Response:
     wait = _number(doc, "wait", 0, MAX_WAIT_MS)
     limit = _number(doc, "limit", 100, MAX_LIMIT) or 1
     acks = parse_acks(doc.get("ack"))
+    key = parse_key(doc.get("seal"))
     box = inbox_of(request)
+    if key is not None:
+        await provider.query(box.set_key, tenant.name, key)
     acked = await provider.query(box.ack, tenant.name, acks) if acks else 0
     deadline = time.monotonic() + wait / 1000
     event = box.wakeups.register(tenant.name)

@@ -129,6 +129,12 @@ def test_passkey_sign_in_issues_a_token_the_grants_accept(
     # the provider told the home (its inbox), so the home can list and revoke it
     assert [t["client_id"] for t in grants(world).issued_here("alice")] == [CLIENT]
 
+    # Micropub at the same provider takes it (q=config is answered by the provider alone)
+    micropub = {"Host": HOST, "Authorization": f"Bearer {token['access_token']}"}
+    config = world.client.get("/_homeport/micropub?q=config", headers=micropub)
+    assert config.status_code == 200, config.text
+    assert config.json()["media-endpoint"] == SITE + "_homeport/media"
+
     again = redeem(world, code)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
@@ -141,6 +147,7 @@ def test_passkey_sign_in_issues_a_token_the_grants_accept(
     # the home revokes the power to issue tokens: what was issued under it stops at once
     delegate(world, alice, [docs[0]], [docs[1]["id"]])
     assert grants(world).token("alice", token["access_token"]) is None
+    assert world.client.get("/_homeport/micropub?q=config", headers=micropub).status_code == 401
     refused = world.client.post(
         "/_homeport/indieauth/introspect", data={"token": token["access_token"]}, headers=bearer
     )

@@ -262,7 +262,7 @@ UNLABELLED = """() => Array.from(document.querySelectorAll(
 
 
 MAIN_SCREENS = ["/admin/", "/admin/write/new", "/admin/notes", "/admin/media", "/admin/papers",
-                "/admin/settings"]
+                "/admin/responses", "/admin/settings"]
 
 
 def test_every_control_has_a_label_and_every_image_a_text(page: Any) -> None:

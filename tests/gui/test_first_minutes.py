@@ -160,7 +160,7 @@ def _pages_with_entries(page: Any) -> list[str]:
                                 data={"title": long_title, "body": "Text."}).json()
     paths = ["/admin/", "/admin/write", "/admin/write/new", f"/admin/write/{article['id']}",
              "/admin/notes", "/admin/media", "/admin/papers", "/admin/providers",
-             "/admin/settings"]
+             "/admin/responses", "/admin/settings"]
     page.goto("/admin/media")
     media = page.locator(".grid a").first
     if media.count():

@@ -118,3 +118,58 @@ def test_home_made_with_init_still_gets_a_site_and_no_new_phrase(
             "theme": "portfolio", "password": gui.password, "password2": gui.password}
     done = client.post("/admin/setup", data=form)
     assert "already had an identity" in done.text and "From init" in done.text
+
+
+def _restarted(settings: Any, clock: Any) -> Any:
+    """A second home process over the same data dir (the store is the first one's)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from homeport.home import create_home_app
+    from homeport.services.context import Context
+    from homeport.store.blobs_fs import FsBlobStore
+
+    def start(store: Any) -> Any:
+        ctx = Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir),
+                      clock=clock)
+        return TestClient(create_home_app(settings, ctx), base_url="http://127.0.0.1",
+                          client=("127.0.0.1", 50000))
+
+    return start
+
+
+def test_a_login_survives_a_restart_and_a_logout_too(
+    gui: Any, settings: Any, clock: Clock
+) -> None:
+    from homeport.store.memory import MemoryRecordStore
+
+    settings.data_dir.mkdir(parents=True)
+    store = MemoryRecordStore()
+    start = _restarted(settings, clock)
+    with start(store) as first:
+        words = gui.wizard(first)
+        kept = first.cookies[COOKIE]
+        first.cookies.clear()
+        gui.login(first, gui.password)
+        logged_out = first.cookies[COOKIE]
+        page = first.get("/admin/")
+        first.post("/admin/logout", data={"csrf": gui.csrf_of(page.text)})
+    saved = (settings.data_dir / "gui-sessions.json").read_text()
+    assert kept.split(".")[0] not in saved and words[0] not in saved  # no id, no phrase
+    assert oct((settings.data_dir / "gui-sessions.json").stat().st_mode & 0o777) == "0o600"
+    clock.advance(60)
+    with start(store) as second:
+        second.cookies.set(COOKIE, kept)
+        assert second.get("/admin/", follow_redirects=False).status_code == 200
+        second.cookies.set(COOKIE, logged_out)
+        assert second.get("/admin/", follow_redirects=False).status_code == 303
+        session_id, _, sig = kept.partition(".")
+        second.cookies.set(COOKIE, f"{session_id}.{'0' * len(sig)}")  # forged signature
+        assert second.get("/admin/", follow_redirects=False).status_code == 303
+    clock.advance(IDLE_MS / 1000 + 1)
+    with start(store) as third:
+        third.cookies.set(COOKIE, kept)
+        assert third.get("/admin/", follow_redirects=False).status_code == 303  # idle too long

@@ -107,7 +107,7 @@ class Page:
         if self.fresh_session:
             response.set_cookie(
                 COOKIE,
-                self.session.id,
+                store_of(self.ctx).cookie(self.session),
                 max_age=LIFETIME_MS // 1000,
                 path="/",
                 httponly=True,

@@ -68,6 +68,16 @@ def test_a_relative_link_and_a_link_in_an_image_verify(receiver: Receiver,
     assert [b["type"] for b in bodies(receiver)] == ["mention", "mention"]
 
 
+def test_a_source_in_another_charset_is_read_in_it(receiver: Receiver,
+                                                    source: SourceServer) -> None:
+    page = reply_page(text="Très bien, merci").replace("Bob", "Zoë").encode("iso-8859-1")
+    url = source.page("/latin1", page, content_type="text/html; charset=ISO-8859-1")
+    assert accepted(receiver, url)["status"] == "accepted"
+    [body] = bodies(receiver)
+    assert body["author"]["name"] == "Zoë"  # type: ignore[index]
+    assert body["content"]["text"] == "Très bien, merci"  # type: ignore[index]
+
+
 def test_a_link_only_in_text_or_a_comment_is_rejected(receiver: Receiver,
                                                       source: SourceServer) -> None:
     text = source.page("/text", f"<p>See {TARGET}</p><!-- <a href='{TARGET}'>x</a> -->")

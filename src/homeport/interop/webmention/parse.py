@@ -123,15 +123,29 @@ def _json_values(value: Any) -> Iterator[str]:
             yield from _json_values(item)
 
 
-def decode(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")
+def decode(body: bytes, charset: str = "utf-8") -> str:
+    """The text of a body in the charset its Content-Type named (UTF-8 when none, or one
+    Python does not know)."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
-def links_to(body: bytes, content_type: str, url: str, target: str) -> bool:
+def charset_of(content_type: str) -> str:
+    """``charset`` of a Content-Type header value, or empty."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return ""
+
+
+def links_to(body: bytes, content_type: str, url: str, target: str, charset: str = "") -> bool:
     """Whether the source (``body`` as fetched from ``url``) links to ``target``: an exact
     match of a link's resolved URL in HTML, of a string value in JSON, of the text in plain
     text (the spec's per-media-type rules)."""
-    text = decode(body)
+    text = decode(body, charset)
     if content_type in ("application/json", "application/activity+json") or (
         content_type.endswith("+json")
     ):

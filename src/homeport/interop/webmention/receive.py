@@ -323,8 +323,9 @@ async def examine(ports: ProviderPorts, limits: Limits, job: MentionJob) -> Outc
         return Outcome(None, "the source is gone (410)")
     if not 200 <= fetched.status < 300:
         return Outcome(None, f"the source answered {fetched.status}", final=True)
+    charset = parse.charset_of(fetched.headers.get("content-type", ""))
     found = await anyio.to_thread.run_sync(
-        parse.links_to, fetched.body, fetched.content_type, fetched.url, job.target)
+        parse.links_to, fetched.body, fetched.content_type, fetched.url, job.target, charset)
     if not found:
         return Outcome(None, "the source does not link to the target")
     verified = iso(ports.clock())
@@ -334,14 +335,15 @@ async def examine(ports: ProviderPorts, limits: Limits, job: MentionJob) -> Outc
                                                       "url": "", "photo": ""},
                         "name": "", "content": {"html": "", "text": ""},
                         "published": "", "verified": verified})
-    mention = await anyio.to_thread.run_sync(_microformats, fetched, job, verified)
+    mention = await anyio.to_thread.run_sync(_microformats, fetched, job, verified, charset)
     return Outcome(mention)
 
 
-def _microformats(fetched: outbound.Fetched, job: MentionJob, verified: str) -> dict[str, Any]:
+def _microformats(fetched: outbound.Fetched, job: MentionJob, verified: str,
+                  charset: str) -> dict[str, Any]:
     import mf2py  # its parser stack loads only where mentions are verified
 
-    parsed = mf2py.parse(doc=parse.decode(fetched.body), url=fetched.url)
+    parsed = mf2py.parse(doc=parse.decode(fetched.body, charset), url=fetched.url)
     return parse.classify(parsed, job.source, job.target, verified)
 
 

@@ -41,6 +41,8 @@ class Provider:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment for ``provider serve`` (``HOMEPORT_PROVIDER_PUBLIC_URL``…)."""
+    args: tuple[str, ...] = ()
+    """Extra arguments for ``provider serve`` (``--workers 2``…)."""
 
     @property
     def url(self) -> str:
@@ -62,6 +64,7 @@ class Provider:
                     str(self.port),
                     "--base-domain",
                     BASE,
+                    *self.args,
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

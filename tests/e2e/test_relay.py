@@ -127,3 +127,44 @@ def test_kill_9_while_applying_loses_and_duplicates_nothing(tmp_path: Path) -> N
     assert Counter(before + after)[ids[0]] == 1  # what was acknowledged never came back
     for item_id, result in results.items():
         assert result is not None and result["record"] == test_inbox.record_id(item_id)
+
+
+@pytest.mark.timeout(240)
+def test_a_connected_home_gets_new_items_from_any_worker_within_a_second(tmp_path: Path) -> None:
+    """``provider serve --workers 2``: the home's long poll is held by one worker; items put by
+    the other processes (here the test's own, through the same database) reach it at once."""
+    provider = Provider(tmp_path / "provider", tmp_path / "provider.log", args=("--workers", "2"))
+    provider.start()
+    home = tmp_path / "home"
+    init(home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    db = ProviderDB(provider.data)
+    box = ProviderInbox(db, 1000, 1 << 24, clock=lambda: int(time.time() * 1000))
+    delays: list[float] = []
+    try:
+        proc = start_home(home, tmp_path / "home.log", free_port())
+        try:
+            # the first poll names the home's box key: from then on bodies are sealed
+            box.put("alice", test_inbox.KIND, {}, b'{"title": "first"}', item_id="first")
+            wait_for(lambda: box.result("alice", "first") is not None, 30, "no relay")
+            for n in range(6):
+                time.sleep(0.4)
+                put = time.monotonic()
+                body = json.dumps({"title": f"Secret {n}"}).encode()
+                box.put("alice", test_inbox.KIND, {}, body, item_id=f"live-{n}")
+                item = f"live-{n}"
+                wait_for(lambda i=item: box.result("alice", i) is not None, 10, "too slow")
+                delays.append(time.monotonic() - put)
+            with db.transaction() as conn:
+                stored = conn.execute(
+                    "SELECT body, sealed FROM inbox WHERE tenant = 'alice' AND id = 'live-0'"
+                ).fetchone()
+        finally:
+            stop_process(proc)
+    finally:
+        db.close()
+        provider.stop()
+    assert max(delays) < 1.0, delays
+    assert stored[1] == 1  # sealed when stored (the body itself is dropped once acknowledged)
+    titles = sorted(str(r["title"]) for r in records(home))
+    assert titles == sorted(["first", *(f"Secret {n}" for n in range(6))])

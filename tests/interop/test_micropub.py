@@ -508,3 +508,25 @@ def test_likes_replies_and_reposts_render_their_relation(mp: Stack, tmp_path: Pa
         doc = mf2py.parse(doc=(out / path.strip("/") / "index.html").read_text(), url=url)
         entry = next(i for i in doc["items"] if "h-entry" in i["type"])
         assert entry["properties"][prop] == ["https://example.com/post"], prop
+
+
+def test_source_without_a_token_shows_public_posts_only(mp: Stack) -> None:
+    token = mp.grants.issue("create")
+    public = create(mp, token, {"type": ["h-entry"], "properties": {
+        "content": ["Open"], "post-status": ["published"], "visibility": ["public"]}})
+    with mp.client(token) as client:
+        draft = client.post("/_homeport/micropub", data={
+            "h": "entry", "content": "Not yet", "post-status": "draft"}).headers["location"]
+    queued = len(mp.inbox.items)
+    with mp.client() as client:
+        shown = client.get("/_homeport/micropub", params={"q": "source", "url": public})
+        hidden = client.get("/_homeport/micropub", params={"q": "source", "url": draft})
+        again = client.get("/_homeport/micropub", params={"q": "source", "url": public})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["properties"]["content"] == ["Open"]
+    assert "post-status" not in shown.json()["properties"]
+    assert "visibility" not in shown.json()["properties"]
+    assert hidden.status_code == 401 and hidden.json()["error"] == "unauthorized"
+    assert again.json() == shown.json()
+    assert len(mp.inbox.items) <= queued + 2  # one query item per post and minute
+    assert source(mp, token, draft)["properties"]["post-status"] == ["draft"]

@@ -123,6 +123,10 @@ def apply_query(ctx: Context, item: InboxItem) -> Mapping[str, Any]:
         if found is None:
             raise Refusal(f"there is no post at {doc.get('url')}")
         props = properties_of(found, origin)
+        if doc.get("public_only"):
+            if found.data.get("visibility") != "public" or found.data.get("draft"):
+                raise Refusal(f"there is no public post at {doc.get('url')}")
+            props = {k: v for k, v in props.items() if k not in mf2.PRIVATE_PROPERTIES}
         return {"ok": True, "answer": mf2.source(props, list(doc.get("properties") or []))}
 
     return _guard(work)

@@ -343,8 +343,13 @@ class Micropub:
     # --- queries -------------------------------------------------------------------------
     async def _query(self, request: Request, tenant: ports.TenantRef) -> Response:
         params = request.query_params
-        grant = self._known(await self._grant(request, tenant, params.get("access_token")))
+        grant = await self._grant(request, tenant, params.get("access_token"))
         q = params.get("q")
+        if q == "source":
+            return await self._source(request, tenant, grant, params.get("url"),
+                                      [*params.getlist("properties[]"),
+                                       *params.getlist("properties")])
+        grant = self._known(grant)
         media = f"{tenant.origin}{ports.TENANT_PREFIX}/media"
         if q == "config":
             return _json({"media-endpoint": media, "syndicate-to": [], "post-types": POST_TYPES,
@@ -353,22 +358,35 @@ class Micropub:
             return _json({"syndicate-to": []})
         if q == "category":
             return await self._category(request, tenant, grant, params.get("filter"))
-        if q == "source":
-            url = params.get("url")
-            if not url:
-                raise invalid("q=source needs the url of a post")
-            path = self._target(tenant, url)
-            wanted = [*params.getlist("properties[]"), *params.getlist("properties")]
-            return await self._relayed(request, tenant, grant, {"action": "source",
-                                       "url": url, "path": path, "properties": wanted},
-                                       uuid.uuid4().hex)
         if q is None:
             raise invalid("a GET needs q (config, source, syndicate-to, category)")
         raise invalid(f"unknown query q={q} (config, source, syndicate-to, category)")
 
-    async def _relayed(self, request: Request, tenant: ports.TenantRef,
-                       grant: ports.TokenGrant, doc: dict[str, Any], item_id: str) -> Response:
-        meta = {"action": doc["action"], "url": doc.get("url"), "token": grant.id}
+    async def _source(self, request: Request, tenant: ports.TenantRef,
+                      grant: ports.TokenGrant | None, url: str | None,
+                      wanted: list[str]) -> Response:
+        """A post's properties, asked of the home. With a token: any post, every property.
+        Without: only a post the live site shows, without its private properties (status,
+        visibility), and at most one query per post and minute reaches the inbox."""
+        if not url:
+            raise invalid("q=source needs the url of a post")
+        path = self._target(tenant, url)
+        doc: dict[str, Any] = {"action": "source", "url": url, "path": path,
+                               "properties": wanted}
+        if grant is not None:
+            return await self._relayed(request, tenant, grant.id, doc, uuid.uuid4().hex)
+        sites = self._ports(request).sites
+        if not await anyio.to_thread.run_sync(sites.live_path, tenant.name, path):
+            raise Refused(401, "unauthorized", "no access token: without one, only posts the "
+                          "site shows can be read")
+        doc["public_only"] = True
+        minute = self._ports(request).clock() // 60_000
+        digest = hashlib.sha256(f"{path}\0{sorted(wanted)}".encode()).hexdigest()[:24]
+        return await self._relayed(request, tenant, None, doc, f"source-{digest}-{minute}")
+
+    async def _relayed(self, request: Request, tenant: ports.TenantRef, grant_id: str | None,
+                       doc: dict[str, Any], item_id: str) -> Response:
+        meta = {"action": doc["action"], "url": doc.get("url"), "token": grant_id}
         await self._put(request, tenant, QUERY_KIND, meta, jsonio.dumps(doc), item_id)
         result = await self._result(request, tenant, item_id, time.monotonic() + self.wait)
         if result is None:

@@ -66,6 +66,7 @@ def provider(served: FakeProvider) -> Iterator[FakeProvider]:
     served.grants.delegations.clear()
     served.sites.hosts.clear()
     served.once.seen.clear()
+    served.inbox.items.clear()
     served.add_tenant("alice")
     served.add_tenant("bob")
     yield served

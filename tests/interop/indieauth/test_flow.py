@@ -302,7 +302,8 @@ def test_revoked_passkey_delegation_cannot_approve(
     assert refused.status_code == 403
     assert refused.json()["error"] == "access_denied"
     page = httpx.get(flow.url, timeout=10)
-    assert page.status_code == 403 and "No passkey" in page.text
+    assert page.status_code == 200 and "No passkey is delegated" in page.text
+    assert 'id="approve"' not in page.text and 'id="ask-home"' in page.text
 
 
 def test_expired_passkey_delegation_cannot_approve(
@@ -505,3 +506,71 @@ def test_bad_bodies_answer_4xx(site: str, owner: SoftAuthenticator) -> None:
     for body in (b"{", b"[]", b'{"pending": 1}', b'{"pending": "a.b"}'):
         answer = httpx.post(approve_url, content=body, timeout=10)
         assert answer.status_code == 400, answer.text
+
+
+def _home(consent: Any, what: str) -> httpx.Response:
+    url = consent.approve.replace("/auth/approve", f"/auth/{what}")
+    return httpx.post(url, json={"pending": consent.pending}, timeout=10)
+
+
+def test_approval_on_the_home_while_it_is_online(
+    provider: FakeProvider, site: str, owner: SoftAuthenticator
+) -> None:
+    """The request goes to the home's inbox; the owner's answer comes back as an
+    ``indieauth-approval`` delegation naming it; the owner may grant fewer scopes."""
+    flow = start(site, "create media")
+    consent = consent_page(flow.url)
+    assert _home(consent, "ask").json() == {"asked": True}
+    assert _home(consent, "ask").status_code == 200  # asking twice queues it once
+    ((tenant, _item_id), (kind, meta, body)) = next(iter(provider.inbox.items.items()))
+    assert tenant == "alice" and kind == "indieauth.signin" and body == b""
+    assert meta["client_id"] == CLIENT_ID and meta["redirect_uri"] == REDIRECT_URI
+    assert sorted(meta["scope"]) == ["create", "media"]
+    assert len(provider.inbox.items) == 1
+    assert _home(consent, "wait").json() == {"waiting": True}
+    provider.grants.delegate(
+        "alice",
+        "indieauth-approval",
+        {"nonce": "someone-else", "scopes": ["create"]},
+        expires=provider.now() + 600_000,
+    )
+    assert _home(consent, "wait").json() == {"waiting": True}
+    provider.grants.delegate(
+        "alice",
+        "indieauth-approval",
+        {"nonce": meta["nonce"], "scopes": ["create", "delete"]},
+        expires=provider.now() + 600_000,
+    )
+    location = _home(consent, "wait").json()["location"]
+    token = flow.client.fetch_token(
+        flow.metadata["token_endpoint"],
+        authorization_response=location,
+        code_verifier=flow.verifier,
+    )
+    assert token["scope"] == "create"
+    # answered once: neither the home's answer nor a passkey approves it again
+    assert _home(consent, "wait").status_code == 409
+    assert approve(consent, owner).status_code == 409
+
+
+def test_declined_on_the_home(provider: FakeProvider, site: str, owner: SoftAuthenticator) -> None:
+    flow = start(site)
+    consent = consent_page(flow.url)
+    _home(consent, "ask")
+    ((_, _), (_, meta, _)) = next(iter(provider.inbox.items.items()))
+    provider.grants.delegate(
+        "alice",
+        "indieauth-approval",
+        {"nonce": meta["nonce"], "declined": True},
+        expires=provider.now() + 600_000,
+    )
+    location = _home(consent, "wait").json()["location"]
+    back = parse_qs(urlsplit(location).query)
+    assert back["error"] == ["access_denied"] and back["state"] == [flow.state]
+
+
+def test_asking_the_home_needs_a_live_request(site: str, owner: SoftAuthenticator) -> None:
+    consent = consent_page(start(site).url)
+    url = consent.approve.replace("/auth/approve", "/auth/ask")
+    for body in ({"pending": "forged.value"}, {}, []):
+        assert httpx.post(url, json=body, timeout=10).status_code == 400

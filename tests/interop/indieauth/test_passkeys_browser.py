@@ -138,3 +138,29 @@ def test_registration_without_a_ticket_is_refused(provider: FakeProvider, site: 
         timeout=10,
     )
     assert forged.status_code == 403
+
+
+def test_approved_on_the_home_the_browser_goes_on(
+    page: Any, provider: FakeProvider, site: str
+) -> None:
+    """No passkey: the page asks the home and waits; the home's answer sends it on."""
+    provider.grants.delegate("alice", "indieauth-tokens", {"scopes": ["create"]})
+    app = f"http://app.localhost:{provider.port}"
+    flow = start(site, "create", client_id=app + "/", redirect_uri=app + "/callback")
+    page.goto(flow.url)
+    page.click("#ask-home")
+    expect(page.locator("#status")).to_contain_text("Waiting for your approval")
+    ((_, _), (_, meta, _)) = next(iter(provider.inbox.items.items()))
+    provider.grants.delegate(
+        "alice",
+        "indieauth-approval",
+        {"nonce": meta["nonce"], "scopes": ["create"]},
+        expires=provider.now() + 600_000,
+    )
+    page.wait_for_url(f"{app}/callback?**")
+    token = flow.client.fetch_token(
+        flow.metadata["token_endpoint"],
+        authorization_response=page.url,
+        code_verifier=flow.verifier,
+    )
+    assert token["scope"] == "create"

@@ -30,6 +30,11 @@ ROOT = "/indieauth"
 """Where the routes are, relative to the provider's ``/_homeport`` mount."""
 PREFIX = ports.TENANT_PREFIX + ROOT
 TOKENS_POWER = "indieauth-tokens"
+APPROVAL_POWER = "indieauth-approval"
+"""The home's answer to one sign-in (params ``nonce`` and ``scopes``, or ``declined``)."""
+SIGNIN_KIND = "indieauth.signin"
+"""The inbox item asking the home to approve a sign-in (meta: ``nonce``, ``client_id``,
+``redirect_uri``, ``scope``, ``expires``)."""
 CODE_LIFETIME_MS = 10 * 60 * 1000
 PENDING_LIFETIME_MS = 10 * 60 * 1000
 DEFAULT_TOKEN_LIFETIME_S = 30 * 24 * 3600
@@ -240,17 +245,6 @@ async def authorize(request: Request, here: Here) -> Response:
         return RedirectResponse(target, 302, headers=NO_STORE)
     keys, allowed = await run_in_threadpool(lambda: (_passkeys(here), _delegated_scopes(here)))
     deny = _error_back(redirect, state, here, "access_denied", "the owner declined")
-    if not keys:
-        return page(
-            "message.html",
-            403,
-            title="No passkey for this site yet",
-            message=(
-                f"{here.me} has no passkey delegated to this provider. Register one from your "
-                "home's admin page (Sign-in → Add a passkey), then try again."
-            ),
-            back=deny,
-        )
     key = here.key()
     pending = sealed.seal(
         key,
@@ -279,6 +273,9 @@ async def authorize(request: Request, here: Here) -> Response:
         pending=pending,
         options=options,
         approve=here.url("auth/approve"),
+        ask=here.url("auth/ask"),
+        wait=here.url("auth/wait"),
+        has_passkey=bool(keys),
         script=here.url("passkey.js"),
         deny=deny,
     )
@@ -320,23 +317,103 @@ async def approve(request: Request, here: Here) -> Response:
         assert here.ports.once is not None  # here.key() checked it
         if not here.ports.once.first_use("pending:" + pending["n"], pending["exp"]):
             raise OAuthError("invalid_request", "this sign-in was already approved", 409)
-        return sealed.seal(
-            key,
-            "code",
-            {
-                "t": here.tenant.name,
-                "c": pending["c"],
-                "r": pending["r"],
-                "ch": pending["ch"],
-                "sc": sorted(granted),
-                "exp": here.now() + CODE_LIFETIME_MS,
-                "n": sealed.nonce(),
-            },
-        )
+        return _code(here, pending, granted)
 
     code = await run_in_threadpool(decide)
     target = _back(pending["r"], {"code": code, "state": pending["s"], "iss": here.me})
     return JSONResponse({"location": target}, headers=NO_STORE)
+
+
+# --- approval at the home, while it is online ------------------------------------------------
+
+
+def _pending_of(here: Here, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("pending"), str):
+        raise OAuthError("invalid_request", "expected {pending}")
+    pending = sealed.open_sealed(here.key(), "pending", data["pending"], here.now())
+    if pending is None or pending.get("t") != here.tenant.name:
+        raise OAuthError("invalid_request", "this sign-in request has expired; start again")
+    return pending
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return jsonio.loads_untrusted(body) if len(body) <= MAX_FORM else None
+    except ValueError:
+        return None
+
+
+async def ask(request: Request, here: Here) -> Response:
+    """Queue the sign-in for the home: its admin page lists it (Sign-in) while it is online,
+    and the owner's answer comes back as an ``indieauth-approval`` delegation naming it."""
+    pending = _pending_of(here, await _json_body(request))
+    meta = {
+        "nonce": pending["n"],
+        "client_id": pending["c"],
+        "redirect_uri": pending["r"],
+        "scope": pending["sc"],
+        "expires": pending["exp"],
+    }
+
+    def put() -> None:
+        try:
+            here.ports.inbox.put(
+                here.tenant.name, SIGNIN_KIND, meta, b"", item_id=f"indieauth-{pending['n']}"
+            )
+        except ports.InboxFull:
+            raise OAuthError(
+                "temporarily_unavailable", "the site's inbox at this provider is full", 507
+            ) from None
+
+    await run_in_threadpool(put)
+    return JSONResponse({"asked": True}, headers=NO_STORE)
+
+
+async def wait(request: Request, here: Here) -> Response:
+    """What the home answered so far: ``{"waiting": true}``, or where the browser goes."""
+    pending = _pending_of(here, await _json_body(request))
+
+    def look() -> dict[str, Any]:
+        found = here.ports.grants.delegation(here.tenant.name, APPROVAL_POWER)
+        if found is None or found.params.get("nonce") != pending["n"]:
+            return {"waiting": True}
+        assert here.ports.once is not None
+        if not here.ports.once.first_use("pending:" + pending["n"], pending["exp"]):
+            raise OAuthError("invalid_request", "this sign-in was already answered", 409)
+        if found.params.get("declined"):
+            deny = _error_back(
+                pending["r"], pending["s"], here, "access_denied", "the owner declined"
+            )
+            return {"location": deny}
+        chosen = found.params.get("scopes")
+        granted = (
+            frozenset(s for s in chosen if isinstance(s, str))
+            if isinstance(chosen, list)
+            else frozenset()
+        )
+        code = _code(here, pending, granted & frozenset(pending["sc"]))
+        return {
+            "location": _back(pending["r"], {"code": code, "state": pending["s"], "iss": here.me})
+        }
+
+    return JSONResponse(await run_in_threadpool(look), headers=NO_STORE)
+
+
+def _code(here: Here, pending: Mapping[str, Any], granted: frozenset[str]) -> str:
+    return sealed.seal(
+        here.key(),
+        "code",
+        {
+            "t": here.tenant.name,
+            "c": pending["c"],
+            "r": pending["r"],
+            "ch": pending["ch"],
+            "sc": sorted(granted),
+            "exp": here.now() + CODE_LIFETIME_MS,
+            "n": sealed.nonce(),
+        },
+    )
 
 
 # --- redeeming a code -------------------------------------------------------------------------
@@ -590,6 +667,8 @@ def provider_routes() -> list[BaseRoute]:
         Route(ROOT + "/metadata", t(metadata), methods=["GET", "HEAD"]),
         Route(ROOT + "/auth", t(authorize), methods=["GET", "HEAD", "POST"]),
         Route(ROOT + "/auth/approve", t(approve), methods=["POST"]),
+        Route(ROOT + "/auth/ask", t(ask), methods=["POST"]),
+        Route(ROOT + "/auth/wait", t(wait), methods=["POST"]),
         Route(ROOT + "/token", t(token), methods=["GET", "POST"]),
         Route(ROOT + "/introspect", t(introspect), methods=["POST"]),
         Route(ROOT + "/revoke", t(revoke), methods=["POST"]),

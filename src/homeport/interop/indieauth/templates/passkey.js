@@ -77,9 +77,31 @@ async function register(form) {
   window.location.assign(found.location);
 }
 
+async function askHome(form) {
+  const pending = form.dataset.pending;
+  await post(form.dataset.ask, { pending });
+  say("Waiting for your approval on your home's admin page (Sign-in)…");
+  for (let i = 0; i < 300; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const found = await post(form.dataset.wait, { pending });
+    if (found.location) {
+      window.location.assign(found.location);
+      return;
+    }
+  }
+  say("Not done: nobody answered within ten minutes. Start again from the app.");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("passkey-form");
   if (!form) return;
+  const home = document.getElementById("ask-home");
+  if (home) {
+    home.addEventListener("click", () => {
+      home.disabled = true;
+      askHome(form).catch((error) => say("Not done: " + error.message));
+    });
+  }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     say("Waiting for your passkey…");

@@ -264,3 +264,18 @@ def test_an_unsigned_list_is_refused(world: World, alice: Home) -> None:
         "/_homeport/v1/delegations", json={"issued": 1, "delegations": []}
     )
     assert answer.status_code == 401
+
+
+def test_one_token_per_authorization_code(world: World, alice: Home, aud: str) -> None:
+    power = sign_delegation(alice.key, alice.did, aud, INDIEAUTH_TOKENS, {"scopes": ["create"]},
+                            issued=now(), expires=now() + DAY)
+    assert push(world, alice, [power]).status_code == 200
+    grants = port(world)
+    first = grants.issue("alice", grant_id="code-1", scope=frozenset({"create"}),
+                         expires=now() + DAY, client_id="https://app.example/", me=None)
+    assert first is not None and grants.token("alice", first) is not None
+    again = grants.issue("alice", grant_id="code-1", scope=frozenset({"create"}),
+                         expires=now() + DAY, client_id="https://app.example/", me=None)
+    assert again is None
+    assert grants.revoke("alice", first) is True
+    assert grants.token("alice", first) is None

@@ -300,7 +300,10 @@ def audit(settings_dir: Path | None, url: str, as_json: bool, ctx: typer.Context
 
 
 def register(app: typer.Typer) -> None:
+    from homeport.cli import grants
+
     app.add_typer(providers_app, name="providers")
+    grants.register(app, providers_app)
     app.command("publish")(publish)
     app.command("status")(status)
     app.command("restore")(restore)

@@ -34,14 +34,11 @@ from homeport.content.types import (
 )
 from homeport.core.errors import ObjectNotFound
 from homeport.core.ids import new_record_id
-from homeport.core.permissions import AUTHENTICATED, EVERYONE
+from homeport.core.permissions import EVERYONE
 from homeport.services import writes
-from homeport.services.context import Context, User
+from homeport.services.context import OWNER, Context, User
 from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject, Permissions
-
-OWNER = User("account:admin", frozenset({"account:admin", AUTHENTICATED, EVERYONE}))
-"""The home's owner (the ``admin`` account): the default author of CLI writes."""
 
 SITE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 THEMES = ("journal", "portfolio")

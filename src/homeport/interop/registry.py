@@ -17,10 +17,10 @@ from typing import Any, cast
 
 from starlette.routing import BaseRoute
 
-from homeport.interop import indieauth, micropub, webmention, websub
+from homeport.interop import grants, indieauth, micropub, webmention, websub
 from homeport.interop.ports import Handler
 
-PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth, websub)
+PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth, websub, grants)
 """The protocol modules, in the order their routes are tried."""
 
 EXTRA_HANDLERS: dict[str, Handler] = {}

@@ -12,6 +12,7 @@ and are reported back to the home so it can list and revoke them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -37,6 +38,7 @@ from homeport.crypto.delegations import (
     token_hash,
 )
 from homeport.crypto.signing import verify as verify_signature
+from homeport.interop.grants import TOKEN_ISSUED
 from homeport.interop.ports import Delegation, Inbox, InboxFull, TokenGrant
 from homeport.provider import audience
 from homeport.provider.api import Provider, authenticate, endpoint, json_of
@@ -50,8 +52,10 @@ HOME = "home"
 PROVIDER = "provider"
 MAX_LIST = 10_000
 """A list holds at most this many delegations, and names at most this many revoked ids."""
-TOKEN_ISSUED = "token-issued"
-"""The inbox item kind that tells the home of a token the provider issued."""
+
+
+class Redeemed(Exception):
+    """A token was already issued under this id (an authorization code used twice)."""
 
 
 @dataclass(frozen=True)
@@ -208,11 +212,13 @@ class ProviderGrants:
         client_id: str | None = None,
         me: str | None = None,
         expires: int | None = None,
+        grant_id: str | None = None,
     ) -> tuple[str, TokenGrant]:
         """Mint a token under the tenant's ``indieauth-tokens`` delegation: its scope must be
         within the delegation's ``scopes``, its expiry no later than the delegation's. The
         secret is returned once; only its hash is kept. PermissionError when the delegation
-        does not allow it."""
+        does not allow it; ``Redeemed`` when ``grant_id`` was used before (one token per
+        authorization code)."""
         found = self._tenant(tenant)
         now = self.clock()
         parent = None if found is None else self._in_force(found, INDIEAUTH_TOKENS, now)
@@ -230,7 +236,7 @@ class ProviderGrants:
         if limit is not None:
             expires = limit if expires is None else min(expires, limit)
         secret = new_token()
-        grant_id = new_id()
+        grant_id = grant_id or new_id()
         doc = {
             "scope": scopes,
             "client_id": client_id,
@@ -240,9 +246,9 @@ class ProviderGrants:
             "under": parent.id,
         }
         with self.db.transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 f"INSERT INTO delegations (tenant, {_COLUMNS}) VALUES"
-                " (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (tenant, id) DO NOTHING",
                 (
                     found.name,
                     grant_id,
@@ -256,21 +262,48 @@ class ProviderGrants:
                     token_hash(secret),
                 ),
             )
+            if cur.rowcount != 1:
+                raise Redeemed(f"token {grant_id} was already issued")
         grant = TokenGrant(grant_id, found.name, frozenset(scopes), expires, client_id, me)
-        self._report(found.name, grant_id, doc)
+        self._report(found.name, grant_id, doc, parent.audience)
         return secret, grant
 
-    def _report(self, tenant: str, grant_id: str, doc: Mapping[str, Any]) -> None:
+    def _report(self, tenant: str, grant_id: str, doc: Mapping[str, Any], aud: str) -> None:
         """Tell the home (through its inbox) of a token issued here; the home also learns of
         it on its next list push, so a full inbox loses nothing."""
         if self.inbox is None:
             return
         meta = {"id": grant_id, **{k: doc[k] for k in ("scope", "client_id", "me", "expires")}}
         meta["issued"] = doc["issued"]
+        meta["provider"] = aud  # the home names grants by the provider's address
         try:
             self.inbox.put(tenant, TOKEN_ISSUED, meta, b"", item_id=f"{TOKEN_ISSUED}-{grant_id}")
         except InboxFull:
             log.warning("inbox of %s full: token %s reported on the next push", tenant, grant_id)
+
+    def issue(
+        self,
+        tenant: str,
+        *,
+        grant_id: str,
+        scope: frozenset[str],
+        expires: int,
+        client_id: str | None,
+        me: str | None,
+    ) -> str | None:
+        """``issue_token`` for an IndieAuth code: the token's id is derived from ``grant_id``
+        (the code), so a code redeemed twice gets None the second time."""
+        token_id = "ia-" + hashlib.sha256(grant_id.encode("utf-8", "surrogatepass")).hexdigest()
+        try:
+            secret, _ = self.issue_token(
+                tenant, scope, client_id=client_id, me=me, expires=expires, grant_id=token_id[:40]
+            )
+        except Redeemed:
+            return None
+        return secret
+
+    def revoke(self, tenant: str, token: str) -> bool:
+        return self.revoke_token(tenant, token)
 
     def revoke_token(self, tenant: str, token: str) -> bool:
         """Revoke the token (a client's own revocation request); whether one was revoked. A
@@ -429,4 +462,4 @@ def routes() -> list[Route]:
     return [Route("/delegations", endpoint(put_delegations), methods=["POST"])]
 
 
-__all__ = ["TOKEN_ISSUED", "ProviderGrants", "allowed_keys", "routes"]
+__all__ = ["ProviderGrants", "Redeemed", "allowed_keys", "routes"]

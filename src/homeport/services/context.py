@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.core.permissions import AUTHENTICATED, EVERYONE
 from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
 
@@ -26,6 +27,10 @@ class User:
     @property
     def authenticated(self) -> bool:
         return self.user_id is not None
+
+
+OWNER = User("account:admin", frozenset({"account:admin", AUTHENTICATED, EVERYONE}))
+"""The home's owner (the ``admin`` account): the author of the CLI's and the system's writes."""
 
 
 class ChangeFeed:

@@ -250,6 +250,10 @@ class ProviderClient:
     def delete(self) -> Any:
         return self._json("DELETE", "/tenant")
 
+    def put_delegations(self, doc: dict[str, Any]) -> Any:
+        """Hand the provider the whole list of what this home grants it (``sync/grants.py``)."""
+        return self._json("POST", "/delegations", doc)
+
 
 def batches(items: list[bytes], size: int) -> Iterator[list[bytes]]:
     for start in range(0, len(items), size):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import ssl
 import tempfile
@@ -33,6 +34,8 @@ from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.engine import Progress, PushResult, push
+
+log = logging.getLogger("homeport.sync")
 
 PROVIDERS_FILE = "providers.json"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -219,6 +222,7 @@ def publish(
 
     with ThreadPoolExecutor(max_workers=len(providers)) as pool:
         outcomes = list(pool.map(one, providers))
+    _sync_grants(settings, only, http)
     stamp = int(time.time() * 1000)
     saved = load(data_dir)
     for entry in saved:
@@ -229,6 +233,19 @@ def publish(
                 entry.pop("repair", None)
     save(data_dir, saved)
     return outcomes
+
+
+def _sync_grants(settings: Settings, only: str | None, http: HttpFactory) -> None:
+    """Every publish hands the providers the home's grants again (``grants.py``), so one that
+    missed a change (it was down) catches up; a failure here never fails the publish."""
+    from homeport.sync import grants
+
+    try:
+        for pushed in grants.sync_blocking(settings, only, http):
+            if pushed.error:
+                log.warning("grants not handed to %s: %s", pushed.url, pushed.error)
+    except Exception as exc:  # the store could not be read: the next publish tries again
+        log.warning("grants not handed to the providers: %s", exc)
 
 
 def status(settings: Settings, http: HttpFactory = default_http) -> list[dict[str, Any]]:

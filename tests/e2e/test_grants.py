@@ -4,8 +4,9 @@ every provider within 10 s of ``tokens create`` and is refused everywhere within
 ``tokens revoke``; a provider that was down gets the list with the next publish; delegations
 are listed and revoked with ``homeport providers delegations``.
 
-Whether a provider honours a token is asked of its ``Grants`` port over its own database, the
-very check its Micropub and IndieAuth endpoints make on every request."""
+Whether a provider honours a token is asked over HTTP of its Micropub endpoint (``q=config``,
+answered at the provider for a valid token, 401 otherwise) and of its ``Grants`` port over its
+own database, the check every endpoint makes on each request."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from homeport.crypto.delegations import INDIEAUTH_TOKENS
@@ -54,6 +56,15 @@ class Seen:
 
     def delegation(self, power: str) -> Delegation | None:
         return self.grants.delegation("alice", power)
+
+
+def micropub(provider: Provider, token: str) -> int:
+    """The status of ``GET /_homeport/micropub?q=config`` on alice's site with this token."""
+    return httpx.get(
+        f"{provider.url}/_homeport/micropub?q=config",
+        headers={"Host": f"alice.{BASE}", "Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).status_code
 
 
 def until(check: object, timeout: float = WITHIN) -> float:
@@ -116,6 +127,10 @@ def test_tokens_create_list_revoke_at_every_provider(
         assert made["scope"] == "create delete media update"
         assert made["expires"] > time.time() * 1000 + 29 * 86_400_000
         assert all(row["ok"] for row in made["providers"])
+        for provider in providers:
+            took = until(lambda p=provider: micropub(p, made["token"]) == 200)
+            assert took < WITHIN
+            assert micropub(provider, made["token"][:-1] + "A") == 401
         for at in seen:
             until(lambda at=at: at.token(made["token"]) is not None)
             grant = at.token(made["token"])
@@ -132,6 +147,8 @@ def test_tokens_create_list_revoke_at_every_provider(
         assert "hash" not in json.dumps(listed)
 
         ok("tokens", "revoke", made["id"], data=home)
+        for provider in providers:
+            until(lambda p=provider: micropub(p, made["token"]) == 401)
         for at in seen:
             until(lambda at=at: at.token(made["token"]) is None)
         listed = json.loads(ok("tokens", "list", "--json", data=home))

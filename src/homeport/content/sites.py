@@ -37,6 +37,7 @@ from homeport.core.ids import new_record_id
 from homeport.core.permissions import EVERYONE
 from homeport.services import writes
 from homeport.services.context import OWNER, Context, User
+from homeport.services.grants import SYSTEM_BUCKET
 from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject, Permissions
 
@@ -86,6 +87,8 @@ async def create_site(
     author, base_url, language, keep_location, per_page, navigation…)."""
     if not SITE_NAME.match(name):
         raise ContentError(f"site name {name!r} must be lowercase letters, digits and dashes")
+    if name == SYSTEM_BUCKET:
+        raise ContentError(f"{name!r} is the home's own private bucket: choose another site name")
     if theme not in THEMES:
         raise ContentError(f"unknown theme {theme!r} (one of: {', '.join(THEMES)})")
     body: JSONObject = {"language": "en", "keep_location": False, "per_page": 20,

@@ -31,6 +31,14 @@ def test_a_site_name_is_created_once(ctx: Context) -> None:
         run(sites.create_site(ctx, "blog", "Again"))
 
 
+def test_the_system_bucket_is_not_a_site_name(ctx: Context) -> None:
+    """``homeport`` holds the home's grants (tokens, delegations): a site there would mix them
+    with its entries."""
+    with pytest.raises(ContentError, match="private bucket"):
+        run(sites.create_site(ctx, "homeport", "Mine"))
+    assert run(sites.list_sites(ctx)) == ["blog"]
+
+
 def test_unknown_theme_is_refused(ctx: Context) -> None:
     with pytest.raises(ContentError, match="unknown theme"):
         run(sites.create_site(ctx, "other", "Other", theme="nope"))

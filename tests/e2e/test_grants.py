@@ -24,7 +24,9 @@ from homeport.crypto.delegations import INDIEAUTH_TOKENS
 from homeport.interop.ports import Delegation, TokenGrant
 from homeport.provider.db import ProviderDB
 from homeport.provider.grants import ProviderGrants
+from homeport.provider.inbox import ProviderInbox
 from homeport.settings import load_settings
+from homeport.testing.live import free_port, stop_process, wait_ready
 
 from .provider_support import BASE, Provider, provider_env
 from .repo_support import cli, cli_env, init, ok
@@ -242,3 +244,59 @@ def test_delegations_listed_and_revoked(home: Path, providers: list[Provider]) -
     finally:
         first.db.close()
         second.db.close()
+
+
+def start_home(data: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``homeport serve`` with its relays to the providers (on by default)."""
+    port = free_port()
+    env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "grants-test-pw"}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "homeport", "serve", "--data", str(data), "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/v1/__heartbeat__", [proc], log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
+def test_beside_homeport_serve(home: Path, providers: list[Provider], tmp_path: Path) -> None:
+    """A provider that missed a token gets it when the home's relay connects; the CLI works
+    beside the running home; a token a provider issues reaches the home's list by the relay."""
+    providers[1].stop()
+    made = json.loads(ok("tokens", "create", "--scope", "create", "--json", data=home))
+    providers[1].start()
+    assert micropub(providers[1], made["token"]) == 401
+    served = start_home(home, tmp_path / "home.log")
+    try:
+        until(lambda: micropub(providers[1], made["token"]) == 200)  # handed on connecting
+
+        beside = json.loads(ok("tokens", "create", "--scope", "media", "--json", data=home))
+        for provider in providers:
+            until(lambda p=provider: micropub(p, beside["token"]) == 200)
+        ok("tokens", "revoke", beside["id"], data=home)
+        for provider in providers:
+            until(lambda p=provider: micropub(p, beside["token"]) == 401)
+
+        grant_id = _delegate(home, providers[0].url)
+        ok("publish", "--json", data=home)
+        at = Seen(providers[0])
+        try:
+            inbox = ProviderInbox(at.db, 1000, 10**8, at.grants.clock)
+            issuing = ProviderGrants(at.db, at.settings, at.grants.clock, inbox=inbox)
+            assert issuing.delegation("alice", INDIEAUTH_TOKENS) is not None
+            _, issued = issuing.issue_token("alice", ["create"], client_id="https://app.example/")
+        finally:
+            at.db.close()
+
+        def listed() -> bool:
+            rows = json.loads(ok("tokens", "list", "--json", data=home))
+            return issued.id in {r["id"] for r in rows}
+
+        until(listed)  # by the inbox item, with no publish in between
+        assert grant_id
+    finally:
+        stop_process(served)

@@ -44,10 +44,11 @@ from homeport.core.errors import HomeportError
 from homeport.crypto.boxes import BoxError, box_key, open_box, public_bytes
 from homeport.interop import registry
 from homeport.interop.ports import Handler, InboxItem
+from homeport.services.context import Context
 from homeport.services.repository import repo_keys
 from homeport.settings import Settings
 from homeport.store.connection import open_sqlite
-from homeport.sync import providers
+from homeport.sync import grants, providers
 from homeport.sync.auth import authorization, origin
 from homeport.sync.client import API, Credentials, normalise_url
 
@@ -263,11 +264,24 @@ class ProviderRelay:
         """Items applied (or rejected) by this relay: what tests and the benchmark watch."""
 
     async def run(self) -> None:
+        await self.hand_grants()
         while self.session.stopped is None:
             delay = await self.step()
             if delay:
                 await asyncio.sleep(delay)
         log.warning("relay to %s stopped: %s", self.url, self.session.stopped)
+
+    async def hand_grants(self) -> None:
+        """On connecting, hand the provider this home's grants again (``sync/grants.py``): one
+        that missed a change while the home was off catches up now. Never stops the relay."""
+        if not isinstance(self.context, Context):
+            return
+        try:
+            for pushed in await grants.sync(self.context, only=self.url):
+                if pushed.error:
+                    log.info("relay to %s: grants not handed: %s", self.url, pushed.error)
+        except Exception as exc:  # the next connection or publish tries again
+            log.warning("relay to %s: grants not handed: %s", self.url, exc)
 
     async def step(self) -> float:
         """One poll and what it brought; how long to wait before the next (seconds)."""

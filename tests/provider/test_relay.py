@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -25,7 +26,7 @@ from homeport.provider.db import ProviderDB
 from homeport.provider.inbox import ProviderInbox
 from homeport.sync.client import Credentials
 
-from .conftest import API, Home, World
+from .conftest import API, Home, LiveApp, World
 from .test_inbox import inbox
 
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -349,3 +350,51 @@ def test_a_bad_box_key_is_refused(world: World) -> None:
         body, headers = _signed_take(world, home, {"seal": seal, "wait": 0})
         answer = world.client.post(f"{API}/inbox", content=body, headers=headers)
         assert answer.status_code == 400, (seal, answer.text)
+
+
+def test_a_hostile_provider_cannot_flood_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers a home never asked for are refused unread: compressed (a 100 MB gzip bomb in
+    100 KB), over the size a home reads, or not JSON; each costs a backoff, nothing applied."""
+    import gzip
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from homeport.interop import relay as relay_module
+
+    bomb = gzip.compress(b" " * 100_000_000)
+    answers = [
+        Response(bomb, headers={"content-encoding": "gzip", "content-type": "application/json"}),
+        Response(b'{"items": []' + b" " * 5000 + b"}", media_type="application/json"),
+        Response(b"<html>not json</html>", media_type="text/html"),
+    ]
+
+    async def inbox(request: Request) -> Response:
+        return answers.pop(0)
+
+    app = Starlette(routes=[Route(f"{API}/inbox", inbox, methods=["POST"])])
+    monkeypatch.setattr(relay_module, "MAX_ANSWER", 4096)
+    calls = Calls()
+    key = Ed25519PrivateKey.generate()
+
+    async def go() -> list[float]:
+        async with httpx.AsyncClient() as http:
+            relay = ProviderRelay(
+                live.url,
+                Credentials("did:key:zHostile", key),
+                {"test.note": calls},
+                AppliedLog(tmp_path),
+                types.SimpleNamespace(),
+                http,
+                Session(wait=0, rng=lambda: 1.0),
+            )
+            return [await relay.step() for _ in range(3)]
+
+    with LiveApp(app) as live:
+        delays = run(go())
+    assert delays == [0.5, 1.0, 2.0]  # three failures in a row, backing off
+    assert calls.items == []

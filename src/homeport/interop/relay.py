@@ -59,6 +59,8 @@ WAIT_MS = 25_000
 """How long the provider holds a poll open when the inbox is empty: under the minute a front
 proxy gives an idle upstream, over enough to cost little."""
 LIMIT = 200
+MAX_ANSWER = 64 * 1024 * 1024
+"""Largest answer a home reads from a provider's inbox (the provider sends about 8 MiB)."""
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 60.0
 KEEP_APPLIED_MS = 90 * 24 * 3600 * 1000
@@ -302,30 +304,28 @@ class ProviderRelay:
             ),
         }
         timeout = httpx.Timeout(poll.wait / 1000 + 30, connect=10)
+        request = self.http.build_request(
+            "POST", self.url + target, content=body, headers=headers, timeout=timeout
+        )
         try:
-            answer = await self.http.post(
-                self.url + target, content=body, headers=headers, timeout=timeout
-            )
+            status, doc = await self._send(request)
         except httpx.HTTPError as exc:
             delay = self.session.failed()
             log.info("relay to %s: %s; again in %.1fs", self.url, exc, delay)
             return delay
-        if answer.status_code != 200 or answer.headers.get("content-encoding", "identity") not in (
-            "identity",
-            "",
-        ):
-            code = _code(answer)
-            delay = self.session.refused(answer.status_code, code)
+        except ValueError as exc:
+            delay = self.session.failed()
+            log.warning("relay to %s: %s; again in %.1fs", self.url, exc, delay)
+            return delay
+        if status != 200:
+            code = str(doc.get("error", "")) if isinstance(doc, dict) else ""
+            delay = self.session.refused(status, code)
             log.warning(
-                "relay to %s refused (%s %s); again in %.1fs",
-                self.url,
-                answer.status_code,
-                code,
-                delay,
+                "relay to %s refused (%s %s); again in %.1fs", self.url, status, code, delay
             )
             return delay
         try:
-            items = self.session.answered(answer.json())
+            items = self.session.answered(doc)
         except ValueError as exc:
             delay = self.session.failed()
             log.warning("relay to %s: %s; again in %.1fs", self.url, exc, delay)
@@ -335,6 +335,30 @@ class ProviderRelay:
                 delay = self.session.failed()
                 return delay
         return 0.0
+
+    async def _send(self, request: httpx.Request) -> tuple[int, Any]:
+        """The answer's status and JSON, read as sent and at most ``MAX_ANSWER`` bytes: a
+        provider may be hostile, and a compressed answer (which the home never asks for)
+        would be inflated without bound. Raises ValueError for such an answer."""
+        response = await self.http.send(request, stream=True)
+        try:
+            coding = response.headers.get("content-encoding", "").strip().lower()
+            if coding not in ("", "identity"):
+                raise ValueError(f"the provider sent a {coding}-encoded answer: refused unread")
+            raw = bytearray()
+            async for piece in response.aiter_raw():
+                raw += piece
+                if len(raw) > MAX_ANSWER:
+                    raise ValueError(f"the provider's answer is over {MAX_ANSWER} bytes: refused")
+        finally:
+            await response.aclose()
+        try:
+            doc = jsonio.loads(bytes(raw))
+        except ValueError:
+            if response.status_code == 200:
+                raise ValueError("the provider's answer is not JSON") from None
+            doc = {}
+        return response.status_code, doc
 
     async def apply(self, received: Received) -> bool:
         """Apply one item (once: its recorded result if this home applied it before); False
@@ -384,12 +408,6 @@ class ProviderRelay:
 def associated(item_id: str, kind: str) -> bytes:
     """What the provider binds a sealed body to (``provider/inbox.py``): its item."""
     return f"homeport inbox\n{item_id}\n{kind}".encode()
-
-
-def _code(answer: httpx.Response) -> str:
-    with contextlib.suppress(ValueError, AttributeError):
-        return str(answer.json().get("error", ""))
-    return ""
 
 
 class Relays:

@@ -17,6 +17,7 @@ def test_the_history_is_listed_for_the_owner(
     gui.wizard(client)
     empty = client.get("/admin/mentions/sent")
     assert empty.status_code == 200 and "Nothing sent yet" in empty.text
+    assert not (settings.data_dir / sending.DB_FILE).exists()  # looking makes no file
 
     outbox = sending.Outbox.of(settings)
     source = "https://alice.example.net/notes/hello/"

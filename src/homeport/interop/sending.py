@@ -357,23 +357,37 @@ class Sender:
         self.ctx = ctx
         self.poll = poll
         self.clock = clock
-        self.outbox = Outbox.of(ctx.settings)
+        self._outbox: Outbox | None = None
         self.permitted = outbound.policy(ctx.settings.fetch_allow_private)
         self.wake = asyncio.Event()
+
+    @property
+    def outbox(self) -> Outbox:
+        assert self._outbox is not None
+        return self._outbox
+
+    def _opened(self) -> bool:
+        """The file is opened once a publish made it: a home that never published (and
+        every test home) gets no file and costs a stat a second."""
+        if self._outbox is None and (self.ctx.settings.data_dir / DB_FILE).exists():
+            self._outbox = Outbox.of(self.ctx.settings)
+        return self._outbox is not None
 
     async def run(self) -> None:
         try:
             while True:
                 try:
-                    await self.step()
+                    if self._opened():
+                        await self.step()
                 except Exception:  # a bad pass is logged; the next one tries again
                     log.exception("webmention sending failed")
                 await self._sleep()
         finally:
-            self.outbox.close()
+            if self._outbox is not None:
+                self._outbox.close()
 
     async def _sleep(self) -> None:
-        due = await asyncio.to_thread(self.outbox.next_due)
+        due = await asyncio.to_thread(self.outbox.next_due) if self._outbox else None
         delay = self.poll
         if due is not None:
             delay = min(delay, max(0.0, (due - self.clock()) / 1000))
@@ -433,7 +447,9 @@ async def run_sender(ctx: Context) -> None:
 
 
 def history(settings: Settings, limit: int = 200) -> list[Send]:
-    """The latest sends, newest first (the GUI's page)."""
+    """The latest sends, newest first (the GUI's page); none before the first publish."""
+    if not (settings.data_dir / DB_FILE).exists():
+        return []
     outbox = Outbox.of(settings)
     try:
         return outbox.history(limit)

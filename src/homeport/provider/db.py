@@ -264,6 +264,14 @@ class ProviderDB:
             conn.close()
 
     @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads outside a transaction (each statement sees what is
+        committed): no write lock taken, so frequent reads (a waiting relay poll's) never
+        queue behind or hold up writers."""
+        with self._connection() as db:
+            yield db
+
+    @contextmanager
     def transaction(self, lock: str = "") -> Iterator[Connection]:
         """One transaction; SQLite's takes the write lock at once (across processes). On
         PostgreSQL, ``lock`` names an advisory lock held until it ends (one tenant's inbox)."""

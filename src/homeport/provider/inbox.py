@@ -142,7 +142,7 @@ class ProviderInbox:
         return item_id
 
     def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
-        with self.db.transaction() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(
                 "SELECT result FROM inbox WHERE tenant = ? AND id = ? AND acked IS NOT NULL",
                 (tenant, item_id),
@@ -156,7 +156,7 @@ class ProviderInbox:
     def waiting(self, tenant: str, limit: int, max_bytes: int, after: int = 0) -> list[Waiting]:
         """The oldest waiting items numbered after ``after``, in order: at most ``limit``, and
         about ``max_bytes`` (always at least one, whatever its size)."""
-        with self.db.transaction() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 "SELECT seq, id, kind, meta, body, received, sealed FROM inbox"
                 " WHERE tenant = ? AND acked IS NULL AND seq > ? ORDER BY seq LIMIT ?",

@@ -19,6 +19,7 @@ import httpx
 import mf2py
 import pytest
 
+from homeport.interop import discovery
 from homeport.testing.live import LiveHome, start_home
 from homeport.testing.webmention import SourceServer
 
@@ -82,6 +83,14 @@ def test_a_reply_from_another_site_shows_on_the_entry_once_approved(
     publish(home)
     assert comments(provider) == []
 
+    # what a sender does first: discover the endpoint from the entry's page (spec, 3.1.2)
+    page = provider.page("alice", "/notes/hello-world/")
+    for advertised in (discovery.from_headers(page.headers.get_list("link"), "webmention"),
+                       discovery.from_html(page.text, "webmention")):
+        assert advertised is not None
+        assert (urlsplit(advertised).hostname, urlsplit(advertised).path) == (
+            HOST, "/_homeport/webmention")
+
     env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "webmention-e2e"}
     running: LiveHome = start_home(home, env)
     client = httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=10)
@@ -128,3 +137,6 @@ def test_a_reply_from_another_site_shows_on_the_entry_once_approved(
         running.stop()
     error = homeport("mentions", "approve", "wm-nope", data=home, check=False)
     assert "there is no mention 'wm-nope'" in error
+    assert homeport("mentions", "list", data=home).strip() == "No mentions."
+    error = homeport("mentions", "list", "--status", "bogus", data=home, check=False)
+    assert "pending, approved, rejected" in error

@@ -115,17 +115,3 @@ def from_response(page: outbound.Fetched, rel: str) -> str | None:
     if urlsplit(absolute).scheme not in ("http", "https"):
         return None
     return absolute.partition("#")[0]
-
-
-async def discover(
-    url: str, rel: str, *, permitted: outbound.Permitted = outbound.public_only
-) -> str | None:
-    """Fetch ``url`` (redirects followed, SSRF rule) and find its endpoint for ``rel``.
-    Raises ``outbound.FetchRefused``, ``httpx.HTTPError`` or ``TimeoutError`` when the page
-    cannot be read."""
-    page = await outbound.fetch(
-        url, permitted=permitted, limit=PAGE_LIMIT, max_redirects=5, accept=ACCEPT
-    )
-    if page.status >= 400:
-        return None
-    return from_response(page, rel)

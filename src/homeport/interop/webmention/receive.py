@@ -360,7 +360,7 @@ async def verify(ports: ProviderPorts, limits: Limits, job: MentionJob) -> str:
             return "rejected"
         meta = {"action": "delete", "source": job.source, "target": job.target}
         body = {**meta, "verified": iso(ports.clock()), "reason": outcome.detail}
-        state, digest = "removed", ""
+        state, digest, detail = "removed", "", outcome.detail
     else:
         digest = parse.digest(outcome.mention)
         if digest == last:
@@ -369,15 +369,13 @@ async def verify(ports: ProviderPorts, limits: Limits, job: MentionJob) -> str:
             return "unchanged"
         meta = {"action": "upsert", "source": job.source, "target": job.target}
         body = {"action": "upsert", **outcome.mention}
-        state = "accepted"
+        state, detail = "accepted", f"a {outcome.mention['type']}"
     try:
         await call(_put, ports, job, meta, jsonio.dumps(body))
     except InboxFull:
         await call(mentions.finish, job.id, "queued", "the site's inbox is full; retrying",
                    "", ports.clock(), ports.clock() + limits.retry)
         return "queued"
-    detail = outcome.detail if state == "removed" else f"a {outcome.mention['type']}" if (
-        outcome.mention) else ""
     await call(mentions.finish, job.id, state, detail, digest, ports.clock())
     return state
 

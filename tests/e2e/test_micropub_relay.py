@@ -105,3 +105,56 @@ def test_posts_sent_while_the_home_is_off_are_applied_when_it_starts(tmp_path: P
     assert by_path[promised[1]].data["image"]["width"] == 900
     assert by_path[promised[2]].data["title"] == "An article"
     assert len(by_path) == 4  # the note made before, and nothing twice
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_while_draining_posts_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """40 posts queued while the home is off; the home is killed with SIGKILL as soon as it has
+    applied some, then started again: every post is an entry once, at the URL promised."""
+    import signal
+
+    provider = Provider(tmp_path / "provider", tmp_path / "provider.log").start()
+    home = tmp_path / "home"
+    init(home)
+    ok("add", "note", "Before Micropub", data=home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    db = ProviderDB(provider.data)
+    box = ProviderInbox(db, 1000, 1 << 26, clock=lambda: int(time.time() * 1000))
+    env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "micropub-e2e"}
+    try:
+        token = give_token(home, [provider.url], ["create"])
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(n: int) -> str:  # each waits the provider's 9 s for the home: sent at once
+            with httpx.Client(base_url=provider.url, headers={"Host": HOST},
+                              timeout=30) as client:
+                answer = post(client, token, data={"h": "entry", "content": f"Post {n}"})
+            assert answer.status_code == 202, answer.text
+            return answer.headers["location"].removeprefix(f"https://{HOST}")
+
+        with ThreadPoolExecutor(20) as pool:
+            promised = list(pool.map(one, range(40)))
+        live = start_home(home, env, log=tmp_path / "home.log")
+        try:
+            deadline = time.monotonic() + 60
+            while box.usage("alice")[0] >= 40:
+                assert time.monotonic() < deadline, "the home applied nothing"
+                time.sleep(0.01)
+            live.proc.send_signal(signal.SIGKILL)
+            live.proc.wait(10)
+        finally:
+            live.stop()
+        live = start_home(home, env, log=tmp_path / "home.log")
+        try:
+            deadline = time.monotonic() + 60
+            while box.usage("alice")[0] > 0:
+                assert time.monotonic() < deadline, "the inbox was not drained"
+                time.sleep(0.1)
+        finally:
+            live.stop()
+    finally:
+        db.close()
+        provider.stop()
+    made = [e for e in entries(home) if e.data["text"].startswith("Post ")]
+    assert sorted(e.path for e in made) == sorted(promised)
+    assert sorted(e.data["text"] for e in made) == sorted(f"Post {n}" for n in range(40))

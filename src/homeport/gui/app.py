@@ -17,6 +17,7 @@ from homeport.gui import (
     dashboard,
     entries,
     media,
+    more_entries,
     notes,
     papers,
     preview,
@@ -39,6 +40,32 @@ def lazy(module: str, name: str) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = name
     return endpoint
+
+
+def with_kind(kind: str, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[
+    [Request], Awaitable[Response]
+]:
+    """``endpoint`` with ``kind`` among its path parameters (one editor serves four types)."""
+
+    async def run(request: Request) -> Response:
+        request.scope.setdefault("path_params", {})["kind"] = kind
+        return await endpoint(request)
+
+    run.__name__ = f"{endpoint.__name__}_{kind}"
+    return run
+
+
+def _more_entries() -> list[BaseRoute]:
+    found: list[BaseRoute] = []
+    for kind in more_entries.KINDS.values():
+        found += [
+            Route(kind.path, with_kind(kind.name, more_entries.index), methods=["GET"]),
+            Route(kind.path + "/new", with_kind(kind.name, more_entries.new), methods=["GET"]),
+            Route(kind.path + "/new", with_kind(kind.name, more_entries.save), methods=POST),
+            Route(kind.path + "/{id}", with_kind(kind.name, more_entries.edit), methods=["GET"]),
+            Route(kind.path + "/{id}", with_kind(kind.name, more_entries.save), methods=POST),
+        ]
+    return found
 
 
 async def to_admin(request: Request) -> Response:
@@ -101,6 +128,8 @@ def routes() -> list[BaseRoute]:
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),
         Route("/settings/start-at-login", site_settings.start_at_login, methods=POST),
+        Route("/site/switch", site_settings.switch_site, methods=POST),
+        *_more_entries(),
         Mount("/static", app=StaticFiles(directory=STATIC), name="gui-static"),
     ]
     return [

@@ -11,7 +11,11 @@ from homeport.content import sites
 from homeport.gui import site
 from homeport.gui.pages import Page, page
 
-LABELS = {"article": "Articles", "note": "Notes", "photo": "Photos", "paper": "Papers"}
+LABELS = {"article": "Articles", "note": "Notes", "photo": "Photos", "paper": "Papers",
+          "album": "Albums", "page": "Pages", "bookmark": "Bookmarks", "file": "Files"}
+NEW = [("Article", "/write/new"), ("Note", "/notes"), ("Photos", "/media"),
+       ("Paper", "/papers"), ("Page", "/pages/new"), ("Album", "/albums/new"),
+       ("Bookmark", "/bookmarks/new"), ("File", "/files/new")]
 
 
 @page()
@@ -36,7 +40,9 @@ async def dashboard(p: Page) -> Response:
         attention.append(("Add a short description of your site (search engines show it)",
                           "/settings"))
     recent = entries[:8]
-    return p.render("dashboard.html", site=name, settings=settings, counts=counts, labels=LABELS,
+    names = await sites.list_sites(p.ctx)
+    return p.render("dashboard.html", site=name, sites=names, new=NEW, settings=settings,
+                    counts=counts, labels=LABELS,
                     drafts=len(drafts), used=used, built=built, attention=attention,
                     recent=recent, edit_link=_edit_link)
 
@@ -47,4 +53,8 @@ def _edit_link(entry: sites.Entry) -> str:
         "note": "/notes",
         "photo": f"/media/{entry.id}",
         "paper": f"/papers/{entry.id}",
+        "page": f"/pages/{entry.id}",
+        "album": f"/albums/{entry.id}",
+        "bookmark": f"/bookmarks/{entry.id}",
+        "file": f"/files/{entry.id}",
     }.get(entry.type, "/")

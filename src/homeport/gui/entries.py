@@ -15,7 +15,8 @@ from homeport.gui import site
 from homeport.gui.pages import PREFIX, Page, page, safe_next
 from homeport.web.hosts import origin_of
 
-LISTS = {"article": "/write", "note": "/notes", "photo": "/media", "paper": "/papers"}
+LISTS = {"article": "/write", "note": "/notes", "photo": "/media", "paper": "/papers",
+         "page": "/pages", "album": "/albums", "bookmark": "/bookmarks", "file": "/files"}
 UNDO = "undo"
 KEEP_ON_UNDO = ("last_modified", "schema", "id")
 

@@ -114,3 +114,28 @@ async def start_at_login(p: Page) -> Response:
     except (autostart.AutostartError, OSError) as exc:
         return await _form(p, 400, error=f"That did not work: {exc}")
     return p.redirect(PREFIX + "/settings#start-h")
+
+
+@page()
+async def switch_site(p: Page) -> Response:
+    """Choose the site every screen edits, or make a new one (given a title)."""
+    form = await p.form()
+    chosen = uploads.line(form, "site", 64)
+    names = await sites.list_sites(p.ctx)
+    if chosen:
+        if chosen not in names:
+            raise ContentError(f"There is no site called {chosen!r}.")
+    else:
+        title = uploads.line(form, "title")
+        if not title:
+            raise ContentError("Give the new site a title.")
+        current = await sites.get_site(p.ctx, await site.require(p.ctx))
+        chosen = site.site_name_for(title)
+        while chosen in names:
+            chosen = f"{chosen[:58]}-{len(names) + 1}"
+            names.append(chosen)
+        await sites.create_site(p.ctx, chosen, title, str(current.get("theme") or "journal"),
+                                settings={"author": current.get("author") or ""})
+    p.ctx.caches[site.CURRENT] = chosen
+    p.flash(f"Now editing {chosen}.")
+    return p.redirect(PREFIX + "/")

@@ -159,12 +159,18 @@ def test_a_connected_home_gets_new_items_from_any_worker_within_a_second(tmp_pat
                 stored = conn.execute(
                     "SELECT body, sealed FROM inbox WHERE tenant = 'alice' AND id = 'live-0'"
                 ).fetchone()
+            # a poll waiting at the provider does not hold up its stop (uvicorn's graceful
+            # timeout is 5 s; the poll would wait 25)
+            stopping = time.monotonic()
+            provider.stop()
+            stop_seconds = time.monotonic() - stopping
         finally:
             stop_process(proc)
     finally:
         db.close()
         provider.stop()
     assert max(delays) < 1.0, delays
+    assert stop_seconds < 4.0, stop_seconds
     assert stored[1] == 1  # sealed when stored (the body itself is dropped once acknowledged)
     titles = sorted(str(r["title"]) for r in records(home))
     assert titles == sorted(["first", *(f"Secret {n}" for n in range(6))])

@@ -94,6 +94,7 @@ def _protocols_lifespan(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        relay.end_polls_on_exit()  # a waiting relay poll must not hold up a stop
         async with AsyncExitStack() as stack:
             for enter in registry.provider_lifespans(protocols):
                 await stack.enter_async_context(enter(app.state))

@@ -10,7 +10,10 @@ re-read every ``RECHECK_S``, an indexed query of one row.
 from __future__ import annotations
 
 import base64
+import signal
+import threading
 import time
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -32,6 +35,28 @@ ANSWER_BYTES = 8 * 1024 * 1024
 """Bodies in one answer, about (always at least one item)."""
 RECHECK_S = 0.25
 """How often a waiting request re-reads the inbox for another process's puts."""
+EXITING = threading.Event()
+"""Set when this process was asked to stop: waiting polls answer at once."""
+
+
+def end_polls_on_exit() -> None:
+    """uvicorn lets requests in flight finish for up to its graceful timeout before it stops,
+    and a poll may wait 25 s: every provider with a home connected took 5 s to stop. So the
+    handlers uvicorn installed for SIGINT and SIGTERM (this runs at lifespan start, after it
+    did) are wrapped to set ``EXITING`` first. Only in the main thread, where signals are."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous) or getattr(previous, "ends_polls", False):
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+            EXITING.set()
+            previous(signum, frame)
+
+        handler.ends_polls = True  # type: ignore[attr-defined]
+        signal.signal(sig, handler)
 
 
 def inbox_of(request: Request) -> ProviderInbox:
@@ -110,7 +135,7 @@ async def take(request: Request, provider: Provider) -> Response:
             event.clear()
             items = await provider.query(box.waiting, tenant.name, limit, ANSWER_BYTES, after)
             left = deadline - time.monotonic()
-            if items or left <= 0 or await request.is_disconnected():
+            if items or left <= 0 or EXITING.is_set() or await request.is_disconnected():
                 break
             with anyio.move_on_after(min(left, RECHECK_S)):
                 await event.wait()
@@ -123,4 +148,4 @@ def routes() -> list[Route]:
     return [Route("/inbox", endpoint(take), methods=["POST"])]
 
 
-__all__ = ["routes", "take"]
+__all__ = ["EXITING", "end_polls_on_exit", "routes", "take"]

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from homeport import jsonio
 from homeport.core.errors import HomeportError
 from homeport.crypto.boxes import BoxError, box_key, open_box, public_bytes
+from homeport.crypto.keys import did_key
 from homeport.interop import registry
 from homeport.interop.ports import Handler, InboxItem
 from homeport.services.context import Context
@@ -449,13 +450,17 @@ class Relays:
             await asyncio.sleep(self.RESCAN_S)
 
     def rescan(self) -> None:
+        """Dial providers enrolled since, drop those left; after ``identity rotate`` (a new
+        signing key in the data dir) every relay starts again with the new key."""
         wanted = {normalise_url(u) for u in self.providers()}
+        credentials = self.credentials() if wanted else None
         for url in list(self.running):
-            if url not in wanted:
+            relay = self.running[url][0]
+            if url not in wanted or (credentials and not _same(relay.credentials, credentials)):
                 self.running.pop(url)[1].cancel()
-        if not wanted - set(self.running):
+        if credentials is None or not wanted - set(self.running):
             return
-        credentials, box = self.credentials(), self.box()
+        box = self.box()
         for url in wanted - set(self.running):
             relay = ProviderRelay(
                 url, credentials, self.handlers, self.applied, self.context, self._http, box=box
@@ -472,6 +477,11 @@ class Relays:
         self.running.clear()
         await self._http.aclose()
         self.applied.close()
+
+
+def _same(a: Credentials, b: Credentials) -> bool:
+    """The same identity and signing key (key objects do not compare by value)."""
+    return a.did == b.did and did_key(a.key.public_key()) == did_key(b.key.public_key())
 
 
 def start(settings: Settings, context: Any) -> Relays | None:

@@ -97,7 +97,7 @@ class Provider:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def invite(self) -> str:
+    def invite(self, *args: str) -> str:
         done = subprocess.run(
             [
                 sys.executable,
@@ -108,6 +108,7 @@ class Provider:
                 "--json",
                 "--data",
                 str(self.data),
+                *args,
             ],
             capture_output=True,
             timeout=60,

@@ -51,18 +51,24 @@ def test_homeport_alone_starts_the_home_and_opens_the_browser(tmp_path: Path) ->
     opened = tmp_path / "opened.log"
     browser = _recorder(tmp_path / "bin", "browser", opened)
     port = free_port()
-    env = _env(tmp_path, HOMEPORT_DATA=str(tmp_path / "home"), HOMEPORT_PORT=str(port),
-               BROWSER=f"{browser} %s")
+    env = _env(
+        tmp_path,
+        HOMEPORT_DATA=str(tmp_path / "home"),
+        HOMEPORT_PORT=str(port),
+        BROWSER=f"{browser} %s",
+    )
     log = tmp_path / "home.log"
     with open(log, "wb") as out:
-        first = subprocess.Popen([sys.executable, "-m", "homeport"], env=env, stdout=out,
-                                 stderr=subprocess.STDOUT)
+        first = subprocess.Popen(
+            [sys.executable, "-m", "homeport"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/__heartbeat__", [first], log)
         assert _wait_for_lines(opened, 1) == [f"browser http://127.0.0.1:{port}/admin/"]
         # a second start (the launcher clicked again) opens the running home, and exits
-        again = subprocess.run([sys.executable, "-m", "homeport"], env=env, capture_output=True,
-                               text=True, timeout=60)
+        again = subprocess.run(
+            [sys.executable, "-m", "homeport"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert again.returncode == 0, again.stderr
         assert "already running" in again.stdout
         assert _wait_for_lines(opened, 2)[1] == f"browser http://127.0.0.1:{port}/admin/"
@@ -75,12 +81,18 @@ def test_no_browser_when_told_not_to(tmp_path: Path) -> None:
     opened = tmp_path / "opened.log"
     browser = _recorder(tmp_path / "bin", "browser", opened)
     port = free_port()
-    env = _env(tmp_path, HOMEPORT_DATA=str(tmp_path / "home"), HOMEPORT_PORT=str(port),
-               BROWSER=f"{browser} %s", HOMEPORT_OPEN_BROWSER="0")
+    env = _env(
+        tmp_path,
+        HOMEPORT_DATA=str(tmp_path / "home"),
+        HOMEPORT_PORT=str(port),
+        BROWSER=f"{browser} %s",
+        HOMEPORT_OPEN_BROWSER="0",
+    )
     log = tmp_path / "home.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "homeport"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "homeport"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/__heartbeat__", [proc], log)
         assert _wait_for_lines(opened, 1, timeout=2.0) == []
@@ -95,9 +107,15 @@ def desktop(tmp_path: Path) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
     for name in ("systemctl", "launchctl"):
         _recorder(bin_dir, name, calls)
-    return _env(tmp_path, HOME=str(tmp_path / "user"), XDG_CONFIG_HOME=str(tmp_path / "config"),
-                XDG_DATA_HOME=str(tmp_path / "share"), HOMEPORT_PORT=str(free_port()),
-                PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", CALLS=str(calls))
+    return _env(
+        tmp_path,
+        HOME=str(tmp_path / "user"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "share"),
+        HOMEPORT_PORT=str(free_port()),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        CALLS=str(calls),
+    )
 
 
 def test_install_service_writes_a_user_unit_and_a_launcher(
@@ -106,8 +124,13 @@ def test_install_service_writes_a_user_unit_and_a_launcher(
     if sys.platform != "linux":
         pytest.skip("the systemd user unit is Linux's")
     data = tmp_path / "home"
-    done = subprocess.run([sys.executable, "-m", "homeport", "install-service", "--data",
-                           str(data)], env=desktop, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "homeport", "install-service", "--data", str(data)],
+        env=desktop,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     unit = tmp_path / "config" / "systemd" / "user" / "homeport.service"
     text = unit.read_text()
@@ -116,18 +139,25 @@ def test_install_service_writes_a_user_unit_and_a_launcher(
     launcher = (tmp_path / "share" / "applications" / "homeport.desktop").read_text()
     assert f"Exec={sys.executable} -m homeport --data {data}\n" in launcher
     calls = Path(desktop["CALLS"]).read_text().splitlines()
-    assert calls == ["systemctl --user daemon-reload",
-                     "systemctl --user enable --now homeport.service"]
-    removed = subprocess.run([sys.executable, "-m", "homeport", "install-service", "--remove",
-                              "--data", str(data)], env=desktop, capture_output=True, text=True,
-                             timeout=60)
+    assert calls == [
+        "systemctl --user daemon-reload",
+        "systemctl --user enable --now homeport.service",
+    ]
+    removed = subprocess.run(
+        [sys.executable, "-m", "homeport", "install-service", "--remove", "--data", str(data)],
+        env=desktop,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert removed.returncode == 0, removed.stderr
     assert not unit.exists()
     assert "systemctl --user disable homeport.service" in Path(desktop["CALLS"]).read_text()
 
 
-def test_a_launchd_agent_on_macos(tmp_path: Path, desktop: dict[str, str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_launchd_agent_on_macos(
+    tmp_path: Path, desktop: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", desktop["PATH"])
     spot = autostart.Autostart("darwin", tmp_path / "user", tmp_path / "home")
     autostart.install(spot)

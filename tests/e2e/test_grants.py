@@ -36,9 +36,20 @@ WITHIN = 10.0
 
 def invite(provider: Provider) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "homeport", "provider", "invite", "--json", "--data",
-         str(provider.data)],
-        capture_output=True, timeout=60, env={**provider_env(), **provider.env}, check=False,
+        [
+            sys.executable,
+            "-m",
+            "homeport",
+            "provider",
+            "invite",
+            "--json",
+            "--data",
+            str(provider.data),
+        ],
+        capture_output=True,
+        timeout=60,
+        env={**provider_env(), **provider.env},
+        check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
     return str(json.loads(done.stdout)["code"])
@@ -80,16 +91,17 @@ def until(check: object, timeout: float = WITHIN) -> float:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def providers(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[list[Provider]]:
+def providers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Provider]]:
     started: list[Provider] = []
     try:
         for n in (1, 2):
             env = {}
             if request.param == "postgresql":
-                env["HOMEPORT_PROVIDER_DATABASE"] = request.getfixturevalue("fresh_postgres_url") \
-                    if n == 1 else _second_database(request)
+                env["HOMEPORT_PROVIDER_DATABASE"] = (
+                    request.getfixturevalue("fresh_postgres_url")
+                    if n == 1
+                    else _second_database(request)
+                )
             started.append(
                 Provider(tmp_path / f"provider{n}", tmp_path / f"provider{n}.log", env=env)
             )
@@ -117,14 +129,23 @@ def home(tmp_path: Path, providers: list[Provider]) -> Path:
     return data
 
 
-def test_tokens_create_list_revoke_at_every_provider(
-    home: Path, providers: list[Provider]
-) -> None:
+def test_tokens_create_list_revoke_at_every_provider(home: Path, providers: list[Provider]) -> None:
     seen = [Seen(p) for p in providers]
     try:
-        made = json.loads(ok("tokens", "create", "--scope", "create update delete media",
-                             "--client-id", "https://app.example/", "--expires", "30d",
-                             "--json", data=home))
+        made = json.loads(
+            ok(
+                "tokens",
+                "create",
+                "--scope",
+                "create update delete media",
+                "--client-id",
+                "https://app.example/",
+                "--expires",
+                "30d",
+                "--json",
+                data=home,
+            )
+        )
         assert set(made) >= {"id", "token", "scope", "expires"}
         assert made["scope"] == "create delete media update"
         assert made["expires"] > time.time() * 1000 + 29 * 86_400_000
@@ -208,8 +229,9 @@ def _delegate(home: Path, provider_url: str) -> str:
         f"asyncio.run(_with_context(load_settings(__import__('pathlib').Path({str(home)!r})),"
         " work))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                          env=cli_env(), check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=60, env=cli_env(), check=False
+    )
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout.decode().strip()
 
@@ -253,7 +275,10 @@ def start_home(data: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "homeport", "serve", "--data", str(data), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/__heartbeat__", [proc], log)

@@ -65,18 +65,53 @@ def test_posts_sent_while_the_home_is_off_are_applied_when_it_starts(tmp_path: P
     try:
         token = give_token(home, [provider.url], ["create", "update", "media"])
         with httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=30) as client:
-            upload = client.post("/_homeport/media", files={"file": ("p.jpg", jpeg())},
-                                 headers={"Authorization": f"Bearer {token}"})
+            upload = client.post(
+                "/_homeport/media",
+                files={"file": ("p.jpg", jpeg())},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert upload.status_code == 201, upload.text
-            note = post(client, token, data={"h": "entry", "content": "Sent while asleep",
-                                             "category": ["relay", "micropub"]})
-            photo = post(client, token, json={"type": ["h-entry"], "properties": {
-                "content": ["A purple photo"], "photo": [upload.headers["location"]]}})
-            article = post(client, token, json={"type": ["h-entry"], "properties": {
-                "name": ["An article"], "content": ["Body"], "mp-slug": ["an-article"]}})
-            update = post(client, token, json={"action": "update",
-                                               "url": note.headers["location"],
-                                               "replace": {"content": ["Edited while asleep"]}})
+            note = post(
+                client,
+                token,
+                data={
+                    "h": "entry",
+                    "content": "Sent while asleep",
+                    "category": ["relay", "micropub"],
+                },
+            )
+            photo = post(
+                client,
+                token,
+                json={
+                    "type": ["h-entry"],
+                    "properties": {
+                        "content": ["A purple photo"],
+                        "photo": [upload.headers["location"]],
+                    },
+                },
+            )
+            article = post(
+                client,
+                token,
+                json={
+                    "type": ["h-entry"],
+                    "properties": {
+                        "name": ["An article"],
+                        "content": ["Body"],
+                        "mp-slug": ["an-article"],
+                    },
+                },
+            )
+            update = post(
+                client,
+                token,
+                json={
+                    "action": "update",
+                    "url": note.headers["location"],
+                    "replace": {"content": ["Edited while asleep"]},
+                },
+            )
         assert [r.status_code for r in (note, photo, article, update)] == [202, 202, 202, 202]
         assert article.headers["location"] == f"https://{HOST}/articles/an-article/"
         assert box.usage("alice")[0] == 5  # the upload and four requests wait
@@ -95,8 +130,9 @@ def test_posts_sent_while_the_home_is_off_are_applied_when_it_starts(tmp_path: P
         provider.stop()
 
     by_path = {e.path: e for e in entries(home)}
-    promised = [r.headers["location"].removeprefix(f"https://{HOST}")
-                for r in (note, photo, article)]
+    promised = [
+        r.headers["location"].removeprefix(f"https://{HOST}") for r in (note, photo, article)
+    ]
     assert set(promised) <= set(by_path)
     first = by_path[promised[0]]
     assert first.data["text"] == "Edited while asleep"
@@ -126,8 +162,7 @@ def test_kill_9_while_draining_posts_loses_and_duplicates_nothing(tmp_path: Path
         from concurrent.futures import ThreadPoolExecutor
 
         def one(n: int) -> str:  # each waits the provider's 9 s for the home: sent at once
-            with httpx.Client(base_url=provider.url, headers={"Host": HOST},
-                              timeout=30) as client:
+            with httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=30) as client:
                 answer = post(client, token, data={"h": "entry", "content": f"Post {n}"})
             assert answer.status_code == 202, answer.text
             return answer.headers["location"].removeprefix(f"https://{HOST}")

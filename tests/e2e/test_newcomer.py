@@ -64,7 +64,6 @@ def homes(tmp_path: Path) -> Iterator[Callable[[str], LiveHome]]:
             found.stop()
 
 
-
 def h_entries(html: str, url: str) -> dict[str, dict[str, Any]]:
     """The page's h-entries (at any depth) by name, or by text for notes."""
     found: dict[str, dict[str, Any]] = {}

@@ -130,15 +130,23 @@ def test_kill_9_while_applying_loses_and_duplicates_nothing(tmp_path: Path) -> N
 
 
 @pytest.mark.timeout(240)
-def test_a_connected_home_gets_new_items_from_any_worker_within_a_second(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_connected_home_gets_new_items_from_any_worker_within_a_second(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
     """``provider serve --workers 2``: the home's long poll is held by one worker; items put by
     the other processes (here the test's own, through the same database) reach it at once."""
-    provider = Provider(tmp_path / "provider", tmp_path / "provider.log", args=("--workers", "2"))
+    database = request.getfixturevalue("fresh_postgres_url") if engine == "postgresql" else ""
+    args = ("--workers", "2", *(("--database", database) if database else ()))
+    provider = Provider(tmp_path / "provider", tmp_path / "provider.log", args=args)
     provider.start()
     home = tmp_path / "home"
     init(home)
-    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
-    db = ProviderDB(provider.data)
+    code = provider.invite(*(("--database", database) if database else ()))
+    ok("providers", "add", provider.url, code, "--name", "alice", data=home)
+    db = ProviderDB(provider.data, database)
     box = ProviderInbox(db, 1000, 1 << 24, clock=lambda: int(time.time() * 1000))
     delays: list[float] = []
     try:

@@ -29,9 +29,17 @@ def _run_wizard(root: str, password: str) -> None:
         form = browser.get("/admin/setup")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert csrf, form.text
-        done = browser.post("/admin/setup", data={
-            "csrf": csrf.group(1), "name": "Ada", "title": "Mine", "theme": "journal",
-            "password": password, "password2": password})
+        done = browser.post(
+            "/admin/setup",
+            data={
+                "csrf": csrf.group(1),
+                "name": "Ada",
+                "title": "Mine",
+                "theme": "journal",
+                "password": password,
+                "password2": password,
+            },
+        )
         assert done.status_code == 303, done.text
 
 
@@ -56,8 +64,13 @@ def test_a_home_set_up_without_the_wizard_prints_a_generated_password(
     data = tmp_path / "data"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}, **FAST_ENV}
     for argv in (["init", "--json"], ["add", "note", "Hello"]):
-        subprocess.run([sys.executable, "-m", "homeport", *argv, "--data", str(data)],
-                       env=env, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "homeport", *argv, "--data", str(data)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     first = home()
     found = PASSWORD_LINE.findall(first.output())
     assert len(found) == 1, first.output()

@@ -33,8 +33,11 @@ NOTE = f"http://{HOST}/notes/hello-world/"
 
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[Provider]:
-    started = Provider(tmp_path / "provider", tmp_path / "provider.log",
-                       env={"HOMEPORT_FETCH_ALLOW_PRIVATE": "true"}).start()
+    started = Provider(
+        tmp_path / "provider",
+        tmp_path / "provider.log",
+        env={"HOMEPORT_FETCH_ALLOW_PRIVATE": "true"},
+    ).start()
     try:
         yield started
     finally:
@@ -85,24 +88,33 @@ def test_a_reply_from_another_site_shows_on_the_entry_once_approved(
 
     # what a sender does first: discover the endpoint from the entry's page (spec, 3.1.2)
     page = provider.page("alice", "/notes/hello-world/")
-    for advertised in (discovery.from_headers(page.headers.get_list("link"), "webmention"),
-                       discovery.from_html(page.text, "webmention")):
+    for advertised in (
+        discovery.from_headers(page.headers.get_list("link"), "webmention"),
+        discovery.from_html(page.text, "webmention"),
+    ):
         assert advertised is not None
         assert (urlsplit(advertised).hostname, urlsplit(advertised).path) == (
-            HOST, "/_homeport/webmention")
+            HOST,
+            "/_homeport/webmention",
+        )
 
     env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "webmention-e2e"}
     running: LiveHome = start_home(home, env)
     client = httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=10)
     try:
         with SourceServer() as source:
-            reply = source.page("/replies/1", (
-                '<article class="h-entry"><span class="p-author h-card">'
-                '<a class="u-url p-name" href="/">Bob Bobson</a></span>'
-                f'<p>In reply to <a class="u-in-reply-to" href="{NOTE}">Alice</a></p>'
-                '<div class="e-content">Welcome to the <em>IndieWeb</em>!</div></article>'))
-            missing = client.post("/_homeport/webmention",
-                                  data={"source": reply, "target": f"http://{HOST}/notes/x/"})
+            reply = source.page(
+                "/replies/1",
+                (
+                    '<article class="h-entry"><span class="p-author h-card">'
+                    '<a class="u-url p-name" href="/">Bob Bobson</a></span>'
+                    f'<p>In reply to <a class="u-in-reply-to" href="{NOTE}">Alice</a></p>'
+                    '<div class="e-content">Welcome to the <em>IndieWeb</em>!</div></article>'
+                ),
+            )
+            missing = client.post(
+                "/_homeport/webmention", data={"source": reply, "target": f"http://{HOST}/notes/x/"}
+            )
             assert missing.status_code == 400 and "not a page" in missing.json()["message"]
 
             status = send(client, reply)
@@ -112,8 +124,12 @@ def test_a_reply_from_another_site_shows_on_the_entry_once_approved(
 
             [listed] = json.loads(homeport("mentions", "list", "--json", data=home))
             assert {k: listed[k] for k in ("id", "source", "target", "type", "status")} == {
-                "id": applied["id"], "source": reply, "target": NOTE, "type": "reply",
-                "status": "pending"}
+                "id": applied["id"],
+                "source": reply,
+                "target": NOTE,
+                "type": "reply",
+                "status": "pending",
+            }
             publish(home)
             assert comments(provider) == []  # pending: not published
 

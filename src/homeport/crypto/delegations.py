@@ -9,6 +9,7 @@ carries only the SHA-256 of its secret.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import secrets
@@ -178,6 +179,13 @@ def _check_token_params(params: Mapping[str, Any]) -> None:
             raise DelegationError(f"a token's {name} must be a URL or null")
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified(key: str, message: bytes, signature: bytes) -> bool:
+    """``verify``, remembered: a provider checks the same few documents on every request, and
+    the answer depends on nothing but these three values."""
+    return verify(key, message, signature)
+
+
 def check_delegation(
     doc: Any,
     allowed_keys: Collection[str],
@@ -203,7 +211,7 @@ def check_delegation(
         signature = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except ValueError:
         raise DelegationError("the signature is not base64url") from None
-    if not verify(doc["key"], signing_bytes(doc), signature):
+    if not _verified(doc["key"], signing_bytes(doc), signature):
         raise DelegationError("bad signature")
     if doc["audience"] not in audiences:
         raise DelegationError(f"this delegation is for {doc['audience']}, not this provider")

@@ -12,6 +12,7 @@ and are reported back to the home so it can list and revoke them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -92,10 +93,16 @@ def _row(raw: tuple[Any, ...]) -> _Row:
 
 def allowed_keys(tenant: Tenant) -> set[str]:
     """Who may sign for the tenant now: its root and the key its identity log puts in force."""
-    keys = {tenant.did}
+    return set(_allowed(tenant.did, json.dumps(tenant.operations)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(did: str, operations: str) -> tuple[str, ...]:
+    """Remembered per log: verifying it costs a signature per operation, on every use."""
+    keys = [did]
     with contextlib.suppress(IdentityError):
-        keys.add(current_key(tenant.did, tenant.operations, verify_signature))
-    return keys
+        keys.append(current_key(did, json.loads(operations), verify_signature))
+    return tuple(keys)
 
 
 class ProviderGrants:

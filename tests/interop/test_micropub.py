@@ -530,3 +530,21 @@ def test_source_without_a_token_shows_public_posts_only(mp: Stack) -> None:
     assert again.json() == shown.json()
     assert len(mp.inbox.items) <= queued + 2  # one query item per post and minute
     assert source(mp, token, draft)["properties"]["post-status"] == ["draft"]
+
+
+def test_an_edit_made_elsewhere_survives_a_micropub_update(mp: Stack) -> None:
+    """The text changed in the GUI (``update_entry``) after Micropub made the post: an update
+    that adds a category keeps that text, and q=source shows it."""
+    token = mp.grants.issue("create update")
+    url = create(mp, token, {"type": ["h-entry"], "properties": {
+        "content": [{"html": "<p>First</p>"}], "category": ["a"]}})
+    entry = entry_at(mp, url)
+    mp.home.call(sites.update_entry, mp.home.ctx, SITE, "note", entry.id,
+                 {"text": "Edited in the GUI"})
+    with mp.client(token) as client:
+        answer = post_json(client, {"action": "update", "url": url, "add": {"category": ["b"]}})
+    assert answer.status_code == 204
+    after = entry_at(mp, url)
+    assert after.data["text"] == "Edited in the GUI" and after.data["tags"] == ["a", "b"]
+    props = source(mp, token, url)["properties"]
+    assert props["content"] == ["Edited in the GUI"] and props["category"] == ["a", "b"]

@@ -286,12 +286,41 @@ async def _trashed(ctx: Context, site: str, path: str) -> dict[str, Any] | None:
     return dict(found)
 
 
+FIELDS_OF = {"name": ("title",), "content": ("body", "text", "caption", "comment"),
+             "summary": ("summary",), "category": ("tags",), "published": ("published",),
+             "bookmark-of": ("url",), "in-reply-to": ("reply_to",), "like-of": ("like_of",),
+             "repost-of": ("repost_of",), "post-status": ("draft",),
+             "visibility": ("visibility",)}
+"""Which entry fields each property maps to (``mf2.fields_for``)."""
+
+
 def properties_of(entry: sites.Entry, origin: str) -> mf2.Properties:
-    """The post's microformats properties: as Micropub last set them, else from its fields
-    (an entry written in the GUI or with ``homeport add``)."""
+    """The post's microformats properties: as Micropub last set them, except those whose
+    fields were changed since by other means (the GUI, ``/v1``), which are read from the
+    fields; an entry never written by Micropub is read from its fields alone."""
+    derived = _from_fields(entry, origin)
     kept = entry.data.get("mf2")
-    if isinstance(kept, dict) and isinstance(kept.get("properties"), dict):
-        return {k: list(v) for k, v in kept["properties"].items()}
+    if not (isinstance(kept, dict) and isinstance(kept.get("properties"), dict)):
+        return derived
+    props: mf2.Properties = {k: list(v) for k, v in kept["properties"].items()}
+    try:
+        expected = mf2.fields_for(entry.type, props)
+    except mf2.Invalid:
+        expected = {}
+    for prop, keys in FIELDS_OF.items():
+        if all(entry.data.get(k) == expected.get(k) for k in keys):
+            continue  # as Micropub wrote it: keep the form it was sent in ({"html"}…)
+        if prop in ("post-status", "visibility"):
+            props[prop] = ["draft" if entry.data.get("draft") else "published"] \
+                if prop == "post-status" else [str(entry.data.get("visibility", "public"))]
+        elif prop in derived:
+            props[prop] = derived[prop]
+        else:
+            props.pop(prop, None)
+    return props
+
+
+def _from_fields(entry: sites.Entry, origin: str) -> mf2.Properties:
     data = entry.data
     props: mf2.Properties = {}
     name = data.get("title")
@@ -309,8 +338,10 @@ def properties_of(entry: sites.Entry, origin: str) -> mf2.Properties:
         props["category"] = list(data["tags"])
     if entry.type == "bookmark" and data.get("url"):
         props["bookmark-of"] = [data["url"]]
-    if data.get("reply_to"):
-        props["in-reply-to"] = [data["reply_to"]]
+    for key, prop in (("reply_to", "in-reply-to"), ("like_of", "like-of"),
+                      ("repost_of", "repost-of")):
+        if data.get(key):
+            props[prop] = [data[key]]
     images = [data["image"]] if entry.type == "photo" else list(data.get("photos", []))
     for ref in images:
         if isinstance(ref, dict) and "hash" in ref:

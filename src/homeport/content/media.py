@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -46,11 +46,36 @@ ORIENTATION = 0x0112
 
 @dataclass(frozen=True)
 class Upload:
-    """A file given to ``add_entry``: its name, bytes and (for images) the alt text."""
+    """A file given to ``add_entry``: its name, bytes and (for images) the alt text. A large
+    one may come as ``file``, an open binary file (a form's upload spooled to disk), in place
+    of ``data``: it is then copied to the blob store in chunks, never read whole into memory
+    (only images are, to be decoded)."""
 
     filename: str
     data: bytes
     alt: str | None = None
+    file: BinaryIO | None = None
+
+    def length(self) -> int:
+        if self.file is None:
+            return len(self.data)
+        self.file.seek(0, io.SEEK_END)
+        return self.file.tell()
+
+    def content(self) -> bytes:
+        if self.file is None:
+            return self.data
+        self.file.seek(0)
+        return self.file.read()
+
+    def head_and_tail(self, size: int) -> tuple[bytes, bytes]:
+        """The first and last ``size`` bytes."""
+        if self.file is None:
+            return self.data[:size], self.data[-size:]
+        self.file.seek(0)
+        head = self.file.read(size)
+        self.file.seek(max(0, self.length() - size))
+        return head, self.file.read(size)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], alt: str | None = None) -> Upload:
@@ -111,20 +136,24 @@ def check_image(data: bytes, filename: str) -> tuple[int, int, str]:
         image.close()
 
 
-def check_pdf(data: bytes, filename: str) -> None:
-    if not data.lstrip()[:5] == b"%PDF-" or b"%%EOF" not in data[-2048:]:
+def check_pdf(data: bytes, filename: str, tail: bytes | None = None) -> None:
+    """``data`` is the whole file, or its first KiB with ``tail`` its last 2 KiB."""
+    end = data[-2048:] if tail is None else tail
+    if not data.lstrip()[:5] == b"%PDF-" or b"%%EOF" not in end:
         raise MediaError(f"{filename} is not a PDF (no %PDF- header or %%EOF trailer)")
 
 
 def _check_size(ctx: Context, upload: Upload) -> None:
     limit = ctx.settings.max_attachment_bytes
-    if len(upload.data) > limit:
+    if upload.length() > limit:
         raise MediaError(f"{upload.filename} is bigger than the limit of {limit} bytes")
 
 
 def _keep(ctx: Context, upload: Upload, mimetype: str) -> JSONObject:
-    digest = ctx.blobs.put_file(io.BytesIO(upload.data))
-    return {"hash": digest, "mimetype": mimetype, "size": len(upload.data),
+    if upload.file is not None:
+        upload.file.seek(0)
+    digest = ctx.blobs.put_file(upload.file or io.BytesIO(upload.data))
+    return {"hash": digest, "mimetype": mimetype, "size": upload.length(),
             "filename": safe_name(upload.filename)}
 
 
@@ -136,7 +165,7 @@ def safe_name(filename: str) -> str:
 def store_image(ctx: Context, upload: Upload, *, keep_location: bool = False) -> JSONObject:
     """Check, keep the original in the blob store and make its variants; returns the media ref."""
     _check_size(ctx, upload)
-    width, height, mimetype = check_image(upload.data, upload.filename)
+    width, height, mimetype = check_image(upload.content(), upload.filename)
     ref = _keep(ctx, upload, mimetype)
     ref.update(width=width, height=height)
     if upload.alt:
@@ -147,7 +176,8 @@ def store_image(ctx: Context, upload: Upload, *, keep_location: bool = False) ->
 
 def store_pdf(ctx: Context, upload: Upload) -> JSONObject:
     _check_size(ctx, upload)
-    check_pdf(upload.data, upload.filename)
+    head, tail = upload.head_and_tail(2048)
+    check_pdf(head, upload.filename, tail)
     return _keep(ctx, upload, "application/pdf")
 
 

@@ -1,4 +1,5 @@
-"""Reading files out of GUI forms: size-checked before they are read into memory."""
+"""Reading files out of GUI forms: size-checked, and handed on as the spooled file Starlette
+wrote to disk while the form arrived (past 1 MB), so a large upload is never held in memory."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ async def read(ctx: Context, file: UploadFile, alt: str | None = None) -> Upload
     limit = ctx.settings.max_attachment_bytes
     if file.size is not None and file.size > limit:
         raise MediaError(f"{file.filename} is bigger than the limit of {limit} bytes")
-    return Upload(file.filename or "file", await file.read(), alt)
+    return Upload(file.filename or "file", b"", alt, file=file.file)
 
 
 def text(form: Any, field: str, limit: int = 20_000) -> str:

@@ -39,6 +39,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
+from homeport.sync import providers
 from homeport.testing.webhost import Answer, Hit, WebHost
 
 TIMEOUT = 300.0
@@ -66,8 +67,7 @@ async def _sending(data: Path, host: WebHost, count: int) -> dict[str, Any]:
                             '<link rel="webmention" href="/wm"><p>a page</p>')
     settings = Settings(data_dir=data, fetch_allow_private=True)
     data.mkdir(parents=True, exist_ok=True)
-    (data / "providers.json").write_text(
-        json.dumps([{"url": "https://prov.example", "site": "https://alice.example.net/"}]))
+    providers.save(data, [{"url": "https://prov.example", "site": "https://alice.example.net/"}])
     ctx = Context(settings, MemoryRecordStore(), FsBlobStore(data / "blobs"))
     await sites.create_site(ctx, "blog", "Alice", "journal")
     for n in range(count):

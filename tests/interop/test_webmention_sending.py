@@ -5,7 +5,6 @@ queue is a file that a later ``serve`` picks up."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
+from homeport.sync import providers
 from homeport.testing.webhost import Answer, Hit, WebHost
 
 SITE = "https://alice.example.net"
@@ -37,8 +37,7 @@ def host() -> Iterator[WebHost]:
 def _context(data: Path) -> Context:
     settings = Settings(data_dir=data, fetch_allow_private=True)
     data.mkdir(parents=True, exist_ok=True)
-    providers = [{"url": "https://prov.example", "site": f"{SITE}/"}]
-    (data / "providers.json").write_text(json.dumps(providers))
+    providers.save(data, [{"url": "https://prov.example", "site": f"{SITE}/"}])
     return Context(settings, MemoryRecordStore(), FsBlobStore(data / "blobs"))
 
 

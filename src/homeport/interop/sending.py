@@ -41,7 +41,7 @@ from homeport.render.variants import keeper
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.connection import SQLiteConnection, open_sqlite, transaction
-from homeport.sync.providers import PROVIDERS_FILE
+from homeport.sync import providers
 from homeport.web import outbound
 
 log = logging.getLogger("homeport.webmention")
@@ -262,12 +262,11 @@ def entry_links(entry: EntryView, source: str) -> frozenset[str]:
 def site_address(settings: Settings) -> tuple[str, dict[str, Any]] | None:
     """The address the site is published at (the first provider that gave one) and that
     provider's rules: sources are named there."""
-    path = settings.data_dir / PROVIDERS_FILE
     try:
-        entries = jsonio.loads(path.read_bytes())
-    except (OSError, ValueError):
+        entries = providers.load(settings.data_dir)
+    except providers.ProvidersError:
         return None
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         if isinstance(entry, dict) and entry.get("site"):
             return str(entry["site"]), dict(entry.get("rules") or {})
     return None

@@ -213,6 +213,29 @@ async def learn(ctx: Context, provider: str, reported: Sequence[Mapping[str, Any
     return changed
 
 
+KEEP_MS = 30 * 86_400_000
+"""An expired grant, or one of the home's own revoked, stays listed this long, then goes."""
+
+
+async def prune(ctx: Context) -> int:
+    """Forget grants expired (or, the home's own, revoked) more than ``KEEP_MS`` ago: sign-in
+    approvals and short-lived delegations would otherwise pile up. A token a provider issued
+    is kept until it expires, so its revocation keeps being handed to that provider (such a
+    token always expires: never later than the delegation it was issued under)."""
+    cutoff = ctx.clock() - KEEP_MS
+    gone = 0
+    for record in await list_grants(ctx):
+        expires, revoked = record.get("expires"), record.get("revoked")
+        old = (isinstance(expires, int) and expires < cutoff) or (
+            isinstance(revoked, int) and revoked < cutoff and record.get("source") == HOME
+        )
+        if old:
+            async with unit_of_work(ctx):
+                await writes.delete(ctx, OWNER, RECORD, PARENT, str(record["id"]))
+            gone += 1
+    return gone
+
+
 def _text(value: Any) -> str | None:
     return value[:2000] if isinstance(value, str) else None
 
@@ -265,6 +288,7 @@ __all__ = [
     "duration_ms",
     "learn",
     "list_grants",
+    "prune",
     "public_view",
     "revoke",
     "state",

@@ -124,6 +124,7 @@ async def sync(
 ) -> list[Pushed]:
     """Push the current grants to every provider and record the tokens they issued."""
     issued = max(ctx.clock(), now_ms())  # stamped before reading: see the module's note
+    await records.prune(ctx)
     grants = await records.list_grants(ctx)
     pushed = await asyncio.to_thread(push, ctx.settings, grants, issued, only, http)
     for outcome in pushed:

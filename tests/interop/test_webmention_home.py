@@ -37,13 +37,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("fresh_postgres_url"))
-    return f"sqlite:///{tmp_path}/home.sqlite"
-
-
 class Home:
     def __init__(self, ctx: Context, note: sites.Entry) -> None:
         self.ctx = ctx

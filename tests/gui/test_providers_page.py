@@ -28,6 +28,8 @@ def test_enroll_publish_and_see_the_site(
 ) -> None:
     url, data = provider
     gui.wizard(client, "Ada's corner")
+    dashboard = client.get("/admin/").text
+    assert "only previewed on this computer" in dashboard and "add a provider" in dashboard
     page = client.get("/admin/providers")
     assert page.status_code == 200 and "No provider yet" in page.text
     bad = client.post("/admin/providers/add", data={
@@ -52,6 +54,11 @@ def test_enroll_publish_and_see_the_site(
     assert "Ada&#39;s corner" in site.text or "Ada's corner" in site.text
     listed = client.get("/admin/providers")
     assert str(row["seq"]) in listed.text
+    live = client.get("/admin/").text
+    assert f'href="https://ada.{BASE}/"' in live and "up to date (published" in live
+    notes = client.get("/admin/notes")
+    client.post("/admin/notes", data={"csrf": gui.csrf_of(notes.text), "text": "Later"})
+    assert "your latest changes are not there yet" in client.get("/admin/").text
 
 
 def test_publish_without_a_csrf_token_is_refused(client: Any, gui: Any) -> None:

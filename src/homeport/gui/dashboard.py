@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 from starlette.responses import Response
 
@@ -41,7 +42,9 @@ async def dashboard(p: Page) -> Response:
                           "/settings"))
     recent = entries[:8]
     names = await sites.list_sites(p.ctx)
+    live = await asyncio.to_thread(_live_where, p, changed)
     return p.render("dashboard.html", site=name, sites=names, new=NEW, settings=settings,
+                    live=live,
                     counts=counts, labels=LABELS,
                     drafts=len(drafts), used=used, built=built, attention=attention,
                     recent=recent, edit_link=_edit_link)
@@ -58,3 +61,20 @@ def _edit_link(entry: sites.Entry) -> str:
         "bookmark": f"/bookmarks/{entry.id}",
         "file": f"/files/{entry.id}",
     }.get(entry.type, "/")
+
+
+def _live_where(p: Page, changed: int) -> list[dict[str, Any]]:
+    """Where the site is live, from what this home remembers of its last publish to each
+    provider (no network: the Providers page asks them); ``behind`` when an entry changed
+    since."""
+    from homeport.sync import providers  # the sync client is heavy: imported on first use
+
+    try:
+        rows = providers.load(p.ctx.settings.data_dir)
+    except providers.ProvidersError:
+        return []
+    return [
+        {"url": r["url"], "site": r.get("site"), "last": r.get("last_publish"),
+         "behind": not r.get("last_publish") or changed > int(r["last_publish"])}
+        for r in rows
+    ]

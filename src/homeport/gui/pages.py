@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -57,6 +58,14 @@ def _human_size(size: int | float) -> str:
 
 
 _env.filters["size"] = _human_size
+
+
+def when(ms: int) -> str:
+    """A moment as the GUI shows it (UTC, to the minute)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_env.filters["when"] = when
 
 
 class Page:

@@ -14,7 +14,6 @@ import json
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -22,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from homeport.content.types import ENTRY_TYPES
 from homeport.core.errors import HomeportError
 from homeport.gui import uploads, wording
-from homeport.gui.pages import PREFIX, Page, _env, page
+from homeport.gui.pages import PREFIX, Page, page, when
 from homeport.render.variants import build_for_providers
 from homeport.services import repository
 from homeport.sync import providers
@@ -60,13 +59,6 @@ class Job:
 _jobs: dict[str, Job] = {}
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-_env.filters.setdefault("when", _when)
-
-
 def _job_key(p: Page) -> str:
     return str(p.ctx.settings.data_dir)
 
@@ -101,7 +93,7 @@ async def status(p: Page) -> Response:
     for row in rows:
         row["health_text"] = wording.health(row.get("error_code"), row.get("error_status", 0))
         last = row.get("last_publish")
-        row["last_publish_text"] = _when(last) if last else "never"
+        row["last_publish_text"] = when(last) if last else "never"
     return p.json(rows)
 
 

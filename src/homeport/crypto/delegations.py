@@ -9,10 +9,11 @@ carries only the SHA-256 of its secret.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,11 +180,26 @@ def _check_token_params(params: Mapping[str, Any]) -> None:
             raise DelegationError(f"a token's {name} must be a URL or null")
 
 
-@functools.lru_cache(maxsize=4096)
+_VERIFIED: OrderedDict[tuple[str, bytes, bytes], bool] = OrderedDict()
+_VERIFIED_MAX = 4096
+_VERIFIED_LOCK = threading.Lock()
+
+
 def _verified(key: str, message: bytes, signature: bytes) -> bool:
     """``verify``, remembered: a provider checks the same few documents on every request, and
-    the answer depends on nothing but these three values."""
-    return verify(key, message, signature)
+    the answer depends on nothing but these three values (kept by the message's hash, so the
+    memory stays small whatever the documents' size)."""
+    memo = (key, hashlib.sha256(message).digest(), signature)
+    with _VERIFIED_LOCK:
+        if memo in _VERIFIED:
+            _VERIFIED.move_to_end(memo)
+            return _VERIFIED[memo]
+    answer = verify(key, message, signature)
+    with _VERIFIED_LOCK:
+        _VERIFIED[memo] = answer
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return answer
 
 
 def check_delegation(

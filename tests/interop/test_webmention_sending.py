@@ -5,6 +5,7 @@ queue is a file that a later ``serve`` picks up."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,3 +169,40 @@ def test_retries_back_off_and_stop(tmp_path: Path) -> None:
     [send] = outbox.history()
     assert (send.state, send.attempts) == (sending.FAILED, sending.MAX_ATTEMPTS)
     outbox.close()
+
+
+def test_closing_while_other_threads_use_the_outbox_does_not_crash(tmp_path: Path) -> None:
+    """The sender records from worker threads and closes the file when ``serve`` stops;
+    before calls were serialised, this crashed the interpreter (SIGSEGV in sqlite3) within a
+    few rounds."""
+    for round_ in range(20):
+        outbox = sending.Outbox(tmp_path / f"sent-{round_}.sqlite")
+        links = {f"https://s.example/{i}": ("v", frozenset({f"https://t.example/{j}"
+                                                            for j in range(5)}))
+                 for i in range(40)}
+        outbox.apply(links, 0)
+        stop = threading.Event()
+        stopped: list[str] = []
+
+        def hammer(outbox: sending.Outbox = outbox, stop: threading.Event = stop,
+                   stopped: list[str] = stopped) -> None:
+            while not stop.is_set():
+                try:
+                    for send in outbox.due(0, 10):
+                        outbox.record(send, sending.Outcome(sending.QUEUED, status=500), 1)
+                    outbox.next_due()
+                    outbox.history(50)
+                except RuntimeError as exc:
+                    stopped.append(str(exc))
+                    return
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.02)
+        outbox.close()
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert all(reason == "the webmention outbox is closed" for reason in stopped)

@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -106,22 +107,48 @@ Links = Mapping[str, tuple[str, frozenset[str]]]
 """source URL → (its version, the targets it links)."""
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _serialised(
+    method: Callable[Concatenate[Outbox, P], R],
+) -> Callable[Concatenate[Outbox, P], R]:
+    """One call at a time on the connection: the sender calls from several worker threads,
+    and closing it while another thread used it crashed the process (SIGSEGV in sqlite3)."""
+
+    def run(outbox: Outbox, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with outbox._lock:
+            if outbox._closed:
+                raise RuntimeError("the webmention outbox is closed")
+            return method(outbox, *args, **kwargs)
+
+    run.__doc__ = method.__doc__
+    return run
+
+
 class Outbox:
     """The sender's file: what each source linked, and the queue of sends. Every method is
-    one short transaction; use it from one thread at a time (``Sender`` does)."""
+    one short transaction, one at a time whatever thread calls."""
 
     def __init__(self, path: Path) -> None:
         self.db: SQLiteConnection = open_sqlite(path, "busy_timeout=10000", "synchronous=NORMAL")
         self.db.script(SCHEMA)
+        self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def of(cls, settings: Settings) -> Outbox:
         return cls(settings.data_dir / DB_FILE)
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.db.close()
 
     # --- what to look at -------------------------------------------------------------------
+    @_serialised
     def want_scan(self, head: str) -> None:
         """A publish made ``head`` live: the sender looks at the entries on its next pass."""
         self.db.execute(
@@ -130,15 +157,18 @@ class Outbox:
             (head,),
         )
 
+    @_serialised
     def scan_wanted(self) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'scan'").fetchone()
         return str(row[0]) if row else None
 
+    @_serialised
     def scanned(self, head: str) -> None:
         """Done with ``head`` (a later publish's request stays)."""
         self.db.execute("DELETE FROM meta WHERE key = 'scan' AND value = ?", (head,))
 
     # --- the diff --------------------------------------------------------------------------
+    @_serialised
     def apply(self, current: Links, now: int) -> int:
         """Queue a send for every link of each source that is new, changed or gone since the
         last call, and keep ``current`` for the next; how many sends were queued."""
@@ -182,6 +212,7 @@ class Outbox:
         )
 
     # --- the queue -------------------------------------------------------------------------
+    @_serialised
     def due(self, now: int, limit: int = 100) -> list[Send]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM sends WHERE state = 'queued' AND next_at <= ?"
@@ -190,10 +221,12 @@ class Outbox:
         )
         return [Send(*row) for row in rows]
 
+    @_serialised
     def next_due(self) -> int | None:
         row = self.db.execute("SELECT MIN(next_at) FROM sends WHERE state = 'queued'").fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
+    @_serialised
     def record(self, send: Send, outcome: Outcome, now: int) -> None:
         attempts = send.attempts + 1
         state = outcome.state
@@ -210,6 +243,7 @@ class Outbox:
              now, send.id, send.updated),
         )  # a send re-queued meanwhile (a newer publish) keeps its new state
 
+    @_serialised
     def history(self, limit: int = 200) -> list[Send]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM sends ORDER BY updated DESC, id DESC LIMIT ?", (limit,)

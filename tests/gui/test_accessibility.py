@@ -1,0 +1,70 @@
+"""axe-core (npm ``axe-core``, installed into tests/clients by ``npm ci``) run by Chromium on
+every GUI page and on the site's pages in the preview: no serious or critical violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeport.testing.live import LiveHome
+
+AXE = Path(__file__).resolve().parents[1] / "clients/node_modules/axe-core/axe.min.js"
+RUN = """async () => {
+  const result = await axe.run(document);
+  const bad = result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => v.id + " (" + v.impact + "): "
+              + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "));
+  return {bad: bad, passed: result.passes.length};
+}"""
+
+
+def _check(page: Any, path: str, found: dict[str, list[str]]) -> None:
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(RUN)
+    assert result["passed"] > 5, f"axe checked nothing on {path}"
+    if result["bad"]:
+        found[path] = result["bad"]
+
+
+def _make_entries(page: Any) -> tuple[str, str]:
+    page.goto("/admin/write/new")
+    token = page.locator("meta[name=csrf]").get_attribute("content")
+    headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+    article = page.request.post("/admin/api/articles", headers=headers,
+                                data={"title": "Readable", "body": "Some *text*."}).json()
+    page.request.post(f"/admin/entries/article/{article['id']}/publish", form={"csrf": token})
+    location = page.request.get("/preview/", max_redirects=0).headers["location"]
+    return str(article["id"]), str(location.strip("/").split("/")[-1])
+
+
+def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, owner: Any,
+                                            fresh_home: LiveHome) -> None:
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run scripts/install (npm ci in tests/clients)")
+    found: dict[str, list[str]] = {}
+    context = browser.new_context(base_url=live_home.root, storage_state=owner, bypass_csp=True)
+    page = context.new_page()
+    try:
+        article, site = _make_entries(page)
+        for path in ["/admin/", "/admin/write", "/admin/write/new", f"/admin/write/{article}",
+                     "/admin/notes", "/admin/media", "/admin/papers", "/admin/providers",
+                     "/admin/settings", "/admin/pages", "/admin/pages/new", "/admin/albums/new",
+                     "/admin/bookmarks/new", "/admin/files/new",
+                     f"/preview/{site}/", f"/preview/{site}/articles/readable/",
+                     f"/preview/{site}/articles/", f"/preview/{site}/tags/"]:
+            _check(page, path, found)
+    finally:
+        context.close()
+    context = browser.new_context(base_url=fresh_home.root, bypass_csp=True)
+    page = context.new_page()
+    try:
+        for path in ["/admin/setup", "/admin/setup/restore"]:
+            _check(page, path, found)
+    finally:
+        context.close()
+    assert found == {}, found

@@ -1,13 +1,13 @@
 """Micropub: time from a create at a provider to the post being live at every provider.
 
 Two ``homeport provider serve`` and one ``homeport serve`` (its inbox relay and auto-publish on,
-as by default; SQLite) on loopback; the home enrolled at both and caught up; a bearer token with
-scope ``create`` handed to both providers in a delegation list the home signed. Then ``--posts``
-Micropub creates (form-encoded notes) are sent to the first provider at one per second, each on
-its own thread, and for each the clock runs from sending the request until the URL it was
-given (``Location``) answers 200 at both providers (polled every 20 ms). Also reported: the
-status the client got (201 once live, 202 when the post was not yet live after the provider's
-wait) and how long the request took.
+as by default; SQLite) on loopback; the home enrolled at both and caught up; a bearer token
+with scope ``create`` from ``homeport tokens create`` (which hands it to both providers). Then
+``--posts`` Micropub creates (form-encoded notes) are sent to the first provider at one per
+second, each on its own thread, and for each the clock runs from sending the request until the
+URL it was given (``Location``) answers 200 at both providers (polled every 20 ms). Also
+reported: the status the client got (201 once live, 202 when the post was not yet live after
+the provider's wait) and how long the request took.
 
     .venv/bin/python bench/interop_micropub.py [--posts 30] [--rate 1]
 
@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from homeport.testing.live import free_port, start_home, stop_process
-from homeport.testing.tokens import give_token
 
 BASE = "example.test"
 HOST = f"alice.{BASE}"
@@ -127,7 +126,8 @@ def run(posts: int = 30, rate: float = 1.0) -> dict[str, Any]:
                     if time.perf_counter() - warm > TIMEOUT:
                         raise RuntimeError("the first publish did not arrive")
                     time.sleep(0.05)
-            token = give_token(data, urls, ["create"])
+            token = json.loads(_cli(data, env, "tokens", "create", "--scope", "create",
+                                    "--json"))["token"]
             return _measure(urls, token, posts, rate)
         finally:
             if home is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.testing.live import start_home
-from homeport.testing.tokens import give_token
 
 from .provider_support import BASE, Provider
 from .repo_support import cli_env, init, ok
@@ -49,6 +49,13 @@ def jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def token_for(home: Path, scope: str) -> str:
+    """A token from ``homeport tokens create``, pushed to the providers by the command."""
+    doc = json.loads(ok("tokens", "create", "--scope", scope, "--json", data=home))
+    assert not [p for p in doc["providers"] if p.get("error")], doc
+    return str(doc["token"])
+
+
 def post(client: httpx.Client, token: str, **kw: Any) -> httpx.Response:
     return client.post("/_homeport/micropub", headers={"Authorization": f"Bearer {token}"}, **kw)
 
@@ -63,7 +70,7 @@ def test_posts_sent_while_the_home_is_off_are_applied_when_it_starts(tmp_path: P
     db = ProviderDB(provider.data)
     box = ProviderInbox(db, 1000, 1 << 26, clock=lambda: int(time.time() * 1000))
     try:
-        token = give_token(home, [provider.url], ["create", "update", "media"])
+        token = token_for(home, "create update media")
         with httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=30) as client:
             upload = client.post(
                 "/_homeport/media",
@@ -158,7 +165,7 @@ def test_kill_9_while_draining_posts_loses_and_duplicates_nothing(tmp_path: Path
     box = ProviderInbox(db, 1000, 1 << 26, clock=lambda: int(time.time() * 1000))
     env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "micropub-e2e"}
     try:
-        token = give_token(home, [provider.url], ["create"])
+        token = token_for(home, "create")
         from concurrent.futures import ThreadPoolExecutor
 
         def one(n: int) -> str:  # each waits the provider's 9 s for the home: sent at once

@@ -168,7 +168,7 @@ def test_revocation_by_the_client(
     assert grants(world).token("alice", token) is None
 
 
-def test_without_a_passkey_delegation_no_sign_in(world: World, alice: Home) -> None:
+def test_without_a_passkey_delegation_only_the_home_approves(world: World, alice: Home) -> None:
     query = urlencode(
         {
             "response_type": "code",
@@ -180,7 +180,9 @@ def test_without_a_passkey_delegation_no_sign_in(world: World, alice: Home) -> N
         }
     )
     page = world.get(HOST, f"/_homeport/indieauth/auth?{query}")
-    assert page.status_code == 403 and "No passkey" in page.text
+    # nobody can approve here with a passkey; only the home, through its admin page
+    assert page.status_code == 200 and "No passkey is delegated" in page.text
+    assert 'id="approve"' not in page.text and 'id="ask-home"' in page.text
 
 
 def test_the_sealing_key_is_shared_and_kept_out_of_the_database(world: World, alice: Home) -> None:

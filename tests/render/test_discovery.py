@@ -73,3 +73,13 @@ def test_the_preview_build_names_no_endpoint_and_no_hub(tmp_path: Path) -> None:
         assert "/_homeport/" not in page.read_text(), page
     for feed in out.rglob("feed.*"):
         assert b"/_homeport/" not in feed.read_bytes(), feed
+
+
+def test_the_endpoints_resolve_on_the_address_the_page_was_reached_at(tmp_path: Path) -> None:
+    """Built for ``https://ada.example.org/`` but reached over plain HTTP on a port (a loopback
+    provider, a proxy): the ``<link>``s name that address, as the provider's Link headers do."""
+    out = asyncio.run(_build(tmp_path, live=True))
+    reached = "http://ada.example.org:8080/"
+    rels = mf2py.parse(doc=(out / "index.html").read_text(), url=reached)["rels"]
+    assert rels["webmention"] == [reached + "_homeport/webmention"]
+    assert rels["indieauth-metadata"] == [reached + "_homeport/indieauth/metadata"]

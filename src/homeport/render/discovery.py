@@ -30,9 +30,12 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def page_links(origin: str) -> list[dict[str, str]]:
-    """The ``<link rel=… href=…>`` of a page's head, absolute on ``origin``."""
-    return [{"rel": rel, "href": origin + path} for rel, path in PAGE_RELS]
+def page_links() -> list[dict[str, str]]:
+    """The ``<link rel=… href=…>`` of a page's head, relative to the site's root: a reader
+    resolves them against the address it reached the page at (a provider's host, a custom
+    domain, a loopback port), which is also what the provider's ``Link`` headers name; an
+    absolute href baked at build time would name the address the home built for instead."""
+    return [{"rel": rel, "href": path} for rel, path in PAGE_RELS]
 
 
 def page_link_header(origin: str) -> bytes:

@@ -108,7 +108,7 @@ class Planner:
             "canonical": self.urls.absolute(path),
             "description": str(self.model.get("description") or ""),
             "og_type": "website", "image": None, "meta": [], "feeds": self.feed_links("/", ""),
-            "endpoints": discovery.page_links(self.origin) if self.live else [],
+            "endpoints": discovery.page_links() if self.live else [],
         }
         info.update(extra)
         return info

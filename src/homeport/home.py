@@ -30,9 +30,10 @@ from homeport.core.errors import (
     RequestTooLarge,
 )
 from homeport.core.permissions import EVERYONE
-from homeport.gui import lan
+from homeport.gui import autopublish, lan
 from homeport.gui import routes as gui_routes
 from homeport.interop import relay
+from homeport.publish import hooks
 from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.services.maintenance import compact_tombstones
@@ -272,6 +273,28 @@ async def send_webmentions(ctx: Context) -> None:
     await module.run_sender(ctx)
 
 
+AFTER_PUBLISH: tuple[str, ...] = ("homeport.interop.sending",)
+"""Modules with an ``after_publish(event)`` function (``publish/hooks.py``), called after each
+publish that made something new live, whoever published."""
+
+
+def register_publish_hooks() -> None:
+    """Register the after-publish callbacks; ``serve`` and ``homeport publish`` both call this,
+    so they run whichever process publishes (imported at the first publish)."""
+    for name in AFTER_PUBLISH:
+        hooks.after_publish_in(name)
+
+
+async def auto_publish(ctx: Context) -> None:
+    """Run the auto-publisher (``publish/auto.py``); imported in a worker thread so the sync
+    client's imports never hold up the start of the home."""
+    module = await asyncio.to_thread(importlib.import_module, "homeport.publish.auto")
+    publisher = module.AutoPublisher(ctx, say=autopublish.say)
+    ctx.caches["autopublisher"] = publisher
+    if ctx.settings.auto_publish:
+        await publisher.run()
+
+
 def create_home_app(settings: Settings, context: Context | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -280,6 +303,8 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         await accounts.ensure_admin(ctx, settings.admin_password)
         compactor = asyncio.create_task(compact_forever(ctx))
         mentions = asyncio.create_task(send_webmentions(ctx))
+        register_publish_hooks()
+        publisher = asyncio.create_task(auto_publish(ctx))
         announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
         relays = relay.start(settings, ctx)  # each provider's inbox, applied as it arrives
         try:
@@ -289,7 +314,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
                 await relays.close()
             if announcer is not None:
                 await announcer.close()
-            for task in (compactor, mentions):
+            for task in (compactor, mentions, publisher):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -318,4 +343,4 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
     return app
 
 
-__all__ = ["create_home_app", "open_context"]
+__all__ = ["create_home_app", "open_context", "register_publish_hooks"]

@@ -47,6 +47,7 @@ class Settings:
     log_level: str = "info"
     lan_access: bool = False
     open_browser: bool = True
+    auto_publish: bool = True
     allowed_hosts: tuple[str, ...] = ()
     base_domain: str = ""
     provider_port: int = 8760

@@ -59,6 +59,7 @@ def settings(tmp_path: Path) -> Settings:
         argon2_memory_kib=64,
         argon2_time_cost=1,
         admin_password="first-run-password",
+        auto_publish=False,  # the Publish button's own tests; auto-publish has tests/e2e's
     )
 
 

@@ -19,10 +19,11 @@ providers_app = typer.Typer(help="The providers this home publishes through.", n
 
 def _errors() -> tuple[type[BaseException], ...]:
     from homeport.cli.repo import _expected_errors
+    from homeport.publish.lock import PublishBusy
     from homeport.sync.client import ProviderError
     from homeport.sync.providers import ProvidersError
 
-    return (*_expected_errors(), ProviderError, ProvidersError, ValueError)
+    return (*_expected_errors(), ProviderError, ProvidersError, PublishBusy, ValueError)
 
 
 @providers_app.command("add")
@@ -130,14 +131,12 @@ def publish(
     """Publish the home's latest snapshot to every provider at once."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from homeport.services import repository
-    from homeport.sync import providers
+    from homeport.home import register_publish_hooks
+    from homeport.publish import run
 
     settings = _settings(ctx, data)
+    register_publish_hooks()
     try:
-        if snapshot:
-            asyncio.run(_build_for_providers(settings, site, provider))
-            asyncio.run(repository.snapshot(settings))
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -150,7 +149,12 @@ def publish(
                 task = bars.add_task(url, total=None)
                 return lambda sent, total: bars.update(task, completed=sent, total=total)
 
-            outcomes = providers.publish(settings, site, provider, progress=progress)
+            report = asyncio.run(
+                run.publish(
+                    settings, site=site, only=provider, snapshot=snapshot, progress=progress
+                )
+            )
+            outcomes = report.outcomes
     except _errors() as exc:
         raise _fail(str(exc)) from None
     rows = []
@@ -183,22 +187,6 @@ def publish(
         typer.echo(json.dumps(rows))
     if any(o.error for o in outcomes):
         raise typer.Exit(1)
-
-
-async def _build_for_providers(settings: Any, site: str | None, only: str | None) -> None:
-    from homeport.cli.build import _with_context
-    from homeport.render.variants import build_for_providers
-    from homeport.services.context import Context
-    from homeport.sync import providers
-
-    entries = (
-        [providers.find(settings.data_dir, only)] if only else providers.load(settings.data_dir)
-    )
-
-    async def work(context: Context) -> None:
-        await build_for_providers(context, entries, site)
-
-    await _with_context(settings, work)
 
 
 def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:

@@ -133,6 +133,8 @@ def routes() -> list[BaseRoute]:
         Route("/signin/passkey/confirm", lazy("signin", "confirm"), methods=["GET"]),
         Route("/signin/passkey/add", lazy("signin", "add"), methods=POST),
         Route("/signin/passkey/remove", lazy("signin", "remove"), methods=POST),
+        Route("/autopublish", lazy("autopublish", "status"), methods=["GET"]),
+        Route("/autopublish", lazy("autopublish", "switch"), methods=POST),
         Route("/settings", site_settings.index, methods=["GET"]),
         Route("/settings", site_settings.save, methods=POST),
         Route("/settings/start-at-login", site_settings.start_at_login, methods=POST),

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from homeport.content import sites
-from homeport.gui import site
+from homeport.gui import autopublish, site
 from homeport.gui.pages import Page, page
 
 LABELS = {"article": "Articles", "note": "Notes", "photo": "Photos", "paper": "Papers",
@@ -43,11 +43,13 @@ async def dashboard(p: Page) -> Response:
     recent = entries[:8]
     names = await sites.list_sites(p.ctx)
     live = await asyncio.to_thread(_live_where, p, changed)
+    publishing = autopublish.view(p.ctx, await asyncio.to_thread(autopublish.enrolled, p.ctx))
     return p.render("dashboard.html", site=name, sites=names, new=NEW, settings=settings,
                     live=live,
                     counts=counts, labels=LABELS,
                     drafts=len(drafts), used=used, built=built, attention=attention,
-                    recent=recent, edit_link=_edit_link)
+                    recent=recent, edit_link=_edit_link,
+                    autopublish=publishing)
 
 
 def _edit_link(entry: sites.Entry) -> str:

@@ -20,10 +20,9 @@ from starlette.responses import Response, StreamingResponse
 
 from homeport.content.types import ENTRY_TYPES
 from homeport.core.errors import HomeportError
-from homeport.gui import uploads, wording
+from homeport.gui import autopublish, uploads, wording
 from homeport.gui.pages import PREFIX, Page, page, when
-from homeport.render.variants import build_for_providers
-from homeport.services import repository
+from homeport.publish import run
 from homeport.sync import providers
 from homeport.sync.client import ProviderError
 
@@ -73,6 +72,7 @@ async def _page(p: Page, status: int = 200, error: str | None = None, **form: st
     return p.render(
         "providers.html",
         status,
+        autopublish=autopublish.view(p.ctx, rows),
         providers=rows,
         error=error,
         form=form,
@@ -174,17 +174,13 @@ async def publish(p: Page) -> Response:
 async def _run(p: Page, job: Job) -> None:
     settings = p.ctx.settings
     try:
-        entries = await asyncio.to_thread(providers.load, settings.data_dir)
-        await build_for_providers(p.ctx, entries)
-        await repository.snapshot(settings, p.ctx.store, p.ctx.blobs)
-        job.state = "publishing"
-
         def progress(url: str) -> Any:
+            job.state = "publishing"
             job.update(url, sent=0, total=None)
             return lambda sent, total: job.update(url, sent=sent, total=total)
 
-        outcomes = await asyncio.to_thread(providers.publish, settings, None, None,
-                                           providers.default_http, progress)
+        report = await run.publish(settings, p.ctx, progress=progress, trigger="gui")
+        outcomes = report.outcomes
         for o in outcomes:
             if o.error:
                 said = o.error

@@ -38,6 +38,16 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+        self._everything: set[asyncio.Event] = set()
+
+    def subscribe_all(self) -> asyncio.Event:
+        """An event set after any change at all (the auto-publisher's wake-up)."""
+        event = asyncio.Event()
+        self._everything.add(event)
+        return event
+
+    def unsubscribe_all(self, event: asyncio.Event) -> None:
+        self._everything.discard(event)
 
     def subscribe(self, key: tuple[str, str]) -> asyncio.Event:
         event = asyncio.Event()
@@ -52,7 +62,7 @@ class ChangeFeed:
                 del self._waiters[key]
 
     def notify(self, key: tuple[str, str]) -> None:
-        for event in self._waiters.get(key, ()):
+        for event in (*self._waiters.get(key, ()), *self._everything):
             event.set()
 
 

@@ -230,6 +230,7 @@ def publish(
             if outcome.url == entry["url"] and outcome.result is not None:
                 entry["last_publish"] = stamp
                 entry["seq"] = outcome.result.seq
+                entry["head"] = outcome.result.head
                 entry.pop("repair", None)
     save(data_dir, saved)
     return outcomes

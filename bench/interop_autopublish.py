@@ -60,6 +60,13 @@ def _wait_live(provider: str, text: str, since: float) -> float:
     raise RuntimeError(f"{text!r} not live after {TIMEOUT} s")
 
 
+def _note(text: str, slug: str, age: float = 0.0) -> dict[str, Any]:
+    """A public note published ``age`` seconds ago (the newest is first on the home page)."""
+    published = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - age))
+    return {"data": {"text": text, "visibility": "public", "draft": False,
+                     "published": published, "slug": slug}}
+
+
 def _percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -113,10 +120,7 @@ def run(writes: int = 20, gap: float = 1.0, postgres: str | None = None) -> dict
                     text = f"Timed note {n} {time.time_ns()}"
                     started = time.perf_counter()
                     r = client.post(
-                        "/buckets/site/collections/notes/records",
-                        json={"data": {"text": text, "visibility": "public", "draft": False,
-                                       "published": "2026-01-01T00:00:00Z",
-                                       "slug": f"timed-{n}"}},
+                        "/buckets/site/collections/notes/records", json=_note(text, f"timed-{n}")
                     )
                     if r.status_code != 201:
                         raise RuntimeError(r.text)
@@ -135,9 +139,7 @@ def run(writes: int = 20, gap: float = 1.0, postgres: str | None = None) -> dict
                 for n in range(50):
                     r = client.post(
                         "/buckets/site/collections/notes/records",
-                        json={"data": {"text": f"Burst {n}", "visibility": "public",
-                                       "draft": False, "published": "2026-01-01T00:00:00Z",
-                                       "slug": f"burst-{n}"}},
+                        json=_note(f"Burst {n}", f"burst-{n}", age=50 - n),
                     )
                     if r.status_code != 201:
                         raise RuntimeError(r.text)

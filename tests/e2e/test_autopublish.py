@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,12 +92,14 @@ def test_a_burst_of_50_writes_makes_few_publishes(rig: Rig) -> None:
     try:
         gui.wait_status(lambda s: s["summary"] == "up-to-date")
         before, publishes = rig.commits(), gui.status()["publishes"]
+        now = datetime.now(UTC)
         with rig.api() as client:
-            for n in range(50):
+            for n in range(50):  # the last is the newest, so it is on the home page
+                published = (now - timedelta(seconds=50 - n)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 r = client.post(
                     "/buckets/site/collections/notes/records",
                     json={"data": {"text": f"Burst {n}", "visibility": "public",
-                                   "draft": False, "published": "2026-01-01T00:00:00Z",
+                                   "draft": False, "published": published,
                                    "slug": f"burst-{n}"}},
                 )
                 assert r.status_code == 201, r.text

@@ -7,7 +7,7 @@ on the site's home page at the provider, polled every 20 ms; a pause of ``--gap`
 follows each. The same through another process (``homeport add note``, its start-up included)
 for a few writes. Also counted: the publishes a burst of 50 writes makes.
 
-    .venv/bin/python bench/interop_autopublish.py [--writes 20] [--gap 1] [--postgres URL]
+    .venv/bin/python bench/interop_autopublish.py [--writes 20] [--gap 1] [--no-postgres]
 
 ``run()`` is what ``bench/interop.py`` calls. Every process started here is stopped on exit.
 """
@@ -81,8 +81,18 @@ def _summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def run(writes: int = 20, gap: float = 1.0, postgres: str | None = None) -> dict[str, Any]:
-    """The figures as a dict (see the module's docstring)."""
+def run(writes: int = 20, gap: float = 1.0, postgres: bool = True) -> dict[str, Any]:
+    """The figures as a dict, on SQLite and (with ``postgres``) on a throwaway PostgreSQL."""
+    figures = {"sqlite": _one(writes, gap, None)}
+    if postgres:
+        from homeport.testing.postgres import TempPostgres
+
+        with TempPostgres() as pg:
+            figures["postgresql"] = _one(writes, gap, pg.create_database("autopublish"))
+    return figures
+
+
+def _one(writes: int, gap: float, postgres: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="homeport-bench-autopublish-") as scratch:
         root = Path(scratch)
         store = {"HOMEPORT_STORAGE_URL": postgres} if postgres else {}
@@ -128,11 +138,14 @@ def run(writes: int = 20, gap: float = 1.0, postgres: str | None = None) -> dict
                     time.sleep(gap)
 
                 other: list[float] = []
+                after_exit: list[float] = []
                 for n in range(max(3, writes // 5)):
                     text = f"From another process {n} {time.time_ns()}"
                     started = time.perf_counter()
                     _cli(data, env, "add", "note", text)
+                    exited = time.perf_counter()
                     other.append(_wait_live(provider_url, text, started))
+                    after_exit.append(other[-1] - (exited - started))
                     time.sleep(gap)
 
                 commits = len(json.loads(_cli(data, env, "log", "--json")))
@@ -150,7 +163,8 @@ def run(writes: int = 20, gap: float = 1.0, postgres: str | None = None) -> dict
             return {
                 "store": "postgresql" if postgres else "sqlite",
                 "api_write_to_live": _summary(api),
-                "other_process_write_to_live": _summary(other),
+                "other_process_start_to_live": _summary(other),
+                "other_process_exit_to_live": _summary(after_exit),
                 "burst_of_50_publishes": burst,
             }
         finally:
@@ -163,9 +177,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--writes", type=int, default=20)
     parser.add_argument("--gap", type=float, default=1.0)
-    parser.add_argument("--postgres", help="a postgresql:// URL of an empty database")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
-    print(json.dumps(run(args.writes, args.gap, args.postgres), indent=2))
+    print(json.dumps(run(args.writes, args.gap, not args.no_postgres), indent=2))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ def view(ctx: Context, rows: list[dict[str, Any]] | None = None) -> dict[str, An
     return state
 
 
+def live_at(ctx: Context, resource: str, parent: str, last_modified: int) -> dict[str, bool]:
+    """Per provider, whether a change stamped ``last_modified`` in the ``(resource, parent)``
+    list is live there (empty while auto-publish has not run): for the editor's "live at"."""
+    publisher = ctx.caches.get("autopublisher")
+    return {} if publisher is None else dict(publisher.live_at(resource, parent, last_modified))
+
+
 def _summary(state: dict[str, Any]) -> str:
     """One word for the state (the page's styling and tests key on it)."""
     if not state.get("enabled"):
@@ -99,7 +106,7 @@ async def switch(p: Page) -> Response:
     if publisher is None or not p.ctx.settings.auto_publish:
         p.flash("Automatic publishing is off in the settings (auto_publish = false).")
     else:
-        await asyncio.to_thread(publisher.set_paused, paused)
+        publisher.set_paused(paused)  # a tiny local file, and the wake-up is the loop's own
         p.flash(
             "Automatic publishing is paused: changes wait until you publish or resume."
             if paused

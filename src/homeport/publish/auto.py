@@ -95,6 +95,8 @@ class AutoPublisher:
     last_at: int | None = None
     waiting_for_other: bool = False
     results: dict[str, ProviderState] = field(default_factory=dict)
+    covered: dict[str, Cursor] = field(default_factory=dict)
+    """Per provider, the store timestamps its last successful publish from here covered."""
     _known: Cursor | None = None
     _head: str | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -144,6 +146,15 @@ class AutoPublisher:
             },
         }
 
+    def live_at(self, resource: str, parent: str, last_modified: int) -> dict[str, bool]:
+        """Per provider (those known), whether a change stamped ``last_modified`` in the
+        ``(resource, parent)`` list (``("record", "/buckets/site/collections/notes")``) is
+        live there: what the editor says after Publish."""
+        return {
+            url: cursor.get((resource, parent), -1) >= last_modified
+            for url, cursor in self.covered.items()
+        }
+
     # --- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
         """Watch and publish until cancelled."""
@@ -151,6 +162,9 @@ class AutoPublisher:
         waker = asyncio.create_task(self._relay(feed))
         try:
             self._known, self._head = await asyncio.to_thread(self._repo_state)
+            for entry in await asyncio.to_thread(self._entries):
+                if self._known is not None and entry.get("head") == self._head:
+                    self.covered[entry["url"]] = self._known  # live there already
             while True:
                 try:
                     await self._tick()
@@ -177,8 +191,8 @@ class AutoPublisher:
             with repository.open_repo(self.ctx.settings) as repo:
                 head = repo.head()
                 return published_part(repo.cursor()), head.id.hex() if head else None
-        except (OSError, RepositoryError, HomeportError) as exc:
-            log.warning("auto-publish: cannot read the repository: %s", exc)
+        except Exception as exc:  # no identity yet (before the wizard), a damaged repository
+            log.info("auto-publish: no repository to compare with yet: %s", exc)
             return None, None
 
     def _note_change(self) -> None:
@@ -285,3 +299,5 @@ class AutoPublisher:
             if outcome.result is not None:
                 state.seq = outcome.result.seq
                 self._head = outcome.result.head
+                if report.cursor is not None:
+                    self.covered[outcome.url] = published_part(report.cursor)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from homeport.home import AFTER_PUBLISH, register_publish_hooks
+from homeport.interop import sending
 from homeport.publish import hooks, run
 from homeport.publish.lock import publish_lock
 from homeport.settings import load_settings
@@ -218,6 +220,7 @@ def test_after_publish_callbacks_get_the_previous_and_the_new_commit(rig: Rig) -
     """The seam, through the one publish path the CLI uses (no server running)."""
     seen: list[hooks.Published] = []
     hooks.after_publish(seen.append)
+    register_publish_hooks()  # what serve and homeport publish do: webmention sending's too
     try:
         settings = load_settings(rig.data, storage_url=rig.env.get("HOMEPORT_STORAGE_URL"))
         first = asyncio.run(run.publish(settings))
@@ -237,5 +240,12 @@ def test_after_publish_callbacks_get_the_previous_and_the_new_commit(rig: Rig) -
         assert second.seq > seen[0].seq and second.trigger == "gui"
         assert second.providers[0].previous_head == seen[0].head
         assert rig.live("A second note")
+        outbox = sending.Outbox.of(settings)  # the sender (serve's task) will scan this head
+        try:
+            assert outbox.scan_wanted() == second.head
+        finally:
+            outbox.close()
     finally:
         hooks.forget(seen.append)
+        for name in AFTER_PUBLISH:
+            hooks.forget(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,36 +35,57 @@ OWNER = User("account:admin", frozenset({"account:admin", AUTHENTICATED, EVERYON
 
 
 class ChangeFeed:
-    """Wakes listeners of a ``(resource, parent)`` pair after a change there is committed."""
+    """Wakes listeners of a ``(resource, parent)`` pair after a change there is committed.
+
+    A change may be committed in a worker thread (the relay runs inbox handlers there): each
+    listener is then woken through its own event loop, never by setting its event from the
+    thread (which would leave the loop asleep until something else woke it)."""
 
     def __init__(self) -> None:
         self._waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self._everything: set[asyncio.Event] = set()
+        self._loops: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
+
+    def _new(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._loops[event] = asyncio.get_running_loop()
+        return event
 
     def subscribe_all(self) -> asyncio.Event:
         """An event set after any change at all (the auto-publisher's wake-up)."""
-        event = asyncio.Event()
+        event = self._new()
         self._everything.add(event)
         return event
 
     def unsubscribe_all(self, event: asyncio.Event) -> None:
         self._everything.discard(event)
+        self._loops.pop(event, None)
 
     def subscribe(self, key: tuple[str, str]) -> asyncio.Event:
-        event = asyncio.Event()
+        event = self._new()
         self._waiters.setdefault(key, set()).add(event)
         return event
 
     def unsubscribe(self, key: tuple[str, str], event: asyncio.Event) -> None:
         waiters = self._waiters.get(key)
+        self._loops.pop(event, None)
         if waiters is not None:
             waiters.discard(event)
             if not waiters:
                 del self._waiters[key]
 
     def notify(self, key: tuple[str, str]) -> None:
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
         for event in (*self._waiters.get(key, ()), *self._everything):
-            event.set()
+            loop = self._loops.get(event)
+            if loop is None or loop is here:
+                event.set()
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop has closed
+                    loop.call_soon_threadsafe(event.set)
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Webmention sending from a real ``homeport serve``, on SQLite and PostgreSQL: a publish made
-by another process (what ``homeport publish`` beside ``serve`` does through the after-publish
-seam) gets the targets of the public notes a webmention within 30 s, a reply's ``in-reply-to``
-included; the private note's target hears nothing."""
+"""Webmention sending from a real ``homeport serve``, on SQLite and PostgreSQL: ``homeport
+publish`` run beside it (another process, through the after-publish seam) gets the targets of
+the public notes a webmention within 30 s of the publish, a reply's ``in-reply-to`` included;
+the private note's target hears nothing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-from homeport.interop import sending
-from homeport.settings import Settings
 from homeport.testing.webhost import Answer, WebHost
 
 from .conftest import spawn
@@ -48,13 +45,12 @@ def test_a_publish_beside_serve_is_sent_within_30_s(
         _cli(data, env, "add", "note", "Agreed.", "--reply-to", f"{host.url}/b")
         _cli(data, env, "add", "note", f"[hidden]({host.url}/secret)", "--private")
         _cli(data, env, "providers", "add", provider.url, provider.invite(), "--name", "alice")
-        _cli(data, env, "publish")
         served = spawn(data, env)
         try:
             time.sleep(1.5)  # the sender is up: nothing was published, nothing is sent
             assert host.hits == []
-            started = time.monotonic()
-            sending.after_publish(SimpleNamespace(settings=Settings(data_dir=data), head="c1"))
+            _cli(data, env, "publish")
+            started = time.monotonic()  # from the publish's end: it is live now
             while len(host.received("/wm/a")) + len(host.received("/wm/b")) < 2:
                 assert time.monotonic() - started < WITHIN, served.output()[-2000:]
                 time.sleep(0.1)

@@ -200,3 +200,30 @@ def test_kill_9_while_draining_posts_loses_and_duplicates_nothing(tmp_path: Path
     made = [e for e in entries(home) if e.data["text"].startswith("Post ")]
     assert sorted(e.path for e in made) == sorted(promised)
     assert sorted(e.data["text"] for e in made) == sorted(f"Post {n}" for n in range(40))
+
+
+@pytest.mark.timeout(240)
+def test_with_the_home_online_a_post_is_live_when_201_comes(tmp_path: Path) -> None:
+    """The whole path: Micropub at the provider → inbox → the home's relay → the entry →
+    auto-publish → live at the provider, answered 201 with the page's URL within 10 s."""
+    provider = Provider(tmp_path / "provider", tmp_path / "provider.log").start()
+    home = tmp_path / "home"
+    init(home)
+    ok("add", "note", "Before Micropub", data=home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    ok("publish", data=home)
+    token = token_for(home, "create")
+    env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": "micropub-e2e"}
+    live = start_home(home, env, log=tmp_path / "home.log")
+    try:
+        with httpx.Client(base_url=provider.url, headers={"Host": HOST}, timeout=30) as client:
+            started = time.monotonic()
+            answer = post(client, token, data={"h": "entry", "content": "Live from a phone"})
+            took = time.monotonic() - started
+            assert answer.status_code == 201, answer.text
+            assert took < 10
+            page = client.get(answer.headers["location"].removeprefix(f"https://{HOST}"))
+            assert page.status_code == 200 and "Live from a phone" in page.text
+    finally:
+        live.stop()
+        provider.stop()

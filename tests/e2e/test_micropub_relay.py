@@ -227,3 +227,41 @@ def test_with_the_home_online_a_post_is_live_when_201_comes(tmp_path: Path) -> N
     finally:
         live.stop()
         provider.stop()
+
+
+@pytest.mark.timeout(180)
+def test_a_full_inbox_answers_507_for_that_tenant_only(tmp_path: Path) -> None:
+    """A provider keeping two items per tenant: Alice's home is off and her third post is
+    refused with 507 (nothing queued), while Bob's site, on the same provider, still takes
+    his."""
+    provider = Provider(
+        tmp_path / "provider", tmp_path / "provider.log", env={"HOMEPORT_INBOX_MAX_ITEMS": "2"}
+    ).start()
+    homes = {name: tmp_path / name for name in ("alice", "bob")}
+    db = ProviderDB(provider.data)
+    box = ProviderInbox(db, 1000, 1 << 26, clock=lambda: int(time.time() * 1000))
+    try:
+        tokens = {}
+        for name, home in homes.items():
+            init(home)
+            ok("add", "note", f"{name} was here", data=home)
+            ok("providers", "add", provider.url, provider.invite(), "--name", name, data=home)
+            tokens[name] = token_for(home, "create")
+
+        def send(name: str, text: str) -> httpx.Response:
+            with httpx.Client(
+                base_url=provider.url, headers={"Host": f"{name}.{BASE}"}, timeout=30
+            ) as client:
+                return post(client, tokens[name], data={"h": "entry", "content": text})
+
+        assert [send("alice", f"Post {n}").status_code for n in range(2)] == [202, 202]
+        full = send("alice", "One too many")
+        assert full.status_code == 507, full.text
+        assert full.json()["error"] == "insufficient_storage"
+        assert "location" not in full.headers
+        assert box.usage("alice")[0] == 2  # the refused post queued nothing
+        assert send("bob", "Bob still posts").status_code == 202
+        assert box.usage("bob")[0] == 1
+    finally:
+        db.close()
+        provider.stop()

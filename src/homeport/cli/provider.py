@@ -53,6 +53,9 @@ UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
+WORKER_HEALTHCHECK_S = 60
+
+
 def invite_code() -> str:
     """Four groups of four unambiguous characters (about 79 bits): easy to read out and type,
     and never taken for a command-line option (a base64url code may start with '-')."""
@@ -165,6 +168,10 @@ def serve(
             log_level=settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=5,
+            # a worker has this long to import and start, and to answer the supervisor's
+            # pings: uvicorn's 5 s killed and restarted workers over and over on a loaded
+            # 2-CPU machine (and would on a small board), so the provider never came up
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             timeout_keep_alive=75,  # longer than a front proxy keeps idle upstream connections
             server_header=False,
             # behind Caddy on loopback: the client's address (the operator page's login limit)

@@ -8,15 +8,19 @@ through a TLS-terminating proxy (operators.md: ``Host`` kept, ``X-Forwarded-Prot
 an httpx transport, a requests adapter (authlib) and a Playwright route send its requests to
 the provider's loopback port with those headers, so the browser, the app and the provider all
 see the one origin the site is built for (the provider checks a passkey against
-``https://<tenant host>``). From that address alone an app finds the Micropub and IndieAuth
-endpoints; the owner makes a passkey from the home's Sign-in page (the
-browser is sent to the provider's page for the site's host and back), and approves the app's
-sign-in with it; the app (PKCE, authlib) gets a token and posts a note with a photo, live at
-both providers within 10 s. With the home stopped a second post answers 202 and is live at both
-once the home starts again. A page on another site replies to the first note and sends a
-webmention; it waits as pending until the owner clicks Approve on the Responses page, then
-shows on the note at both providers as a reply (``h-cite`` in ``u-comment``) with no manual
-publish, and a WebSub subscriber to the feed gets a signed notification of that publish.
+``https://<tenant host>``).
+
+From that address alone an app finds the Micropub and IndieAuth endpoints; the owner makes a
+passkey from the home's Sign-in page (sent to the provider's page for the site's host and
+back) and approves the app's sign-in with it; the app (PKCE, authlib) gets a token and posts a
+note with a photo, live at both providers within 10 s; an oversized upload (413), a malformed
+request (400) and a scope it lacks (403) are refused. A WebSub reader subscribes to the feed.
+With the home stopped a second post answers 202; once the home starts again it is live at both
+and the reader gets a notification signed with its secret. A page on another site replies to
+the first note and sends a webmention; it waits as pending until the owner clicks Approve on
+the Responses page, then shows on the note at both providers as a reply (``h-cite`` in
+``u-comment``) with no manual publish. Last, the passkey removed on the home no longer
+approves a sign-in at the provider. The timings are printed (``-s``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from PIL import Image
 
+from homeport.interop.micropub.endpoint import MAX_UPLOAD
 from homeport.testing.live import LiveHome, free_port, start_home
 from homeport.testing.webhost import Answer, Hit, WebHost
 
@@ -351,6 +356,31 @@ def test_the_live_web_from_the_site_address_alone(
             ]
             assert "posted from an app" in shown.text and entry["properties"].get("photo")
 
+            # bad input at the real provider: refused, nothing queued or published
+            config = web.get(endpoints["micropub"], params={"q": "config"}, headers=bearer)
+            media = config.json()["media-endpoint"]
+            assert media == SITE + "_homeport/media"
+            oversized = web.post(
+                media,
+                files={"file": ("big.jpg", b"\xff" * (MAX_UPLOAD + 1), "image/jpeg")},
+                headers=bearer,
+            )
+            assert oversized.status_code == 413, oversized.text
+            malformed = web.post(
+                endpoints["micropub"],
+                content=b'{"type": ["h-entry"',
+                headers={**bearer, "Content-Type": "application/json"},
+            )
+            assert malformed.status_code == 400
+            assert malformed.json()["error"] == "invalid_request"
+            scope = web.post(
+                endpoints["micropub"],
+                json={"action": "delete", "url": created.headers["location"]},
+                headers=bearer,
+            )
+            assert scope.status_code == 403 and scope.json()["error"] == "insufficient_scope"
+            assert live_at(first, note)
+
             # 5. a WebSub reader subscribes to the feed, at the hub the feed names
             feed = web.get(SITE + "feed.atom")
             assert feed.status_code == 200
@@ -448,6 +478,21 @@ def test_the_live_web_from_the_site_address_alone(
             author = comment["properties"]["author"][0]["properties"]
             assert author["name"] == ["Bob Bobson"]
             assert "<em>teal</em>" in comment["properties"]["content"][0]["html"]
+
+            # 8. the passkey removed on the home: the provider no longer lets it approve
+            page.goto(root + "/admin/signin")
+            page.locator(f'section[data-provider="{first.url}"] ul.passkeys button').click()
+            page.wait_for_load_state()
+            url, _state = session.create_authorization_url(
+                metadata["authorization_endpoint"], code_verifier=generate_token(64), me=SITE
+            )
+
+            def refused() -> bool:
+                page.goto(url)
+                gone = page.locator("#approve").count() == 0
+                return gone and "No passkey is delegated" in page.content()
+
+            wait_for("the revoked passkey refused at the provider", refused, 15, step=0.5)
 
     finally:
         context.close()

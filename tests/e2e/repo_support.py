@@ -33,27 +33,28 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def cli(*args: str, data: Path, stdin: str | None = None) -> Run:
-    """``homeport ARGS --data DATA``; never raises on a non-zero exit."""
+def cli(*args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> Run:
+    """``homeport ARGS --data DATA`` (``env``: the whole environment, default
+    :func:`cli_env`); never raises on a non-zero exit."""
     done = subprocess.run(
         [sys.executable, "-m", "homeport", *args, "--data", str(data)],
         input=(stdin or "").encode(),
         capture_output=True,
         timeout=CLI_TIMEOUT,
-        env=cli_env(),
+        env=env if env is not None else cli_env(),
         check=False,
     )
     return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-def ok(*args: str, data: Path, stdin: str | None = None) -> str:
-    run = cli(*args, data=data, stdin=stdin)
+def ok(*args: str, data: Path, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    run = cli(*args, data=data, stdin=stdin, env=env)
     assert run.code == 0, f"homeport {' '.join(args)} exited {run.code}:\n{run.err}"
     return run.out
 
 
-def init(data: Path) -> dict[str, str]:
-    doc = json.loads(ok("init", "--json", data=data))
+def init(data: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    doc = json.loads(ok("init", "--json", data=data, env=env))
     assert set(doc) >= {"did", "phrase"}
     return {k: str(v) for k, v in doc.items()}
 

@@ -30,6 +30,7 @@ import hmac
 import io
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,17 +65,29 @@ def _plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # loopback has no TLS
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def databases(request: pytest.FixtureRequest) -> list[str]:
+    """The two providers' and the home's databases: SQLite files in their data directories,
+    or three fresh PostgreSQL databases."""
+    if request.param == "sqlite":
+        return []
+    server = request.getfixturevalue("_postgres_server")
+    tag = uuid.uuid4().hex[:10]
+    return [server.create_database(f"live_{who}_{tag}") for who in ("p1", "p2", "home")]
+
+
 @pytest.fixture
-def providers(tmp_path: Path) -> Iterator[list[Provider]]:
+def providers(tmp_path: Path, databases: list[str]) -> Iterator[list[Provider]]:
     started: list[Provider] = []
     try:
         for n in (1, 2):
+            database = ("--database", databases[n - 1]) if databases else ()
             started.append(
                 Provider(
                     tmp_path / f"provider{n}",
                     tmp_path / f"provider{n}.log",
                     env={"HOMEPORT_FETCH_ALLOW_PRIVATE": "true"},
-                    args=("--base-domain", BASE),  # the last one given wins
+                    args=("--base-domain", BASE, *database),  # the last one given wins
                 ).start()
             )
         yield started
@@ -236,16 +249,19 @@ def websub_reader(host: WebHost) -> None:
 
 @pytest.mark.timeout(420)
 def test_the_live_web_from_the_site_address_alone(
-    tmp_path: Path, providers: list[Provider], browser: Any
+    tmp_path: Path, providers: list[Provider], databases: list[str], browser: Any
 ) -> None:
     first, second = providers
     home = tmp_path / "home"
-    init(home)
-    ok("add", "note", "Hello from the home", data=home)
-    for provider in providers:
-        ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
-    ok("publish", data=home)
     env = {**cli_env(), "HOMEPORT_ADMIN_PASSWORD": PASSWORD}
+    if databases:
+        env["HOMEPORT_STORAGE_URL"] = databases[2]
+    init(home, env)
+    ok("add", "note", "Hello from the home", data=home, env=env)
+    for n, provider in enumerate(providers):
+        code = provider.invite(*(("--database", databases[n]) if databases else ()))
+        ok("providers", "add", provider.url, code, "--name", "alice", data=home, env=env)
+    ok("publish", data=home, env=env)
     port = free_port()
     running: LiveHome | None = start_home(home, env, port, tmp_path / "home.log")
     timings: dict[str, Any] = {}

@@ -58,6 +58,8 @@ class MemoryInbox:
     items: list[ports.InboxItem] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    online: bool = False
+    """Whether the home's relay runs (``Home.start``): ``connected``."""
 
     def put(self, tenant: str, kind: str, meta: Any, body: bytes, *, item_id: str) -> str:
         with self.lock:
@@ -68,6 +70,9 @@ class MemoryInbox:
     def result(self, tenant: str, item_id: str) -> Any:
         with self.lock:
             return self.results.get(item_id)
+
+    def connected(self, tenant: str) -> bool:
+        return self.online
 
     def pending(self) -> list[ports.InboxItem]:
         with self.lock:
@@ -128,12 +133,12 @@ class Home:
 
     def start(self) -> None:
         self._stop.clear()
-        self.online = True
+        self.online = self.inbox.online = True
         self._thread = threading.Thread(target=self._relay, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self.online = False
+        self.online = self.inbox.online = False
         self._stop.set()
         if self._thread is not None:
             self._thread.join(20)

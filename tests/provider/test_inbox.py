@@ -17,7 +17,7 @@ from homeport.interop import hosting
 from homeport.interop.ports import InboxFull, ProviderPorts
 from homeport.provider.app import create_provider_app
 from homeport.provider.db import SUSPENDED, ProviderDB
-from homeport.provider.inbox import ProviderInbox
+from homeport.provider.inbox import CONNECTED_MS, POLL_MAX_MS, ProviderInbox, drop
 
 from .conftest import BASE, LiveApp, World
 
@@ -92,6 +92,37 @@ def test_a_full_inbox_refuses_for_that_tenant_only(world: World) -> None:
     with pytest.raises(InboxFull):  # bytes count too
         box.put("bob", "test.note", {}, b"y" * 1000, item_id="b1")
     assert [w.id for w in box.waiting("alice", 10, 1 << 20)] == ["a1", "a2", "a3"]
+
+
+def test_connected_follows_the_polls_and_forgets_a_dead_one(world: World) -> None:
+    """A poll that waits counts as connected until it ends, then for ``CONNECTED_MS``; one
+    whose end was never written (the provider was killed) stops counting after
+    ``POLL_MAX_MS``. Another worker (its own connection) sees the same."""
+    world.enrolled("alice")
+    world.enrolled("bob")
+    now = [1_000_000]
+    box = ProviderInbox(world.db, 10, 1000, clock=lambda: now[0])
+    other = ProviderDB(world.settings.data_dir, world.settings.provider_database)
+    try:
+        elsewhere = ProviderInbox(other, 10, 1000, clock=lambda: now[0])
+        assert not box.connected("alice")  # never polled
+        box.poll_waits("alice")
+        now[0] += POLL_MAX_MS - 1
+        assert box.connected("alice") and elsewhere.connected("alice")
+        assert not box.connected("bob")
+        now[0] += 2  # still "waiting" past any poll's length: its provider died
+        assert not elsewhere.connected("alice")
+        box.poll_ended("alice")
+        now[0] += CONNECTED_MS - 1
+        assert elsewhere.connected("alice")  # between two polls
+        now[0] += 2
+        assert not elsewhere.connected("alice")
+        box.poll_waits("alice")
+        assert elsewhere.connected("alice")
+        drop(world.db, "alice")  # a tenant that leaves takes its record with it
+        assert not elsewhere.connected("alice")
+    finally:
+        other.close()
 
 
 def test_waiting_is_bounded_in_count_and_bytes(world: World) -> None:

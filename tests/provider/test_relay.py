@@ -23,7 +23,7 @@ from homeport.crypto.boxes import box_key
 from homeport.interop.ports import InboxItem
 from homeport.interop.relay import AppliedLog, ProviderRelay, Session
 from homeport.provider.db import ProviderDB
-from homeport.provider.inbox import ProviderInbox
+from homeport.provider.inbox import CONNECTED_MS, ProviderInbox
 from homeport.sync.client import Credentials
 
 from .conftest import API, Home, LiveApp, World
@@ -229,6 +229,49 @@ def test_new_items_reach_a_connected_home_within_a_second(world: World, tmp_path
     finally:
         other.close()
     assert max(delays) < 1.0, delays
+
+
+def test_the_provider_knows_when_the_home_is_connected(world: World, tmp_path: Path) -> None:
+    """While the home's poll waits, every worker sees it connected; once it hangs up, its
+    poll's end is written within moments (and counts for ``CONNECTED_MS`` more)."""
+    home = world.enrolled("alice")
+    world.enrolled("bob")
+    box = inbox(world)
+    other = ProviderDB(world.settings.data_dir, world.settings.provider_database)
+    elsewhere = ProviderInbox(other, 1000, 1 << 20, clock=box.clock)
+    later = ProviderInbox(other, 1000, 1 << 20, clock=lambda: box.clock() + CONNECTED_MS)
+
+    def ended() -> bool:
+        with other.reading() as conn:
+            row = conn.execute(
+                "SELECT started, ended FROM inbox_polls WHERE tenant = 'alice'"
+            ).fetchone()
+        return row is not None and row[1] >= row[0]
+
+    async def go() -> None:
+        assert not elsewhere.connected("alice")
+        async with httpx.AsyncClient() as http:
+            relay = relay_for(world, home, Calls(), tmp_path, http)
+            relay.session.wait = 20_000
+            task = asyncio.create_task(relay.run())
+            try:
+                deadline = time.monotonic() + 5
+                while not later.connected("alice"):  # a waiting poll, not a recent one
+                    assert time.monotonic() < deadline, "the waiting poll was not recorded"
+                    await asyncio.sleep(0.02)
+                assert elsewhere.connected("alice") and not elsewhere.connected("bob")
+            finally:
+                task.cancel()
+        deadline = time.monotonic() + 5
+        while not ended():
+            assert time.monotonic() < deadline, "the poll's end was not recorded"
+            await asyncio.sleep(0.02)
+        assert elsewhere.connected("alice") and not later.connected("alice")
+
+    try:
+        run(go())
+    finally:
+        other.close()
 
 
 def _signed_take(

@@ -55,6 +55,11 @@ class Inbox(Protocol):
         None while it is not yet applied."""
         ...
 
+    def connected(self, tenant: str) -> bool:
+        """Whether the tenant's home is taking its inbox now (a relay poll open, or one that
+        ended a few seconds ago): only then is it worth waiting for ``result``."""
+        ...
+
 
 @dataclass(frozen=True)
 class TokenGrant:

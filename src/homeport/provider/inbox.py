@@ -14,6 +14,10 @@ it came and sent as it is.
 An item waits (``acked`` NULL) until the home acknowledges it over the relay (``relay.py``);
 then its body is dropped and its result kept for ``RESULT_MS`` so ``result()`` can answer
 (Micropub waits on it). Only waiting items count against the bound.
+
+Whether the home is connected (``connected``, which Micropub asks before it waits for the
+home) is kept per tenant in ``inbox_polls``: when a relay poll starts to wait and when it
+ends, two small writes per poll, never one per re-read.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ from homeport.store.connection import Connection
 RESULT_MS = 7 * 24 * 3600 * 1000
 """How long an acknowledged item's result stays readable (``Inbox.result``)."""
 MAX_ID = 200
+CONNECTED_MS = 5_000
+"""A home whose last poll ended this recently counts as connected: it is applying what that
+poll brought and polls again as soon as it is done."""
+POLL_MAX_MS = 35_000
+"""A poll that started waiting longer ago than this has ended, whatever ``inbox_polls`` says
+(a poll waits 30 s at most, ``relay.MAX_WAIT_MS``; the process that held it was killed)."""
 MAX_KIND = 100
 
 
@@ -152,7 +162,37 @@ class ProviderInbox:
         found: dict[str, Any] = jsonio.loads(row[0])
         return found
 
+    def connected(self, tenant: str) -> bool:
+        """Whether the tenant's home is polling now, or its last poll ended within
+        ``CONNECTED_MS``: then what is put now reaches it within moments."""
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT started, ended FROM inbox_polls WHERE tenant = ?", (tenant,)
+            ).fetchone()
+        if row is None:
+            return False
+        started, ended = int(row[0]), int(row[1])
+        now = self.clock()
+        return (started > ended and now - started < POLL_MAX_MS) or now - ended < CONNECTED_MS
+
     # --- the relay's side ----------------------------------------------------------------
+    def poll_waits(self, tenant: str) -> None:
+        """The home's poll found nothing and waits (a poll that answers at once records only
+        its end, so a draining home writes one row per poll)."""
+        self._polled(tenant, "started")
+
+    def poll_ended(self, tenant: str) -> None:
+        self._polled(tenant, "ended")
+
+    def _polled(self, tenant: str, column: str) -> None:
+        now = self.clock()
+        with self.db.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO inbox_polls VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE"
+                f" SET {column} = excluded.{column}",
+                (tenant, now if column == "started" else 0, now if column == "ended" else 0),
+            )
+
     def waiting(self, tenant: str, limit: int, max_bytes: int, after: int = 0) -> list[Waiting]:
         """The oldest waiting items numbered after ``after``, in order: at most ``limit``, and
         about ``max_bytes`` (always at least one, whatever its size)."""
@@ -238,6 +278,7 @@ def drop(db: ProviderDB, tenant: str) -> None:
         conn.execute("DELETE FROM inbox WHERE tenant = ?", (tenant,))
         conn.execute("DELETE FROM inbox_usage WHERE tenant = ?", (tenant,))
         conn.execute("DELETE FROM inbox_keys WHERE tenant = ?", (tenant,))
+        conn.execute("DELETE FROM inbox_polls WHERE tenant = ?", (tenant,))
 
 
 def _usage(conn: Connection, tenant: str) -> tuple[int, int]:

@@ -4,7 +4,8 @@ One signed request does both (``docs/protocol.md``, "Inbox and relay"): the acks
 home applied since its last request, then the next items in order after the home's cursor,
 waiting up to ``wait`` ms for one when there are none (a long poll). A put in this process
 wakes the wait at once (``inbox.Wakeups``); a put by another worker process is found by a
-re-read every ``RECHECK_S``, an indexed query of one row.
+re-read every ``RECHECK_S``, an indexed query of one row. When a poll starts waiting and when
+it ends is written down (``ProviderInbox.connected``: Micropub waits only for a connected home).
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ async def take(request: Request, provider: Provider) -> Response:
     acked = await provider.query(box.ack, tenant.name, acks) if acks else 0
     deadline = time.monotonic() + wait / 1000
     event = box.wakeups.register(tenant.name)
+    waits = False
     try:
         while True:
             event.clear()
@@ -137,10 +139,15 @@ async def take(request: Request, provider: Provider) -> Response:
             left = deadline - time.monotonic()
             if items or left <= 0 or EXITING.is_set() or await request.is_disconnected():
                 break
+            if not waits:
+                waits = True
+                await provider.query(box.poll_waits, tenant.name)
             with anyio.move_on_after(min(left, RECHECK_S)):
                 await event.wait()
     finally:
         box.wakeups.unregister(tenant.name, event)
+        with anyio.CancelScope(shield=True):
+            await provider.query(box.poll_ended, tenant.name)
     return JSONResponse({"acked": acked, "items": [_item(i) for i in items]})
 
 

@@ -128,6 +128,8 @@ class FakeSites:
 class FakeInbox:
     items: dict[tuple[str, str], tuple[str, Mapping[str, Any], bytes]] = field(default_factory=dict)
     results: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    homes: set[str] = field(default_factory=set)
+    """Tenants whose home counts as connected (a test that answers for the home adds it)."""
 
     def put(
         self, tenant: str, kind: str, meta: Mapping[str, Any], body: bytes, *, item_id: str
@@ -137,6 +139,9 @@ class FakeInbox:
 
     def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
         return self.results.get((tenant, item_id))
+
+    def connected(self, tenant: str) -> bool:
+        return tenant in self.homes
 
 
 @dataclass

@@ -125,6 +125,9 @@ class MemoryInbox:
     def result(self, tenant: str, item_id: str) -> Mapping[str, Any] | None:
         return self.results.get((tenant, item_id))
 
+    def connected(self, tenant: str) -> bool:
+        return False
+
     def of(self, tenant: str) -> list[StoredItem]:
         with self._lock:
             return [i for i in self.items if i.tenant == tenant]

@@ -2,8 +2,9 @@
 
 The provider cannot change the site: it checks the token and the request, decides the URL the
 post will have (``mf2.slug_for``), queues the request in the tenant's inbox and waits a little
-for the home. If the home applies it and the site serves the new page within ``wait`` seconds
-the client gets 201 with the page's URL; otherwise 202 with the URL it will have once the home
+for the home, when the home is connected (``Inbox.connected``). If the home applies it and the
+site serves the new page within ``wait`` seconds the client gets 201 with the page's URL;
+otherwise (at once when the home is not connected) 202 with the URL it will have once the home
 has taken it. Errors are Micropub's (``{"error", "error_description"}``), never Kinto's.
 """
 
@@ -39,7 +40,7 @@ MAX_UPLOAD = 20 * 1024 * 1024
 """A multipart request or a media upload: the provider keeps it in the inbox until the home
 takes it, so it is bounded well below the home's own attachment limit."""
 WAIT = 9.0
-"""How long a request waits for the home (and the live site) before answering 202."""
+"""How long a request waits for a connected home (and the live site) before answering 202."""
 POLL = 0.1
 CATEGORY_TTL = 60.0
 POST_TYPES = [
@@ -197,6 +198,8 @@ class Micropub:
     async def _result(self, request: Request, tenant: ports.TenantRef, item_id: str,
                       deadline: float) -> Mapping[str, Any] | None:
         inbox = self._ports(request).inbox
+        if not await anyio.to_thread.run_sync(inbox.connected, tenant.name):
+            deadline = time.monotonic()  # one look (a retried item may have its result)
         found: Mapping[str, Any] | None = await self._until(
             lambda: inbox.result(tenant.name, item_id), deadline)
         if found is not None and found.get("error"):

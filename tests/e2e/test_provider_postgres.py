@@ -117,12 +117,17 @@ def test_a_provider_on_postgresql_takes_a_publish_serves_it_and_restores(
     ok("export", str(tmp_path / "restored.bundle"), data=restored)
     assert (tmp_path / "restored.bundle").read_bytes() == (tmp_path / "home.bundle").read_bytes()
 
+    # the restore gave the new device a key of its own and told the provider: from now on it
+    # is the one that publishes, and the old device is refused with a line that says why
+    lost = cli("publish", data=home)
+    assert lost.code != 0 and "not authorised" in lost.err
+
     provider("suspend", "alice", data=data, database=database)
     assert httpx.get(url, headers={"Host": f"alice.{BASE}"}, timeout=10).status_code == 503
-    assert cli("publish", data=home).code != 0
+    assert cli("publish", data=restored).code != 0
     provider("resume", "alice", data=data, database=database)
-    ok("add", "note", "Back again", data=home)
-    assert all(row["ok"] for row in json.loads(ok("publish", "--json", data=home)))
+    ok("add", "note", "Back again", data=restored)
+    assert all(row["ok"] for row in json.loads(ok("publish", "--json", data=restored)))
 
     provider("delete", "alice", data=data, database=database)
     assert httpx.get(url, headers={"Host": f"alice.{BASE}"}, timeout=10).status_code == 410

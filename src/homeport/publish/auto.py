@@ -100,6 +100,9 @@ class AutoPublisher:
     _known: Cursor | None = None
     _head: str | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _idle: bool = False
+    """Nothing can be published now (no provider, off, paused, the store away): sleep a whole
+    poll between looks even with changes waiting, or the loop spins (a due time of 0)."""
 
     # --- what the GUI shows and switches ------------------------------------------------
     @property
@@ -169,6 +172,7 @@ class AutoPublisher:
                 try:
                     await self._tick()
                 except Exception as exc:  # the store away (PostgreSQL restarting): try again
+                    self._idle = True
                     self.last_error = f"cannot read the home's data: {exc}"
                     log.warning("auto-publish: %s", self.last_error)
                 await self._sleep()
@@ -218,13 +222,14 @@ class AutoPublisher:
         return BACKOFF_SECONDS[min(max(self.failures - 1, 0), len(BACKOFF_SECONDS) - 1)]
 
     async def _sleep(self) -> None:
-        due = self._due()
+        due = None if self._idle else self._due()
         timeout = self.poll if due is None else min(self.poll, due)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
 
     async def _tick(self) -> None:
+        self._idle = True
         entries = await asyncio.to_thread(self._entries)
         if not entries:
             return
@@ -234,7 +239,10 @@ class AutoPublisher:
             self._note_change()
         if self.first_change is None and any(e.get("head") != self._head for e in entries):
             self._note_change()  # a provider behind the head: catch it up
-        if not self.enabled or self.paused or self._due() != 0.0:
+        if not self.enabled or self.paused:
+            return
+        self._idle = False
+        if self._due() != 0.0:
             return
         await self._publish()
 

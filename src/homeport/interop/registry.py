@@ -49,8 +49,8 @@ def home_handlers(
     protocols: tuple[ModuleType, ...] = PROTOCOLS,
     extra: dict[str, Handler] | None = None,
 ) -> dict[str, Handler]:
-    extra = EXTRA_HANDLERS if extra is None else extra
     """Every kind's handler; two protocols claiming one kind is a programming error."""
+    extra = EXTRA_HANDLERS if extra is None else extra
     handlers: dict[str, Handler] = {}
     for module in protocols:
         for kind, handler in cast(dict[str, Handler], module.home_handlers()).items():

@@ -1,0 +1,240 @@
+"""The small protocols plugins hand to Homeport through the ``register_*`` hooks.
+
+Structural (``typing.Protocol``): an importer, exporter or connector is any object with these
+attributes and methods, so a plugin needs no base class and a built-in needs no import of this
+module to qualify. The value types (reports, identities, declarations) are frozen dataclasses
+the plugin builds and Homeport reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from homeport.services.context import Context
+
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+"""Names of importers, exporters, connectors, content types and admin pages: lower case,
+digits and dashes (they appear in URLs, CLI arguments and principals)."""
+
+
+# ---- importers -----------------------------------------------------------------------------
+
+ItemAction = Literal["created", "updated", "unchanged", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """What happened to one item of the source (a post, a toot, a page, a medium).
+
+    In a dry run the action is what *would* happen; nothing is written."""
+
+    source_id: str
+    """The item's id in the source (WordPress post id, toot URI, file path…): stable across
+    runs, so a re-run finds what an earlier run made (idempotence)."""
+    action: ItemAction
+    kind: str = ""
+    """The entry type it became (``article``, ``note``…), or ``media``, ``redirect``…"""
+    target: str = ""
+    """Where it is now: the record's URI or the entry's path on the site."""
+    message: str = ""
+    """Why it was skipped or failed, in words for the person (never a traceback)."""
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """One run of an importer."""
+
+    ctx: Context
+    source: str
+    """A local path (file, folder, archive) or a URL, as the person gave it."""
+    site: str
+    """The site (bucket) the content goes into."""
+    dry_run: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Importer-specific options (``--option key=value``)."""
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """Brings content in from somewhere else (WordPress WXR, a Mastodon archive, Kinto…).
+
+    Contract: ``run`` yields one ``ImportItem`` per source item as it goes (the CLI prints
+    them, the GUI shows progress); a second run over the same source yields only
+    ``unchanged``/``skipped`` items and writes nothing new; a dry run writes nothing at all.
+    Input that is malformed, truncated or hostile raises ``ImportFailed`` with a clear message
+    before anything is written, or yields ``failed`` items for the parts it could not read.
+    """
+
+    name: str
+    """The ``KIND`` of ``homeport import-from KIND SOURCE`` (``wordpress``, ``mastodon``…)."""
+    title: str
+    """Shown in the GUI's Import page (``WordPress export (WXR)``)."""
+    accepts: str
+    """What SOURCE is, in words (``the .xml file WordPress exports``)."""
+
+    def run(self, request: ImportRequest) -> AsyncIterator[ImportItem]: ...
+
+
+class ImportFailed(Exception):
+    """The source cannot be imported at all; the message says why and what to do."""
+
+
+# ---- exporters -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    ctx: Context
+    target: Path
+    """The folder to write into (created if missing; an exporter never writes outside it)."""
+    site: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    items: int
+    """Entries written."""
+    files: int
+    """Files written (entries, media, indexes)."""
+    notes: tuple[str, ...] = ()
+    """What the person should know (entries the format cannot carry, and so on)."""
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """Writes a site out in a portable format (JSON Feed, Markdown folder, WXR, AS2 outbox).
+
+    Contract: reads only, writes only below ``request.target``; running it twice into the same
+    folder gives the same files."""
+
+    name: str
+    """The ``KIND`` of ``homeport export-to KIND DIR``."""
+    title: str
+
+    async def export(self, request: ExportRequest) -> ExportResult: ...
+
+
+# ---- sign-in connectors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person as a connector vouches for them."""
+
+    connector: str
+    subject: str
+    """Stable id at the issuer (OpenID ``sub``, the IndieAuth ``me`` URL, an email address)."""
+    name: str = ""
+    email: str = ""
+
+    @property
+    def principal(self) -> str:
+        """The Kinto principal ``<connector>:<subject>`` permissions name."""
+        return f"{self.connector}:{self.subject}"
+
+
+class SignInFailed(Exception):
+    """A sign-in or bearer token that does not hold (wrong audience, issuer, signature,
+    expiry…): answered 401, the message says which."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A way to sign in with an identity kept elsewhere (OpenID Connect, IndieAuth, email
+    link, passkey).
+
+    Used by the owner's GUI login (``begin``/``complete``) and by ``/v1``, where a bearer
+    token is checked with ``authenticate`` and its person becomes ``Identity.principal``."""
+
+    name: str
+    """Also the principal's prefix: ``github`` gives ``github:<subject>``."""
+    title: str
+    """The sign-in button's words (``Sign in with GitHub``)."""
+
+    async def begin(self, request: Request, callback_url: str, state: str) -> Response:
+        """Start a sign-in: usually a redirect to the issuer, which returns to
+        ``callback_url`` with ``state``."""
+        ...
+
+    async def complete(self, request: Request, callback_url: str, state: str) -> Identity:
+        """Finish it on the callback request; raise ``SignInFailed`` when it does not hold."""
+        ...
+
+    async def authenticate(self, token: str) -> Identity | None:
+        """The person behind a ``Bearer`` token on ``/v1``; ``None`` when the token is not
+        this connector's; ``SignInFailed`` when it is but does not hold."""
+        ...
+
+
+# ---- content types, admin pages, settings --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentType:
+    """An entry type a plugin adds (beside article, note, photo…).
+
+    Its records live in the site's collection ``collection``, are checked against ``schema``
+    (the common fields — slug, visibility, draft, published, tags — are added), and are
+    rendered at ``/<collection>/<slug>/`` with ``template``."""
+
+    name: str
+    collection: str
+    title_field: str
+    schema: Mapping[str, Any]
+    """JSON schema ``properties`` of the type's own fields."""
+    required: tuple[str, ...] = ()
+    template: str = ""
+    """The Jinja2 template (its source) for one entry; the theme's ``entry.html`` when empty.
+    It runs in the themes' sandbox with the same context as a built-in entry page."""
+    in_feed: bool = True
+
+
+@dataclass(frozen=True)
+class AdminPage:
+    """A GUI page a plugin adds: mounted at ``/admin/plugins/<path>`` behind the owner's
+    login, listed on the Plugins page, and drawn inside the GUI's layout.
+
+    ``render`` returns the page's HTML body fragment, which the plugin must escape itself
+    (``markupsafe.escape``); forms post to the plugin's own ``register_routes`` routes."""
+
+    path: str
+    title: str
+    render: Callable[[Request], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting a plugin reads: TOML key ``name`` in ``homeport.toml``, environment variable
+    ``HOMEPORT_<NAME>``. Names must not clash with Homeport's or other plugins' settings."""
+
+    name: str
+    default: str | int | bool | tuple[str, ...] | None
+    description: str
+    secret: bool = False
+    """Kept out of logs and ``--json`` output."""
+
+
+__all__ = [
+    "NAME_PATTERN",
+    "AdminPage",
+    "Connector",
+    "ContentType",
+    "ExportRequest",
+    "ExportResult",
+    "Exporter",
+    "Identity",
+    "ImportFailed",
+    "ImportItem",
+    "ImportRequest",
+    "Importer",
+    "ItemAction",
+    "Setting",
+    "SignInFailed",
+]

@@ -1,0 +1,151 @@
+"""The plugin manager: built-ins and installed plugins, registered the same way.
+
+Built-in features are modules named in ``BUILTINS`` (imported by name, as Datasette's
+``DEFAULT_PLUGINS``); third-party plugins are found through the ``homeport`` entry-point group.
+Both go through ``Plugins.register``. Hooks are called one plugin at a time (``Plugins.call``)
+so that a plugin that raises is named, disabled for the rest of the process and logged, and
+the others' answers still count: one broken plugin must not take the home down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from homeport.plugins import PROJECT, hookspecs
+
+log = logging.getLogger("homeport.plugins")
+
+BUILTINS: tuple[str, ...] = ()
+"""Homeport's own features, as plugin modules (``homeport/plugins/builtin/``)."""
+
+ONLY_ENV = "HOMEPORT_PLUGINS_ONLY"
+"""Comma-separated names: load only these third-party plugins (debugging a broken set)."""
+
+
+@dataclass
+class PluginInfo:
+    """One registered plugin, as ``homeport plugins list`` shows it."""
+
+    name: str
+    builtin: bool
+    version: str = ""
+    distribution: str = ""
+    hooks: tuple[str, ...] = ()
+    enabled: bool = True
+    problem: str = ""
+    """Why it is disabled when Homeport disabled it (a hook raised, a licence failed)."""
+
+
+@dataclass
+class Plugins:
+    """One process's plugins. Create with ``load()``; ``call`` a hook by name."""
+
+    pm: pluggy.PluginManager
+    info: dict[str, PluginInfo] = field(default_factory=dict)
+
+    def register(self, plugin: Any, name: str, *, builtin: bool, version: str = "",
+                 distribution: str = "") -> None:
+        self.pm.register(plugin, name=name)
+        hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
+        self.info[name] = PluginInfo(name, builtin, version, distribution, hooks)
+
+    def disable(self, name: str, problem: str = "") -> None:
+        """Stop calling ``name``'s hooks (the owner's choice, or ``problem``)."""
+        found = self.info.get(name)
+        if found is None:
+            return
+        found.enabled = False
+        found.problem = problem or found.problem
+
+    def enabled(self) -> list[str]:
+        return [name for name, info in self.info.items() if info.enabled]
+
+    def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin name, answer)`` of each enabled plugin implementing ``hook``, built-ins
+        first then in registration order; ``None`` answers are left out. A plugin that raises
+        is disabled with the error as its problem."""
+        caller = getattr(self.pm.hook, hook)
+        answers: list[tuple[str, Any]] = []
+        for impl in caller.get_hookimpls():  # registration order
+            name = impl.plugin_name
+            if not self.info.get(name, PluginInfo(name, False)).enabled:
+                continue
+            args = {arg: kwargs[arg] for arg in impl.argnames}
+            try:
+                answer = impl.function(**args)
+            except Exception as exc:  # a plugin's failure must not stop the home
+                log.exception("plugin %r failed in hook %s; disabling it", name, hook)
+                self.disable(name, f"{hook} raised {type(exc).__name__}: {exc}")
+                continue
+            if answer is not None:
+                answers.append((name, answer))
+        return answers
+
+    def gather(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Every enabled plugin's answers to a ``register_*`` hook, flattened into one list."""
+        found: list[Any] = []
+        for _, answer in self.call(hook, **kwargs):
+            found.extend(answer)
+        return found
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def entry_points() -> list[importlib.metadata.EntryPoint]:
+    return sorted(importlib.metadata.entry_points(group=PROJECT), key=lambda e: e.name)
+
+
+def load(*, third_party: bool = True, builtins: Iterable[str] = BUILTINS,
+         disabled: Iterable[str] = ()) -> Plugins:
+    """The built-ins, then (``third_party``) every installed plugin, minus ``disabled``.
+
+    A plugin that cannot be imported or registered is listed with its problem, not loaded."""
+    plugins = Plugins(_new_manager())
+    for module_name in builtins:
+        module = importlib.import_module(module_name)
+        plugins.register(module, module_name.rsplit(".", 1)[-1], builtin=True)
+    if third_party:
+        only = {n.strip() for n in os.environ.get(ONLY_ENV, "").split(",") if n.strip()}
+        for point in entry_points():
+            if only and point.name not in only:
+                continue
+            _load_entry_point(plugins, point)
+    for name in disabled:
+        if name in plugins.info:
+            plugins.disable(name)
+    return plugins
+
+
+def _load_entry_point(plugins: Plugins, point: importlib.metadata.EntryPoint) -> None:
+    dist = point.dist
+    version = dist.version if dist is not None else ""
+    dist_name = dist.metadata["Name"] if dist is not None else ""
+    if point.name in plugins.info:
+        plugins.info.setdefault(point.name, PluginInfo(point.name, False))
+        log.warning("plugin %r: the name is taken; not loaded", point.name)
+        return
+    try:
+        module: ModuleType = point.load()
+        plugins.register(module, point.name, builtin=False, version=version,
+                         distribution=dist_name)
+    except Exception as exc:  # an install that does not import must not stop the home
+        log.exception("plugin %r could not be loaded", point.name)
+        plugins.info[point.name] = PluginInfo(
+            point.name, False, version, dist_name, enabled=False,
+            problem=f"could not be loaded: {type(exc).__name__}: {exc}")
+
+
+__all__ = ["BUILTINS", "PluginInfo", "Plugins", "entry_points", "load"]

@@ -1,0 +1,81 @@
+"""The plugin manager: hooks gathered in registration order, a failing plugin disabled alone."""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import pytest
+from starlette.routing import Route
+
+from homeport.plugins import hookimpl, hookspecs, kinds, manager
+
+
+def _module(name: str, **hooks: object) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook, function in hooks.items():
+        setattr(module, hook, hookimpl(function))  # type: ignore[call-overload]
+    return module
+
+
+async def _page(request: object) -> str:
+    return "<p>hi</p>"
+
+
+def test_hooks_answer_in_registration_order_and_flatten() -> None:
+    plugins = manager.load(third_party=False, builtins=())
+    first = _module("first", register_admin_pages=lambda: [kinds.AdminPage("a", "A", _page)])
+    second = _module("second", register_admin_pages=lambda: [kinds.AdminPage("b", "B", _page)],
+                     register_routes=lambda settings: [Route("/b", lambda r: None)])
+    plugins.register(first, "first", builtin=True)
+    plugins.register(second, "second", builtin=False)
+    assert [p.path for p in plugins.gather("register_admin_pages")] == ["a", "b"]
+    assert plugins.info["second"].hooks == ("register_admin_pages", "register_routes")
+    routes = plugins.gather("register_routes", settings=None)
+    assert [r.path for r in routes] == ["/b"]
+
+
+def test_a_plugin_that_raises_is_named_and_disabled_and_the_others_still_count() -> None:
+    plugins = manager.load(third_party=False, builtins=())
+
+    def broken() -> list[kinds.AdminPage]:
+        raise ValueError("boom")
+
+    plugins.register(_module("bad", register_admin_pages=broken), "bad", builtin=False)
+    plugins.register(_module("good", register_admin_pages=lambda: [
+        kinds.AdminPage("g", "G", _page)]), "good", builtin=False)
+    assert [p.path for p in plugins.gather("register_admin_pages")] == ["g"]
+    assert not plugins.info["bad"].enabled
+    assert plugins.info["bad"].problem == "register_admin_pages raised ValueError: boom"
+    assert plugins.enabled() == ["good"]
+    # disabled for the rest of the process: not called again
+    assert [p.path for p in plugins.gather("register_admin_pages")] == ["g"]
+
+
+def test_disabled_by_the_owner_is_not_called() -> None:
+    calls: list[str] = []
+    module = _module("x", register_importers=lambda: calls.append("x") or [])
+    plugins = manager.load(third_party=False, builtins=())
+    plugins.register(module, "x", builtin=False)
+    plugins.disable("x")
+    assert plugins.gather("register_importers") == []
+    assert calls == []
+
+
+def test_an_implementation_with_a_misspelt_hook_name_is_refused() -> None:
+    plugins = manager.load(third_party=False, builtins=())
+    with pytest.raises(Exception, match="register_rutes"):
+        plugins.register(_module("typo", register_rutes=lambda: []), "typo", builtin=False)
+        plugins.pm.check_pending()
+
+
+def test_every_hook_is_documented_and_typed() -> None:
+    for name in hookspecs.__all__:
+        function = getattr(hookspecs, name)
+        assert inspect.getdoc(function), name
+        assert "return" in function.__annotations__, name
+
+
+def test_identity_principal_is_connector_and_subject() -> None:
+    who = kinds.Identity("github", "12345", name="Ada")
+    assert who.principal == "github:12345"

@@ -235,6 +235,68 @@ class Subscriptions(Protocol):
 
 
 @dataclass(frozen=True)
+class Follower:
+    """A remote actor following a tenant's site (ActivityPub), as the provider keeps it for
+    delivery. The home keeps the same list (a private record), and hands it to a new provider
+    when the site moves."""
+
+    tenant: str
+    actor: str
+    """The follower's actor id (``https://social.example/users/bob``)."""
+    inbox: str
+    shared_inbox: str
+    """Its server's shared inbox, or ``""``: deliveries go there, once per server."""
+    state: str
+    """``accepted`` (delivered to) or ``pending`` (awaiting the owner's approval)."""
+    follow_id: str
+    """The id of the ``Follow`` activity: what an ``Accept`` or ``Reject`` names."""
+    created: int
+    """Milliseconds since the epoch."""
+
+    @property
+    def delivery_inbox(self) -> str:
+        return self.shared_inbox or self.inbox
+
+
+ACCEPTED = "accepted"
+PENDING = "pending"
+
+
+class Followers(Protocol):
+    """A tenant's followers and blocks, durable in the provider's database (every worker sees
+    the same list)."""
+
+    def save(self, follower: Follower) -> bool:
+        """Add or update (same tenant and actor); True when the actor was not there before."""
+        ...
+
+    def remove(self, tenant: str, actor: str) -> bool: ...
+
+    def get(self, tenant: str, actor: str) -> Follower | None: ...
+
+    def of(self, tenant: str, state: str | None = ACCEPTED) -> list[Follower]:
+        """In the order they came (``state`` None: all of them)."""
+        ...
+
+    def count(self, tenant: str, state: str | None = ACCEPTED) -> int: ...
+
+    def inboxes(self, tenant: str) -> list[str]:
+        """Where one activity to every accepted follower goes: each server's shared inbox
+        once, and the personal inbox of those without one; sorted."""
+        ...
+
+    def replace(self, tenant: str, followers: Collection[Follower]) -> None:
+        """The whole list at once (the home's copy, when the site comes to this provider)."""
+        ...
+
+    def set_blocks(self, tenant: str, blocked: Collection[str]) -> None:
+        """The tenant's blocks: actor ids and domains (``spam.example``), the whole list."""
+        ...
+
+    def blocks(self, tenant: str) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
     grants: Grants
@@ -249,6 +311,8 @@ class ProviderPorts:
     once: OneTime | None = None
     subscriptions: Subscriptions | None = None
     """The WebSub hub's subscriptions (None: no hub)."""
+    followers: Followers | None = None
+    """ActivityPub followers and blocks (None: the provider does not speak ActivityPub)."""
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,20 @@ CREATE TABLE IF NOT EXISTS websub (
     PRIMARY KEY (tenant, topic, callback)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS websub_path ON websub (tenant, path, expires);
+CREATE TABLE IF NOT EXISTS ap_followers (
+    tenant TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    inbox TEXT NOT NULL,
+    shared_inbox TEXT NOT NULL,
+    state TEXT NOT NULL,
+    follow_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, actor)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ap_followers_state ON ap_followers (tenant, state, created);
+CREATE TABLE IF NOT EXISTS ap_blocks (
+    tenant TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (tenant, target)
+) WITHOUT ROWID;
 """
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from homeport.interop.ports import ProviderPorts, TenantRef
 from homeport.provider.db import ACTIVE, ProviderDB
+from homeport.provider.followers import ProviderFollowers
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
 from homeport.provider.mentions import ProviderMentions
@@ -64,6 +65,7 @@ def make_ports(
         tokens=grants,
         once=ProviderOnce(db, settings.data_dir, clock),
         subscriptions=ProviderSubscriptions(db),
+        followers=ProviderFollowers(db),
     )
 
 

@@ -145,6 +145,50 @@ class FakeInbox:
 
 
 @dataclass
+class FakeFollowers:
+    rows: dict[tuple[str, str], ports.Follower] = field(default_factory=dict)
+    blocked: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def save(self, follower: ports.Follower) -> bool:
+        key = (follower.tenant, follower.actor)
+        new = key not in self.rows
+        if not new:
+            follower = replace(follower, created=self.rows[key].created)
+        self.rows[key] = follower
+        return new
+
+    def remove(self, tenant: str, actor: str) -> bool:
+        return self.rows.pop((tenant, actor), None) is not None
+
+    def get(self, tenant: str, actor: str) -> ports.Follower | None:
+        return self.rows.get((tenant, actor))
+
+    def of(self, tenant: str, state: str | None = ports.ACCEPTED) -> list[ports.Follower]:
+        found = [f for f in self.rows.values()
+                 if f.tenant == tenant and (state is None or f.state == state)]
+        return sorted(found, key=lambda f: (f.created, f.actor))
+
+    def count(self, tenant: str, state: str | None = ports.ACCEPTED) -> int:
+        return len(self.of(tenant, state))
+
+    def inboxes(self, tenant: str) -> list[str]:
+        return sorted({f.delivery_inbox for f in self.of(tenant)})
+
+    def replace(self, tenant: str, followers: Iterable[ports.Follower]) -> None:
+        given = list(followers)
+        if any(f.tenant != tenant for f in given):
+            raise ValueError("every follower must be of this tenant")
+        self.rows = {k: v for k, v in self.rows.items() if k[0] != tenant}
+        self.rows.update({(f.tenant, f.actor): f for f in given})
+
+    def set_blocks(self, tenant: str, blocked: Iterable[str]) -> None:
+        self.blocked[tenant] = frozenset(blocked)
+
+    def blocks(self, tenant: str) -> frozenset[str]:
+        return self.blocked.get(tenant, frozenset())
+
+
+@dataclass
 class FakeProvider:
     """One provider's ports, all in memory, and where its server listens."""
 
@@ -153,6 +197,7 @@ class FakeProvider:
     once: FakeOnce
     inbox: FakeInbox
     port: int = 0
+    followers: FakeFollowers = field(default_factory=FakeFollowers)
     skew: int = 0
     """Milliseconds added to the clock: a test moves time forward with it."""
 
@@ -171,6 +216,7 @@ class FakeProvider:
             fetch_allow_private=fetch_allow_private,
             tokens=self.grants,
             once=self.once,
+            followers=self.followers,
         )
 
     def add_tenant(self, name: str, did: str = "did:key:z6Mk-test") -> ports.TenantRef:

@@ -165,6 +165,16 @@ def _mentions_app() -> typer.Typer:
 app.add_typer(_mentions_app(), name="mentions")
 
 
+def _register_members(root: typer.Typer) -> None:
+    from homeport.cli.members import members_app, tiers_app
+
+    root.add_typer(tiers_app, name="tiers")
+    root.add_typer(members_app, name="members")
+
+
+_register_members(app)
+
+
 def main() -> None:
     try:
         app()

@@ -289,6 +289,12 @@ class Followers(Protocol):
         """The whole list at once (the home's copy, when the site comes to this provider)."""
         ...
 
+    def add_missing(self, tenant: str, followers: Collection[Follower]) -> int:
+        """Add those not here yet, leaving every follower already here as it is (the home's
+        copy, when the site comes to this provider: what arrived here since is newer); how
+        many were added."""
+        ...
+
     def set_blocks(self, tenant: str, blocked: Collection[str]) -> None:
         """The tenant's blocks: actor ids and domains (``spam.example``), the whole list."""
         ...

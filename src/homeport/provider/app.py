@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
-from homeport.provider import domains, grants, receive, relay
+from homeport.provider import domains, fedmove, grants, receive, relay
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
@@ -149,6 +149,7 @@ def create_provider_app(
                     *routes(),
                     *grants.routes(),
                     *relay.routes(),
+                    *fedmove.routes(),
                     Route("/{rest:path}", unknown, methods=ALL_METHODS),
                 ],
             ),

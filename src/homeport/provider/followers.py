@@ -95,6 +95,19 @@ class ProviderFollowers:
             for follower in followers:
                 conn.execute(_UPSERT, _values(follower))
 
+    def add_missing(self, tenant: str, followers: Collection[Follower]) -> int:
+        if any(f.tenant != tenant for f in followers):
+            raise ValueError("every follower must be of this tenant")
+        added = 0
+        with self.db.transaction(lock=f"followers:{tenant}") as conn:
+            for follower in followers:
+                added += conn.execute(
+                    f"INSERT INTO ap_followers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (tenant, actor) DO NOTHING",
+                    _values(follower),
+                ).rowcount
+        return added
+
     def set_blocks(self, tenant: str, blocked: Collection[str]) -> None:
         with self.db.transaction(lock=f"followers:{tenant}") as conn:
             conn.execute("DELETE FROM ap_blocks WHERE tenant = ?", (tenant,))

@@ -254,6 +254,18 @@ class ProviderClient:
         """Hand the provider the whole list of what this home grants it (``sync/grants.py``)."""
         return self._json("POST", "/delegations", doc)
 
+    def followers(self) -> dict[str, Any]:
+        """How many ActivityPub followers the provider holds for this site (accepted, pending)."""
+        result: dict[str, Any] = self._json("GET", "/activitypub/followers")
+        return result
+
+    def put_followers(self, followers: list[dict[str, Any]]) -> dict[str, Any]:
+        """Hand the provider the home's follower list; it adds those it lacks
+        (``provider/fedmove.py``)."""
+        result: dict[str, Any] = self._json(
+            "PUT", "/activitypub/followers", {"followers": followers})
+        return result
+
 
 def batches(items: list[bytes], size: int) -> Iterator[list[bytes]]:
     for start in range(0, len(items), size):

@@ -181,6 +181,14 @@ class FakeFollowers:
         self.rows = {k: v for k, v in self.rows.items() if k[0] != tenant}
         self.rows.update({(f.tenant, f.actor): f for f in given})
 
+    def add_missing(self, tenant: str, followers: Iterable[ports.Follower]) -> int:
+        given = list(followers)
+        if any(f.tenant != tenant for f in given):
+            raise ValueError("every follower must be of this tenant")
+        fresh = {(f.tenant, f.actor): f for f in given if (f.tenant, f.actor) not in self.rows}
+        self.rows.update(fresh)
+        return len(fresh)
+
     def set_blocks(self, tenant: str, blocked: Iterable[str]) -> None:
         self.blocked[tenant] = frozenset(blocked)
 

@@ -302,6 +302,21 @@ class Followers(Protocol):
     def blocks(self, tenant: str) -> frozenset[str]: ...
 
 
+class Members(Protocol):
+    """Who may read a tenant's members-only entries here: the entitlements its last publish
+    carried (``members/entitlements.py``), never a readable member list."""
+
+    def entitlement(self, tenant: str, email: str) -> str | None:
+        """The tier the holder of ``email`` may read now (``""``: a member, but only what is
+        for any member), or None when they are not a member of this tenant's site."""
+        ...
+
+    def site_file(self, tenant: str, rel: str) -> bytes | None:
+        """A file of the tenant's live site by its path in the site (``_homeport/…`` ones
+        included, which are never served), or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
@@ -319,6 +334,8 @@ class ProviderPorts:
     """The WebSub hub's subscriptions (None: no hub)."""
     followers: Followers | None = None
     """ActivityPub followers and blocks (None: the provider does not speak ActivityPub)."""
+    members: Members | None = None
+    """Members' entitlements (None: members cannot sign in here)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from homeport.core.canonical import canonical
 from homeport.members.model import MemberError, entitled_tier, normal_email
 
 PATH = "_homeport/members/entitlements.json"
@@ -49,6 +50,11 @@ def document(did: str, members: Iterable[Mapping[str, Any]], now: int) -> dict[s
         until = member.get("paid_until") if tier and member.get("status") == "paid" else None
         entries[address_hash(did, email)] = [tier, until]
     return {"v": VERSION, "did": did, "members": dict(sorted(entries.items()))}
+
+
+def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
+    """The document as published: canonical JSON, so equal members give equal bytes."""
+    return canonical(doc)
 
 
 def lookup(doc: Mapping[str, Any], email: str, now: int) -> str | None:

@@ -10,6 +10,7 @@ from homeport.provider.db import ACTIVE, ProviderDB
 from homeport.provider.followers import ProviderFollowers
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
+from homeport.provider.members import ProviderMembers
 from homeport.provider.mentions import ProviderMentions
 from homeport.provider.onetime import ProviderOnce
 from homeport.provider.serve import SiteServer, host_of
@@ -66,6 +67,7 @@ def make_ports(
         once=ProviderOnce(db, settings.data_dir, clock),
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
+        members=ProviderMembers(site, clock),
     )
 
 

@@ -21,6 +21,7 @@ from homeport.content.variants import (
     variant_folder,
     variant_widths,
 )
+from homeport.members.publishing import for_build
 from homeport.render.model import EntryView, SiteModel, load_site, safe_name
 from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
@@ -90,9 +91,11 @@ async def build_site(
     folder = chosen if isinstance(chosen, Path) else find_theme(
         chosen, ctx.settings.data_dir / "themes")
     media_pages = _media_pages(ctx, model.get("keep_location"))
-    planner = Planner(model, load_theme(folder), urls, media_pages, live)
+    members = await for_build(ctx) if live else None
+    planner = Planner(model, load_theme(folder), urls, media_pages, live, members)
     manifest = manifest_path(ctx, site, out)
-    key = "\n".join([str(out), keep_key, *planner.common])
+    # Members change the build without changing any page of the model: a new key plans it all.
+    key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else ""])
     previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")
     edited = _only_edits(previous, key, manifest, model) if previous else None
     known = previous.manifest if previous is not None and edited is not None else None

@@ -18,6 +18,8 @@ from markupsafe import Markup
 
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
+from homeport.members.entitlements import PATH as ENTITLEMENTS
+from homeport.members.publishing import MembersBuild
 from homeport.render import citations, discovery, feeds
 from homeport.render.model import EntryView, SiteModel
 from homeport.render.themes import Theme
@@ -54,8 +56,11 @@ class Planner:
     """Builds the page list for one site, one theme and one base URL."""
 
     def __init__(self, model: SiteModel, theme: Theme, urls: Urls,
-                 media: Callable[[EntryView], list[Page]], live: bool = False) -> None:
+                 media: Callable[[EntryView], list[Page]], live: bool = False,
+                 members: MembersBuild | None = None) -> None:
         self.model = model
+        self.members = members
+        """A provider's build: the members' entitlements and the tiers' content keys."""
         self.theme = theme
         self.urls = urls
         self.live = live
@@ -156,6 +161,9 @@ class Planner:
         yield self.robots()
         for name, file in self.theme.static_files().items():
             yield Page(f"theme/{name}", file.read_bytes, [self.theme.fingerprint])
+        if self.members is not None:
+            data = self.members.entitlements
+            yield Page(ENTITLEMENTS, lambda: data, [self.members.digest])
 
     def listing(self, base: str, title: str, kind: str, entries: Sequence[EntryView],
                 template: str, **extra: Any) -> Iterator[Page]:

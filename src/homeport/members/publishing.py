@@ -1,0 +1,33 @@
+"""What each publish carries for members: the entitlements document (who may read which
+tier, hashed) and the tiers' content keys (what seals their members-only parts). The renderer
+puts the document in every site a provider serves (``render/build.py``)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from homeport.members import entitlements, store
+from homeport.services import identity
+from homeport.services.context import Context
+
+
+@dataclass(frozen=True)
+class MembersBuild:
+    entitlements: bytes
+    """The document as published (canonical JSON)."""
+    digest: str
+    keys: dict[str, bytes] = field(default_factory=dict)
+    """Tier id → its 32-byte content key."""
+
+
+async def for_build(ctx: Context) -> MembersBuild | None:
+    """The members' part of a build for a provider; None for a home without an identity yet
+    (a preview: nothing is published)."""
+    if not identity.exists(ctx.settings.data_dir):
+        return None
+    did = identity.load(ctx.settings.data_dir).did
+    doc = entitlements.document(did, await store.list_members(ctx), ctx.clock())
+    data = entitlements.canonical_bytes(doc)
+    keys = {str(t["id"]): bytes.fromhex(str(t["key"])) for t in await store.list_tiers(ctx)}
+    return MembersBuild(data, hashlib.sha256(data).hexdigest(), keys)

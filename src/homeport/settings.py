@@ -63,6 +63,7 @@ class Settings:
     inbox_max_items: int = 50_000
     inbox_max_bytes: int = 256 * 1024 * 1024
     inbox_relay: bool = True
+    stripe_api_base: str = "https://api.stripe.com"
 
     @property
     def record_store_url(self) -> str:

@@ -318,6 +318,42 @@ class Members(Protocol):
 
 
 @dataclass(frozen=True)
+class PaidAccess:
+    """A tier a member paid for through a processor, as one provider learnt it from the
+    processor's webhook (``interop/payments.py``): it lets the payer in at once, before the
+    home has heard of them; the home's published entitlements are the final word after."""
+
+    tenant: str
+    subscription: str
+    email_hash: str
+    """SHA-256 (hex) of the payer's address, lower-case: the provider keeps no address."""
+    customer: str
+    """The processor's customer id: for its billing portal."""
+    tier: str
+    until: int
+    """Milliseconds since the epoch: the end of the period paid for."""
+    event_created: int
+    """The processor's time of the event that set this (ms): an older event changes nothing."""
+
+
+class Payments(Protocol):
+    """What a provider remembers of payments made to its tenants (rows per subscription, in
+    its database, shared by every worker)."""
+
+    def record(self, access: PaidAccess) -> bool:
+        """Keep ``access`` unless a later event already set this subscription; whether it
+        was kept."""
+        ...
+
+    def by_subscription(self, tenant: str, subscription: str) -> PaidAccess | None: ...
+
+    def paid(self, tenant: str, email_hash: str, now: int) -> PaidAccess | None:
+        """The access in force (``until`` after ``now``) for this address, the longest first,
+        or None."""
+        ...
+
+
+@dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
     grants: Grants
@@ -336,6 +372,10 @@ class ProviderPorts:
     """ActivityPub followers and blocks (None: the provider does not speak ActivityPub)."""
     members: Members | None = None
     """Members' entitlements (None: members cannot sign in here)."""
+    payments: Payments | None = None
+    """Payments learnt from processors' webhooks (None: the provider takes none)."""
+    stripe_api_base: str = "https://api.stripe.com"
+    """Where the provider reaches Stripe (setting ``stripe_api_base``)."""
 
 
 @dataclass(frozen=True)

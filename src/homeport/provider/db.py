@@ -157,6 +157,17 @@ CREATE INDEX IF NOT EXISTS ap_followers_state ON ap_followers (tenant, state, cr
 CREATE TABLE IF NOT EXISTS ap_blocks (
     tenant TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (tenant, target)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_payments (
+    tenant TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    email_hash TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    event_created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, subscription)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS member_payments_email ON member_payments (tenant, email_hash);
 """
 
 

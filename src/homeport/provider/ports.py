@@ -13,6 +13,7 @@ from homeport.provider.inbox import ProviderInbox
 from homeport.provider.members import ProviderMembers
 from homeport.provider.mentions import ProviderMentions
 from homeport.provider.onetime import ProviderOnce
+from homeport.provider.payments import ProviderPayments
 from homeport.provider.serve import SiteServer, host_of
 from homeport.provider.websub import ProviderSubscriptions
 from homeport.settings import Settings
@@ -68,6 +69,8 @@ def make_ports(
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
         members=ProviderMembers(site, clock),
+        payments=ProviderPayments(db),
+        stripe_api_base=settings.stripe_api_base,
     )
 
 

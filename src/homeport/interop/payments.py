@@ -1,0 +1,237 @@
+"""Payments at the provider, into the creator's own Stripe account (``docs/members.md``).
+
+On each tenant's host, under the ``payments-stripe`` delegation the home gave this provider
+(``members.payments.STRIPE_POWER``: a restricted key, this provider's own webhook secret, the
+site's prices):
+
+- ``POST /_homeport/payments/stripe`` takes Stripe's webhooks. The signature is checked with
+  the library against this provider's secret (so another provider's events, or forged ones,
+  are refused: 400) and must be recent; an event seen before changes nothing. Only events for
+  this site's own prices count. A paid subscription lets the payer in at once (``ports.Payments``)
+  and the event goes to the home's inbox, where the home asks Stripe again and decides.
+- ``POST /_homeport/payments/checkout`` (form: ``tier``, or ``amount`` and ``currency`` for a
+  donation; ``email``) answers 303 to Stripe Checkout.
+- ``GET /_homeport/payments/done`` is where Checkout sends the payer back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from homeport.interop.hosting import ports_of, tenant_of
+from homeport.interop.ports import Delegation, Handler, InboxFull, PaidAccess, ProviderPorts
+from homeport.members.payments import (
+    STRIPE_POWER,
+    Checkout,
+    Offer,
+    Outcome,
+    PaymentError,
+    classify,
+    subscription_access,
+)
+from homeport.members.stripe_processor import StripeProcessor
+
+log = logging.getLogger("homeport.payments")
+
+WEBHOOK = "/payments/stripe"
+CHECKOUT = "/payments/checkout"
+DONE = "/payments/done"
+STRIPE_EVENT = "payments.stripe"
+"""Inbox kind: one Stripe event for the home. meta: ``type``, ``event``, ``created`` (ms),
+``outcome`` (what the provider made of it); body: the event as Stripe sent it."""
+MAX_EVENT = 256 * 1024
+MAX_FORM = 4 * 1024
+REPLAY_MS = 3 * 86_400_000
+"""How long an event id is remembered: Stripe retries a delivery for up to three days."""
+MIN_DONATION, MAX_DONATION = 100, 1_000_000
+
+
+def email_hash(email: str) -> str:
+    """How a provider keeps a payer's address: SHA-256 of it trimmed and lower-case."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def _refuse(status: int, error: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": status, "errno": 107 if status == 400 else 999,
+                         "error": error, "message": message}, status)
+
+
+def _offer(tenant_did: str, delegation: Delegation) -> Offer:
+    prices = delegation.params.get("prices")
+    return Offer(tenant_did, dict(prices) if isinstance(prices, Mapping) else {},
+                 bool(delegation.params.get("donations", True)))
+
+
+def _processor(ports: ProviderPorts) -> StripeProcessor:
+    return StripeProcessor(ports.stripe_api_base)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+async def webhook(request: Request) -> Response:
+    tenant = await tenant_of(request)
+    ports = ports_of(request)
+    found = ports.grants.delegation(tenant.name, STRIPE_POWER) if tenant else None
+    if tenant is None or found is None or ports.payments is None:
+        return _refuse(404, "not-found", "this site takes no payments here")
+    body = await _body(request, MAX_EVENT)
+    if body is None:
+        return _refuse(413, "too-large", f"an event is at most {MAX_EVENT} bytes")
+    secret = str(found.params.get("webhook_secret") or "")
+    processor = _processor(ports)
+    try:
+        event = processor.verify(body, request.headers.get("stripe-signature", ""), secret)
+        outcome = classify(event, _offer(tenant.did, found))
+    except PaymentError as exc:
+        return _refuse(400, "invalid-signature", str(exc))
+    once = ports.once
+    if once is not None and not once.first_use(f"stripe:{tenant.name}:{outcome.event}",
+                                               ports.clock() + REPLAY_MS):
+        return JSONResponse({"received": True, "duplicate": True})
+    if outcome.kind == "ignored":
+        return JSONResponse({"received": True, "ignored": outcome.reason})
+    try:
+        granted = await anyio.to_thread.run_sync(_grant, ports, tenant.name, found, outcome)
+    except PaymentError as exc:
+        log.warning("payment event %s for %s not applied: %s", outcome.event, tenant.name, exc)
+        granted = None
+    meta = {"type": event.get("type"), "event": outcome.event, "created": outcome.created,
+            "outcome": outcome.kind}
+    try:
+        await anyio.to_thread.run_sync(lambda: ports.inbox.put(
+            tenant.name, STRIPE_EVENT, meta, body, item_id=f"stripe-{outcome.event}"))
+    except InboxFull:
+        log.warning("inbox of %s is full: payment event %s kept only here", tenant.name,
+                    outcome.event)
+    answer: dict[str, Any] = {"received": True, "outcome": outcome.kind}
+    if granted is not None:
+        answer["tier"], answer["until"] = granted.tier, granted.until
+    return JSONResponse(answer)
+
+
+def _grant(ports: ProviderPorts, tenant: str, found: Delegation, outcome: Outcome
+           ) -> PaidAccess | None:
+    """Let a payer in at once: the subscription as Stripe has it now (read with the
+    restricted key when the event did not carry it), for this site's prices only."""
+    assert ports.payments is not None
+    if outcome.kind != "access":
+        return None
+    key = str(found.params.get("key") or "")
+    processor = _processor(ports)
+    access = outcome.access
+    if access is None:
+        sub = processor.subscription(key, outcome.subscription)
+        access = subscription_access(sub, _offer("", found))
+        if access is None:
+            return None
+    known = ports.payments.by_subscription(tenant, access.subscription)
+    email = outcome.email
+    hashed = email_hash(email) if email else (known.email_hash if known else "")
+    if not hashed:
+        email = processor.customer_email(key, access.customer)
+        if not email:
+            raise PaymentError("the customer has no address")
+        hashed = email_hash(email)
+    paid = PaidAccess(tenant, access.subscription, hashed, access.customer, access.tier,
+                      access.until, outcome.created)
+    return paid if ports.payments.record(paid) else None
+
+
+def _origin(request: Request) -> str:
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    return f"{proto if proto in ('http', 'https') else 'https'}://{request.headers['host']}"
+
+
+async def checkout(request: Request) -> Response:
+    if request.method != "POST":
+        return JSONResponse({"error": "method-not-allowed", "message": "POST a form"}, 405,
+                            {"Allow": "POST"})
+    tenant = await tenant_of(request)
+    ports = ports_of(request)
+    found = ports.grants.delegation(tenant.name, STRIPE_POWER) if tenant else None
+    if tenant is None or found is None:
+        return _refuse(404, "not-found", "this site takes no payments here")
+    body = await _body(request, MAX_FORM)
+    if body is None:
+        return _refuse(413, "too-large", f"the form is at most {MAX_FORM} bytes")
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        wanted = _checkout(form, _offer(tenant.did, found), found, _origin(request))
+        url = await anyio.to_thread.run_sync(
+            _processor(ports).checkout_url, str(found.params.get("key") or ""), wanted)
+    except PaymentError as exc:
+        return _refuse(400, "invalid-parameters", str(exc))
+    return RedirectResponse(url, 303)
+
+
+def _checkout(form: Mapping[str, str], offer: Offer, found: Delegation, origin: str
+              ) -> Checkout:
+    email = form.get("email", "").strip()
+    if email and ("@" not in email or len(email) > 320 or any(c.isspace() for c in email)):
+        raise PaymentError("that is not an email address")
+    done = f"{origin}/_homeport{DONE}?session={{CHECKOUT_SESSION_ID}}"
+    back = form.get("back", "/")
+    cancel = origin + (back if back.startswith("/") and not back.startswith("//") else "/")
+    tier = form.get("tier", "").strip()
+    if tier:
+        prices = [price for price, name in offer.prices.items() if name == tier]
+        if not prices:
+            raise PaymentError(f"{tier!r} is not a paid tier of this site")
+        return Checkout(email, done, cancel, offer.site, price=prices[0], tier=tier)
+    if not offer.donations:
+        raise PaymentError("this site takes no donations")
+    try:
+        amount = int(Decimal(form.get("amount", "")) * 100)
+    except (InvalidOperation, ValueError):
+        raise PaymentError("give a tier, or an amount to donate") from None
+    if not MIN_DONATION <= amount <= MAX_DONATION:
+        raise PaymentError(f"a donation is between {MIN_DONATION // 100} and "
+                           f"{MAX_DONATION // 100}")
+    currency = (form.get("currency") or str(found.params.get("currency") or "")).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise PaymentError("give the donation's currency (like EUR)")
+    return Checkout(email, done, cancel, offer.site, amount=amount, currency=currency)
+
+
+async def done(request: Request) -> Response:
+    tenant = await tenant_of(request)
+    if tenant is None:
+        return _refuse(404, "not-found", "no site is served here")
+    page = ("<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport "
+            "content='width=device-width'><title>Thank you</title><main><h1>Thank you</h1>"
+            "<p>Your payment went through. <a href='/'>Back to the site</a></p></main></html>")
+    return HTMLResponse(html.unescape(page))
+
+
+def provider_routes() -> list[BaseRoute]:
+    return [
+        Route(WEBHOOK, webhook, methods=["POST"]),
+        Route(CHECKOUT, checkout, methods=["GET", "POST"]),
+        Route(DONE, done, methods=["GET"]),
+    ]
+
+
+def home_handlers() -> dict[str, Handler]:
+    return {}
+
+
+__all__ = ["CHECKOUT", "STRIPE_EVENT", "WEBHOOK", "email_hash", "home_handlers",
+           "provider_routes"]

@@ -1,0 +1,134 @@
+"""Stripe, through the official ``stripe`` library: the ``PaymentProcessor`` the home and its
+providers use, and what the home sets up in the creator's account (a product and price per
+paid tier, a webhook endpoint per provider). ``api_base`` (setting ``stripe_api_base``) points
+the library elsewhere than Stripe: the tests' local server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import stripe
+
+from homeport.members.payments import (
+    DONATION,
+    EVENTS,
+    KIND,
+    SITE,
+    TIER,
+    Checkout,
+    PaymentError,
+)
+
+TOLERANCE = 300
+"""Seconds: an event signed longer ago is refused (Stripe's own default), so a captured
+delivery cannot be replayed later."""
+DEFAULT_API_BASE = "https://api.stripe.com"
+
+
+def _plain(obj: Any) -> Any:
+    """A ``StripeObject`` as plain JSON values."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict()
+    return obj
+
+
+class StripeProcessor:
+    name = "stripe"
+
+    def __init__(self, api_base: str = DEFAULT_API_BASE, timeout: float = 20.0) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+
+    def client(self, key: str) -> stripe.StripeClient:
+        http = stripe.HTTPXClient(timeout=self.timeout, allow_sync_methods=True)
+        return stripe.StripeClient(key, base_addresses={"api": self.api_base},
+                                   http_client=http, max_network_retries=1)
+
+    def _call(self, what: str, work: Any) -> Any:
+        try:
+            return _plain(work())
+        except stripe.StripeError as exc:
+            message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+            raise PaymentError(f"Stripe refused to {what}: {message}") from None
+
+    # what providers and the home both do ------------------------------------------------
+
+    def checkout_url(self, key: str, checkout: Checkout) -> str:
+        metadata = {SITE: checkout.site}
+        params: dict[str, Any] = {
+            "success_url": checkout.success_url,
+            "cancel_url": checkout.cancel_url,
+            "metadata": metadata,
+        }
+        if checkout.email:
+            params["customer_email"] = checkout.email
+        if checkout.price:
+            metadata[TIER] = checkout.tier
+            params.update(mode="subscription",
+                          line_items=[{"price": checkout.price, "quantity": 1}],
+                          subscription_data={"metadata": dict(metadata)})
+        else:
+            metadata[KIND] = DONATION
+            params.update(mode="payment", line_items=[{"quantity": 1, "price_data": {
+                "currency": checkout.currency.lower(), "unit_amount": checkout.amount,
+                "product_data": {"name": "Donation"}}}],
+                payment_intent_data={"metadata": dict(metadata)})
+        made = self._call("open a checkout", lambda: self.client(
+            key).v1.checkout.sessions.create(params=params))  # type: ignore[arg-type]
+        return str(made["url"])
+
+    def portal_url(self, key: str, customer: str, return_url: str) -> str:
+        made = self._call("open the billing portal",
+                          lambda: self.client(key).v1.billing_portal.sessions.create(
+                              params={"customer": customer, "return_url": return_url}))
+        return str(made["url"])
+
+    def verify(self, payload: bytes, signature: str, secret: str) -> Mapping[str, Any]:
+        try:
+            stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret,
+                                                  TOLERANCE)
+            event = stripe.Webhook.construct_event_without_verification(payload)
+        except stripe.SignatureVerificationError as exc:
+            raise PaymentError(f"the Stripe-Signature does not check out: {exc}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PaymentError(f"not a Stripe event: {exc}") from None
+        plain: Mapping[str, Any] = _plain(event)
+        return plain
+
+    def subscription(self, key: str, subscription_id: str) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = self._call(
+            "read the subscription",
+            lambda: self.client(key).v1.subscriptions.retrieve(subscription_id))
+        return found
+
+    def customer_email(self, key: str, customer_id: str) -> str:
+        found = self._call("read the customer",
+                           lambda: self.client(key).v1.customers.retrieve(customer_id))
+        return str(found.get("email") or "")
+
+    # the home's set-up ------------------------------------------------------------------
+
+    def tier_price(self, key: str, site: str, tier: Mapping[str, Any]) -> str:
+        """A product and a recurring price for a paid tier; the price's id."""
+        meta = {SITE: site, TIER: str(tier["id"])}
+        client = self.client(key)
+        product = self._call("create a product", lambda: client.v1.products.create(
+            params={"name": str(tier.get("name") or tier["id"]), "metadata": meta}))
+        price = self._call("create a price", lambda: client.v1.prices.create(params={
+            "product": product["id"], "currency": str(tier["currency"]).lower(),
+            "unit_amount": int(tier["amount"]), "recurring": {"interval": tier["interval"]},
+            "metadata": meta}))
+        return str(price["id"])
+
+    def webhook_endpoint(self, key: str, site: str, url: str,
+                         events: Sequence[str] = EVENTS) -> tuple[str, str]:
+        """A webhook endpoint at ``url``: its id and its own signing secret."""
+        made = self._call("create a webhook endpoint", lambda: self.client(
+            key).v1.webhook_endpoints.create(params={
+                "url": url, "enabled_events": list(events),  # type: ignore[arg-type]
+                "metadata": {SITE: site}}))
+        return str(made["id"]), str(made["secret"])
+
+
+__all__ = ["DEFAULT_API_BASE", "TOLERANCE", "StripeProcessor"]

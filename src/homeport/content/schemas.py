@@ -30,6 +30,7 @@ MEDIA: Schema = {
 
 IMAGE: Schema = {**MEDIA, "required": [*MEDIA["required"], "width", "height"]}
 
+
 _TEXT = {"type": "string", "maxLength": 1_000_000}
 _LINE = {"type": "string", "minLength": 1, "maxLength": 300}
 _URL = {"type": "string", "pattern": "^https?://", "maxLength": 2000}
@@ -47,6 +48,18 @@ COMMON: Schema = {
         "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/\\]+$"},
     },
     "old_slugs": {"type": "array", "items": {"type": "string", "pattern": SLUG_PATTERN}},
+    "content_warning": {"type": "string", "maxLength": 500},
+    "sensitive": {"type": "boolean"},
+    "pinned": {"type": "boolean"},
+    "mentions": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+            "type": "object",
+            "required": ["name", "href"],
+            "properties": {"name": {"type": "string", "maxLength": 300}, "href": _URL},
+        },
+    },
 }
 COMMON_REQUIRED = ["slug", "visibility", "draft", "published"]
 
@@ -123,6 +136,28 @@ def entry_schema(entry_type: str) -> Schema:
     }
 
 
+FEDIVERSE: Schema = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "pattern": r"^[a-z0-9_](?:[a-z0-9_.-]{0,62}[a-z0-9_])?$"},
+        "manually_approves_followers": {"type": "boolean"},
+        "discoverable": {"type": "boolean"},
+        "fields": {
+            "type": "array",
+            "maxItems": 8,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": _LINE, "value": {"type": "string", "maxLength": 2000}},
+            },
+        },
+        "header": IMAGE,
+        "also_known_as": {"type": "array", "maxItems": 10, "items": _URL},
+        "moved_to": _URL,
+    },
+}
+"""The site as an ActivityPub actor (``render/activitypub.py``, ``docs/fediverse.md``)."""
+
 SITE_SETTINGS: Schema = {
     "type": "object",
     "required": ["title", "theme"],
@@ -137,6 +172,7 @@ SITE_SETTINGS: Schema = {
         "keep_location": {"type": "boolean"},
         "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
         "domains": {"type": "array", "items": {"type": "string", "maxLength": 253}},
+        "fediverse": FEDIVERSE,
         "navigation": {
             "type": "array",
             "items": {

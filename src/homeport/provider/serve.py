@@ -34,10 +34,11 @@ import brotli
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
-from homeport.provider import sites
+from homeport.provider import fediverse, sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
 from homeport.provider.sites import Manifest, ManifestCache
 from homeport.provider.tenants import TenantDir
+from homeport.render import activitypub as ap
 from homeport.render import discovery
 from homeport.store.connection import DatabaseError
 
@@ -56,7 +57,8 @@ BODY_CACHE_BYTES = 64 * 1024 * 1024
 """Memory for files and compressed bodies, per process."""
 BROTLI_BEST_MAX = 256 * 1024
 """Brotli at its best quality up to this size (0.1 to 0.3 s, once per file); faster above."""
-TEXTUAL = ("text/", "application/javascript", "application/json", "application/xml", "image/svg")
+TEXTUAL = ("text/", "application/javascript", "application/json", "application/xml", "image/svg",
+           "application/activity+json")
 EXTRA_TYPES = {
     ".webmanifest": "application/manifest+json",
     ".json": "application/json",
@@ -67,12 +69,16 @@ EXTRA_TYPES = {
     ".mjs": "text/javascript",
     ".woff2": "font/woff2",
     ".avif": "image/avif",
+    ap.AS2_SUFFIX: ap.ACTIVITY_JSON,
     ".webp": "image/webp",
 }
 ENCODINGS = ("br", "gzip")
 """What we compress with, preferred first when a client rates them equally."""
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 VARY = (b"vary", b"Accept-Encoding")
+VARY_ACCEPT = (b"vary", b"Accept")
+"""An entry's page: its URL answers the AS2 object to ActivityPub clients."""
+ANYONE = (b"access-control-allow-origin", b"*")
 TEXT_PLAIN = (b"content-type", b"text/plain; charset=utf-8")
 FEEDS = ("feed.atom", "feed.rss", "feed.json")
 """The renderer's feed files (``render/pages.py``): answered with their WebSub hub."""
@@ -292,6 +298,26 @@ class Tree:
             found = self._files[rel] = SiteFile.of(self.tdir, self.manifest, rel)
         return found
 
+    def find(self, path: str, headers: dict[bytes, bytes], extra: Headers) -> SiteFile | None:
+        """The file a request path names: a folder's ``index.html``, or its AS2 object
+        (``index.as2``) when the client asks for ``application/activity+json``; an AS2
+        document by its path without the suffix (``/activitypub/actor``). Adds to ``extra``
+        the headers such a choice needs (``Vary: Accept``)."""
+        rel = path.lstrip("/")
+        if "\0" in path or ".." in path.split("/"):
+            return None
+        if rel == "" or rel.endswith("/"):
+            found = self.file(rel + "index.html")
+            if found is not None and rel + ap.ENTRY_FILE in self.manifest.files:
+                extra.append(VARY_ACCEPT)
+                if ap.wants_activity(headers.get(b"accept", b"").decode("latin-1")):
+                    found = self.file(rel + ap.ENTRY_FILE)
+        else:
+            found = self.file(rel) or self.file(rel + ap.AS2_SUFFIX)
+        if found is not None and found.kind == ap.ACTIVITY_JSON:
+            extra.append(ANYONE)  # read by web clients of other servers too
+        return found
+
 
 class Announcements:
     """The ``Link`` headers of pages and feeds, made once per origin a site is reached at
@@ -302,13 +328,18 @@ class Announcements:
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], bytes] = {}
 
-    def header(self, scope: Scope, headers: dict[bytes, bytes], host: str,
-               found: SiteFile) -> tuple[bytes, bytes]:
+    @staticmethod
+    def origin(scope: Scope, headers: dict[bytes, bytes], host: str) -> str:
+        """The origin the reader reached the site at (scheme from the front proxy)."""
         proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1")
         scheme = proto if proto in ("http", "https") else scope["scheme"]
         port = headers.get(b"host", b"").decode("latin-1").strip().rpartition(":")[2]
         shown = f"{host}:{port}" if port.isdigit() else host
-        origin = f"{scheme}://{shown}"
+        return f"{scheme}://{shown}"
+
+    def header(self, scope: Scope, headers: dict[bytes, bytes], host: str,
+               found: SiteFile) -> tuple[bytes, bytes]:
+        origin = self.origin(scope, headers, host)
         key = (origin, found.rel if found.role == FEED else "")
         value = self._items.get(key)
         if value is None:
@@ -374,15 +405,15 @@ class SiteServer:
             await _plain(send, 404, "Nothing is published here yet.", head)
             return
         path: str = scope["path"]
-        rel = path.lstrip("/")
-        if "\0" in path or ".." in path.split("/"):
-            found = None
-        else:
-            found = tree.file(rel + "index.html" if rel == "" or rel.endswith("/") else rel)
-            if found is None and f"{rel}/index.html" in tree.manifest.files:
-                query = scope.get("query_string", b"").decode("latin-1")
-                await _redirect(send, f"{path}/" + (f"?{query}" if query else ""))
-                return
+        if path in fediverse.PATHS:
+            await self._fediverse(scope, send, headers, host, tree, head)
+            return
+        extra: Headers = []
+        found = tree.find(path, headers, extra)
+        if found is None and f"{path.strip('/')}/index.html" in tree.manifest.files:
+            query = scope.get("query_string", b"").decode("latin-1")
+            await _redirect(send, f"{path}/" + (f"?{query}" if query else ""))
+            return
         status = 200
         if found is None:
             found, status = tree.file("404.html"), 404
@@ -393,7 +424,26 @@ class SiteServer:
         if b"range" in headers and status == 200:
             await self._range(scope, receive, send, found)
             return
-        await self._file(send, headers, found, status, head, link)
+        await self._file(send, headers, found, status, head, link, extra)
+
+    async def _fediverse(self, scope: Scope, send: Send, headers: dict[bytes, bytes],
+                         host: str, tree: Tree, head: bool) -> None:
+        """WebFinger and NodeInfo, from the files of the live tree (small: read on the loop)."""
+        def read(rel: str) -> bytes | None:
+            found = tree.file(rel)
+            if found is None or found.size > SMALL_MAX:
+                return None
+            return self.bodies.find((found.file_id, "")) or self.bodies.read(
+                found.file_id, found.path, found.size)
+
+        origin = self.announcements.origin(scope, headers, host)
+        answer = fediverse.answer(scope["path"], scope.get("query_string", b""), host, origin,
+                                  read)
+        out = [(b"content-type", answer.content_type.encode()),
+               (b"content-length", str(len(answer.body)).encode()), NOSNIFF, ANYONE,
+               (b"cache-control", REVALIDATE)]
+        await send({"type": "http.response.start", "status": answer.status, "headers": out})
+        await send({"type": "http.response.body", "body": b"" if head else answer.body})
 
     def _tree(self, name: str) -> Tree | None:
         """The tree ``live`` names now: read on every request, so a publish by any process is
@@ -423,13 +473,14 @@ class SiteServer:
         status: int,
         head: bool,
         link: tuple[bytes, bytes] | None = None,
+        extra: Headers | None = None,
     ) -> None:
         coding = ""
         accept = headers.get(b"accept-encoding")
         if found.compressible and accept:
             coding = negotiate(accept)
         etag = found.etag(coding)
-        out = [*found.headers, (b"etag", etag)]
+        out = [*found.headers, (b"etag", etag), *(extra or ())]
         if link is not None:
             out.append(link)
         if status == 200 and _not_modified(headers, found, etag):

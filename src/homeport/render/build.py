@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from homeport import __version__
 from homeport.content.variants import (
@@ -22,12 +23,14 @@ from homeport.content.variants import (
     variant_widths,
 )
 from homeport.members.publishing import for_build
+from homeport.render import activitypub as ap
 from homeport.render.model import EntryView, SiteModel, load_site, safe_name
 from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
 from homeport.render.parallel import render_all, worker_count
 from homeport.render.themes import find_theme, load_theme
 from homeport.render.urls import Urls, web_address
+from homeport.services import fediverse
 from homeport.services.context import Context
 
 
@@ -92,7 +95,8 @@ async def build_site(
         chosen, ctx.settings.data_dir / "themes")
     media_pages = _media_pages(ctx, model.get("keep_location"))
     members = await for_build(ctx) if live else None
-    planner = Planner(model, load_theme(folder), urls, media_pages, live, members)
+    actor = await _actor(ctx, model, urls) if live else None
+    planner = Planner(model, load_theme(folder), urls, media_pages, live, members, actor)
     manifest = manifest_path(ctx, site, out)
     # Members change the build without changing any page of the model: a new key plans it all.
     key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else ""])
@@ -126,6 +130,17 @@ async def build_site(
 
 
 STATE = "render.state"
+
+
+async def _actor(ctx: Context, model: SiteModel, urls: Urls) -> ap.Actor | None:
+    """The site's actor at this address, its key made on first use: a provider's build writes
+    the site's ActivityPub documents (``render/activitypub.py``). None when the address is not
+    a site's root (the actor's URLs are fixed paths on the site's origin)."""
+    if urlsplit(urls.base_url).path not in ("", "/"):
+        return None
+    key = await fediverse.site_key(ctx, model.name)
+    username = ap.username_for(ap.Profile.of(model), urls.base_url)
+    return ap.Actor(urls, username, key.public_pem)
 
 
 @dataclass

@@ -16,10 +16,12 @@ from typing import Any
 
 from markupsafe import Markup
 
+from homeport import jsonio
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
 from homeport.members.entitlements import PATH as ENTITLEMENTS
 from homeport.members.publishing import MembersBuild
+from homeport.render import activitypub as ap
 from homeport.render import citations, discovery, feeds
 from homeport.render.model import EntryView, SiteModel
 from homeport.render.themes import Theme
@@ -57,10 +59,12 @@ class Planner:
 
     def __init__(self, model: SiteModel, theme: Theme, urls: Urls,
                  media: Callable[[EntryView], list[Page]], live: bool = False,
-                 members: MembersBuild | None = None) -> None:
+                 members: MembersBuild | None = None, actor: ap.Actor | None = None) -> None:
         self.model = model
         self.members = members
         """A provider's build: the members' entitlements and the tiers' content keys."""
+        self.actor = actor
+        """The site's actor in a provider's build: its AS2 documents are written too."""
         self.theme = theme
         self.urls = urls
         self.live = live
@@ -105,7 +109,10 @@ class Planner:
         """What every page depends on: theme, settings, base URL and the navigation."""
         nav = "|".join(f"{i['title']}>{i['href']}" for i in self.nav)
         live = "live" if self.live else "static"
-        return [self.theme.fingerprint, self.model.fingerprint, self.urls.base_url, nav, live]
+        found = [self.theme.fingerprint, self.model.fingerprint, self.urls.base_url, nav, live]
+        if self.actor is not None:
+            found.append(f"actor:{self.actor.username}")
+        return found
 
     def page_info(self, path: str, title: str, kind: str, **extra: Any) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -159,6 +166,8 @@ class Planner:
             "/404.html", "Page not found", "error")), self.common)
         yield self.sitemap()
         yield self.robots()
+        if self.actor is not None:
+            yield from self.activitypub(self.actor)
         for name, file in self.theme.static_files().items():
             yield Page(f"theme/{name}", file.read_bytes, [self.theme.fingerprint])
         if self.members is not None:
@@ -211,6 +220,8 @@ class Planner:
             if any(e.id in edited for e in by_tag[slug][: feeds.FEED_SIZE]):
                 yield from self.feeds(f"/tags/{slug}/", f" · {names[slug]}", by_tag[slug])
         yield self.sitemap()
+        if self.actor is not None:  # pages whose entries did not change are not rendered
+            yield from self.activitypub(self.actor)
 
     def tags(self) -> Iterator[Page]:
         by_tag, names = self.tag_groups()
@@ -265,6 +276,54 @@ class Planner:
         citation = _Citation(entry, url) if paper else None
         yield Page(_index(entry.path), self.html("entry.html", info, entry=entry,
                                                  citation=citation), deps)
+        if self.actor is not None and entry.type in ap.OBJECT_TYPES:
+            yield Page(_file(entry.path, ap.ENTRY_FILE),
+                       partial(self._as2, self.actor, entry), [*deps, "as2"])
+
+    # --- ActivityPub (a provider's build) ------------------------------------------------
+    def _object(self, actor: ap.Actor, entry: EntryView) -> dict[str, Any] | None:
+        return ap.entry_object(entry, actor, str(self.model.get("language") or "en"))
+
+    def _as2(self, actor: ap.Actor, entry: EntryView) -> bytes:
+        return jsonio.dumps(self._object(actor, entry))
+
+    def activitypub(self, actor: ap.Actor) -> Iterator[Page]:
+        """The actor, its collections and WebFinger's JRD (entries' objects come with their
+        pages). An outbox page depends only on its own entries: a new post renders page 1 and
+        moves the others, an edit renders the one page that shows it."""
+        profile = ap.Profile.of(self.model)
+        entries = ap.federated(self.feed_entries)
+        base = [*self.common, actor.public_key_pem]
+        yield Page("activitypub/actor.as2",
+                   lambda: jsonio.dumps(ap.actor_document(self.model, actor, profile)),
+                   [*base, "ap-actor"])
+        yield Page(ap.WEBFINGER_FILE, lambda: jsonio.dumps(ap.webfinger_document(actor)),
+                   [*base, "ap-webfinger"])
+        groups = chunks(entries, ap.PAGE_SIZE)
+        yield Page("activitypub/outbox.as2",
+                   lambda: jsonio.dumps(ap.outbox(actor, len(entries))),
+                   [*base, "ap-outbox", str(len(entries))])
+        for number, group in enumerate(groups, start=1):
+            def render(number: int = number, group: Sequence[EntryView] = group) -> bytes:
+                objects = [o for o in (self._object(actor, e) for e in group) if o]
+                return jsonio.dumps(ap.outbox_page(actor, number, len(groups), objects))
+
+            yield Page(f"activitypub/outbox/page/{number}.as2", render,
+                       [*base, "ap-page", f"{number}/{len(groups)}", *(e.full for e in group)])
+        pinned = [e for e in entries if e.data.get("pinned") is True]
+
+        def render_featured() -> bytes:
+            objects = [o for o in (self._object(actor, e) for e in pinned) if o]
+            return jsonio.dumps(ap.featured(actor, objects))
+
+        yield Page("activitypub/featured.as2", render_featured,
+                   [*base, "ap-featured", *(e.full for e in pinned)])
+        yield Page("activitypub/followers.as2",
+                   lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWERS)),
+                   [*base, "ap-followers"])
+        yield Page("activitypub/following.as2",
+                   lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWING)),
+                   [*base, "ap-following"])
 
     def redirect(self, old: str, new: str) -> Page:
         target = self.urls.absolute(new)

@@ -17,6 +17,7 @@ from homeport.interop.payments import STRIPE_EVENT, email_hash
 from homeport.interop.ports import PaidAccess, Payments
 from homeport.members.payments import STRIPE_POWER
 from homeport.members.stripe_processor import StripeProcessor
+from homeport.provider.members import GRACE, ProviderMembers
 from homeport.sync.auth import origin
 from homeport.testing.stripe_server import FakeStripe, running, sign
 from tests.provider.conftest import BASE, SITE_V1, World
@@ -113,6 +114,15 @@ def test_paying_lets_the_member_in_at_once_and_tells_the_home(
     assert granted.until == sub["items"]["data"][0]["current_period_end"] * 1000
     assert granted.until > now() + 20 * DAY
     assert inbox_kinds(world).count(STRIPE_EVENT) == 2
+    # signing in here finds the tier before the home has published anything about it
+    members = world.app.server.config.app.state.ports.members
+    assert members.entitlement("alice", MEMBER.lower()) == "gold"
+    assert members.entitlement("alice", "stranger@example.com") is None
+    # a publish well after the payment carries the home's word, which is final (here: the
+    # home has not made them a member, say a refund it saw that the provider did not)
+    later = ProviderMembers(members.site, now, payments=payments(world),
+                            published=lambda tenant: granted.event_created + GRACE + 1)
+    assert later.entitlement("alice", MEMBER) is None
     # the thank-you page is served on the site's host
     assert world.get(HOST, "/_homeport/payments/done?session=" + session).status_code == 200
 

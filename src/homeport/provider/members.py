@@ -1,6 +1,10 @@
 """``ports.Members`` at the provider: entitlements read from the tenant's live site, where each
 publish puts them (``_homeport/members/entitlements.json``, never served). Parsed once per live
-tree and process, so a sign-in costs one hash; a publish is seen by the next request."""
+tree and process, so a sign-in costs one hash; a publish is seen by the next request.
+
+A payer this provider saw pay (Stripe's webhook, ``interop/payments.py``) is let in before the
+home has published them: that grant counts until the home publishes again well after the
+payment (``GRACE``), whose entitlements are then the final word."""
 
 from __future__ import annotations
 
@@ -11,17 +15,32 @@ from collections.abc import Callable
 from typing import Any
 
 from homeport import jsonio
+from homeport.interop.payments import email_hash
+from homeport.interop.ports import Payments
 from homeport.members import entitlements
 from homeport.provider.serve import SiteServer
 
 MAX_BYTES = 64 * 1024 * 1024
 """A document larger than this is not read (a million members is about 45 MB)."""
+GRACE = 5 * 60_000
+"""A publish this long after a payment is taken to carry the home's word on it (the home
+applies the payment from its inbox within seconds when it runs, and publishes right after)."""
 
 
 class ProviderMembers:
-    def __init__(self, site: SiteServer, clock: Callable[[], int], keep: int = 64) -> None:
+    def __init__(
+        self,
+        site: SiteServer,
+        clock: Callable[[], int],
+        keep: int = 64,
+        payments: Payments | None = None,
+        published: Callable[[str], int | None] | None = None,
+    ) -> None:
         self.site = site
         self.clock = clock
+        self.payments = payments
+        self.published = published
+        """The time (ms) of a tenant's last publish here, or None."""
         self.keep = keep
         self._docs: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -62,4 +81,13 @@ class ProviderMembers:
         return doc
 
     def entitlement(self, tenant: str, email: str) -> str | None:
-        return entitlements.lookup(self._document(tenant), email, self.clock())
+        found = entitlements.lookup(self._document(tenant), email, self.clock())
+        if found or self.payments is None:
+            return found  # a tier in force at home: no need to look further
+        paid = self.payments.paid(tenant, email_hash(email), self.clock())
+        if paid is None:
+            return found
+        last = self.published(tenant) if self.published is not None else None
+        if last is not None and last > paid.event_created + GRACE:
+            return found
+        return paid.tier

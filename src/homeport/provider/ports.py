@@ -52,9 +52,18 @@ class ProviderSites:
         return rel in files or f"{rel}/index.html" in files
 
 
+def _published(db: ProviderDB) -> Callable[[str], int | None]:
+    def last_publish(tenant: str) -> int | None:
+        found = db.tenant(tenant)
+        return None if found is None else found.last_publish
+
+    return last_publish
+
+
 def make_ports(
     settings: Settings, db: ProviderDB, site: SiteServer, clock: Callable[[], int]
 ) -> ProviderPorts:
+    payments = ProviderPayments(db)
     inbox = ProviderInbox(db, settings.inbox_max_items, settings.inbox_max_bytes, clock)
     grants = ProviderGrants(db, settings, clock, inbox=inbox)
     return ProviderPorts(
@@ -68,8 +77,8 @@ def make_ports(
         once=ProviderOnce(db, settings.data_dir, clock),
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
-        members=ProviderMembers(site, clock),
-        payments=ProviderPayments(db),
+        members=ProviderMembers(site, clock, payments=payments, published=_published(db)),
+        payments=payments,
         stripe_api_base=settings.stripe_api_base,
     )
 

@@ -49,7 +49,8 @@ CHECKOUT = "/payments/checkout"
 DONE = "/payments/done"
 STRIPE_EVENT = "payments.stripe"
 """Inbox kind: one Stripe event for the home. meta: ``type``, ``event``, ``created`` (ms),
-``outcome`` (what the provider made of it); body: the event as Stripe sent it."""
+``outcome`` (what the provider made of it), ``site`` (the address it came to); body: the
+event as Stripe sent it."""
 MAX_EVENT = 256 * 1024
 MAX_FORM = 4 * 1024
 REPLAY_MS = 3 * 86_400_000
@@ -114,7 +115,7 @@ async def webhook(request: Request) -> Response:
         log.warning("payment event %s for %s not applied: %s", outcome.event, tenant.name, exc)
         granted = None
     meta = {"type": event.get("type"), "event": outcome.event, "created": outcome.created,
-            "outcome": outcome.kind}
+            "outcome": outcome.kind, "site": _origin(request)}
     try:
         await anyio.to_thread.run_sync(lambda: ports.inbox.put(
             tenant.name, STRIPE_EVENT, meta, body, item_id=f"stripe-{outcome.event}"))
@@ -230,7 +231,9 @@ def provider_routes() -> list[BaseRoute]:
 
 
 def home_handlers() -> dict[str, Handler]:
-    return {}
+    from homeport.interop.payments_home import stripe_event
+
+    return {STRIPE_EVENT: stripe_event}
 
 
 __all__ = ["CHECKOUT", "STRIPE_EVENT", "WEBHOOK", "email_hash", "home_handlers",

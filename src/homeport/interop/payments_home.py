@@ -1,0 +1,247 @@
+"""Payments at home: the creator's Stripe account connected, what each provider is handed, and
+the home's final word on each payment event.
+
+``connect`` keeps the account's keys in a private record (``homeport/payments/stripe``: sealed
+in the signed repository, so they move with the site and come back from the phrase) and runs
+``setup``, which is idempotent and also runs after each publish: a product and price for every
+paid tier that has none, a webhook endpoint (with its own secret) for every provider that has
+none, and for each provider a ``payments-stripe`` delegation carrying the restricted key, that
+provider's secret and the site's prices, renewed when any of them changes.
+
+``stripe_event`` is the inbox handler for what providers received: the home asks Stripe again
+(with its secret key) and writes the member — tier, ``paid``, ``paid_until`` the end of the
+period paid for, the payment references, which provider signed them up — so the next publish
+hands every provider the home's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from homeport import jsonio
+from homeport.core.errors import InvalidParameters
+from homeport.interop.ports import InboxItem
+from homeport.members import store
+from homeport.members.model import MemberFields
+from homeport.members.payments import (
+    STRIPE_POWER,
+    Offer,
+    PaymentError,
+    classify,
+    subscription_access,
+)
+from homeport.members.stripe_processor import StripeProcessor
+from homeport.services import grants, identity, writes
+from homeport.services.context import OWNER, Context
+from homeport.services.grants import SYSTEM_BUCKET
+from homeport.services.resources import COLLECTION, RECORD, find_object, unit_of_work
+from homeport.store.protocols import JSONObject
+
+log = logging.getLogger("homeport.payments")
+
+COLLECTION_NAME = "payments"
+PARENT = f"/buckets/{SYSTEM_BUCKET}/collections/{COLLECTION_NAME}"
+STRIPE = "stripe"
+WEBHOOK_PATH = "/_homeport/payments/stripe"
+DELEGATION_MS = 365 * 86_400_000
+RENEW_MS = 30 * 86_400_000
+"""A delegation with less than this left is made anew by ``setup``."""
+T = TypeVar("T")
+
+
+class PaymentSetupError(InvalidParameters):
+    """The account cannot be connected or used as asked; the message says why."""
+
+
+def processor(ctx: Context) -> StripeProcessor:
+    return StripeProcessor(ctx.settings.stripe_api_base)
+
+
+async def _ensure(ctx: Context) -> None:
+    await store.ensure(ctx)
+    parent = f"/buckets/{SYSTEM_BUCKET}"
+    async with unit_of_work(ctx):
+        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
+            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
+                              existing=None, replace_permissions=False)
+
+
+async def account(ctx: Context) -> JSONObject | None:
+    """The Stripe account's record, or None when none is connected."""
+    try:
+        return await find_object(ctx, RECORD, PARENT, STRIPE)
+    except Exception:  # no system bucket or collection yet
+        return None
+
+
+async def _save(ctx: Context, record: JSONObject, existing: JSONObject | None) -> JSONObject:
+    await _ensure(ctx)
+    body = {k: v for k, v in record.items() if k != "last_modified"}
+    async with unit_of_work(ctx):
+        written = await writes.save(ctx, OWNER, RECORD, PARENT, STRIPE, body, None,
+                                    existing=existing, replace_permissions=False)
+    return written.obj
+
+
+async def connect(ctx: Context, secret_key: str, restricted_key: str,
+                  currency: str = "EUR") -> JSONObject:
+    """Keep the account's keys (``sk_…`` stays home; ``rk_…`` goes to the providers)."""
+    secret_key, restricted_key = secret_key.strip(), restricted_key.strip()
+    if not secret_key.startswith("sk_"):
+        raise PaymentSetupError("the secret key starts with sk_ (Stripe's Developers > API keys)")
+    if not restricted_key.startswith("rk_"):
+        raise PaymentSetupError("the restricted key starts with rk_ (create one with write access "
+                                "to Checkout Sessions and Customer portal, read access to "
+                                "Customers and Subscriptions)")
+    if len(currency) != 3 or not currency.isalpha():
+        raise PaymentSetupError("the currency is a three-letter code like EUR")
+    existing = await account(ctx)
+    record: JSONObject = dict(existing or {"id": STRIPE, "prices": {}, "endpoints": {},
+                                           "delegations": {}})
+    record.update(secret_key=secret_key, restricted_key=restricted_key,
+                  currency=currency.upper(), mode="test" if "_test_" in secret_key else "live")
+    return await _save(ctx, record, existing)
+
+
+def _params(record: Mapping[str, Any], endpoint: Mapping[str, Any], did: str) -> dict[str, Any]:
+    return {"key": record["restricted_key"], "webhook_secret": endpoint["secret"],
+            "prices": dict(record.get("prices") or {}), "site": did, "donations": True,
+            "currency": record.get("currency") or "EUR"}
+
+
+async def setup(ctx: Context, providers: list[Mapping[str, Any]]) -> list[str]:
+    """Bring the account and the providers' delegations up to date; what was done. Raises
+    ``PaymentError`` when Stripe refuses (the next run tries again)."""
+    record = await account(ctx)
+    if record is None:
+        return []
+    existing, record = record, dict(record)
+    did = identity.load(ctx.settings.data_dir).did
+    stripe = processor(ctx)
+    done: list[str] = []
+    prices: dict[str, str] = dict(record.get("prices") or {})
+    for tier in await store.list_tiers(ctx):
+        if int(tier.get("amount") or 0) and str(tier["id"]) not in prices.values():
+            price = await asyncio.to_thread(stripe.tier_price, record["secret_key"], did, tier)
+            prices[price] = str(tier["id"])
+            done.append(f"price for tier {tier['id']}")
+    record["prices"] = prices
+    endpoints: dict[str, Any] = dict(record.get("endpoints") or {})
+    delegations: dict[str, Any] = dict(record.get("delegations") or {})
+    for entry in providers:
+        url, site = str(entry["url"]), entry.get("site")
+        if not site:
+            continue
+        if url not in endpoints:
+            hook = str(site).rstrip("/") + WEBHOOK_PATH
+            endpoint_id, secret = await asyncio.to_thread(
+                stripe.webhook_endpoint, record["secret_key"], did, hook)
+            endpoints[url] = {"id": endpoint_id, "secret": secret, "url": hook}
+            done.append(f"webhook endpoint for {url}")
+        wanted = _params(record, endpoints[url], did)
+        current = await _grant(ctx, delegations.get(url))
+        fresh = current is not None and current.get("revoked") is None and (
+            current.get("params") == wanted
+            and int(current.get("expires") or 0) > ctx.clock() + RENEW_MS)
+        if not fresh:
+            if current is not None and current.get("revoked") is None:
+                await grants.revoke(ctx, str(current["id"]))
+            made = await grants.create_delegation(ctx, url, STRIPE_POWER, wanted,
+                                                  expires_in=DELEGATION_MS)
+            delegations[url] = made["id"]
+            done.append(f"delegation for {url}")
+    record.update(endpoints=endpoints, delegations=delegations)
+    if record != {k: v for k, v in existing.items()}:
+        await _save(ctx, record, existing)
+    return done
+
+
+async def _grant(ctx: Context, grant_id: Any) -> JSONObject | None:
+    if not isinstance(grant_id, str):
+        return None
+    try:
+        return await grants.get_grant(ctx, grant_id)
+    except grants.GrantError:
+        return None
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """On the home's event loop from the relay's worker thread, or on a loop of its own."""
+    import anyio.from_thread
+
+    try:
+        return anyio.from_thread.run(work)
+    except RuntimeError:
+        return asyncio.run(work())
+
+
+def stripe_event(ctx: Context, item: InboxItem) -> Mapping[str, Any]:
+    """Apply one Stripe event a provider received: the home's own reading of it, with what
+    Stripe says now. Idempotent: the member ends as Stripe's answer says, however often."""
+    site = str(item.meta.get("site") or "")
+    named = next((str(e["url"]) for e in _providers(ctx) if e.get("site") and
+                  str(e["site"]).rstrip("/") == site), site)
+    return _run(lambda: apply_event(ctx, item.body, named))
+
+
+def _providers(ctx: Context) -> list[dict[str, Any]]:
+    from homeport.sync import providers
+
+    try:
+        return providers.load(ctx.settings.data_dir)
+    except providers.ProvidersError:
+        return []
+
+
+async def apply_event(ctx: Context, body: bytes, provider: str) -> dict[str, Any]:
+    record = await account(ctx)
+    if record is None:
+        raise PaymentSetupError("no Stripe account is connected here (homeport payments stripe)")
+    try:
+        event = jsonio.loads_untrusted(body)
+    except ValueError:
+        raise PaymentSetupError("the event is not JSON") from None
+    if not isinstance(event, Mapping):
+        raise PaymentSetupError("the event is not a JSON object")
+    did = identity.load(ctx.settings.data_dir).did
+    offer = Offer(did, dict(record.get("prices") or {}))
+    try:
+        outcome = classify(event, offer)
+    except PaymentError as exc:
+        raise PaymentSetupError(str(exc)) from None
+    if outcome.kind != "access":
+        return {"outcome": outcome.kind, "reason": outcome.reason}
+    stripe, key = processor(ctx), str(record["secret_key"])
+    # Stripe's answer now, not the event's copy: the home is the final word
+    sub = await asyncio.to_thread(stripe.subscription, key,
+                                  outcome.subscription or (outcome.access.subscription
+                                                           if outcome.access else ""))
+    access = subscription_access(sub, offer)
+    if access is None:
+        return {"outcome": "ignored", "reason": "not one of this site's prices"}
+    email = outcome.email or await asyncio.to_thread(stripe.customer_email, key,
+                                                     access.customer)
+    if not email:
+        raise PaymentSetupError("the customer has no email address")
+    ref = {"processor": "stripe", "customer": access.customer,
+           "subscription": access.subscription}
+    member = await store.find_member(ctx, email)
+    changes: dict[str, Any] = {"tier": access.tier, "status": "paid",
+                               "paid_until": access.until}
+    if member is None:
+        await store.add_member(ctx, email, MemberFields(
+            tier=access.tier, status="paid", paid_until=access.until,
+            provider=provider or None, payments=(ref,)))
+    else:
+        payments = [p for p in member.get("payments") or [] if p != ref] + [ref]
+        if member.get("status") == "comped":
+            changes = {}  # a complimentary member stays so; the payment is only noted
+        await store.update_member(ctx, email, {**changes, "payments": payments})
+    return {"outcome": "access", "email": email, "tier": access.tier, "until": access.until}
+
+
+__all__ = ["COLLECTION_NAME", "PaymentSetupError", "account", "apply_event", "connect",
+           "setup", "stripe_event"]

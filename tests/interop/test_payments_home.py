@@ -1,0 +1,160 @@
+"""The home's side of payments, against the local Stripe: connecting the account makes a price
+per paid tier, a webhook endpoint and a ``payments-stripe`` delegation per provider (renewed
+when the prices change); an event a provider received is applied with Stripe's current answer
+(member paid until the period's end; a cancelled one keeps the period; a comped member stays
+comped; another site's product changes nothing). SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from homeport import jsonio
+from homeport.interop import payments_home
+from homeport.interop.ports import InboxItem
+from homeport.interop.registry import home_handlers
+from homeport.members import store
+from homeport.members.model import MemberFields
+from homeport.members.payments import STRIPE_POWER, Checkout
+from homeport.members.stripe_processor import StripeProcessor
+from homeport.services import grants, identity
+from homeport.services.context import Context
+from homeport.settings import Settings
+from homeport.store.blobs_fs import FsBlobStore
+from homeport.store.open import open_record_store
+from homeport.testing.stripe_server import FakeStripe, running
+
+pytestmark = pytest.mark.anyio
+PROVIDERS = [{"url": "https://p1.example", "site": "https://ada.p1.example"},
+             {"url": "https://p2.example", "site": "https://ada.p2.example"}]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeStripe]:
+    with running() as state:
+        yield state
+
+
+@pytest.fixture
+async def ctx(store_url: str, tmp_path: Path, fake: FakeStripe) -> AsyncIterator[Context]:
+    settings = Settings(data_dir=tmp_path / "data", storage_url=store_url,
+                        stripe_api_base=fake.base)
+    identity.create(settings.data_dir)
+    db = open_record_store(store_url)
+    await db.initialize()
+    context = Context(settings, db, FsBlobStore(tmp_path / "blobs"))
+    await store.add_tier(context, "Gold", price="5", currency="EUR", interval="month")
+    await store.add_tier(context, "Readers")  # free: no price at Stripe
+    await payments_home.connect(context, fake.secret_key, fake.restricted_key())
+    yield context
+    await db.close()
+
+
+def delivered(fake: FakeStripe, kind: str) -> bytes:
+    return next(d.body for d in reversed(fake.deliveries) if d.event["type"] == kind)
+
+
+async def checkout_paid(ctx: Context, fake: FakeStripe, email: str, tier: str = "gold") -> str:
+    record = await payments_home.account(ctx)
+    assert record is not None
+    price = next(p for p, t in record["prices"].items() if t == tier)
+    did = identity.load(ctx.settings.data_dir).did
+    url = StripeProcessor(fake.base).checkout_url(record["restricted_key"], Checkout(
+        email, "http://x/done", "http://x/", did, price=price, tier=tier))
+    assert httpx.post(url).status_code in (200, 303)
+    return url.rsplit("/", 1)[1]
+
+
+async def test_setup_makes_prices_endpoints_and_delegations(ctx: Context, fake: FakeStripe
+                                                            ) -> None:
+    done = await payments_home.setup(ctx, PROVIDERS)
+    assert done[0] == "price for tier gold" and len(done) == 5
+    record = await payments_home.account(ctx)
+    assert record is not None and list(record["prices"].values()) == ["gold"]
+    hooks = {e["url"] for e in fake.of_kind("webhook_endpoint")}
+    assert {"https://ada.p1.example/_homeport/payments/stripe",
+            "https://ada.p2.example/_homeport/payments/stripe"} <= hooks
+    made = [g for g in await grants.list_grants(ctx) if g["power"] == STRIPE_POWER]
+    assert {g["audience"] for g in made} == {p["url"] for p in PROVIDERS}
+    one, two = (g["params"] for g in made)
+    assert one["webhook_secret"] != two["webhook_secret"]  # each provider its own secret
+    assert one["key"].startswith("rk_test_") and "sk_" not in jsonio.dumps_text(one)
+    # nothing changed: nothing done; a new paid tier: a price and both delegations renewed
+    assert await payments_home.setup(ctx, PROVIDERS) == []
+    await store.add_tier(ctx, "Silver", price="3", currency="EUR", interval="year")
+    again = await payments_home.setup(ctx, PROVIDERS)
+    assert again == ["price for tier silver", "delegation for https://p1.example",
+                     "delegation for https://p2.example"]
+    states = sorted(grants.state(g, ctx.clock()) for g in await grants.list_grants(ctx)
+                    if g["power"] == STRIPE_POWER)
+    assert states == ["active", "active", "revoked", "revoked"]
+
+
+async def test_an_event_makes_a_paid_member_with_stripes_answer(ctx: Context, fake: FakeStripe
+                                                                 ) -> None:
+    await payments_home.setup(ctx, PROVIDERS)
+    session = await checkout_paid(ctx, fake, "Reader@Example.com")
+    body = delivered(fake, "checkout.session.completed")
+    handler = home_handlers()["payments.stripe"]
+    item = InboxItem("stripe-evt", "payments.stripe", {"site": "https://ada.p1.example"},
+                     body, 0)
+    result = await payments_home.apply_event(ctx, body, "https://p1.example")
+    assert result["outcome"] == "access" and result["tier"] == "gold"
+    member = await store.find_member(ctx, "reader@example.com")
+    assert member is not None
+    sub = fake.objects[fake.objects[session]["subscription"]]
+    end = sub["items"]["data"][0]["current_period_end"] * 1000
+    assert (member["tier"], member["status"], member["paid_until"]) == ("gold", "paid", end)
+    assert member["provider"] == "https://p1.example"
+    assert member["payments"] == [{"processor": "stripe", "customer": sub["customer"],
+                                   "subscription": sub["id"]}]
+    assert handler is payments_home.stripe_event and item.kind == "payments.stripe"
+    # applying it again changes nothing
+    await payments_home.apply_event(ctx, body, "https://p1.example")
+    again = await store.find_member(ctx, "reader@example.com")
+    assert again is not None and again["payments"] == member["payments"]
+    # cancelled at Stripe: the home's reading keeps the period already paid for
+    httpx.post(f"{fake.base}/_test/subscriptions/{sub['id']}/cancel")
+    await payments_home.apply_event(ctx, delivered(fake, "customer.subscription.updated"), "")
+    kept = await store.find_member(ctx, "reader@example.com")
+    assert kept is not None and kept["paid_until"] == end and kept["status"] == "paid"
+
+
+async def test_comped_members_and_other_products(ctx: Context, fake: FakeStripe) -> None:
+    await payments_home.setup(ctx, PROVIDERS)
+    await store.add_member(ctx, "friend@example.com", MemberFields(tier="gold",
+                                                                   status="comped"))
+    await checkout_paid(ctx, fake, "friend@example.com")
+    await payments_home.apply_event(ctx, delivered(fake, "checkout.session.completed"), "")
+    friend = await store.find_member(ctx, "friend@example.com")
+    assert friend is not None and friend["status"] == "comped" and friend["payments"]
+    # an event about a product that is not this site's: ignored, nobody added
+    other = {"id": "evt_x", "type": "customer.subscription.created", "created": 1,
+             "data": {"object": {"id": "sub_x", "customer": "cus_x", "status": "active",
+                                 "items": {"data": [{"price": {"id": "price_other"},
+                                                     "current_period_end": 2**31}]}}}}
+    result = await payments_home.apply_event(ctx, jsonio.dumps(other), "")
+    assert result["outcome"] == "ignored"
+    assert [m["email"] for m in await store.list_members(ctx)] == ["friend@example.com"]
+
+
+async def test_bad_input(ctx: Context) -> None:
+    from homeport.core.errors import HomeportError
+
+    for body in (b"not json", b"[]", b'{"type": "x"}'):
+        with pytest.raises(HomeportError):
+            await payments_home.apply_event(ctx, body, "")
+    with pytest.raises(HomeportError):
+        await payments_home.connect(ctx, "pk_live_x", "rk_x")
+    with pytest.raises(HomeportError):
+        await payments_home.connect(ctx, "sk_test_x", "sk_test_y")
+
+

@@ -17,9 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 
 from homeport import jsonio
-from homeport.api import attachments, changes, default_bucket
 from homeport.api.batch import batch
-from homeport.api.messages import ApiRequest, ApiResponse, parse_query
+from homeport.api.endpoints import error_response, json_response
+from homeport.api.messages import ApiRequest, parse_query
 from homeport.api.openapi import openapi_document
 from homeport.api.routes import RAW_ROUTES, find_route, method_not_allowed, resolve
 from homeport.core.errors import (
@@ -31,6 +31,7 @@ from homeport.core.errors import (
 )
 from homeport.core.permissions import EVERYONE
 from homeport.gui import autopublish, lan
+from homeport.gui import plugins as gui_plugins
 from homeport.gui import routes as gui_routes
 from homeport.interop import relay
 from homeport.publish import hooks
@@ -41,7 +42,6 @@ from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.web.auth import client_of, identify
-from homeport.web.errors import error_body, error_headers, unexpected
 from homeport.web.hosts import origin_of
 from homeport.web.middleware import AllowedHosts, KintoHeaders
 
@@ -49,17 +49,6 @@ log = logging.getLogger("homeport")
 
 COMPACT_EVERY_SECONDS = 3600
 NOT_FOUND = "The resource you are looking for could not be found."
-
-
-def json_response(response: ApiResponse, head: bool = False) -> Response:
-    body = b"" if head else response.encode()
-    media = "application/json" if response.status != 304 else None
-    return Response(body, response.status, response.headers, media_type=media)
-
-
-def error_response(exc: BaseException) -> Response:
-    error = unexpected(exc)
-    return json_response(ApiResponse(error.code, error_body(error), error_headers(error)))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -130,63 +119,6 @@ async def batch_endpoint(request: Request) -> Response:
         return error_response(exc)
 
 
-async def _user(request: Request) -> User:
-    ctx: Context = request.app.state.ctx
-    return await identify(ctx, request.headers.get("authorization"), client_of(request))
-
-
-def _record_params(request: Request) -> tuple[str, str, str]:
-    p = request.path_params
-    return p["bucket_id"], p["collection_id"], p["id"]
-
-
-async def _own_record_params(request: Request, user: User) -> tuple[str, str, str]:
-    """The record's ids, the ``default`` bucket being the user's personal one."""
-    bid, cid, rid = _record_params(request)
-    return await default_bucket.bucket_for(request.app.state.ctx, user, bid, cid), cid, rid
-
-
-async def attach(request: Request) -> Response:
-    try:
-        ctx = request.app.state.ctx
-        user = await _user(request)
-        return await attachments.upload(
-            ctx, request, user, *await _own_record_params(request, user)
-        )
-    except Exception as exc:
-        return error_response(exc)
-
-
-async def detach(request: Request) -> Response:
-    try:
-        ctx = request.app.state.ctx
-        user = await _user(request)
-        return await attachments.remove(ctx, user, *await _own_record_params(request, user))
-    except Exception as exc:
-        return error_response(exc)
-
-
-async def download(request: Request) -> Response:
-    try:
-        ctx = request.app.state.ctx
-        name = request.path_params["name"]
-        return await attachments.serve(ctx, *_record_params(request), name)
-    except Exception as exc:
-        return error_response(exc)
-
-
-async def change_stream(request: Request) -> Response:
-    try:
-        ctx = request.app.state.ctx
-        p = request.path_params
-        user = await _user(request)
-        cid = p["collection_id"]
-        bid = await default_bucket.bucket_for(ctx, user, p["bucket_id"], cid)
-        return await changes.stream(ctx, request, user, bid, cid)
-    except Exception as exc:
-        return error_response(exc)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     error: HomeportError
@@ -228,12 +160,9 @@ async def outside_v1(request: Request) -> Response:
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-RAW_HANDLERS = {
-    "batch": batch_endpoint,
-    "attach": attach,
-    "detach": detach,
-    "changes": change_stream,
-}
+RAW_HANDLERS = {"batch": batch_endpoint}
+"""The raw routes the app serves itself; the others (attachments, change streams) are mounted
+by their built-in plugins (``plugins/builtin/``)."""
 
 
 async def openapi_endpoint(request: Request) -> Response:
@@ -273,9 +202,10 @@ async def send_webmentions(ctx: Context) -> None:
     await module.run_sender(ctx)
 
 
-AFTER_PUBLISH: tuple[str, ...] = ("homeport.interop.sending",)
+AFTER_PUBLISH: tuple[str, ...] = ("homeport.plugins.publishing",)
 """Modules with an ``after_publish(event)`` function (``publish/hooks.py``), called after each
-publish that made something new live, whoever published."""
+publish that made something new live, whoever published: the plugins' ``after_publish`` hook
+(webmention sending is the built-in plugin ``webmentions``)."""
 
 
 def register_publish_hooks() -> None:
@@ -300,13 +230,15 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = context or await open_context(settings)
         app.state.ctx = ctx
+        await gui_plugins.start(app, ctx)  # plugins' routes, content types, themes…
         await accounts.ensure_admin(ctx, settings.admin_password)
         compactor = asyncio.create_task(compact_forever(ctx))
         mentions = asyncio.create_task(send_webmentions(ctx))
         register_publish_hooks()
         publisher = asyncio.create_task(auto_publish(ctx))
         announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
-        relays = relay.start(settings, ctx)  # each provider's inbox, applied as it arrives
+        protocols = tuple(app.state.plugins.gather("register_protocols"))
+        relays = relay.start(settings, ctx, protocols)  # each provider's inbox, as it arrives
         try:
             yield
         finally:
@@ -325,10 +257,9 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         *[
             StarletteRoute("/v1" + raw.path, RAW_HANDLERS[raw.name], methods=[raw.method])
             for raw in RAW_ROUTES
+            if raw.name in RAW_HANDLERS
         ],
-        StarletteRoute(
-            "/attachments/{bucket_id}/{collection_id}/{id}/{name}", download, methods=["GET"]
-        ),
+        # plugins' routes go here, in the lifespan, once their licences are checked
         StarletteRoute("/v1/{path:path}", api_dispatch, methods=ALL_METHODS),
         *gui_routes(),
         StarletteRoute("/{path:path}", outside_v1, methods=ALL_METHODS),

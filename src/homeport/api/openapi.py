@@ -276,7 +276,6 @@ ROOT_OPERATIONS: dict[str, JSONDict] = {
         }
     },
     "lbheartbeat": {"responses": _ok("200", {"type": "object"}, "The process answers")},
-    "flush": {"responses": {"202": {"description": "Everything deleted"}}},
     "permissions": {
         "parameters": LIST_PARAMETERS,
         "responses": _ok("200", _ref("List"), "Objects and your permissions"),

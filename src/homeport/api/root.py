@@ -95,7 +95,7 @@ async def lbheartbeat(ctx: Context, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, {})
 
 
-async def flush(ctx: Context, req: ApiRequest) -> ApiResponse:
+async def flush(ctx: Context) -> ApiResponse:
     if not ctx.settings.flush_endpoint:
         raise MissingResource("The resource you are looking for could not be found.")
     await ctx.store.flush()

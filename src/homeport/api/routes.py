@@ -64,7 +64,6 @@ ROUTES: list[Route] = [
     Route("/", {"GET": root.hello, "HEAD": root.hello}, "hello", "Server information"),
     Route("/__heartbeat__", {"GET": root.heartbeat}, "heartbeat", "Backend health"),
     Route("/__lbheartbeat__", {"GET": root.lbheartbeat}, "lbheartbeat", "Process liveness"),
-    Route("/__flush__", {"POST": root.flush}, "flush", "Delete everything (tests only)"),
     Route("/permissions", {"GET": root.permissions}, "permissions", "What you can reach"),
     _plural("bucket", "/buckets"),
     _object("bucket", "/buckets/{id}"),

@@ -11,6 +11,7 @@ import typer
 
 from homeport.cli.common import DataOption, fail
 from homeport.core.errors import HomeportError
+from homeport.plugins.activate import prepare
 from homeport.services.context import Context
 from homeport.settings import Settings, SettingsError, load_settings
 from homeport.store.blobs_fs import FsBlobStore
@@ -39,13 +40,23 @@ def run(ctx: typer.Context, data: Path | None,
         raise fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
 
 
+def prepare_plugins(settings: Settings) -> None:
+    """Load and activate the plugins before a command that builds the site on its own."""
+
+    async def nothing(context: Context) -> None:
+        return None
+
+    asyncio.run(_with_context(settings, nothing))
+
+
 async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_record_store(settings.record_store_url)
     await store.initialize()
     try:
-        return await work(Context(settings=settings, store=store,
-                                  blobs=FsBlobStore(settings.blobs_dir)))
+        context = Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
+        await prepare(context)  # plugins' entry types and themes, as the home has them
+        return await work(context)
     finally:
         await store.close()
 

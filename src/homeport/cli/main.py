@@ -175,6 +175,15 @@ def _register_members(root: typer.Typer) -> None:
 _register_members(app)
 
 
+def _plugins_app() -> typer.Typer:
+    from homeport.cli.plugins import plugins_app
+
+    return plugins_app
+
+
+app.add_typer(_plugins_app(), name="plugins")
+
+
 def main() -> None:
     try:
         app()

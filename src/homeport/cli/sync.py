@@ -131,11 +131,13 @@ def publish(
     """Publish the home's latest snapshot to every provider at once."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
+    from homeport.cli.build import prepare_plugins
     from homeport.home import register_publish_hooks
     from homeport.publish import run
 
     settings = _settings(ctx, data)
     register_publish_hooks()
+    prepare_plugins(settings)  # the site is built with the plugins' entry types and themes
     try:
         with Progress(
             TextColumn("{task.description}"),

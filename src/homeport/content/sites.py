@@ -42,7 +42,8 @@ from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object,
 from homeport.store.protocols import JSONObject, Permissions
 
 SITE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-THEMES = ("journal", "portfolio")
+THEMES: list[str] = ["journal", "portfolio"]
+"""Themes a site may choose; plugins' themes are added when they are activated."""
 IMAGE_FIELDS = {("photo", "image"), ("note", "photos")}
 PDF_FIELDS = {("paper", "pdf")}
 Attachments = Mapping[str, Upload | Sequence[Upload]]
@@ -170,6 +171,9 @@ async def add_entry(
         data["alt"] = data["image"].get("alt", "")
     entry_id = entry_id or new_record_id()
     async with unit_of_work(ctx):
+        if await find_object(ctx, COLLECTION, bucket_uri(site), kind.collection) is None:
+            # a plugin's entry type, added after the site was made
+            await _collection(ctx, user, site, kind.collection, entry_schema(kind.name))
         data["slug"] = await _choose_slug(ctx, site, kind, data)
         written = await writes.save(
             ctx, user, RECORD, collection_uri(site, kind.collection), entry_id, data,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeport.content.errors import ContentError
-from homeport.content.schemas import FIELDS
+from homeport.content.schemas import FIELDS, Schema
 from homeport.core.errors import ObjectNotFound
 from homeport.store.protocols import JSONObject, RecordStore
 
@@ -18,6 +18,9 @@ class EntryType:
     title_field: str
     in_feed: bool
     """Shown in the home page's stream and the feeds (pages and files are not)."""
+    template: str = ""
+    """The theme template of its pages; empty: the theme's ``entry.html``. A plugin's type
+    names its own (``render/themes.py`` keeps plugins' templates)."""
 
     @property
     def prefix(self) -> str:
@@ -52,6 +55,25 @@ RESERVED_SLUGS = frozenset(
     {t.collection for t in ENTRY_TYPES.values()}
     | {"tags", "archive", "page", "media", "feed", "feeds", "admin", "preview", "v1", "404"}
 )
+
+
+BUILTIN_TYPES = frozenset(ENTRY_TYPES)
+OWN_COLLECTIONS = RESERVED_SLUGS | {SETTINGS_COLLECTION, SLUGS_COLLECTION, "mentions"}
+"""Collections of a site's bucket a plugin's entry type may not take."""
+
+
+def register_entry_type(kind: EntryType, fields: Schema, required: list[str]) -> None:
+    """Add a plugin's entry type (``plugins/activate.py``): its schema's own fields and which
+    are required. A built-in type or another type's collection cannot be taken."""
+    if kind.name in BUILTIN_TYPES or kind.collection in OWN_COLLECTIONS:
+        raise ContentError(f"entry type {kind.name!r} (collection {kind.collection!r}) would "
+                           "replace a built-in one")
+    taken = {t.collection: t.name for t in ENTRY_TYPES.values()}
+    if taken.get(kind.collection, kind.name) != kind.name:
+        raise ContentError(f"collection {kind.collection!r} is already entry type "
+                           f"{taken[kind.collection]!r}'s")
+    ENTRY_TYPES[kind.name] = kind
+    FIELDS[kind.name] = (fields, required)
 
 
 def bucket_uri(site: str) -> str:

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -484,9 +485,11 @@ def _same(a: Credentials, b: Credentials) -> bool:
     return a.did == b.did and did_key(a.key.public_key()) == did_key(b.key.public_key())
 
 
-def start(settings: Settings, context: Any) -> Relays | None:
+def start(settings: Settings, context: Any,
+          protocols: tuple[ModuleType, ...] | None = None) -> Relays | None:
     """The relays of ``homeport serve`` (None with ``inbox_relay`` off), applying with every
-    protocol's handlers (``registry.home_handlers``)."""
+    protocol's handlers (``registry.home_handlers``): ``protocols``, the plugins' (the
+    built-in ``live_web`` gives ``registry.PROTOCOLS``), else the registry's."""
     if not settings.inbox_relay:
         return None
     data_dir = settings.data_dir
@@ -496,7 +499,7 @@ def start(settings: Settings, context: Any) -> Relays | None:
 
     relays = Relays(
         data_dir,
-        registry.home_handlers(),
+        registry.home_handlers(*(() if protocols is None else (protocols,))),
         context,
         urls,
         lambda: providers.credentials(data_dir),

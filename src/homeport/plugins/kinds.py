@@ -198,15 +198,17 @@ class ContentType:
 
 @dataclass(frozen=True)
 class AdminPage:
-    """A GUI page a plugin adds: mounted at ``/admin/plugins/<path>`` behind the owner's
-    login, listed on the Plugins page, and drawn inside the GUI's layout.
+    """A GUI page a plugin adds: mounted at ``/admin/plugins/<plugin>/<path>`` behind the
+    owner's login, listed on the Plugins page, and drawn inside the GUI's layout.
 
-    ``render`` returns the page's HTML body fragment, which the plugin must escape itself
-    (``markupsafe.escape``); forms post to the plugin's own ``register_routes`` routes."""
+    ``render(request, csrf)`` returns the page's HTML body fragment, which the plugin must
+    escape itself (``markupsafe``); its forms carry ``csrf`` (field ``csrf``) and post to the
+    plugin's own ``register_routes`` routes, wrapped in ``homeport.gui.pages.page()`` for the
+    GUI's login and CSRF checks."""
 
     path: str
     title: str
-    render: Callable[[Request], Awaitable[str]]
+    render: Callable[[Request, str], Awaitable[str]]
 
 
 @dataclass(frozen=True)

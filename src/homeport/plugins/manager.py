@@ -15,17 +15,24 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
-from homeport.plugins import PROJECT, hookspecs
+from homeport.plugins import PROJECT, hookspecs, state
+from homeport.settings import Settings
 
 log = logging.getLogger("homeport.plugins")
 
-BUILTINS: tuple[str, ...] = ()
-"""Homeport's own features, as plugin modules (``homeport/plugins/builtin/``)."""
+BUILTINS: tuple[str, ...] = tuple(
+    f"homeport.plugins.builtin.{name}"
+    for name in ("flush", "attachments", "changes", "content_types", "themes", "live_web",
+                 "webmentions")
+)
+"""Homeport's own features, as plugin modules (``homeport/plugins/builtin/``), registered in
+this order before any installed plugin."""
 
 ONLY_ENV = "HOMEPORT_PLUGINS_ONLY"
 """Comma-separated names: load only these third-party plugins (debugging a broken set)."""
@@ -129,13 +136,37 @@ def load(*, third_party: bool = True, builtins: Iterable[str] = BUILTINS,
     return plugins
 
 
+_active: dict[Path, Plugins] = {}
+
+
+def load_for(settings: Settings) -> Plugins:
+    """This home's plugins: built-ins, then what is installed in its environment and in its
+    data dir (``state.py``), minus those the owner turned off. Also makes them the process's
+    ``active`` set."""
+    state.use_packages(settings.data_dir)
+    importlib.invalidate_caches()  # a plugin installed since the last look
+    found = load(disabled=state.read(settings.data_dir).disabled)
+    _active[settings.data_dir] = found
+    return found
+
+
+def active(settings: Settings) -> Plugins:
+    """The plugins loaded for this data dir in this process (loaded now if none were)."""
+    found = _active.get(settings.data_dir)
+    return found if found is not None else load_for(settings)
+
+
+def builtins_only() -> Plugins:
+    """What a provider runs: Homeport's own plugins, never a third party's."""
+    return load(third_party=False)
+
+
 def _load_entry_point(plugins: Plugins, point: importlib.metadata.EntryPoint) -> None:
     dist = point.dist
     version = dist.version if dist is not None else ""
     dist_name = dist.metadata["Name"] if dist is not None else ""
     if point.name in plugins.info:
-        plugins.info.setdefault(point.name, PluginInfo(point.name, False))
-        log.warning("plugin %r: the name is taken; not loaded", point.name)
+        log.warning("plugin %r (%s): the name is taken; not loaded", point.name, dist_name)
         return
     try:
         module: ModuleType = point.load()
@@ -148,4 +179,5 @@ def _load_entry_point(plugins: Plugins, point: importlib.metadata.EntryPoint) ->
             problem=f"could not be loaded: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["BUILTINS", "PluginInfo", "Plugins", "entry_points", "load"]
+__all__ = ["BUILTINS", "PluginInfo", "Plugins", "active", "builtins_only", "entry_points",
+           "load", "load_for"]

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
+from homeport.plugins import manager
 from homeport.provider import domains, fedmove, grants, receive, relay
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
@@ -112,8 +113,10 @@ def create_provider_app(
     protocols: tuple[ModuleType, ...] | None = None,
 ) -> ProviderApp:
     """``protocols``: the live-web modules whose routes are mounted (tests pass their own;
-    by default ``interop.registry.PROTOCOLS``)."""
-    protocols = registry.PROTOCOLS if protocols is None else protocols
+    by default the built-in plugins' ``register_protocols``: a provider runs no third-party
+    plugin)."""
+    if protocols is None:
+        protocols = tuple(manager.builtins_only().gather("register_protocols"))
     db = db or ProviderDB(settings.data_dir, settings.provider_database)
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)

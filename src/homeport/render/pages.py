@@ -274,7 +274,8 @@ class Planner:
             return self.page_info(entry.path, entry.title, "entry", **extra)
 
         citation = _Citation(entry, url) if paper else None
-        yield Page(_index(entry.path), self.html("entry.html", info, entry=entry,
+        template = ENTRY_TYPES[entry.type].template or "entry.html"
+        yield Page(_index(entry.path), self.html(template, info, entry=entry,
                                                  citation=citation), deps)
         if self.actor is not None and entry.type in ap.OBJECT_TYPES:
             yield Page(_file(entry.path, ap.ENTRY_FILE),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -22,6 +22,13 @@ from homeport.render.urls import safe_link
 
 BUILTIN = Path(__file__).parent / "themes"
 BUILTIN_THEMES = ("journal", "portfolio")
+
+PLUGIN_THEMES: dict[str, Path] = {}
+"""Theme folders plugins registered (``register_themes``), by name."""
+PLUGIN_TEMPLATES: dict[str, str] = {}
+"""Templates plugins add (a content type's page: ``types/<name>.html``), behind the theme's."""
+PLUGIN_FILTERS: dict[str, Any] = {}
+"""Jinja2 filters plugins add (``register_template_filters``)."""
 
 
 class ThemeError(ContentError):
@@ -61,10 +68,14 @@ class Theme:
 
 
 def find_theme(name: str, extra: Path | None = None) -> Path:
-    """A theme folder: ``extra/<name>`` (the data dir's themes) first, then the built-ins."""
-    for root in (extra, BUILTIN):
-        if root is not None and (root / name).is_dir() and name != "base":
-            return root / name
+    """A theme folder: ``extra/<name>`` (the data dir's themes) first, then plugins' (the
+    built-in themes' plugin among them), then the built-ins."""
+    if extra is not None and (extra / name).is_dir() and name != "base":
+        return extra / name
+    if name in PLUGIN_THEMES:
+        return PLUGIN_THEMES[name]
+    if (BUILTIN / name).is_dir() and name != "base":
+        return BUILTIN / name
     raise ThemeError(f"there is no theme named {name!r} (built in: {', '.join(BUILTIN_THEMES)})")
 
 
@@ -86,13 +97,15 @@ def load_theme(folder: Path) -> Theme:
 
 def _load(folder: Path, folders: list[Path], fingerprint: str) -> Theme:
     env = SandboxedEnvironment(
-        loader=ChoiceLoader([FileSystemLoader(str(f)) for f in folders]),
+        loader=ChoiceLoader([*(FileSystemLoader(str(f)) for f in folders),
+                             DictLoader(PLUGIN_TEMPLATES)]),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["safe_link"] = safe_link
+    env.filters.update(PLUGIN_FILTERS)
     return Theme(folder.name, folders, env, fingerprint)
 
 
@@ -103,4 +116,7 @@ def _fingerprint(folders: list[Path]) -> str:
             if file.is_file():
                 digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
                 digest.update(file.read_bytes())
+    for name, source in sorted(PLUGIN_TEMPLATES.items()):
+        digest.update(f"plugin:{name}".encode() + b"\0" + source.encode())
+    digest.update(" ".join(sorted(PLUGIN_FILTERS)).encode())
     return "theme:" + digest.hexdigest()[:16]

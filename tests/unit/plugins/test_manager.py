@@ -18,7 +18,7 @@ def _module(name: str, **hooks: object) -> types.ModuleType:
     return module
 
 
-async def _page(request: object) -> str:
+async def _page(request: object, csrf: str) -> str:
     return "<p>hi</p>"
 
 

@@ -1,0 +1,52 @@
+"""Homeport's own features are plugins, registered through the same manager as anyone's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homeport.interop import registry
+from homeport.plugins import manager
+from homeport.render.themes import BUILTIN
+from homeport.settings import Settings
+
+
+def test_every_builtin_is_a_registered_plugin_with_its_hooks() -> None:
+    plugins = manager.builtins_only()
+    hooks = {name: info.hooks for name, info in plugins.info.items()}
+    assert hooks == {
+        "flush": ("register_routes",),
+        "attachments": ("register_routes",),
+        "changes": ("register_routes",),
+        "content_types": ("register_content_types",),
+        "themes": ("register_template_filters", "register_themes"),
+        "live_web": ("register_protocols",),
+        "webmentions": ("after_publish",),
+    }
+    assert all(info.builtin for info in plugins.info.values())
+
+
+def test_the_live_web_protocols_come_from_the_registry_through_the_plugin() -> None:
+    assert manager.builtins_only().gather("register_protocols") == list(registry.PROTOCOLS)
+
+
+def test_flush_is_mounted_only_with_its_setting(tmp_path: Path) -> None:
+    plugins = manager.builtins_only()
+    off = plugins.gather("register_routes", settings=Settings(tmp_path))
+    on = plugins.gather("register_routes", settings=Settings(tmp_path, flush_endpoint=True))
+    assert "/v1/__flush__" not in [r.path for r in off]
+    assert "/v1/__flush__" in [r.path for r in on]
+    assert {"/attachments/{bucket_id}/{collection_id}/{id}/{name}",
+            "/v1/buckets/{bucket_id}/collections/{collection_id}/changes"} <= {
+        r.path for r in off}
+
+
+def test_the_builtin_themes_are_registered_by_folder() -> None:
+    themes = manager.builtins_only().gather("register_themes")
+    assert themes == [BUILTIN / "journal", BUILTIN / "portfolio"]
+
+
+def test_a_disabled_builtin_is_not_called(tmp_path: Path) -> None:
+    plugins = manager.load(third_party=False, disabled=["attachments"])
+    paths = [r.path for r in plugins.gather("register_routes", settings=Settings(tmp_path))]
+    assert not any(p.startswith("/attachments/") for p in paths)
+    assert not plugins.info["attachments"].enabled

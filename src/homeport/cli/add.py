@@ -27,6 +27,21 @@ add_app = typer.Typer(help="Add an entry (note, article, photo, paper) to a site
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")]
 DraftOption = Annotated[bool, typer.Option("--draft", help="Save as a draft (not published).")]
 PrivateOption = Annotated[bool, typer.Option("--private", help="Visible to you only.")]
+VisibilityOption = Annotated[str | None, typer.Option(
+    "--visibility", help="public, private, members (any member) or a tier's id "
+                         "(homeport tiers list): who may read it.")]
+
+
+async def _check_visibility(context: Context, visibility: str | None) -> None:
+    """``members`` and tiers need a tier that exists (or, for ``members``, nothing more)."""
+    if visibility is None or visibility in ("public", "private", "members"):
+        return
+    from homeport.members import store
+
+    tiers = await store.tiers_by_id(context)
+    if visibility not in tiers:
+        known = ", ".join(["public", "private", "members", *sorted(tiers)])
+        raise fail(f"--visibility {visibility!r} is none of: {known}")
 
 
 def _common(tags: list[str] | None, draft: bool, private: bool) -> dict[str, Any]:
@@ -171,11 +186,16 @@ def article(
     tag: TagOption = None,
     draft: DraftOption = False,
     private: PrivateOption = False,
+    visibility: VisibilityOption = None,
     data: DataOption = None,
 ) -> None:
     """Add an article from a Markdown file (front matter: title, summary, tags, date, slug)."""
+    if private and visibility not in (None, "private"):
+        raise fail("--private and --visibility say different things: give one")
     fields = article_fields(file)
     common = _common(tag, draft, private)
+    if visibility is not None:
+        common["visibility"] = visibility
     if tag:
         common["tags"] = list(dict.fromkeys([*fields.get("tags", []), *tag]))
     if not draft:
@@ -184,6 +204,8 @@ def article(
 
     async def work(context: Context) -> Entry:
         from homeport.content import sites
+
+        await _check_visibility(context, visibility)
 
         name = await pick_site(context, site, create=True)
         return await sites.add_entry(context, name, "article", fields)

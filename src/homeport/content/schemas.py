@@ -37,7 +37,7 @@ _URL = {"type": "string", "pattern": "^https?://", "maxLength": 2000}
 
 COMMON: Schema = {
     "slug": {"type": "string", "pattern": SLUG_PATTERN},
-    "visibility": {"enum": ["public", "private"]},
+    "visibility": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,39}$"},
     "draft": {"type": "boolean"},
     "published": {"type": "string", "pattern": DATE_PATTERN},
     "updated": {"type": "string", "pattern": DATE_PATTERN},

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from homeport.members import entitlements, store
+from homeport.members.sealing import ANY_MEMBER, members_key
 from homeport.services import identity
 from homeport.services.context import Context
 
@@ -30,4 +31,5 @@ async def for_build(ctx: Context) -> MembersBuild | None:
     doc = entitlements.document(did, await store.list_members(ctx), ctx.clock())
     data = entitlements.canonical_bytes(doc)
     keys = {str(t["id"]): bytes.fromhex(str(t["key"])) for t in await store.list_tiers(ctx)}
+    keys[ANY_MEMBER] = members_key(identity.secret(ctx.settings.data_dir, "data.key"))
     return MembersBuild(data, hashlib.sha256(data).hexdigest(), keys)

@@ -87,7 +87,8 @@ async def build_site(
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
     if keep is not None:
-        model = replace(model, entries=[e for e in model.entries if keep(e)])
+        model = replace(model, entries=[e for e in model.entries if keep(e)],
+                        gated=[e for e in model.gated if keep(e)])
     setting = web_address(model.get("base_url")) or ""  # never a javascript: base for every link
     urls = Urls.for_base(base_url or setting or default_base_url(site))
     chosen = theme or str(model.get("theme") or "journal")
@@ -99,7 +100,9 @@ async def build_site(
     planner = Planner(model, load_theme(folder), urls, media_pages, live, members, actor)
     manifest = manifest_path(ctx, site, out)
     # Members change the build without changing any page of the model: a new key plans it all.
-    key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else ""])
+    gated = hashlib.sha256(" ".join(e.full for e in model.gated).encode()).hexdigest()
+    key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else "",
+                     gated])
     previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")
     edited = _only_edits(previous, key, manifest, model) if previous else None
     known = previous.manifest if previous is not None and edited is not None else None

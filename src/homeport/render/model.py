@@ -21,6 +21,7 @@ from homeport.content.mentions import APPROVED, MENTIONS_COLLECTION
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES, collection_uri, read_settings
 from homeport.core.query import Filter, Op
+from homeport.members.model import is_members_visibility
 from homeport.render.markdown import render_markdown
 from homeport.services.context import Context
 from homeport.store.protocols import JSONObject
@@ -196,6 +197,9 @@ class SiteModel:
     """Public, published entries, newest first."""
     redirects: dict[str, str]
     """Old path → current path."""
+    gated: list[EntryView] = field(default_factory=list)
+    """Published members-only entries (visibility ``members`` or a tier): never listed, in a
+    feed or the sitemap; a provider's build gives each a teaser page and a sealed whole page."""
 
     @property
     def fingerprint(self) -> str:
@@ -233,6 +237,10 @@ def is_public(record: JSONObject) -> bool:
     return record.get("visibility") == "public" and not record.get("draft")
 
 
+def is_gated(record: JSONObject) -> bool:
+    return is_members_visibility(record.get("visibility")) and not record.get("draft")
+
+
 CACHE = "render.records"
 CACHE_SECONDS = 3600.0
 """A process's cache of a collection is dropped after this, well inside tombstone retention,
@@ -266,6 +274,7 @@ async def load_site(ctx: Context, site: str) -> SiteModel:
     """Read the settings and every public, published entry of ``site`` from the store."""
     settings = await read_settings(ctx.store, site)
     views: list[EntryView] = []
+    gated: list[EntryView] = []
     by_id: dict[str, EntryView] = {}
     previous: dict[str, EntryView] = ctx.caches.get(f"render.views.{site}", {})
     approved: dict[str, list[JSONObject]] = {}
@@ -276,6 +285,10 @@ async def load_site(ctx: Context, site: str) -> SiteModel:
         records = await _records(ctx, collection_uri(site, kind.collection))
         for record in records.values():
             if not is_public(record):
+                if is_gated(record):
+                    gated.append(EntryView(kind.name, str(record["id"]), record,
+                                           int(record["last_modified"]),
+                                           kind.path(str(record["slug"]))))
                 continue
             found = approved.get(str(record["id"]))
             responses = _responses(found) if found else None
@@ -299,4 +312,5 @@ async def load_site(ctx: Context, site: str) -> SiteModel:
     for view in views:
         for old in view.data.get("old_slugs", []):
             redirects[ENTRY_TYPES[view.type].path(str(old))] = view.path
-    return SiteModel(site, settings, views, redirects)
+    gated.sort(key=lambda v: (v.published, v.id), reverse=True)
+    return SiteModel(site, settings, views, redirects, gated)

@@ -8,6 +8,7 @@ base URL; a page whose hash is unchanged since the last build is neither rendere
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,10 @@ from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
 from homeport.members.entitlements import PATH as ENTITLEMENTS
 from homeport.members.publishing import MembersBuild
+from homeport.members.sealing import PAGES, seal_page
 from homeport.render import activitypub as ap
 from homeport.render import citations, discovery, feeds
-from homeport.render.model import EntryView, SiteModel
+from homeport.render.model import BODY_FIELDS, EntryView, SiteModel
 from homeport.render.themes import Theme
 from homeport.render.urls import Urls, image_path, safe_link
 
@@ -173,6 +175,8 @@ class Planner:
         if self.members is not None:
             data = self.members.entitlements
             yield Page(ENTITLEMENTS, lambda: data, [self.members.digest])
+            for entry in self.model.gated:
+                yield from self.gated(entry, self.members)
 
     def listing(self, base: str, title: str, kind: str, entries: Sequence[EntryView],
                 template: str, **extra: Any) -> Iterator[Page]:
@@ -326,6 +330,30 @@ class Planner:
                    lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWING)),
                    [*base, "ap-following"])
 
+    def gated(self, entry: EntryView, members: MembersBuild) -> Iterator[Page]:
+        """A members-only entry: a public teaser (summary or first paragraph, no media) with
+        the sign-in form, and the whole page sealed with its tier's key. An entry for a tier
+        that no longer exists is not published at all."""
+        tier = str(entry.data.get("visibility"))
+        key = members.keys.get(tier)
+        if key is None:
+            return
+        path = _index(entry.path)
+        deps = [*self.common, "gated", entry.full, hashlib.sha256(key).hexdigest()[:16]]
+        teaser = EntryView("article", entry.id, {
+            "title": entry.title, "slug": entry.slug, "summary": "",
+            "published": entry.data.get("published"), "tags": entry.tags,
+            "body": teaser_text(entry)}, entry.last_modified, entry.path)
+        gate = {"action": SIGNIN, "next": entry.path, "tier": tier}
+
+        def info() -> dict[str, Any]:
+            return self.page_info(entry.path, entry.title, "entry", og_type="article",
+                                  description=_describe(teaser))
+
+        yield Page(path, self.html("entry.html", info, entry=teaser, gate=gate), deps)
+        whole = self.html("entry.html", info, entry=entry, citation=None)
+        yield Page(PAGES + path, lambda: seal_page(key, path, tier, whole()), deps)
+
     def redirect(self, old: str, new: str) -> Page:
         target = self.urls.absolute(new)
         render = self.html("redirect.html", partial(self.page_info, old, "Moved", "redirect"),
@@ -382,6 +410,23 @@ def _index(path: str) -> str:
 
 def _file(path: str, name: str) -> str:
     return f"{path.strip('/')}/{name}"
+
+
+SIGNIN = "/_homeport/members/signin"
+"""Where a members-only page's form asks for a sign-in link (``interop/members.py``)."""
+TEASER_MAX = 600
+
+
+def teaser_text(entry: EntryView) -> str:
+    """What the public sees of a members-only entry: its summary, else its first paragraph."""
+    if entry.summary:
+        return entry.summary[:TEASER_MAX]
+    for name in BODY_FIELDS:
+        value = entry.data.get(name)
+        if isinstance(value, str) and value.strip():
+            first = value.strip().split("\n\n", 1)[0]
+            return first if len(first) <= TEASER_MAX else first[:TEASER_MAX].rsplit(" ", 1)[0] + "…"
+    return ""
 
 
 def _describe(entry: EntryView) -> str:

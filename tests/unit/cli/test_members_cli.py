@@ -89,3 +89,12 @@ def test_tiers_members_export_import(home: Path, tmp_path: Path) -> None:
     after = json.loads(ok(home, "members", "list", "--json"))
     assert [(m["email"], m["tier"], m["status"], m["labels"]) for m in after] == [
         ("ann@example.org", "gold", "comped", ["vip"]), ("bo@example.org", None, "free", [])]
+
+    # Entries for members: a tier that exists, or any member; nothing else.
+    essay = tmp_path / "essay.md"
+    essay.write_text("---\ntitle: Essay\n---\nFirst.\n\nThe rest.\n")
+    assert "Added article" in ok(home, "add", "article", str(essay), "--visibility", "gold")
+    assert "Added article" in ok(home, "add", "article", str(essay), "--visibility", "members")
+    assert "none of" in refused(home, "add", "article", str(essay), "--visibility", "platinum")
+    assert "different" in refused(home, "add", "article", str(essay), "--private",
+                                  "--visibility", "gold")

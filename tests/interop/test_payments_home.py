@@ -158,3 +158,16 @@ async def test_bad_input(ctx: Context) -> None:
         await payments_home.connect(ctx, "sk_test_x", "sk_test_y")
 
 
+
+
+async def test_after_publish_sets_up_what_is_new(ctx: Context) -> None:
+    """A tier added later gets its price at the next publish, without a command."""
+    import anyio.to_thread
+
+    from homeport.publish.hooks import Published
+
+    await store.add_tier(ctx, "Bronze", price="2", currency="EUR", interval="month")
+    event = Published(ctx.settings, None, None, 1, "00", (), "cli")
+    await anyio.to_thread.run_sync(payments_home.after_publish, event)
+    record = await payments_home.account(ctx)
+    assert record is not None and sorted(record["prices"].values()) == ["bronze", "gold"]

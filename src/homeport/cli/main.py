@@ -171,6 +171,10 @@ def _register_members(root: typer.Typer) -> None:
     root.add_typer(tiers_app, name="tiers")
     root.add_typer(members_app, name="members")
 
+    from homeport.cli.payments import payments_app
+
+    root.add_typer(payments_app, name="payments")
+
 
 _register_members(app)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from homeport import jsonio
@@ -98,6 +98,10 @@ async def connect(ctx: Context, secret_key: str, restricted_key: str,
                                 "Customers and Subscriptions)")
     if len(currency) != 3 or not currency.isalpha():
         raise PaymentSetupError("the currency is a three-letter code like EUR")
+    try:
+        await asyncio.to_thread(processor(ctx).check_key, secret_key)
+    except PaymentError as exc:
+        raise PaymentSetupError(str(exc)) from None
     existing = await account(ctx)
     record: JSONObject = dict(existing or {"id": STRIPE, "prices": {}, "endpoints": {},
                                            "delegations": {}})
@@ -112,7 +116,7 @@ def _params(record: Mapping[str, Any], endpoint: Mapping[str, Any], did: str) ->
             "currency": record.get("currency") or "EUR"}
 
 
-async def setup(ctx: Context, providers: list[Mapping[str, Any]]) -> list[str]:
+async def setup(ctx: Context, providers: Sequence[Mapping[str, Any]]) -> list[str]:
     """Bring the account and the providers' delegations up to date; what was done. Raises
     ``PaymentError`` when Stripe refuses (the next run tries again)."""
     record = await account(ctx)
@@ -245,3 +249,53 @@ async def apply_event(ctx: Context, body: bytes, provider: str) -> dict[str, Any
 
 __all__ = ["COLLECTION_NAME", "PaymentSetupError", "account", "apply_event", "connect",
            "setup", "stripe_event"]
+
+
+async def setup_and_push(ctx: Context) -> list[str]:
+    """``setup`` for every enrolled provider, and the new grants pushed at once if it made
+    any (the next publish would push them anyway)."""
+    from homeport.sync import grants as grant_sync
+
+    done = await setup(ctx, _providers(ctx))
+    if any(step.startswith("delegation") for step in done):
+        await grant_sync.sync(ctx)
+    return done
+
+
+def after_publish(event: Any) -> None:
+    """After each publish: a tier or a provider added since gets its price, endpoint and
+    delegation. Opens the home's store in a thread of its own (the publish may run on an
+    event loop); does nothing without a connected account."""
+    settings = event.settings
+    if settings.record_store_url.startswith("memory://"):
+        return
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        from homeport.store.blobs_fs import FsBlobStore
+        from homeport.store.open import open_record_store
+
+        db = open_record_store(settings.record_store_url)
+        await db.initialize()
+        try:
+            ctx = Context(settings=settings, store=db, blobs=FsBlobStore(settings.blobs_dir))
+            if await account(ctx) is not None:
+                done = await setup_and_push(ctx)
+                if done:
+                    log.info("payments: %s", ", ".join(done))
+        finally:
+            await db.close()
+
+    def thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # handed to the publishing thread
+            failure.append(exc)
+
+    import threading
+
+    worker = threading.Thread(target=thread, name="homeport-payments", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]

@@ -109,6 +109,11 @@ class StripeProcessor:
 
     # the home's set-up ------------------------------------------------------------------
 
+    def check_key(self, key: str) -> None:
+        """Raise ``PaymentError`` unless Stripe takes ``key`` (one cheap read)."""
+        self._call("take this key", lambda: self.client(key).v1.customers.list(
+            params={"limit": 1}))
+
     def tier_price(self, key: str, site: str, tier: Mapping[str, Any]) -> str:
         """A product and a recurring price for a paid tier; the price's id."""
         meta = {SITE: site, TIER: str(tier["id"])}

@@ -21,6 +21,7 @@ def test_every_builtin_is_a_registered_plugin_with_its_hooks() -> None:
         "themes": ("register_template_filters", "register_themes"),
         "live_web": ("register_protocols",),
         "webmentions": ("after_publish",),
+        "payments": ("after_publish",),
     }
     assert all(info.builtin for info in plugins.info.values())
 

@@ -1,0 +1,68 @@
+"""``homeport payments stripe|status`` against the local Stripe, on both engines: connecting
+makes the paid tiers' prices, the status never shows a key, bad keys are one clear line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from homeport.cli.main import app
+from homeport.services import identity
+from homeport.testing.stripe_server import FakeStripe, running
+
+pytestmark = pytest.mark.usefixtures("no_homeport_env")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeStripe]:
+    with running() as state:
+        yield state
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+         fake: FakeStripe) -> Path:
+    if request.param == "postgresql":
+        monkeypatch.setenv("HOMEPORT_STORAGE_URL", request.getfixturevalue("fresh_postgres_url"))
+    monkeypatch.setenv("HOMEPORT_STRIPE_API_BASE", fake.base)
+    identity.create(tmp_path / "home")
+    return tmp_path / "home"
+
+
+def invoke(home: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--data", str(home)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_connect_and_status(home: Path, fake: FakeStripe) -> None:
+    assert invoke(home, "tiers", "add", "Gold", "--price", "5", "--currency", "EUR")[0] == 0
+    code, out, _ = invoke(home, "payments", "status")
+    assert code == 0 and "No payment account" in out
+    rk = fake.restricted_key()
+    code, out, err = invoke(home, "payments", "stripe", "--secret-key", fake.secret_key,
+                            "--restricted-key", rk)
+    assert code == 0, err
+    assert "price for tier gold" in out
+    code, out, _ = invoke(home, "payments", "status", "--json")
+    shown = json.loads(out)
+    assert shown["connected"] and list(shown["prices"].values()) == ["gold"]
+    assert shown["mode"] == "test"
+    assert fake.secret_key not in out and rk not in out
+
+
+def test_bad_keys_are_one_line(home: Path) -> None:
+    code, _, err = invoke(home, "payments", "stripe", "--secret-key", "pk_test_x",
+                          "--restricted-key", "rk_test_x")
+    assert code == 1 and err.startswith("homeport: the secret key starts with sk_")
+    assert len(err.splitlines()) == 1
+    # a key Stripe does not know: refused by Stripe, said in one line, nothing kept
+    code, _, err = invoke(home, "tiers", "add", "Gold", "--price", "5", "--currency", "EUR")
+    code, _, err = invoke(home, "payments", "stripe", "--secret-key", "sk_test_unknown",
+                          "--restricted-key", "rk_test_x")
+    assert code == 1 and "Stripe refused" in err and len(err.splitlines()) == 1
+    assert "No payment account" in invoke(home, "payments", "status")[1]

@@ -17,11 +17,19 @@ from typing import Any, cast
 
 from starlette.routing import BaseRoute
 
-from homeport.interop import grants, indieauth, micropub, payments, webmention, websub
+from homeport.interop import (
+    fediverse,
+    grants,
+    indieauth,
+    micropub,
+    payments,
+    webmention,
+    websub,
+)
 from homeport.interop.ports import Handler
 
 PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth, websub, grants,
-                                     payments)
+                                     payments, fediverse)
 """The protocol modules, in the order their routes are tried."""
 
 EXTRA_HANDLERS: dict[str, Handler] = {}

@@ -1,4 +1,5 @@
-"""Site settings: title, description, author, avatar, theme, navigation and domains."""
+"""Site settings: title, description, author, avatar, theme, navigation, domains, and
+donation links and a Web Monetization wallet (``content/support.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from homeport.content import media, sites
+from homeport.content import media, sites, support
 from homeport.content.errors import ContentError
 from homeport.core.errors import HomeportError
 from homeport.gui import site, uploads
@@ -38,6 +39,21 @@ def _navigation(raw: str) -> list[dict[str, str]]:
     return items
 
 
+def donations_text(items: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{i.get('title', '')} | {i.get('url', '')}" for i in items)
+
+
+def _donations(raw: str) -> list[dict[str, str]]:
+    """One link a line: ``Title | https://…`` or just the address (the title is then the
+    platform's name)."""
+    rows = []
+    for row in raw.splitlines():
+        if row.strip():
+            title, sep, url = row.partition("|")
+            rows.append((title, url) if sep else ("", title))
+    return support.donation_links(rows)
+
+
 def _domains(raw: str) -> list[str]:
     found: list[str] = []
     for item in raw.replace(",", "\n").split():
@@ -56,8 +72,12 @@ async def _form(p: Page, status: int = 200, values: Any = None, error: str | Non
     if nav is None:
         nav = navigation_text(settings.get("navigation", []))
     spot = autostart.for_this_computer(p.ctx.settings.data_dir)
+    gifts = settings.get("donations_text")
+    if gifts is None:
+        gifts = donations_text(settings.get("donations") or [])
     return p.render("settings.html", status, site=name, values=settings, error=error,
-                    themes=site.themes(), navigation=nav, lan=p.ctx.settings.lan_access,
+                    themes=site.themes(), navigation=nav, donations=gifts,
+                    lan=p.ctx.settings.lan_access,
                     port=p.ctx.settings.port, autostart_supported=spot.supported,
                     autostart_on=autostart.installed(spot))
 
@@ -84,13 +104,17 @@ async def save(p: Page) -> Response:
             raise ContentError("The site needs a title.")
         changes["navigation"] = _navigation(str(form.get("navigation") or ""))
         changes["domains"] = _domains(str(form.get("domains") or ""))
+        changes["donations"] = _donations(str(form.get("donations") or ""))
+        changes["monetization"] = support.wallet_address(str(form.get("monetization") or ""))
         avatar = uploads.files(form, "avatar")
         if avatar:
             upload = await uploads.read(p.ctx, avatar[0], changes["author"] or changes["title"])
             changes["avatar"] = media.store_image(p.ctx, upload)
         await sites.update_site(p.ctx, name, changes)
     except HomeportError as exc:
-        shown = {**current, **changes, "domains": str(form.get("domains") or "").split()}
+        shown = {**current, **changes, "domains": str(form.get("domains") or "").split(),
+                 "donations_text": str(form.get("donations") or ""),
+                 "monetization": str(form.get("monetization") or "")}
         nav = str(form.get("navigation") or "")
         return await _form(p, exc.code, shown, exc.message, nav)
     problem = await rebuild(p)

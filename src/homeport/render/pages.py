@@ -18,6 +18,7 @@ from typing import Any
 from markupsafe import Markup
 
 from homeport import jsonio
+from homeport.content import support
 from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES
 from homeport.members.entitlements import PATH as ENTITLEMENTS
@@ -107,6 +108,12 @@ class Planner:
         return items
 
     @cached_property
+    def support(self) -> dict[str, Any]:
+        """Donation links (``rel="payment"``) and the Web Monetization wallet, checked."""
+        links, wallet = support.rendered(self.model)
+        return {"links": links, "monetization": wallet}
+
+    @cached_property
     def common(self) -> list[str]:
         """What every page depends on: theme, settings, base URL and the navigation."""
         nav = "|".join(f"{i['title']}>{i['href']}" for i in self.nav)
@@ -143,7 +150,7 @@ class Planner:
         an unchanged page costs its fingerprint and nothing else."""
         def render() -> bytes:
             values = {"site": self.model, "urls": self.urls, "iso": iso, "nav": self.nav,
-                      "page": page(), "card": self.card, **context}
+                      "page": page(), "card": self.card, "support": self.support, **context}
             return self.theme.render(template, values).encode()
 
         return render

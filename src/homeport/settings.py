@@ -63,6 +63,10 @@ class Settings:
     inbox_max_items: int = 50_000
     inbox_max_bytes: int = 256 * 1024 * 1024
     inbox_relay: bool = True
+    plugins: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Raw values for plugins' settings: the TOML table ``[plugins]`` and every
+    ``HOMEPORT_<NAME>`` variable that is not one of Homeport's; read through
+    ``plugins.manager.setting``, which knows each one's type."""
     stripe_api_base: str = "https://api.stripe.com"
 
     @property
@@ -120,11 +124,18 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
         raise SettingsError(f"setting {name!r}: cannot read {raw!r} as {text}") from None
 
 
+def coerce(name: str, raw: Any, kind: str) -> Any:
+    """``raw`` (from TOML or the environment) read as ``kind`` (``"bool"``, ``"int"``,
+    ``"tuple"``, ``"str | None"``), as Homeport's own settings are: for plugins' settings."""
+    return _coerce(name, raw, kind)
+
+
 def load_settings(data_dir: Path | None = None, **flags: Any) -> Settings:
     """Build settings for a data dir, reading its TOML file and the environment."""
     directory = Path(data_dir) if data_dir else default_data_dir()
     values: dict[str, Any] = {}
-    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    plugin_values: dict[str, Any] = {}
+    types = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "plugins"}
     config = directory / CONFIG_FILE
     if config.is_file():
         try:
@@ -132,6 +143,9 @@ def load_settings(data_dir: Path | None = None, **flags: Any) -> Settings:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{config}: not valid TOML ({exc})") from None
         for key, raw in loaded.items():
+            if key == "plugins" and isinstance(raw, dict):
+                plugin_values.update(raw)
+                continue
             if key not in types or key == "data_dir":
                 raise SettingsError(f"{config}: unknown setting {key!r}")
             values[key] = _coerce(key, raw, types[key])
@@ -139,7 +153,11 @@ def load_settings(data_dir: Path | None = None, **flags: Any) -> Settings:
         env = os.environ.get(f"HOMEPORT_{key.upper()}")
         if env is not None and key != "data_dir":
             values[key] = _coerce(key, env, kind)
+    for name, env in os.environ.items():
+        key = name[len("HOMEPORT_"):].lower()
+        if name.startswith("HOMEPORT_") and key not in types and key != "plugins":
+            plugin_values[key] = env
     for key, raw in flags.items():
         if raw is not None:
             values[key] = _coerce(key, raw, types[key])
-    return Settings(data_dir=directory, **values)
+    return Settings(data_dir=directory, plugins=plugin_values, **values)

@@ -4,6 +4,7 @@ what the page refuses (a catalogue signed by someone else, a wheel whose hash di
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import re
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from homeport.plugins import activate, state
+from homeport.plugins import catalogue as catalogues
 from homeport.settings import Settings
 from homeport.testing.plugins import Publisher, build_wheel, entry_for
 
@@ -117,3 +119,42 @@ def test_a_wheel_that_differs_from_the_catalogue_is_not_installed(
     assert "does not match the catalogue's SHA-256" in said and digest in said
     assert not state.packages_dir(settings.data_dir).exists()
     assert state.read(settings.data_dir).installed == {}
+
+
+BROKEN = '''
+from homeport.plugins import hookimpl
+
+@hookimpl
+def register_routes(settings):
+    raise RuntimeError("broken on purpose")
+'''
+
+
+def test_a_plugin_that_raises_at_start_is_named_and_off_and_the_home_works(
+    make_client: Any, gui: Any, tmp_path: Path, settings: Settings
+) -> None:
+    project = tmp_path / "broken"
+    (project / "src" / "homeport_broken").mkdir(parents=True)
+    (project / "src" / "homeport_broken" / "__init__.py").write_text(BROKEN)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "homeport-broken"\nversion = "0.1"\n'
+        '[project.entry-points.homeport]\nbroken = "homeport_broken"\n')
+    folder = tmp_path / "catalogue"
+    wheel = build_wheel(project, folder)
+    publisher = Publisher.new()
+    path = publisher.catalogue(folder, [entry_for(wheel, "homeport-broken", "0.1")])
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(catalogues.install(settings, str(path), publisher.did, "homeport-broken"))
+    try:
+        client = make_client()  # the home starts with the broken plugin installed
+        assert client.get("/v1/").status_code == 200
+        gui.wizard(client)
+        listed = html.unescape(client.get("/admin/plugins").text)
+        assert 'data-name="broken"' in listed
+        assert "register_routes raised RuntimeError: broken on purpose" in listed
+        assert client.get("/v1/__heartbeat__").status_code == 200
+    finally:
+        packages = str(state.packages_dir(settings.data_dir))
+        if packages in sys.path:
+            sys.path.remove(packages)
+        sys.modules.pop("homeport_broken", None)

@@ -212,7 +212,7 @@ def remove(data_dir: Path, name: str) -> None:
                              f"(installed: {', '.join(sorted(current.installed)) or 'none'})")
     target = state.packages_dir(data_dir)
     for info in target.glob("*.dist-info"):  # <name>-<version>.dist-info
-        if normalise(info.name.rsplit("-", 1)[0]) == key:
+        if normalise(info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) == key:
             _remove_record(target, info)
     del current.installed[key]
     state.write(data_dir, current)

@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from homeport.plugins import PROJECT, hookspecs, state
-from homeport.settings import Settings
+from homeport.settings import Settings, coerce
 
 log = logging.getLogger("homeport.plugins")
 
@@ -156,6 +156,18 @@ def active(settings: Settings) -> Plugins:
     return found if found is not None else load_for(settings)
 
 
+def setting(settings: Settings, name: str) -> Any:
+    """A plugin's setting (declared with ``register_settings``): ``HOMEPORT_<NAME>``, else the
+    ``[plugins]`` table of ``homeport.toml``, else its default, as the default's type.
+    SettingsError names a value that cannot be read, KeyError a setting nobody declared."""
+    declared = {s.name: s for s in active(settings).gather("register_settings")}
+    found = declared[name]
+    if name not in settings.plugins:
+        return found.default
+    kind = {bool: "bool", int: "int", tuple: "tuple"}.get(type(found.default), "str | None")
+    return coerce(name, settings.plugins[name], kind)
+
+
 def builtins_only() -> Plugins:
     """What a provider runs: Homeport's own plugins, never a third party's."""
     return load(third_party=False)
@@ -180,4 +192,4 @@ def _load_entry_point(plugins: Plugins, point: importlib.metadata.EntryPoint) ->
 
 
 __all__ = ["BUILTINS", "PluginInfo", "Plugins", "active", "builtins_only", "entry_points",
-           "load", "load_for"]
+           "load", "load_for", "setting"]

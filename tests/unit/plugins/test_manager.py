@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import types
+from pathlib import Path
 
 import pytest
 from starlette.routing import Route
@@ -79,3 +80,37 @@ def test_every_hook_is_documented_and_typed() -> None:
 def test_identity_principal_is_connector_and_subject() -> None:
     who = kinds.Identity("github", "12345", name="Ada")
     assert who.principal == "github:12345"
+
+
+def test_a_plugins_setting_comes_from_env_then_toml_then_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homeport.settings import SettingsError, load_settings
+
+    module = _module("per_page", register_settings=lambda: [
+        kinds.Setting("recipes_per_page", 10, "Recipes on a page"),
+        kinds.Setting("recipes_title", "Recipes", "The list's title"),
+        kinds.Setting("recipes_open", False, "Open to all")])
+    (tmp_path / "homeport.toml").write_text('[plugins]\nrecipes_per_page = 12\n')
+    monkeypatch.setenv("HOMEPORT_RECIPES_OPEN", "yes")
+    settings = load_settings(tmp_path)
+    plugins = manager.load(third_party=False, builtins=())
+    plugins.register(module, "per_page", builtin=False)
+    manager._active[settings.data_dir] = plugins
+    try:
+        assert manager.setting(settings, "recipes_per_page") == 12
+        assert manager.setting(settings, "recipes_title") == "Recipes"
+        assert manager.setting(settings, "recipes_open") is True
+        monkeypatch.setenv("HOMEPORT_RECIPES_PER_PAGE", "many")
+        with pytest.raises(SettingsError, match="recipes_per_page"):
+            manager.setting(load_settings(tmp_path), "recipes_per_page")
+    finally:
+        del manager._active[settings.data_dir]
+
+
+def test_an_unknown_top_level_key_is_still_refused(tmp_path: Path) -> None:
+    from homeport.settings import SettingsError, load_settings
+
+    (tmp_path / "homeport.toml").write_text("recipes_per_page = 12\n")
+    with pytest.raises(SettingsError, match="unknown setting 'recipes_per_page'"):
+        load_settings(tmp_path)

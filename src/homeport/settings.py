@@ -68,6 +68,9 @@ class Settings:
     ``HOMEPORT_<NAME>`` variable that is not one of Homeport's; read through
     ``plugins.manager.setting``, which knows each one's type."""
     stripe_api_base: str = "https://api.stripe.com"
+    activitypub_inbox_rate: int = 600
+    activitypub_delivery_rate: int = 1000
+    activitypub_queue_limit: int = 200_000
 
     @property
     def record_store_url(self) -> str:

@@ -57,9 +57,11 @@ class SignatureError(ValueError):
     must; ``status`` is what to answer (401, or 400 for a body that does not match its
     digest)."""
 
-    def __init__(self, message: str, status: int = 401) -> None:
+    def __init__(self, message: str, status: int = 401, mismatch: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.mismatch = mismatch
+        """The signature itself did not verify with the key (a rotated key, perhaps)."""
 
 
 PublicKey = RSAPublicKey | Ed25519PublicKey
@@ -292,7 +294,7 @@ def verify(
         else:
             raise SignatureError("an rsa-sha256 signature made with another kind of key")
     except BadCryptoSignature:
-        raise SignatureError("the signature does not match") from None
+        raise SignatureError("the signature does not match", mismatch=True) from None
     return Verified(CAVAGE, parsed.key_id, signed_at, raw)
 
 
@@ -383,7 +385,8 @@ def _verify_rfc9421(
     except HTTPMessageSignaturesException as exc:
         text = str(exc)
         status = 400 if "digest" in text.lower() and "cover" not in text.lower() else 401
-        raise SignatureError(f"the signature does not verify: {text}", status) from None
+        raise SignatureError(f"the signature does not verify: {text}", status,
+                             mismatch=status == 401) from None
     if not results:
         raise SignatureError("the signature does not verify")
     return Verified(RFC9421, parsed.key_id, signed_at, found.get("signature", "").encode())

@@ -140,6 +140,11 @@ class Sites(Protocol):
         """Whether the tenant's live site serves ``path`` (``/notes/hello/``) right now."""
         ...
 
+    def live_file(self, tenant: str, rel: str, limit: int) -> bytes | None:
+        """The bytes of the file ``rel`` (``activitypub/actor.as2``) of the tenant's live
+        tree, or None when it has none or it is larger than ``limit``."""
+        ...
+
 
 class RateLimited(Exception):
     """Too many requests from one source for now: answer 429 with ``Retry-After``."""
@@ -354,6 +359,49 @@ class Payments(Protocol):
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One activity to send to one inbox, as the provider's delivery queue keeps it."""
+
+    id: str
+    tenant: str
+    inbox: str
+    body: bytes
+    attempts: int
+    created: int
+    """Milliseconds since the epoch: when it was queued (given up 48 h later)."""
+
+
+class Deliveries(Protocol):
+    """The provider's durable queue of outgoing ActivityPub deliveries, shared by every worker
+    process, with what it knows of each remote host (the circuit breaker's state)."""
+
+    def enqueue(self, tenant: str, inboxes: Collection[str], body: bytes, now: int) -> int:
+        """Queue ``body`` for each inbox (stored once); how many deliveries were queued.
+        Raises ``RateLimited`` when the tenant already has as many waiting as it may."""
+        ...
+
+    def claim(self, now: int, lease: int, limit: int, per_tenant: int) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries (at most ``per_tenant`` of one tenant's, taking
+        turns between tenants) for ``lease`` ms; none to hosts whose circuit is open."""
+        ...
+
+    def done(self, delivery_id: str, host: str, now: int) -> None:
+        """Delivered (or refused for good): forget it; the host answers."""
+        ...
+
+    def retry(self, delivery_id: str, host: str, at: int, now: int) -> None:
+        """Failed: try again at ``at`` (ms); the host counts one more failure in a row, and
+        after ``BREAKER`` of them its circuit opens (no delivery there for a while)."""
+        ...
+
+    def drop(self, delivery_id: str) -> None:
+        """Given up (too old, or refused for good): forget it, the host unjudged."""
+        ...
+
+    def waiting(self, tenant: str) -> int: ...
+
+
+@dataclass(frozen=True)
 class ProviderPorts:
     inbox: Inbox
     grants: Grants
@@ -376,6 +424,8 @@ class ProviderPorts:
     """Payments learnt from processors' webhooks (None: the provider takes none)."""
     stripe_api_base: str = "https://api.stripe.com"
     """Where the provider reaches Stripe (setting ``stripe_api_base``)."""
+    deliveries: Deliveries | None = None
+    """ActivityPub's outgoing queue (None: nothing is delivered)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any, cast
 from starlette.routing import BaseRoute
 
 from homeport.interop import (
+    activitypub,
     fediverse,
     grants,
     indieauth,
@@ -28,8 +29,9 @@ from homeport.interop import (
 )
 from homeport.interop.ports import Handler
 
-PROTOCOLS: tuple[ModuleType, ...] = (micropub, webmention, indieauth, websub, grants,
-                                     payments, fediverse)
+PROTOCOLS: tuple[ModuleType, ...] = (
+    micropub, webmention, indieauth, websub, activitypub, grants, payments, fediverse
+)
 """The protocol modules, in the order their routes are tried."""
 
 EXTRA_HANDLERS: dict[str, Handler] = {}

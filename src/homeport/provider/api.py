@@ -34,7 +34,7 @@ from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
 from homeport.interop import websub
-from homeport.provider import audience, domains, inbox, receive, sites
+from homeport.provider import activitypub, audience, domains, inbox, receive, sites
 from homeport.provider import websub as websub_store
 from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderDB, ProviderStateError, Tenant
 from homeport.provider.errors import ProviderError
@@ -558,14 +558,16 @@ async def publish(request: Request, provider: Provider) -> Response:
         tdir = provider.tdir(current)
         now = provider.clock()
 
-        def run() -> tuple[receive.Published, dict[str, tuple[bytes, str]]]:
+        def run() -> tuple[receive.Published, dict[str, tuple[bytes, str]],
+                           activitypub.Changes | None]:
             before = sites.live_name(tdir)
             with tdir.opened() as repo:
                 keep = provider.settings.keep_commits
                 done = receive.publish(repo, tdir, current, req, keep, now)
-            return done, websub_store.changed_feeds(tdir, before, done.manifest)
+            return (done, websub_store.changed_feeds(tdir, before, done.manifest),
+                    activitypub.changed_objects(tdir, before, done.manifest))
 
-        done, feeds = await in_thread(run)
+        done, feeds, objects = await in_thread(run)
         await provider.query(
             provider.db.published,
             current.name,
@@ -576,6 +578,7 @@ async def publish(request: Request, provider: Provider) -> Response:
         )
         await provider.query(provider.db.set_usage, current.name, done.usage)
     await _notify_subscribers(request, tenant.name, feeds)
+    await _tell_followers(request, tenant.name, objects)
     site = req.site or None
     return JSONResponse({"seq": done.commit.seq, "head": done.commit.id.hex(), "site": site})
 
@@ -606,6 +609,16 @@ async def _notify_subscribers(
         await websub.notify(request.app.state.ports, tenant, feeds)
     except DatabaseError as exc:  # the site changed anyway; subscribers hear of the next one
         log.warning("websub: %s's subscribers not notified: %s", tenant, exc)
+
+
+async def _tell_followers(
+    request: Request, tenant: str, objects: activitypub.Changes | None
+) -> None:
+    """ActivityPub: what the publish changed, queued for the followers."""
+    try:
+        await activitypub.after_publish(request.app.state.ports, tenant, objects)
+    except DatabaseError as exc:  # the site changed anyway; followers hear of the next one
+        log.warning("activitypub: %s's followers not told: %s", tenant, exc)
 
 
 # --- domains -------------------------------------------------------------------------------
@@ -689,6 +702,7 @@ async def info(request: Request, provider: Provider) -> Response:
             "protocol": PROTOCOL,
             "version": homeport.__version__,
             "base_domain": provider.settings.base_domain,
+            "box_key": activitypub.box_key(request.app.state.ports),
         }
     )
 

@@ -20,7 +20,7 @@ from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
 from homeport.plugins import manager
-from homeport.provider import domains, fedmove, grants, receive, relay
+from homeport.provider import activitypub_routes, domains, fedmove, grants, receive, relay
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
@@ -151,6 +151,7 @@ def create_provider_app(
                 routes=[
                     *routes(),
                     *grants.routes(),
+                    *activitypub_routes.routes(),
                     *relay.routes(),
                     *fedmove.routes(),
                     Route("/{rest:path}", unknown, methods=ALL_METHODS),
@@ -173,4 +174,6 @@ def create_provider_app(
     )
     app.state.provider = provider
     app.state.ports = make_ports(settings, db, site, clock)
+    app.state.activitypub_inbox_rate = settings.activitypub_inbox_rate
+    app.state.activitypub_delivery_rate = settings.activitypub_delivery_rate
     return ProviderApp(app, site)

@@ -154,6 +154,26 @@ CREATE TABLE IF NOT EXISTS ap_followers (
     PRIMARY KEY (tenant, actor)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ap_followers_state ON ap_followers (tenant, state, created);
+CREATE TABLE IF NOT EXISTS ap_activities (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, body BLOB NOT NULL, created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ap_activities_tenant ON ap_activities (tenant, created);
+CREATE TABLE IF NOT EXISTS ap_deliveries (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    activity TEXT NOT NULL,
+    inbox TEXT NOT NULL,
+    host TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ap_deliveries_due ON ap_deliveries (due);
+CREATE INDEX IF NOT EXISTS ap_deliveries_tenant ON ap_deliveries (tenant, due);
+CREATE INDEX IF NOT EXISTS ap_deliveries_activity ON ap_deliveries (activity);
+CREATE TABLE IF NOT EXISTS ap_hosts (
+    host TEXT PRIMARY KEY, failures INTEGER NOT NULL, open_until INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ap_blocks (
     tenant TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (tenant, target)
 ) WITHOUT ROWID;

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from homeport.interop.ports import ProviderPorts, TenantRef
 from homeport.provider.db import ACTIVE, ProviderDB
+from homeport.provider.deliveries import ProviderDeliveries
 from homeport.provider.followers import ProviderFollowers
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
@@ -51,6 +52,20 @@ class ProviderSites:
             return rel + "index.html" in files
         return rel in files or f"{rel}/index.html" in files
 
+    def live_file(self, tenant: str, rel: str, limit: int) -> bytes | None:
+        tree = self.site._tree(tenant)
+        if tree is None or rel not in tree.manifest.files:
+            return None
+        if tree.manifest.files[rel][1] > limit:
+            return None
+        path = tree.tdir.sites / tree.manifest.name / rel
+        try:
+            with path.open("rb") as f:
+                data = f.read(limit + 1)
+        except OSError:
+            return None
+        return data if len(data) <= limit else None
+
 
 def _published(db: ProviderDB) -> Callable[[str], int | None]:
     def last_publish(tenant: str) -> int | None:
@@ -80,6 +95,7 @@ def make_ports(
         members=ProviderMembers(site, clock, payments=payments, published=_published(db)),
         payments=payments,
         stripe_api_base=settings.stripe_api_base,
+        deliveries=ProviderDeliveries(db, settings.activitypub_queue_limit),
     )
 
 

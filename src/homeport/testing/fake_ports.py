@@ -116,12 +116,18 @@ class FakeSites:
     """Tenants by host (``alice.localhost:8123``)."""
 
     hosts: dict[str, ports.TenantRef] = field(default_factory=dict)
+    files: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """(tenant, path in the live tree) → bytes: what a test publishes."""
 
     def tenant_for_host(self, host: str) -> ports.TenantRef | None:
         return self.hosts.get(host.lower())
 
     def live_path(self, tenant: str, path: str) -> bool:
         return False
+
+    def live_file(self, tenant: str, rel: str, limit: int) -> bytes | None:
+        found = self.files.get((tenant, rel))
+        return found if found is not None and len(found) <= limit else None
 
 
 @dataclass

@@ -160,3 +160,67 @@ async def exchange(
                 finally:
                     await response.aclose()
     raise FetchRefused(f"{url} redirects more than {max_redirects} times")
+
+
+class Session:
+    """Many requests to many hosts within the rule, on one pool of connections: each host
+    is resolved and checked once per ``ttl`` seconds and the connection goes to that checked
+    address (ActivityPub delivery: thousands of POSTs in a burst, where a client per request
+    would cost a connection and a TLS handshake each). No redirects are followed."""
+
+    def __init__(self, permitted: Permitted = public_only, timeout: float = 10.0,
+                 connections: int = 64, ttl: float = 60.0) -> None:
+        self.permitted = permitted
+        self.timeout = timeout
+        self.ttl = ttl
+        self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
+        self.client = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, verify=_tls(),
+            limits=httpx.Limits(max_connections=connections,
+                                max_keepalive_connections=connections),
+        )
+
+    async def _pinned(self, url: str) -> tuple[str, str, str]:
+        """The URL with the checked address in place of the name, the name (for ``Host``)
+        and the host name (for TLS)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchRefused(f"{url!r} is not an http(s) address")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise FetchRefused(f"{url!r} has no valid port") from None
+        key = (parts.hostname, port)
+        now = anyio.current_time()
+        found = self._resolved.get(key)
+        if found is None or found[1] < now:
+            found = (await _address(parts.hostname, port, self.permitted), now + self.ttl)
+            self._resolved[key] = found
+            if len(self._resolved) > 10_000:
+                self._resolved.clear()
+        pinned = parts._replace(netloc=f"{found[0]}:{port}").geturl()
+        return pinned, parts.netloc.rsplit("@", 1)[-1], parts.hostname
+
+    async def send(self, method: str, url: str, headers: dict[str, str],
+                   content: bytes | None = None, limit: int = 16 * 1024) -> Fetched:
+        pinned, host, name = await self._pinned(url)
+        request = self.client.build_request(
+            method, pinned, headers={"Host": host, **headers}, content=content,
+            extensions={"sni_hostname": name},
+        )
+        with anyio.fail_after(self.timeout):
+            response = await self.client.send(request, stream=True)
+            try:
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        break
+                kind = response.headers.get("content-type", "").split(";")[0]
+                return Fetched(response.status_code, body[:limit], url, kind.strip().lower(),
+                               response.headers)
+            finally:
+                await response.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

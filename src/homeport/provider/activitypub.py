@@ -1,0 +1,72 @@
+"""The provider's side of ActivityPub's delivery on publish: what a publish changed for
+followers, read from the two trees' manifests (the home's requests are
+``activitypub_routes.py``)."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from homeport.interop.activitypub import delivery, inbox
+from homeport.interop.ports import ProviderPorts
+from homeport.provider.sites import Manifest, ManifestCache
+from homeport.provider.tenants import TenantDir
+
+log = logging.getLogger("homeport.activitypub")
+
+Changes = tuple[frozenset[str], dict[str, bytes | None]]
+"""Which changed AS2 files the old tree had, and the changed ones' bytes now (None: gone)."""
+
+
+def _as2(rel: str) -> bool:
+    return rel == delivery.ACTOR_FILE or rel == delivery.OBJECT_FILE or rel.endswith(
+        "/" + delivery.OBJECT_FILE)
+
+
+def changed_objects(tdir: TenantDir, before: str | None, after: Manifest) -> Changes | None:
+    """The entry objects and actor that differ between the tree named ``before`` and
+    ``after``; None on a tenant's first publish here (nothing to tell: a site arriving at
+    this provider must not announce its whole past again)."""
+    previous = ManifestCache(1).get(tdir, before) if before else None
+    if previous is None:
+        return None
+    old, new = previous.files, after.files
+    changed = {rel for rel in set(old) | set(new)
+               if _as2(rel) and old.get(rel, ("", 0))[0] != new.get(rel, ("", 0))[0]}
+    now: dict[str, bytes | None] = {}
+    for rel in changed:
+        if rel not in new or new[rel][1] > delivery.MAX_OBJECT:
+            now[rel] = None
+            continue
+        try:
+            now[rel] = (tdir.sites / after.name / rel).read_bytes()
+        except OSError:
+            now[rel] = None
+    return frozenset(rel for rel in changed if rel in old), now
+
+
+async def after_publish(ports: ProviderPorts, tenant: str, changes: Changes | None) -> int:
+    """Queue what the publish tells followers, when this provider is the one whose address
+    is the actor's; how many deliveries were queued."""
+    if changes is None or not changes[1] or ports.followers is None:
+        return 0
+    me = await anyio.to_thread.run_sync(inbox.own_actor_of, ports, tenant)
+    if me is None:
+        return 0
+    host = inbox.authority_of(str(me["id"]))
+    owner = await anyio.to_thread.run_sync(ports.sites.tenant_for_host, host)
+    if owner is None or owner.name != tenant:
+        return 0  # another provider's address: that one delivers
+    found = delivery.activities(me, changes[0], changes[1])
+    return await anyio.to_thread.run_sync(delivery.to_followers, ports, tenant, found)
+
+
+def box_key(ports: ProviderPorts) -> str | None:
+    """The public delegation box key homes seal the signing key to."""
+    if ports.once is None:
+        return None
+    return delivery.box_public(ports.once.secret(delivery.BOX_PURPOSE))
+
+
+__all__ = ["Changes", "after_publish", "box_key", "changed_objects"]

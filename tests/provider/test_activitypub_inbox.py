@@ -1,0 +1,333 @@
+"""ActivityPub at a real provider, on SQLite and PostgreSQL: the inbox takes only what is
+signed by the key its actor lists (draft-cavage as Mastodon sends and RFC 9421), keeps
+followers, answers a Follow with a signed Accept, tells the followers what a publish changed
+(Create, Update, Delete with the full object, one request per shared inbox), and refuses bad
+input with 4xx storing nothing. The other servers are a loopback web host with real RSA keys,
+so ``fetch_allow_private`` is on except where the guard itself is tested."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from homeport.crypto import httpsig
+from homeport.crypto.delegations import sign_delegation
+from homeport.interop.activitypub import delivery, inbox
+from homeport.sync.auth import origin
+from homeport.testing.webhost import Answer, Hit, WebHost
+from tests.provider.conftest import BASE, SITE_V1, Home, World
+
+HOST = f"alice.{BASE}"
+ORIGIN = f"http://{HOST}"
+ACTOR = f"{ORIGIN}/activitypub/actor"
+INBOX = "/_homeport/activitypub/inbox"
+DEADLINE = 20.0
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+@pytest.fixture(scope="module")
+def site_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def bob_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Fediverse(WebHost):
+    """Another server: bob's actor (and any added), a shared inbox, personal inboxes."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        super().__init__()
+        self.key = key
+        self.routes["/inbox"] = self.routes["/users/bob/inbox"] = lambda hit: Answer(202)
+        self.routes["/users/bob"] = self._actor
+
+    def _actor(self, hit: Hit) -> Answer:
+        return Answer(200, json.dumps(self.actor_doc()).encode(), [], "application/activity+json")
+
+    def actor_doc(self, name: str = "bob", key: rsa.RSAPrivateKey | None = None,
+                  **more: Any) -> dict[str, Any]:
+        me = f"{self.url}/users/{name}"
+        pem = httpsig.public_key_pem((key or self.key).public_key())
+        return {"@context": "https://www.w3.org/ns/activitystreams", "id": me,
+                "type": "Person", "inbox": me + "/inbox",
+                "endpoints": {"sharedInbox": self.url + "/inbox"},
+                "publicKey": {"id": me + "#main-key", "owner": me, "publicKeyPem": pem}, **more}
+
+    @property
+    def bob(self) -> str:
+        return f"{self.url}/users/bob"
+
+
+def actor_file(site_key: rsa.RSAPrivateKey, manual: bool = False) -> str:
+    return json.dumps({
+        "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+        "id": ACTOR, "type": "Person", "preferredUsername": "alice", "inbox": ORIGIN + INBOX,
+        "manuallyApprovesFollowers": manual,
+        "publicKey": {"id": ACTOR + "#main-key", "owner": ACTOR,
+                      "publicKeyPem": httpsig.public_key_pem(site_key.public_key())},
+    })
+
+
+def note(slug: str, text: str) -> str:
+    return json.dumps({"@context": "https://www.w3.org/ns/activitystreams",
+                       "id": f"{ORIGIN}/notes/{slug}/", "type": "Note", "content": text,
+                       "attributedTo": ACTOR, "to": [PUBLIC], "cc": [ACTOR + "/followers"],
+                       "published": "2026-12-04T15:00:00Z"})
+
+
+@pytest.fixture
+def fedi(bob_key: rsa.RSAPrivateKey) -> Iterator[Fediverse]:
+    with Fediverse(bob_key) as host:
+        yield host
+
+
+@pytest.fixture
+def ap_world(
+    monkeypatch: pytest.MonkeyPatch, engine: str, request: pytest.FixtureRequest
+) -> World:
+    monkeypatch.setenv("HOMEPORT_FETCH_ALLOW_PRIVATE", "true")
+    monkeypatch.setattr(inbox, "RATE", inbox._Rate())
+    monkeypatch.setattr(inbox, "KEYS", inbox.remote.Keys())
+    found: World = request.getfixturevalue("world")
+    return found
+
+
+def publish(world: World, home: Home, site_key: rsa.RSAPrivateKey, manual: bool = False,
+            **files: str) -> None:
+    home.write_site({**SITE_V1, "activitypub/actor.as2": actor_file(site_key, manual), **files})
+    assert home.publish(world.client, home.snapshot()).status_code == 200
+
+
+def delegate(world: World, home: Home, site_key: rsa.RSAPrivateKey) -> None:
+    """What the home does for the provider that delivers: the key, sealed to its box key."""
+    box = world.client.get("/_homeport/v1/").json()["box_key"]
+    pem = site_key.private_bytes(
+        httpsig.serialization.Encoding.PEM, httpsig.serialization.PrivateFormat.PKCS8,
+        httpsig.serialization.NoEncryption()).decode()
+    now = int(time.time() * 1000)
+    doc = sign_delegation(home.key, home.did, origin(str(world.client.base_url)),
+                          delivery.SIGN_POWER, delivery.sign_params(box, ACTOR + "#main-key", pem),
+                          issued=now, expires=now + 86_400_000)
+    body = {"issued": now, "delegations": [doc], "revoked": []}
+    assert home.request(world.client, "POST", "/delegations", body).status_code == 200
+
+
+def post(world: World, activity: dict[str, Any], key: rsa.RSAPrivateKey, key_id: str,
+         *, rfc9421: bool = False, body: bytes | None = None, path: str = INBOX,
+         later: float = 0, **extra: str) -> Any:
+    raw = json.dumps(activity).encode() if body is None else body
+    sign = httpsig.sign_rfc9421 if rfc9421 else httpsig.sign
+    headers = sign(key, key_id, "POST", ORIGIN + path, raw, time.time() + later)
+    return world.client.post(path, content=raw, headers={**headers, **extra})
+
+
+def items(world: World) -> list[tuple[str, dict[str, Any]]]:
+    with world.db.reading() as conn:
+        rows = conn.execute("SELECT kind, meta FROM inbox WHERE tenant = 'alice' ORDER BY seq"
+                            ).fetchall()
+    return [(str(kind), json.loads(meta)) for kind, meta in rows]
+
+
+def followers(world: World) -> Any:
+    return world.app.server.config.app.state.ports.followers
+
+
+def wait_for(host: WebHost, path: str, count: int) -> list[Hit]:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        found = host.received(path)
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{path} got {len(host.received(path))} deliveries, not {count}")
+
+
+def signed_by_site(hit: Hit, fedi: Fediverse, site_key: rsa.RSAPrivateKey) -> dict[str, Any]:
+    """The delivery's signature checked as a receiving server would; its activity."""
+    parsed = httpsig.parse(hit.headers)
+    assert parsed.key_id == ACTOR + "#main-key"
+    assert {"(request-target)", "host", "date", "digest"} <= set(parsed.covered)
+    httpsig.verify(parsed, site_key.public_key(), "POST", fedi.url + hit.path, hit.headers,
+                   hit.body, time.time())
+    found: dict[str, Any] = json.loads(hit.body)
+    return found
+
+
+def test_follow_accept_and_what_a_publish_tells_followers(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    delegate(world, home, site_key)
+    follow = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Follow",
+              "id": fedi.bob + "#follows/1", "actor": fedi.bob, "object": ACTOR}
+    answer = post(world, follow, bob_key, fedi.bob + "#main-key")
+    assert answer.status_code == 202, answer.text
+    kept = followers(world).get("alice", fedi.bob)
+    assert kept is not None and kept.state == "accepted"
+    assert kept.shared_inbox == fedi.url + "/inbox"
+    assert items(world) == [("activitypub.follow", {
+        "type": "Follow", "actor": fedi.bob, "id": follow["id"], "object": ACTOR,
+        "state": "accepted"})]
+    (hit,) = wait_for(fedi, "/users/bob/inbox", 1)
+    accept = signed_by_site(hit, fedi, site_key)
+    assert accept["type"] == "Accept" and accept["actor"] == ACTOR
+    assert accept["object"]["id"] == follow["id"]
+    # the same Follow again, signed a second later (not a replay): one item still
+    assert post(world, follow, bob_key, fedi.bob + "#main-key", later=1).status_code == 202
+    assert len(items(world)) == 1
+
+    # a publish with a new note: a Create to the shared inbox, the object embedded
+    publish(world, home, site_key, **{"notes/n1/index.as2": note("n1", "<p>first</p>")})
+    (hit,) = wait_for(fedi, "/inbox", 1)
+    created = signed_by_site(hit, fedi, site_key)
+    assert created["type"] == "Create" and created["actor"] == ACTOR
+    assert created["object"]["id"] == f"{ORIGIN}/notes/n1/"
+    assert created["object"]["content"] == "<p>first</p>"
+    assert created["to"] == [PUBLIC]
+    # an edit: an Update; then the note gone: a Delete of its page's URL
+    publish(world, home, site_key, **{"notes/n1/index.as2": note("n1", "<p>edited</p>")})
+    updated = signed_by_site(wait_for(fedi, "/inbox", 2)[1], fedi, site_key)
+    assert updated["type"] == "Update" and updated["object"]["content"] == "<p>edited</p>"
+    publish(world, home, site_key)
+    deleted = signed_by_site(wait_for(fedi, "/inbox", 3)[2], fedi, site_key)
+    assert deleted["type"] == "Delete"
+    assert deleted["object"] == {"id": f"{ORIGIN}/notes/n1/", "type": "Tombstone"}
+
+    # the follow undone: no follower, and the next publish sends nothing
+    undo = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Undo",
+            "id": fedi.bob + "#undo/1", "actor": fedi.bob, "object": follow}
+    assert post(world, undo, bob_key, fedi.bob + "#main-key",
+                rfc9421=True).status_code == 202
+    assert followers(world).get("alice", fedi.bob) is None
+    assert items(world)[-1][0] == "activitypub.undo"
+    publish(world, home, site_key, **{"notes/n2/index.as2": note("n2", "<p>second</p>")})
+    assert world.app.server.config.app.state.ports.deliveries.waiting("alice") == 0
+    assert len(fedi.received("/inbox")) == 3
+
+
+def test_manual_approval_and_the_homes_requests(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """A pending follow waits for the owner; the home approves it (an Accept goes), reads the
+    list, hands over a whole list (a site arriving), and queues a like to one inbox."""
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key, manual=True)
+    delegate(world, home, site_key)
+    follow = {"type": "Follow", "id": fedi.bob + "#f", "actor": fedi.bob, "object": ACTOR}
+    assert post(world, follow, bob_key, fedi.bob + "#main-key").status_code == 202
+    kept = followers(world).get("alice", fedi.bob)
+    assert kept is not None and kept.state == "pending"
+    assert items(world)[0][1]["state"] == "pending"
+    assert world.app.server.config.app.state.ports.deliveries.waiting("alice") == 0
+
+    def ask(doc: Any) -> Any:
+        return home.request(world.client, "POST", "/activitypub", doc)
+
+    assert ask({"decide": {"actor": fedi.bob, "state": "accepted"}}).json() == {
+        "decided": "accepted"}
+    (hit,) = wait_for(fedi, "/users/bob/inbox", 1)
+    accept = signed_by_site(hit, fedi, site_key)
+    assert accept["type"] == "Accept" and accept["object"]["id"] == fedi.bob + "#f"
+    listed = home.request(world.client, "GET", "/activitypub/followers").json()
+    assert [(f["actor"], f["state"]) for f in listed["followers"]] == [(fedi.bob, "accepted")]
+
+    moved = [{"actor": f"https://m.example/u/{n}", "inbox": f"https://m.example/u/{n}/inbox",
+              "shared_inbox": "https://m.example/inbox", "state": "accepted",
+              "follow_id": f"https://m.example/f/{n}", "created": n} for n in range(3)]
+    assert ask({"followers": [*moved, listed["followers"][0]],
+                "blocks": ["spam.example"]}).json() == {"followers": 4, "blocks": 1}
+    assert followers(world).count("alice") == 4
+    assert followers(world).blocks("alice") == {"spam.example"}
+
+    like = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Like",
+            "id": ACTOR + "#likes/1", "actor": ACTOR, "object": fedi.bob + "/statuses/1"}
+    assert ask({"activity": like, "to": [fedi.url + "/inbox"]}).json() == {"queued": 1}
+    (hit,) = wait_for(fedi, "/inbox", 1)
+    assert signed_by_site(hit, fedi, site_key)["type"] == "Like"
+
+    for bad in ({}, {"what": 1}, {"followers": "all"}, {"followers": [{"actor": "ftp://x"}]},
+                {"blocks": [3]}, {"decide": {"actor": fedi.bob, "state": "maybe"}},
+                {"activity": {**like, "actor": fedi.bob}, "to": "followers"},
+                {"activity": like, "to": "everyone"}, {"activity": like, "to": ["file:///x"]}):
+        answer = ask(bad)
+        assert answer.status_code == 400, (bad, answer.text)
+    assert ask({"decide": {"actor": "https://nobody.example/u", "state": "removed"}}
+               ).status_code == 404
+    unsigned = world.client.post("/_homeport/v1/activitypub", json={"blocks": []})
+    assert unsigned.status_code == 401
+    assert followers(world).count("alice") == 4  # nothing of that changed anything
+    assert followers(world).blocks("alice") == {"spam.example"}
+
+    assert ask({"decide": {"actor": fedi.bob, "state": "removed"}}).json() == {
+        "decided": "removed"}
+    reject = signed_by_site(wait_for(fedi, "/users/bob/inbox", 2)[1], fedi, site_key)
+    assert reject["type"] == "Reject" and followers(world).get("alice", fedi.bob) is None
+
+
+def test_bad_input_is_refused_and_nothing_is_stored(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    like = {"type": "Like", "id": fedi.bob + "#likes/1", "actor": fedi.bob,
+            "object": f"{ORIGIN}/notes/n1/"}
+    raw = json.dumps(like).encode()
+    key_id = fedi.bob + "#main-key"
+    headers = {"Host": HOST, "Content-Type": "application/activity+json"}
+    assert world.client.post(INBOX, content=raw, headers=headers).status_code == 401  # unsigned
+    assert world.client.get(INBOX, headers=headers).status_code == 405
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert post(world, like, other, key_id).status_code == 401  # not bob's key
+    signed = httpsig.sign(bob_key, key_id, "POST", ORIGIN + INBOX, raw, time.time())
+    tampered = world.client.post(INBOX, content=raw.replace(b"n1", b"n2"), headers=signed)
+    assert tampered.status_code == 400  # the body is not what the Digest says
+    stale = httpsig.sign(bob_key, key_id, "POST", ORIGIN + INBOX, raw, time.time() - 7200)
+    assert world.client.post(INBOX, content=raw, headers=stale).status_code == 401
+    big = json.dumps({**like, "content": "x" * inbox.MAX_BODY}).encode()
+    assert post(world, like, bob_key, key_id, body=big).status_code == 413
+    assert post(world, like, bob_key, key_id, **{"Content-Type": "text/plain"}).status_code == 415
+    assert post(world, like, bob_key, key_id, body=b"{nope").status_code == 400
+    forged = {**like, "actor": fedi.url + "/users/carol"}  # bob signs as carol
+    assert post(world, forged, bob_key, key_id).status_code == 401
+    elsewhere = world.client.post(INBOX, content=raw, headers={**signed, "Host": f"zed.{BASE}"})
+    assert elsewhere.status_code == 404
+    assert items(world) == []  # nothing of all that was kept
+
+    good = httpsig.sign(bob_key, key_id, "POST", ORIGIN + INBOX, raw, time.time())
+    assert world.client.post(INBOX, content=raw, headers=good).status_code == 202
+    replay = world.client.post(INBOX, content=raw, headers=good)
+    assert replay.status_code == 401 and "replay" in replay.json()["message"]
+    assert [kind for kind, _ in items(world)] == ["activitypub.like"]
+
+    followers(world).set_blocks("alice", ["127.0.0.1"])  # the host bob is on
+    assert post(world, like, bob_key, key_id).status_code == 403
+    followers(world).set_blocks("alice", [fedi.bob])
+    assert post(world, like, bob_key, key_id).status_code == 403
+    followers(world).set_blocks("alice", [])
+
+    state = world.app.server.config.app.state
+    guarded = dataclasses.replace(state.ports, fetch_allow_private=False)
+    state.ports = guarded  # this world's own app: gone after the test
+    monkeypatch.setattr(inbox, "KEYS", inbox.remote.Keys())
+    refused = post(world, {**like, "id": like["id"] + "x"}, bob_key, key_id)
+    assert refused.status_code == 401 and "not a public address" in refused.json()["message"]
+    assert len(fedi.received("/users/bob", "GET")) == 1  # the guard let nothing through
+    state.activitypub_inbox_rate = 1
+    state.ports = dataclasses.replace(guarded, fetch_allow_private=True)
+    limited = post(world, {**like, "id": like["id"] + "y"}, bob_key, key_id)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert len(items(world)) == 1

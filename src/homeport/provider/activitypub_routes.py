@@ -1,7 +1,7 @@
 """The home's signed requests about its fediverse presence at this provider
-(``/_homeport/v1/activitypub``): the follower list (read it, or hand over the whole of it when
-the site arrives here), blocks, decisions on pending follows, and activities of the site's
-actor to deliver (likes, boosts). Signed like every sync request (``docs/protocol.md``)."""
+(``POST /_homeport/v1/activitypub``): blocks, decisions on pending follows, and activities of
+the site's actor to deliver (likes, boosts, replies). Signed like every sync request
+(``docs/protocol.md``); the follower list's hand-over is ``fedmove.py``."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from starlette.routing import Route
 
 from homeport import jsonio
 from homeport.interop.activitypub import delivery, inbox
-from homeport.interop.ports import ACCEPTED, PENDING, Follower, ProviderPorts
+from homeport.interop.ports import ACCEPTED, Follower, ProviderPorts
 from homeport.provider.api import Provider, authenticate, endpoint, in_thread, json_of
 from homeport.provider.errors import ProviderError
 
-MAX_FOLLOWERS = 1_000_000
 MAX_BLOCKS = 10_000
 MAX_URL = 2048
 DECISIONS = ("accepted", "rejected", "removed")
@@ -33,29 +32,6 @@ def _url(value: Any, what: str, empty: bool = False) -> str:
     return value
 
 
-def _follower(tenant: str, doc: Any) -> Follower:
-    if not isinstance(doc, Mapping):
-        raise ProviderError(400, "bad-request", "each follower is an object")
-    state = doc.get("state", ACCEPTED)
-    created = doc.get("created", 0)
-    if state not in (ACCEPTED, PENDING) or not isinstance(created, int) or isinstance(
-            created, bool):
-        raise ProviderError(400, "bad-request", "a follower's state is accepted or pending, "
-                                                "its created a number")
-    follow_id = doc.get("follow_id", "")
-    if not isinstance(follow_id, str) or len(follow_id) > MAX_URL:
-        raise ProviderError(400, "bad-request", "a follower's follow_id is a string")
-    return Follower(tenant, _url(doc.get("actor"), "a follower's actor"),
-                    _url(doc.get("inbox"), "a follower's inbox"),
-                    _url(doc.get("shared_inbox"), "a follower's shared_inbox", empty=True),
-                    state, follow_id, created)
-
-
-def _view(f: Follower) -> dict[str, Any]:
-    return {"actor": f.actor, "inbox": f.inbox, "shared_inbox": f.shared_inbox,
-            "state": f.state, "follow_id": f.follow_id, "created": f.created}
-
-
 def _ports(request: Request) -> ProviderPorts:
     ports: ProviderPorts = request.app.state.ports
     if ports.followers is None or ports.deliveries is None:
@@ -63,19 +39,9 @@ def _ports(request: Request) -> ProviderPorts:
     return ports
 
 
-async def get_followers(request: Request, provider: Provider) -> Response:
-    """The whole list, pending ones too: the home keeps its copy from it."""
-    tenant, _ = await authenticate(request, provider)
-    ports = _ports(request)
-    assert ports.followers is not None
-    found = await in_thread(ports.followers.of, tenant.name, None)
-    blocks = await in_thread(ports.followers.blocks, tenant.name)
-    return JSONResponse({"followers": [_view(f) for f in found], "blocks": sorted(blocks)})
-
-
 async def post_activitypub(request: Request, provider: Provider) -> Response:
-    """What the home asks, in one signed request (any of): ``followers`` (the whole list, when
-    the site arrives here), ``blocks`` (the whole list), ``decide`` (``{"actor", "state"}``:
+    """What the home asks, in one signed request (any of): ``blocks`` (the whole list),
+    ``decide`` (``{"actor", "state"}``:
     ``accepted`` answers a pending follow with an Accept, ``rejected`` and ``removed`` drop
     the follower with a Reject), ``activity`` with ``to`` (a list of inboxes, or
     ``"followers"``): an activity of the site's actor to deliver (a like, a boost, a reply)."""
@@ -83,16 +49,10 @@ async def post_activitypub(request: Request, provider: Provider) -> Response:
     ports = _ports(request)
     assert ports.followers is not None
     doc = json_of(body)
-    known = {"followers", "blocks", "decide", "activity", "to"}
+    known = {"blocks", "decide", "activity", "to"}
     if not doc or set(doc) - known:
         raise ProviderError(400, "bad-request", f"send any of {', '.join(sorted(known))}")
     # everything is checked before anything is written
-    found: list[Follower] | None = None
-    if "followers" in doc:
-        given = doc["followers"]
-        if not isinstance(given, list) or len(given) > MAX_FOLLOWERS:
-            raise ProviderError(400, "bad-request", "followers is a list")
-        found = [_follower(tenant.name, f) for f in given]
     blocks = doc.get("blocks")
     if "blocks" in doc and (
         not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS
@@ -112,9 +72,6 @@ async def post_activitypub(request: Request, provider: Provider) -> Response:
     if ("decide" in doc or "activity" in doc) and me is None:
         raise ProviderError(409, "not-on-the-fediverse", "publish the site's actor first")
     answer: dict[str, Any] = {}
-    if found is not None:
-        await in_thread(ports.followers.replace, tenant.name, found)
-        answer["followers"] = len(found)
     if isinstance(blocks, list):
         await in_thread(ports.followers.set_blocks, tenant.name, blocks)
         answer["blocks"] = len(blocks)
@@ -172,7 +129,6 @@ async def _queue(ports: ProviderPorts, tenant: str, activity: Mapping[str, Any],
 def routes() -> list[Route]:
     return [
         Route("/activitypub", endpoint(post_activitypub), methods=["POST"]),
-        Route("/activitypub/followers", endpoint(get_followers), methods=["GET"]),
     ]
 
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import anyio.from_thread
+import nh3
 from starlette.routing import BaseRoute
 
 from homeport import jsonio
@@ -66,6 +68,11 @@ def _iso(ms: int) -> str:
 def _actor(item: InboxItem, activity: Mapping[str, Any]) -> str:
     """The signer the provider checked (meta), else the activity's own ``actor``."""
     return str(item.meta.get("actor") or _id(activity.get("actor")))
+
+
+def _text(content: str) -> str:
+    """The words of a post's HTML, for the moderation list (the page shows the cleaned HTML)."""
+    return " ".join(html.unescape(nh3.clean(content, tags=set())).split())[:5000]
 
 
 def _author(actor: str) -> dict[str, str]:
@@ -137,7 +144,7 @@ async def create(ctx: Context, item: InboxItem) -> dict[str, str]:
     payload = {
         "source": _id(obj), "target": _id(obj.get("inReplyTo")), "type": "reply",
         "url": url if isinstance(url, str) else _id(obj), "author": _author(actor),
-        "content": {"html": content, "text": ""},
+        "content": {"html": content, "text": _text(content)},
         "published": str(obj.get("published") or ""),
     }
     return await _respond(ctx, item, payload)

@@ -259,6 +259,12 @@ class ProviderClient:
         result: dict[str, Any] = self._json("GET", "/activitypub/followers")
         return result
 
+    def activitypub(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """What the owner decided or sends (``POST /activitypub``: ``decide``, ``blocks``,
+        ``activity`` with ``to``); the provider says what it did."""
+        result: dict[str, Any] = self._json("POST", "/activitypub", doc)
+        return result
+
     def put_followers(self, followers: list[dict[str, Any]]) -> dict[str, Any]:
         """Hand the provider the home's follower list; it adds those it lacks
         (``provider/fedmove.py``)."""

@@ -71,6 +71,9 @@ class Settings:
     activitypub_inbox_rate: int = 600
     activitypub_delivery_rate: int = 1000
     activitypub_queue_limit: int = 200_000
+    hosted_homes: bool = False
+    hosted_signup: str = "invite"
+    hosted: bool = False
 
     @property
     def record_store_url(self) -> str:

@@ -43,6 +43,8 @@ class Provider:
     """Extra environment for ``provider serve`` (``HOMEPORT_PROVIDER_PUBLIC_URL``…)."""
     args: tuple[str, ...] = ()
     """Extra arguments for ``provider serve`` (``--workers 2``…)."""
+    base: str = BASE
+    """The base domain (``localhost`` for a browser: Chromium resolves its subdomains)."""
 
     @property
     def url(self) -> str:
@@ -63,7 +65,7 @@ class Provider:
                     "--port",
                     str(self.port),
                     "--base-domain",
-                    BASE,
+                    self.base,
                     *self.args,
                 ],
                 stdout=out,
@@ -120,7 +122,7 @@ class Provider:
 
     def page(self, name: str, path: str = "/") -> httpx.Response:
         """The tenant ``name``'s site, asked for by Host header as a browser would."""
-        return httpx.get(self.url + path, headers={"Host": f"{name}.{BASE}"}, timeout=10)
+        return httpx.get(self.url + path, headers={"Host": f"{name}.{self.base}"}, timeout=10)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -123,7 +123,7 @@ def serve(
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
     import uvicorn
 
-    from homeport.provider import audience
+    from homeport.provider import audience, hosted
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import ProviderWorker, create_provider_app
     from homeport.web import slowclients
@@ -139,6 +139,7 @@ def serve(
     )
     try:
         public = audience.configured(settings)
+        hosted.check_settings(settings)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     if not settings.base_domain:
@@ -161,7 +162,14 @@ def serve(
                 print(f"  password: {password}   (shown once; keep it somewhere safe)")
         # several workers share the socket; each builds its own app (database connection,
         # caches) in its own process, and publishes are serialised across them by a file lock
-        app = create_provider_app(settings, db=db) if count == 1 else ProviderWorker(settings)
+        # hosted homes are homes: the provider cannot import the home's app, so it is handed in
+        from homeport.home import create_home_app
+
+        app = (
+            create_provider_app(settings, db=db, home_factory=create_home_app)
+            if count == 1
+            else ProviderWorker(settings, create_home_app)
+        )
         config = uvicorn.Config(
             app,
             workers=count,

@@ -138,6 +138,12 @@ def local_client(request: Request) -> bool:
         return host == "localhost"
 
 
+def remote_allowed(ctx: Context) -> bool:
+    """Whether the GUI answers clients beyond this computer: on the LAN when the owner said so,
+    and anywhere for a hosted home (it lives at a provider; the password guards it)."""
+    return ctx.settings.lan_access or ctx.settings.hosted
+
+
 def safe_next(target: str | None) -> str:
     """Only a path inside the GUI, so the login form cannot send anyone elsewhere."""
     if not target:
@@ -189,7 +195,7 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
             if session is None:
                 session = store.new(now)
             current = Page(request, ctx, session, fresh)
-            if not ctx.settings.lan_access and not local_client(request):
+            if not remote_allowed(ctx) and not local_client(request):
                 return error_page(
                     current,
                     403,

@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 from homeport.content import sites
 from homeport.gui import site
-from homeport.gui.pages import PREFIX, local_client
+from homeport.gui.pages import PREFIX, local_client, remote_allowed
 from homeport.gui.sessions import COOKIE, store_of
 from homeport.services.context import Context
 
@@ -112,7 +112,7 @@ async def serve(request: Request) -> Response:
 
 async def _serve(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    if not ctx.settings.lan_access and not local_client(request):
+    if not remote_allowed(ctx) and not local_client(request):
         return HTMLResponse("The preview answers only on this computer.", 403)
     if not _logged_in(request, ctx):
         target = quote(ROOT + request.path_params["path"])

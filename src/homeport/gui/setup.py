@@ -8,6 +8,7 @@ forgotten: it is shown once.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from starlette.responses import Response
 
@@ -22,13 +23,37 @@ MIN_PASSWORD = 8
 CONFIRM_WORDS = 3
 
 
+def pick_positions(phrase: str) -> list[int]:
+    """Which words (1-based) the person is asked to type back."""
+    count = len(phrase.split())
+    return sorted(secrets.SystemRandom().sample(range(1, count + 1), CONFIRM_WORDS))
+
+
+def check_words(
+    phrase: str, positions: list[int], form: Any
+) -> tuple[dict[int, str], list[int], str | None]:
+    """The words typed at ``positions``, the wrong ones, and what to say about them (None when
+    all are right). A provider's hosted sign-up checks its phrase with this too."""
+    words = phrase.split()
+    typed = {n: str(form.get(f"word{n}") or "").strip().lower()[:40] for n in positions}
+    wrong = [n for n in positions if typed[n] != words[n - 1]]
+    if not wrong:
+        return typed, wrong, None
+    which = " and ".join(f"word {n}" for n in wrong)
+    error = (
+        f"{which[0].upper()}{which[1:]} {'does' if len(wrong) == 1 else 'do'} not match your "
+        "phrase. Check against your paper copy; the words you got right are kept."
+    )
+    return typed, wrong, error
+
+
 @page(login=False, during_setup=True)
 async def wizard(p: Page) -> Response:
     values = {"name": "", "title": "", "theme": site.DEFAULT_THEME}
     return p.render("setup.html", values=values, errors={}, themes=site.themes())
 
 
-def _check(form: dict[str, str]) -> dict[str, str]:
+def check_form(form: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not form["title"]:
         errors["title"] = "Give your site a title; you can change it later."
@@ -50,7 +75,7 @@ async def create(p: Page) -> Response:
     raw = await p.form()
     keys = ("name", "title", "theme", "password", "password2")
     form = {k: str(raw.get(k) or "").strip() for k in keys}
-    errors = _check(form)
+    errors = check_form(form)
     if errors:
         values = {k: form[k] for k in ("name", "title", "theme")}
         return p.render("setup.html", 400, values=values, errors=errors, themes=site.themes())
@@ -82,8 +107,7 @@ async def confirm_form(p: Page) -> Response:
         return p.redirect(PREFIX + "/")
     positions = p.session.secrets.get("confirm")
     if not positions:
-        count = len(phrase.split())
-        positions = sorted(secrets.SystemRandom().sample(range(1, count + 1), CONFIRM_WORDS))
+        positions = pick_positions(phrase)
         p.session.secrets["confirm"] = positions
     return p.render("confirm.html", positions=positions, error=None, typed={}, wrong=[])
 
@@ -94,16 +118,8 @@ async def confirm(p: Page) -> Response:
     positions = p.session.secrets.get("confirm")
     if not phrase or not positions:
         return p.redirect(PREFIX + "/")
-    words = phrase.split()
-    form = await p.form()
-    typed = {n: str(form.get(f"word{n}") or "").strip().lower()[:40] for n in positions}
-    wrong = [n for n in positions if typed[n] != words[n - 1]]
-    if wrong:
-        which = " and ".join(f"word {n}" for n in wrong)
-        error = (
-            f"{which[0].upper()}{which[1:]} {'does' if len(wrong) == 1 else 'do'} not match your "
-            "phrase. Check against your paper copy; the words you got right are kept."
-        )
+    typed, wrong, error = check_words(phrase, positions, await p.form())
+    if error:
         return p.render("confirm.html", 400, positions=positions, error=error, typed=typed,
                         wrong=wrong)
     p.session.secrets.pop("phrase", None)

@@ -20,10 +20,11 @@ from homeport import jsonio
 from homeport.interop import registry
 from homeport.interop.ports import InboxFull
 from homeport.plugins import manager
-from homeport.provider import activitypub_routes, domains, fedmove, grants, receive, relay
+from homeport.provider import activitypub_routes, domains, fedmove, grants, receive, relay, signup
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
+from homeport.provider.hosted import HomeFactory, HostedHomes, is_home_path
 from homeport.provider.lifeline import die_with_parent
 from homeport.provider.ports import make_ports
 from homeport.provider.serve import SiteServer
@@ -37,9 +38,13 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 class ProviderApp:
     """Sites straight to ``SiteServer``; ``/_homeport/…`` and lifespan through Starlette."""
 
-    def __init__(self, api: Starlette, site: SiteServer) -> None:
+    def __init__(
+        self, api: Starlette, site: SiteServer, hosted: HostedHomes | None = None
+    ) -> None:
         self.api = api
         self.site = site
+        self.hosted = hosted
+        """Hosted homes (``hosted_homes`` on): ``/signup`` and their home paths."""
         self.paced = BodyDeadline(self._dispatch, _timeout_body)
         """Slow request bodies are cut (``web/slowclients.py``)."""
 
@@ -48,10 +53,32 @@ class ProviderApp:
         return self.api.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.hosted is not None
+            and scope["type"] == "http"
+            and await self._hosted(scope, receive, send)
+        ):
+            return
         if scope["type"] == "http" and not scope["path"].startswith("/_homeport/"):
             await self.site(scope, receive, send)  # GET and HEAD only: no body to wait for
         else:
             await self.paced(scope, receive, send)
+
+    async def _hosted(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """A hosted home's own paths go to that home, ``/signup`` on the provider's own address
+        to the sign-up pages; False for everything else (sites, the protocol)."""
+        assert self.hosted is not None
+        path = str(scope["path"])
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        if is_home_path(path):
+            name = self.hosted.name_for_host(host)
+            if name is not None:
+                await self.hosted.serve(name, scope, receive, send)
+                return True
+        elif path in ("/signup", "/signup/check") and self.hosted.is_own_host(host):
+            await self.paced(scope, receive, send)
+            return True
+        return False
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.api(scope, receive, send)
@@ -67,13 +94,15 @@ class ProviderWorker:
     connection and keeps its own caches. Unpickling happens in the worker as it starts: that
     is where it ties its life to the supervisor's (``lifeline``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, home_factory: HomeFactory | None = None) -> None:
         self.settings = settings
+        self.home_factory = home_factory
         self._app: ProviderApp | None = None
         self._parent = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings, "_app": None, "_parent": os.getpid()}
+        return {"settings": self.settings, "home_factory": self.home_factory, "_app": None,
+                "_parent": os.getpid()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -84,19 +113,22 @@ class ProviderWorker:
         if self._app is None:
             settings = self.settings
             db = ProviderDB(settings.data_dir, settings.provider_database or "")
-            self._app = create_provider_app(settings, db=db)
+            self._app = create_provider_app(settings, db=db, home_factory=self.home_factory)
         await self._app(scope, receive, send)
 
 
 def _protocols_lifespan(
-    protocols: tuple[ModuleType, ...],
+    protocols: tuple[ModuleType, ...], hosted: HostedHomes | None = None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Each protocol's ``provider_lifespan`` (a verifier…) for as long as this process serves."""
+    """Each protocol's ``provider_lifespan`` (a verifier…) for as long as this process serves;
+    the hosted homes this process started are stopped at the end."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         relay.end_polls_on_exit()  # a waiting relay poll must not hold up a stop
         async with AsyncExitStack() as stack:
+            if hosted is not None:
+                stack.push_async_callback(hosted.close)
             for enter in registry.provider_lifespans(protocols):
                 await stack.enter_async_context(enter(app.state))
             yield
@@ -111,10 +143,12 @@ def create_provider_app(
     verifiers: domains.Verifiers | None = None,
     clock: Callable[[], int] = receive.now_ms,
     protocols: tuple[ModuleType, ...] | None = None,
+    home_factory: HomeFactory | None = None,
 ) -> ProviderApp:
     """``protocols``: the live-web modules whose routes are mounted (tests pass their own;
     by default the built-in plugins' ``register_protocols``: a provider runs no third-party
-    plugin)."""
+    plugin). ``home_factory`` (``create_home_app``, handed in by ``provider serve``) runs
+    hosted homes when the ``hosted_homes`` setting is on."""
     if protocols is None:
         protocols = tuple(manager.builtins_only().gather("register_protocols"))
     db = db or ProviderDB(settings.data_dir, settings.provider_database)
@@ -122,6 +156,9 @@ def create_provider_app(
     provider = Provider(settings, db, verifiers, clock)
     site = SiteServer(db, settings.data_dir, settings.base_domain)
     admin = AdminPage(db, settings)
+    hosted = None
+    if settings.hosted_homes and home_factory is not None:
+        hosted = HostedHomes(settings, home_factory)
 
     async def unknown(request: Request) -> Response:
         return JSONResponse(
@@ -159,6 +196,7 @@ def create_provider_app(
             ),
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),
+            *(signup.routes() if hosted is not None else []),
             # the live web's endpoints on tenants' hosts (``interop/registry.py``)
             Mount(
                 "/_homeport",
@@ -170,10 +208,11 @@ def create_provider_app(
             Route("/{path:path}", unknown, methods=ALL_METHODS),
         ],
         exception_handlers={DatabaseError: unavailable, InboxFull: inbox_full},
-        lifespan=_protocols_lifespan(protocols),
+        lifespan=_protocols_lifespan(protocols, hosted),
     )
     app.state.provider = provider
     app.state.ports = make_ports(settings, db, site, clock)
     app.state.activitypub_inbox_rate = settings.activitypub_inbox_rate
     app.state.activitypub_delivery_rate = settings.activitypub_delivery_rate
-    return ProviderApp(app, site)
+    app.state.hosted = hosted
+    return ProviderApp(app, site, hosted)

@@ -18,14 +18,12 @@ from pathlib import Path
 
 from starlette.responses import Response
 
-from homeport.gui.pages import PREFIX, Page, error_page, page
+from homeport.gui.pages import Page, error_page, page
 from homeport.gui.sessions import store_of
 
 TICKET_FILE = "welcome-ticket.json"
 TICKET_MS = 2 * 60 * 1000
 OWNER = "admin"
-LANDING = PREFIX + "/notes"
-"""Where a new hosted home opens: the box for a first note."""
 
 
 def _hash(ticket: str) -> str:
@@ -70,6 +68,10 @@ async def welcome(p: Page) -> Response:
         )
     store = store_of(p.ctx)
     p.replace_session(store.login(p.session, OWNER, p.now))
+    # A page that moves on by itself, not a redirect: the browser came here from the
+    # provider's address, and through a redirect the session cookie (SameSite=Strict) would
+    # not yet be sent to the next page; a navigation this page starts is same-site.
+    response = p.render("welcome.html")
     p.flash("Your home is ready, and your recovery phrase is confirmed. Post your first note: "
             "it goes live on your site within seconds.")
-    return p.redirect(LANDING)
+    return response

@@ -1,0 +1,118 @@
+"""Issue J's "Measured", the hosted half: a person in Chromium goes from the provider's sign-up
+page to a note live on their site, and the walk counts the steps (each page opened, each button
+pressed, each form submitted) and the time. Four steps at most: open ``/signup``, **Create my
+home**, **Confirm**, **Post**. A screenshot of each step goes to ``HOMEPORT_SCREENSHOTS`` when
+set (the README's), else to a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .provider_support import Provider
+
+BASE = "localhost"  # Chromium resolves every *.localhost to loopback by itself
+PASSWORD = "correct horse battery"
+MAX_STEPS = 4
+NOTE = "My first note, from a home I do not have to run"
+
+
+@dataclass
+class Walk:
+    """Counts what a person does; each step leaves a screenshot named after it."""
+
+    page: Any
+    shots: Path
+    prefix: str
+    steps: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def _shot(self, name: str) -> None:
+        self.page.wait_for_load_state()
+        number = len(self.steps)
+        self.page.screenshot(path=str(self.shots / f"{self.prefix}-{number}-{name}.png"),
+                             full_page=True)
+
+    def open(self, url: str, name: str) -> None:
+        self.steps.append(f"open {url}")
+        self.page.goto(url)
+        self._shot(name)
+
+    def press(self, button: str, name: str) -> None:
+        self.steps.append(f"press {button}")
+        self.page.get_by_role("button", name=button).click()
+        self._shot(name)
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[Provider]:
+    env = {"HOMEPORT_HOSTED_HOMES": "1", "HOMEPORT_ARGON2_MEMORY_KIB": "1024",
+           "HOMEPORT_ARGON2_TIME_COST": "1"}
+    found = Provider(tmp_path / "provider", tmp_path / "provider.log", env=env,
+                     args=("--workers", "1"), base=BASE).start()
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    chosen = os.environ.get("HOMEPORT_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_hosted_sign_up_to_a_live_note_in_four_steps(
+    browser: Any, provider: Provider, shots: Path
+) -> None:
+    code = provider.invite()
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    walk = Walk(page, shots, "hosted")
+    try:
+        walk.open(f"{provider.url}/signup", "signup")
+        words = page.locator("#phrase li").all_inner_texts()
+        assert len(words) == 24
+        assert "operator" in page.get_by_role("heading", name="What the operator").inner_text()
+        page.get_by_label("Invite code").fill(code)
+        page.get_by_role("textbox", name="Your address").fill("ada")
+        page.get_by_label("Site title").fill("Ada's notes")
+        page.get_by_role("textbox", name="Your name").fill("Ada Lovelace")
+        page.get_by_label("Choose a password").fill(PASSWORD)
+        page.get_by_label("The same password again").fill(PASSWORD)
+        walk.press("Create my home", "check")
+        assert page.locator("#phrase").count() == 0  # the words are not on the check page
+        for box in page.locator("input[name^=word]").all():
+            box.fill(words[int(str(box.get_attribute("name"))[4:]) - 1])
+        walk.press("Confirm", "home")
+        page.wait_for_url(f"http://ada.{BASE}:{provider.port}/admin/notes")  # scheme, port kept
+        page.locator("#note-text").fill(NOTE)
+        walk.press("Post", "posted")
+
+        site = httpx.Client(base_url=provider.url, timeout=10,
+                            headers={"Host": f"ada.{BASE}:{provider.port}"})
+        deadline = time.monotonic() + 30
+        with site:
+            while NOTE not in site.get("/").text:
+                assert time.monotonic() < deadline, "the note is not live after 30 s"
+                time.sleep(0.2)
+        seconds = time.monotonic() - walk.started
+        page.goto(f"http://ada.{BASE}:{provider.port}/")  # the result, not a step
+        page.screenshot(path=str(shots / "hosted-5-live-site.png"), full_page=True)
+        assert NOTE in page.content()
+    finally:
+        context.close()
+    print(f"hosted sign-up → note live: {len(walk.steps)} steps, {seconds:.1f} s: {walk.steps}")
+    assert len(walk.steps) <= MAX_STEPS, walk.steps
+    assert errors == []

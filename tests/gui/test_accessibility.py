@@ -53,8 +53,8 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
         article, site = _make_entries(page)
         for path in ["/admin/", "/admin/write", "/admin/write/new", f"/admin/write/{article}",
                      "/admin/notes", "/admin/media", "/admin/papers", "/admin/providers",
-                     "/admin/settings", "/admin/signin", "/admin/pages", "/admin/pages/new",
-                     "/admin/albums/new", "/admin/fediverse",
+                     "/admin/settings", "/admin/signin", "/admin/plugins", "/admin/pages",
+                     "/admin/pages/new", "/admin/albums/new", "/admin/fediverse",
                      "/admin/bookmarks/new", "/admin/files/new",
                      f"/preview/{site}/", f"/preview/{site}/articles/readable/",
                      f"/preview/{site}/articles/", f"/preview/{site}/tags/"]:

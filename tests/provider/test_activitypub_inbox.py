@@ -178,7 +178,7 @@ def test_follow_accept_and_what_a_publish_tells_followers(
     assert kept.shared_inbox == fedi.url + "/inbox"
     assert items(world) == [("activitypub.follow", {
         "type": "Follow", "actor": fedi.bob, "id": follow["id"], "object": ACTOR,
-        "state": "accepted"})]
+        "state": "accepted", "inbox": fedi.bob + "/inbox", "shared_inbox": fedi.url + "/inbox"})]
     (hit,) = wait_for(fedi, "/users/bob/inbox", 1)
     accept = signed_by_site(hit, fedi, site_key)
     assert accept["type"] == "Accept" and accept["actor"] == ACTOR

@@ -110,3 +110,28 @@ def test_an_edit_rewrites_its_object_and_one_outbox_page(tmp_path: Path) -> None
     assert "activitypub/outbox/page/1.as2" not in written
     assert "activitypub/actor.as2" not in written
     assert len([w for w in written if w.endswith("index.as2")]) == 1
+
+
+def test_the_actor_icon_header_and_follower_count_are_real(tmp_path: Path) -> None:
+    from homeport.content import followers
+    from homeport.content.media import Upload, store_image
+    from tests.render.conftest import jpeg
+
+    async def go() -> tuple[Path, list[str]]:
+        ctx, out, _ = await _site(tmp_path)
+        avatar = store_image(ctx, Upload("me.jpg", jpeg("red")))
+        header = store_image(ctx, Upload("banner.jpg", jpeg("blue")))
+        await sites.update_site(ctx, "ada", {"avatar": avatar,
+                                             "fediverse": {"header": header}})
+        for n, state in enumerate(("accepted", "accepted", "pending")):
+            await followers.save_follower(ctx, "ada", f"https://s.example/users/u{n}", state, {})
+        result = await build_site(ctx, "ada", out, BASE, live=True, workers=0)
+        return out, result.written
+
+    out, written = asyncio.run(go())
+    actor = _doc(out, "activitypub/actor.as2")
+    for field in ("icon", "image"):
+        rel = str(actor[field]["url"]).removeprefix(BASE)  # type: ignore[index]
+        assert (out / rel).is_file(), field
+    assert _doc(out, "activitypub/followers.as2")["totalItems"] == 2
+    assert "activitypub/followers.as2" in written

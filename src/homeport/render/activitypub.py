@@ -164,6 +164,8 @@ class Actor:
     urls: Urls
     username: str
     public_key_pem: str
+    follower_count: int = 0
+    """Accepted followers, as the home knows them: the followers collection's ``totalItems``."""
 
     @property
     def id(self) -> str:

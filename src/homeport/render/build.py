@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from homeport import __version__
+from homeport.content import followers
 from homeport.content.variants import (
     Variant,
     cached_variants,
@@ -143,7 +144,8 @@ async def _actor(ctx: Context, model: SiteModel, urls: Urls) -> ap.Actor | None:
         return None
     key = await fediverse.site_key(ctx, model.name)
     username = ap.username_for(ap.Profile.of(model), urls.base_url)
-    return ap.Actor(urls, username, key.public_pem)
+    count = len(await followers.list_followers(ctx, model.name, followers.ACCEPTED))
+    return ap.Actor(urls, username, key.public_pem, count)
 
 
 @dataclass

@@ -175,6 +175,7 @@ class Planner:
             "/404.html", "Page not found", "error")), self.common)
         yield self.sitemap()
         yield self.robots()
+        yield from self.site_images()
         if self.actor is not None:
             yield from self.activitypub(self.actor)
         for name, file in self.theme.static_files().items():
@@ -292,6 +293,16 @@ class Planner:
             yield Page(_file(entry.path, ap.ENTRY_FILE),
                        partial(self._as2, self.actor, entry), [*deps, "as2"])
 
+    def site_images(self) -> Iterator[Page]:
+        """The variants of the site's own images (the avatar, the fediverse header), which no
+        entry carries: the h-card and the actor's ``icon`` and ``image`` name them."""
+        fedi = self.model.get("fediverse")
+        header = fedi.get("header") if isinstance(fedi, dict) else None
+        for ref in (self.model.get("avatar"), header):
+            if isinstance(ref, dict) and "hash" in ref:
+                holder = EntryView("photo", "_site", {"image": ref, "slug": "_site"}, 0, "/")
+                yield from self.media(holder)
+
     # --- ActivityPub (a provider's build) ------------------------------------------------
     def _object(self, actor: ap.Actor, entry: EntryView) -> dict[str, Any] | None:
         return ap.entry_object(entry, actor, str(self.model.get("language") or "en"))
@@ -331,8 +342,9 @@ class Planner:
         yield Page("activitypub/featured.as2", render_featured,
                    [*base, "ap-featured", *(e.full for e in pinned)])
         yield Page("activitypub/followers.as2",
-                   lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWERS)),
-                   [*base, "ap-followers"])
+                   lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWERS,
+                                                      total=actor.follower_count)),
+                   [*base, "ap-followers", str(actor.follower_count)])
         yield Page("activitypub/following.as2",
                    lambda: jsonio.dumps(ap.collection(self.urls, ap.FOLLOWING)),
                    [*base, "ap-following"])

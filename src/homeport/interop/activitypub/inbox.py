@@ -279,8 +279,8 @@ async def _apply(
         await _move(ports, tenant.name, activity, actor)
     meta = {"type": kind, "actor": actor, "id": _id(activity.get("id")),
             "object": _id(target)}
-    if state:
-        meta["state"] = state
+    if state:  # a follow: the home keeps its copy of the list (for a move) with the inboxes
+        meta.update(state=state, inbox=sender.inbox, shared_inbox=sender.shared_inbox)
     await anyio.to_thread.run_sync(
         lambda: ports.inbox.put(tenant.name, f"activitypub.{kind.lower()}", meta, body,
                                 item_id=item_id(meta["id"], body))

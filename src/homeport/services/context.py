@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from homeport.core.permissions import AUTHENTICATED, EVERYONE
 from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
+
+T = TypeVar("T")
 
 
 def wall_clock_ms() -> int:
@@ -96,3 +99,38 @@ class Context:
     clock: Callable[[], int] = wall_clock_ms
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     caches: dict[str, Any] = field(default_factory=dict)
+
+
+def run_blocking(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T | None:
+    """``work(ctx)`` on the home's store from code that has none at hand (a publish, in any
+    thread, event loop or not): the store is opened in a thread of its own and closed after.
+    None for a memory store, which another process's copy cannot see."""
+    if settings.record_store_url.startswith("memory://"):
+        return None
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        from homeport.store.blobs_fs import FsBlobStore
+        from homeport.store.open import open_record_store
+
+        store = open_record_store(settings.record_store_url)
+        await store.initialize()
+        try:
+            ctx = Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
+            result.append(await work(ctx))
+        finally:
+            await store.close()
+
+    def thread() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=thread, name="homeport-store", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]

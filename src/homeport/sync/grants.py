@@ -11,7 +11,6 @@ a token works, or stops working, within seconds), on every publish, and by whoev
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any
 
 from homeport.crypto.delegations import sign_delegation
 from homeport.services import grants as records
-from homeport.services.context import Context
+from homeport.services.context import Context, run_blocking
 from homeport.settings import Settings
 from homeport.sync.auth import origin
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
@@ -139,35 +138,7 @@ def sync_blocking(
     """``sync`` from code without a store at hand (a publish): opens the home's store in a
     thread of its own, so it works from any thread, event loop or not. Nothing for a memory
     store, which another process's copy cannot see."""
-    if settings.record_store_url.startswith("memory://"):
-        return []
-    result: list[list[Pushed]] = []
-    failure: list[BaseException] = []
-
-    async def run() -> None:
-        from homeport.store.blobs_fs import FsBlobStore
-        from homeport.store.open import open_record_store
-
-        store = open_record_store(settings.record_store_url)
-        await store.initialize()
-        try:
-            ctx = Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
-            result.append(await sync(ctx, only, http))
-        finally:
-            await store.close()
-
-    def thread() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # handed to the caller's thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=thread, name="homeport-grants", daemon=True)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+    return run_blocking(settings, lambda ctx: sync(ctx, only, http)) or []
 
 
 __all__ = ["Pushed", "list_for", "push", "sync", "sync_blocking"]

@@ -283,6 +283,7 @@ ROOT_OPERATIONS: dict[str, JSONDict] = {
 }
 
 RAW_OPERATIONS: dict[str, JSONDict] = {
+    "post_flush": {"responses": {"202": {"description": "Everything deleted"}}},
     "batch": {
         "requestBody": {"required": True, "content": _json(_ref("Batch"))},
         "responses": _ok("200", _ref("BatchResponses"), "One response per request"),

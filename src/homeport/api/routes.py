@@ -93,6 +93,7 @@ class RawRoute:
 
 
 RAW_ROUTES: list[RawRoute] = [
+    RawRoute("/__flush__", "POST", "post_flush", "Delete everything (tests only)"),
     RawRoute("/batch", "POST", "batch", "Several requests in one"),
     RawRoute(RECORD_PATH + "/attachment", "POST", "attach", "Attach a file to a record"),
     RawRoute(RECORD_PATH + "/attachment", "DELETE", "detach", "Remove a record's attachment"),

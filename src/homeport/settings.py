@@ -74,6 +74,7 @@ class Settings:
     hosted_homes: bool = False
     hosted_signup: str = "invite"
     hosted: bool = False
+    smtp_url: str = field(default="", repr=False)
 
     @property
     def record_store_url(self) -> str:

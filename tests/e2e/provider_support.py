@@ -114,7 +114,7 @@ class Provider:
             ],
             capture_output=True,
             timeout=60,
-            env=provider_env(),
+            env={**provider_env(), **self.env},  # its database too, on PostgreSQL
             check=False,
         )
         assert done.returncode == 0, done.stderr.decode()

@@ -99,16 +99,33 @@ def rules(
         list[str] | None,
         typer.Option("--exclude-type", help="Keep entries of this type (note, photo…) off it."),
     ] = None,
+    members_content: Annotated[
+        str | None,
+        typer.Option("--members-content", help="on: it may serve members-only entries to "
+                     "members (the default); off: it gets no tier keys and shows teasers only."),
+    ] = None,
     data: DataOption = None,
 ) -> None:
     """Choose what is not published at one provider (no option: publish everything there)."""
     from homeport.sync import providers
 
+    if members_content not in (None, "on", "off"):
+        raise _fail("--members-content is on or off")
+    content = None if members_content is None else members_content == "on"
+    only_content = content is not None and exclude_tag is None and exclude_type is None
     settings = _settings(ctx, data)
     try:
-        chosen = providers.set_rules(settings, url, exclude_tag or [], exclude_type or [])
+        chosen = providers.set_rules(
+            settings, url, None if only_content else exclude_tag or [],
+            None if only_content else exclude_type or [], content)
     except _errors() as exc:
         raise _fail(str(exc)) from None
+    if content is not None:
+        _push_grants(settings, url)
+        typer.echo(f"{url}: members-only entries "
+                   + ("served to members" if content else "shown as teasers only"))
+        if only_content:
+            return
     if chosen["exclude_tags"] or chosen["exclude_types"]:
         typer.echo(
             f"{url}: leaving out tags {chosen['exclude_tags'] or '-'}, "
@@ -116,6 +133,23 @@ def rules(
         )
     else:
         typer.echo(f"{url}: everything public is published there")
+
+
+def _push_grants(settings: Any, url: str) -> None:
+    """Hand the provider its delegations now (the tier keys given or withdrawn); one that
+    cannot be reached gets them with the next publish."""
+    from homeport.sync import grants as grant_sync
+
+    try:
+        pushed = grant_sync.sync_blocking(settings, only=url)
+    except Exception as exc:  # reported, the rule is saved either way
+        pushed = []
+        typer.echo(f"homeport: warning: {url} not told yet (the next publish will): {exc}",
+                   err=True)
+    for outcome in pushed:
+        if outcome.error:
+            typer.echo(f"homeport: warning: {url} not told yet (the next publish will): "
+                       f"{outcome.error}", err=True)
 
 
 def publish(

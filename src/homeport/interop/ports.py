@@ -420,6 +420,8 @@ class ProviderPorts:
     """ActivityPub followers and blocks (None: the provider does not speak ActivityPub)."""
     members: Members | None = None
     """Members' entitlements (None: members cannot sign in here)."""
+    smtp_url: str = ""
+    """Where this provider sends mail (setting ``smtp_url``; ``""``: it sends none)."""
     payments: Payments | None = None
     """Payments learnt from processors' webhooks (None: the provider takes none)."""
     stripe_api_base: str = "https://api.stripe.com"

@@ -22,6 +22,7 @@ from homeport.interop import (
     fediverse,
     grants,
     indieauth,
+    members,
     micropub,
     payments,
     webmention,
@@ -30,7 +31,8 @@ from homeport.interop import (
 from homeport.interop.ports import Handler
 
 PROTOCOLS: tuple[ModuleType, ...] = (
-    micropub, webmention, indieauth, websub, activitypub, grants, payments, fediverse
+    micropub, webmention, indieauth, websub, activitypub, grants, payments, fediverse,
+    members,
 )
 """The protocol modules, in the order their routes are tried."""
 

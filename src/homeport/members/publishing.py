@@ -30,6 +30,14 @@ async def for_build(ctx: Context) -> MembersBuild | None:
     did = identity.load(ctx.settings.data_dir).did
     doc = entitlements.document(did, await store.list_members(ctx), ctx.clock())
     data = entitlements.canonical_bytes(doc)
+    return MembersBuild(data, hashlib.sha256(data).hexdigest(), await content_keys(ctx))
+
+
+async def content_keys(ctx: Context) -> dict[str, bytes]:
+    """Tier id → its content key, and ``members`` → the key of entries for any member; empty
+    for a home without an identity."""
+    if not identity.exists(ctx.settings.data_dir):
+        return {}
     keys = {str(t["id"]): bytes.fromhex(str(t["key"])) for t in await store.list_tiers(ctx)}
     keys[ANY_MEMBER] = members_key(identity.secret(ctx.settings.data_dir, "data.key"))
-    return MembersBuild(data, hashlib.sha256(data).hexdigest(), keys)
+    return keys

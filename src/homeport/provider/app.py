@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from homeport import jsonio
 from homeport.interop import registry
+from homeport.interop.members.gate import members_page
 from homeport.interop.ports import InboxFull
 from homeport.plugins import manager
 from homeport.provider import activitypub_routes, domains, fedmove, grants, receive, relay, signup
@@ -215,4 +217,5 @@ def create_provider_app(
     app.state.activitypub_inbox_rate = settings.activitypub_inbox_rate
     app.state.activitypub_delivery_rate = settings.activitypub_delivery_rate
     app.state.hosted = hosted
+    site.gate = functools.partial(members_page, app.state.ports)
     return ProviderApp(app, site, hosted)

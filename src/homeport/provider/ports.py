@@ -93,6 +93,7 @@ def make_ports(
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
         members=ProviderMembers(site, clock, payments=payments, published=_published(db)),
+        smtp_url=settings.smtp_url,
         payments=payments,
         stripe_api_base=settings.stripe_api_base,
         deliveries=ProviderDeliveries(db, settings.activitypub_queue_limit),

@@ -24,6 +24,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ import brotli
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
+from homeport.members.sealing import PAGES
 from homeport.provider import fediverse, sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
 from homeport.provider.sites import Manifest, ManifestCache
@@ -42,6 +44,8 @@ from homeport.render import activitypub as ap
 from homeport.render import discovery
 from homeport.store.connection import DatabaseError
 
+MEMBER_COOKIE = b"hp_member"
+"""The members' session cookie (``interop/members/tokens.py``)."""
 HASHED = re.compile(r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=60, must-revalidate"
@@ -366,6 +370,9 @@ class SiteServer:
         self.announcements = Announcements()
         self._dirs: dict[str, TenantDir] = {}
         self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()
+        self.gate: Callable[[str, str, str, str], bytes | None] | None = None
+        """``(tenant, host, path, session) -> page``: a members-only page for the member
+        whose session cookie this is, or None (``interop/members/gate.py``; set by the app)."""
         self.threaded = db.engine != "sqlite"
         """PostgreSQL: the tenant is looked up in a worker thread (a round trip, and an outage
         must not stall the event loop); SQLite answers faster than a thread hop."""
@@ -420,6 +427,14 @@ class SiteServer:
             if found is None:
                 await _plain(send, 404, "Not Found", head)
                 return
+        if status == 200 and await self._members(send, headers, tenant.name, host, tree,
+                                                 found.rel, head):
+            return
+        await self._answer(scope, receive, send, headers, host, found, status, head, extra)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send,
+                      headers: dict[bytes, bytes], host: str, found: SiteFile, status: int,
+                      head: bool, extra: Headers) -> None:
         link = self.announcements.header(scope, headers, host, found) if found.role else None
         if b"range" in headers and status == 200:
             await self._range(scope, receive, send, found)
@@ -444,6 +459,25 @@ class SiteServer:
                (b"cache-control", REVALIDATE)]
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": b"" if head else answer.body})
+
+    async def _members(self, send: Send, headers: dict[bytes, bytes], tenant: str, host: str,
+                       tree: Tree, rel: str, head: bool) -> bool:
+        """A members-only page's whole version for a signed-in member (never cached by
+        anyone but the member's browser); False to answer the public teaser."""
+        if self.gate is None or b"cookie" not in headers or PAGES + rel not in tree.manifest.files:
+            return False
+        session = _cookie(headers[b"cookie"], MEMBER_COOKIE)
+        if not session:
+            return False
+        page = await anyio.to_thread.run_sync(self.gate, tenant, host, rel, session)
+        if page is None:
+            return False
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(page)).encode()),
+            (b"cache-control", b"private, no-store"), (b"vary", b"Cookie"), NOSNIFF]})
+        await send({"type": "http.response.body", "body": b"" if head else page})
+        return True
 
     def _tree(self, name: str) -> Tree | None:
         """The tree ``live`` names now: read on every request, so a publish by any process is
@@ -523,6 +557,15 @@ class SiteServer:
         response = FileResponse(found.path, 200, headers, media_type=found.kind)
         response.chunk_size = FILE_CHUNK
         await response(scope, receive, send)
+
+
+def _cookie(header: bytes, name: bytes) -> str:
+    """One cookie's value from a ``Cookie`` header, or ``""``."""
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 async def _stream(send: Send, path: str, size: int) -> None:

@@ -26,6 +26,11 @@ from homeport.sync.client import Credentials, ProviderClient, ProviderError, nor
 from homeport.sync.providers import HttpFactory, credentials, default_http, load
 
 MAX_LIST = 10_000
+COMPUTED_MS = 400 * 86_400_000
+"""How long a delegation made at push time from other records lasts (each push renews it)."""
+MEMBERS_CONTENT = "members-content"
+"""The power to open members-only pages (params ``keys``: tier id → content key, hex), given to
+every provider whose rules do not say ``members_content: false``."""
 
 
 @dataclass
@@ -49,7 +54,8 @@ def _for(record: Mapping[str, Any], url: str) -> bool:
 
 
 def list_for(
-    grants: Sequence[Mapping[str, Any]], url: str, creds: Credentials, issued: int
+    grants: Sequence[Mapping[str, Any]], url: str, creds: Credentials, issued: int,
+    computed: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
     """The signed list for the provider at ``url``: what is in force for it, and what was
     revoked and has not expired (so a token it issued itself stops too)."""
@@ -74,6 +80,10 @@ def list_for(
                 delegation_id=str(record["id"]),
             )
         )
+    for grant_id, power, params in computed:
+        docs.append(sign_delegation(creds.key, creds.did, audience, power, params,
+                                    issued=issued, expires=issued + COMPUTED_MS,
+                                    delegation_id=grant_id))
     return {"issued": issued, "delegations": docs[:MAX_LIST], "revoked": revoked[-MAX_LIST:]}
 
 
@@ -83,6 +93,7 @@ def push(
     issued: int,
     only: str | None = None,
     http: HttpFactory = default_http,
+    content_keys: Mapping[str, str] | None = None,
 ) -> list[Pushed]:
     """Send each provider (or ``only`` one) its list, all at once; a failure at one is
     reported, never raised."""
@@ -97,7 +108,7 @@ def push(
         try:
             with http() as client:
                 answer = ProviderClient(url, creds, client).put_delegations(
-                    list_for(grants, url, creds, issued)
+                    list_for(grants, url, creds, issued, _computed(entry, content_keys))
                 )
         except ProviderError as exc:
             if exc.code == "stale-list":  # a newer list got there first: it is in force
@@ -114,6 +125,22 @@ def push(
         return list(pool.map(one, entries))
 
 
+def _computed(entry: Mapping[str, Any], content_keys: Mapping[str, str] | None
+              ) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """The members' content keys, for a provider allowed to serve members' content."""
+    rules = entry.get("rules") or {}
+    if not content_keys or rules.get("members_content") is False:
+        return []
+    return [(MEMBERS_CONTENT, MEMBERS_CONTENT, {"keys": dict(content_keys)})]
+
+
+async def content_keys(ctx: Context) -> dict[str, str]:
+    """Tier id → content key (hex), ``members`` included; empty without an identity."""
+    from homeport.members.publishing import content_keys as keys
+
+    return {tier: key.hex() for tier, key in (await keys(ctx)).items()}
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -125,7 +152,8 @@ async def sync(
     issued = max(ctx.clock(), now_ms())  # stamped before reading: see the module's note
     await records.prune(ctx)
     grants = await records.list_grants(ctx)
-    pushed = await asyncio.to_thread(push, ctx.settings, grants, issued, only, http)
+    keys = await content_keys(ctx)
+    pushed = await asyncio.to_thread(push, ctx.settings, grants, issued, only, http, keys)
     for outcome in pushed:
         if outcome.issued_here:
             await records.learn(ctx, outcome.url, outcome.issued_here)

@@ -126,16 +126,28 @@ def remove(
 
 
 def set_rules(
-    settings: Settings, url: str, exclude_tags: list[str], exclude_types: list[str]
+    settings: Settings, url: str, exclude_tags: list[str] | None, exclude_types: list[str] | None,
+    members_content: bool | None = None,
 ) -> dict[str, Any]:
     """What is not published at one provider (entries with these tags or of these types); the
-    next publish builds that provider's site without them."""
+    next publish builds that provider's site without them. ``members_content`` False withdraws
+    the tiers' keys from it (it serves members-only entries' teasers only); None leaves that
+    as it was, and exclusions given as None too stay as they were."""
     entry = find(settings.data_dir, url)
-    rules = {"exclude_tags": sorted(set(exclude_tags)), "exclude_types": sorted(set(exclude_types))}
+    before = entry.get("rules") or {}
+    rules: dict[str, Any] = {
+        "exclude_tags": sorted(set(exclude_tags if exclude_tags is not None
+                                   else before.get("exclude_tags") or ())),
+        "exclude_types": sorted(set(exclude_types if exclude_types is not None
+                                    else before.get("exclude_types") or ())),
+    }
+    content = members_content if members_content is not None else before.get("members_content")
+    if content is False:
+        rules["members_content"] = False
     saved = load(settings.data_dir)
     for row in saved:
         if row["url"] == entry["url"]:
-            if rules["exclude_tags"] or rules["exclude_types"]:
+            if rules["exclude_tags"] or rules["exclude_types"] or content is False:
                 row["rules"] = rules
             else:
                 row.pop("rules", None)

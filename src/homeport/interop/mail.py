@@ -1,0 +1,84 @@
+"""Sending mail from a provider through the operator's SMTP server (setting ``smtp_url``):
+members' sign-in links, and anything else a protocol mails. Blocking (``smtplib``): call it in
+a worker thread. Refuses header injection: every header value is one line."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+TIMEOUT = 20.0
+
+
+class MailError(Exception):
+    """The mail could not be handed to the SMTP server (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Smtp:
+    scheme: str
+    host: str
+    port: int
+    user: str
+    password: str
+    sender: str
+
+    @classmethod
+    def parse(cls, url: str) -> Smtp:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("smtp", "smtps", "smtp+plain") or not parts.hostname:
+            raise MailError("smtp_url is smtp://, smtps:// or smtp+plain://host[:port]")
+        default = 465 if parts.scheme == "smtps" else 25
+        try:
+            port = parts.port or default
+        except ValueError:
+            raise MailError("smtp_url has a port that is not one") from None
+        sender = (parse_qs(parts.query).get("from") or [""])[0]
+        return cls(parts.scheme, parts.hostname, port, unquote(parts.username or ""),
+                   unquote(parts.password or ""), sender)
+
+
+def _line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise MailError("a mail header may not span lines")
+    return value
+
+
+def send(url: str, *, sender: str, to: str, subject: str, text: str,
+         headers: Mapping[str, str] | None = None) -> str:
+    """Send one plain-text mail; its Message-ID. ``sender`` is used when ``smtp_url`` names
+    none. Raises MailError on any failure."""
+    smtp = Smtp.parse(url)
+    message = EmailMessage()
+    message["From"] = _line(smtp.sender or sender)
+    message["To"] = _line(to)
+    message["Subject"] = _line(subject)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=(smtp.sender or sender).rpartition("@")[2] or None)
+    for name, value in (headers or {}).items():
+        message[_line(name)] = _line(value)
+    message.set_content(text)
+    try:
+        if smtp.scheme == "smtps":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=TIMEOUT,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+        with client:
+            if smtp.scheme == "smtp":
+                client.ehlo()
+                if client.has_extn("starttls"):
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+            if smtp.user:
+                client.login(smtp.user, smtp.password)
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(f"the SMTP server at {smtp.host}:{smtp.port} refused the mail: {exc}"
+                        ) from None
+    return str(message["Message-ID"])

@@ -1,0 +1,145 @@
+"""Members at a real provider (``homeport provider serve``, SQLite and PostgreSQL) with a real
+home through the CLI and a loopback SMTP sink: a members-only entry is a teaser to the public;
+a member asks for a link, gets it by mail, signs in and reads the whole entry; links are single
+use and bound to their host, sessions to theirs; asking is rate-limited and does not tell who
+is a member; a provider told ``--members-content off`` serves teasers only; a member removed
+at home is refused after the next publish."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from typer.testing import CliRunner
+
+from homeport.cli.main import app
+from homeport.testing.smtp import SmtpSink
+
+from .provider_support import BASE, Provider
+from .repo_support import init
+
+SECRET = "Xylophone-members-only-sentence"
+HOST = f"alice.{BASE}"
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def provider(request: pytest.FixtureRequest, tmp_path: Path, sink: SmtpSink
+             ) -> Iterator[Provider]:
+    env = {"HOMEPORT_SMTP_URL": sink.url}
+    if request.param == "postgresql":
+        env["HOMEPORT_PROVIDER_DATABASE"] = request.getfixturevalue("fresh_postgres_url")
+    running = Provider(tmp_path / "provider", tmp_path / "provider.log", env=env,
+                       args=("--workers", "1"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def ok(*args: str, data: Path) -> str:
+    """A home command, in this process (a process each costs seconds on a loaded machine)."""
+    result = CliRunner().invoke(app, [*args, "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def get(provider: Provider, path: str, session: str = "", host: str = HOST) -> httpx.Response:
+    headers = {"Host": host}
+    if session:
+        headers["Cookie"] = f"hp_member={session}"
+    return httpx.get(provider.url + path, headers=headers, timeout=10)
+
+
+def ask(provider: Provider, email: str, host: str = HOST) -> httpx.Response:
+    return httpx.post(provider.url + "/_homeport/members/signin",
+                      data={"email": email, "next": "/articles/gold-essay/"},
+                      headers={"Host": host}, timeout=10)
+
+
+def mailed_link(sink: SmtpSink, email: str, count: int) -> str:
+    body = sink.wait_for(email, count).get_content()
+    found = re.search(r"http://\S+/_homeport/members/link\?token=\S+", body)
+    assert found, body
+    parts = urlsplit(found.group(0))
+    assert parts.netloc.startswith(HOST)
+    return f"{parts.path}?{parts.query}"
+
+
+def sign_in(provider: Provider, sink: SmtpSink, email: str, count: int) -> str:
+    assert ask(provider, email).status_code == 200
+    link = mailed_link(sink, email, count)
+    answer = get(provider, link)
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/articles/gold-essay/"
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Domain" not in cookie
+    assert get(provider, link).status_code == 400  # a link works once
+    return cookie.split(";", 1)[0].split("=", 1)[1]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("no_homeport_env")
+def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: SmtpSink) -> None:
+    home = tmp_path / "home"
+    init(home)
+    ok("tiers", "add", "Gold", "--price", "5", "--currency", "EUR", data=home)
+    ok("members", "add", "ann@example.org", "--tier", "gold", "--comp", data=home)
+    ok("members", "add", "bo@example.org", data=home)  # a member, not of gold
+    essay = tmp_path / "essay.md"
+    essay.write_text(f"---\ntitle: Gold essay\n---\nThe opening line.\n\n{SECRET}\n")
+    ok("add", "article", str(essay), "--visibility", "gold", data=home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    ok("publish", data=home)
+
+    teaser = get(provider, "/articles/gold-essay/")
+    assert teaser.status_code == 200 and "The opening line." in teaser.text
+    assert SECRET not in teaser.text and 'action="/_homeport/members/signin"' in teaser.text
+    for public in ("/", "/feed.atom", "/feed.json", "/sitemap.xml",
+                   "/_homeport/members/pages/articles/gold-essay/index.html",
+                   "/_homeport/members/entitlements.json"):
+        assert SECRET not in get(provider, public).text, public
+
+    session = sign_in(provider, sink, "ann@example.org", 1)
+    whole = get(provider, "/articles/gold-essay/", session)
+    assert SECRET in whole.text
+    assert whole.headers["cache-control"] == "private, no-store"
+    assert SECRET not in get(provider, "/articles/gold-essay/", session[:-2] + "AA").text
+    other = f"bob.{BASE}"  # the session is this host's only
+    assert SECRET not in get(provider, "/articles/gold-essay/", session, host=other).text
+
+    # A member of no tier signs in but reads the teaser; a stranger is answered alike.
+    bo = sign_in(provider, sink, "bo@example.org", 1)
+    assert SECRET not in get(provider, "/articles/gold-essay/", bo).text
+    stranger = ask(provider, "eve@example.org")
+    assert stranger.status_code == 200 and "eve@example.org" in stranger.text
+    link = mailed_link(sink, "eve@example.org", 1)
+    assert get(provider, link).status_code == 403  # not confirmed at home yet
+    assert ask(provider, "not an address").status_code == 400
+    assert httpx.post(provider.url + "/_homeport/members/signin", content=b"x" * 10_000,
+                      headers={"Host": HOST}, timeout=10).status_code == 413
+    # At most five links an hour for one address.
+    codes = [ask(provider, "ann@example.org").status_code for _ in range(5)]
+    assert codes == [200] * 4 + [429]
+
+    # A provider told to serve teasers only loses the tier keys at once.
+    ok("providers", "rules", provider.url, "--members-content", "off", data=home)
+    assert SECRET not in get(provider, "/articles/gold-essay/", session).text
+    ok("providers", "rules", provider.url, "--members-content", "on", data=home)
+    assert SECRET in get(provider, "/articles/gold-essay/", session).text
+
+    # Removed at home: refused at the provider after the next publish.
+    ok("members", "remove", "ann@example.org", data=home)
+    ok("publish", data=home)
+    assert SECRET not in get(provider, "/articles/gold-essay/", session).text

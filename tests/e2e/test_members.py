@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
 from typer.testing import CliRunner
 
 from homeport.cli.main import app

@@ -18,6 +18,7 @@ Files in a build (``AS2_SUFFIX`` marks what is answered as ``application/activit
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,10 +133,12 @@ def username_for(profile: Profile, base_url: str) -> str:
 AS2_TYPES = ("application/activity+json", "application/ld+json")
 
 
+@functools.lru_cache(maxsize=256)
 def wants_activity(accept: str) -> bool:
     """Whether an ``Accept`` header asks for the AS2 object rather than the page: an AS2 type
     with a q-value above 0 and not below any HTML type's (browsers send ``text/html`` first and
-    ``*/*`` last; ActivityPub clients send only the AS2 types)."""
+    ``*/*`` last; ActivityPub clients send only the AS2 types). Clients send a handful of
+    distinct values, hence the cache (the provider asks on every page request)."""
     best_as2 = 0.0
     best_html = 0.0
     for item in accept.split(","):

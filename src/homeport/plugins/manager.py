@@ -22,6 +22,7 @@ from typing import Any
 import pluggy
 
 from homeport.plugins import PROJECT, hookspecs, state
+from homeport.plugins.kinds import Connector, Exporter, Importer
 from homeport.settings import Settings, coerce
 
 log = logging.getLogger("homeport.plugins")
@@ -96,6 +97,31 @@ class Plugins:
             if answer is not None:
                 answers.append((name, answer))
         return answers
+
+    def by_name(self, hook: str, **kwargs: Any) -> dict[str, Any]:
+        """A ``register_*`` hook's objects by their ``name`` (importers, exporters,
+        connectors): the first plugin to claim a name keeps it, a later one is logged."""
+        found: dict[str, Any] = {}
+        for plugin, answer in self.call(hook, **kwargs):
+            for item in answer:
+                name = str(getattr(item, "name", ""))
+                if name in found:
+                    log.warning("plugin %r: %s %r is taken; ignored", plugin, hook, name)
+                    continue
+                found[name] = item
+        return found
+
+    def importers(self) -> dict[str, Importer]:
+        """``homeport import-from KIND``'s kinds."""
+        return self.by_name("register_importers")
+
+    def exporters(self) -> dict[str, Exporter]:
+        """``homeport export-to KIND``'s kinds."""
+        return self.by_name("register_exporters")
+
+    def connectors(self, settings: Settings) -> dict[str, Connector]:
+        """The sign-in connectors configured in ``settings``."""
+        return self.by_name("register_connectors", settings=settings)
 
     def gather(self, hook: str, **kwargs: Any) -> list[Any]:
         """Every enabled plugin's answers to a ``register_*`` hook, flattened into one list."""

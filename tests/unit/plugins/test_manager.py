@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.routing import Route
@@ -114,3 +115,26 @@ def test_an_unknown_top_level_key_is_still_refused(tmp_path: Path) -> None:
     (tmp_path / "homeport.toml").write_text("recipes_per_page = 12\n")
     with pytest.raises(SettingsError, match="unknown setting 'recipes_per_page'"):
         load_settings(tmp_path)
+
+
+class _Importer:
+    title = "T"
+    accepts = "a file"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def run(self, request: kinds.ImportRequest) -> Any:
+        yield kinds.ImportItem("1", "created")
+
+
+def test_importers_by_name_first_claim_wins() -> None:
+    plugins = manager.load(third_party=False, builtins=())
+    first, second = _Importer("wordpress"), _Importer("wordpress")
+    plugins.register(_module("a", register_importers=lambda: [first]), "a", builtin=True)
+    plugins.register(_module("b", register_importers=lambda: [second, _Importer("ghost")]), "b",
+                     builtin=False)
+    found = plugins.importers()
+    assert list(found) == ["wordpress", "ghost"] and found["wordpress"] is first
+    assert isinstance(first, kinds.Importer)  # the protocol is structural
+    assert plugins.exporters() == {} and plugins.connectors(None) == {}  # type: ignore[arg-type]

@@ -117,10 +117,14 @@ def test_a_provider_on_postgresql_takes_a_publish_serves_it_and_restores(
     ok("export", str(tmp_path / "restored.bundle"), data=restored)
     assert (tmp_path / "restored.bundle").read_bytes() == (tmp_path / "home.bundle").read_bytes()
 
-    # the restore gave the new device a key of its own and told the provider: from now on it
-    # is the one that publishes, and the old device is refused with a line that says why
+    # the restore made the new device the primary (a root-signed handoff with its own key):
+    # from now on it is the one that publishes, and the old device is refused with a line
+    # that says why, and keeps what it learnt (a standby: its own writes are refused too)
     lost = cli("publish", data=home)
-    assert lost.code != 0 and "not authorised" in lost.err
+    assert lost.code != 0 and "standby" in lost.err
+    assert json.loads((home / "handoff.json").read_text())["epoch"] == 1
+    standby = cli("add", "note", "Written on the old device", data=home)
+    assert standby.code != 0 and "standby" in standby.err
 
     provider("suspend", "alice", data=data, database=database)
     assert httpx.get(url, headers={"Host": f"alice.{BASE}"}, timeout=10).status_code == 503

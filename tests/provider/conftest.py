@@ -65,6 +65,8 @@ class Home:
     site: str = "blog"
     audience: str = ""
     """The provider's address, which every signature names."""
+    phrase: str = ""
+    """The recovery phrase (the root key's source), for tests of identity operations."""
     _n: int = field(default=0)
 
     @property
@@ -169,7 +171,7 @@ class Home:
 
 
 def make_home(path: Path) -> Home:
-    identity, _ = ids.create(path)
+    identity, phrase = ids.create(path)
     sign_with = signer(path)
     repo = Repository.open(path, repo_keys(path))
     key = sign_with.key
@@ -182,6 +184,7 @@ def make_home(path: Path) -> Home:
         key=key,
         did=identity.did,
         operations=identity.operations,
+        phrase=phrase,
     )
     home.put_record("private", "secret", False, title="my diary")
     return home

@@ -41,11 +41,14 @@ async def restore(p: Page) -> Response:
         error = "Type all 24 words of your recovery phrase, separated by spaces."
     elif len(password) < MIN_PASSWORD:
         error = f"Choose a password of at least {MIN_PASSWORD} characters."
+    standby = None
     if error is None:
         try:
             outcome = await providers.restore(
                 p.ctx.settings, url, phrase, store=p.ctx.store, blobs=p.ctx.blobs
             )
+        except providers.NotPrimary as exc:
+            standby = str(exc)  # the data came: sign in, and say why it does not write
         except PhraseError as exc:
             error = wording.phrase_problem(exc)
         except ProviderError as exc:
@@ -64,12 +67,14 @@ async def restore(p: Page) -> Response:
             error = f"{exc}. Check the address and the phrase, then try again."
     if error is not None:
         # what was typed stays, so one wrong word does not mean typing 24 again
-        return p.render("restore.html", 400, error=error, url=url, phrase=phrase,
-                        password=password)
+        return p.render("restore.html", 400, error=error, url=url, phrase=phrase, password=password)
     await accounts.set_password(p.ctx, OWNER, password)
     store = store_of(p.ctx)
     store.drop_user(OWNER)
     p.replace_session(store.login(p.session, OWNER, p.now))
+    if standby is not None:
+        p.flash(f"Your home's data is here, but it is not the primary: {standby}")
+        return p.redirect(PREFIX + "/")
     versions = wording.plural(len(outcome.result.new_commits), "saved version")
-    p.flash(f"Your home is back from {url}: {versions}, every one checked.")
+    p.flash(f"Your home is back from {url} and lives here now: {versions}, every one checked.")
     return p.redirect(PREFIX + "/")

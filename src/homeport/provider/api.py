@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 import homeport
 from homeport import jsonio
+from homeport.core import handoff as handoff_rules
 from homeport.core.canonical import canonical
 from homeport.core.identity import IdentityError, current_key
 from homeport.crypto.signing import verify as verify_signature
@@ -152,11 +153,14 @@ async def authenticate(
     limit: int = MAX_JSON,
     rotating: bool = False,
     digest: str | None = None,
+    writes: bool = False,
 ) -> tuple[Tenant, bytes]:
     """The signing tenant and the request body; 401/403/410 otherwise. With ``rotating``, a
     key authorised by a longer identity log in the body is accepted too (``POST /identity``).
     With ``digest`` (a segmented pack), the signature covers that instead of the body, which is
-    left unread for the caller to check piece by piece."""
+    left unread for the caller to check piece by piece. A request that ``writes`` is refused
+    with 409 ``not-primary`` unless its key is the primary the tenant's latest handoff names
+    (``core/handoff.py``): a standby copy of a home reads, it never changes what is here."""
     header = request.headers.get("authorization")
     try:
         did = parse(header)["did"]
@@ -177,13 +181,15 @@ async def authenticate(
             with contextlib.suppress(IdentityError, TypeError, KeyError, AttributeError):
                 allowed.add(current_key(tenant.did, ops, verify_signature))
     now = provider.clock()
+    # keys the log once authorised sign well enough to be told the home moved (below)
+    retired = {str(op.get("key")) for op in tenant.operations if isinstance(op, dict)}
     try:
         signed = check_authorization(
             header,
             request.method,
             _target(request),
             body,
-            allowed,
+            allowed | retired,
             provider.audiences(request),
             now,
             digest=digest,
@@ -192,11 +198,37 @@ async def authenticate(
         raise wrong_audience(exc) from None
     except AuthError as exc:
         raise ProviderError(401, "unauthorized", str(exc)) from None
+    if signed.key not in allowed:
+        # a standby (its key rotated out by the move) learns where the home lives now
+        await check_primary(provider, tenant, signed.key)
+        raise ProviderError(
+            401, "unauthorized", "the request is signed by a key this tenant has not authorised"
+        )
     # remembered for as long as its timestamp would pass the clock check, and then some
     expires = max(now + NONCE_MS, signed.ts + CLOCK_SKEW_MS + NONCE_MARGIN_MS)
     if not await provider.query(provider.db.remember_nonce, signed.nonce, expires, now):
         raise ProviderError(401, "replayed", "this request was already received (a replay)")
+    if writes:
+        await check_primary(provider, tenant, signed.key)
     return tenant, body
+
+
+async def check_primary(provider: Provider, tenant: Tenant, key: str) -> None:
+    """409 ``not-primary`` (saying where the home now lives) unless ``key`` may write."""
+    doc = await provider.query(provider.db.handoff, tenant.name)
+    held = None if doc is None else handoff_rules.parse(doc, tenant.did, verify_signature)
+    if not handoff_rules.is_primary(held, key):
+        assert held is not None
+        raise ProviderError(
+            409,
+            "not-primary",
+            f"this copy of the home is a standby: since handoff {held.epoch} its primary is "
+            f"{held.where or 'another device'}, which alone may change it here",
+            epoch=held.epoch,
+            primary=held.primary,
+            where=held.where,
+            handoff=held.doc,
+        )
 
 
 def wrong_audience(exc: AudienceError) -> ProviderError:
@@ -353,6 +385,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
         ],
         "last_publish": tenant.last_publish,
         "state": tenant.state,
+        "handoff": provider.db.handoff(tenant.name),
     }
 
 
@@ -363,7 +396,7 @@ async def get_tenant(request: Request, provider: Provider) -> Response:
 
 async def identity(request: Request, provider: Provider) -> Response:
     """A longer identity log (after ``identity rotate``), signed by its new key."""
-    tenant, body = await authenticate(request, provider, rotating=True)
+    tenant, body = await authenticate(request, provider, rotating=True, writes=True)
     ops = json_of(body).get("operations")
     if not isinstance(ops, list):
         raise ProviderError(400, "bad-identity", "operations must be a list")
@@ -372,8 +405,73 @@ async def identity(request: Request, provider: Provider) -> Response:
     return JSONResponse({"operations": len(ops)})
 
 
+async def take_handoff(request: Request, provider: Provider) -> Response:
+    """A root-signed handoff making a device key the primary (``core/handoff.py``), with the
+    identity log that puts that key in force; both are kept together, and only when the epoch
+    is above the one held: of two copies racing to become primary, the first one wins."""
+    tenant, body = await authenticate(request, provider, rotating=True)
+    doc = json_of(body)
+    ops = doc.get("operations", tenant.operations)
+    if not isinstance(ops, list):
+        raise ProviderError(400, "bad-identity", "operations must be a list")
+    try:
+        new = handoff_rules.parse(doc.get("handoff"), tenant.did, verify_signature)
+    except handoff_rules.HandoffError as exc:
+        raise ProviderError(400, "bad-handoff", f"{exc}; nothing was changed") from None
+    held_doc = await provider.query(provider.db.handoff, tenant.name)
+    if held_doc is not None:  # a loser of the race is told who won before anything else
+        _refuse_stale(handoff_rules.parse(held_doc, tenant.did, verify_signature), new)
+    receive.check_continues(tenant, ops)
+    if new.primary != _key_in_force(tenant.did, ops):
+        raise ProviderError(
+            400,
+            "bad-handoff",
+            "the handoff names a primary that the identity log does not put in force; "
+            "nothing was changed",
+        )
+    won = await in_thread(
+        provider.db.take_handoff,
+        tenant.name,
+        new.epoch,
+        new.primary,
+        new.doc,
+        ops,
+        tenant.operations,
+    )
+    if not won:
+        doc_held = await provider.query(provider.db.handoff, tenant.name)
+        held = (
+            None
+            if doc_held is None
+            else handoff_rules.parse(doc_held, tenant.did, verify_signature)
+        )
+        if held is not None:
+            _refuse_stale(held, new)
+        if held is None or held.digest != new.digest:
+            raise ProviderError(
+                409, "stale-handoff", "the identity log changed meanwhile: nothing was changed"
+            )
+    return JSONResponse({"epoch": new.epoch, "primary": new.primary})
+
+
+def _refuse_stale(held: handoff_rules.Handoff, new: handoff_rules.Handoff) -> None:
+    """409 ``stale-handoff`` unless ``new`` follows ``held`` (or is ``held`` again: a retry)."""
+    if handoff_rules.follows(held, new) or held.digest == new.digest:
+        return
+    raise ProviderError(
+        409,
+        "stale-handoff",
+        f"handoff {held.epoch} is already here, making {held.where or 'another copy'} the "
+        "primary: this one changes nothing (another copy of the home became the primary first)",
+        epoch=held.epoch,
+        primary=held.primary,
+        where=held.where,
+        handoff=held.doc,
+    )
+
+
 async def delete_tenant(request: Request, provider: Provider) -> Response:
-    tenant, _ = await authenticate(request, provider)
+    tenant, _ = await authenticate(request, provider, writes=True)
     async with provider.lock(tenant.name):
         await in_thread(remove_tenant, provider.db, provider.settings.data_dir, tenant.name)
     return JSONResponse({"deleted": tenant.name})
@@ -551,7 +649,7 @@ async def bundle(request: Request, provider: Provider) -> Response:
 
 # --- publishing ----------------------------------------------------------------------------
 async def publish(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     req = receive.Publish.parse(json_of(body))
     async with provider.lock(tenant.name):
         current = await provider.query(provider.db.tenant, tenant.name) or tenant
@@ -584,7 +682,7 @@ async def publish(request: Request, provider: Provider) -> Response:
 
 
 async def rollback(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     seq = json_of(body).get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool):
         raise ProviderError(400, "bad-request", "rollback needs 'seq', a number")
@@ -632,7 +730,7 @@ def _domain_of(body: bytes, provider: Provider) -> str:
 
 
 async def add_domain(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     domain = _domain_of(body, provider)
     held = await provider.query(provider.db.domain, domain)
     if held is not None and held.tenant != tenant.name:
@@ -655,7 +753,7 @@ async def add_domain(request: Request, provider: Provider) -> Response:
 
 
 async def verify_domain(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     domain = _domain_of(body, provider)
     held = await provider.query(provider.db.domain, domain)
     if held is None or held.tenant != tenant.name:
@@ -715,6 +813,7 @@ def routes() -> list[Route]:
         Route("/tenant", endpoint(get_tenant), methods=["GET"]),
         Route("/tenant", endpoint(delete_tenant), methods=["DELETE"]),
         Route("/identity", endpoint(identity), methods=["POST"]),
+        Route("/handoff", endpoint(take_handoff), methods=["POST"]),
         Route("/objects/missing", endpoint(objects_missing), methods=["POST"]),
         Route("/objects/fetch", endpoint(objects_fetch), methods=["POST"]),
         Route("/objects", endpoint(objects_upload), methods=["POST"]),

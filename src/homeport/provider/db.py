@@ -188,6 +188,12 @@ CREATE TABLE IF NOT EXISTS member_payments (
     PRIMARY KEY (tenant, subscription)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS member_payments_email ON member_payments (tenant, email_hash);
+CREATE TABLE IF NOT EXISTS handoffs (
+    tenant TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    primary_key TEXT NOT NULL,
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -401,6 +407,42 @@ class ProviderDB:
     def set_live(self, name: str, live_seq: int | None) -> None:
         self._run("UPDATE tenants SET live_seq = ? WHERE name = ?", (live_seq, name))
 
+    # --- handoffs (which copy of a home writes: core/handoff.py) ----------------------------
+    def handoff(self, name: str) -> dict[str, Any] | None:
+        """The latest handoff record this tenant's root key signed, as it was sent."""
+        row = self._one("SELECT doc FROM handoffs WHERE tenant = ?", (name,))
+        return None if row is None else dict(json.loads(row[0]))
+
+    def take_handoff(
+        self,
+        name: str,
+        epoch: int,
+        primary: str,
+        doc: dict[str, Any],
+        operations: list[dict[str, Any]],
+        before: list[dict[str, Any]],
+    ) -> bool:
+        """Keep ``doc`` when its epoch is above the one held, with the identity log that puts
+        its primary in force, in one transaction; False (nothing changed) when an equal or
+        higher epoch is already held, or the log is no longer ``before`` (what the caller
+        checked ``operations`` against): of two racing handoffs, the first to commit wins."""
+        with self.transaction(lock=f"handoff:{name}") as db:
+            row = db.execute("SELECT operations FROM tenants WHERE name = ?", (name,)).fetchone()
+            if row is None or json.loads(row[0]) != before:
+                return False
+            cur = db.execute(
+                "INSERT INTO handoffs VALUES (?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET"
+                " epoch = excluded.epoch, primary_key = excluded.primary_key, doc = excluded.doc"
+                " WHERE handoffs.epoch < excluded.epoch",
+                (name, epoch, primary, json.dumps(doc)),
+            )
+            if cur.rowcount != 1:
+                return False
+            db.execute(
+                "UPDATE tenants SET operations = ? WHERE name = ?", (json.dumps(operations), name)
+            )
+            return True
+
     # --- invites and enrollment -------------------------------------------------------------
     def add_invite(self, code: str, name: str | None, quota: int, now: int, expires: int) -> None:
         self._run(
@@ -447,6 +489,7 @@ class ProviderDB:
                 "DELETE FROM tenants WHERE name = ? AND did = ? AND state = ?", (name, did, DELETED)
             )
             db.execute("DELETE FROM domains WHERE tenant = ?", (name,))
+            db.execute("DELETE FROM handoffs WHERE tenant = ?", (name,))
             db.execute(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, NULL,"
                 " NULL, NULL)",

@@ -453,7 +453,7 @@ def _check_all(
 async def put_delegations(request: Request, provider: Provider) -> Response:
     """The home's whole list for this provider: every delegation in it is checked (signed by
     this tenant, for this provider) before any is kept; all or nothing."""
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     doc = json_of(body)
     issued, docs = doc.get("issued"), doc.get("delegations")
     if not isinstance(issued, int) or isinstance(issued, bool) or not 0 <= issued < 2**53:

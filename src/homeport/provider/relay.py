@@ -118,7 +118,7 @@ def _item(found: Waiting) -> dict[str, Any]:
 
 
 async def take(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     doc = json_of(body)
     after = _number(doc, "after", 0, 2**62)
     wait = _number(doc, "wait", 0, MAX_WAIT_MS)

@@ -16,6 +16,7 @@ from homeport.core.permissions import EVERYONE
 from homeport.core.records import strip_meta
 from homeport.services import accounts, schemas
 from homeport.services.context import Context, User
+from homeport.services.handoff import require_primary
 from homeport.services.resources import (
     ACCOUNT,
     BUCKET,
@@ -99,6 +100,7 @@ async def save(
 
     The object itself is written last: on PostgreSQL that statement takes the collection's
     timestamp row lock, which concurrent writers of the collection queue on until commit."""
+    require_primary(ctx)
     uri = resource.uri(parent_uri, object_id)
     ancestors: dict[str, JSONObject] = {}
     await require_writable(ctx, user, resource, parent_uri, object_id, exists=existing is not None)
@@ -311,6 +313,7 @@ async def delete(
 ) -> JSONObject:
     """Delete one object after the write check; ``precondition`` (the caller's If-Match, say)
     sees the object before anything changes, so it is read once."""
+    require_primary(ctx)
     uri = resource.uri(parent_uri, object_id)
     await require(ctx, user, resource.name, uri, "write")
     existing = await get_existing(ctx, resource, parent_uri, object_id)
@@ -347,6 +350,7 @@ async def delete_many(
     ctx: Context, user: User, resource: Resource, parent_uri: str, objects: list[JSONObject]
 ) -> list[JSONObject]:
     """Delete the listed objects the user may write (the API already filtered what it sees)."""
+    require_primary(ctx)
     deleted = []
     for obj in objects:
         uri = resource.uri(parent_uri, obj["id"])

@@ -37,6 +37,8 @@ class ProviderError(Exception):
         self.status = status
         self.code = code
         self.missing: list[str] = []
+        self.handoff: dict[str, Any] | None = None
+        """With ``not-primary`` and ``stale-handoff``: the handoff record the provider holds."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class ProviderClient:
         error = ProviderError(self.url, response.status_code, code, message)
         if isinstance(doc, dict) and isinstance(doc.get("missing"), list):
             error.missing = [str(m) for m in doc["missing"]]
+        if isinstance(doc, dict) and isinstance(doc.get("handoff"), dict):
+            error.handoff = doc["handoff"]
         return error
 
     def _json(self, method: str, path: str, doc: Any = None, signed: bool = True) -> Any:
@@ -194,6 +198,11 @@ class ProviderClient:
         """Hand the provider a longer identity log (a new device key, after a rotation or a
         restore); the request is signed by the key that log puts in force."""
         return self._json("POST", "/identity", {"operations": operations})
+
+    def handoff(self, record: dict[str, Any], operations: list[dict[str, Any]]) -> Any:
+        """Make the key ``record`` names the primary here (``core/handoff.py``), with the
+        identity log that puts it in force; 409 ``stale-handoff`` when another copy won."""
+        return self._json("POST", "/handoff", {"handoff": record, "operations": operations})
 
     def tenant(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/tenant")

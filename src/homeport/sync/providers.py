@@ -7,7 +7,6 @@ each with its own repository connection, so a slow or dead provider never holds 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -28,6 +27,7 @@ from homeport.crypto.keys import did_key, keys_from_phrase
 from homeport.repo.bundle import read_frames
 from homeport.repo.codec import ObjectError, check
 from homeport.repo.repository import Repository, RepositoryError
+from homeport.services import handoff
 from homeport.services import identity as ids
 from homeport.services import repository as repo_service
 from homeport.settings import Settings
@@ -234,6 +234,9 @@ def publish(
 
     with ThreadPoolExecutor(max_workers=len(providers)) as pool:
         outcomes = list(pool.map(one, providers))
+    for outcome in outcomes:  # a provider said another copy is the primary: a standby now
+        if isinstance(outcome.cause, ProviderError) and outcome.cause.handoff is not None:
+            handoff.keep(data_dir, outcome.cause.handoff)
     _sync_grants(settings, only, http)
     stamp = int(time.time() * 1000)
     saved = load(data_dir)
@@ -290,6 +293,11 @@ def rollback(settings: Settings, seq: int, http: HttpFactory = default_http) -> 
     return outcomes
 
 
+class NotPrimary(ProvidersError):
+    """This home holds the data, but another copy is the primary: it won the handoff first
+    (``core/handoff.py``), or the move could not be finished; this home stays a standby."""
+
+
 async def restore(
     settings: Settings,
     url: str,
@@ -297,33 +305,89 @@ async def restore(
     http: HttpFactory = default_http,
     store: RecordStore | None = None,
     blobs: BlobStore | None = None,
+    where: str | None = None,
 ) -> repo_service.ImportOutcome:
-    """Rebuild this (empty) home from one provider with the phrase alone: download its bundle,
-    then import it (which verifies every hash and signature before writing anything)."""
+    """Bring the home here from one provider with the phrase alone, and make this copy the
+    primary: download the provider's bundle and import it (every hash and signature verified
+    before anything is written; into an empty home, or moving a standby copy of the same home
+    forward), then hand the provider a root-signed handoff naming this device's new key.
+    ``NotPrimary`` when another copy became the primary first, or the provider did not take
+    the handoff: the data is here, but this copy refuses writes until a retry wins."""
     keys = keys_from_phrase(phrase)
     did = did_key(keys.root.public_key())
     creds = Credentials(did, keys.root)
     wanted = normalise_url(url)
+    existing = ids.exists(settings.data_dir)
+    if existing and ids.load(settings.data_dir).did != did:
+        raise ProvidersError("this home has another identity: restore into an empty home")
     with tempfile.TemporaryDirectory(prefix="homeport-restore-") as scratch:
         target = Path(scratch) / "restore.bundle"
-        with http() as client, open(target, "wb") as out:
+        with http() as client:
             provider = ProviderClient(wanted, creds, client)
-            provider.download_bundle(out)
+            with open(target, "wb") as out:
+                provider.download_bundle(out)
             tenant = provider.tenant()
         outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
+    if existing:  # this copy's key was rotated out by the move away: a new one, from the root
+        ids.rotate(settings.data_dir, phrase)
     entry = {
         "url": wanted,
         "tenant": tenant.get("name"),
         "site": tenant.get("site"),
         "enrolled": int(time.time() * 1000),
     }
-    save(settings.data_dir, [entry])
-    # The restore gave this device a key of its own: tell the provider now, or everything it is
-    # asked before the next publish is refused as signed by a key it has not seen.
-    with contextlib.suppress(ProviderError), http() as client:
-        operations = ids.load(settings.data_dir).operations
-        ProviderClient(wanted, credentials(settings.data_dir), client).update_identity(operations)
+    others = [p for p in load(settings.data_dir) if p["url"] != wanted] if existing else []
+    save(settings.data_dir, [entry, *others])
+    take_over(
+        settings,
+        wanted,
+        keys.root,
+        tenant.get("handoff"),
+        where or f"a device (moved from {wanted})",
+        http,
+    )
     return outcome
+
+
+def take_over(
+    settings: Settings,
+    url: str,
+    root: Ed25519PrivateKey,
+    held: Any,
+    where: str | None = None,
+    http: HttpFactory = default_http,
+) -> int:
+    """Sign a handoff one epoch above ``held`` (what the provider holds) naming this home's
+    signing key, and hand it to the provider with the identity log that authorises that key;
+    the epoch, once the provider took it. Until then this copy refuses writes (the pending
+    mark), so an interrupted move never leaves two copies writing."""
+    data_dir = settings.data_dir
+    identity = ids.load(data_dir)
+    if isinstance(held, dict):
+        handoff.keep(data_dir, held)
+    epoch = (held.get("epoch") if isinstance(held, dict) else 0) or 0
+    record = handoff.signed(root, int(epoch) + 1, identity.signing_key, where or "a device")
+    handoff.mark_pending(data_dir, record)
+    try:
+        with http() as client:  # the root's act: the root signs the request too
+            ProviderClient(url, Credentials(identity.did, root), client).handoff(
+                record, identity.operations
+            )
+    except ProviderError as exc:
+        if exc.handoff is not None:
+            handoff.keep(data_dir, exc.handoff)
+            handoff.clear_pending(data_dir)
+        raise NotPrimary(
+            f"{exc}. This copy has the data but stays a standby; "
+            + (
+                "make changes where the home lives."
+                if exc.code == "stale-handoff"
+                else f"try again with: homeport restore --from {url}"
+            )
+        ) from None
+    handoff.keep(data_dir, record)
+    handoff.clear_pending(data_dir)
+    return int(record["epoch"])
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""Moving a home between copies through the root-signed handoff, over loopback with the real
+CLI and a real provider process: a home at a provider moves to a device with
+``restore --from`` (the device becomes the primary, the old copy a standby that refuses
+writes and says where the home lives), a wrong phrase changes nothing, and the home moves back
+with every entry (export equality)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .provider_support import Provider
+from .repo_support import cli, init, ok
+
+
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[Provider]:
+    started = Provider(tmp_path / "provider", tmp_path / "provider.log")
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def export(data: Path, target: Path) -> bytes:
+    ok("export", str(target), data=data)
+    return target.read_bytes()
+
+
+def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -> None:
+    hosted, device = tmp_path / "hosted", tmp_path / "device"
+    phrase = init(hosted)["phrase"]
+    ok("add", "note", "Written at the first copy", data=hosted)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=hosted)
+    ok("publish", data=hosted)
+
+    # a wrong phrase (another identity's) changes nothing: the first copy stays the primary
+    stranger = init(tmp_path / "stranger")["phrase"]
+    wrong = cli("restore", "--from", provider.url, data=device, stdin=stranger)
+    assert wrong.code != 0
+    assert not (device / "identity.json").exists()
+    ok("add", "note", "Still the primary", data=hosted)
+    ok("publish", data=hosted)
+
+    # move home: the device restores everything and becomes the primary
+    ok("restore", "--from", provider.url, data=device, stdin=phrase)
+    assert json.loads((device / "handoff.json").read_text())["epoch"] == 1
+    assert export(hosted, tmp_path / "a.bundle") == export(device, tmp_path / "b.bundle")
+    lost = cli("publish", data=hosted)
+    assert lost.code != 0 and "standby" in lost.err and "moved from" in lost.err
+    refused = cli("add", "note", "Written on the standby", data=hosted)
+    assert refused.code != 0 and "standby" in refused.err
+    ok("add", "note", "Written on the device", data=device)
+    ok("publish", data=device)
+    assert "Written on the device" in provider.page("alice").text
+
+    # and back (the device is lost, say): the old copy catches up and is the primary again
+    ok("restore", "--from", provider.url, data=hosted, stdin=phrase)
+    assert json.loads((hosted / "handoff.json").read_text())["epoch"] == 2
+    assert export(hosted, tmp_path / "c.bundle") == export(device, tmp_path / "d.bundle")
+    assert cli("publish", data=device).code != 0
+    ok("add", "note", "Back at the first copy", data=hosted)
+    ok("publish", data=hosted)
+    assert "Back at the first copy" in provider.page("alice").text

@@ -191,7 +191,7 @@ def test_a_newcomer_publishes_restores_and_moves(
     new_home = homes("new-home")
     page = new_page(new_home)
     page.goto("/admin/")
-    page.get_by_role("link", name="Restore your home from a provider").click()
+    page.get_by_role("link", name="I already have a home at a provider").click()
     page.get_by_label("Address of one of your providers").fill(first.url)
     page.get_by_label("Your 24-word recovery phrase").fill(" ".join(words))
     page.get_by_label("Choose a password for this device").fill("a new password")

@@ -71,6 +71,7 @@ def test_a_new_home_restores_from_the_provider(
     client: Any, gui: Any, gui_invite: Any, provider: tuple[str, Path], tmp_path: Path,
     settings: Any,
 ) -> None:
+
     from starlette.testclient import TestClient
 
     from homeport.home import create_home_app
@@ -111,7 +112,25 @@ def test_a_new_home_restores_from_the_provider(
         (row,) = other.get("/admin/providers/status").json()
         assert row["health"] == "ok" and row["health_text"] == "reachable", row
         assert "Ada&#39;s corner" in done.text or "Ada's corner" in done.text
+        assert "lives here now" in done.text and "standby" not in done.text
     assert identity.load(fresh.data_dir).did == identity.load(settings.data_dir).did
+
+    # the restore moved the home (a handoff): the first copy's next publish is refused, and
+    # from then on it is a standby: its GUI says where the home lives and refuses changes,
+    # and so does /v1, with 409 in Kinto's error shape
+    page = client.get("/admin/providers")
+    client.post("/admin/providers/publish", data={"csrf": gui.csrf_of(page.text)})
+    last = events(client)[-1]
+    assert last["state"] == "failed" and "standby" in json.dumps(last), last
+    dashboard = client.get("/admin/")
+    assert "standby" in dashboard.text and "moved from" in dashboard.text
+    notes = client.get("/admin/notes")
+    refused = client.post("/admin/notes", data={"csrf": gui.csrf_of(notes.text), "text": "No"})
+    assert refused.status_code == 409 and "standby" in refused.text
+    api = client.put("/v1/buckets/elsewhere", json={}, auth=("admin", gui.password))
+    assert api.status_code == 409, api.text
+    assert api.json()["errno"] == 999 and "standby" in api.json()["message"]
+    assert client.get("/v1/buckets", auth=("admin", gui.password)).status_code == 200
 
 
 def saved_providers(settings: Any) -> list[dict[str, Any]]:

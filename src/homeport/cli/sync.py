@@ -257,7 +257,9 @@ def restore(
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rebuild this (empty) home from a provider with the recovery phrase (read from stdin)."""
+    """Bring the home here from a provider with the recovery phrase (read from stdin) and make
+    this copy the primary (a root-signed handoff the provider checks); run on a standby, moves
+    the home back to it."""
     from homeport.cli.identity import read_phrase
     from homeport.sync import providers
 

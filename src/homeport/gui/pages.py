@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from homeport.core.errors import HomeportError
 from homeport.gui import memory, state
 from homeport.gui.sessions import COOKIE, LIFETIME_MS, Session, store_of
+from homeport.services import handoff
 from homeport.services.context import Context
 
 PREFIX = "/admin"
@@ -96,6 +97,7 @@ class Page:
             path=self.request.url.path,
             prefix=PREFIX,
             undo=(self.session.secrets.get("undo") or {}).get("label"),
+            standby=handoff.standby_note(self.ctx) if self.session.user else None,
             **values,
         )
         return self.finish(HTMLResponse(html, status))

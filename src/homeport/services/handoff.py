@@ -96,12 +96,12 @@ def standby_of(data_dir: Path) -> rules.Handoff | None:
     return held
 
 
-def require_primary(ctx: Context) -> None:
-    """Refuse a write on a standby (409), saying where the home lives now. Read once per
-    change of the file (its mtime), so a write costs a ``stat`` or two. While a move to this
-    copy is not finished (the pending mark), writes wait for it too."""
+def standby_note(ctx: Context) -> str | None:
+    """What a standby says about itself (None on the primary). Read once per change of the
+    file (its mtime), so a write costs a ``stat`` or two. While a move to this copy is not
+    finished (the pending mark), it is not the primary either."""
     if (ctx.settings.data_dir / PENDING_FILE).exists():
-        raise Standby(
+        return (
             "This copy of the home is not the primary yet: the provider has not taken the "
             "move. Finish it with 'homeport restore --from <provider>' (or the Restore page)."
         )
@@ -109,15 +109,26 @@ def require_primary(ctx: Context) -> None:
     try:
         stamp = path.stat().st_mtime_ns
     except FileNotFoundError:
-        return
+        return None
     cached = ctx.caches.get("handoff")
     if cached is None or cached[0] != stamp:
-        cached = (stamp, standby_of(ctx.settings.data_dir))
+        try:
+            cached = (stamp, standby_of(ctx.settings.data_dir))
+        except ids.IdentityStateError as exc:  # unreadable: safer to write nothing
+            return f"This copy of the home cannot tell whether it is the primary: {exc}."
         ctx.caches["handoff"] = cached
     held: rules.Handoff | None = cached[1]
-    if held is not None:
-        raise Standby(
-            f"This copy of the home is a standby: since handoff {held.epoch} its primary is "
-            f"{held.where or 'another device'}. Make changes there, or move the home back here "
-            "with the recovery phrase."
-        )
+    if held is None:
+        return None
+    return (
+        f"This copy of the home is a standby: since handoff {held.epoch} its primary is "
+        f"{held.where or 'another device'}. Make changes there, or move the home back here "
+        "with the recovery phrase."
+    )
+
+
+def require_primary(ctx: Context) -> None:
+    """Refuse a write on a standby (409), saying where the home lives now."""
+    note = standby_note(ctx)
+    if note is not None:
+        raise Standby(note)

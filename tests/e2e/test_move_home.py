@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from homeport.crypto.keys import new_phrase
+
 from .provider_support import Provider
 from .repo_support import cli, init, ok
 
@@ -31,6 +33,7 @@ def export(data: Path, target: Path) -> bytes:
     return target.read_bytes()
 
 
+@pytest.mark.timeout(300)  # about 15 runs of the CLI, each a new Python process
 def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -> None:
     hosted, device = tmp_path / "hosted", tmp_path / "device"
     phrase = init(hosted)["phrase"]
@@ -39,17 +42,13 @@ def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -
     ok("publish", data=hosted)
 
     # a wrong phrase (another identity's) changes nothing: the first copy stays the primary
-    stranger = init(tmp_path / "stranger")["phrase"]
-    wrong = cli("restore", "--from", provider.url, data=device, stdin=stranger)
+    wrong = cli("restore", "--from", provider.url, data=device, stdin=new_phrase())
     assert wrong.code != 0
     assert not (device / "identity.json").exists()
-    ok("add", "note", "Still the primary", data=hosted)
-    ok("publish", data=hosted)
 
     # move home: the device restores everything and becomes the primary
     ok("restore", "--from", provider.url, data=device, stdin=phrase)
     assert json.loads((device / "handoff.json").read_text())["epoch"] == 1
-    assert export(hosted, tmp_path / "a.bundle") == export(device, tmp_path / "b.bundle")
     lost = cli("publish", data=hosted)
     assert lost.code != 0 and "standby" in lost.err and "moved from" in lost.err
     refused = cli("add", "note", "Written on the standby", data=hosted)
@@ -58,7 +57,8 @@ def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -
     ok("publish", data=device)
     assert "Written on the device" in provider.page("alice").text
 
-    # and back (the device is lost, say): the old copy catches up and is the primary again
+    # and back (the device is lost, say): the old copy catches up with every entry (the two
+    # export the same bytes) and is the primary again
     ok("restore", "--from", provider.url, data=hosted, stdin=phrase)
     assert json.loads((hosted / "handoff.json").read_text())["epoch"] == 2
     assert export(hosted, tmp_path / "c.bundle") == export(device, tmp_path / "d.bundle")

@@ -171,3 +171,20 @@ async def test_after_publish_sets_up_what_is_new(ctx: Context) -> None:
     await anyio.to_thread.run_sync(payments_home.after_publish, event)
     record = await payments_home.account(ctx)
     assert record is not None and sorted(record["prices"].values()) == ["bronze", "gold"]
+
+
+async def test_reconcile_takes_stripes_word(ctx: Context, fake: FakeStripe) -> None:
+    """Events missed while the home was away (a renewal): reconciling asks Stripe."""
+    await payments_home.setup(ctx, PROVIDERS)
+    session = await checkout_paid(ctx, fake, "renew@example.com")
+    await payments_home.apply_event(ctx, delivered(fake, "checkout.session.completed"), "")
+    sub_id = fake.objects[session]["subscription"]
+    httpx.post(f"{fake.base}/_test/subscriptions/{sub_id}/renew")
+    end = fake.objects[sub_id]["items"]["data"][0]["current_period_end"] * 1000
+    before = await store.find_member(ctx, "renew@example.com")
+    assert before is not None and before["paid_until"] < end
+    done = await payments_home.reconcile(ctx)
+    assert done["changed"] == 1 and done["subscriptions"] >= 1
+    after = await store.find_member(ctx, "renew@example.com")
+    assert after is not None and after["paid_until"] == end
+    assert (await payments_home.reconcile(ctx))["changed"] == 0

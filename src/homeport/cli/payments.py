@@ -46,6 +46,23 @@ def stripe(
     typer.echo("Stripe connected." + (f" Made: {', '.join(done)}." if done else ""))
 
 
+@payments_app.command("reconcile")
+def reconcile(ctx: typer.Context, data: DataOption = None) -> None:
+    """Ask Stripe about every member's subscription and write what it says."""
+    from homeport.interop import payments_home
+    from homeport.members.payments import PaymentError
+
+    async def work(context: Context) -> dict[str, int]:
+        try:
+            return await payments_home.reconcile(context)
+        except PaymentError as exc:
+            raise payments_home.PaymentSetupError(str(exc)) from None
+
+    done = run(ctx, data, work)
+    typer.echo(f"Checked {done['subscriptions']} subscriptions; {done['changed']} members "
+               "changed.")
+
+
 @payments_app.command("status")
 def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
     """The connected account (never its keys), the tiers' prices and each provider's

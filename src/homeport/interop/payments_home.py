@@ -248,7 +248,38 @@ async def apply_event(ctx: Context, body: bytes, provider: str) -> dict[str, Any
 
 
 __all__ = ["COLLECTION_NAME", "PaymentSetupError", "account", "apply_event", "connect",
-           "setup", "stripe_event"]
+           "reconcile", "setup", "stripe_event"]
+
+
+async def reconcile(ctx: Context) -> dict[str, int]:
+    """Ask Stripe about every member's Stripe subscription and write what it says (period
+    ends, cancellations, tiers): what the home does when it comes back after missing events,
+    or at any time (``homeport payments reconcile``). How many members changed."""
+    record = await account(ctx)
+    if record is None:
+        raise PaymentSetupError("no Stripe account is connected here (homeport payments stripe)")
+    did = identity.load(ctx.settings.data_dir).did
+    offer = Offer(did, dict(record.get("prices") or {}))
+    stripe, key = processor(ctx), str(record["secret_key"])
+    checked = changed = 0
+    for member in await store.list_members(ctx):
+        refs = [p for p in member.get("payments") or []
+                if isinstance(p, Mapping) and p.get("processor") == "stripe"
+                and p.get("subscription")]
+        best = None
+        for ref in refs:
+            sub = await asyncio.to_thread(stripe.subscription, key, str(ref["subscription"]))
+            checked += 1
+            access = subscription_access(sub, offer)
+            if access is not None and (best is None or access.until > best.until):
+                best = access
+        if best is None or member.get("status") == "comped":
+            continue
+        wanted = {"tier": best.tier, "status": "paid", "paid_until": best.until}
+        if any(member.get(k) != v for k, v in wanted.items()):
+            await store.update_member(ctx, str(member["email"]), wanted)
+            changed += 1
+    return {"subscriptions": checked, "changed": changed}
 
 
 async def setup_and_push(ctx: Context) -> list[str]:

@@ -110,7 +110,8 @@ class FakeStripe:
     clock: Any = time.time
     resolve: dict[str, str] = field(default_factory=dict)
     """``host:port`` of a webhook URL → the loopback ``http://127.0.0.1:port`` to connect to
-    instead (names like ``alice.prov.test`` that no resolver knows), sent with that ``Host``."""
+    instead (names like ``alice.prov.test`` that no resolver knows), sent with that ``Host``.
+    Any other address that is not loopback is never contacted (the delivery says so)."""
 
     def restricted_key(self) -> str:
         key = "rk_test_" + secrets.token_hex(12)
@@ -176,6 +177,10 @@ class FakeStripe:
         if netloc in self.resolve:
             target = self.resolve[netloc] + url.raw_path.decode()
             headers["Host"] = netloc
+        elif url.host not in ("127.0.0.1", "::1", "localhost") and not url.host.endswith(
+                ".localhost"):
+            delivery.error = "not sent: only loopback addresses (or resolve) are reached"
+            return
         try:
             answer = client.post(target, content=delivery.body, headers=headers)
             delivery.status = answer.status_code

@@ -170,3 +170,15 @@ def test_a_site_without_a_provider_build_is_not_on_the_fediverse(
                      ).status_code == 404
     assert world.get(HOST, "/activitypub/actor").status_code == 404
     assert _json(world.get(HOST, "/nodeinfo/2.1"))["usage"]["localPosts"] == 0
+
+
+def test_the_provider_own_name_answers_nodeinfo_for_all_its_sites(
+    world: World, published: tuple[Home, dict[str, sites.Entry]]
+) -> None:
+    world.enrolled("bob")
+    index = _json(world.get(BASE, "/.well-known/nodeinfo"))
+    assert index["links"][0]["href"] == f"http://{BASE}/nodeinfo/2.1"
+    info = _json(world.get(BASE, "/nodeinfo/2.1"))
+    assert info["usage"]["users"]["total"] == 2 and info["openRegistrations"] is False
+    assert world.get(BASE, "/anything").status_code == 404
+    assert world.get("stranger.test", "/nodeinfo/2.1").status_code == 404

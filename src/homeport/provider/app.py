@@ -156,7 +156,8 @@ def create_provider_app(
     db = db or ProviderDB(settings.data_dir, settings.provider_database)
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
-    site = SiteServer(db, settings.data_dir, settings.base_domain)
+    open_signup = settings.hosted_homes and settings.hosted_signup == "open"
+    site = SiteServer(db, settings.data_dir, settings.base_domain, open_signup)
     admin = AdminPage(db, settings)
     hosted = None
     if settings.hosted_homes and home_factory is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from homeport import __version__, jsonio
+from homeport.provider.db import ACTIVE, ProviderDB
 from homeport.render import activitypub as ap
 
 PATHS = frozenset({ap.WEBFINGER, ap.NODEINFO_INDEX, ap.NODEINFO})
@@ -60,6 +61,20 @@ def answer(path: str, query: bytes, host: str, origin: str,
     if found is None:
         return _error(404, "No such account here.")
     return _json(200, ap.JRD_JSON, found)
+
+
+def site_count(db: ProviderDB) -> int:
+    """The sites this provider serves (active tenants)."""
+    return sum(1 for t in db.tenants() if t.state == ACTIVE)
+
+
+def provider_nodeinfo(path: str, origin: str, sites: int, open_signup: bool) -> Answer:
+    """NodeInfo at the provider's own name: each site is a user of this server."""
+    if path == ap.NODEINFO_INDEX:
+        return _json(200, "application/json", ap.nodeinfo_index(origin))
+    doc = ap.nodeinfo(__version__, open_signup, 0)
+    doc["usage"]["users"] = {"total": sites, "activeMonth": sites, "activeHalfyear": sites}
+    return _json(200, ap.NODEINFO_JSON, doc)
 
 
 def _load(raw: bytes | None) -> object:

@@ -360,10 +360,13 @@ class Announcements:
 class SiteServer:
     """The ASGI app for every request that is not the provider's own (``/_homeport/…``)."""
 
-    def __init__(self, db: ProviderDB, data_dir: Path, base_domain: str) -> None:
+    def __init__(self, db: ProviderDB, data_dir: Path, base_domain: str,
+                 open_signup: bool = False) -> None:
         self.db = db
         self.data_dir = data_dir
         self.base_domain = base_domain
+        self.open_signup = open_signup
+        """Anyone may sign up for a hosted home here: NodeInfo's ``openRegistrations``."""
         self.manifests = ManifestCache()
         self.bodies = BodyCache()
         self.hosts = HostCache(db, base_domain)
@@ -399,7 +402,7 @@ class SiteServer:
             await _plain(send, 503, "This site is unavailable for a moment.", head, retry)
             return
         if tenant is None:
-            await _plain(send, 404, "No site is served at this address.", head)
+            await self._no_site(scope, send, headers, host, head)
             return
         if tenant.state == DELETED:
             await _plain(send, 410, "This site has left this provider.", head)
@@ -441,6 +444,19 @@ class SiteServer:
             return
         await self._file(send, headers, found, status, head, link, extra)
 
+    async def _no_site(self, scope: Scope, send: Send, headers: dict[bytes, bytes], host: str,
+                       head: bool) -> None:
+        """A host with no site: the provider's own name answers NodeInfo for the provider
+        (how many sites it serves, whether anyone may sign up), anything else 404."""
+        own = host == self.base_domain.lower().strip(".")
+        if not own or scope["path"] not in (ap.NODEINFO_INDEX, ap.NODEINFO):
+            await _plain(send, 404, "No site is served at this address.", head)
+            return
+        users = await anyio.to_thread.run_sync(fediverse.site_count, self.db)
+        origin = self.announcements.origin(scope, headers, host)
+        answer = fediverse.provider_nodeinfo(scope["path"], origin, users, self.open_signup)
+        await _answer(send, answer, head)
+
     async def _fediverse(self, scope: Scope, send: Send, headers: dict[bytes, bytes],
                          host: str, tree: Tree, head: bool) -> None:
         """WebFinger and NodeInfo, from the files of the live tree (small: read on the loop)."""
@@ -454,11 +470,7 @@ class SiteServer:
         origin = self.announcements.origin(scope, headers, host)
         answer = fediverse.answer(scope["path"], scope.get("query_string", b""), host, origin,
                                   read)
-        out = [(b"content-type", answer.content_type.encode()),
-               (b"content-length", str(len(answer.body)).encode()), NOSNIFF, ANYONE,
-               (b"cache-control", REVALIDATE)]
-        await send({"type": "http.response.start", "status": answer.status, "headers": out})
-        await send({"type": "http.response.body", "body": b"" if head else answer.body})
+        await _answer(send, answer, head)
 
     async def _members(self, send: Send, headers: dict[bytes, bytes], tenant: str, host: str,
                        tree: Tree, rel: str, head: bool) -> bool:
@@ -566,6 +578,14 @@ def _cookie(header: bytes, name: bytes) -> str:
         if key == name:
             return value.decode("latin-1")
     return ""
+
+
+async def _answer(send: Send, answer: fediverse.Answer, head: bool) -> None:
+    out = [(b"content-type", answer.content_type.encode()),
+           (b"content-length", str(len(answer.body)).encode()), NOSNIFF, ANYONE,
+           (b"cache-control", REVALIDATE)]
+    await send({"type": "http.response.start", "status": answer.status, "headers": out})
+    await send({"type": "http.response.body", "body": b"" if head else answer.body})
 
 
 async def _stream(send: Send, path: str, size: int) -> None:

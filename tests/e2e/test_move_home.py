@@ -20,7 +20,7 @@ from .repo_support import cli, init, ok
 
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[Provider]:
-    started = Provider(tmp_path / "provider", tmp_path / "provider.log")
+    started = Provider(tmp_path / "provider", tmp_path / "provider.log", args=("--workers", "1"))
     started.start()
     try:
         yield started

@@ -269,6 +269,66 @@ def invite(
     typer.echo(f"The home enrolls with: homeport providers add {where} {code}", err=True)
 
 
+@provider_app.command("mirror-token")
+def mirror_token(
+    ctx: typer.Context,
+    label: Annotated[str, typer.Option(help="Whose mirror this is, for the operator.")] = "mirror",
+    data: DataOption = None,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Print a token with which a home may mirror the tenants that opted in (homeport
+    provider mirror); only its hash is kept."""
+    settings = _settings(ctx, data, provider_database=database)
+    token = "hpm_" + secrets.token_urlsafe(32)
+    db = open_db(settings)
+    try:
+        db.add_mirror_token(token, label[:100], int(time.time() * 1000))
+    finally:
+        db.close()
+    if as_json:
+        typer.echo(json.dumps({"token": token, "label": label[:100]}))
+        return
+    typer.echo(token)
+
+
+@provider_app.command("mirror")
+def mirror(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The provider to mirror, e.g. https://site.eu")],
+    token: Annotated[str, typer.Option(help="The token its operator gave (mirror-token).")],
+    into: Annotated[
+        Path | None, typer.Option(help="Where the copies go [default: <data>/mirrors/<host>].")
+    ] = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Keep a full backup copy of every tenant of a provider that opted in (homeport
+    providers mirror): each as a checked bundle its owner restores with the phrase
+    (homeport import). Run it again (a timer) to stay up to date: only what moved is fetched."""
+    from urllib.parse import urlsplit
+
+    from homeport.cli.repo import _settings as home_settings
+    from homeport.sync import mirror as mirroring
+    from homeport.sync.providers import ProvidersError
+
+    settings = home_settings(ctx, data)
+    target = into or settings.data_dir / "mirrors" / (urlsplit(url).netloc or url)
+    try:
+        done = mirroring.run(url, token, target)
+    except (ProvidersError, ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    rows = [vars(d) for d in done]
+    if as_json:
+        typer.echo(json.dumps({"into": str(target), "tenants": rows}))
+    else:
+        for d in done:
+            state = d.error or ("fetched" if d.fetched else "up to date")
+            typer.echo(f"{d.name}  commit {d.seq if d.seq is not None else '-'}  {state}")
+    if any(d.error for d in done):
+        raise typer.Exit(1)
+
+
 @provider_app.command()
 def tenants(
     ctx: typer.Context,

@@ -88,6 +88,25 @@ def remove(
     typer.echo(f"left {url}")
 
 
+@providers_app.command("mirror")
+def mirror(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="One of this home's providers.")],
+    off: Annotated[bool, typer.Option("--off", help="Stop being mirrored there.")] = False,
+    data: DataOption = None,
+) -> None:
+    """Let mirrors that provider's operator trusts keep a backup copy of this home (its
+    public objects readable, private ones sealed as at the provider), or stop it."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        where = providers.set_mirror(settings, url, not off)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{where}: {'not mirrored' if off else 'mirrored'} from now on")
+
+
 @providers_app.command("rules")
 def rules(
     ctx: typer.Context,
@@ -101,8 +120,11 @@ def rules(
     ] = None,
     members_content: Annotated[
         str | None,
-        typer.Option("--members-content", help="on: it may serve members-only entries to "
-                     "members (the default); off: it gets no tier keys and shows teasers only."),
+        typer.Option(
+            "--members-content",
+            help="on: it may serve members-only entries to "
+            "members (the default); off: it gets no tier keys and shows teasers only.",
+        ),
     ] = None,
     data: DataOption = None,
 ) -> None:
@@ -116,14 +138,20 @@ def rules(
     settings = _settings(ctx, data)
     try:
         chosen = providers.set_rules(
-            settings, url, None if only_content else exclude_tag or [],
-            None if only_content else exclude_type or [], content)
+            settings,
+            url,
+            None if only_content else exclude_tag or [],
+            None if only_content else exclude_type or [],
+            content,
+        )
     except _errors() as exc:
         raise _fail(str(exc)) from None
     if content is not None:
         _push_grants(settings, url)
-        typer.echo(f"{url}: members-only entries "
-                   + ("served to members" if content else "shown as teasers only"))
+        typer.echo(
+            f"{url}: members-only entries "
+            + ("served to members" if content else "shown as teasers only")
+        )
         if only_content:
             return
     if chosen["exclude_tags"] or chosen["exclude_types"]:
@@ -144,12 +172,15 @@ def _push_grants(settings: Any, url: str) -> None:
         pushed = grant_sync.sync_blocking(settings, only=url)
     except Exception as exc:  # reported, the rule is saved either way
         pushed = []
-        typer.echo(f"homeport: warning: {url} not told yet (the next publish will): {exc}",
-                   err=True)
+        typer.echo(
+            f"homeport: warning: {url} not told yet (the next publish will): {exc}", err=True
+        )
     for outcome in pushed:
         if outcome.error:
-            typer.echo(f"homeport: warning: {url} not told yet (the next publish will): "
-                       f"{outcome.error}", err=True)
+            typer.echo(
+                f"homeport: warning: {url} not told yet (the next publish will): {outcome.error}",
+                err=True,
+            )
 
 
 def publish(

@@ -610,6 +610,11 @@ async def bundle(request: Request, provider: Provider) -> Response:
     """The tenant's repository as a bundle, written to a temporary file in a thread and
     streamed from there: constant memory, and the export is one consistent read."""
     tenant, _ = await authenticate(request, provider)
+    return await bundle_response(provider, tenant)
+
+
+async def bundle_response(provider: Provider, tenant: Tenant) -> Response:
+    """``tenant``'s whole repository as a bundle (also what a mirror fetches, ``mirror.py``)."""
     tdir = provider.tdir(tenant)
     tmp_dir = provider.settings.data_dir / "tmp"
     tmp_dir.mkdir(exist_ok=True)

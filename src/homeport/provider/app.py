@@ -22,7 +22,16 @@ from homeport.interop import registry
 from homeport.interop.members.gate import members_page
 from homeport.interop.ports import InboxFull
 from homeport.plugins import manager
-from homeport.provider import activitypub_routes, domains, fedmove, grants, receive, relay, signup
+from homeport.provider import (
+    activitypub_routes,
+    domains,
+    fedmove,
+    grants,
+    mirror,
+    receive,
+    relay,
+    signup,
+)
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
 from homeport.provider.db import ProviderDB
@@ -40,9 +49,7 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 class ProviderApp:
     """Sites straight to ``SiteServer``; ``/_homeport/…`` and lifespan through Starlette."""
 
-    def __init__(
-        self, api: Starlette, site: SiteServer, hosted: HostedHomes | None = None
-    ) -> None:
+    def __init__(self, api: Starlette, site: SiteServer, hosted: HostedHomes | None = None) -> None:
         self.api = api
         self.site = site
         self.hosted = hosted
@@ -103,8 +110,12 @@ class ProviderWorker:
         self._parent = os.getpid()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings, "home_factory": self.home_factory, "_app": None,
-                "_parent": os.getpid()}
+        return {
+            "settings": self.settings,
+            "home_factory": self.home_factory,
+            "_app": None,
+            "_parent": os.getpid(),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -193,6 +204,7 @@ def create_provider_app(
                     *grants.routes(),
                     *activitypub_routes.routes(),
                     *relay.routes(),
+                    *mirror.routes(),
                     *fedmove.routes(),
                     Route("/{rest:path}", unknown, methods=ALL_METHODS),
                 ],

@@ -188,6 +188,11 @@ CREATE TABLE IF NOT EXISTS member_payments (
     PRIMARY KEY (tenant, subscription)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS member_payments_email ON member_payments (tenant, email_hash);
+CREATE TABLE IF NOT EXISTS mirror_optin (tenant TEXT PRIMARY KEY, since INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mirror_tokens (
+    token_hash TEXT PRIMARY KEY, label TEXT NOT NULL, created INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS handoffs (
     tenant TEXT PRIMARY KEY,
     epoch INTEGER NOT NULL,
@@ -407,6 +412,35 @@ class ProviderDB:
     def set_live(self, name: str, live_seq: int | None) -> None:
         self._run("UPDATE tenants SET live_seq = ? WHERE name = ?", (live_seq, name))
 
+    # --- mirrors (homes keeping a backup copy of the tenants that opted in: mirror.py) -----
+    def set_mirrored(self, name: str, on: bool, now: int) -> None:
+        if on:
+            self._run(
+                "INSERT INTO mirror_optin VALUES (?, ?) ON CONFLICT (tenant) DO NOTHING",
+                (name, now),
+            )
+        else:
+            self._run("DELETE FROM mirror_optin WHERE tenant = ?", (name,))
+
+    def mirrored(self) -> list[str]:
+        """The active tenants that opted in to being mirrored, by name."""
+        rows = self._all(
+            "SELECT m.tenant FROM mirror_optin m JOIN tenants t ON t.name = m.tenant"
+            " WHERE t.state = ? ORDER BY m.tenant",
+            (ACTIVE,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def add_mirror_token(self, token: str, label: str, now: int) -> None:
+        self._run("INSERT INTO mirror_tokens VALUES (?, ?, ?)", (code_hash(token), label, now))
+
+    def mirror_token(self, token: str) -> str | None:
+        """The label of a mirror token, None when it is not one (kept as a hash)."""
+        row = self._one(
+            "SELECT label FROM mirror_tokens WHERE token_hash = ?", (code_hash(token),)
+        )
+        return None if row is None else str(row[0])
+
     # --- handoffs (which copy of a home writes: core/handoff.py) ----------------------------
     def handoff(self, name: str) -> dict[str, Any] | None:
         """The latest handoff record this tenant's root key signed, as it was sent."""
@@ -490,6 +524,7 @@ class ProviderDB:
             )
             db.execute("DELETE FROM domains WHERE tenant = ?", (name,))
             db.execute("DELETE FROM handoffs WHERE tenant = ?", (name,))
+            db.execute("DELETE FROM mirror_optin WHERE tenant = ?", (name,))
             db.execute(
                 f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, NULL,"
                 " NULL, NULL)",

@@ -204,6 +204,10 @@ class ProviderClient:
         identity log that puts it in force; 409 ``stale-handoff`` when another copy won."""
         return self._json("POST", "/handoff", {"handoff": record, "operations": operations})
 
+    def set_mirror(self, on: bool) -> Any:
+        """Whether mirrors the operator trusts may keep a backup copy of this home here."""
+        return self._json("POST", "/mirror", {"mirror": on})
+
     def tenant(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/tenant")
         return result

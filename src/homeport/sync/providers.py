@@ -126,7 +126,10 @@ def remove(
 
 
 def set_rules(
-    settings: Settings, url: str, exclude_tags: list[str] | None, exclude_types: list[str] | None,
+    settings: Settings,
+    url: str,
+    exclude_tags: list[str] | None,
+    exclude_types: list[str] | None,
     members_content: bool | None = None,
 ) -> dict[str, Any]:
     """What is not published at one provider (entries with these tags or of these types); the
@@ -136,10 +139,12 @@ def set_rules(
     entry = find(settings.data_dir, url)
     before = entry.get("rules") or {}
     rules: dict[str, Any] = {
-        "exclude_tags": sorted(set(exclude_tags if exclude_tags is not None
-                                   else before.get("exclude_tags") or ())),
-        "exclude_types": sorted(set(exclude_types if exclude_types is not None
-                                    else before.get("exclude_types") or ())),
+        "exclude_tags": sorted(
+            set(exclude_tags if exclude_tags is not None else before.get("exclude_tags") or ())
+        ),
+        "exclude_types": sorted(
+            set(exclude_types if exclude_types is not None else before.get("exclude_types") or ())
+        ),
     }
     content = members_content if members_content is not None else before.get("members_content")
     if content is False:
@@ -153,6 +158,14 @@ def set_rules(
                 row.pop("rules", None)
     save(settings.data_dir, saved)
     return rules
+
+
+def set_mirror(settings: Settings, url: str, on: bool, http: HttpFactory = default_http) -> str:
+    """Tell one provider whether mirrors may keep a backup copy of this home; its address."""
+    entry = find(settings.data_dir, url)
+    with http() as client:
+        ProviderClient(entry["url"], credentials(settings.data_dir), client).set_mirror(on)
+    return str(entry["url"])
 
 
 def site_name(settings: Settings, site: str | None) -> str | None:

@@ -79,8 +79,10 @@ class Plugins:
 
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """``(plugin name, answer)`` of each enabled plugin implementing ``hook``, built-ins
-        first then in registration order; ``None`` answers are left out. A plugin that raises
-        is disabled with the error as its problem."""
+        first then in registration order; ``None`` answers are left out. A third-party plugin
+        that raises is disabled with the error as its problem; a built-in that raises is
+        logged and asked again next time (webmention sending after a failed publish hook must
+        not stop for the life of the process)."""
         caller = getattr(self.pm.hook, hook)
         answers: list[tuple[str, Any]] = []
         for impl in caller.get_hookimpls():  # registration order
@@ -91,6 +93,9 @@ class Plugins:
             try:
                 answer = impl.function(**args)
             except Exception as exc:  # a plugin's failure must not stop the home
+                if self.info[name].builtin:  # ours: a bug or a passing fault, not a verdict
+                    log.exception("built-in plugin %r failed in hook %s", name, hook)
+                    continue
                 log.exception("plugin %r failed in hook %s; disabling it", name, hook)
                 self.disable(name, f"{hook} raised {type(exc).__name__}: {exc}")
                 continue

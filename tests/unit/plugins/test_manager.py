@@ -138,3 +138,18 @@ def test_importers_by_name_first_claim_wins() -> None:
     assert list(found) == ["wordpress", "ghost"] and found["wordpress"] is first
     assert isinstance(first, kinds.Importer)  # the protocol is structural
     assert plugins.exporters() == {} and plugins.connectors(None) == {}  # type: ignore[arg-type]
+
+
+def test_a_builtin_that_raises_is_logged_and_asked_again() -> None:
+    calls: list[int] = []
+
+    def flaky(event: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full for a moment")
+
+    plugins = manager.load(third_party=False, builtins=())
+    plugins.register(_module("ours", after_publish=flaky), "ours", builtin=True)
+    plugins.call("after_publish", event=None)
+    plugins.call("after_publish", event=None)
+    assert calls == [1, 1] and plugins.info["ours"].enabled

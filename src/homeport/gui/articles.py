@@ -19,6 +19,7 @@ from homeport.content.slugs import slugify
 from homeport.gui import site
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, error_page, page
+from homeport.members import store as member_store
 
 MAX_JSON = 2 * 1024 * 1024
 BODY_MEDIA = "../../media/"
@@ -34,14 +35,16 @@ async def index(p: Page) -> Response:
 
 @page()
 async def new(p: Page) -> Response:
-    return p.render("editor.html", entry=None, data={"title": "", "body": "", "tags": []})
+    return p.render("editor.html", entry=None, data={"title": "", "body": "", "tags": []},
+                    tiers=await member_store.list_tiers(p.ctx))
 
 
 @page()
 async def edit(p: Page) -> Response:
     name = await site.require(p.ctx)
     entry = await sites.get_entry(p.ctx, name, "article", str(p.request.path_params["id"]))
-    return p.render("editor.html", entry=entry, data=entry.data)
+    return p.render("editor.html", entry=entry, data=entry.data,
+                    tiers=await member_store.list_tiers(p.ctx))
 
 
 def _tags(raw: Any) -> list[str]:
@@ -81,6 +84,8 @@ async def save(p: Page) -> Response:
         "summary": str(data.get("summary") or "")[:2000],
         "tags": _tags(data.get("tags")),
     }
+    if data.get("visibility") is not None:
+        fields["visibility"] = await _visibility(p, str(data.get("visibility")))
     images = [i for i in data.get("images") or [] if isinstance(i, dict)]
     entry_id = str(data.get("id") or "")
     if entry_id:
@@ -100,6 +105,14 @@ async def save(p: Page) -> Response:
     return p.json({"id": entry.id, "slug": entry.slug, "draft": entry.data.get("draft"),
                    "saved": entry.data.get("last_modified"), "edit": f"{PREFIX}/write/{entry.id}",
                    "problem": problem})
+
+
+async def _visibility(p: Page, chosen: str) -> str:
+    """public, private, members or a tier that exists."""
+    if chosen in ("public", "private", "members") or chosen in await member_store.tiers_by_id(
+            p.ctx):
+        return chosen
+    raise ContentError("Choose who may read it: everyone, members, a tier, or only you.")
 
 
 def _stored(p: Page, ref: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@
   if (!form) return;
   const $ = (id) => document.getElementById(id);
   const title = $("title"), body = $("body"), summary = $("summary"), tags = $("tags");
+  const visibility = $("visibility");
   const statusEl = $("status"), previewEl = $("preview");
   let images = JSON.parse($("editor-images").textContent || "[]");
   let id = form.dataset.id || "";
@@ -32,7 +33,7 @@
     saving = true;
     status("Saving…");
     try {
-      const data = await homeport.post(form.dataset.save, JSON.stringify(Object.assign({ id, images, rebuild: published }, snapshot)),
+      const data = await homeport.post(form.dataset.save, JSON.stringify(Object.assign({ id, images, rebuild: published, visibility: visibility ? visibility.value : undefined }, snapshot)),
         { "Content-Type": "application/json" });
       const wasNew = !id;
       id = data.id;
@@ -86,6 +87,7 @@
     previewTimer = setTimeout(refreshPreview, 300);
   }
   [title, body, summary, tags].forEach(function (el) { el.addEventListener("input", changed); });
+  if (visibility) visibility.addEventListener("change", changed);
   $("save").addEventListener("click", function () { clearTimeout(saveTimer); save(); });
   window.addEventListener("beforeunload", function (e) { if (dirty) { e.preventDefault(); e.returnValue = ""; } });
 

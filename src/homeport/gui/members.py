@@ -1,0 +1,131 @@
+"""The Members page: tiers (add), members (search, add, comp, remove), sign-ups and revenue per
+month, export as Ghost's CSV, and which provider may serve members' content. The same use
+cases as ``homeport tiers`` and ``homeport members`` (``homeport.members``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from starlette.responses import Response
+
+from homeport.core.errors import HomeportError
+from homeport.gui import uploads
+from homeport.gui.pages import PREFIX, Page, page
+from homeport.members import csvio, store
+from homeport.members.model import MemberError, MemberFields, entitled_tier
+from homeport.sync import providers
+
+SHOWN = 200
+"""Members listed at once (search narrows the list)."""
+MONTHS = 12
+
+
+def _month(ms: Any) -> str:
+    if not isinstance(ms, int):
+        return "?"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m")
+
+
+def _price(tier: dict[str, Any]) -> str:
+    amount = int(tier.get("amount") or 0)
+    if not amount:
+        return "free"
+    return f"{amount / 100:.2f} {tier.get('currency')} / {tier.get('interval')}"
+
+
+def summary(members: list[dict[str, Any]], tiers: dict[str, dict[str, Any]], now: int
+            ) -> tuple[list[tuple[str, int]], dict[str, float]]:
+    """Sign-ups per month (the last twelve with any) and the monthly revenue of the payments
+    in force now, per currency (a yearly price counts a twelfth)."""
+    signups: dict[str, int] = defaultdict(int)
+    revenue: dict[str, float] = defaultdict(float)
+    for member in members:
+        signups[_month(member.get("created"))] += 1
+        tier = tiers.get(str(member.get("tier")))
+        if member.get("status") != "paid" or not tier or not entitled_tier(member, now):
+            continue
+        amount = int(tier.get("amount") or 0) / 100
+        revenue[str(tier.get("currency"))] += amount / 12 if tier.get("interval") == "year" \
+            else amount
+    months = sorted(signups.items(), reverse=True)[:MONTHS]
+    return months, {k: round(v, 2) for k, v in sorted(revenue.items())}
+
+
+async def _page(p: Page, status: int = 200, error: str | None = None, **form: str) -> Response:
+    query = p.request.query_params.get("q", "").strip().lower()[:200]
+    tiers = await store.tiers_by_id(p.ctx)
+    members = await store.list_members(p.ctx)
+    months, revenue = summary(members, tiers, p.now)
+    shown = [m for m in members if not query or query in " ".join(
+        [str(m.get("email")), str(m.get("name")), *m.get("labels", ())]).lower()]
+    serving = [{"url": e["url"], "content": (e.get("rules") or {}).get("members_content")
+                is not False} for e in providers.load(p.ctx.settings.data_dir)]
+    return p.render(
+        "members.html", status, error=error, form=form, query=query,
+        tiers=[{**t, "price": _price(t)} for t in tiers.values()],
+        members=shown[:SHOWN], total=len(members), more=max(0, len(shown) - SHOWN),
+        months=months, revenue=revenue, serving=serving,
+    )
+
+
+@page()
+async def index(p: Page) -> Response:
+    return await _page(p)
+
+
+@page()
+async def add_tier(p: Page) -> Response:
+    form = await p.form()
+    name = uploads.line(form, "name", 100)
+    price = uploads.line(form, "price", 20) or None
+    try:
+        tier = await store.add_tier(
+            p.ctx, name, price=price,
+            currency=(uploads.line(form, "currency", 3) or None) if price else None,
+            interval=(uploads.line(form, "interval", 5) or None) if price else None,
+            benefits=[b for b in uploads.text(form, "benefits", 4000).splitlines()])
+    except HomeportError as exc:
+        return await _page(p, 400, str(exc.message), name=name)
+    p.flash(f"Tier {tier['id']} added: entries can now be for its members.")
+    return p.redirect(PREFIX + "/members")
+
+
+@page()
+async def add_member(p: Page) -> Response:
+    form = await p.form()
+    email = uploads.line(form, "email", 320)
+    tier = uploads.line(form, "tier", 40) or None
+    comp = uploads.line(form, "comp", 5) == "on"
+    try:
+        if comp and tier is None:
+            raise MemberError("choose the tier to give for free")
+        member = await store.add_member(p.ctx, email, MemberFields(
+            name=uploads.line(form, "name", 200), tier=tier,
+            status="comped" if comp else "free"))
+    except HomeportError as exc:
+        return await _page(p, 400, str(exc.message), email=email)
+    p.flash(f"{member['email']} added: they can sign in at your providers after the next "
+            "publish.")
+    return p.redirect(PREFIX + "/members")
+
+
+@page()
+async def remove_member(p: Page) -> Response:
+    form = await p.form()
+    email = uploads.line(form, "email", 320)
+    try:
+        await store.remove_member(p.ctx, email)
+    except HomeportError as exc:
+        return await _page(p, 400, str(exc.message))
+    p.flash(f"{email} removed: they lose access at every provider after the next publish.")
+    return p.redirect(PREFIX + "/members")
+
+
+@page()
+async def export(p: Page) -> Response:
+    text = csvio.ghost_csv(await store.list_members(p.ctx), await store.tiers_by_id(p.ctx))
+    return Response(text.encode(), 200, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="members.csv"',
+        "Cache-Control": "no-store"})

@@ -5,18 +5,27 @@ of two devices racing for the same epoch exactly one wins; bad records change no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homeport.core.identity import next_operation, signing_bytes
 from homeport.crypto.keys import did_key, keys_from_phrase
 from homeport.crypto.signing import sign
+from homeport.interop.relay import AppliedLog, ProviderRelay, Session
+from homeport.services import handoff
+from homeport.services.context import Context
 from homeport.services.handoff import signed
+from homeport.settings import load_settings
+from homeport.store.memory import MemoryRecordStore
 from homeport.sync.auth import authorization
+from homeport.sync.client import Credentials
 
 from .conftest import API, Home, World
 
@@ -147,3 +156,32 @@ def test_bad_handoffs_change_nothing(world: World, alice: Home) -> None:
     older = laptop.take(world.client, 1)
     assert older.status_code == 409
     assert laptop.request(world.client, "GET", "/tenant").json()["handoff"]["epoch"] == 2
+
+
+def test_a_standby_learns_it_from_its_relay_and_refuses_writes(
+    world: World, alice: Home, tmp_path: Path
+) -> None:
+    laptop = Device(alice)
+    assert laptop.take(world.client, 1, where="Alice's laptop").status_code == 200
+    ctx = Context(settings=load_settings(alice.data), store=MemoryRecordStore(), blobs=alice.blobs)
+    handoff.require_primary(ctx)  # it does not know yet: nothing said so
+
+    async def poll_once() -> float:
+        async with httpx.AsyncClient() as http:
+            relay = ProviderRelay(
+                str(world.client.base_url),
+                Credentials(alice.did, alice.key),
+                {},
+                AppliedLog(tmp_path),
+                ctx,
+                http,
+                Session(wait=0, rng=lambda: 0.0),
+            )
+            return await relay.step()
+
+    assert asyncio.run(poll_once()) > 0  # refused, and retried later
+    held = handoff.standby_of(alice.data)
+    assert held is not None and held.epoch == 1 and held.primary == laptop.did
+    with pytest.raises(handoff.Standby, match="Alice's laptop") as refused:
+        handoff.require_primary(ctx)
+    assert refused.value.code == 409

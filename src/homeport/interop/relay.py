@@ -46,7 +46,9 @@ from homeport.crypto.boxes import BoxError, box_key, open_box, public_bytes
 from homeport.crypto.keys import did_key
 from homeport.interop import registry
 from homeport.interop.ports import Handler, InboxItem
+from homeport.services import handoff
 from homeport.services.context import Context
+from homeport.services.identity import IdentityStateError
 from homeport.services.repository import repo_keys
 from homeport.settings import Settings
 from homeport.store.connection import open_sqlite
@@ -321,6 +323,14 @@ class ProviderRelay:
             return delay
         if status != 200:
             code = str(doc.get("error", "")) if isinstance(doc, dict) else ""
+            if (
+                code == "not-primary"
+                and isinstance(doc, dict)
+                and isinstance(self.context, Context)
+            ):
+                # another copy became the primary: this one is a standby from now on
+                with contextlib.suppress(OSError, ValueError, IdentityStateError):
+                    handoff.keep(self.context.settings.data_dir, doc.get("handoff"))
             delay = self.session.refused(status, code)
             log.warning(
                 "relay to %s refused (%s %s); again in %.1fs", self.url, status, code, delay
@@ -485,8 +495,9 @@ def _same(a: Credentials, b: Credentials) -> bool:
     return a.did == b.did and did_key(a.key.public_key()) == did_key(b.key.public_key())
 
 
-def start(settings: Settings, context: Any,
-          protocols: tuple[ModuleType, ...] | None = None) -> Relays | None:
+def start(
+    settings: Settings, context: Any, protocols: tuple[ModuleType, ...] | None = None
+) -> Relays | None:
     """The relays of ``homeport serve`` (None with ``inbox_relay`` off), applying with every
     protocol's handlers (``registry.home_handlers``): ``protocols``, the plugins' (the
     built-in ``live_web`` gives ``registry.PROTOCOLS``), else the registry's."""

@@ -430,8 +430,8 @@ class SiteServer:
             if found is None:
                 await _plain(send, 404, "Not Found", head)
                 return
-        if status == 200 and await self._members(send, headers, tenant.name, host, tree,
-                                                 found.rel, head):
+        if b"cookie" in headers and status == 200 and await self._members(
+                send, headers, tenant.name, host, tree, found.rel, head):
             return
         await self._answer(scope, receive, send, headers, host, found, status, head, extra)
 

@@ -175,6 +175,10 @@ def _register_members(root: typer.Typer) -> None:
 
     root.add_typer(payments_app, name="payments")
 
+    from homeport.cli.newsletter import newsletter_app
+
+    root.add_typer(newsletter_app, name="newsletter")
+
 
 _register_members(app)
 

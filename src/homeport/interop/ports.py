@@ -358,6 +358,17 @@ class Payments(Protocol):
         ...
 
 
+class Suppressions(Protocol):
+    """Addresses a tenant's newsletter no longer goes to (unsubscribed, bounced, complained),
+    by the SHA-256 of the address, in the provider's database."""
+
+    def suppress(self, tenant: str, email_hash: str, reason: str, now: int) -> bool:
+        """True when the address was not suppressed before."""
+        ...
+
+    def suppressed(self, tenant: str, email_hashes: Collection[str]) -> set[str]: ...
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One activity to send to one inbox, as the provider's delivery queue keeps it."""
@@ -428,6 +439,8 @@ class ProviderPorts:
     """Where the provider reaches Stripe (setting ``stripe_api_base``)."""
     deliveries: Deliveries | None = None
     """ActivityPub's outgoing queue (None: nothing is delivered)."""
+    suppressions: Suppressions | None = None
+    """The newsletter's suppression list (None: the provider sends no newsletters)."""
 
 
 @dataclass(frozen=True)

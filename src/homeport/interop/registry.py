@@ -24,6 +24,7 @@ from homeport.interop import (
     indieauth,
     members,
     micropub,
+    newsletter,
     payments,
     webmention,
     websub,
@@ -32,7 +33,7 @@ from homeport.interop.ports import Handler
 
 PROTOCOLS: tuple[ModuleType, ...] = (
     micropub, webmention, indieauth, websub, activitypub, grants, payments, fediverse,
-    members,
+    members, newsletter,
 )
 """The protocol modules, in the order their routes are tried."""
 

@@ -199,6 +199,13 @@ CREATE TABLE IF NOT EXISTS handoffs (
     primary_key TEXT NOT NULL,
     doc TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS newsletter_suppressed (
+    tenant TEXT NOT NULL,
+    email_hash TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, email_hash)
+) WITHOUT ROWID;
 """
 
 

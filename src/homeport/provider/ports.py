@@ -13,6 +13,7 @@ from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
 from homeport.provider.members import ProviderMembers
 from homeport.provider.mentions import ProviderMentions
+from homeport.provider.newsletter import ProviderSuppressions
 from homeport.provider.onetime import ProviderOnce
 from homeport.provider.payments import ProviderPayments
 from homeport.provider.serve import SiteServer, host_of
@@ -97,6 +98,7 @@ def make_ports(
         payments=payments,
         stripe_api_base=settings.stripe_api_base,
         deliveries=ProviderDeliveries(db, settings.activitypub_queue_limit),
+        suppressions=ProviderSuppressions(db),
     )
 
 

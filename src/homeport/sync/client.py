@@ -267,6 +267,11 @@ class ProviderClient:
         """Hand the provider the whole list of what this home grants it (``sync/grants.py``)."""
         return self._json("POST", "/delegations", doc)
 
+    def newsletter(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """Have this provider mail one batch of the newsletter (``provider/newsletter.py``)."""
+        result: dict[str, Any] = self._json("POST", "/newsletter", {"messages": messages})
+        return result
+
     def followers(self) -> dict[str, Any]:
         """How many ActivityPub followers the provider holds for this site (accepted, pending)."""
         result: dict[str, Any] = self._json("GET", "/activitypub/followers")

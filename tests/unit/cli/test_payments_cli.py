@@ -66,3 +66,13 @@ def test_bad_keys_are_one_line(home: Path) -> None:
                           "--restricted-key", "rk_test_x")
     assert code == 1 and "Stripe refused" in err and len(err.splitlines()) == 1
     assert "No payment account" in invoke(home, "payments", "status")[1]
+
+
+def test_newsletter_commands(home: Path) -> None:
+    code, out, _ = invoke(home, "newsletter", "status")
+    assert code == 0 and "off" in out
+    code, _, err = invoke(home, "newsletter", "from", "https://nowhere.example")
+    assert code == 1 and "is not one of this home's providers" in err
+    assert len(err.splitlines()) == 1
+    code, out, _ = invoke(home, "newsletter", "off")
+    assert code == 0 and "off" in out

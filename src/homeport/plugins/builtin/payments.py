@@ -1,6 +1,7 @@
-"""Payments' set-up after each publish (``interop/payments_home.py``): a tier or a provider
-added since gets its Stripe price, webhook endpoint and delegation. Imported at the first
-publish; does nothing without a connected account."""
+"""After each publish: payments' set-up (``interop/payments_home.py``: a tier or a provider
+added since gets its Stripe price, webhook endpoint and delegation) and the newsletter
+(``interop/newsletter_home.py``: the entries it made new, mailed). Imported at the first
+publish; each does nothing until it is set up."""
 
 from __future__ import annotations
 
@@ -13,3 +14,4 @@ from homeport.publish.hooks import Published
 @hookimpl
 def after_publish(event: Published) -> None:
     importlib.import_module("homeport.interop.payments_home").after_publish(event)
+    importlib.import_module("homeport.interop.newsletter_home").after_publish(event)

@@ -82,7 +82,7 @@ def send(world: World, home: Home, *to: str) -> httpx.Response:
     messages = [{"to": t, "subject": "A new essay", "text": "Hello\n\nOn the site: /x/"}
                 for t in to]
     answer: httpx.Response = home.request(world.client, "POST", "/newsletter",
-                                          {"messages": messages})
+                                          {"messages": messages, "site": f"https://{HOST}"})
     return answer
 
 

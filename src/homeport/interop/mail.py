@@ -4,6 +4,7 @@ a worker thread. Refuses header injection: every header value is one line."""
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -13,6 +14,9 @@ from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 TIMEOUT = 20.0
+POLICY = email.policy.SMTP.clone(max_line_length=998)
+"""Headers as they are, up to RFC 5322's limit: folded at 78, a long URL (``List-Unsubscribe``)
+was rewritten as encoded words that no mail client reads as a URL."""
 
 
 class MailError(Exception):
@@ -54,7 +58,7 @@ def send(url: str, *, sender: str, to: str, subject: str, text: str,
     """Send one plain-text mail; its Message-ID. ``sender`` is used when ``smtp_url`` names
     none. Raises MailError on any failure."""
     smtp = Smtp.parse(url)
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = _line(smtp.sender or sender)
     message["To"] = _line(to)
     message["Subject"] = _line(subject)

@@ -179,8 +179,9 @@ def post_with(settings_: Any) -> Callable[[str, list[dict[str, str]]], Mapping[s
 
     def post(url: str, messages: list[dict[str, str]]) -> Mapping[str, Any]:
         creds = providers.credentials(settings_.data_dir)
+        site = str(providers.find(settings_.data_dir, url).get("site") or "")
         with providers.default_http() as client:
-            return ProviderClient(url, creds, client).newsletter(messages)
+            return ProviderClient(url, creds, client).newsletter(messages, site)
 
     return post
 

@@ -77,6 +77,17 @@ def _messages(doc: Any) -> list[dict[str, str]]:
     return out
 
 
+def _site(ports: Any, tenant: str, named: Any, base_domain: str) -> str:
+    """The site's address the unsubscribe links name: the one the home gave if this
+    provider serves the tenant there, else its address under the base domain."""
+    if isinstance(named, str) and named.startswith(("https://", "http://")):
+        host = named.split("://", 1)[1].split("/", 1)[0]
+        found = ports.sites.tenant_for_host(host)
+        if found is not None and found.name == tenant:
+            return named.rstrip("/")
+    return f"https://{tenant}.{base_domain}"
+
+
 def _bounced(exc: BaseException) -> bool:
     """Whether the SMTP server refused the recipient for good (5xx), not a passing fault."""
     cause = exc.__cause__ or exc.__context__
@@ -93,8 +104,9 @@ async def send(request: Request, provider: Provider) -> Response:
                             "its newsletter (no newsletter-send delegation)")
     if not provider.settings.smtp_url:
         raise ProviderError(503, "no-smtp", "this provider has no SMTP server (smtp_url)")
-    messages = _messages(json_of(body))
-    site = (tenant.site or f"https://{tenant.name}.{provider.settings.base_domain}").rstrip("/")
+    doc = json_of(body)
+    messages = _messages(doc)
+    site = _site(ports, tenant.name, doc.get("site"), provider.settings.base_domain)
     result = await in_thread(_send_all, provider, ports, tenant.name, site, messages)
     return JSONResponse(result)
 

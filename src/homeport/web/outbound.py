@@ -10,10 +10,12 @@ providers on a private network.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import socket
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -163,26 +165,27 @@ async def exchange(
 
 
 class Session:
-    """Many requests to many hosts within the rule, on one pool of connections: each host
-    is resolved and checked once per ``ttl`` seconds and the connection goes to that checked
-    address (ActivityPub delivery: thousands of POSTs in a burst, where a client per request
-    would cost a connection and a TLS handshake each). No redirects are followed."""
+    """Many requests to many hosts within the rule, each host on a small pool of connections
+    of its own: each host is resolved and checked once per ``ttl`` seconds and the connection
+    goes to that checked address (ActivityPub delivery: thousands of POSTs in a burst, where a
+    client per request would cost a connection and a TLS handshake each, and one pool for all
+    hosts spends its time looking for a free connection among all of them). No redirects
+    are followed."""
 
     def __init__(self, permitted: Permitted = public_only, timeout: float = 10.0,
-                 connections: int = 64, ttl: float = 60.0) -> None:
+                 per_host: int = 4, hosts: int = 256, ttl: float = 60.0) -> None:
         self.permitted = permitted
         self.timeout = timeout
+        self.per_host = per_host
+        self.hosts = hosts
         self.ttl = ttl
-        self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
-        self.client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, verify=_tls(),
-            limits=httpx.Limits(max_connections=connections,
-                                max_keepalive_connections=connections),
-        )
+        self._clients: OrderedDict[tuple[str, str, int], tuple[httpx.AsyncClient, str, float]]
+        self._clients = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
-    async def _pinned(self, url: str) -> tuple[str, str, str]:
-        """The URL with the checked address in place of the name, the name (for ``Host``)
-        and the host name (for TLS)."""
+    async def _client(self, url: str) -> tuple[httpx.AsyncClient, str, str, str]:
+        """The host's client, the URL with the checked address in place of the name, the
+        ``Host`` and the name for TLS."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchRefused(f"{url!r} is not an http(s) address")
@@ -190,26 +193,42 @@ class Session:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise FetchRefused(f"{url!r} has no valid port") from None
-        key = (parts.hostname, port)
+        key = (parts.scheme, parts.hostname, port)
         now = anyio.current_time()
-        found = self._resolved.get(key)
-        if found is None or found[1] < now:
-            found = (await _address(parts.hostname, port, self.permitted), now + self.ttl)
-            self._resolved[key] = found
-            if len(self._resolved) > 10_000:
-                self._resolved.clear()
-        pinned = parts._replace(netloc=f"{found[0]}:{port}").geturl()
-        return pinned, parts.netloc.rsplit("@", 1)[-1], parts.hostname
+        found = self._clients.get(key)
+        if found is None or found[2] < now:
+            address = await _address(parts.hostname, port, self.permitted)
+            client = found[0] if found is not None and found[1] == address else None
+            if client is None:
+                if found is not None:
+                    self._close(found[0])
+                client = httpx.AsyncClient(
+                    timeout=self.timeout, follow_redirects=False, verify=_tls(),
+                    limits=httpx.Limits(max_connections=self.per_host,
+                                        max_keepalive_connections=self.per_host),
+                )
+            found = (client, address, now + self.ttl)
+            self._clients[key] = found
+            while len(self._clients) > self.hosts:
+                self._close(self._clients.popitem(last=False)[1][0])
+        self._clients.move_to_end(key)
+        pinned = parts._replace(netloc=f"{found[1]}:{port}").geturl()
+        return found[0], pinned, parts.netloc.rsplit("@", 1)[-1], parts.hostname
+
+    def _close(self, client: httpx.AsyncClient) -> None:
+        task = asyncio.get_running_loop().create_task(client.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def send(self, method: str, url: str, headers: dict[str, str],
                    content: bytes | None = None, limit: int = 16 * 1024) -> Fetched:
-        pinned, host, name = await self._pinned(url)
-        request = self.client.build_request(
+        client, pinned, host, name = await self._client(url)
+        request = client.build_request(
             method, pinned, headers={"Host": host, **headers}, content=content,
             extensions={"sni_hostname": name},
         )
         with anyio.fail_after(self.timeout):
-            response = await self.client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 body = b""
                 async for chunk in response.aiter_bytes():
@@ -223,4 +242,8 @@ class Session:
                 await response.aclose()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        for client, _, _ in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from homeport import jsonio
 from homeport.crypto import boxes, httpsig
+from homeport.interop.activitypub.inbox import host_of
 from homeport.interop.ports import Delivery, ProviderPorts, RateLimited
 from homeport.web import outbound
 
@@ -272,8 +273,7 @@ class Deliverer:
 
     def start(self) -> None:
         if self.task is None:
-            self.session = outbound.Session(outbound.policy(self.ports.fetch_allow_private),
-                                            connections=CONCURRENCY)
+            self.session = outbound.Session(outbound.policy(self.ports.fetch_allow_private))
             self.task = asyncio.get_running_loop().create_task(self.run())
             Deliverer.running.add(self)
 
@@ -350,8 +350,6 @@ class Deliverer:
     def _record(self, outcomes: list[tuple[Delivery, str]]) -> None:
         store = self.ports.deliveries
         assert store is not None
-        from homeport.interop.activitypub.inbox import host_of
-
         now = self.ports.clock()
         for d, outcome in outcomes:
             host = host_of(d.inbox)

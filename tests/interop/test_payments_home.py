@@ -188,3 +188,26 @@ async def test_reconcile_takes_stripes_word(ctx: Context, fake: FakeStripe) -> N
     after = await store.find_member(ctx, "renew@example.com")
     assert after is not None and after["paid_until"] == end
     assert (await payments_home.reconcile(ctx))["changed"] == 0
+
+
+async def test_teasers_offer_to_join_paid_tiers(ctx: Context, tmp_path: Path) -> None:
+    """With an account connected, a paid tier's teaser has a Join button that opens Checkout
+    at the provider (the free tier's has none)."""
+    from homeport.content import sites
+    from homeport.members.publishing import offers
+    from homeport.render.build import build_site
+
+    assert await offers(ctx) == {"gold": "Gold, 5.00 EUR a month"}
+    await sites.create_site(ctx, "blog", "Blog")
+    await sites.add_entry(ctx, "blog", "article", {"title": "Gold essay", "body": "Open.\n\nX",
+                                                   "visibility": "gold"})
+    await sites.add_entry(ctx, "blog", "article", {"title": "Readers essay", "body": "Hi.\n\nY",
+                                                   "visibility": "readers"})
+    out = tmp_path / "live"
+    await build_site(ctx, "blog", out_dir=out, base_url="https://a.example/", live=True)
+    teaser = (out / "articles/gold-essay/index.html").read_text()
+    assert 'action="/_homeport/payments/checkout"' in teaser
+    assert 'name="tier" value="gold"' in teaser and "Join: Gold, 5.00 EUR a month" in teaser
+    assert 'name="back" value="/articles/gold-essay/"' in teaser
+    free = (out / "articles/readers-essay/index.html").read_text()
+    assert "/_homeport/payments/checkout" not in free

@@ -228,3 +228,29 @@ def test_checkout_bad_input(shop: dict[str, Any]) -> None:
     assert bob.status_code == 404
     assert world.client.post(HOOK, content=b"{}", headers={"Host": f"bob.{BASE}"}
                              ).status_code == 404
+
+
+def test_done_page_and_the_billing_portal(shop: dict[str, Any], fake: FakeStripe) -> None:
+    """Back from Checkout: thanks and the sign-in form (no session from a payment alone); a
+    signed-in payer reaches Stripe's Billing Portal for their own customer; nobody else."""
+    from homeport.interop.members import tokens
+
+    world = shop["world"]
+    pay(world, fake)
+    done = world.get(HOST, "/_homeport/payments/done?next=/posts/hello/")
+    assert done.status_code == 200 and "Sign in" in done.text
+    assert "value='/posts/hello/'" in done.text and "set-cookie" not in done.headers
+    portal = "/_homeport/payments/portal"
+    assert world.client.post(portal, headers={"Host": HOST}).status_code == 401
+    once = world.app.server.config.app.state.ports.once
+    session = tokens.make_session(once, HOST, MEMBER.lower(), now())
+    cookie = {"Host": HOST, "Cookie": f"{tokens.COOKIE}={session}"}
+    answer = world.client.post(portal, headers=cookie)
+    assert answer.status_code == 303 and answer.headers["location"].startswith(
+        fake.base + "/portal/bps_test_")
+    customer = fake.objects[answer.headers["location"].rsplit("/", 1)[1]]["customer"]
+    assert fake.objects[customer]["email"] == MEMBER
+    stranger = tokens.make_session(once, HOST, "nobody@example.com", now())
+    refused = world.client.post(portal, headers={
+        "Host": HOST, "Cookie": f"{tokens.COOKIE}={stranger}"})
+    assert refused.status_code == 404

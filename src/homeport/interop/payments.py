@@ -11,22 +11,22 @@ site's prices):
   and the event goes to the home's inbox, where the home asks Stripe again and decides.
 - ``POST /_homeport/payments/checkout`` (form: ``tier``, or ``amount`` and ``currency`` for a
   donation; ``email``) answers 303 to Stripe Checkout.
-- ``GET /_homeport/payments/done`` is where Checkout sends the payer back.
+- ``GET /_homeport/payments/done`` is where Checkout sends the payer back (the sign-in form).
+- ``POST /_homeport/payments/portal`` takes a signed-in member to Stripe's Billing Portal.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from homeport.interop.hosting import ports_of, tenant_of
@@ -47,6 +47,7 @@ log = logging.getLogger("homeport.payments")
 WEBHOOK = "/payments/stripe"
 CHECKOUT = "/payments/checkout"
 DONE = "/payments/done"
+PORTAL = "/payments/portal"
 STRIPE_EVENT = "payments.stripe"
 """Inbox kind: one Stripe event for the home. meta: ``type``, ``event``, ``created`` (ms),
 ``outcome`` (what the provider made of it), ``site`` (the address it came to); body: the
@@ -188,9 +189,10 @@ def _checkout(form: Mapping[str, str], offer: Offer, found: Delegation, origin: 
     email = form.get("email", "").strip()
     if email and ("@" not in email or len(email) > 320 or any(c.isspace() for c in email)):
         raise PaymentError("that is not an email address")
-    done = f"{origin}/_homeport{DONE}?session={{CHECKOUT_SESSION_ID}}"
     back = form.get("back", "/")
-    cancel = origin + (back if back.startswith("/") and not back.startswith("//") else "/")
+    back = back if back.startswith("/") and not back.startswith("//") else "/"
+    done = f"{origin}/_homeport{DONE}?next={quote(back, safe='/')}"
+    cancel = origin + back
     tier = form.get("tier", "").strip()
     if tier:
         prices = [price for price, name in offer.prices.items() if name == tier]
@@ -213,13 +215,54 @@ def _checkout(form: Mapping[str, str], offer: Offer, found: Delegation, origin: 
 
 
 async def done(request: Request) -> Response:
+    """Where Checkout sends the payer back: thanks, and the members' sign-in form (a link by
+    mail: paying with an address does not prove it is yours, so no session is made here)."""
+    from homeport.interop.members.signin import page, safe_next
+
     tenant = await tenant_of(request)
     if tenant is None:
         return _refuse(404, "not-found", "no site is served here")
-    page = ("<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport "
-            "content='width=device-width'><title>Thank you</title><main><h1>Thank you</h1>"
-            "<p>Your payment went through. <a href='/'>Back to the site</a></p></main></html>")
-    return HTMLResponse(html.unescape(page))
+    return page("Thank you", "Your payment went through. Sign in with the address you paid "
+                "with to read.", form=True,
+                next_path=safe_next(request.query_params.get("next", "/")))
+
+
+async def portal(request: Request) -> Response:
+    """A signed-in member to Stripe's Billing Portal, to change or cancel their subscription
+    (their customer: the one this provider saw pay, else Stripe's for their address)."""
+    from homeport.interop.members import tokens
+    from homeport.interop.members.signin import host_of, origin_of
+
+    if request.method != "POST":
+        return JSONResponse({"error": "method-not-allowed", "message": "POST the form"}, 405,
+                            {"Allow": "POST"})
+    tenant = await tenant_of(request)
+    ports = ports_of(request)
+    found = ports.grants.delegation(tenant.name, STRIPE_POWER) if tenant else None
+    if tenant is None or found is None or ports.once is None or ports.payments is None:
+        return _refuse(404, "not-found", "this site takes no payments here")
+    claim = tokens.open_session(ports.once, request.cookies.get(tokens.COOKIE, ""),
+                                host_of(request), ports.clock())
+    if claim is None:
+        return _refuse(401, "unauthorized", "sign in first (the link we mail you)")
+    key = str(found.params.get("key") or "")
+    stripe = _processor(ports)
+
+    def customer() -> str:
+        assert ports.payments is not None
+        paid = ports.payments.paid(tenant.name, email_hash(claim.email), ports.clock())
+        return paid.customer if paid is not None else stripe.customer_for_email(key,
+                                                                                claim.email)
+
+    try:
+        who = await anyio.to_thread.run_sync(customer)
+        if not who:
+            return _refuse(404, "not-found", "no subscription was paid with this address")
+        url = await anyio.to_thread.run_sync(stripe.portal_url, key, who,
+                                             origin_of(request) + "/")
+    except PaymentError as exc:
+        return _refuse(502, "processor-error", str(exc))
+    return RedirectResponse(url, 303)
 
 
 def provider_routes() -> list[BaseRoute]:
@@ -227,6 +270,7 @@ def provider_routes() -> list[BaseRoute]:
         Route(WEBHOOK, webhook, methods=["POST"]),
         Route(CHECKOUT, checkout, methods=["GET", "POST"]),
         Route(DONE, done, methods=["GET"]),
+        Route(PORTAL, portal, methods=["GET", "POST"]),
     ]
 
 

@@ -107,6 +107,13 @@ class StripeProcessor:
                            lambda: self.client(key).v1.customers.retrieve(customer_id))
         return str(found.get("email") or "")
 
+    def customer_for_email(self, key: str, email: str) -> str:
+        """The newest customer with this address, or ``""``."""
+        found = self._call("find the customer", lambda: self.client(key).v1.customers.list(
+            params={"email": email, "limit": 1}))
+        rows = found.get("data") or []
+        return str(rows[0]["id"]) if rows else ""
+
     # the home's set-up ------------------------------------------------------------------
 
     def check_key(self, key: str) -> None:

@@ -358,12 +358,14 @@ class Planner:
         if key is None:
             return
         path = _index(entry.path)
-        deps = [*self.common, "gated", entry.full, hashlib.sha256(key).hexdigest()[:16]]
+        offer = members.offers.get(tier, "")
+        deps = [*self.common, "gated", entry.full, hashlib.sha256(key).hexdigest()[:16], offer]
         teaser = EntryView("article", entry.id, {
             "title": entry.title, "slug": entry.slug, "summary": "",
             "published": entry.data.get("published"), "tags": entry.tags,
             "body": teaser_text(entry)}, entry.last_modified, entry.path)
-        gate = {"action": SIGNIN, "next": entry.path, "tier": tier}
+        gate = {"action": SIGNIN, "next": entry.path, "tier": tier, "offer": offer,
+                "checkout": CHECKOUT}
 
         def info() -> dict[str, Any]:
             return self.page_info(entry.path, entry.title, "entry", og_type="article",
@@ -432,6 +434,7 @@ def _file(path: str, name: str) -> str:
 
 
 SIGNIN = "/_homeport/members/signin"
+CHECKOUT = "/_homeport/payments/checkout"
 """Where a members-only page's form asks for a sign-in link (``interop/members.py``)."""
 TEASER_MAX = 600
 

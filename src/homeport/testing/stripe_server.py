@@ -189,13 +189,15 @@ class FakeStripe:
 
     # what people and time do ------------------------------------------------------------
 
-    def pay(self, session_id: str) -> dict[str, Any]:
-        """Complete a Checkout session as a buyer would: customer, subscription or payment,
-        then the events Stripe sends."""
+    def pay(self, session_id: str, email: str = "") -> dict[str, Any]:
+        """Complete a Checkout session as a buyer would (giving ``email`` when the session
+        has none): customer, subscription or payment, then the events Stripe sends."""
         session = self.get(session_id, "checkout.session")
         if session["status"] != "open":
             raise StripeError(400, "This Checkout Session is no longer active.")
-        email = session.get("customer_email") or "buyer@example.com"
+        email = session.get("customer_email") or email
+        if not email:
+            raise StripeError(400, "Your email is incomplete.")
         customer = self.customer_for(email)
         session.update(status="complete", payment_status="paid", customer=customer["id"],
                        customer_details={"email": email, "name": None})
@@ -406,10 +408,11 @@ def create_app(state: FakeStripe) -> Starlette:
     async def pay_page(request: Request) -> Response:
         session_id = request.path_params["session"]
         try:
+            form = decode_form((await request.body()).decode())
             with state.lock:
                 session = state.get(session_id, "checkout.session")
                 if request.method == "POST":
-                    state.pay(session_id)
+                    state.pay(session_id, str(form.get("email") or ""))
         except StripeError as exc:
             return _error(exc)
         if request.method == "POST":
@@ -417,8 +420,10 @@ def create_app(state: FakeStripe) -> Starlette:
             target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
             return RedirectResponse(target, 303)
         amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        ask = "" if session.get("customer_email") else (
+            "<label for=email>Email</label> <input id=email type=email name=email required>")
         page = (f"<!doctype html><html lang=en><title>Pay</title><h1>Pay {html.escape(amount)}"
-                f"</h1><form method=post><button type=submit>Pay</button></form></html>")
+                f"</h1><form method=post>{ask}<button type=submit>Pay</button></form></html>")
         return HTMLResponse(page)
 
     async def control(request: Request) -> Response:

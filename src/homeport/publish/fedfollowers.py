@@ -1,6 +1,6 @@
 """Followers move with the site: after every publish, each provider is handed the home's
 follower list of the published site (``content/followers.py``) when it changed since that
-provider last took it (the built-in plugin ``followers`` calls ``after_publish``).
+provider last took it (the built-in plugin ``fediverse`` calls ``after_publish``).
 
 So a provider that starts serving the site's address (DNS moved to it, issue F.4) already holds
 the followers and delivers to them; nobody re-follows. The provider adds those it lacks and

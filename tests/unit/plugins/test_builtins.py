@@ -22,7 +22,7 @@ def test_every_builtin_is_a_registered_plugin_with_its_hooks() -> None:
         "live_web": ("register_protocols",),
         "webmentions": ("after_publish",),
         "payments": ("after_publish",),
-        "followers": ("after_publish",),
+        "fediverse": ("after_publish",),
     }
     assert all(info.builtin for info in plugins.info.values())
 

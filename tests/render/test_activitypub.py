@@ -135,3 +135,18 @@ def test_the_actor_icon_header_and_follower_count_are_real(tmp_path: Path) -> No
         assert (out / rel).is_file(), field
     assert _doc(out, "activitypub/followers.as2")["totalItems"] == 2
     assert "activitypub/followers.as2" in written
+
+
+def test_a_members_only_entry_is_not_federated(tmp_path: Path) -> None:
+    async def go() -> tuple[Path, str]:
+        ctx, out, _ = await _site(tmp_path)
+        gated = await sites.add_entry(ctx, "ada", "note", {"text": "Only for members: sesame",
+                                                           "visibility": "members"})
+        await build_site(ctx, "ada", out, BASE, live=True, workers=0)
+        return out, gated.path
+
+    out, path = asyncio.run(go())
+    assert not (out / path.strip("/") / "index.as2").exists()
+    for path in out.rglob("*.as2"):
+        assert b"sesame" not in path.read_bytes(), path
+    assert _doc(out, "activitypub/outbox.as2")["totalItems"] == 26

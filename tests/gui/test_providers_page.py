@@ -132,6 +132,24 @@ def test_a_new_home_restores_from_the_provider(
     assert api.json()["errno"] == 999 and "standby" in api.json()["message"]
     assert client.get("/v1/buckets", auth=("admin", gui.password)).status_code == 200
 
+    # and back, from the standby's own GUI with the phrase (a wrong one changes nothing)
+    form = client.get("/admin/move-here")
+    assert form.status_code == 200 and url in form.text
+    wrong = client.post("/admin/move-here", data={
+        "csrf": gui.csrf_of(form.text), "url": url, "phrase": " ".join(reversed(words))})
+    assert wrong.status_code == 400 and 'role="alert"' in wrong.text
+    assert "standby" in client.get("/admin/").text
+    back = client.post("/admin/move-here", data={
+        "csrf": gui.csrf_of(form.text), "url": url, "phrase": " ".join(words)})
+    assert back.status_code == 200 and "lives here again" in back.text, back.text
+    assert "standby" not in back.text
+    notes = client.get("/admin/notes")
+    posted = client.post("/admin/notes", data={"csrf": gui.csrf_of(notes.text), "text": "Home"})
+    assert posted.status_code == 200
+    page = client.get("/admin/providers")
+    client.post("/admin/providers/publish", data={"csrf": gui.csrf_of(page.text)})
+    assert events(client)[-1]["state"] == "done"
+
 
 def saved_providers(settings: Any) -> list[dict[str, Any]]:
     return list(json.loads((settings.data_dir / "providers.json").read_text())["providers"])

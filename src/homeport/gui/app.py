@@ -84,6 +84,8 @@ def routes() -> list[BaseRoute]:
         Route("/setup", setup.create, methods=POST),
         Route("/setup/restore", lazy("restore", "form"), methods=["GET"]),
         Route("/setup/restore", lazy("restore", "restore"), methods=POST),
+        Route("/move-here", lazy("restore", "move_form"), methods=["GET"]),
+        Route("/move-here", lazy("restore", "move_here"), methods=POST),
         Route("/setup/phrase", setup.show_phrase, methods=["GET"]),
         Route("/welcome", hosted.welcome, methods=["GET"]),
         Route("/setup/confirm", setup.confirm_form, methods=["GET"]),

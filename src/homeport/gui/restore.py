@@ -78,3 +78,55 @@ async def restore(p: Page) -> Response:
     versions = wording.plural(len(outcome.result.new_commits), "saved version")
     p.flash(f"Your home is back from {url} and lives here now: {versions}, every one checked.")
     return p.redirect(PREFIX + "/")
+
+
+@page()
+async def move_form(p: Page) -> Response:
+    """On a standby: take the home back here with the phrase (the device was lost, say)."""
+    saved = providers.load(p.ctx.settings.data_dir)
+    url = saved[0]["url"] if saved else ""
+    return p.render("move_here.html", error=None, url=url, phrase="")
+
+
+@page()
+async def move_here(p: Page) -> Response:
+    """The same move as ``homeport restore --from`` on this copy: catch up with what the
+    primary published, then become the primary with the next handoff."""
+    raw = await p.form()
+    url = uploads.line(raw, "url", 300)
+    phrase = uploads.line(raw, "phrase", 400)
+    error = None
+    if not url:
+        error = "Give the address of the provider your home publishes to."
+    elif len(phrase.split()) != 24:
+        error = "Type all 24 words of your recovery phrase, separated by spaces."
+    else:
+        try:
+            await providers.restore(
+                p.ctx.settings,
+                url,
+                phrase,
+                store=p.ctx.store,
+                blobs=p.ctx.blobs,
+                where=f"the home at {p.request.base_url}admin/",
+            )
+        except providers.NotPrimary as exc:
+            error = str(exc)
+        except PhraseError as exc:
+            error = wording.phrase_problem(exc)
+        except ProviderError as exc:
+            error = wording.provider_problem(exc, restoring=True)
+        except (
+            BundleError,
+            RepoStateError,
+            RepositoryError,
+            identity.IdentityStateError,
+            providers.ProvidersError,
+            OSError,
+            ValueError,
+        ) as exc:
+            error = f"Nothing was changed: {exc}."
+    if error is not None:
+        return p.render("move_here.html", 400, error=error, url=url, phrase=phrase)
+    p.flash(f"Your home lives here again: it caught up with {url} and takes changes here.")
+    return p.redirect(PREFIX + "/")

@@ -386,6 +386,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
         "last_publish": tenant.last_publish,
         "state": tenant.state,
         "handoff": provider.db.handoff(tenant.name),
+        "operations": tenant.operations,
     }
 
 

@@ -217,6 +217,17 @@ def extend_log(data_dir: Path, operations: list[dict[str, Any]]) -> Identity:
     return load(data_dir)
 
 
+def authorise_after(
+    data_dir: Path, root: Ed25519PrivateKey, operations: list[dict[str, Any]]
+) -> Identity:
+    """Authorise a new key for this device after ``operations``, the log a provider holds
+    (which must verify against this identity), replacing this copy's own log: what a move
+    does, since another copy may have authorised keys this one never saw."""
+    identity = load(data_dir)
+    current_key(identity.did, operations, verify)
+    return _authorise(data_dir, root, identity.did, list(operations))
+
+
 def document(identity: Identity) -> dict[str, Any]:
     return {"version": VERSION, "did": identity.did, "operations": identity.operations}
 

@@ -151,7 +151,7 @@ async def import_bundle(
         with open_repo(settings, keys) as repo, open(source, "rb") as f:
             local_head = repo.head()
             if not new_home and local_head is not None:
-                await _refuse_unsaved_changes(settings, repo)
+                await _refuse_unsaved_changes(settings, repo, store)
 
             def remember_checkout(result: ImportResult) -> None:
                 if result.new_commits and repo.meta(CHECKOUT_FROM) is None:
@@ -231,17 +231,23 @@ def _remove_repo(data_dir: Path) -> None:
         (data_dir / f"{REPO_FILE}{suffix}").unlink(missing_ok=True)
 
 
-async def _refuse_unsaved_changes(settings: Settings, repo: Repository) -> None:
-    async with _open_store(settings) as store:
-        # an import killed after its checkout wrote the store but before the index moved:
-        # finish it first, or its own writes would look like unsaved changes
-        blobs = FsBlobStore(settings.blobs_dir)
-        await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
-        if repo.cursor() != await store.timestamps():
-            raise RepoStateError(
-                "this home has changes that are in no snapshot; run 'homeport snapshot' first "
-                "(if the bundle also changed since, the two have diverged)"
-            )
+async def _refuse_unsaved_changes(
+    settings: Settings, repo: Repository, store: RecordStore | None = None
+) -> None:
+    """``store``: the running home's own (a standby moving the home back from its GUI)."""
+    if store is None:
+        async with _open_store(settings) as opened:
+            await _refuse_unsaved_changes(settings, repo, opened)
+        return
+    # an import killed after its checkout wrote the store but before the index moved:
+    # finish it first, or its own writes would look like unsaved changes
+    blobs = FsBlobStore(settings.blobs_dir)
+    await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
+    if repo.cursor() != await store.timestamps():
+        raise RepoStateError(
+            "this home has changes that are in no snapshot; run 'homeport snapshot' first "
+            "(if the bundle also changed since, the two have diverged)"
+        )
 
 
 async def _finish_checkout(

@@ -341,7 +341,12 @@ async def restore(
                 provider.download_bundle(out)
             tenant = provider.tenant()
         outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
-    if existing:  # this copy's key was rotated out by the move away: a new one, from the root
+    # a key of its own for this copy, authorised after the log the provider holds (another
+    # copy may have authorised keys since the last commit this bundle carries)
+    held_log = tenant.get("operations")
+    if isinstance(held_log, list) and held_log:
+        ids.authorise_after(settings.data_dir, keys.root, held_log)
+    elif existing:
         ids.rotate(settings.data_dir, phrase)
     entry = {
         "url": wanted,

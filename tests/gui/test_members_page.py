@@ -79,3 +79,23 @@ def test_members_page(client: Any, gui: Any) -> None:
     wrong = client.post("/admin/api/articles", headers=headers, content=json.dumps(
         {"title": "For silver", "body": "Hello", "visibility": "silver"}))
     assert wrong.status_code == 400
+
+
+def test_which_provider_serves_members(client: Any, gui: Any) -> None:
+    gui.wizard(client)
+    ctx = client.app.state.ctx
+    url = "http://127.0.0.1:9"  # nothing listens: the page says it was not told yet
+    (ctx.settings.data_dir / "providers.json").write_text(
+        json.dumps({"providers": [{"url": url, "tenant": "alice"}]}))
+    page = client.get("/admin/members")
+    assert "serves members-only entries to members" in page.text
+    csrf = gui.csrf_of(page.text)
+    off = client.post("/admin/members/serving", data={"csrf": csrf, "url": url, "content": "off"})
+    assert off.status_code == 200 and "teasers only" in off.text and "not told yet" in off.text
+    rules = json.loads((ctx.settings.data_dir / "providers.json").read_text())
+    assert rules["providers"][0]["rules"]["members_content"] is False
+    back = client.post("/admin/members/serving", data={"csrf": csrf, "url": url, "content": "on"})
+    assert back.status_code == 200 and "serves members-only entries to members" in back.text
+    bad = client.post("/admin/members/serving", data={
+        "csrf": csrf, "url": "http://nowhere.example", "content": "off"})
+    assert bad.status_code == 400 and "is not one of this home" in bad.text

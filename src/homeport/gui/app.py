@@ -136,6 +136,7 @@ def routes() -> list[BaseRoute]:
         Route("/members/add", lazy("members", "add_member"), methods=POST),
         Route("/members/remove", lazy("members", "remove_member"), methods=POST),
         Route("/members/export", lazy("members", "export"), methods=["GET"]),
+        Route("/members/serving", lazy("members", "serving"), methods=POST),
         Route("/tokens", lazy("grants", "index"), methods=["GET"]),
         Route("/tokens/create", lazy("grants", "create"), methods=POST),
         Route("/tokens/revoke", lazy("grants", "revoke"), methods=POST),

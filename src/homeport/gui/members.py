@@ -15,6 +15,7 @@ from homeport.gui import uploads
 from homeport.gui.pages import PREFIX, Page, page
 from homeport.members import csvio, store
 from homeport.members.model import MemberError, MemberFields, entitled_tier
+from homeport.sync import grants as grant_sync
 from homeport.sync import providers
 
 SHOWN = 200
@@ -120,6 +121,25 @@ async def remove_member(p: Page) -> Response:
     except HomeportError as exc:
         return await _page(p, 400, str(exc.message))
     p.flash(f"{email} removed: they lose access at every provider after the next publish.")
+    return p.redirect(PREFIX + "/members")
+
+
+@page()
+async def serving(p: Page) -> Response:
+    """Give a provider the tiers' keys, or take them back (it then shows teasers only)."""
+    form = await p.form()
+    url = uploads.line(form, "url", 2000)
+    content = uploads.line(form, "content", 5) == "on"
+    try:
+        providers.set_rules(p.ctx.settings, url, None, None, content)
+    except (HomeportError, providers.ProvidersError) as exc:
+        return await _page(p, 400, str(getattr(exc, "message", None) or exc))
+    pushed = await grant_sync.sync(p.ctx, only=url)
+    p.flash(f"{url} " + ("serves members-only entries to members." if content
+                         else "shows members-only entries as teasers only."))
+    for outcome in pushed:
+        if outcome.error:
+            p.flash(f"{url} was not told yet (the next publish will): {outcome.error}")
     return p.redirect(PREFIX + "/members")
 
 

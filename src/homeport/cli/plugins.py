@@ -94,8 +94,7 @@ def install(
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Install a plugin from a signed catalogue: signature, then the wheel's SHA-256, checked
-    before anything is installed."""
+    """Install a plugin from a signed catalogue (signature and SHA-256 checked first)."""
     from homeport.plugins import catalogue
     from homeport.settings import SettingsError, load_settings
 
@@ -137,8 +136,7 @@ def licence(
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Keep a paid plugin's licence (checked offline: publisher's signature, this home's
-    identity, expiry)."""
+    """Keep a paid plugin's licence (checked offline: signature, this home, expiry)."""
     try:
         raw = file.read_bytes()
     except OSError as exc:

@@ -9,6 +9,7 @@ package index, into its own plugins folder (``state.packages_dir``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import shutil
@@ -96,7 +97,7 @@ async def read(settings: Settings, url: str, limit: int) -> bytes:
         try:
             if path.stat().st_size > limit:
                 raise CatalogueError(f"{url} is bigger than {limit} bytes")
-            return path.read_bytes()
+            return await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             raise CatalogueError(f"cannot read {url}: {exc.strerror or exc}") from None
     if scheme not in ("http", "https"):
@@ -177,7 +178,9 @@ async def install(settings: Settings, url: str, publisher: str, name: str) -> En
         raise CatalogueError(f"the wheel of {entry.name} {entry.version} does not match the "
                              f"catalogue's SHA-256 (expected {entry.sha256}, got {digest}): "
                              "not installed")
-    _pip_install(settings.data_dir, Path(urlsplit(entry.wheel).path).name, wheel)
+    # pip runs for seconds: in a thread, so the home's loop keeps answering meanwhile
+    await asyncio.to_thread(_pip_install, settings.data_dir, Path(urlsplit(entry.wheel).path).name,
+                            wheel)
     current = state.read(settings.data_dir)
     current.installed[normalise(entry.name)] = {
         "name": entry.name, "version": entry.version, "sha256": entry.sha256,

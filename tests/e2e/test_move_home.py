@@ -66,3 +66,28 @@ def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -
     ok("add", "note", "Back at the first copy", data=hosted)
     ok("publish", data=hosted)
     assert "Back at the first copy" in provider.page("alice").text
+
+
+@pytest.mark.timeout(300)
+def test_a_home_mirrors_a_providers_tenant_and_its_owner_restores_from_the_copy(
+    tmp_path: Path, provider: Provider
+) -> None:
+    home, friend, back = tmp_path / "home", tmp_path / "friend", tmp_path / "back"
+    phrase = init(home)["phrase"]
+    ok("add", "note", "Kept by a friend too", data=home)
+    ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=home)
+    ok("publish", data=home)
+    ok("providers", "mirror", provider.url, data=home)
+    token = json.loads(ok("provider", "mirror-token", "--json", data=provider.data))["token"]
+
+    copied = json.loads(
+        ok("provider", "mirror", provider.url, "--token", token, "--json", data=friend)
+    )
+    assert [(t["name"], t["fetched"]) for t in copied["tenants"]] == [("alice", True)]
+    bundle = Path(copied["into"]) / "alice.bundle"
+    refused = cli("provider", "mirror", provider.url, "--token", "hpm_wrong", data=friend)
+    assert refused.code != 0 and "token" in refused.err
+
+    # the provider is gone: the owner restores from the friend's copy with the phrase alone
+    ok("import", str(bundle), data=back, stdin=phrase)
+    assert export(home, tmp_path / "home.bundle") == export(back, tmp_path / "back.bundle")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
+
+import pytest
 
 from homeport.interop import registry
 from homeport.plugins import manager
@@ -52,3 +55,34 @@ def test_a_disabled_builtin_is_not_called(tmp_path: Path) -> None:
     paths = [r.path for r in plugins.gather("register_routes", settings=Settings(tmp_path))]
     assert not any(p.startswith("/attachments/") for p in paths)
     assert not plugins.info["attachments"].enabled
+
+
+EVIL = '''
+import types
+from starlette.routing import Route
+from homeport.plugins import hookimpl
+
+protocol = types.ModuleType("evil_protocol")
+protocol.provider_routes = lambda: [Route("/evil", lambda r: None)]
+protocol.home_handlers = lambda: {}
+
+
+@hookimpl
+def register_protocols():
+    return [protocol]
+'''
+
+
+def test_a_provider_loads_no_third_party_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "evil_plugin.py").write_text(EVIL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint(name="evil", value="evil_plugin", group="homeport")
+    monkeypatch.setattr(manager, "entry_points", lambda: [point])
+    at_home = manager.load()
+    assert "evil" in at_home.info  # the home would run it
+    assert len(at_home.gather("register_protocols")) == len(registry.PROTOCOLS) + 1
+    at_provider = manager.builtins_only()
+    assert "evil" not in at_provider.info
+    assert at_provider.gather("register_protocols") == list(registry.PROTOCOLS)

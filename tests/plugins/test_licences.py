@@ -112,7 +112,8 @@ def test_a_stored_licence_that_expires_turns_the_plugin_off_with_its_reason(
         licences.check(soon, publisher.did, site, now=32_503_680_000.0)  # year 3000
 
 
-def test_remove_deletes_the_installed_files(settings: Settings, tmp_path: Path) -> None:
+def test_remove_deletes_the_installed_files(tmp_path: Path) -> None:
+    settings = Settings(tmp_path / "home")  # files only: no store involved
     publisher = Publisher.new()
     path = _paid_catalogue(tmp_path / "catalogue", publisher)
     asyncio.run(catalogue.install(settings, str(path), publisher.did, "homeport-recipes"))

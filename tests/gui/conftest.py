@@ -264,7 +264,9 @@ def provider(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        # two worker processes import the whole provider: on a loaded 2-CPU machine that took
+        # 22-28 s (measured), past the 20 s this waited before
+        deadline = time.monotonic() + 60
         while True:
             try:
                 httpx.get(url + "/", timeout=2)

@@ -126,6 +126,7 @@ def serve(
     from homeport.provider import audience, hosted
     from homeport.provider.admin import has_password, set_password
     from homeport.provider.app import ProviderWorker, create_provider_app
+    from homeport.provider.hosted import HomeFactory
     from homeport.web import slowclients
 
     settings = _settings(
@@ -162,13 +163,17 @@ def serve(
                 print(f"  password: {password}   (shown once; keep it somewhere safe)")
         # several workers share the socket; each builds its own app (database connection,
         # caches) in its own process, and publishes are serialised across them by a file lock
-        # hosted homes are homes: the provider cannot import the home's app, so it is handed in
-        from homeport.home import create_home_app
+        # hosted homes are homes: the provider cannot import the home's app, so it is handed
+        # in (and only imported when they are offered: it adds to every worker's start)
+        factory: HomeFactory | None = None
+        if settings.hosted_homes:
+            from homeport.home import create_home_app
 
+            factory = create_home_app
         app = (
-            create_provider_app(settings, db=db, home_factory=create_home_app)
+            create_provider_app(settings, db=db, home_factory=factory)
             if count == 1
-            else ProviderWorker(settings, create_home_app)
+            else ProviderWorker(settings, factory)
         )
         config = uvicorn.Config(
             app,

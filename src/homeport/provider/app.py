@@ -31,7 +31,6 @@ from homeport.provider import (
     newsletter,
     receive,
     relay,
-    signup,
 )
 from homeport.provider.admin import AdminPage
 from homeport.provider.api import Provider, routes
@@ -150,6 +149,14 @@ def _protocols_lifespan(
     return lifespan
 
 
+def _signup_routes() -> list[Route]:
+    """``/signup``; imported only when hosted homes are offered, as it pulls in the home's GUI
+    (its wizard's checks), which every worker would otherwise import at its start."""
+    from homeport.provider import signup
+
+    return signup.routes()
+
+
 def create_provider_app(
     settings: Settings,
     *,
@@ -213,7 +220,7 @@ def create_provider_app(
             ),
             Route("/_homeport/admin", admin_slash, methods=["GET", "HEAD"]),
             Route("/_homeport/admin/", admin.__call__, methods=["GET", "HEAD"]),
-            *(signup.routes() if hosted is not None else []),
+            *(_signup_routes() if hosted is not None else []),
             # the live web's endpoints on tenants' hosts (``interop/registry.py``)
             Mount(
                 "/_homeport",

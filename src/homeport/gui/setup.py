@@ -7,6 +7,7 @@ forgotten: it is shown once.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
@@ -21,6 +22,8 @@ from homeport.services import accounts, identity
 OWNER = "admin"
 MIN_PASSWORD = 8
 CONFIRM_WORDS = 3
+PROVIDER_FIELDS = ("provider_url", "provider_code", "provider_name")
+"""The wizard's optional provider: where the site goes live as soon as the home is made."""
 
 
 def pick_positions(phrase: str) -> list[int]:
@@ -50,6 +53,7 @@ def check_words(
 @page(login=False, during_setup=True)
 async def wizard(p: Page) -> Response:
     values = {"name": "", "title": "", "theme": site.DEFAULT_THEME}
+    values.update({k: "" for k in PROVIDER_FIELDS})
     return p.render("setup.html", values=values, errors={}, themes=site.themes())
 
 
@@ -73,13 +77,17 @@ def check_form(form: dict[str, str]) -> dict[str, str]:
 @page(login=False, during_setup=True)
 async def create(p: Page) -> Response:
     raw = await p.form()
-    keys = ("name", "title", "theme", "password", "password2")
-    form = {k: str(raw.get(k) or "").strip() for k in keys}
+    keys = ("name", "title", "theme", "password", "password2", *PROVIDER_FIELDS)
+    form = {k: str(raw.get(k) or "").strip()[:300] for k in keys}
     errors = check_form(form)
+    if bool(form["provider_url"]) != bool(form["provider_code"]):
+        missing = "provider_code" if form["provider_url"] else "provider_url"
+        errors[missing] = ("Give both the provider's address and the code its operator sent "
+                           "you, or leave both empty to add a provider later.")
     if errors:
-        values = {k: form[k] for k in ("name", "title", "theme")}
+        values = {k: form[k] for k in ("name", "title", "theme", *PROVIDER_FIELDS)}
         return p.render("setup.html", 400, values=values, errors=errors, themes=site.themes())
-    await site.create_first_site(p.ctx, form["title"], form["name"], form["theme"])
+    name = await site.create_first_site(p.ctx, form["title"], form["name"], form["theme"])
     await accounts.set_password(p.ctx, OWNER, form["password"])
     store = store_of(p.ctx)
     store.drop_user(OWNER)
@@ -89,7 +97,31 @@ async def create(p: Page) -> Response:
         return p.redirect(PREFIX + "/")
     _, phrase = identity.create(p.ctx.settings.data_dir)
     p.session.secrets["phrase"] = phrase
+    if form["provider_url"]:
+        await _enroll(p, form["provider_url"], form["provider_code"],
+                      form["provider_name"] or name)
     return p.redirect(PREFIX + "/setup/phrase")
+
+
+async def _enroll(p: Page, url: str, code: str, name: str) -> None:
+    """Enroll at the provider the wizard was given; once the phrase is confirmed the person
+    lands in the editor, whose Publish then puts the article there. A failure is said on the
+    next page and changes nothing else: the home is made, the provider can be added later."""
+    from homeport.gui.wording import provider_problem
+    from homeport.sync import providers
+    from homeport.sync.client import ProviderError
+
+    try:
+        entry = await asyncio.to_thread(providers.add, p.ctx.settings, url, code, name)
+    except ProviderError as exc:
+        p.flash(f"{provider_problem(exc)} Your home is made: add the provider later on the "
+                "Providers page.")
+        return
+    except providers.ProvidersError as exc:
+        p.flash(f"{exc} Your home is made: add the provider later on the Providers page.")
+        return
+    p.session.secrets["landing"] = PREFIX + "/write/new"
+    p.flash(f"Enrolled with {entry['url']}: your site will be at {entry['site']}")
 
 
 @page()
@@ -124,6 +156,10 @@ async def confirm(p: Page) -> Response:
                         wrong=wrong)
     p.session.secrets.pop("phrase", None)
     p.session.secrets.pop("confirm", None)
+    landing = p.session.secrets.pop("landing", None) or PREFIX + "/"
     problem = await rebuild(p)
-    p.flash(problem or "Your home is ready, and your recovery phrase is confirmed.")
-    return p.redirect(PREFIX + "/")
+    ready = "Your home is ready, and your recovery phrase is confirmed."
+    if landing != PREFIX + "/":
+        ready += " Write your first article: Publish puts it on your site at the provider."
+    p.flash(problem or ready)
+    return p.redirect(landing)

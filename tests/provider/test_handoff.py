@@ -89,6 +89,18 @@ def test_a_handoff_moves_the_writer_and_the_old_key_learns_where(world: World, a
     assert alice.request(world.client, "POST", "/inbox", {"wait": 0}).status_code == 409
     assert world.get(f"alice.{world.settings.base_domain}", "/").text.count("v1") >= 1
 
+    # the root itself writes nothing here while another key is the primary: a phrase typed on
+    # a standby moves the home (POST /handoff) or nothing
+    for method, path, doc in (
+        ("POST", "/delegations", revoked),
+        ("PUT", "/activitypub/followers", {"followers": []}),
+        ("POST", "/newsletter", {}),
+        ("POST", "/activitypub", {"blocks": []}),
+        ("POST", "/mirror", {"mirror": True}),
+    ):
+        answer = laptop.request(world.client, method, path, doc, key=laptop.root)
+        assert answer.status_code == 409, (path, answer.text)
+
     # the new primary writes
     grants = laptop.request(world.client, "POST", "/delegations", revoked)
     assert grants.status_code == 200, grants.text

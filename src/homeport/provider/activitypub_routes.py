@@ -45,7 +45,7 @@ async def post_activitypub(request: Request, provider: Provider) -> Response:
     ``accepted`` answers a pending follow with an Accept, ``rejected`` and ``removed`` drop
     the follower with a Reject), ``activity`` with ``to`` (a list of inboxes, or
     ``"followers"``): an activity of the site's actor to deliver (a like, a boost, a reply)."""
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     ports = _ports(request)
     assert ports.followers is not None
     doc = json_of(body)

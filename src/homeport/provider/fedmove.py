@@ -90,7 +90,7 @@ async def get_followers(request: Request, provider: Provider) -> Response:
 
 async def put_followers(request: Request, provider: Provider) -> Response:
     """The home's follower list: those not here yet are added, in one transaction."""
-    tenant, body = await authenticate(request, provider)
+    tenant, body = await authenticate(request, provider, writes=True)
     followers = _followers_of(request)
     given = parse_followers(json_of(body), tenant.name)
     added = await provider.query(followers.add_missing, tenant.name, given)

@@ -97,7 +97,7 @@ def _bounced(exc: BaseException) -> bool:
 
 
 async def send(request: Request, provider: Provider) -> Response:
-    tenant, body = await authenticate(request, provider, MAX_BODY)
+    tenant, body = await authenticate(request, provider, MAX_BODY, writes=True)
     ports = request.app.state.ports
     if ports.grants.delegation(tenant.name, SEND_POWER) is None:
         raise ProviderError(403, "forbidden", "the home has not chosen this provider to send "

@@ -136,6 +136,12 @@ def test_like_boost_and_reply_by_url(gui: Any, client: Any, web: WebHost) -> Non
         assert answer.status_code == 200, form
     assert len(calls(web)) == before  # nothing sent for any of them
 
+    web.routes[CALLS] = lambda hit: Answer(503, b'{"error": "down"}',
+                                           content_type="application/json")
+    down = client.post("/admin/fediverse/interact", data={
+        "csrf": token, "kind": "reply", "url": f"{web.url}/@bob/9", "text": "Anyone?"})
+    assert "did not take it (your reply is kept as a note of your site)" in down.text
+
 
 def test_without_a_provider_it_says_so(gui: Any, client: Any, web: WebHost) -> None:
     gui.wizard(client)

@@ -139,5 +139,6 @@ async def send(ctx: Context, site: str, kind: str, url: str, text: str = "") -> 
         tell.tell, ctx.settings, {"activity": activity, "to": [remote.inbox]}, True)
     if not told or told[0].error:
         reason = told[0].error if told else "no provider"
-        raise SendError(f"your provider did not take it: {reason}")
+        kept = " (your reply is kept as a note of your site)" if kind == "reply" else ""
+        raise SendError(f"your provider did not take it{kept}: {reason}")
     return done + "."

@@ -1,9 +1,11 @@
-"""Which provider signs for the site, the home's side: after each publish the home makes sure
-the first provider in its list (the one the site's address points at; moving is adding the new
-provider and removing the old one) holds the ``activitypub-sign`` delegation, with the site's
-key sealed to that provider's box key (``delivery.sign_params``, ``docs/format.md``), and that
-no other provider holds one. So exactly one provider delivers and answers follows, and when
-the site moves the new provider signs with the same key: followers' servers keep trusting it.
+"""Which provider signs for the site, the home's side. Each address the site is served at
+(``name.provider-a``, ``name.provider-b``, a custom domain) is an actor of its own; after each
+publish the home makes sure that, for each address, the first provider in its list serving it
+holds the ``activitypub-sign`` delegation, with the site's key sealed to that provider's box
+key (``delivery.sign_params``, ``docs/format.md``), and no other provider does. So one provider
+delivers and answers follows for each actor, and when the site moves to a new provider on the
+same address (added, DNS pointed at it, the old one removed) the new one signs with the same
+key: followers' servers keep trusting it.
 
 The delegation runs for a year and is renewed when less than 30 days are left; a change is
 handed to the providers at once (``sync/grants.py``), not at the next publish.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from urllib.parse import urljoin
 
 from homeport.interop.activitypub.delivery import SIGN_POWER, sign_params
@@ -49,35 +51,73 @@ def _ask(ctx: Context, url: str, http: HttpFactory) -> tuple[str | None, str]:
     return (str(box) if box else None), site
 
 
-async def delegate(ctx: Context, site: str, url: str,
+def _address(grant: Mapping[str, object]) -> str | None:
+    """The site address a delegation was made for, from the key id it names."""
+    params = grant.get("params")
+    key_id = params.get("key_id") if isinstance(params, Mapping) else None
+    suffix = ACTOR_PATH + "#main-key"
+    if isinstance(key_id, str) and key_id.endswith(suffix):
+        return key_id.removesuffix(suffix) + "/"
+    return None
+
+
+async def _addresses(
+    ctx: Context, urls: Sequence[str], by_url: Mapping[str, Mapping[str, object]],
+    took: Collection[str], http: HttpFactory,
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Each provider's address for the site (from its delegation, else asked if it took the
+    publish), and the box keys of those asked."""
+    address: dict[str, str] = {}
+    box: dict[str, str | None] = {}
+    for url in urls:
+        known = _address(by_url[url]) if url in by_url else None
+        if known is not None:
+            address[url] = known
+        elif url in took:
+            box[url], found = await asyncio.to_thread(_ask, ctx, url, http)
+            if found:
+                address[url] = found
+    return address, box
+
+
+async def delegate(ctx: Context, site: str, urls: Sequence[str], took: Collection[str],
                    http: HttpFactory = default_http) -> bool:
-    """Make ``url`` the one provider holding the signing delegation; whether anything
-    changed (then the providers were handed the new lists)."""
+    """For each address the site is served at, make the first of ``urls`` (the home's
+    providers, in order) serving it the one that holds the signing delegation, and no other;
+    whether anything changed (then the providers were handed the new lists). A provider is
+    asked its address (and box key) only when it holds no delegation and took the publish."""
     now = ctx.clock()
     held = [g for g in await records.list_grants(ctx)
             if g.get("power") == SIGN_POWER and g.get("source") == records.HOME
             and records.state(g, now) == "active"]
+    by_url = {str(g.get("audience")): g for g in held}
+    address, box = await _addresses(ctx, urls, by_url, took, http)
+    first: dict[str, str] = {}
+    for url in urls:
+        if url in address:
+            first.setdefault(address[url], url)
+    signers = set(first.values())
     changed = False
     for grant in held:
-        if grant.get("audience") != url:
+        url = str(grant.get("audience"))
+        fresh = int(grant.get("expires") or 0) - now > RENEW_MS
+        if url not in signers or not fresh:
             await records.revoke(ctx, str(grant["id"]))
             changed = True
-    mine = [g for g in held if g.get("audience") == url
-            and int(g.get("expires") or 0) - now > RENEW_MS]
-    if not mine:
-        box, address = await asyncio.to_thread(_ask, ctx, url, http)
-        if box is None or not address:
+    for url in sorted(signers):
+        current = by_url.get(url)
+        if current is not None and int(current.get("expires") or 0) - now > RENEW_MS:
+            continue
+        if url not in box:
+            box[url], _ = await asyncio.to_thread(_ask, ctx, url, http)
+        if not box[url]:
             log.info("activitypub: %s takes no signing key (no box key)", url)
-        else:
-            key = await fediverse.site_key(ctx, site)
-            key_id = urljoin(address, ACTOR_PATH) + "#main-key"
-            params = await asyncio.to_thread(sign_params, box, key_id, key.private_pem)
-            for grant in held:
-                if grant.get("audience") == url:  # about to run out: the new one replaces it
-                    await records.revoke(ctx, str(grant["id"]))
-            await records.create_delegation(ctx, url, SIGN_POWER, params,
-                                            expires_in=LIFETIME_MS)
-            changed = True
+            continue
+        key = await fediverse.site_key(ctx, site)
+        key_id = urljoin(address[url], ACTOR_PATH) + "#main-key"
+        params = await asyncio.to_thread(sign_params, str(box[url]), key_id, key.private_pem)
+        await records.create_delegation(ctx, url, SIGN_POWER, params, expires_in=LIFETIME_MS)
+        changed = True
     if changed:
         for pushed in await grant_sync.sync(ctx, http=http):
             if pushed.error:
@@ -87,24 +127,23 @@ async def delegate(ctx: Context, site: str, url: str,
 
 
 def after_publish(event: Published, http: HttpFactory = default_http) -> None:
-    """After a publish the first provider took, make it the one that signs."""
+    """After a publish, the signing delegations follow the home's list of providers."""
     try:
         site = site_name(event.settings, None)
     except ProvidersError:  # several sites built: which one was published is not known here
         return
-    listed = load_providers(event.settings.data_dir)
+    urls = [str(e["url"]) for e in load_providers(event.settings.data_dir)]
     took = {p.url for p in event.providers if p.seq is not None}
-    if site is None or not listed or listed[0]["url"] not in took:
-        return  # the first provider failed this publish: nothing moves on a passing fault
-    first = str(listed[0]["url"])
+    if site is None or not urls or not took:
+        return
 
     def work(ctx: Context) -> Awaitable[bool]:
-        return delegate(ctx, site, first, http)
+        return delegate(ctx, site, urls, took, http)
 
     try:
         run_blocking(event.settings, work)
     except Exception as exc:  # a provider or the store away: tried again after the next publish
-        log.warning("activitypub: signing delegation for %s not made: %s", first, exc)
+        log.warning("activitypub: signing delegations not made: %s", exc)
 
 
 __all__ = ["after_publish", "delegate"]

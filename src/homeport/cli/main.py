@@ -192,6 +192,15 @@ def _plugins_app() -> typer.Typer:
 app.add_typer(_plugins_app(), name="plugins")
 
 
+def _register_imports(root: typer.Typer) -> None:
+    from homeport.cli.imports import import_from
+
+    root.command("import-from")(import_from)
+
+
+_register_imports(app)
+
+
 def main() -> None:
     try:
         app()

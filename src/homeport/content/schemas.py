@@ -48,6 +48,11 @@ COMMON: Schema = {
         "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[^/\\]+$"},
     },
     "old_slugs": {"type": "array", "items": {"type": "string", "pattern": SLUG_PATTERN}},
+    "old_paths": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {"type": "string", "pattern": r"^/[A-Za-z0-9._~%!$&'()*+,;=:@/-]{0,500}$"},
+    },
     "content_warning": {"type": "string", "maxLength": 500},
     "sensitive": {"type": "boolean"},
     "pinned": {"type": "boolean"},

@@ -44,7 +44,7 @@ from homeport.store.protocols import JSONObject, Permissions
 SITE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 THEMES: list[str] = ["journal", "portfolio"]
 """Themes a site may choose; plugins' themes are added when they are activated."""
-IMAGE_FIELDS = {("photo", "image"), ("note", "photos")}
+IMAGE_FIELDS = {("photo", "image"), ("note", "photos"), ("article", "images")}
 PDF_FIELDS = {("paper", "pdf")}
 Attachments = Mapping[str, Upload | Sequence[Upload]]
 
@@ -283,7 +283,7 @@ def _store_media(
                 refs.append(media.store_pdf(ctx, upload))
             else:
                 refs.append(media.store_file(ctx, upload))
-        many = (kind.name, field) == ("note", "photos")
+        many = (kind.name, field) in (("note", "photos"), ("article", "images"))
         stored[field] = refs if many else refs[0] if refs else None
     return stored
 

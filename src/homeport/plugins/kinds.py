@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from homeport.interop.importers.report import (
+    ImportFailed,
+    ImportItem,
+    ImportRequest,
+    ItemAction,
+)
 from homeport.services.context import Context
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -24,41 +30,6 @@ digits and dashes (they appear in URLs, CLI arguments and principals)."""
 
 
 # ---- importers -----------------------------------------------------------------------------
-
-ItemAction = Literal["created", "updated", "unchanged", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class ImportItem:
-    """What happened to one item of the source (a post, a toot, a page, a medium).
-
-    In a dry run the action is what *would* happen; nothing is written."""
-
-    source_id: str
-    """The item's id in the source (WordPress post id, toot URI, file path…): stable across
-    runs, so a re-run finds what an earlier run made (idempotence)."""
-    action: ItemAction
-    kind: str = ""
-    """The entry type it became (``article``, ``note``…), or ``media``, ``redirect``…"""
-    target: str = ""
-    """Where it is now: the record's URI or the entry's path on the site."""
-    message: str = ""
-    """Why it was skipped or failed, in words for the person (never a traceback)."""
-
-
-@dataclass(frozen=True)
-class ImportRequest:
-    """One run of an importer."""
-
-    ctx: Context
-    source: str
-    """A local path (file, folder, archive) or a URL, as the person gave it."""
-    site: str
-    """The site (bucket) the content goes into."""
-    dry_run: bool = False
-    options: Mapping[str, str] = field(default_factory=dict)
-    """Importer-specific options (``--option key=value``)."""
-
 
 @runtime_checkable
 class Importer(Protocol):
@@ -79,10 +50,6 @@ class Importer(Protocol):
     """What SOURCE is, in words (``the .xml file WordPress exports``)."""
 
     def run(self, request: ImportRequest) -> AsyncIterator[ImportItem]: ...
-
-
-class ImportFailed(Exception):
-    """The source cannot be imported at all; the message says why and what to do."""
 
 
 # ---- exporters -----------------------------------------------------------------------------

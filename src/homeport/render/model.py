@@ -270,6 +270,19 @@ async def _records(ctx: Context, parent: str) -> dict[str, JSONObject]:
     return records
 
 
+def _redirects(views: list[EntryView]) -> dict[str, str]:
+    """Old URL path → the entry's path: its earlier slugs, and (imported entries) the paths
+    it had on the site it came from."""
+    redirects: dict[str, str] = {}
+    for view in views:
+        for old in view.data.get("old_slugs", []):
+            redirects[ENTRY_TYPES[view.type].path(str(old))] = view.path
+        for path in view.data.get("old_paths", []):
+            if isinstance(path, str) and ".." not in path.split("/") and path != view.path:
+                redirects.setdefault(path, view.path)
+    return redirects
+
+
 async def load_site(ctx: Context, site: str) -> SiteModel:
     """Read the settings and every public, published entry of ``site`` from the store."""
     settings = await read_settings(ctx.store, site)
@@ -308,9 +321,6 @@ async def load_site(ctx: Context, site: str) -> SiteModel:
             view.photos = [by_id[p] for p in view.data.get("photos", [])
                            if p in by_id and by_id[p].type == "photo"]
     views.sort(key=lambda v: (v.published, v.id), reverse=True)
-    redirects = {}
-    for view in views:
-        for old in view.data.get("old_slugs", []):
-            redirects[ENTRY_TYPES[view.type].path(str(old))] = view.path
+    redirects = _redirects(views)
     gated.sort(key=lambda v: (v.published, v.id), reverse=True)
     return SiteModel(site, settings, views, redirects, gated)

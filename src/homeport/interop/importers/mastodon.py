@@ -1,0 +1,150 @@
+"""A Mastodon archive (Settings → Import and export → Request your archive: a zip, or a
+tar.gz from older servers, or the unpacked folder) → notes.
+
+Reads ``outbox.json`` (an ActivityStreams OrderedCollection of ``Create`` and ``Announce``
+activities) and copies each toot's media from ``media_attachments/…`` in the archive. Boosts
+of others' posts (``Announce``) are skipped; replies keep ``reply_to``; content warnings
+become ``content_warning``; hashtags become tags; followers-only and direct toots become
+private. A toot longer than a note holds becomes an article. The toot's old URL (``/@you/ID``)
+becomes a redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from homeport import jsonio
+from homeport.content.media import Upload
+from homeport.content.slugs import slugify
+from homeport.interop.importers.common import (
+    Archive,
+    Planned,
+    html_to_text,
+    image,
+    iso,
+    old_path,
+    tags_of,
+    write,
+)
+from homeport.interop.importers.report import ImportFailed, ImportItem, ImportRequest
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+NOTE_LIMIT = 5000
+
+
+def _audience(obj: dict[str, Any]) -> str:
+    to = obj.get("to") or []
+    cc = obj.get("cc") or []
+    to = [to] if isinstance(to, str) else to
+    cc = [cc] if isinstance(cc, str) else cc
+    if PUBLIC in to or "as:Public" in to or PUBLIC in cc or "as:Public" in cc:
+        return "public"  # public and unlisted
+    return "private"
+
+
+class MastodonImporter:
+    name = "mastodon"
+    title = "Mastodon archive"
+    accepts = "the archive Mastodon gives you (.zip or .tar.gz), or its unpacked folder"
+
+    async def run(self, request: ImportRequest) -> AsyncIterator[ImportItem]:
+        source = Path(request.source)
+        if not source.exists():
+            raise ImportFailed(f"there is no file or folder {request.source}")
+        archive = Archive(source)
+        try:
+            name = archive.find("outbox.json")
+            if name is None:
+                raise ImportFailed(f"{source.name} is not a Mastodon archive (no outbox.json)")
+            raw = archive.read(name)
+            try:
+                outbox = jsonio.loads(raw or b"")
+            except ValueError as exc:
+                raise ImportFailed(f"{name} is not readable JSON: {exc}") from None
+            items = outbox.get("orderedItems") if isinstance(outbox, dict) else None
+            if not isinstance(items, list):
+                raise ImportFailed(f"{name} has no orderedItems: not a Mastodon outbox")
+            for activity in items:
+                yield await self._one(request, archive, activity)
+        finally:
+            archive.close()
+
+    async def _one(self, request: ImportRequest, archive: Archive, activity: Any) -> ImportItem:
+        if not isinstance(activity, dict):
+            return ImportItem("?", "failed", "", "", "an outbox item that is not an object")
+        source_id = str(activity.get("id") or "?")
+        if activity.get("type") == "Announce":
+            return ImportItem(source_id, "skipped", "boost", "", "a boost of someone's post")
+        obj = activity.get("object")
+        if activity.get("type") != "Create" or not isinstance(obj, dict):
+            return ImportItem(source_id, "skipped", str(activity.get("type") or ""), "",
+                              "not a post")
+        if obj.get("type") not in ("Note", "Question", "Article"):
+            return ImportItem(source_id, "skipped", str(obj.get("type")), "", "not a post")
+        return await write(request, self.name, self._plan(archive, obj))
+
+    def _plan(self, archive: Archive, obj: dict[str, Any]) -> Planned:
+        source_id = str(obj.get("id") or obj.get("url") or "?")
+        text = html_to_text(str(obj.get("content") or ""))
+        notes: list[str] = []
+        fields: dict[str, Any] = {"visibility": _audience(obj)}
+        published = iso(str(obj.get("published") or ""))
+        if published:
+            fields["published"] = published
+        if obj.get("summary"):
+            fields["content_warning"] = str(obj["summary"])[:500]
+        if obj.get("sensitive"):
+            fields["sensitive"] = True
+        if isinstance(obj.get("inReplyTo"), str) and obj["inReplyTo"].startswith("http"):
+            fields["reply_to"] = obj["inReplyTo"][:2000]
+        tags = [str(t.get("name") or "") for t in obj.get("tag") or []
+                if isinstance(t, dict) and t.get("type") == "Hashtag"]
+        if tags:
+            fields["tags"] = tags_of(tags)
+        url = obj.get("url")
+        link = old_path(url) if isinstance(url, str) else None
+        if link:
+            fields["old_paths"] = [link]
+        photos = _photos(archive, obj, notes)
+        if len(photos) > 4:
+            notes.append(f"{len(photos) - 4} photos beyond the 4 a note holds were left out")
+        if not text and not photos:
+            text = "…"
+        if len(text) > NOTE_LIMIT:
+            title = text.split("\n", 1)[0][:80] or "Untitled"
+            fields.update(title=title, body=text, slug=slugify(title, "toot"))
+            plan = Planned(source_id, "article", fields, notes=notes)
+            if photos:
+                plan.attachments["images"] = photos
+            return plan
+        fields["text"] = text or " "
+        plan = Planned(source_id, "note", fields, notes=notes)
+        if photos:
+            plan.attachments["photos"] = photos[:4]
+        return plan
+
+
+def _photos(archive: Archive, obj: dict[str, Any], notes: list[str]) -> list[Upload]:
+    """The toot's images, read from the archive's ``media_attachments`` (what is absent or
+    not an image is noted)."""
+    photos = []
+    for found in obj.get("attachment") or []:
+        if not isinstance(found, dict):
+            continue
+        where = str(found.get("url") or "")
+        name = archive.find(where.lstrip("/")) if where else None
+        data = archive.read(name) if name else None
+        if data is None:
+            notes.append(f"media missing: {where or '(no url)'}")
+            continue
+        if not str(found.get("mediaType", "image/")).startswith("image/"):
+            notes.append(f"{where}: only images are imported")
+            continue
+        upload = image(data, where, str(found.get("name") or "")[:1000])
+        if isinstance(upload, str):
+            notes.append(upload)
+        else:
+            photos.append(upload)
+    return photos

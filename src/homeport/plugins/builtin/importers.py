@@ -1,0 +1,14 @@
+"""The built-in importers (``interop/importers/``), offered like any plugin's."""
+
+from __future__ import annotations
+
+from homeport.plugins import hookimpl
+from homeport.plugins.kinds import Importer
+
+
+@hookimpl
+def register_importers() -> list[Importer]:
+    from homeport.interop.importers.mastodon import MastodonImporter
+    from homeport.interop.importers.wordpress import WordPressImporter
+
+    return [WordPressImporter(), MastodonImporter()]

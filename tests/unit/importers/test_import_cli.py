@@ -1,0 +1,201 @@
+"""``homeport import-from wordpress|mastodon`` on both engines: real-format fixtures come in
+with their media, dates, slugs and old URLs (redirects on the built site); a second run writes
+nothing; a dry run writes nothing; hostile input (entity expansion, zip bombs, paths leaving
+the archive) is one clear line or a ``failed``/missing-media item, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from homeport.cli.main import app
+
+pytestmark = pytest.mark.usefixtures("no_homeport_env")
+runner = CliRunner()
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+         ) -> Path:
+    if request.param == "postgresql":
+        monkeypatch.setenv("HOMEPORT_STORAGE_URL", request.getfixturevalue("fresh_postgres_url"))
+    return tmp_path / "home"
+
+
+def picture(kind: str, size: tuple[int, int], colour: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, kind)
+    return out.getvalue()
+
+
+def items(home: Path, *args: str, code: int = 0) -> list[dict[str, str]]:
+    result = runner.invoke(app, ["import-from", *args, "--json", "--data", str(home)])
+    assert result.exit_code == code, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def refused(home: Path, *args: str) -> str:
+    result = runner.invoke(app, ["import-from", *args, "--data", str(home)])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("homeport: "), result.stderr
+    return lines[0]
+
+
+def entries(home: Path) -> dict[str, dict[str, object]]:
+    """Every entry of the site by slug, read back through the CLI's store."""
+    import asyncio
+
+    from homeport.cli.build import _with_context
+    from homeport.content import sites
+    from homeport.settings import load_settings
+
+    async def work(context: object) -> dict[str, dict[str, object]]:
+        found = await sites.list_entries(context, "site")  # type: ignore[arg-type]
+        return {e.slug: {"type": e.type, **e.data} for e in found}
+
+    return asyncio.run(_with_context(load_settings(home), work))  # type: ignore[arg-type]
+
+
+def wordpress_source(tmp_path: Path) -> Path:
+    folder = tmp_path / "wp"
+    (folder / "wp-content/uploads/2023/04").mkdir(parents=True)
+    shutil.copy(FIXTURES / "wordpress/export.xml", folder / "harbour.WordPress.2024-01-15.xml")
+    (folder / "wp-content/uploads/2023/04/harbour.jpg").write_bytes(
+        picture("JPEG", (640, 480), "navy"))
+    # lost.png is listed in the export but not in the uploads: "media missing"
+    return folder
+
+
+def test_wordpress_export_imports_with_media_redirects_and_reruns_as_a_no_op(
+        home: Path, tmp_path: Path) -> None:
+    source = wordpress_source(tmp_path)
+    dry = items(home, "wordpress", str(source), "--dry-run", "--site", "site")
+    assert [i["action"] for i in dry].count("created") == 4
+    assert not (home / "blobs").exists() or not any((home / "blobs").rglob("*"))
+
+    first = items(home, "wordpress", str(source))
+    by_id = {i["source_id"]: i for i in first}
+    assert by_id["post/10"] == {**by_id["post/10"], "action": "created", "kind": "article",
+                                "target": "/articles/low-tide-at-dawn/"}
+    assert "media missing: 2023/04/lost.png" in by_id["post/10"]["message"]
+    assert "shortcodes removed: gallery" in by_id["post/10"]["message"]
+    assert "1 comments not imported" in by_id["post/10"]["message"]
+    assert by_id["post/2"]["target"] == "/about/" or by_id["post/2"]["kind"] == "page"
+    assert {by_id["post/30"]["action"], by_id["post/31"]["action"]} == {"skipped"}
+    assert by_id["post/20"]["action"] == by_id["post/21"]["action"] == "created"
+
+    found = entries(home)
+    post = found["low-tide-at-dawn"]
+    assert post["title"] == "Low tide at dawn & a <em>quiet</em> harbour"
+    assert post["published"] == "2023-04-08T06:45:00Z"
+    assert post["summary"] == "A morning on the mud."
+    assert post["tags"] == ["Boats", "Tides"]
+    assert post["old_paths"] == ["/2023/04/low-tide-at-dawn/"]
+    [photo] = post["images"]  # type: ignore[misc]
+    assert (photo["width"], photo["alt"]) == (640, "Boats resting on the mud at low tide")
+    body = str(post["body"])
+    assert "wp:paragraph" not in body and "[caption" not in body and "[gallery" not in body
+    assert f"../../media/{photo['hash']}/" in body and "<figcaption>" in body
+    assert "harbour.example/wp-content" not in body
+    draft = next(e for e in found.values() if e["title"] == "Caf%C3%A9 crawl (unfinished)")
+    assert draft["draft"] is True and "old_paths" not in draft
+    assert found["only-for-me"]["visibility"] == "private"
+    assert found["about"]["type"] == "page"
+
+    again = items(home, "wordpress", str(source))
+    assert {i["action"] for i in again} == {"unchanged", "skipped"}
+    assert entries(home) == found
+
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", "--out", str(out), "--data", str(home)])
+    assert result.exit_code == 0, result.output
+    page = (out / "articles/low-tide-at-dawn/index.html").read_text()
+    assert "The water went out further" in page
+    assert "articles/low-tide-at-dawn" in (out / "2023/04/low-tide-at-dawn/index.html").read_text()
+    assert any((out / "media" / str(photo["hash"])).iterdir())
+    assert not (out / "articles/only-for-me").exists()
+
+
+def mastodon_archive(tmp_path: Path, name: str = "archive-20240115-abc.zip") -> Path:
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in ("outbox.json", "actor.json"):
+            archive.write(FIXTURES / "mastodon" / member, member)
+        archive.writestr("media_attachments/files/111/000/000/000/000/001/original/sea.png",
+                         picture("PNG", (64, 48), "teal"))
+        archive.writestr("avatar.png", picture("PNG", (8, 8), "red"))
+    return path
+
+
+def test_mastodon_archive_imports_toots_with_media_and_skips_boosts(
+        home: Path, tmp_path: Path) -> None:
+    archive = mastodon_archive(tmp_path)
+    first = items(home, "mastodon", str(archive))
+    by_id = {i["source_id"].rsplit("/", 1)[-1]: i for i in first}
+    assert by_id["activity"]["action"] == "skipped"  # the boost
+    assert by_id["activity"]["message"] == "a boost of someone's post"
+    created = [i for i in first if i["action"] == "created"]
+    assert len(created) == 4
+    assert "media missing" in by_id["111000000000000003"]["message"]
+    assert "media missing" in by_id["111000000000000005"]["message"]  # ../ never read
+
+    notes = {str(e["published"]): e for e in entries(home).values()}
+    swim = notes["2023-09-01T08:00:00Z"]
+    assert swim["text"] == ("Morning swim, water at 14 °C #wildswimming\n\n"
+                            "Second line\nwith a break & an ampersand")
+    assert swim["tags"] == ["wildswimming"] and swim["visibility"] == "public"
+    [sea] = swim["photos"]  # type: ignore[misc]
+    assert (sea["width"], sea["alt"]) == (64, "Grey sea under a grey sky")
+    assert swim["old_paths"] == ["/@ann/111000000000000001/"]
+    reply = notes["2023-09-03T09:30:00Z"]
+    assert reply["visibility"] == "private" and reply["content_warning"] == "spoilers"
+    assert reply["reply_to"] == "https://other.example/users/bo/statuses/98"
+    assert reply["sensitive"] is True and reply["text"] == "@bo the ending is a twist"
+    assert notes["2023-09-04T10:00:00Z"]["text"] == "Tea or coffee?"
+
+    again = items(home, "mastodon", str(archive))
+    assert {i["action"] for i in again} == {"unchanged", "skipped"}
+
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["build", "--out", str(out), "--data", str(home)]).exit_code == 0
+    assert any((out / "media" / str(sea["hash"])).iterdir())
+    assert "/notes/" in (out / "@ann/111000000000000001/index.html").read_text()
+
+
+def test_hostile_and_broken_sources_are_refused_in_one_line(home: Path, tmp_path: Path) -> None:
+    laughs = tmp_path / "laughs.xml"
+    laughs.write_text('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+                      '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><rss><channel>'
+                      '<title>&b;</title></channel></rss>')
+    assert "not a readable WordPress export" in refused(home, "wordpress", str(laughs))
+    truncated = tmp_path / "cut.xml"
+    truncated.write_bytes((FIXTURES / "wordpress/export.xml").read_bytes()[:3000])
+    assert "not a readable WordPress export" in refused(home, "wordpress", str(truncated))
+    feed = tmp_path / "feed.xml"
+    feed.write_text("<rss version='2.0'><channel><title>x</title></channel></rss>")
+    assert "not a WordPress export" in refused(home, "wordpress", str(feed))
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(FIXTURES / "mastodon/outbox.json", "outbox.json")
+        archive.writestr("media_attachments/zeros.bin", b"\0" * (64 * 1024 * 1024))
+    assert "zip bomb" in refused(home, "mastodon", str(bomb))
+    sneaky = tmp_path / "sneaky.zip"
+    with zipfile.ZipFile(sneaky, "w") as archive:
+        archive.writestr("../outbox.json", (FIXTURES / "mastodon/outbox.json").read_bytes())
+    assert "no outbox.json" in refused(home, "mastodon", str(sneaky))
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really a zip")
+    assert "not a readable zip or tar archive" in refused(home, "mastodon", str(junk))
+    assert "no importer 'myspace'" in refused(home, "myspace", str(junk))
+    assert not (tmp_path / "home" / "sites").exists()

@@ -7,16 +7,24 @@ at home is refused after the next publish."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from homeport import jsonio
+from homeport.cli.build import _with_context
 from homeport.cli.main import app
+from homeport.interop.members import home_handlers
+from homeport.interop.ports import InboxItem
+from homeport.settings import load_settings
+from homeport.testing.authenticator import SoftAuthenticator, unb64
 from homeport.testing.smtp import SmtpSink
 
 from .provider_support import BASE, Provider
@@ -138,7 +146,93 @@ def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: Smtp
     ok("providers", "rules", provider.url, "--members-content", "on", data=home)
     assert SECRET in get(provider, "/articles/gold-essay/", session).text
 
+    keyed = passkey_walk(provider, home, session)
+
     # Removed at home: refused at the provider after the next publish.
     ok("members", "remove", "ann@example.org", data=home)
     ok("publish", data=home)
     assert SECRET not in get(provider, "/articles/gold-essay/", session).text
+    assert SECRET not in get(provider, "/articles/gold-essay/", keyed).text
+    assert passkey_sign_in(provider, SoftAuthenticator(ORIGIN)).status_code == 403
+
+
+ORIGIN = f"https://{HOST}"
+
+
+def post_json(provider: Provider, path: str, body: object = None, session: str = "",
+              host: str = HOST) -> httpx.Response:
+    headers = {"Host": host, "X-Forwarded-Proto": "https"}
+    if session:
+        headers["Cookie"] = f"hp_member={session}"
+    return httpx.post(provider.url + "/_homeport/members/passkey/" + path, json=body or {},
+                      headers=headers, timeout=10)
+
+
+def passkey_sign_in(provider: Provider, key: SoftAuthenticator) -> httpx.Response:
+    started = post_json(provider, "options")
+    assert started.status_code == 200, started.text
+    challenge = unb64(started.json()["options"]["challenge"])
+    return post_json(provider, "signin", {"state": started.json()["state"], "next": "/x",
+                                          "credential": key.assert_(challenge)})
+
+
+def passkey_walk(provider: Provider, home: Path, session: str) -> str:
+    """Ann, signed in by link, registers a passkey; it reaches home (the handler the relay
+    calls, given the item's body the provider queued) and, after a publish, signs her in."""
+    assert "Sign in with a passkey" in get(provider, "/articles/gold-essay/").text
+    assert get(provider, "/_homeport/members/passkey.js").status_code == 200
+    mine = get(provider, "/_homeport/members/account", session)
+    assert "Signed in as <strong>ann@example.org</strong>" in mine.text
+    assert "Add a passkey for" in mine.text and "/_homeport/members/signout" in mine.text
+    assert get(provider, "/_homeport/members/account").status_code == 403
+    assert post_json(provider, "register-options").status_code == 403  # not signed in
+    started = post_json(provider, "register-options", session=session)
+    assert started.status_code == 200, started.text
+    options = started.json()["options"]
+    assert options["rp"]["id"] == HOST
+    assert options["authenticatorSelection"]["residentKey"] == "required"
+    key = SoftAuthenticator(ORIGIN)
+    state = started.json()["state"]
+    challenge = unb64(options["challenge"])
+    wrong = SoftAuthenticator(f"https://bob.{BASE}").register(challenge)
+    assert post_json(provider, "register", {"state": state, "credential": wrong}
+                     ).status_code == 400  # made for another host: and the state is spent
+    started = post_json(provider, "register-options", session=session)
+    state, challenge = started.json()["state"], unb64(started.json()["options"]["challenge"])
+    made = post_json(provider, "register", {"state": state, "credential": key.register(challenge)})
+    assert made.status_code == 200, made.text
+    assert post_json(provider, "register", {"state": state, "credential": key.register(
+        challenge)}).status_code == 400  # a state answers once
+    assert post_json(provider, "register", {"state": 1}).status_code == 400
+    # Not published yet: the provider does not know it.
+    assert passkey_sign_in(provider, key).status_code == 403
+
+    body = jsonio.dumps({"email": "ann@example.org", **key.params()})
+    handler = home_handlers()["members.passkey"]
+
+    async def apply(context: object) -> object:
+        return await anyio.to_thread.run_sync(
+            handler, context, InboxItem("passkey-1", "members.passkey", {}, body, 1))
+
+    assert asyncio.run(_with_context(load_settings(home), apply)) == {"added": True}
+    assert asyncio.run(_with_context(load_settings(home), apply)) == {"added": False}
+    ok("publish", data=home)
+    assert b"ann@example.org" not in get(provider, "/").content
+
+    signed = passkey_sign_in(provider, key)
+    assert signed.status_code == 200, signed.text
+    assert signed.json() == {"location": "/x"}
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "Domain" not in cookie
+    keyed = cookie.split(";", 1)[0].split("=", 1)[1]
+    assert SECRET in get(provider, "/articles/gold-essay/", keyed).text
+    assert "a member, with a passkey" in get(provider, "/_homeport/members/account", keyed).text
+    # A forged signature, an unknown passkey, a state used twice: refused, no session.
+    started = post_json(provider, "options")
+    forged = key.assert_(unb64(started.json()["options"]["challenge"]))
+    forged["response"]["signature"] = forged["response"]["signature"][:-4] + "AAAA"
+    refused = post_json(provider, "signin", {"state": started.json()["state"],
+                                             "credential": forged})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    assert passkey_sign_in(provider, SoftAuthenticator(ORIGIN)).status_code == 403
+    return keyed

@@ -316,6 +316,15 @@ class Members(Protocol):
         for any member), or None when they are not a member of this tenant's site."""
         ...
 
+    def entitlement_of(self, tenant: str, address_hash: str) -> str | None:
+        """``entitlement`` for a member known by their address hash (signed in by passkey)."""
+        ...
+
+    def passkey(self, tenant: str, credential_id: str) -> tuple[str, str, str] | None:
+        """A member's passkey as the entitlements carry it: ``(address hash, public key,
+        rp_id)``, or None."""
+        ...
+
     def site_file(self, tenant: str, rel: str) -> bytes | None:
         """A file of the tenant's live site by its path in the site (``_homeport/…`` ones
         included, which are never served), or None."""

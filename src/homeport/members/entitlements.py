@@ -13,6 +13,11 @@ address only when its owner signs in there (it sends them the link); it can test
 already knows, which it could do by asking anyway. The tier ``""`` is a member without a paid
 tier in force (what ``members`` entries need); ``until`` is ``null`` or milliseconds, after
 which that tier no longer counts (a paid period that ran out while the home was away).
+
+Members' passkeys, when any member has one, are under ``"passkeys"``: the credential id
+(base64url) → ``[hash, public_key, rp_id]`` (the member's address hash as above, the COSE public
+key in base64url, the host the credential was made for). A provider checks a passkey sign-in
+against it and lets the member in as that hash, without learning their address.
 """
 
 from __future__ import annotations
@@ -42,14 +47,23 @@ def document(did: str, members: Iterable[Mapping[str, Any]], now: int) -> dict[s
     date their period ends, so a provider stops granting the tier then even if the home does
     not publish again."""
     entries: dict[str, list[Any]] = {}
+    keys: dict[str, list[str]] = {}
     for member in members:
         email = member.get("email")
         if not isinstance(email, str) or not email:
             continue
         tier = entitled_tier(member, now)
         until = member.get("paid_until") if tier and member.get("status") == "paid" else None
-        entries[address_hash(did, email)] = [tier, until]
-    return {"v": VERSION, "did": did, "members": dict(sorted(entries.items()))}
+        hashed = address_hash(did, email)
+        entries[hashed] = [tier, until]
+        for key in member.get("passkeys") or ():
+            if isinstance(key, Mapping) and all(
+                    isinstance(key.get(f), str) for f in ("credential_id", "public_key", "rp_id")):
+                keys[key["credential_id"]] = [hashed, key["public_key"], key["rp_id"]]
+    doc: dict[str, Any] = {"v": VERSION, "did": did, "members": dict(sorted(entries.items()))}
+    if keys:
+        doc["passkeys"] = dict(sorted(keys.items()))
+    return doc
 
 
 def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
@@ -60,14 +74,22 @@ def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
 def lookup(doc: Mapping[str, Any], email: str, now: int) -> str | None:
     """The tier the holder of ``email`` may read now (``""``: any member's entries only), or
     None when they are not a member (or the document is not one this code reads)."""
-    members = doc.get("members")
     did = doc.get("did")
-    if doc.get("v") != VERSION or not isinstance(members, dict) or not isinstance(did, str):
+    if doc.get("v") != VERSION or not isinstance(did, str):
         return None
     try:
-        found = members.get(address_hash(did, email))
+        hashed = address_hash(did, email)
     except MemberError:
         return None
+    return lookup_hash(doc, hashed, now)
+
+
+def lookup_hash(doc: Mapping[str, Any], hashed: str, now: int) -> str | None:
+    """``lookup`` for a member known only by their address hash (signed in by passkey)."""
+    members = doc.get("members")
+    if doc.get("v") != VERSION or not isinstance(members, dict):
+        return None
+    found = members.get(hashed)
     if not isinstance(found, list) or len(found) != 2 or not isinstance(found[0], str):
         return None
     tier: str = found[0]
@@ -75,3 +97,13 @@ def lookup(doc: Mapping[str, Any], email: str, now: int) -> str | None:
     if tier and isinstance(until, int) and until <= now:
         return ""
     return tier
+
+
+def passkey(doc: Mapping[str, Any], credential_id: str) -> tuple[str, str, str] | None:
+    """``(address hash, public key, rp_id)`` of a member's passkey, or None."""
+    keys = doc.get("passkeys")
+    found = keys.get(credential_id) if isinstance(keys, dict) else None
+    if (doc.get("v") != VERSION or not isinstance(found, list) or len(found) != 3
+            or not all(isinstance(part, str) for part in found)):
+        return None
+    return found[0], found[1], found[2]

@@ -91,3 +91,9 @@ class ProviderMembers:
         if last is not None and last > paid.event_created + GRACE:
             return found
         return paid.tier
+
+    def entitlement_of(self, tenant: str, address_hash: str) -> str | None:
+        return entitlements.lookup_hash(self._document(tenant), address_hash, self.clock())
+
+    def passkey(self, tenant: str, credential_id: str) -> tuple[str, str, str] | None:
+        return entitlements.passkey(self._document(tenant), credential_id)

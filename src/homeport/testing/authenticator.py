@@ -53,6 +53,32 @@ class SoftAuthenticator:
             "rp_id": self.rp_id,
         }
 
+    def register(self, challenge: bytes, origin: str | None = None) -> dict[str, Any]:
+        """The ``PublicKeyCredential`` (JSON form) a browser sends for ``create()`` with no
+        attestation (``fmt: none``)."""
+        client_data = json.dumps(
+            {"type": "webauthn.create", "challenge": b64(challenge),
+             "origin": origin or self.origin, "crossOrigin": False}
+        ).encode()
+        auth_data = (
+            hashlib.sha256(self.rp_id.encode()).digest()
+            + bytes([0x45])
+            + struct.pack(">I", self.count)
+            + bytes(16)
+            + struct.pack(">H", len(self.credential_id))
+            + self.credential_id
+            + self.cose_key()
+        )
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        return {
+            "id": b64(self.credential_id),
+            "rawId": b64(self.credential_id),
+            "type": "public-key",
+            "response": {"clientDataJSON": b64(client_data),
+                         "attestationObject": b64(attestation)},
+            "clientExtensionResults": {},
+        }
+
     def assert_(self, challenge: bytes, origin: str | None = None) -> dict[str, Any]:
         """The ``PublicKeyCredential`` (JSON form) a browser would send for ``challenge``."""
         client_data = json.dumps(

@@ -13,6 +13,7 @@ import pytest
 
 from homeport.core.errors import HomeportError
 from homeport.interop.members import home_handlers
+from homeport.interop.members.passkeys import PASSKEY_KIND
 from homeport.interop.members.signin import SIGNUP_KIND
 from homeport.interop.ports import InboxItem
 from homeport.members import store
@@ -63,6 +64,25 @@ def test_signups(url: str, tmp_path: Path) -> None:
                 with pytest.raises(HomeportError):
                     await handle(bad, 3)
             assert len(await store.list_members(ctx)) == 2
+
+            # A passkey registered at a provider: added to its member once, never to a stranger.
+            keyed = home_handlers()[PASSKEY_KIND]
+
+            async def passkey(doc: dict[str, str], n: int) -> object:
+                found = InboxItem(f"passkey-{n}", PASSKEY_KIND, {}, json.dumps(doc).encode(), 1)
+                return await anyio.to_thread.run_sync(keyed, ctx, found)
+
+            key = {"credential_id": "Y3JlZA", "public_key": "cHVi", "rp_id": "alice.example"}
+            assert await passkey({"email": "Ann@example.org", **key}, 1) == {"added": True}
+            assert await passkey({"email": "ann@example.org", **key}, 1) == {"added": False}
+            assert await passkey({"email": "eve@example.org", **key}, 2) == {"added": False}
+            for bad in ({"email": "ann@example.org"}, {"email": "x", **key},
+                        {"email": "ann@example.org", **key, "public_key": ""}):
+                with pytest.raises(HomeportError):
+                    await passkey(bad, 3)
+            ann = await store.find_member(ctx, "ann@example.org")
+            assert ann is not None and ann["passkeys"] == [key]
+            assert ann["status"] == "comped" and ann["tier"] == "gold"
         finally:
             await record_store.close()
 

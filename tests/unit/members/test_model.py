@@ -87,6 +87,25 @@ def test_entitlements_check_without_a_readable_list() -> None:
     assert entitlements.lookup({**doc, "v": 2}, "ann@example.org", NOW) is None
 
 
+def test_entitlements_carry_members_passkeys() -> None:
+    key = {"credential_id": "Y3JlZA", "public_key": "cHVi", "rp_id": "alice.example"}
+    ann = new_member("ann@example.org", MemberFields(tier="gold", status="comped"), TIERS, NOW)
+    plain = entitlements.document(DID, [ann], NOW)
+    assert "passkeys" not in plain  # nobody has one: the document is as before
+    ann["passkeys"] = [key, {"credential_id": 3}]  # a malformed one is left out
+    doc = entitlements.document(DID, [ann], NOW)
+    hashed = entitlements.address_hash(DID, "ann@example.org")
+    assert doc["passkeys"] == {"Y3JlZA": [hashed, "cHVi", "alice.example"]}
+    assert "example.org" not in str(doc["passkeys"]).replace("alice.example", "")
+    found = entitlements.passkey(doc, "Y3JlZA")
+    assert found == (hashed, "cHVi", "alice.example")
+    assert entitlements.lookup_hash(doc, found[0], NOW) == "gold"
+    assert entitlements.passkey(doc, "other") is None
+    assert entitlements.passkey({**doc, "v": 2}, "Y3JlZA") is None
+    assert entitlements.passkey({**doc, "passkeys": {"Y3JlZA": ["x"]}}, "Y3JlZA") is None
+    assert entitlements.lookup_hash(doc, "unknown", NOW) is None
+
+
 def test_ghost_csv_round_trip() -> None:
     members = [
         new_member("ann@example.org", MemberFields(name="Ann, the first", tier="gold",

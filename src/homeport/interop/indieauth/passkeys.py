@@ -89,6 +89,24 @@ def registration_options(origin: str, tenant: str, challenge: bytes) -> str:
     return webauthn.options_to_json(options)
 
 
+def member_registration_options(origin: str, email: str, user_id: bytes, challenge: bytes
+                                ) -> str:
+    """Options for a site member's passkey: discoverable, so they sign in without typing."""
+    options = webauthn.generate_registration_options(
+        rp_id=rp_id(origin),
+        rp_name=urlsplit(origin).netloc,
+        user_name=email,
+        user_id=user_id,
+        user_display_name=email,
+        challenge=challenge,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+    )
+    return webauthn.options_to_json(options)
+
+
 def verify_registration(credential: Any, origin: str, challenge: bytes) -> Passkey:
     try:
         verified = webauthn.verify_registration_response(

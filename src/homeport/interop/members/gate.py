@@ -15,6 +15,19 @@ hex; the provider opens those tiers' pages. Withdrawn by ``providers rules URL
 --members-content off``."""
 
 
+HASHED = "#"
+"""A session's ``email`` starting with this is a member signed in by passkey: the rest is their
+address hash (``members/entitlements.py``); the provider never learnt the address."""
+
+
+def member_tier(ports: ProviderPorts, tenant: str, who: str) -> str | None:
+    if ports.members is None:
+        return None
+    if who.startswith(HASHED):
+        return ports.members.entitlement_of(tenant, who[len(HASHED):])
+    return ports.members.entitlement(tenant, who)
+
+
 def members_page(ports: ProviderPorts, tenant: str, host: str, rel: str, session: str
                  ) -> bytes | None:
     if ports.once is None or ports.members is None:
@@ -22,7 +35,7 @@ def members_page(ports: ProviderPorts, tenant: str, host: str, rel: str, session
     claim = tokens.open_session(ports.once, session, host, ports.clock())
     if claim is None:
         return None
-    tier = ports.members.entitlement(tenant, claim.email)
+    tier = member_tier(ports, tenant, claim.email)
     if tier is None:
         return None
     sealed = ports.members.site_file(tenant, PAGES + rel)

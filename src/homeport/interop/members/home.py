@@ -16,6 +16,9 @@ from homeport.interop.ports import Handler, InboxItem
 from homeport.members import store
 from homeport.members.model import MemberError, MemberFields, normal_email
 
+MAX_PASSKEYS = 10
+"""Passkeys one member may have; more are ignored."""
+
 
 def _signup(ctx: Any, item: InboxItem) -> Mapping[str, Any]:
     try:
@@ -34,6 +37,32 @@ def _signup(ctx: Any, item: InboxItem) -> Mapping[str, Any]:
     return {"added": _run(apply)}
 
 
+def _passkey(ctx: Any, item: InboxItem) -> Mapping[str, Any]:
+    """A passkey a member registered at a provider, added to them once (by credential id)."""
+    try:
+        doc = jsonio.loads_untrusted(item.body)
+        email = normal_email(str(doc["email"]))
+        key = {f: str(doc[f]) for f in ("credential_id", "public_key", "rp_id")}
+    except (ValueError, KeyError, TypeError, MemberError):
+        raise InvalidPostedData("not a passkey: it needs an email address and a key") from None
+    if not all(0 < len(v) <= 1024 for v in key.values()):
+        raise InvalidPostedData("not a passkey: a field is empty or too long")
+
+    async def apply() -> bool:
+        member = await store.find_member(ctx, email)
+        if member is None:
+            return False
+        known = list(member.get("passkeys") or [])
+        if any(k.get("credential_id") == key["credential_id"] for k in known):
+            return False
+        if len(known) >= MAX_PASSKEYS:
+            return False
+        await store.update_member(ctx, email, {"passkeys": [*known, key]})
+        return True
+
+    return {"added": _run(apply)}
+
+
 def _run(work: Callable[[], Coroutine[Any, Any, bool]]) -> bool:
     """On the home's event loop from the relay's worker thread (the store is bound to it), or
     on a loop of its own outside one."""
@@ -46,6 +75,7 @@ def _run(work: Callable[[], Coroutine[Any, Any, bool]]) -> bool:
 
 
 def home_handlers() -> dict[str, Handler]:
+    from homeport.interop.members.passkeys import PASSKEY_KIND
     from homeport.interop.members.signin import SIGNUP_KIND
 
-    return {SIGNUP_KIND: _signup}
+    return {SIGNUP_KIND: _signup, PASSKEY_KIND: _passkey}

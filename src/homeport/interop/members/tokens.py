@@ -36,14 +36,14 @@ def _key(once: OneTime, purpose: str) -> bytes:
     return once.secret(purpose)[:32]
 
 
-def _make(once: OneTime, purpose: str, claim: Claim) -> str:
+def make(once: OneTime, purpose: str, claim: Claim) -> str:
     doc = {"h": claim.host, "e": claim.email, "x": claim.expires, "n": claim.next,
            "i": claim.nonce}
     sealed = seal(_key(once, purpose), jsonio.dumps(doc), purpose.encode())
     return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
 
-def _open(once: OneTime, purpose: str, token: str, host: str, now: int) -> Claim | None:
+def read(once: OneTime, purpose: str, token: str, host: str, now: int) -> Claim | None:
     if not token or len(token) > MAX_TOKEN:
         return None
     try:
@@ -62,12 +62,12 @@ def _open(once: OneTime, purpose: str, token: str, host: str, now: int) -> Claim
 
 def make_link(once: OneTime, host: str, email: str, next_path: str, now: int) -> str:
     claim = Claim(host, email, now + LINK_MS, next_path, secrets.token_urlsafe(12))
-    return _make(once, "members_link", claim)
+    return make(once, "members_link", claim)
 
 
 def read_link(once: OneTime, token: str, host: str, now: int) -> Claim | None:
     """The link's claim while it has not expired (not yet spent: see ``spend``)."""
-    claim = _open(once, "members_link", token, host, now)
+    claim = read(once, "members_link", token, host, now)
     return claim if claim is not None and claim.nonce else None
 
 
@@ -77,8 +77,8 @@ def spend(once: OneTime, claim: Claim) -> bool:
 
 
 def make_session(once: OneTime, host: str, email: str, now: int) -> str:
-    return _make(once, "members_session", Claim(host, email, now + SESSION_MS))
+    return make(once, "members_session", Claim(host, email, now + SESSION_MS))
 
 
 def open_session(once: OneTime, token: str, host: str, now: int) -> Claim | None:
-    return _open(once, "members_session", token, host, now)
+    return read(once, "members_session", token, host, now)

@@ -79,6 +79,8 @@ def routes() -> list[BaseRoute]:
         Route("/", dashboard.dashboard),
         Route("/login", auth.login_form, methods=["GET"]),
         Route("/login", auth.login, methods=POST),
+        Route("/login/{name}", auth.connector_begin, methods=["GET"]),
+        Route("/login/{name}/callback", auth.connector_complete, methods=["GET"]),
         Route("/logout", auth.logout, methods=POST),
         Route("/setup", setup.wizard, methods=["GET"]),
         Route("/setup", setup.create, methods=POST),

@@ -25,6 +25,7 @@ from homeport.plugins import catalogue, licences, manager, state
 from homeport.plugins.activate import prepare
 from homeport.plugins.kinds import AdminPage
 from homeport.services.context import Context
+from homeport.web.auth import CONNECTORS
 
 log = logging.getLogger("homeport.plugins")
 PLUGIN_ROUTES = "plugin_routes"
@@ -44,6 +45,7 @@ async def start(app: Starlette, ctx: Context) -> manager.Plugins:
     routes[at:at] = new
     setattr(app.state, PLUGIN_ROUTES, new)
     app.state.plugins = found
+    ctx.caches[CONNECTORS] = found.connectors(ctx.settings)  # web.auth's bearer tokens
     return found
 
 

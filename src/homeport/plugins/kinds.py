@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from homeport.core.errors import Unauthorized
 from homeport.interop.importers.report import (
     ImportFailed,
     ImportItem,
@@ -107,9 +108,10 @@ class Identity:
         return f"{self.connector}:{self.subject}"
 
 
-class SignInFailed(Exception):
+class SignInFailed(Unauthorized):
     """A sign-in or bearer token that does not hold (wrong audience, issuer, signature,
-    expiry…): answered 401, the message says which."""
+    expiry…): answered 401, the message says which (an ``Unauthorized``, so ``/v1`` maps it
+    without knowing plugins)."""
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ log = logging.getLogger("homeport.plugins")
 BUILTINS: tuple[str, ...] = tuple(
     f"homeport.plugins.builtin.{name}"
     for name in ("flush", "attachments", "changes", "content_types", "themes", "live_web",
-                 "webmentions", "payments", "fediverse", "importers")
+                 "webmentions", "payments", "fediverse", "importers", "signin")
 )
 """Homeport's own features, as plugin modules (``homeport/plugins/builtin/``), registered in
 this order before any installed plugin."""

@@ -26,8 +26,21 @@ def test_every_builtin_is_a_registered_plugin_with_its_hooks() -> None:
         "webmentions": ("after_publish",),
         "payments": ("after_publish",),
         "fediverse": ("after_publish",),
+        "importers": ("register_importers",),
+        "signin": ("register_connectors", "register_settings"),
     }
     assert all(info.builtin for info in plugins.info.values())
+
+
+def test_the_openid_connector_exists_only_when_configured(tmp_path: Path) -> None:
+    plugins = manager.builtins_only()
+    assert plugins.connectors(Settings(tmp_path)) == {}
+    given = {"oidc_issuer": "https://id.example.org/", "oidc_client_id": "homeport"}
+    found = plugins.connectors(Settings(tmp_path, plugins=given))
+    assert list(found) == ["oidc"] and found["oidc"].title == "Sign in with OpenID Connect"
+    google = plugins.connectors(Settings(tmp_path, plugins={"oidc_preset": "google",
+                                                           "oidc_client_id": "x"}))
+    assert list(google) == ["google"]
 
 
 def test_the_live_web_protocols_come_from_the_registry_through_the_plugin() -> None:

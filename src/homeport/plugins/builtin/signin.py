@@ -1,0 +1,52 @@
+"""Sign-in connectors Homeport ships, registered like any plugin's: OpenID Connect when
+``oidc_issuer`` (or the ``google`` preset), ``oidc_client_id`` and ``oidc_client_secret`` are
+set. Which of the people they vouch for may use the GUI as the owner is ``signin_owners``."""
+
+from __future__ import annotations
+
+from homeport.plugins import hookimpl
+from homeport.plugins.connectors.oidc import OpenIDConnect
+from homeport.plugins.kinds import Connector, Setting
+from homeport.plugins.manager import setting
+from homeport.settings import Settings
+
+PRESETS: dict[str, tuple[str, str, str]] = {
+    "google": ("https://accounts.google.com", "google", "Sign in with Google"),
+}
+"""``oidc_preset`` → (issuer, connector name, button words)."""
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    return [
+        Setting("oidc_issuer", "", "The OpenID Connect issuer's URL (its discovery document is "
+                "at <issuer>/.well-known/openid-configuration)."),
+        Setting("oidc_preset", "", "A known issuer instead of oidc_issuer: google."),
+        Setting("oidc_client_id", "", "The client id Homeport is registered with at the issuer."),
+        Setting("oidc_client_secret", "", "That client's secret.", secret=True),
+        Setting("oidc_name", "", "The connector's name and principal prefix (default: oidc, "
+                "or the preset's name): people are <name>:<subject>."),
+        Setting("oidc_title", "", "The sign-in button's words."),
+        Setting("oidc_audiences", (), "Other client ids whose tokens /v1 accepts from the "
+                "issuer (API clients registered there); the client id is always accepted."),
+        Setting("signin_owners", (), "Principals (like oidc:<subject>) that may sign in to "
+                "the GUI as the owner through a connector."),
+    ]
+
+
+@hookimpl
+def register_connectors(settings: Settings) -> list[Connector]:
+    found: list[Connector] = []
+    preset = str(setting(settings, "oidc_preset") or "")
+    issuer, name, title = PRESETS.get(preset, ("", "oidc", "Sign in with OpenID Connect"))
+    issuer = str(setting(settings, "oidc_issuer") or issuer)
+    client_id = str(setting(settings, "oidc_client_id") or "")
+    if issuer and client_id:
+        found.append(OpenIDConnect(
+            issuer=issuer, client_id=client_id,
+            client_secret=str(setting(settings, "oidc_client_secret") or ""),
+            name=str(setting(settings, "oidc_name") or name),
+            title=str(setting(settings, "oidc_title") or title),
+            audiences=tuple(setting(settings, "oidc_audiences")),
+        ))
+    return found

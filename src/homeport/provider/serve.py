@@ -49,6 +49,9 @@ MEMBER_COOKIE = b"hp_member"
 HASHED = re.compile(r"[.-][0-9a-fA-F]{8,}\.[A-Za-z0-9]+$")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=60, must-revalidate"
+GATED = b"no-cache"
+"""A members-only entry's public teaser: asked again every time, so a reader who just signed in
+gets the whole page rather than the teaser their browser kept."""
 COMPRESS_MAX = 8 * 1024 * 1024
 """Textual files up to this size are sent compressed to clients that accept it."""
 SMALL_MAX = 256 * 1024
@@ -272,12 +275,16 @@ class SiteFile:
         kind = content_type(rel)
         compressible = kind.startswith(TEXTUAL) and size <= COMPRESS_MAX
         shown = kind + "; charset=utf-8" if kind.startswith("text/") else kind
+        gated = PAGES + rel in manifest.files
         headers = [
             (b"content-type", shown.encode("latin-1")),
             (b"last-modified", formatdate(manifest.created / 1000, usegmt=True).encode()),
-            (b"cache-control", IMMUTABLE if HASHED.search(rel) else REVALIDATE),
+            (b"cache-control", GATED if gated else IMMUTABLE if HASHED.search(rel)
+             else REVALIDATE),
             NOSNIFF,
         ]
+        if gated:
+            headers.append((b"vary", b"Cookie"))
         if compressible:
             headers.append(VARY)
         role = PAGE if kind == "text/html" else FEED if rel.endswith(FEEDS) else 0

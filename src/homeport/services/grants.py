@@ -213,6 +213,8 @@ async def learn(ctx: Context, provider: str, reported: Sequence[Mapping[str, Any
     return changed
 
 
+SECRET_PARAMS = {"payments-stripe": frozenset({"key", "webhook_secret"})}
+"""Params a listing never shows, by power (a payment key, a webhook's signing secret)."""
 KEEP_MS = 30 * 86_400_000
 """An expired grant, or one of the home's own revoked, stays listed this long, then goes."""
 
@@ -274,7 +276,8 @@ def public_view(record: Mapping[str, Any], now: int) -> dict[str, Any]:
         view["client_id"] = params.get("client_id")
         view["me"] = params.get("me")
     else:
-        view["params"] = params
+        hidden = SECRET_PARAMS.get(str(record.get("power")), frozenset())
+        view["params"] = {k: ("(hidden)" if k in hidden else v) for k, v in params.items()}
     return view
 
 

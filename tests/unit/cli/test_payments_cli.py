@@ -53,6 +53,8 @@ def test_connect_and_status(home: Path, fake: FakeStripe) -> None:
     assert shown["connected"] and list(shown["prices"].values()) == ["gold"]
     assert shown["mode"] == "test"
     assert fake.secret_key not in out and rk not in out
+    code, out, _ = invoke(home, "providers", "delegations", "list", "--json")
+    assert code == 0 and rk not in out and "whsec_" not in out
 
 
 def test_bad_keys_are_one_line(home: Path) -> None:

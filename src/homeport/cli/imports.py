@@ -86,3 +86,31 @@ async def _site(context: Context, site: str | None) -> str:
             return await pick_site(context, None)  # several: the "choose one" error
         return site or "site"
     return existing[0]
+
+
+def export_to(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="The exporter (jsonfeed, markdown…).")],
+    target: Annotated[Path, typer.Argument(help="The folder to write into.")],
+    site: SiteOption = None,
+    data: DataOption = None,
+) -> None:
+    """Write a site out in a portable format, to leave with it (running it again into the
+    same folder changes nothing)."""
+    from homeport.plugins import manager
+    from homeport.plugins.kinds import ExportRequest, ExportResult
+
+    async def work(context: Context) -> ExportResult:
+        exporters = manager.active(context.settings).exporters()
+        exporter = exporters.get(kind)
+        if exporter is None:
+            raise fail(f"no exporter {kind!r} (one of: {', '.join(sorted(exporters))})")
+        name = await pick_site(context, site)
+        if target.exists() and not target.is_dir():
+            raise fail(f"{target} is a file, not a folder")
+        return await exporter.export(ExportRequest(context, target.expanduser(), name))
+
+    result = run(ctx, data, work)
+    typer.echo(f"Exported {result.items} entries into {target} ({result.files} files)")
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)

@@ -193,9 +193,10 @@ app.add_typer(_plugins_app(), name="plugins")
 
 
 def _register_imports(root: typer.Typer) -> None:
-    from homeport.cli.imports import import_from
+    from homeport.cli.imports import export_to, import_from
 
     root.command("import-from")(import_from)
+    root.command("export-to")(export_to)
 
 
 _register_imports(app)

@@ -9,21 +9,20 @@ the plugin builds and Homeport reads.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from homeport.core.errors import Unauthorized
+from homeport.interop.exporters.report import ExportRequest, ExportResult
 from homeport.interop.importers.report import (
     ImportFailed,
     ImportItem,
     ImportRequest,
     ItemAction,
 )
-from homeport.services.context import Context
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 """Names of importers, exporters, connectors, content types and admin pages: lower case,
@@ -54,25 +53,6 @@ class Importer(Protocol):
 
 
 # ---- exporters -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    ctx: Context
-    target: Path
-    """The folder to write into (created if missing; an exporter never writes outside it)."""
-    site: str
-    options: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    items: int
-    """Entries written."""
-    files: int
-    """Files written (entries, media, indexes)."""
-    notes: tuple[str, ...] = ()
-    """What the person should know (entries the format cannot carry, and so on)."""
 
 
 @runtime_checkable

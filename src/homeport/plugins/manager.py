@@ -30,7 +30,8 @@ log = logging.getLogger("homeport.plugins")
 BUILTINS: tuple[str, ...] = tuple(
     f"homeport.plugins.builtin.{name}"
     for name in ("flush", "attachments", "changes", "content_types", "themes", "live_web",
-                 "webmentions", "payments", "fediverse", "importers", "signin")
+                 "webmentions", "payments", "fediverse", "importers", "signin",
+                 "exporters")
 )
 """Homeport's own features, as plugin modules (``homeport/plugins/builtin/``), registered in
 this order before any installed plugin."""

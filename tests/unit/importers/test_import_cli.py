@@ -199,3 +199,43 @@ def test_hostile_and_broken_sources_are_refused_in_one_line(home: Path, tmp_path
     assert "not a readable zip or tar archive" in refused(home, "mastodon", str(junk))
     assert "no importer 'myspace'" in refused(home, "myspace", str(junk))
     assert not (tmp_path / "home" / "sites").exists()
+
+
+def test_export_to_jsonfeed_and_markdown_takes_everything_and_is_repeatable(
+        home: Path, tmp_path: Path) -> None:
+    items(home, "wordpress", str(wordpress_source(tmp_path)))
+    post = entries(home)["low-tide-at-dawn"]
+    [photo] = post["images"]  # type: ignore[misc]
+    medium = f"media/{photo['hash']}/harbour.jpg"
+
+    feed_dir = tmp_path / "feed"
+    result = runner.invoke(app, ["export-to", "jsonfeed", str(feed_dir), "--data", str(home)])
+    assert result.exit_code == 0, result.output
+    assert "Exported 4 entries" in result.stdout
+    feed = json.loads((feed_dir / "feed.json").read_text())
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    by_slug = {i["_homeport"]["slug"]: i for i in feed["items"]}
+    first = by_slug["low-tide-at-dawn"]
+    assert first["date_published"] == "2023-04-08T06:45:00Z"
+    assert first["tags"] == ["Boats", "Tides"] and first["image"] == medium
+    assert f'src="/{medium}"' in first["content_html"]
+    assert by_slug["only-for-me"]["_homeport"]["visibility"] == "private"
+    assert (feed_dir / medium).read_bytes()[:2] == b"\xff\xd8"
+
+    md_dir = tmp_path / "md"
+    assert runner.invoke(app, ["export-to", "markdown", str(md_dir), "--data", str(home)]
+                         ).exit_code == 0
+    text = (md_dir / "content/articles/low-tide-at-dawn.md").read_text()
+    assert text.startswith('---\ntitle: "Low tide at dawn & a <em>quiet</em> harbour"\n'
+                           'date: "2023-04-08T06:45:00Z"\nslug: "low-tide-at-dawn"\n')
+    assert 'aliases: ["/2023/04/low-tide-at-dawn/"]' in text
+    assert f"(/{medium})" in text or f'"/{medium}"' in text
+    assert (md_dir / "static" / medium).is_file()
+    assert (md_dir / "content/pages/about.md").is_file()
+
+    before = {p: p.stat().st_mtime_ns for p in md_dir.rglob("*") if p.is_file()}
+    assert runner.invoke(app, ["export-to", "markdown", str(md_dir), "--data", str(home)]
+                         ).exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in md_dir.rglob("*") if p.is_file()} == before
+    assert "no exporter 'pdf'" in runner.invoke(
+        app, ["export-to", "pdf", str(md_dir), "--data", str(home)]).stderr

@@ -60,7 +60,7 @@ class MastodonImporter:
                 raise ImportFailed(f"{source.name} is not a Mastodon archive (no outbox.json)")
             raw = archive.read(name)
             try:
-                outbox = jsonio.loads(raw or b"")
+                outbox = jsonio.loads_untrusted(raw or b"")
             except ValueError as exc:
                 raise ImportFailed(f"{name} is not readable JSON: {exc}") from None
             items = outbox.get("orderedItems") if isinstance(outbox, dict) else None

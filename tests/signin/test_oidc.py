@@ -1,19 +1,23 @@
 """OpenID Connect sign-in against a real ``oidc-provider`` (npm) on loopback: the owner logs
 in to the GUI through it, and a person who signed in there reads, over ``/v1`` with the ID
 token as bearer, a collection shared with ``oidc:<subject>``; tokens with a wrong audience,
-issuer, signature or an expired one are answered 401 in Kinto's error shape."""
+issuer, signature or an expired one are answered 401 in Kinto's error shape. The same home
+also offers sign-in by a mailed link (through a local SMTP server, aiosmtpd)."""
 
 from __future__ import annotations
 
 import base64
+import email
 import os
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from joserfc.jwk import RSAKey
 
 from homeport import jsonio
@@ -25,12 +29,22 @@ SECRET = "a-client-secret-long-enough-for-hs256-0123456789"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+class Sink:
+    def __init__(self) -> None:
+        self.mails: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
 @dataclass
 class Rig:
     home: LiveHome
     issuer: Issuer
     impostor: Issuer
     callback: str
+    sink: Sink
 
 
 def _wizard(client: httpx.Client) -> None:
@@ -67,6 +81,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     issuer = Issuer(base / "issuer.log", jwks, clients).start()
     # The same keys at another address: its tokens are signed right but by another issuer.
     impostor = Issuer(base / "impostor.log", jwks, clients[:1])
+    sink, smtp_port = Sink(), free_port()
+    smtp = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     try:
         impostor.start()
         env = {
@@ -76,17 +93,20 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             "HOMEPORT_AUTO_PUBLISH": "false",
             "HOMEPORT_OIDC_ISSUER": issuer.url, "HOMEPORT_OIDC_CLIENT_ID": "homeport",
             "HOMEPORT_OIDC_CLIENT_SECRET": SECRET, "HOMEPORT_OIDC_AUDIENCES": "short-app",
-            "HOMEPORT_SIGNIN_OWNERS": "oidc:ada",
+            "HOMEPORT_SIGNIN_OWNERS": "oidc:ada,email:ada@example.org",
+            "HOMEPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}?from=home@example.org",
+            "HOMEPORT_SIGNIN_EMAIL": "true",
         }
         env.pop("HOMEPORT_DATA", None)
         home = start_home(base / "data", env, port=port)
         try:
             with httpx.Client(base_url=home.root, timeout=60, follow_redirects=True) as client:
                 _wizard(client)
-            yield Rig(home, issuer, impostor, callback)
+            yield Rig(home, issuer, impostor, callback, sink)
         finally:
             home.stop()
     finally:
+        smtp.stop()
         impostor.stop()
         issuer.stop()
 
@@ -190,3 +210,44 @@ def test_a_person_signed_in_at_the_issuer_reads_what_is_shared_with_them(rig: Ri
                 break
             assert time.monotonic() < deadline, "the short token never expired"
             time.sleep(0.25)
+
+
+def _mailed_link(sink: Sink, to: str) -> str:
+    deadline = time.monotonic() + 15
+    while True:
+        for mail in sink.mails:
+            if mail["To"] == to:
+                sink.mails.remove(mail)
+                text = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+                found = re.search(r"http://\S+", text)
+                assert found, text
+                return found.group(0)
+        assert time.monotonic() < deadline, f"no mail to {to}"
+        time.sleep(0.05)
+
+
+def test_the_owner_signs_in_with_a_mailed_link(rig: Rig) -> None:
+    with httpx.Client(base_url=rig.home.root, timeout=30) as browser:
+        assert "Email me a sign-in link" in browser.get("/admin/login").text
+        bad = browser.get("/admin/login/email", params={"email": "not an address"})
+        assert bad.status_code == 400 and "email address" in bad.text
+        asked = browser.get("/admin/login/email",
+                            params={"email": "Ada@example.org", "next": "/admin/"})
+        assert asked.status_code == 200 and "Check your mail" in asked.text
+        link = _mailed_link(rig.sink, "ada@example.org")
+        with httpx.Client(timeout=30) as elsewhere:  # another browser: not its sign-in
+            assert elsewhere.get(link).status_code == 400
+        forged = link[:-6] + ("AAAAAA" if not link.endswith("AAAAAA") else "BBBBBB")
+        assert browser.get(forged).status_code == 401
+        # (the failed try ended that sign-in: ask again)
+        browser.get("/admin/login/email", params={"email": "ada@example.org"})
+        link = _mailed_link(rig.sink, "ada@example.org")
+        signed = browser.get(link)
+        assert signed.status_code == 200 and "email:ada@example.org" in signed.text
+        assert browser.get("/admin/", follow_redirects=False).status_code == 200
+
+    with httpx.Client(base_url=rig.home.root, timeout=30) as browser:
+        browser.get("/admin/login/email", params={"email": "bob@example.org"})
+        refused = browser.get(_mailed_link(rig.sink, "bob@example.org"))
+        assert refused.status_code == 403
+        assert browser.get("/admin/", follow_redirects=False).status_code == 303

@@ -91,7 +91,8 @@ async def connector_begin(p: Page) -> Response:
     try:
         response = await connector.begin(p.request, _callback_url(p, name), state)
     except SignInFailed as exc:
-        return p.render("login.html", 502, next=target, connectors=connectors_of(p),
+        status = 400 if exc.code == 400 else 502  # what the person gave, or the issuer
+        return p.render("login.html", status, next=target, connectors=connectors_of(p),
                         error=exc.message)
     response.set_cookie(STATE_COOKIE, f"{name} {state} {target}", max_age=STATE_SECONDS,
                         path=STATE_PATH, httponly=True, samesite="lax",

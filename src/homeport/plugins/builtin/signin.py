@@ -1,10 +1,12 @@
 """Sign-in connectors Homeport ships, registered like any plugin's: OpenID Connect when
 ``oidc_issuer`` (or the ``google`` preset), ``oidc_client_id`` and ``oidc_client_secret`` are
-set. Which of the people they vouch for may use the GUI as the owner is ``signin_owners``."""
+set; a mailed link when ``signin_email`` and ``smtp_url`` are. Which of the people they
+vouch for may use the GUI as the owner is ``signin_owners``."""
 
 from __future__ import annotations
 
 from homeport.plugins import hookimpl
+from homeport.plugins.connectors.email_link import EmailLink, key_of
 from homeport.plugins.connectors.oidc import OpenIDConnect
 from homeport.plugins.kinds import Connector, Setting
 from homeport.plugins.manager import setting
@@ -29,6 +31,10 @@ def register_settings() -> list[Setting]:
         Setting("oidc_title", "", "The sign-in button's words."),
         Setting("oidc_audiences", (), "Other client ids whose tokens /v1 accepts from the "
                 "issuer (API clients registered there); the client id is always accepted."),
+        Setting("signin_email", False, "Offer sign-in by a link mailed through smtp_url "
+                "(principal email:<address>)."),
+        Setting("signin_email_from", "homeport@localhost", "The sign-in mails' sender, when "
+                "smtp_url names none."),
         Setting("signin_owners", (), "Principals (like oidc:<subject>) that may sign in to "
                 "the GUI as the owner through a connector."),
     ]
@@ -49,4 +55,7 @@ def register_connectors(settings: Settings) -> list[Connector]:
             title=str(setting(settings, "oidc_title") or title),
             audiences=tuple(setting(settings, "oidc_audiences")),
         ))
+    if setting(settings, "signin_email") and settings.smtp_url:
+        found.append(EmailLink(settings.smtp_url, key_of(settings.data_dir),
+                               sender=str(setting(settings, "signin_email_from"))))
     return found

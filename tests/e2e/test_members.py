@@ -121,6 +121,13 @@ def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: Smtp
     session = sign_in(provider, sink, "ann@example.org", 1)
     whole = get(provider, "/articles/gold-essay/", session)
     assert SECRET in whole.text
+    bar = re.search(r"<body[^>]*><div class=members-bar[^>]*>(.*?)</div>", whole.text)
+    assert bar, whole.text[:500]  # who is signed in, and sign-out, first thing on the page
+    assert "Signed in as <strong>ann@example.org</strong>" in bar.group(1)
+    assert "action=/_homeport/members/signout" in bar.group(1)
+    out = httpx.post(provider.url + "/_homeport/members/signout",
+                     headers={"Host": HOST, "Cookie": f"hp_member={session}"}, timeout=10)
+    assert out.status_code == 303 and 'hp_member=""' in out.headers["set-cookie"]
     assert whole.headers["cache-control"] == "private, no-store"
     assert SECRET not in get(provider, "/articles/gold-essay/", session[:-2] + "AA").text
     other = f"bob.{BASE}"  # the session is this host's only
@@ -227,6 +234,8 @@ def passkey_walk(provider: Provider, home: Path, session: str) -> str:
     keyed = cookie.split(";", 1)[0].split("=", 1)[1]
     assert SECRET in get(provider, "/articles/gold-essay/", keyed).text
     assert "a member, with a passkey" in get(provider, "/_homeport/members/account", keyed).text
+    assert "Signed in as <strong>a member, with a passkey</strong>" in get(
+        provider, "/articles/gold-essay/", keyed).text
     # A forged signature, an unknown passkey, a state used twice: refused, no session.
     started = post_json(provider, "options")
     forged = key.assert_(unb64(started.json()["options"]["challenge"]))

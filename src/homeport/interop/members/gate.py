@@ -4,6 +4,9 @@ provider (power ``members-content``); None for anyone else, who gets the public 
 
 from __future__ import annotations
 
+import html
+import re
+
 from homeport.interop.members import tokens
 from homeport.interop.ports import ProviderPorts
 from homeport.members.model import visible_to
@@ -18,6 +21,8 @@ hex; the provider opens those tiers' pages. Withdrawn by ``providers rules URL
 HASHED = "#"
 """A session's ``email`` starting with this is a member signed in by passkey: the rest is their
 address hash (``members/entitlements.py``); the provider never learnt the address."""
+PASSKEY_MEMBER = "a member, with a passkey"
+"""How pages name a member signed in by passkey."""
 
 
 def member_tier(ports: ProviderPorts, tenant: str, who: str) -> str | None:
@@ -48,6 +53,20 @@ def members_page(ports: ProviderPorts, tenant: str, host: str, rel: str, session
     if not isinstance(key, str):
         return None
     try:
-        return open_page(bytes.fromhex(key), rel, sealed)
+        whole = open_page(bytes.fromhex(key), rel, sealed)
     except ValueError:
         return None
+    return None if whole is None else with_bar(whole, claim.email)
+
+
+def with_bar(page: bytes, who: str) -> bytes:
+    """The page with a bar after its ``<body>`` tag saying who is signed in, with *Sign out*
+    (``POST /_homeport/members/signout``) and a link to the member's page."""
+    name = PASSKEY_MEMBER if who.startswith(HASHED) else who
+    bar = ("<div class=members-bar role=region aria-label=Membership>Signed in as <strong>"
+           f"{html.escape(name)}</strong> · <a href=/_homeport/members/account>Your "
+           "membership</a> <form method=post action=/_homeport/members/signout "
+           "style='display:inline'><button>Sign out</button></form></div>").encode()
+    found = re.search(rb"<body[^>]*>", page, re.IGNORECASE)
+    at = found.end() if found else 0
+    return page[:at] + bar + page[at:]

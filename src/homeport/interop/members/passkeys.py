@@ -37,7 +37,7 @@ from homeport import jsonio
 from homeport.interop.hosting import ports_of, tenant_of
 from homeport.interop.indieauth import passkeys as webauthn_keys
 from homeport.interop.members import tokens
-from homeport.interop.members.gate import HASHED, member_tier
+from homeport.interop.members.gate import HASHED, PASSKEY_MEMBER, member_tier
 from homeport.interop.ports import InboxFull, ProviderPorts, TenantRef
 
 PASSKEY_KIND = "members.passkey"
@@ -207,7 +207,7 @@ async def script(request: Request) -> Response:
 def signed_in_as(who: str) -> str:
     """How a page names a session's member: their address, or (signed in by passkey at a
     provider that never learnt it) no name."""
-    return "a member, with a passkey" if who.startswith(HASHED) else who
+    return PASSKEY_MEMBER if who.startswith(HASHED) else who
 
 
 async def account(request: Request) -> Response:

@@ -28,6 +28,7 @@ def test_every_builtin_is_a_registered_plugin_with_its_hooks() -> None:
         "fediverse": ("after_publish",),
         "importers": ("register_importers",),
         "signin": ("register_connectors", "register_settings"),
+        "exporters": ("register_exporters",),
     }
     assert all(info.builtin for info in plugins.info.values())
 

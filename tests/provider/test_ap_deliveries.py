@@ -86,3 +86,20 @@ def test_the_senders_choices() -> None:
         ("Update", "https://a.example/notes/n/"),
         ("Create", "https://a.example/notes/n/"),
     ]
+
+
+
+def test_a_rounds_outcomes_in_one_write(queue: ProviderDeliveries) -> None:
+    inboxes = [f"https://h{n % 3}.example/u{n}/inbox" for n in range(9)]
+    queue.enqueue("alice", inboxes, b"{}", NOW)
+    due = {d.inbox: d for d in queue.claim(NOW, 1000, 100, 100)}
+    for _ in range(BREAKER - 1):  # h0 has failed, one short of opening its circuit
+        queue.retry(due[inboxes[0]].id, "h0.example", NOW, NOW)
+    done = [(due[i].id, i.split("/")[2]) for i in inboxes[3:7]]  # h0 among them
+    queue.finish(done, [due[inboxes[7]].id, due[inboxes[8]].id], NOW)
+    queue.finish([], [], NOW)  # nothing to write: no error
+    # h0's success closed its count: one more failure does not open its circuit
+    queue.retry(due[inboxes[0]].id, "h0.example", NOW, NOW)
+    left = queue.claim(NOW + 2000, 1000, 100, 100)
+    assert sorted(d.inbox for d in left) == sorted(inboxes[:3])  # the rest are gone
+    assert queue.waiting("alice") == 3

@@ -418,6 +418,12 @@ class Deliveries(Protocol):
         """Given up (too old, or refused for good): forget it, the host unjudged."""
         ...
 
+    def finish(self, done: Collection[tuple[str, str]], dropped: Collection[str],
+               now: int) -> None:
+        """``done`` for each (delivery id, host) and ``drop`` for each id, in one
+        transaction."""
+        ...
+
     def waiting(self, tenant: str) -> int: ...
 
 

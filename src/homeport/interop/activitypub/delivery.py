@@ -351,18 +351,23 @@ class Deliverer:
         store = self.ports.deliveries
         assert store is not None
         now = self.ports.clock()
+        done: list[tuple[str, str]] = []
+        dropped: list[str] = []
         for d, outcome in outcomes:
             host = host_of(d.inbox)
             if outcome == "done":
-                self.sent += 1
-                store.done(d.id, host, now)
+                done.append((d.id, host))
             elif outcome == "drop" or now - d.created > GIVE_UP:
-                store.drop(d.id)
+                dropped.append(d.id)
             elif outcome == "wait":  # no signing key here (yet): the host is not to blame
                 store.retry(d.id, "", now + FIRST_RETRY * 5, now)
             else:
                 self.failed += 1
                 store.retry(d.id, host, now + backoff(d.attempts), now)
+        # the common outcomes in one transaction; a retry keeps its own (it takes the host's
+        # lock to count the failure)
+        store.finish(done, dropped, now)
+        self.sent += len(done)
 
 
 @asynccontextmanager

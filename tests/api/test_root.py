@@ -153,3 +153,11 @@ def test_flush_answers_202_with_empty_object_and_empties_everything(
         assert "user" not in admin.get("/").json()
         anon.put("/accounts/admin", json={"data": {"password": server.admin[1]}})
     assert admin.get("/buckets").json() == {"data": []}
+
+
+def test_a_bearer_token_without_sign_in_connectors_is_anonymous(anon: httpx.Client) -> None:
+    """As Kinto with only Basic auth: a scheme nobody handles makes an anonymous caller (the
+    home answers 401 for bearer tokens only when a sign-in connector is configured)."""
+    r = anon.get("/", headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 200, r.text
+    assert "user" not in r.json()

@@ -37,10 +37,11 @@ async def bearer_principal(ctx: Context, token: str) -> str:
 
 async def identify(ctx: Context, authorization: str | None, client: str) -> User:
     """Bad or missing Basic credentials make an anonymous user, as Kinto's policies do; too
-    many wrong ones from ``client`` (``logins.client_key``) raise ``TooManyAttempts``. A bearer
-    token that does not hold is a 401, as with Kinto's OpenID plugin."""
+    many wrong ones from ``client`` (``logins.client_key``) raise ``TooManyAttempts``. With a
+    sign-in connector configured, a bearer token that does not hold is a 401, as with Kinto's
+    OpenID plugin; without one it is ignored, as Kinto with Basic auth only ignores it."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    if scheme.lower() == "bearer" and token.strip() and ctx.caches.get(CONNECTORS):
         user_id = await bearer_principal(ctx, token.strip())
     else:
         account_id = (

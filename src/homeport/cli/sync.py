@@ -88,6 +88,25 @@ def remove(
     typer.echo(f"left {url}")
 
 
+@providers_app.command("first")
+def first(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="One of this home's providers.")],
+    data: DataOption = None,
+) -> None:
+    """Make this provider's address the site's address. When it is a new address and the old
+    one is still served, the next publish moves the site there: the old provider tells the
+    site's fediverse followers (Move) and sends readers on (docs/fediverse.md)."""
+    from homeport.sync import providers
+
+    settings = _settings(ctx, data)
+    try:
+        entry = providers.make_first(settings.data_dir, url)
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{entry['url']} is first: the site's address is {entry.get('site') or '-'}")
+
+
 @providers_app.command("mirror")
 def mirror(
     ctx: typer.Context,

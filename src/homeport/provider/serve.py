@@ -35,6 +35,8 @@ import brotli
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
+from homeport import jsonio
+from homeport.interop import fedmove
 from homeport.members.sealing import PAGES
 from homeport.provider import fediverse, sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
@@ -302,6 +304,24 @@ class Tree:
         self.tdir = tdir
         self.manifest = manifest
         self._files: dict[str, SiteFile] = {}
+        self._moved: tuple[str | None] | None = None
+
+    def moved_to(self) -> str | None:
+        """The actor the site moved to from this address (the built actor's ``movedTo``,
+        read once per tree), or None."""
+        if self._moved is None:
+            target = None
+            found = self.file(ap.ACTOR.lstrip("/") + ap.AS2_SUFFIX)
+            if found is not None and found.size <= SMALL_MAX:
+                try:
+                    with open(found.path, "rb") as f:
+                        doc = jsonio.loads(f.read(found.size))
+                except (OSError, ValueError):
+                    doc = None
+                value = doc.get("movedTo") if isinstance(doc, dict) else None
+                target = value if isinstance(value, str) else None
+            self._moved = (target,)
+        return self._moved[0]
 
     def file(self, rel: str) -> SiteFile | None:
         found = self._files.get(rel)
@@ -422,8 +442,7 @@ class SiteServer:
             await _plain(send, 404, "Nothing is published here yet.", head)
             return
         path: str = scope["path"]
-        if path in fediverse.PATHS:
-            await self._fediverse(scope, send, headers, host, tree, head)
+        if await self._not_a_file(scope, send, headers, host, tree, head):
             return
         extra: Headers = []
         found = tree.find(path, headers, extra)
@@ -463,6 +482,15 @@ class SiteServer:
         origin = self.announcements.origin(scope, headers, host)
         answer = fediverse.provider_nodeinfo(scope["path"], origin, users, self.open_signup)
         await _answer(send, answer, head)
+
+    async def _not_a_file(self, scope: Scope, send: Send, headers: dict[bytes, bytes],
+                          host: str, tree: Tree, head: bool) -> bool:
+        """Answered before the tree's files: WebFinger and NodeInfo, and readers' redirect
+        once the site moved away from this address."""
+        if scope["path"] in fediverse.PATHS:
+            await self._fediverse(scope, send, headers, host, tree, head)
+            return True
+        return await _moved(scope, headers, tree, send)
 
     async def _fediverse(self, scope: Scope, send: Send, headers: dict[bytes, bytes],
                          host: str, tree: Tree, head: bool) -> None:
@@ -627,6 +655,21 @@ async def _redirect(send: Send, location: str) -> None:
     headers = [(b"location", where), (b"content-length", b"0")]
     await send({"type": "http.response.start", "status": 301, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _moved(scope: Scope, headers: dict[bytes, bytes], tree: Tree, send: Send) -> bool:
+    """The site moved away from this address (its actor's ``movedTo``): readers go to the
+    same path at the new address (301); ActivityPub clients still get the old documents,
+    where followers' servers check the Move's signature and the old actor's ``movedTo``."""
+    moved = tree.moved_to()
+    if moved is None or ap.wants_activity(headers.get(b"accept", b"").decode("latin-1")):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    location = fedmove.moved_location(moved, scope["path"], query)
+    if location is None:
+        return False
+    await _redirect(send, location)
+    return True
 
 
 async def _canonical(scope: Scope, headers: dict[bytes, bytes], host: str, send: Send) -> None:

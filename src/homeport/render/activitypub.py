@@ -169,6 +169,10 @@ class Actor:
     public_key_pem: str
     follower_count: int = 0
     """Accepted followers, as the home knows them: the followers collection's ``totalItems``."""
+    also_known_as: tuple[str, ...] = ()
+    """Earlier actors of the site this address replaced (the home's address history)."""
+    moved_to: str | None = None
+    """The actor the site moved to from this address (the home's address history)."""
 
     @property
     def id(self) -> str:
@@ -238,10 +242,12 @@ def actor_document(model: SiteModel, actor: Actor, profile: Profile) -> dict[str
         doc["icon"] = _image(urls, avatar, 480)
     if profile.header is not None:
         doc["image"] = _image(urls, profile.header, 1920)
-    if profile.also_known_as:
-        doc["alsoKnownAs"] = list(profile.also_known_as)
-    if profile.moved_to:
-        doc["movedTo"] = profile.moved_to
+    aka = list(dict.fromkeys([*profile.also_known_as, *actor.also_known_as]))
+    if aka:
+        doc["alsoKnownAs"] = aka
+    moved_to = actor.moved_to or profile.moved_to
+    if moved_to:
+        doc["movedTo"] = moved_to
     return doc
 
 

@@ -33,6 +33,7 @@ from homeport.render.themes import find_theme, load_theme
 from homeport.render.urls import Urls, web_address
 from homeport.services import fediverse
 from homeport.services.context import Context
+from homeport.sync.addresses import ActorLinks
 
 
 @dataclass
@@ -75,6 +76,7 @@ async def build_site(
     keep: Callable[[EntryView], bool] | None = None,
     keep_key: str = "",
     live: bool = False,
+    links: ActorLinks | None = None,
 ) -> BuildResult:
     """Build ``site`` into ``out_dir`` (default ``<data>/sites/<site>``) for ``base_url``
     (default: the site's ``base_url`` setting, else the home's ``/preview/<site>/``).
@@ -83,7 +85,8 @@ async def build_site(
     Many pages render in ``workers`` forked processes (default: one per core, up to four).
     ``keep`` leaves entries out (a provider's rules); ``keep_key`` names that choice, so a
     change of rules is a new build, not an edit. ``live``: the build a provider serves, whose
-    pages name its endpoints (webmention, micropub, IndieAuth) and feeds its WebSub hub."""
+    pages name its endpoints (webmention, micropub, IndieAuth) and feeds its WebSub hub.
+    ``links``: the actor's ``alsoKnownAs`` and ``movedTo`` from the site's address history."""
     started = time.perf_counter()
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
@@ -97,13 +100,13 @@ async def build_site(
         chosen, ctx.settings.data_dir / "themes")
     media_pages = _media_pages(ctx, model.get("keep_location"))
     members = await for_build(ctx) if live else None
-    actor = await _actor(ctx, model, urls) if live else None
+    actor = await _actor(ctx, model, urls, links) if live else None
     planner = Planner(model, load_theme(folder), urls, media_pages, live, members, actor)
     manifest = manifest_path(ctx, site, out)
     # Members change the build without changing any page of the model: a new key plans it all.
     gated = hashlib.sha256(" ".join(e.full for e in model.gated).encode()).hexdigest()
     key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else "",
-                     gated])
+                     gated, repr(links)])
     previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")
     edited = _only_edits(previous, key, manifest, model) if previous else None
     known = previous.manifest if previous is not None and edited is not None else None
@@ -136,7 +139,8 @@ async def build_site(
 STATE = "render.state"
 
 
-async def _actor(ctx: Context, model: SiteModel, urls: Urls) -> ap.Actor | None:
+async def _actor(ctx: Context, model: SiteModel, urls: Urls,
+                 links: ActorLinks | None = None) -> ap.Actor | None:
     """The site's actor at this address, its key made on first use: a provider's build writes
     the site's ActivityPub documents (``render/activitypub.py``). None when the address is not
     a site's root (the actor's URLs are fixed paths on the site's origin)."""
@@ -145,7 +149,8 @@ async def _actor(ctx: Context, model: SiteModel, urls: Urls) -> ap.Actor | None:
     key = await fediverse.site_key(ctx, model.name)
     username = ap.username_for(ap.Profile.of(model), urls.base_url)
     count = len(await followers.list_followers(ctx, model.name, followers.ACCEPTED))
-    return ap.Actor(urls, username, key.public_pem, count)
+    links = links or ActorLinks()
+    return ap.Actor(urls, username, key.public_pem, count, links.also_known_as, links.moved_to)
 
 
 @dataclass

@@ -316,7 +316,7 @@ class Planner:
         moves the others, an edit renders the one page that shows it."""
         profile = ap.Profile.of(self.model)
         entries = ap.federated(self.feed_entries)
-        base = [*self.common, actor.public_key_pem]
+        base = [*self.common, actor.public_key_pem, *actor.also_known_as, actor.moved_to or ""]
         yield Page("activitypub/actor.as2",
                    lambda: jsonio.dumps(ap.actor_document(self.model, actor, profile)),
                    [*base, "ap-actor"])

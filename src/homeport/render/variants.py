@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from homeport.content import sites
 from homeport.services.context import Context
 from homeport.services.repository import SITES_DIR
-from homeport.sync.providers import variant_name
+from homeport.sync import addresses
+from homeport.sync.providers import load, variant_name
 
 if TYPE_CHECKING:
     from homeport.render.model import EntryView
@@ -22,7 +23,8 @@ async def build_for_providers(
     ctx: Context, providers: list[dict[str, Any]], site: str | None = None
 ) -> list[str]:
     """Build ``site`` (default: the only one) for every provider that gave it an address;
-    the names of the builds made."""
+    the names of the builds made. The site's address history is updated first
+    (``sync/addresses.py``): each actor names the site's other actors when it moved."""
     names = await sites.list_sites(ctx)
     chosen = [site] if site else names if len(names) == 1 else []
     if not chosen or not any(entry.get("site") for entry in providers):
@@ -31,6 +33,9 @@ async def build_for_providers(
 
     made = []
     for name in chosen:
+        # the whole list decides the site's address, also when publishing to one provider
+        every = load(ctx.settings.data_dir) or providers
+        links = addresses.note(ctx.settings.data_dir, name, every)
         for entry in providers:
             address = entry.get("site")
             if not address:
@@ -46,6 +51,7 @@ async def build_for_providers(
                 keep=keeper(rules),
                 keep_key=json.dumps(rules, sort_keys=True),
                 live=True,
+                links=links.get(addresses.address_of(str(address))),
             )
             made.append(variant)
     return made

@@ -168,6 +168,15 @@ def set_mirror(settings: Settings, url: str, on: bool, http: HttpFactory = defau
     return str(entry["url"])
 
 
+def make_first(data_dir: Path, url: str) -> dict[str, Any]:
+    """Put one provider first in the list: its address becomes the site's address (a new one
+    moves the site's followers there with the next publish, ``sync/addresses.py``)."""
+    entry = find(data_dir, url)
+    entries = load(data_dir)
+    save(data_dir, [entry, *(e for e in entries if e["url"] != entry["url"])])
+    return entry
+
+
 def site_name(settings: Settings, site: str | None) -> str | None:
     """The site to publish: the one asked for, else the only one built."""
     root = settings.data_dir / repo_service.SITES_DIR

@@ -326,3 +326,33 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     limited = post(world, {**like, "id": like["id"] + "y"}, bob_key, key_id)
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
     assert len(items(world)) == 1
+
+
+def test_a_followers_move_by_mastodons_rules(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """A follower's Move (``interop/fedmove.py``): a suspended target, or one that does not
+    name the mover, leaves the follower where it is; a valid one takes its place."""
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    delegate(world, home, site_key)
+    follow = {"type": "Follow", "id": fedi.bob + "#follows/1", "actor": fedi.bob,
+              "object": ACTOR}
+    assert post(world, follow, bob_key, fedi.bob + "#main-key").status_code == 202
+    targets = {"gone": {"alsoKnownAs": [fedi.bob], "suspended": True}, "stranger": {},
+               "bob2": {"alsoKnownAs": [fedi.bob]}}
+    for name, more in targets.items():
+        doc = fedi.actor_doc(name, **more)
+        fedi.routes[f"/users/{name}"] = lambda hit, doc=doc: Answer(
+            200, json.dumps(doc).encode(), [], "application/activity+json")
+    for n, name in enumerate(targets):
+        move = {"type": "Move", "id": f"{fedi.bob}#moves/{n}", "actor": fedi.bob,
+                "object": fedi.bob, "target": f"{fedi.url}/users/{name}"}
+        assert post(world, move, bob_key, fedi.bob + "#main-key").status_code == 202
+        moved = followers(world).get("alice", f"{fedi.url}/users/{name}")
+        kept = followers(world).get("alice", fedi.bob)
+        if name == "bob2":
+            assert moved is not None and moved.state == "accepted" and kept is None
+        else:
+            assert moved is None and kept is not None, name

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from homeport import jsonio
 from homeport.crypto import httpsig
+from homeport.interop import fedmove
 from homeport.interop.activitypub import remote
 from homeport.interop.hosting import ports_of, tenant_of
 from homeport.interop.ports import (
@@ -304,20 +305,21 @@ async def _undoes_follow(ports: ProviderPorts, tenant: str, actor: str, target: 
 
 async def _move(ports: ProviderPorts, tenant: str, activity: Mapping[str, Any],
                 actor: str) -> None:
-    """Mastodon's rule: the new account must name the old one in ``alsoKnownAs``; then it
-    follows in the old one's place (the old one is dropped either way)."""
+    """A follower's Move, by Mastodon's rules (``interop/fedmove.py``): signed by the mover,
+    naming itself as the object, to a target that is not suspended and names the mover in
+    ``alsoKnownAs`` (fetched fresh); then the new account follows in the old one's place."""
     assert ports.followers is not None
     old = await anyio.to_thread.run_sync(ports.followers.get, tenant, actor)
-    new_id = _id(activity.get("target"))
-    if old is None or _id(activity.get("object")) != actor or not new_id:
+    if old is None:
         return
     try:
-        new = await remote.fetch_actor(new_id, outbound.policy(ports.fetch_allow_private))
-    except remote.RemoteError as exc:
-        log.info("activitypub: %s moved to %s, which cannot be had: %s", actor, new_id, exc)
-        return
-    if actor not in new.also_known_as:
-        log.info("activitypub: %s moved to %s, which does not name it", actor, new_id)
+        move = fedmove.parse_incoming(activity, actor)
+        doc = await remote.fetch_document(move.target,
+                                          outbound.policy(ports.fetch_allow_private))
+        fedmove.check_target(move, doc if isinstance(doc, Mapping) else {})
+        new = remote.actor_of(doc)
+    except (fedmove.MoveRefused, remote.RemoteError) as exc:
+        log.info("activitypub: the Move of %s is ignored: %s", actor, exc)
         return
     await anyio.to_thread.run_sync(ports.followers.remove, tenant, actor)
     await anyio.to_thread.run_sync(ports.followers.save, Follower(

@@ -51,7 +51,7 @@ def refused(home: Path, *args: str) -> str:
     return lines[0]
 
 
-def entries(home: Path) -> dict[str, dict[str, object]]:
+def entries(home: Path, site: str = "site") -> dict[str, dict[str, object]]:
     """Every entry of the site by slug, read back through the CLI's store."""
     import asyncio
 
@@ -60,7 +60,7 @@ def entries(home: Path) -> dict[str, dict[str, object]]:
     from homeport.settings import load_settings
 
     async def work(context: object) -> dict[str, dict[str, object]]:
-        found = await sites.list_entries(context, "site")  # type: ignore[arg-type]
+        found = await sites.list_entries(context, site)  # type: ignore[arg-type]
         return {e.slug: {"type": e.type, **e.data} for e in found}
 
     return asyncio.run(_with_context(load_settings(home), work))  # type: ignore[arg-type]
@@ -239,3 +239,32 @@ def test_export_to_jsonfeed_and_markdown_takes_everything_and_is_repeatable(
     assert {p: p.stat().st_mtime_ns for p in md_dir.rglob("*") if p.is_file()} == before
     assert "no exporter 'pdf'" in runner.invoke(
         app, ["export-to", "pdf", str(md_dir), "--data", str(home)]).stderr
+
+
+def test_a_json_feed_export_imports_back_into_another_site_as_it_left(
+        home: Path, tmp_path: Path) -> None:
+    items(home, "wordpress", str(wordpress_source(tmp_path)))
+    items(home, "mastodon", str(mastodon_archive(tmp_path)))
+    feed_dir = tmp_path / "feed"
+    assert runner.invoke(app, ["export-to", "jsonfeed", str(feed_dir), "--data", str(home)]
+                         ).exit_code == 0
+    before = entries(home)
+
+    first = items(home, "jsonfeed", str(feed_dir), "--site", "other")
+    assert {i["action"] for i in first} == {"created"} and len(first) == len(before)
+    after = entries(home, "other")
+    assert set(after) == set(before)
+    for slug, entry in before.items():
+        again = after[slug]
+        for key in ("type", "published", "visibility", "draft", "tags", "title", "text"):
+            assert (again.get(key) or None) == (entry.get(key) or None), (slug, key)
+    assert after["low-tide-at-dawn"]["images"][0]["hash"] == (  # type: ignore[index]
+        before["low-tide-at-dawn"]["images"][0]["hash"])  # type: ignore[index]
+    again = items(home, "jsonfeed", str(feed_dir), "--site", "other")
+    assert {i["action"] for i in again} == {"unchanged"}
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"version": "https://jsonfeed.org/version/1.1", "items": [')
+    assert "not readable JSON" in refused(home, "jsonfeed", str(broken), "--site", "other")
+    broken.write_text('{"title": "not a feed"}')
+    assert "not a JSON Feed" in refused(home, "jsonfeed", str(broken), "--site", "other")

@@ -8,7 +8,8 @@ from homeport.plugins.kinds import Importer
 
 @hookimpl
 def register_importers() -> list[Importer]:
+    from homeport.interop.importers.jsonfeed import JsonFeedImporter
     from homeport.interop.importers.mastodon import MastodonImporter
     from homeport.interop.importers.wordpress import WordPressImporter
 
-    return [WordPressImporter(), MastodonImporter()]
+    return [WordPressImporter(), MastodonImporter(), JsonFeedImporter()]

@@ -268,3 +268,29 @@ def test_a_json_feed_export_imports_back_into_another_site_as_it_left(
     assert "not readable JSON" in refused(home, "jsonfeed", str(broken), "--site", "other")
     broken.write_text('{"title": "not a feed"}')
     assert "not a JSON Feed" in refused(home, "jsonfeed", str(broken), "--site", "other")
+
+
+def test_a_markdown_folder_of_jekyll_hugo_and_pelican_files_imports(
+        home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "md"
+    shutil.copytree(FIXTURES / "markdown", folder)
+    (folder / "assets").mkdir()
+    (folder / "assets/pie.png").write_bytes(picture("PNG", (300, 300), "orange"))
+    first = {i["source_id"]: i for i in items(home, "markdown", str(folder))}
+    assert first["_posts/2021-03-14-pi-day.md"]["target"] == "/articles/pi-day/"
+    assert "media missing: /assets/missing.png" in first["_posts/2021-03-14-pi-day.md"]["message"]
+    found = entries(home)
+    pie = found["pi-day"]
+    assert pie["title"] == "Pi day: baking by the numbers" and pie["published"] == "2021-03-14"
+    assert pie["tags"] == ["pie", "circles", "baking", "maths"]
+    assert pie["summary"] == "Three point one four."
+    assert pie["old_paths"] == ["/2021/03/14/pi-day.html/"]
+    [photo] = pie["images"]  # type: ignore[misc]
+    assert f"(../../media/{photo['hash']}/" in str(pie["body"])
+    hugo = found["hugo-draft"]
+    assert hugo["draft"] is True and hugo["published"] == "2022-05-01T10:00:00+02:00"
+    assert hugo["tags"] == ["hugo", "toml"] and hugo["old_paths"] == ["/old/hugo-draft/"]
+    about = found["about"]
+    assert about["type"] == "page" and about["body"] == "Pelican-style header."
+    assert {i["action"] for i in items(home, "markdown", str(folder))} == {"unchanged"}
+    assert "holds no Markdown files" in refused(home, "markdown", str(tmp_path / "md/assets"))

@@ -237,7 +237,7 @@ class WordPressImporter:
                 notes.append(upload)
                 continue
             found_uploads.append(upload)
-            body = body.replace(found.url, _body_src(upload.data))
+            body = body.replace(found.url, body_src(upload.data))
         return body, found_uploads
 
     def _medium(self, found: Attachment, uploads: Archive | None) -> Any:
@@ -253,7 +253,7 @@ class WordPressImporter:
         return image(data, found.file or "image", found.alt)
 
 
-def _body_src(data: bytes) -> str:
+def body_src(data: bytes) -> str:
     """Where the site serves an image the article shows inline (its 960 px or widest
     variant, the same path the GUI's editor writes)."""
     import io

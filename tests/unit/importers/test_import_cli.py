@@ -294,3 +294,28 @@ def test_a_markdown_folder_of_jekyll_hugo_and_pelican_files_imports(
     assert about["type"] == "page" and about["body"] == "Pelican-style header."
     assert {i["action"] for i in items(home, "markdown", str(folder))} == {"unchanged"}
     assert "holds no Markdown files" in refused(home, "markdown", str(tmp_path / "md/assets"))
+
+
+def test_a_ghost_export_imports_with_its_images_tags_and_member_posts(
+        home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "ghost"
+    (folder / "content/images/2024/01").mkdir(parents=True)
+    shutil.copy(FIXTURES / "ghost/harbour.ghost.2024-01-15-10-12-00.json", folder)
+    (folder / "content/images/2024/01/chart.png").write_bytes(picture("PNG", (320, 200), "blue"))
+    (folder / "content/images/2024/01/cover.png").write_bytes(picture("PNG", (400, 300), "grey"))
+    first = {i["source_id"]: i for i in items(home, "ghost", str(folder))}
+    assert len(first) == 4 and {i["action"] for i in first.values()} == {"created"}
+    assert "media missing" in first["post/65a4f1c2e1b2a30001a1b002"]["message"]
+    assert "only mobiledoc" in first["post/65a4f1c2e1b2a30001a1b003"]["message"]
+    found = entries(home)
+    tides = found["tide-tables-explained"]
+    assert tides["tags"] == ["Tides", "Charts"] and tides["summary"] == "How to read one."
+    assert tides["published"] == "2024-01-10T08:30:00Z" and len(tides["images"]) == 2  # type: ignore[arg-type]
+    assert "__GHOST_URL__" not in str(tides["body"]) and "../../media/" in str(tides["body"])
+    assert found["for-paying-readers"]["visibility"] == "members"
+    assert found["scheduled-piece"]["draft"] is True
+    assert found["about"]["type"] == "page"
+    assert {i["action"] for i in items(home, "ghost", str(folder))} == {"unchanged"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"db": [{"data": {}}]}')
+    assert "not a Ghost export" in refused(home, "ghost", str(bad))

@@ -8,10 +8,11 @@ from homeport.plugins.kinds import Importer
 
 @hookimpl
 def register_importers() -> list[Importer]:
+    from homeport.interop.importers.ghost import GhostImporter
     from homeport.interop.importers.jsonfeed import JsonFeedImporter
     from homeport.interop.importers.markdown import MarkdownImporter
     from homeport.interop.importers.mastodon import MastodonImporter
     from homeport.interop.importers.wordpress import WordPressImporter
 
     return [WordPressImporter(), MastodonImporter(), JsonFeedImporter(),
-            MarkdownImporter()]
+            MarkdownImporter(), GhostImporter()]

@@ -319,3 +319,23 @@ def test_a_ghost_export_imports_with_its_images_tags_and_member_posts(
     bad = tmp_path / "bad.json"
     bad.write_text('{"db": [{"data": {}}]}')
     assert "not a Ghost export" in refused(home, "ghost", str(bad))
+
+
+def test_a_wxr_export_imports_back_with_the_wordpress_importer(
+        home: Path, tmp_path: Path) -> None:
+    items(home, "wordpress", str(wordpress_source(tmp_path)))
+    items(home, "mastodon", str(mastodon_archive(tmp_path)))
+    before = entries(home)
+    out = tmp_path / "wxr"
+    assert runner.invoke(app, ["export-to", "wxr", str(out), "--data", str(home)]
+                         ).exit_code == 0
+    again = items(home, "wordpress", str(out), "--site", "back")
+    assert {i["action"] for i in again} == {"created"} and len(again) == len(before)
+    after = entries(home, "back")
+    assert set(after) == set(before)
+    post = after["low-tide-at-dawn"]
+    assert post["published"] == "2023-04-08T06:45:00Z" and post["tags"] == ["Boats", "Tides"]
+    assert post["images"][0]["hash"] == before["low-tide-at-dawn"]["images"][0]["hash"]  # type: ignore[index]
+    assert after["only-for-me"]["visibility"] == "private"
+    assert {i["action"] for i in items(home, "wordpress", str(out), "--site", "back")} == {
+        "unchanged"}

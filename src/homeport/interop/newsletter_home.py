@@ -20,7 +20,7 @@ from homeport.interop.newsletter import SEND_POWER, email_hash
 from homeport.members import store
 from homeport.members.model import entitled_tier, is_members_visibility
 from homeport.services import grants, writes
-from homeport.services.context import OWNER, Context
+from homeport.services.context import OWNER, Context, run_blocking
 from homeport.services.grants import SYSTEM_BUCKET
 from homeport.services.resources import COLLECTION, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject
@@ -187,40 +187,17 @@ def post_with(settings_: Any) -> Callable[[str, list[dict[str, str]]], Mapping[s
 
 
 def after_publish(event: Any) -> None:
-    """After each publish: mail what it made new. Opens the store in a thread of its own."""
+    """After each publish: mail what it made new, on the home's store opened for the call."""
+    from homeport.sync import providers
+
     config = event.settings
-    if config.record_store_url.startswith("memory://"):
-        return
-    failure: list[BaseException] = []
 
-    async def run() -> None:
-        from homeport.store.blobs_fs import FsBlobStore
-        from homeport.store.open import open_record_store
-        from homeport.sync import providers
+    async def work(ctx: Context) -> None:
+        done = await send_new(ctx, providers.load(config.data_dir), post_with(config))
+        if done.get("sent"):
+            log.info("newsletter: %s mails for %s entries", done["sent"], done["entries"])
 
-        db = open_record_store(config.record_store_url)
-        await db.initialize()
-        try:
-            ctx = Context(settings=config, store=db, blobs=FsBlobStore(config.blobs_dir))
-            done = await send_new(ctx, providers.load(config.data_dir), post_with(config))
-            if done.get("sent"):
-                log.info("newsletter: %s mails for %s entries", done["sent"], done["entries"])
-        finally:
-            await db.close()
-
-    def thread() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:
-            failure.append(exc)
-
-    import threading
-
-    worker = threading.Thread(target=thread, name="homeport-newsletter", daemon=True)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
+    run_blocking(config, work)
 
 
 __all__ = ["NewsletterError", "after_publish", "choose", "send_new", "settings", "stop"]

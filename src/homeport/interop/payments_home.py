@@ -35,7 +35,7 @@ from homeport.members.payments import (
 )
 from homeport.members.stripe_processor import StripeProcessor
 from homeport.services import grants, identity, writes
-from homeport.services.context import OWNER, Context
+from homeport.services.context import OWNER, Context, run_blocking
 from homeport.services.grants import SYSTEM_BUCKET
 from homeport.services.resources import COLLECTION, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject
@@ -295,38 +295,13 @@ async def setup_and_push(ctx: Context) -> list[str]:
 
 def after_publish(event: Any) -> None:
     """After each publish: a tier or a provider added since gets its price, endpoint and
-    delegation. Opens the home's store in a thread of its own (the publish may run on an
-    event loop); does nothing without a connected account."""
-    settings = event.settings
-    if settings.record_store_url.startswith("memory://"):
-        return
-    failure: list[BaseException] = []
+    delegation (on the home's store opened for the call: the publish may run on an event
+    loop); does nothing without a connected account."""
 
-    async def run() -> None:
-        from homeport.store.blobs_fs import FsBlobStore
-        from homeport.store.open import open_record_store
+    async def work(ctx: Context) -> None:
+        if await account(ctx) is not None:
+            done = await setup_and_push(ctx)
+            if done:
+                log.info("payments: %s", ", ".join(done))
 
-        db = open_record_store(settings.record_store_url)
-        await db.initialize()
-        try:
-            ctx = Context(settings=settings, store=db, blobs=FsBlobStore(settings.blobs_dir))
-            if await account(ctx) is not None:
-                done = await setup_and_push(ctx)
-                if done:
-                    log.info("payments: %s", ", ".join(done))
-        finally:
-            await db.close()
-
-    def thread() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # handed to the publishing thread
-            failure.append(exc)
-
-    import threading
-
-    worker = threading.Thread(target=thread, name="homeport-payments", daemon=True)
-    worker.start()
-    worker.join()
-    if failure:
-        raise failure[0]
+    run_blocking(event.settings, work)

@@ -339,3 +339,101 @@ def test_a_wxr_export_imports_back_with_the_wordpress_importer(
     assert after["only-for-me"]["visibility"] == "private"
     assert {i["action"] for i in items(home, "wordpress", str(out), "--site", "back")} == {
         "unchanged"}
+
+
+def twitter_archive(tmp_path: Path) -> Path:
+    """An X/Twitter archive zip as the site gives it: ``data/*.js`` plus ``tweets_media``
+    named ``<tweet id>-<file name>`` (one photo listed but absent, one video's mp4)."""
+    path = tmp_path / "twitter-2023-01-15-abcdef.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in ("account.js", "tweets.js"):
+            archive.write(FIXTURES / "twitter/data" / member, f"data/{member}")
+        archive.writestr("data/tweets_media/1612345678901234567-FmAbCdEfGhIjKlM.jpg",
+                         picture("JPEG", (640, 480), "navy"))
+        archive.writestr("data/tweets_media/1612600000000000003-GuLlS.mp4",
+                         b"\0\0\0\x18ftypmp42" + b"\0" * 64)
+        archive.writestr("Your archive.html", "<html>Your archive</html>")
+    return path
+
+
+def test_a_twitter_archive_imports_tweets_with_photos_and_skips_retweets(
+        home: Path, tmp_path: Path) -> None:
+    archive = twitter_archive(tmp_path)
+    assert {i["action"] for i in items(home, "twitter", str(archive), "--dry-run")} == {
+        "created", "skipped"}
+    assert not (home / "sites").exists() or not entries(home)
+    first = {i["source_id"]: i for i in items(home, "twitter", str(archive))}
+    assert first["tweet/1612500000000000002"]["action"] == "skipped"
+    assert first["tweet/1612500000000000002"]["message"] == "a retweet of someone's post"
+    tide = first["tweet/1612345678901234567"]
+    assert tide["action"] == "created" and tide["kind"] == "note"
+    assert "media missing: 1612345678901234567-FmZzLostFileXx.jpg" in tide["message"]
+
+    notes = {str(e["published"]): e for e in entries(home).values()}
+    low = notes["2023-01-09T08:42:00Z"]
+    assert low["text"] == ("Low water at 08:40 & #tides say <1 m. Table: "
+                           "https://tides.example/table?port=harbour&day=9")
+    assert low["tags"] == ["tides"] and low["old_paths"] == [
+        "/ann_harbour/status/1612345678901234567/"]
+    [photo] = low["photos"]  # type: ignore[misc]
+    assert (photo["width"], photo["height"]) == (640, 480)
+    reply = notes["2023-01-09T11:40:05Z"]
+    assert reply["reply_to"] == "https://twitter.com/bo_boats/status/1612399999999999999"
+    assert reply["text"] == "@bo_boats Yes, the ferry ran late again"
+    assert notes["2023-01-10T07:00:00Z"]["text"] == "Gulls at the slipway"
+    assert len(notes) == 3
+
+    assert {i["action"] for i in items(home, "twitter", str(archive))} == {
+        "unchanged", "skipped"}
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["build", "--out", str(out), "--data", str(home)]).exit_code == 0
+    assert "/notes/" in (out / "ann_harbour/status/1612345678901234567/index.html").read_text()
+
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as bad:
+        bad.writestr("data/tweets.js", "window.YTD.tweets.part0 = [ { \"tweet\" : {")
+    assert "not readable JSON" in refused(home, "twitter", str(broken))
+    with zipfile.ZipFile(broken, "w") as bad:
+        bad.writestr("data/tweets.js", "alert('hi'); []")
+    assert "no window.YTD assignment" in refused(home, "twitter", str(broken))
+    assert "no data/tweets.js" in refused(home, "twitter", str(mastodon_archive(tmp_path)))
+
+
+def test_an_activitystreams_outbox_export_reads_back_with_the_mastodon_importer(
+        home: Path, tmp_path: Path) -> None:
+    items(home, "wordpress", str(wordpress_source(tmp_path)))
+    items(home, "mastodon", str(mastodon_archive(tmp_path)))
+    before = entries(home)
+    out = tmp_path / "outbox"
+    result = runner.invoke(app, ["export-to", "outbox", str(out), "--data", str(home)])
+    assert result.exit_code == 0, result.output
+    assert "drafts, pages and files are not posts" in result.stderr
+    outbox = json.loads((out / "outbox.json").read_text())
+    assert outbox["type"] == "OrderedCollection"
+    assert outbox["totalItems"] == len(outbox["orderedItems"]) == 6  # 2 posts + 4 toots
+    creates = {a["object"]["url"].rsplit("/", 2)[-2]: a for a in outbox["orderedItems"]}
+    post = creates["low-tide-at-dawn"]
+    assert post["type"] == "Create" and post["object"]["type"] == "Article"
+    assert post["object"]["name"] == "Low tide at dawn & a <em>quiet</em> harbour"
+    assert post["to"] == ["https://www.w3.org/ns/activitystreams#Public"]
+    [medium] = post["object"]["attachment"]
+    assert medium["url"].startswith("/media_attachments/media/") and medium["width"] == 640
+    assert (out / medium["url"].lstrip("/")).read_bytes()[:2] == b"\xff\xd8"
+    assert f'src="{medium["url"]}"' in post["object"]["content"]
+    assert creates["only-for-me"]["to"] == ["https://example.invalid/activitypub/followers"]
+    assert json.loads((out / "actor.json").read_text())["type"] == "Person"
+
+    again = items(home, "mastodon", str(out), "--site", "back")
+    assert {i["action"] for i in again} == {"created"} and len(again) == 6
+    after = entries(home, "back")
+    back = after["low-tide-at-dawn"]
+    assert back["type"] == "article" and back["title"] == before["low-tide-at-dawn"]["title"]
+    assert back["images"][0]["hash"] == medium["url"].split("/")[3]  # type: ignore[index]
+    assert back["published"] == "2023-04-08T06:45:00Z"
+    assert after["only-for-me"]["visibility"] == "private"
+    toots = {e["published"]: e for e in after.values() if e["type"] == "note"}
+    assert toots["2023-09-01T08:00:00Z"]["photos"][0]["hash"] == (  # type: ignore[index]
+        {e["published"]: e for e in before.values()}["2023-09-01T08:00:00Z"]
+        ["photos"][0]["hash"])  # type: ignore[index]
+    assert {i["action"] for i in items(home, "mastodon", str(out), "--site", "back")} == {
+        "unchanged"}

@@ -6,7 +6,8 @@ activities) and copies each toot's media from ``media_attachments/…`` in the a
 of others' posts (``Announce``) are skipped; replies keep ``reply_to``; content warnings
 become ``content_warning``; hashtags become tags; followers-only and direct toots become
 private. A toot longer than a note holds becomes an article. The toot's old URL (``/@you/ID``)
-becomes a redirect.
+becomes a redirect. An ``Article`` with a ``name`` (other AS2 outboxes, Homeport's own
+``export-to outbox``) becomes an article with that title and its HTML as the body.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from homeport import jsonio
 from homeport.content.media import Upload
-from homeport.content.slugs import slugify
+from homeport.content.slugs import slugify, valid_slug
 from homeport.interop.importers.common import (
     Archive,
     Planned,
@@ -112,9 +113,12 @@ class MastodonImporter:
             notes.append(f"{len(photos) - 4} photos beyond the 4 a note holds were left out")
         if not text and not photos:
             text = "…"
-        if len(text) > NOTE_LIMIT:
-            title = text.split("\n", 1)[0][:80] or "Untitled"
-            fields.update(title=title, body=text, slug=slugify(title, "toot"))
+        article = _article(obj, text)
+        if article is not None:
+            if article[0] == str(obj.get("name") or "").strip()[:300] and not obj.get(
+                    "sensitive") and obj.get("summary"):  # an Article's summary is no warning
+                fields["summary"] = fields.pop("content_warning")[:2000]
+            fields.update(title=article[0], body=article[1], slug=article[2])
             plan = Planned(source_id, "article", fields, notes=notes)
             if photos:
                 plan.attachments["images"] = photos
@@ -124,6 +128,22 @@ class MastodonImporter:
         if photos:
             plan.attachments["photos"] = photos[:4]
         return plan
+
+
+def _article(obj: dict[str, Any], text: str) -> tuple[str, str, str] | None:
+    """Title, body and slug when the post becomes an article: an ``Article`` with a ``name``
+    (another AS2 outbox: Homeport's own, WriteFreely, Plume…), its HTML kept and its URL's
+    last segment as the slug; or a toot too long for a note."""
+    named = str(obj.get("name") or "").strip() if obj.get("type") == "Article" else ""
+    if named:
+        url = obj.get("url")
+        last = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+        return (named[:300], str(obj.get("content") or " "),
+                last if valid_slug(last) else slugify(named, "article"))
+    if len(text) > NOTE_LIMIT:
+        title = text.split("\n", 1)[0][:80] or "Untitled"
+        return title, text, slugify(title, "toot")
+    return None
 
 
 def _photos(archive: Archive, obj: dict[str, Any], notes: list[str]) -> list[Upload]:

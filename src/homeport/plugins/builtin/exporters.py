@@ -10,6 +10,7 @@ from homeport.plugins.kinds import Exporter
 def register_exporters() -> list[Exporter]:
     from homeport.interop.exporters.jsonfeed import JsonFeedExporter
     from homeport.interop.exporters.markdown import MarkdownExporter
+    from homeport.interop.exporters.outbox import OutboxExporter
     from homeport.interop.exporters.wxr import WxrExporter
 
-    return [JsonFeedExporter(), MarkdownExporter(), WxrExporter()]
+    return [JsonFeedExporter(), MarkdownExporter(), WxrExporter(), OutboxExporter()]

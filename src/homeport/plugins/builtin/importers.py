@@ -12,7 +12,8 @@ def register_importers() -> list[Importer]:
     from homeport.interop.importers.jsonfeed import JsonFeedImporter
     from homeport.interop.importers.markdown import MarkdownImporter
     from homeport.interop.importers.mastodon import MastodonImporter
+    from homeport.interop.importers.twitter import TwitterImporter
     from homeport.interop.importers.wordpress import WordPressImporter
 
     return [WordPressImporter(), MastodonImporter(), JsonFeedImporter(),
-            MarkdownImporter(), GhostImporter()]
+            MarkdownImporter(), GhostImporter(), TwitterImporter()]

@@ -55,7 +55,7 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
                      "/admin/notes", "/admin/media", "/admin/papers", "/admin/providers",
                      "/admin/settings", "/admin/signin", "/admin/plugins", "/admin/pages",
                      "/admin/pages/new", "/admin/albums/new", "/admin/fediverse",
-                     "/admin/bookmarks/new", "/admin/files/new", "/admin/members",
+                     "/admin/bookmarks/new", "/admin/files/new", "/admin/members", "/admin/import",
                      f"/preview/{site}/", f"/preview/{site}/articles/readable/",
                      f"/preview/{site}/articles/", f"/preview/{site}/tags/"]:
             _check(page, path, found)

@@ -164,7 +164,12 @@ async def test_a_follower_who_moves_is_followed_by_the_new_account(home: Home) -
     new = "https://other.example/users/robert"
     move = {"id": "https://social.example/move/1", "type": "Move", "actor": BOB,
             "object": BOB, "target": new}
-    assert await home.send(move) == {"status": "moved"}
+    ignored = {**move, "id": "https://social.example/move/0", "target": BOB + "2"}
+    # the provider ignored this one (a Move within its 7-day cooldown): the home keeps bob
+    assert await home.send(ignored, moved=False) == {"status": "dropped"}
+    [kept] = await followers.list_followers(home.ctx, "ada")
+    assert kept["actor"] == BOB
+    assert await home.send(move, moved=True, target=new) == {"status": "moved"}
     [kept] = await followers.list_followers(home.ctx, "ada")
     assert kept["actor"] == new and kept["state"] == "accepted"
     block = {"id": "https://other.example/b/1", "type": "Block", "actor": new, "object": ACTOR}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -356,3 +357,109 @@ def test_a_followers_move_by_mastodons_rules(
             assert moved is not None and moved.state == "accepted" and kept is None
         else:
             assert moved is None and kept is not None, name
+    sent = [meta for kind, meta in items(world) if kind == "activitypub.move"]
+    assert [(m["moved"], m["target"]) for m in sent] == [
+        (False, ""), (False, ""), (True, f"{fedi.url}/users/bob2")]
+
+
+def test_a_movers_second_move_within_7_days_is_ignored(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """Mastodon's receiver cooldown: bob moves to bob2, follows again from the old account and
+    moves to bob3 two days later: ignored (bob stays); eight days after the first move, the same
+    Move is acted on. The memory is the provider's database (both engines), not a process."""
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    delegate(world, home, site_key)
+    key_id = fedi.bob + "#main-key"
+    for name in ("bob2", "bob3"):
+        doc = fedi.actor_doc(name, alsoKnownAs=[fedi.bob])
+        fedi.routes[f"/users/{name}"] = lambda hit, doc=doc: Answer(
+            200, json.dumps(doc).encode(), [], "application/activity+json")
+
+    def follow(n: int, later: float = 0) -> None:
+        activity = {"type": "Follow", "id": f"{fedi.bob}#follows/{n}", "actor": fedi.bob,
+                    "object": ACTOR}
+        assert post(world, activity, bob_key, key_id, later=later).status_code == 202
+
+    def move(n: int, target: str, later: float = 0) -> None:
+        activity = {"type": "Move", "id": f"{fedi.bob}#moves/{n}", "actor": fedi.bob,
+                    "object": fedi.bob, "target": f"{fedi.url}/users/{target}"}
+        assert post(world, activity, bob_key, key_id, later=later).status_code == 202
+
+    follow(1)
+    move(1, "bob2")
+    assert followers(world).get("alice", f"{fedi.url}/users/bob2") is not None
+    assert followers(world).get("alice", fedi.bob) is None
+    state = world.app.server.config.app.state
+    real = state.ports.clock
+
+    def shift(days: float) -> None:
+        def clock() -> int:
+            return int(real() + days * 86_400_000)
+        state.ports.once.clock = clock  # it forgets what expired by this clock
+        state.ports = dataclasses.replace(state.ports, clock=clock)
+
+    shift(2)
+    follow(2, later=2 * 86_400)
+    move(2, "bob3", later=2 * 86_400)
+    assert followers(world).get("alice", f"{fedi.url}/users/bob3") is None
+    assert followers(world).get("alice", fedi.bob) is not None
+    shift(8)
+    move(3, "bob3", later=8 * 86_400)
+    assert followers(world).get("alice", f"{fedi.url}/users/bob3") is not None
+    assert followers(world).get("alice", fedi.bob) is None
+    sent = [meta["moved"] for kind, meta in items(world) if kind == "activitypub.move"]
+    assert sent == [True, False, True]
+
+
+def test_a_server_that_answers_only_signed_fetches(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """Authorized fetch (Mastodon's ``AUTHORIZED_FETCH``): bob's server answers 401 to an
+    unsigned GET of his actor and checks a signed one as Mastodon does, fetching the signer's
+    actor from the provider. Before the home delegates the site's key, bob's Follow cannot be
+    checked (401, nothing kept); once it has, the provider's fetch is signed as the site and the
+    Follow is taken; the Move target is fetched signed too."""
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    base = str(world.client.base_url)
+    fetches: list[str] = []
+
+    def guarded(doc: dict[str, Any]) -> Any:
+        def answer(hit: Hit) -> Answer:
+            if "signature" not in {k.lower() for k in hit.headers}:
+                fetches.append("unsigned")
+                return Answer(401, b'{"error":"Request not signed"}', [], "application/json")
+            parsed = httpsig.parse(hit.headers.items())
+            with httpx.Client(base_url=base, timeout=10) as client:
+                signer = client.get("/activitypub/actor", headers={
+                    "Host": HOST, "Accept": "application/activity+json"}).json()
+            assert parsed.key_id == signer["publicKey"]["id"] == ACTOR + "#main-key"
+            pem = signer["publicKey"]["publicKeyPem"]
+            httpsig.verify(parsed, httpsig.load_public_key(pem), "GET", fedi.url + hit.path,
+                           hit.headers, b"", time.time())
+            fetches.append("signed")
+            return Answer(200, json.dumps(doc).encode(), [], "application/activity+json")
+        return answer
+
+    fedi.routes["/users/bob"] = guarded(fedi.actor_doc())
+    fedi.routes["/users/bob2"] = guarded(fedi.actor_doc("bob2", alsoKnownAs=[fedi.bob]))
+    key_id = fedi.bob + "#main-key"
+    follow = {"type": "Follow", "id": fedi.bob + "#follows/1", "actor": fedi.bob,
+              "object": ACTOR}
+    refused = post(world, follow, bob_key, key_id)
+    assert refused.status_code == 401 and "401" in refused.json()["message"]
+    assert fetches == ["unsigned"] and items(world) == []
+    assert followers(world).get("alice", fedi.bob) is None
+
+    delegate(world, home, site_key)
+    assert post(world, follow, bob_key, key_id, later=1).status_code == 202
+    assert followers(world).get("alice", fedi.bob) is not None
+    move = {"type": "Move", "id": fedi.bob + "#moves/1", "actor": fedi.bob,
+            "object": fedi.bob, "target": f"{fedi.url}/users/bob2"}
+    assert post(world, move, bob_key, key_id).status_code == 202
+    assert followers(world).get("alice", f"{fedi.url}/users/bob2") is not None
+    assert fetches == ["unsigned", "signed", "signed"]

@@ -212,10 +212,13 @@ async def block(ctx: Context, item: InboxItem) -> dict[str, str]:
 
 async def move(ctx: Context, item: InboxItem) -> dict[str, str]:
     """A follower moved: the provider let the new account follow in its place (when it names
-    the old one in ``alsoKnownAs``); the home's copy does the same."""
+    the old one in ``alsoKnownAs`` and the mover had no Move acted on in 7 days); the home's
+    copy does the same, and nothing when the provider said it ignored the Move (``moved``)."""
     activity = _activity(item)
     old = _actor(item, activity)
-    new = _id(activity.get("target"))
+    if item.meta.get("moved") is False:
+        return {"status": "dropped"}
+    new = str(item.meta.get("target") or _id(activity.get("target")))
     if not new.startswith(("https://", "http://")):
         return {"status": "dropped"}
     moved = "dropped"
@@ -224,7 +227,8 @@ async def move(ctx: Context, item: InboxItem) -> dict[str, str]:
             if record.get("actor") != old:
                 continue
             await followers.save_follower(ctx, site, new, str(record.get("state")), {
-                "follow_id": record.get("follow_id")}, item.id)
+                "follow_id": record.get("follow_id"), "inbox": item.meta.get("inbox"),
+                "shared_inbox": item.meta.get("shared_inbox")}, item.id)
             await followers.remove_follower(ctx, site, old)
             moved = "moved"
     return {"status": moved}

@@ -25,6 +25,8 @@ import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Permitted = Callable[[IPAddress], bool]
+Sign = Callable[[str, str], dict[str, str]]
+"""Headers that sign one request, from its method and URL (ActivityPub's signed GETs)."""
 
 
 class FetchRefused(ValueError):
@@ -88,8 +90,10 @@ async def fetch(
     timeout: float = 5.0,
     max_redirects: int = 3,
     accept: str | None = None,
+    sign: Sign | None = None,
 ) -> Fetched:
-    """GET ``url`` within the rule: at most ``limit`` bytes (more is refused), bounded time."""
+    """GET ``url`` within the rule: at most ``limit`` bytes (more is refused), bounded time.
+    ``sign`` adds headers for each hop's URL (a signed GET names its target and host)."""
     headers = {"Accept": accept} if accept else {}
     return await exchange(
         "GET",
@@ -99,6 +103,7 @@ async def fetch(
         timeout=timeout,
         max_redirects=max_redirects,
         headers=headers,
+        sign=sign,
     )
 
 
@@ -120,6 +125,7 @@ async def exchange(
     max_redirects: int = 3,
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
+    sign: Sign | None = None,
 ) -> Fetched:
     """One request within the rule (``fetch`` is its GET): redirects are followed, each hop
     checked, only for GET and HEAD; other methods get the first answer, whatever it is."""
@@ -140,7 +146,8 @@ async def exchange(
                 request = client.build_request(
                     method,
                     pinned,
-                    headers={"Host": parts.netloc.rsplit("@", 1)[-1], **(headers or {})},
+                    headers={"Host": parts.netloc.rsplit("@", 1)[-1], **(headers or {}),
+                             **(sign(method, url) if sign else {})},
                     content=content,
                     extensions={"sni_hostname": parts.hostname},
                 )

@@ -135,6 +135,10 @@ class Signers:
         return found
 
 
+SIGNERS = Signers()
+"""The keys the inbox of this process signs its fetches with (``inbox.site_signer``)."""
+
+
 # --- activities ------------------------------------------------------------------------------
 def _digest(data: Any) -> str:
     return hashlib.sha256(jsonio.dumps(data)).hexdigest()[:16]

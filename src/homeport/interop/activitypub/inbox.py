@@ -12,7 +12,8 @@ domain, and small enough. Then:
   for delivery); otherwise it waits, ``pending``, for the owner at home;
 - ``Undo`` of a follow, ``Delete`` of the actor itself, ``Block``: the follower is dropped;
 - ``Move`` of a follower to an account that names it in ``alsoKnownAs``: the new account
-  follows in its place;
+  follows in its place, at most once per mover in 7 days (Mastodon's receiver cooldown, kept
+  in the ``OneTime`` port so every worker sees it); the item sent home says whether it moved;
 - every activity of ``FORWARDED`` goes to the home as an inbox item of kind
   ``activitypub.<type>`` (``follow``, ``like``, ``create``…), sealed, its id derived from the
   activity's, so a second delivery of the same activity changes nothing.
@@ -145,6 +146,15 @@ def own_actor_of(ports: ProviderPorts, tenant: str) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
 
 
+async def site_signer(ports: ProviderPorts, tenant: str) -> outbound.Sign | None:
+    """Signs this provider's GETs as the site, for servers that answer only signed fetches;
+    None when the home delegated the site's key to another provider (fetches go unsigned)."""
+    from homeport.interop.activitypub import delivery
+
+    found = await anyio.to_thread.run_sync(delivery.SIGNERS.get, ports, tenant)
+    return None if found is None else remote.signer(*found)
+
+
 def item_id(activity_id: str, body: bytes) -> str:
     """The inbox item's id: the same activity delivered twice is one item."""
     seed = activity_id.encode() if activity_id else body
@@ -209,8 +219,9 @@ async def _receive(
         return _refuse(400, "an activity is a JSON object with a type")
     permitted = outbound.policy(ports.fetch_allow_private)
     remembered = KEYS.remembered(parsed.key_id) is not None
+    sign = await site_signer(ports, tenant.name)
     try:
-        key = await KEYS.get(parsed.key_id, permitted)
+        key = await KEYS.get(parsed.key_id, permitted, sign)
     except remote.RemoteError as exc:
         if exc.gone and activity.get("type") == "Delete":
             return Response(status_code=202)  # an account deleted: its key went with it
@@ -226,7 +237,7 @@ async def _receive(
         if not remembered or not exc.mismatch:
             raise
         KEYS.forget(parsed.key_id)  # the actor may have a new key: fetch it once more
-        key = await KEYS.get(parsed.key_id, permitted)
+        key = await KEYS.get(parsed.key_id, permitted, sign)
         checked = httpsig.verify(parsed, key.key, request.method, url, headers, body, now)
     actor = _id(activity.get("actor"))
     if actor != key.owner:
@@ -259,6 +270,7 @@ async def _apply(
     followers = ports.followers
     assert followers is not None
     state = ""
+    moved_to: remote.RemoteActor | None = None
     if kind == "Follow":
         if _id(target) != me["id"]:
             return
@@ -277,9 +289,13 @@ async def _apply(
     ):
         await anyio.to_thread.run_sync(followers.remove, tenant.name, actor)
     elif kind == "Move":
-        await _move(ports, tenant.name, activity, actor)
-    meta = {"type": kind, "actor": actor, "id": _id(activity.get("id")),
-            "object": _id(target)}
+        moved_to = await _move(ports, tenant.name, activity, actor)
+    meta: dict[str, Any] = {"type": kind, "actor": actor, "id": _id(activity.get("id")),
+                            "object": _id(target)}
+    if kind == "Move":  # the home's copy of the list moves only when this one did
+        meta.update(moved=moved_to is not None, target=moved_to.id if moved_to else "")
+        if moved_to is not None:
+            meta.update(inbox=moved_to.inbox, shared_inbox=moved_to.shared_inbox)
     if state:  # a follow: the home keeps its copy of the list (for a move) with the inboxes
         meta.update(state=state, inbox=sender.inbox, shared_inbox=sender.shared_inbox)
     await anyio.to_thread.run_sync(
@@ -304,29 +320,38 @@ async def _undoes_follow(ports: ProviderPorts, tenant: str, actor: str, target: 
 
 
 async def _move(ports: ProviderPorts, tenant: str, activity: Mapping[str, Any],
-                actor: str) -> None:
+                actor: str) -> remote.RemoteActor | None:
     """A follower's Move, by Mastodon's rules (``interop/fedmove.py``): signed by the mover,
     naming itself as the object, to a target that is not suspended and names the mover in
-    ``alsoKnownAs`` (fetched fresh); then the new account follows in the old one's place."""
+    ``alsoKnownAs`` (fetched fresh), and the first Move of that mover this site acts on in 7
+    days; then the new account follows in the old one's place. The new actor, or None when
+    nothing moved."""
     assert ports.followers is not None
     old = await anyio.to_thread.run_sync(ports.followers.get, tenant, actor)
     if old is None:
-        return
+        return None
     try:
         move = fedmove.parse_incoming(activity, actor)
         doc = await remote.fetch_document(move.target,
-                                          outbound.policy(ports.fetch_allow_private))
+                                          outbound.policy(ports.fetch_allow_private),
+                                          await site_signer(ports, tenant))
         fedmove.check_target(move, doc if isinstance(doc, Mapping) else {})
         new = remote.actor_of(doc)
+        if ports.once is not None:
+            cooldown = ports.clock() + fedmove.PROCESSING_COOLDOWN_MS
+            first = await anyio.to_thread.run_sync(
+                ports.once.first_use, f"ap-move:{tenant}:{actor}", cooldown)
+            if not first:
+                raise fedmove.MoveRefused("cooldown", "this actor moved less than 7 days ago")
     except (fedmove.MoveRefused, remote.RemoteError) as exc:
         log.info("activitypub: the Move of %s is ignored: %s", actor, exc)
-        return
+        return None
     await anyio.to_thread.run_sync(ports.followers.remove, tenant, actor)
     await anyio.to_thread.run_sync(ports.followers.save, Follower(
         tenant, new.id, new.inbox, new.shared_inbox, old.state, old.follow_id, old.created,
     ))
+    return new
 
 
 __all__ = ["INBOX", "SHARED_INBOX", "authority_of", "blocked", "inbox", "item_id", "own_actor",
-           "own_actor_of",
-           "provider_routes"]
+           "own_actor_of", "provider_routes", "site_signer"]

@@ -7,6 +7,12 @@ its own that names its ``owner`` (GoToSocial). Either way the key is trusted onl
 document lists it under ``publicKey`` with that id and itself as owner. Keys are kept per
 process for ``KEY_TTL``; a signature that fails with a remembered key fetches it once more (the
 actor may have rotated it) before the request is refused.
+
+Servers in "authorized fetch" mode (Mastodon's ``AUTHORIZED_FETCH``, GoToSocial by default)
+answer 401 to an unsigned GET of an actor or object. So every fetch here may be signed as the
+site (``signer``: the key the home delegated to this provider, draft-cavage ``rsa-sha256`` over
+``(request-target) host date``, as Mastodon signs its own fetches); the site's actor, which the
+other server fetches to check that signature, is a static file anyone may read.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from homeport import jsonio
 from homeport.crypto import httpsig
@@ -57,6 +64,17 @@ class RemoteKey:
     actor: RemoteActor
 
 
+def signer(key_id: str, key: RSAPrivateKey, clock: Any = time.time) -> outbound.Sign:
+    """Headers signing a GET as the site (the key's id is the actor's ``#main-key``)."""
+
+    def sign(method: str, url: str) -> dict[str, str]:
+        headers = httpsig.sign(key, key_id, method, url, None, clock())
+        headers.pop("Host", None)  # the fetch sets it from the same URL
+        return headers
+
+    return sign
+
+
 def _id(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -91,13 +109,15 @@ def actor_of(doc: Any) -> RemoteActor:
     )
 
 
-async def fetch_document(url: str, permitted: outbound.Permitted) -> Any:
-    """An ActivityPub document (JSON); RemoteError when it cannot be had."""
+async def fetch_document(url: str, permitted: outbound.Permitted,
+                         sign: outbound.Sign | None = None) -> Any:
+    """An ActivityPub document (JSON), fetched signed when ``sign`` is given; RemoteError when
+    it cannot be had."""
     if not _web(url):
         raise RemoteError(f"{url[:100]!r} is not an http(s) URL")
     try:
         got = await outbound.fetch(url, permitted=permitted, limit=MAX_DOCUMENT,
-                                   timeout=TIMEOUT, accept=ACCEPT)
+                                   timeout=TIMEOUT, accept=ACCEPT, sign=sign)
     except outbound.FetchRefused as exc:
         raise RemoteError(str(exc)) from None
     except (httpx.HTTPError, TimeoutError, OSError) as exc:
@@ -112,8 +132,9 @@ async def fetch_document(url: str, permitted: outbound.Permitted) -> Any:
         raise RemoteError(f"{url} is not JSON") from None
 
 
-async def fetch_actor(url: str, permitted: outbound.Permitted) -> RemoteActor:
-    actor = actor_of(await fetch_document(url, permitted))
+async def fetch_actor(url: str, permitted: outbound.Permitted,
+                      sign: outbound.Sign | None = None) -> RemoteActor:
+    actor = actor_of(await fetch_document(url, permitted, sign))
     if actor.id.split("#", 1)[0] != url.split("#", 1)[0]:
         raise RemoteError("the actor document's id is not the URL it was fetched from")
     return actor
@@ -136,15 +157,16 @@ class Keys:
         self._keys.move_to_end(key_id)
         return found[0]
 
-    async def get(self, key_id: str, permitted: outbound.Permitted) -> RemoteKey:
+    async def get(self, key_id: str, permitted: outbound.Permitted,
+                  sign: outbound.Sign | None = None) -> RemoteKey:
         """The key, fetched when not remembered. RemoteError when it cannot be trusted."""
         found = self.remembered(key_id)
         if found is not None:
             return found
-        doc = await fetch_document(key_id.split("#", 1)[0], permitted)
+        doc = await fetch_document(key_id.split("#", 1)[0], permitted, sign)
         if isinstance(doc, Mapping) and "publicKeyPem" in doc and "inbox" not in doc:
             owner = _id(doc.get("owner"))  # a key document of its own: its owner must list it
-            actor = await fetch_actor(owner, permitted)
+            actor = await fetch_actor(owner, permitted, sign)
         else:
             actor = actor_of(doc)
             if actor.id != key_id.split("#", 1)[0]:
@@ -163,4 +185,4 @@ class Keys:
 
 
 __all__ = ["Keys", "RemoteActor", "RemoteError", "RemoteKey", "actor_of", "fetch_actor",
-           "fetch_document"]
+           "fetch_document", "signer"]

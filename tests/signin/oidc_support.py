@@ -102,15 +102,23 @@ def walk_to(client: httpx.Client, start: str, login: str, until: str) -> str:
     raise AssertionError(f"not sent to {until} within {MAX_HOPS} hops")
 
 
-def id_token(issuer: Issuer, client_id: str, secret: str, redirect_uri: str,
-             login: str) -> str:
-    """An ID token for ``login`` through the whole code flow, as an API client gets one."""
+def tokens(issuer: Issuer, client_id: str, secret: str, redirect_uri: str,
+           login: str) -> dict[str, Any]:
+    """The token endpoint's answer for ``login`` after the whole code flow (ID token and
+    access token), as an API client gets it."""
     with httpx.Client(timeout=15) as client:
         query = urlencode({"response_type": "code", "client_id": client_id, "scope": "openid",
                            "redirect_uri": redirect_uri, "state": "s", "nonce": "n"})
         location = walk_to(client, f"{issuer.url}/auth?{query}", login, redirect_uri)
         code = parse_qs(urlsplit(location).query)["code"][0]
-        tokens = client.post(f"{issuer.url}/token", auth=(client_id, secret), data={
+        answer = client.post(f"{issuer.url}/token", auth=(client_id, secret), data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri})
-        assert tokens.status_code == 200, tokens.text
-        return str(tokens.json()["id_token"])
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        return found
+
+
+def id_token(issuer: Issuer, client_id: str, secret: str, redirect_uri: str,
+             login: str) -> str:
+    """An ID token for ``login`` through the whole code flow, as an API client gets one."""
+    return str(tokens(issuer, client_id, secret, redirect_uri, login)["id_token"])

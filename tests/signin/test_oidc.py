@@ -22,7 +22,7 @@ from joserfc.jwk import RSAKey
 
 from homeport import jsonio
 from homeport.testing.live import LiveHome, free_port, start_home
-from tests.signin.oidc_support import Issuer, id_token, walk_to
+from tests.signin.oidc_support import Issuer, id_token, tokens, walk_to
 
 PASSWORD = "correct horse battery"
 SECRET = "a-client-secret-long-enough-for-hs256-0123456789"
@@ -93,6 +93,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             "HOMEPORT_AUTO_PUBLISH": "false",
             "HOMEPORT_OIDC_ISSUER": issuer.url, "HOMEPORT_OIDC_CLIENT_ID": "homeport",
             "HOMEPORT_OIDC_CLIENT_SECRET": SECRET, "HOMEPORT_OIDC_AUDIENCES": "short-app",
+            "HOMEPORT_OIDC_OPAQUE_TOKENS": "true",
             "HOMEPORT_SIGNIN_OWNERS": "oidc:ada,email:ada@example.org",
             "HOMEPORT_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}?from=home@example.org",
             "HOMEPORT_SIGNIN_EMAIL": "true",
@@ -210,6 +211,29 @@ def test_a_person_signed_in_at_the_issuer_reads_what_is_shared_with_them(rig: Ri
                 break
             assert time.monotonic() < deadline, "the short token never expired"
             time.sleep(0.25)
+
+
+def test_an_opaque_access_token_is_vouched_for_by_the_userinfo_endpoint(rig: Rig) -> None:
+    api = rig.home.url
+    owner = ("admin", PASSWORD)
+    with httpx.Client(timeout=30) as http:
+        for path in ("/buckets/opaque", "/buckets/opaque/collections/notes"):
+            made = http.put(api + path, json={"data": {}}, auth=owner)
+            assert made.status_code in (200, 201), made.text
+        shared = http.patch(api + "/buckets/opaque/collections/notes", auth=owner,
+                            json={"permissions": {"read": ["oidc:dora"]}})
+        assert shared.status_code == 200, shared.text
+        access = tokens(rig.issuer, "homeport", SECRET, rig.callback, "dora")["access_token"]
+        assert access.count(".") != 2  # oidc-provider's access tokens are opaque, not JWTs
+        bearer = {"Authorization": f"Bearer {access}"}
+        assert http.get(api + "/", headers=bearer).json()["user"]["id"] == "oidc:dora"
+        listed = http.get(api + "/buckets/opaque/collections/notes/records", headers=bearer)
+        assert listed.status_code == 200, listed.text
+        # a made-up opaque token: the issuer does not know it, so no connector takes it
+        made_up = http.get(api + "/buckets/opaque/collections/notes/records",
+                           headers={"Authorization": "Bearer " + "x" * len(access)})
+        assert made_up.status_code == 401
+        assert "No sign-in connector" in made_up.json()["message"]
 
 
 def _mailed_link(sink: Sink, to: str) -> str:

@@ -31,6 +31,8 @@ def register_settings() -> list[Setting]:
         Setting("oidc_title", "", "The sign-in button's words."),
         Setting("oidc_audiences", (), "Other client ids whose tokens /v1 accepts from the "
                 "issuer (API clients registered there); the client id is always accepted."),
+        Setting("oidc_opaque_tokens", False, "Accept opaque (non-JWT) access tokens from the "
+                "issuer on /v1, checked at its userinfo endpoint (answers kept a minute)."),
         Setting("signin_email", False, "Offer sign-in by a link mailed through smtp_url "
                 "(principal email:<address>)."),
         Setting("signin_email_from", "homeport@localhost", "The sign-in mails' sender, when "
@@ -54,6 +56,7 @@ def register_connectors(settings: Settings) -> list[Connector]:
             name=str(setting(settings, "oidc_name") or name),
             title=str(setting(settings, "oidc_title") or title),
             audiences=tuple(setting(settings, "oidc_audiences")),
+            opaque_tokens=bool(setting(settings, "oidc_opaque_tokens")),
         ))
     if setting(settings, "signin_email") and settings.smtp_url:
         found.append(EmailLink(settings.smtp_url, key_of(settings.data_dir),

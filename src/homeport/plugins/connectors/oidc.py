@@ -5,7 +5,9 @@ The owner's GUI login is the authorization-code flow; the ID token that comes ba
 (signature against the issuer's published keys, ``iss``, ``aud`` = our client id, ``exp``, and
 the ``nonce`` derived from the sign-in's state). On ``/v1`` a ``Bearer`` JWT from the issuer is
 checked the same way, with ``aud`` one of the client id and ``oidc_audiences`` (API clients
-registered at the same issuer), and names the principal ``<name>:<sub>``.
+registered at the same issuer), and names the principal ``<name>:<sub>``. With
+``opaque_tokens`` on, a bearer that is not a JWT is an access token asked about at the
+issuer's userinfo endpoint (as Kinto's OpenID plugin does), the answer kept a minute.
 
 The issuer is the owner's choice, not someone else's, so its discovery and key fetches go
 straight out (not through ``web/outbound.py``'s public-only rule: a company's issuer often
@@ -40,6 +42,11 @@ ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 """Signatures accepted (never ``none`` nor the HMAC ones, which a client secret could make)."""
 LEEWAY = 2
 """Seconds of clock difference allowed on ``exp``/``nbf``/``iat`` (clocks kept by NTP)."""
+USERINFO_TTL = 60.0
+"""How long the userinfo endpoint's answer about an opaque token is trusted (a revoked token
+keeps working that long; a bad one is not asked about again before)."""
+USERINFO_KEPT = 10_000
+"""Answers remembered at most (the oldest go first)."""
 
 
 def nonce_of(state: str) -> str:
@@ -71,9 +78,13 @@ class OpenIDConnect:
     title: str = "Sign in with OpenID Connect"
     audiences: tuple[str, ...] = ()
     scope: str = "openid email profile"
+    opaque_tokens: bool = False
+    """Accept non-JWT access tokens on ``/v1``, checked at the userinfo endpoint."""
     _metadata: dict[str, Any] | None = field(default=None, repr=False)
     _keys: KeySet | None = field(default=None, repr=False)
     _keys_at: float = field(default=0.0, repr=False)
+    _userinfo: dict[str, tuple[float, Identity | None]] = field(default_factory=dict,
+                                                                repr=False)
 
     def __post_init__(self) -> None:
         self.issuer = self.issuer.rstrip("/")
@@ -151,9 +162,47 @@ class OpenIDConnect:
 
     async def authenticate(self, token: str) -> Identity | None:
         claims = unverified_claims(token)
-        if claims is None or str(claims.get("iss", "")).rstrip("/") != self.issuer:
+        if claims is None:
+            return await self.userinfo(token) if self.opaque_tokens else None
+        if str(claims.get("iss", "")).rstrip("/") != self.issuer:
             return None
         return await self.verify(token, (self.client_id, *self.audiences))
+
+    async def userinfo(self, token: str) -> Identity | None:
+        """The person an opaque access token belongs to, as the issuer's userinfo endpoint
+        says; None when the issuer does not know the token (another connector's, or made
+        up). Answers are kept ``USERINFO_TTL`` seconds by the token's hash."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        kept = self._userinfo.get(key)
+        if kept is not None and now - kept[0] < USERINFO_TTL:
+            return kept[1]
+        endpoint = str((await self.metadata()).get("userinfo_endpoint") or "")
+        if not endpoint:
+            raise SignInFailed(f"The issuer {self.issuer} has no userinfo endpoint, so it "
+                               "cannot vouch for opaque tokens")
+        try:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:
+                answer = await client.get(endpoint, headers={
+                    "Authorization": f"Bearer {token}", "Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise SignInFailed(f"The issuer's userinfo endpoint failed: {exc}") from None
+        found: Identity | None = None
+        if answer.status_code == 200:
+            try:
+                claims = jsonio.loads(answer.content)
+            except ValueError:
+                claims = None
+            if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
+                raise SignInFailed("The issuer's userinfo answer names no subject")
+            found = Identity(self.name, claims["sub"], str(claims.get("name") or ""),
+                             str(claims.get("email") or ""))
+        elif answer.status_code not in (400, 401, 403):
+            raise SignInFailed(f"The issuer's userinfo endpoint answered {answer.status_code}")
+        if len(self._userinfo) >= USERINFO_KEPT:
+            del self._userinfo[next(iter(self._userinfo))]
+        self._userinfo[key] = (now, found)
+        return found
 
     # ---- the GUI's sign-in ---------------------------------------------------------------
 

@@ -75,6 +75,8 @@ class Settings:
     hosted_signup: str = "invite"
     hosted: bool = False
     smtp_url: str = field(default="", repr=False)
+    bounce_address: str = ""
+    bounce_listen: str = ""
 
     @property
     def record_store_url(self) -> str:

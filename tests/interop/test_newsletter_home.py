@@ -54,40 +54,46 @@ async def ctx(store_url: str, tmp_path: Path) -> AsyncIterator[Context]:
 
 class Outbox:
     def __init__(self) -> None:
-        self.batches: list[tuple[str, list[dict[str, str]]]] = []
+        self.batches: list[tuple[str, dict[str, Any]]] = []
         self.answer: dict[str, Any] = {}
 
-    def __call__(self, url: str, messages: list[dict[str, str]]) -> Mapping[str, Any]:
-        self.batches.append((url, messages))
-        return {"sent": len(messages), "suppressed": [], "bounced": [], **self.answer}
+    def __call__(self, url: str, batch: dict[str, Any]) -> Mapping[str, Any]:
+        self.batches.append((url, batch))
+        return {"queued": len(batch["to"]), "suppressed": [], **self.answer}
 
     def to(self, subject: str) -> list[str]:
-        return sorted(m["to"] for _, batch in self.batches for m in batch
-                      if m["subject"] == subject)
+        return sorted(to for _, batch in self.batches for to in batch["to"]
+                      if batch["subject"] == subject)
 
 
 async def test_new_entries_go_to_the_members_they_are_for(ctx: Context) -> None:
     outbox = Outbox()
-    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["sent"] == 0  # not set
+    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["queued"] == 0  # not set
     await newsletter_home.choose(ctx, "https://p2.example")
     active = [g for g in await grants.list_grants(ctx) if g["power"] == SEND_POWER]
     assert [g["audience"] for g in active] == ["https://p2.example"]
-    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["sent"] == 0  # archive
-    await sites.add_entry(ctx, "ada", "article", {"title": "For all", "body": "Hello all"})
+    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["queued"] == 0  # archive
+    await sites.add_entry(ctx, "ada", "article", {"title": "For all",
+                                                  "body": "Hello *all*\n\n<script>x()</script>"})
     await sites.add_entry(ctx, "ada", "article", {"title": "For gold", "body": "Secret",
                                                   "visibility": "gold"})
     await sites.add_entry(ctx, "ada", "article", {"title": "Mine", "body": "private",
                                                   "visibility": "private"})
     await sites.add_entry(ctx, "ada", "article", {"title": "Draft", "body": "d", "draft": True})
     done = await newsletter_home.send_new(ctx, PROVIDERS, outbox)
-    assert done == {"sent": 3, "entries": 2, "stopped": 0}
+    assert done == {"queued": 3, "entries": 2, "stopped": 0}
     assert {url for url, _ in outbox.batches} == {"https://p2.example"}
     assert outbox.to("For all") == ["free@example.com", "gold@example.com"]
     assert outbox.to("For gold") == ["gold@example.com"]
-    mail = next(m for _, b in outbox.batches for m in b if m["subject"] == "For all")
-    assert "Hello all" in mail["text"] and "https://ada.p2.example/articles/" in mail["text"]
+    mail = next(b for _, b in outbox.batches if b["subject"] == "For all")
+    assert "Hello *all*" in mail["text"] and "https://ada.p2.example/articles/" in mail["text"]
+    # the HTML part is the theme's email.html around the body rendered as on the page
+    html = mail["html"]
+    assert html.startswith("<!doctype html>") and "<p>Hello <em>all</em></p>" in html
+    assert "<h1" in html and "For all" in html and "<script" not in html
+    assert 'href="https://ada.p2.example/articles/' in html and ">Ada</a>" in html
     # each entry once
-    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["sent"] == 0
+    assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["queued"] == 0
 
 
 async def test_unsubscribes_reach_the_member(ctx: Context) -> None:
@@ -98,11 +104,11 @@ async def test_unsubscribes_reach_the_member(ctx: Context) -> None:
     assert await _in_thread(handler, ctx, item) == {"stopped": True, "reason": "unsubscribed"}
     member = await store.find_member(ctx, "free@example.com")
     assert member is not None and member["subscribed"] is False
-    # a bounce reported in a send's answer stops the member too
+    # an address the provider has suppressed, named in its answer, stops the member too
     await newsletter_home.choose(ctx, "https://p1.example")
     await sites.add_entry(ctx, "ada", "note", {"text": "A note"})
     outbox = Outbox()
-    outbox.answer = {"bounced": [email_hash("gold@example.com")]}
+    outbox.answer = {"suppressed": [email_hash("gold@example.com")]}
     assert (await newsletter_home.send_new(ctx, PROVIDERS, outbox))["stopped"] == 1
     gold = await store.find_member(ctx, "gold@example.com")
     assert gold is not None and gold["subscribed"] is False

@@ -54,19 +54,25 @@ def _line(value: str) -> str:
 
 
 def send(url: str, *, sender: str, to: str, subject: str, text: str,
-         headers: Mapping[str, str] | None = None) -> str:
-    """Send one plain-text mail; its Message-ID. ``sender`` is used when ``smtp_url`` names
-    none. Raises MailError on any failure."""
+         headers: Mapping[str, str] | None = None, html: str = "", message_id: str = "",
+         envelope_from: str = "") -> str:
+    """Send one mail, plain text or (with ``html``) multipart/alternative of both; its
+    Message-ID. ``sender`` is used when ``smtp_url`` names none; ``envelope_from`` is the
+    SMTP MAIL FROM where bounces go (default: the From address). Raises MailError on any
+    failure."""
     smtp = Smtp.parse(url)
     message = EmailMessage(policy=POLICY)
     message["From"] = _line(smtp.sender or sender)
     message["To"] = _line(to)
     message["Subject"] = _line(subject)
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain=(smtp.sender or sender).rpartition("@")[2] or None)
+    message["Message-ID"] = _line(message_id) if message_id else make_msgid(
+        domain=(smtp.sender or sender).rpartition("@")[2] or None)
     for name, value in (headers or {}).items():
         message[_line(name)] = _line(value)
     message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
     try:
         if smtp.scheme == "smtps":
             client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=TIMEOUT,
@@ -81,7 +87,7 @@ def send(url: str, *, sender: str, to: str, subject: str, text: str,
                     client.ehlo()
             if smtp.user:
                 client.login(smtp.user, smtp.password)
-            client.send_message(message)
+            client.send_message(message, from_addr=_line(envelope_from) or None)
     except (OSError, smtplib.SMTPException) as exc:
         raise MailError(f"the SMTP server at {smtp.host}:{smtp.port} refused the mail: {exc}"
                         ) from None

@@ -1,10 +1,10 @@
 """The newsletter at home: which provider sends it (a ``newsletter-send`` delegation to that one
 provider), and, after each publish, the mails of the entries published since the last send —
 public ones to every member who takes the newsletter, members-only ones to the members they are
-for — handed to that provider (``POST /_homeport/v1/newsletter``). The record
-``homeport/newsletter/settings`` (sealed, it moves with the site) remembers the provider and
-which entries were sent; choosing a provider marks what is already published as sent, so
-nobody gets the archive."""
+for — handed to that provider (``POST /_homeport/v1/newsletter``), which queues and sends
+them. The record ``homeport/newsletter/settings`` (sealed, it moves with the site) remembers
+the provider and which entries were sent; choosing a provider marks what is already published
+as sent, so nobody gets the archive."""
 
 from __future__ import annotations
 
@@ -104,48 +104,76 @@ def _recipients(entry: sites.Entry, members: list[JSONObject], now: int) -> list
     return out
 
 
-def _mail(entry: sites.Entry, site_url: str) -> tuple[str, str]:
+def _mail(entry: sites.Entry, site_url: str) -> tuple[str, str, str]:
+    """The subject, plain text and link of one entry's mail."""
     data = entry.data
     kind = ENTRY_TYPES[entry.type]
     title = str(data.get(kind.title_field) or data.get("title") or "A new post").strip()
     subject = " ".join(title.split())[:150]
     body = str(data.get("body") or data.get("text") or data.get("summary") or "")
     url = site_url.rstrip("/") + kind.path(str(data.get("slug") or entry.id))
-    return subject, f"{subject}\n\n{body}\n\nOn the site: {url}\n"
+    return subject, f"{subject}\n\n{body}\n\nOn the site: {url}\n", url
+
+
+async def _html(ctx: Context, entry: sites.Entry, site_url: str, url: str) -> str:
+    """The mail's HTML part: the site theme's ``email.html`` (``base`` has one) around the
+    entry's body rendered as on its page (sanitised Markdown)."""
+    from markupsafe import Markup
+
+    from homeport.render.markdown import render_markdown
+    from homeport.render.themes import find_theme, load_theme
+
+    site = await sites.get_site(ctx, entry.site)
+    theme = load_theme(find_theme(str(site.get("theme") or "journal"),
+                                  ctx.settings.data_dir / "themes"))
+    data = entry.data
+    kind = ENTRY_TYPES[entry.type]
+    heading = str(data.get(kind.title_field) or data.get("title") or "").strip()
+    body = str(data.get("body") or data.get("text") or data.get("summary") or "")
+    return theme.render("email.html", {
+        "lang": str(site.get("language") or "en"), "site_title": str(site.get("title") or ""),
+        "site_url": site_url, "title": heading or str(site.get("title") or ""),
+        "heading": heading, "body": Markup(render_markdown(body)), "url": url})
 
 
 async def send_new(ctx: Context, providers: Sequence[Mapping[str, Any]],
-                   post: Callable[[str, list[dict[str, str]]], Mapping[str, Any]]
+                   post: Callable[[str, dict[str, Any]], Mapping[str, Any]]
                    ) -> dict[str, Any]:
-    """Send what was published since the last send; what happened. ``post(url, messages)``
-    hands one batch to the provider (``ProviderClient.newsletter``)."""
+    """Hand the chosen provider the mails of what was published since the last send; what
+    happened. ``post(url, batch)`` hands one entry's mail and up to 500 recipients
+    (``ProviderClient.newsletter``); the provider queues them and sends after this returns,
+    so the publish lock is not held while mail goes out. Handing a batch again (a crash before
+    the entry was marked sent here) queues nothing twice: the provider keys each mail by
+    entry and address."""
     record = await settings(ctx)
     if record is None or not record.get("provider"):
-        return {"sent": 0}
+        return {"queued": 0}
     chosen = next((p for p in providers if p["url"] == record["provider"]), None)
     if chosen is None or not chosen.get("site"):
-        return {"sent": 0, "error": f"{record['provider']} is not an enrolled provider"}
+        return {"queued": 0, "error": f"{record['provider']} is not an enrolled provider"}
     sent_ids = list(record.get("sent") or [])
     new = [e for e in await _entries(ctx) if e.id not in set(sent_ids)]
     if not new:
-        return {"sent": 0}
+        return {"queued": 0}
     members = await store.list_members(ctx)
     total, stopped = 0, set[str]()
     for entry in reversed(new):  # oldest first
-        subject, text = _mail(entry, str(chosen["site"]))
-        messages = [{"to": to, "subject": subject, "text": text}
-                    for to in _recipients(entry, members, ctx.clock())]
-        for start in range(0, len(messages), BATCH):
+        site_url = str(chosen["site"])
+        subject, text, url = _mail(entry, site_url)
+        mail = {"entry": entry.id, "subject": subject, "text": text,
+                "html": await _html(ctx, entry, site_url, url)}
+        to = _recipients(entry, members, ctx.clock())
+        for start in range(0, len(to), BATCH):
             answer = await asyncio.to_thread(post, str(chosen["url"]),
-                                             messages[start : start + BATCH])
-            total += int(answer.get("sent") or 0)
-            stopped.update(answer.get("suppressed") or [], answer.get("bounced") or [])
+                                             {**mail, "to": to[start : start + BATCH]})
+            total += int(answer.get("queued") or 0)
+            stopped.update(answer.get("suppressed") or [])
         sent_ids.append(entry.id)
     for hashed in stopped:
         await _stop(ctx, hashed)
     fresh = await settings(ctx)
     await _save(ctx, {**(fresh or record), "sent": sent_ids[-MAX_SENT:]}, fresh)
-    return {"sent": total, "entries": len(new), "stopped": len(stopped)}
+    return {"queued": total, "entries": len(new), "stopped": len(stopped)}
 
 
 async def _stop(ctx: Context, hashed: str) -> str | None:
@@ -173,15 +201,15 @@ def stop(ctx: Context, hashed: str, reason: str) -> Mapping[str, Any]:
     return {"stopped": found is not None, "reason": reason}
 
 
-def post_with(settings_: Any) -> Callable[[str, list[dict[str, str]]], Mapping[str, Any]]:
+def post_with(settings_: Any) -> Callable[[str, dict[str, Any]], Mapping[str, Any]]:
     from homeport.sync import providers
     from homeport.sync.client import ProviderClient
 
-    def post(url: str, messages: list[dict[str, str]]) -> Mapping[str, Any]:
+    def post(url: str, batch: dict[str, Any]) -> Mapping[str, Any]:
         creds = providers.credentials(settings_.data_dir)
         site = str(providers.find(settings_.data_dir, url).get("site") or "")
         with providers.default_http() as client:
-            return ProviderClient(url, creds, client).newsletter(messages, site)
+            return ProviderClient(url, creds, client).newsletter({**batch, "site": site})
 
     return post
 
@@ -194,8 +222,9 @@ def after_publish(event: Any) -> None:
 
     async def work(ctx: Context) -> None:
         done = await send_new(ctx, providers.load(config.data_dir), post_with(config))
-        if done.get("sent"):
-            log.info("newsletter: %s mails for %s entries", done["sent"], done["entries"])
+        if done.get("queued"):
+            log.info("newsletter: %s mails queued for %s entries", done["queued"],
+                     done["entries"])
 
     run_blocking(config, work)
 

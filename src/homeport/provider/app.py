@@ -144,6 +144,7 @@ def _protocols_lifespan(
                 stack.push_async_callback(hosted.close)
             for enter in registry.provider_lifespans(protocols):
                 await stack.enter_async_context(enter(app.state))
+            await stack.enter_async_context(newsletter.lifespan(app.state))
             yield
 
     return lifespan

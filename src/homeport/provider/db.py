@@ -206,6 +206,28 @@ CREATE TABLE IF NOT EXISTS newsletter_suppressed (
     at INTEGER NOT NULL,
     PRIMARY KEY (tenant, email_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS newsletter_mails (
+    tenant TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    site TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    text TEXT NOT NULL,
+    html TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, entry)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS newsletter_queue (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    address TEXT NOT NULL,
+    email_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS newsletter_queue_due ON newsletter_queue (state, due);
 """
 
 

@@ -267,11 +267,11 @@ class ProviderClient:
         """Hand the provider the whole list of what this home grants it (``sync/grants.py``)."""
         return self._json("POST", "/delegations", doc)
 
-    def newsletter(self, messages: list[dict[str, str]], site: str) -> dict[str, Any]:
-        """Have this provider mail one batch of the newsletter (``provider/newsletter.py``);
-        ``site`` is the site's address there (for the unsubscribe links)."""
-        result: dict[str, Any] = self._json("POST", "/newsletter",
-                                            {"messages": messages, "site": site})
+    def newsletter(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Have this provider queue one entry's mail for up to 500 recipients
+        (``provider/newsletter.py``: ``entry``, ``subject``, ``text``, ``html``, ``to``, and
+        ``site``, the site's address there, for the links)."""
+        result: dict[str, Any] = self._json("POST", "/newsletter", batch)
         return result
 
     def followers(self) -> dict[str, Any]:

@@ -46,8 +46,10 @@ def import_from(
         importer = importers.get(kind)
         if importer is None:
             raise fail(f"no importer {kind!r} (one of: {', '.join(sorted(importers))})")
-        name = await _site(context, site)
-        request = ImportRequest(context, str(Path(source).expanduser()), name, dry_run, options)
+        # an importer of a whole home's buckets (kinto) writes into no one site
+        name = site or "" if getattr(importer, "whole_home", False) else await _site(context, site)
+        where = source if "://" in source else str(Path(source).expanduser())  # URLs as given
+        request = ImportRequest(context, where, name, dry_run, options)
         done: list[ImportItem] = []
         try:
             async for item in importer.run(request):

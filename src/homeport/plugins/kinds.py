@@ -40,6 +40,8 @@ class Importer(Protocol):
     ``unchanged``/``skipped`` items and writes nothing new; a dry run writes nothing at all.
     Input that is malformed, truncated or hostile raises ``ImportFailed`` with a clear message
     before anything is written, or yields ``failed`` items for the parts it could not read.
+    An importer that writes buckets of its own rather than one site's entries (``kinto``) sets
+    ``whole_home = True``, and no site is asked for.
     """
 
     name: str

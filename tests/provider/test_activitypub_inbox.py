@@ -96,7 +96,7 @@ def ap_world(
     monkeypatch: pytest.MonkeyPatch, engine: str, request: pytest.FixtureRequest
 ) -> World:
     monkeypatch.setenv("HOMEPORT_FETCH_ALLOW_PRIVATE", "true")
-    monkeypatch.setattr(inbox, "RATE", inbox._Rate())
+    monkeypatch.setattr(inbox, "RATE", inbox.MemoryRates())
     monkeypatch.setattr(inbox, "KEYS", inbox.remote.Keys())
     found: World = request.getfixturevalue("world")
     return found

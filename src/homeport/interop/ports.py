@@ -155,6 +155,18 @@ class RateLimited(Exception):
         """Seconds."""
 
 
+class Rates(Protocol):
+    """Counters shared by every worker process of a provider (``provider serve --workers N``
+    runs one app per process): how many of something one key took in the current window, so a
+    limit holds for the provider as a whole, not once per process."""
+
+    def take(self, key: str, limit: int, window: int, now: int) -> int:
+        """Count one for ``key`` in the fixed window of ``window`` ms that holds ``now`` (ms
+        since the epoch); 0 when that keeps it within ``limit`` (``limit`` 0: no limit), else
+        the seconds until the window ends (at least 1)."""
+        ...
+
+
 @dataclass(frozen=True)
 class MentionJob:
     """One received webmention as the provider's verification queue keeps it."""
@@ -456,6 +468,9 @@ class ProviderPorts:
     """ActivityPub's outgoing queue (None: nothing is delivered)."""
     suppressions: Suppressions | None = None
     """The newsletter's suppression list (None: the provider sends no newsletters)."""
+    rates: Rates | None = None
+    """Rate limits shared by the provider's worker processes (None: each process counts on
+    its own, ``MemoryRates``)."""
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,9 @@ CREATE TABLE IF NOT EXISTS handoffs (
     primary_key TEXT NOT NULL,
     doc TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_windows (
+    name TEXT PRIMARY KEY, period INTEGER NOT NULL, taken INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS newsletter_suppressed (
     tenant TEXT NOT NULL,
     email_hash TEXT NOT NULL,

@@ -16,6 +16,7 @@ from homeport.provider.mentions import ProviderMentions
 from homeport.provider.newsletter import ProviderSuppressions
 from homeport.provider.onetime import ProviderOnce
 from homeport.provider.payments import ProviderPayments
+from homeport.provider.rates import ProviderRates
 from homeport.provider.serve import SiteServer, host_of
 from homeport.provider.websub import ProviderSubscriptions
 from homeport.settings import Settings
@@ -99,6 +100,7 @@ def make_ports(
         stripe_api_base=settings.stripe_api_base,
         deliveries=ProviderDeliveries(db, settings.activitypub_queue_limit),
         suppressions=ProviderSuppressions(db),
+        rates=ProviderRates(db),
     )
 
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,25 +81,27 @@ _ERRORS = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "
            429: "too-many-requests"}
 
 
-class _Rate:
-    """Activities each tenant took in the current minute, in this process."""
+class MemoryRates:
+    """``ports.Rates`` kept in this process only: the fallback when the provider's ports have
+    no shared counters (a provider's own ports always do, ``provider/rates.py``)."""
 
     def __init__(self) -> None:
-        self.minute = 0
-        self.counts: dict[str, int] = defaultdict(int)
+        self.periods: dict[str, tuple[int, int]] = {}
+        """Key → (start of its window, taken in it)."""
 
-    def take(self, tenant: str, limit: int, now: float) -> int:
-        """0 when one more is allowed, else seconds to wait."""
-        minute = int(now // 60)
-        if minute != self.minute:
-            self.minute, self.counts = minute, defaultdict(int)
-        if limit and self.counts[tenant] >= limit:
-            return 60 - int(now % 60)
-        self.counts[tenant] += 1
-        return 0
+    def take(self, key: str, limit: int, window: int, now: int) -> int:
+        if limit <= 0:
+            return 0
+        start = now - now % window
+        period, taken = self.periods.get(key, (start, 0))
+        taken = taken + 1 if period == start else 1
+        self.periods[key] = (start, taken)
+        return 0 if taken <= limit else max(1, -(-(start + window - now) // 1000))
 
 
-RATE = _Rate()
+RATE = MemoryRates()
+WINDOW = 60_000
+"""The inbox rate's window (ms): ``activitypub_inbox_rate`` is per minute."""
 
 
 def _id(value: Any) -> str:
@@ -191,8 +191,10 @@ async def inbox(request: Request) -> Response:
     body = await _body(request)
     if isinstance(body, Response):
         return body
-    limit = getattr(request.app.state, "activitypub_inbox_rate", 600)
-    wait = RATE.take(tenant.name, int(limit), time.time())
+    limit = int(getattr(request.app.state, "activitypub_inbox_rate", 600))
+    rates = ports.rates or RATE
+    wait = await anyio.to_thread.run_sync(rates.take, f"ap-inbox:{tenant.name}", limit,
+                                          WINDOW, ports.clock())
     if wait:
         return _refuse(429, "this site takes no more activities this minute",
                        **{"Retry-After": str(wait)})

@@ -1,12 +1,14 @@
 """Sign-in connectors Homeport ships, registered like any plugin's: OpenID Connect when
 ``oidc_issuer`` (or the ``google`` preset), ``oidc_client_id`` and ``oidc_client_secret`` are
-set; a mailed link when ``signin_email`` and ``smtp_url`` are. Which of the people they
-vouch for may use the GUI as the owner is ``signin_owners``."""
+set (the ``github`` preset is OAuth 2 and GitHub's user API instead); a mailed link when
+``signin_email`` and ``smtp_url`` are. Which of the people they vouch for may use the GUI as
+the owner is ``signin_owners``."""
 
 from __future__ import annotations
 
 from homeport.plugins import hookimpl
 from homeport.plugins.connectors.email_link import EmailLink, key_of
+from homeport.plugins.connectors.github import GitHub
 from homeport.plugins.connectors.oidc import OpenIDConnect
 from homeport.plugins.kinds import Connector, Setting
 from homeport.plugins.manager import setting
@@ -23,7 +25,12 @@ def register_settings() -> list[Setting]:
     return [
         Setting("oidc_issuer", "", "The OpenID Connect issuer's URL (its discovery document is "
                 "at <issuer>/.well-known/openid-configuration)."),
-        Setting("oidc_preset", "", "A known issuer instead of oidc_issuer: google."),
+        Setting("oidc_preset", "", "A known issuer instead of oidc_issuer: google, or github "
+                "(OAuth 2 and GitHub's user API: GitHub issues no ID tokens)."),
+        Setting("github_url", "https://github.com", "With oidc_preset = github: GitHub's "
+                "web address (a GitHub Enterprise Server's, for instance)."),
+        Setting("github_api_url", "https://api.github.com", "With oidc_preset = github: "
+                "GitHub's REST API address."),
         Setting("oidc_client_id", "", "The client id Homeport is registered with at the issuer."),
         Setting("oidc_client_secret", "", "That client's secret.", secret=True),
         Setting("oidc_name", "", "The connector's name and principal prefix (default: oidc, "
@@ -49,7 +56,16 @@ def register_connectors(settings: Settings) -> list[Connector]:
     issuer, name, title = PRESETS.get(preset, ("", "oidc", "Sign in with OpenID Connect"))
     issuer = str(setting(settings, "oidc_issuer") or issuer)
     client_id = str(setting(settings, "oidc_client_id") or "")
-    if issuer and client_id:
+    if preset == "github" and client_id:
+        found.append(GitHub(
+            client_id=client_id,
+            client_secret=str(setting(settings, "oidc_client_secret") or ""),
+            name=str(setting(settings, "oidc_name") or "github"),
+            title=str(setting(settings, "oidc_title") or "Sign in with GitHub"),
+            web=str(setting(settings, "github_url")), api=str(setting(settings,
+                                                                      "github_api_url")),
+        ))
+    elif issuer and client_id:
         found.append(OpenIDConnect(
             issuer=issuer, client_id=client_id,
             client_secret=str(setting(settings, "oidc_client_secret") or ""),

@@ -153,13 +153,14 @@ def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: Smtp
     ok("providers", "rules", provider.url, "--members-content", "on", data=home)
     assert SECRET in get(provider, "/articles/gold-essay/", session).text
 
-    keyed = passkey_walk(provider, home, session)
+    keyed, key = passkey_walk(provider, home, session)
 
     # Removed at home: refused at the provider after the next publish.
     ok("members", "remove", "ann@example.org", data=home)
     ok("publish", data=home)
     assert SECRET not in get(provider, "/articles/gold-essay/", session).text
     assert SECRET not in get(provider, "/articles/gold-essay/", keyed).text
+    assert passkey_sign_in(provider, key).status_code == 403
     assert passkey_sign_in(provider, SoftAuthenticator(ORIGIN)).status_code == 403
 
 
@@ -183,9 +184,10 @@ def passkey_sign_in(provider: Provider, key: SoftAuthenticator) -> httpx.Respons
                                           "credential": key.assert_(challenge)})
 
 
-def passkey_walk(provider: Provider, home: Path, session: str) -> str:
-    """Ann, signed in by link, registers a passkey; it reaches home (the handler the relay
-    calls, given the item's body the provider queued) and, after a publish, signs her in."""
+def passkey_walk(provider: Provider, home: Path, session: str) -> tuple[str, SoftAuthenticator]:
+    """Ann, signed in by link, registers a passkey; it signs her in at once where she made it;
+    it reaches home (the handler the relay calls, given the item's body the provider queued)
+    and is published with the entitlements."""
     assert "Sign in with a passkey" in get(provider, "/articles/gold-essay/").text
     assert get(provider, "/_homeport/members/passkey.js").status_code == 200
     mine = get(provider, "/_homeport/members/account", session)
@@ -211,8 +213,11 @@ def passkey_walk(provider: Provider, home: Path, session: str) -> str:
     assert post_json(provider, "register", {"state": state, "credential": key.register(
         challenge)}).status_code == 400  # a state answers once
     assert post_json(provider, "register", {"state": 1}).status_code == 400
-    # Not published yet: the provider does not know it.
-    assert passkey_sign_in(provider, key).status_code == 403
+    # Not published yet: it signs her in here, where she made it, at once.
+    early = passkey_sign_in(provider, key)
+    assert early.status_code == 200, early.text
+    first = early.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert SECRET in get(provider, "/articles/gold-essay/", first).text
 
     body = jsonio.dumps({"email": "ann@example.org", **key.params()})
     handler = home_handlers()["members.passkey"]
@@ -244,4 +249,4 @@ def passkey_walk(provider: Provider, home: Path, session: str) -> str:
                                              "credential": forged})
     assert refused.status_code == 403 and "set-cookie" not in refused.headers
     assert passkey_sign_in(provider, SoftAuthenticator(ORIGIN)).status_code == 403
-    return keyed
+    return keyed, key

@@ -333,8 +333,14 @@ class Members(Protocol):
         ...
 
     def passkey(self, tenant: str, credential_id: str) -> tuple[str, str, str] | None:
-        """A member's passkey as the entitlements carry it: ``(address hash, public key,
-        rp_id)``, or None."""
+        """A member's passkey as the entitlements carry it, or as this provider registered it
+        (``remember_passkey``): ``(address hash, public key, rp_id)``, or None."""
+        ...
+
+    def remember_passkey(self, tenant: str, email: str, credential_id: str, public_key: str,
+                         rp_id: str) -> bool:
+        """A passkey a member registered here, usable here at once, before the home applied it
+        and published it; False when the tenant has no entitlements here to hash with."""
         ...
 
     def site_file(self, tenant: str, rel: str) -> bytes | None:

@@ -209,6 +209,15 @@ CREATE TABLE IF NOT EXISTS newsletter_suppressed (
     at INTEGER NOT NULL,
     PRIMARY KEY (tenant, email_hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS member_passkeys_pending (
+    tenant TEXT NOT NULL,
+    credential_id TEXT NOT NULL,
+    email_hash TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    rp_id TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (tenant, credential_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS newsletter_mails (
     tenant TEXT NOT NULL,
     entry TEXT NOT NULL,

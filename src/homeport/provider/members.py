@@ -4,7 +4,11 @@ tree and process, so a sign-in costs one hash; a publish is seen by the next req
 
 A payer this provider saw pay (Stripe's webhook, ``interop/payments.py``) is let in before the
 home has published them: that grant counts until the home publishes again well after the
-payment (``GRACE``), whose entitlements are then the final word."""
+payment (``GRACE``), whose entitlements are then the final word.
+
+A passkey a member registers here signs them in here at once (``PendingPasskeys``), while it
+travels home through the inbox; the member must still be one by the entitlements, so a member
+removed at home is refused with it too. Other providers know it from the next publish."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from homeport import jsonio
 from homeport.interop.payments import email_hash
 from homeport.interop.ports import Payments
 from homeport.members import entitlements
+from homeport.provider.db import ProviderDB
 from homeport.provider.serve import SiteServer
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -25,6 +30,37 @@ MAX_BYTES = 64 * 1024 * 1024
 GRACE = 5 * 60_000
 """A publish this long after a payment is taken to carry the home's word on it (the home
 applies the payment from its inbox within seconds when it runs, and publishes right after)."""
+
+
+PENDING_MS = 30 * 86_400_000
+"""How long a passkey registered here works here without the home publishing it."""
+
+
+class PendingPasskeys:
+    """Passkeys registered at this provider, by tenant and credential id
+    (``member_passkeys_pending``), kept ``PENDING_MS``."""
+
+    def __init__(self, db: ProviderDB) -> None:
+        self.db = db
+
+    def add(self, tenant: str, credential_id: str, hashed: str, public_key: str, rp_id: str,
+            now: int) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM member_passkeys_pending WHERE tenant = ? AND created < ?",
+                         (tenant, now - PENDING_MS))
+            conn.execute(
+                "INSERT INTO member_passkeys_pending (tenant, credential_id, email_hash,"
+                " public_key, rp_id, created) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (tenant, credential_id) DO NOTHING",
+                (tenant, credential_id, hashed, public_key, rp_id, now))
+
+    def find(self, tenant: str, credential_id: str, now: int) -> tuple[str, str, str] | None:
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT email_hash, public_key, rp_id FROM member_passkeys_pending"
+                " WHERE tenant = ? AND credential_id = ? AND created >= ?",
+                (tenant, credential_id, now - PENDING_MS)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 
 
 class ProviderMembers:
@@ -35,8 +71,10 @@ class ProviderMembers:
         keep: int = 64,
         payments: Payments | None = None,
         published: Callable[[str], int | None] | None = None,
+        pending: PendingPasskeys | None = None,
     ) -> None:
         self.site = site
+        self.pending = pending
         self.clock = clock
         self.payments = payments
         self.published = published
@@ -96,4 +134,16 @@ class ProviderMembers:
         return entitlements.lookup_hash(self._document(tenant), address_hash, self.clock())
 
     def passkey(self, tenant: str, credential_id: str) -> tuple[str, str, str] | None:
-        return entitlements.passkey(self._document(tenant), credential_id)
+        found = entitlements.passkey(self._document(tenant), credential_id)
+        if found is None and self.pending is not None:
+            return self.pending.find(tenant, credential_id, self.clock())
+        return found
+
+    def remember_passkey(self, tenant: str, email: str, credential_id: str, public_key: str,
+                         rp_id: str) -> bool:
+        did = self._document(tenant).get("did")
+        if self.pending is None or not isinstance(did, str):
+            return False
+        hashed = entitlements.address_hash(did, email)
+        self.pending.add(tenant, credential_id, hashed, public_key, rp_id, self.clock())
+        return True

@@ -11,7 +11,7 @@ from homeport.provider.deliveries import ProviderDeliveries
 from homeport.provider.followers import ProviderFollowers
 from homeport.provider.grants import ProviderGrants
 from homeport.provider.inbox import ProviderInbox
-from homeport.provider.members import ProviderMembers
+from homeport.provider.members import PendingPasskeys, ProviderMembers
 from homeport.provider.mentions import ProviderMentions
 from homeport.provider.newsletter import ProviderSuppressions
 from homeport.provider.onetime import ProviderOnce
@@ -94,7 +94,8 @@ def make_ports(
         once=ProviderOnce(db, settings.data_dir, clock),
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
-        members=ProviderMembers(site, clock, payments=payments, published=_published(db)),
+        members=ProviderMembers(site, clock, payments=payments, published=_published(db),
+                                pending=PendingPasskeys(db)),
         smtp_url=settings.smtp_url,
         payments=payments,
         stripe_api_base=settings.stripe_api_base,

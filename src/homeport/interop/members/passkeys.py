@@ -3,7 +3,8 @@
 A member signed in by email link registers a passkey for this site host; the credential's
 public key goes home through the inbox (kind ``members.passkey``, sealed to the home like every
 body), the home adds it to the member and the next publish carries it in the entitlements, so
-every provider of the site can check it. Signing in with it asks for any passkey of this host
+every provider of the site can check it; this provider remembers it too, so it signs in here at
+once (``ports.Members.remember_passkey``). Signing in with it asks for any passkey of this host
 (a discoverable credential), finds it in the entitlements and opens a session for the member's
 address hash: a provider where the member never gave their address does not learn it.
 
@@ -137,13 +138,17 @@ async def register(request: Request) -> Response:
     body = jsonio.dumps({"email": claim.email, "credential_id": key.credential_id,
                          "public_key": key.public_key, "rp_id": key.rp_id})
     item = "passkey-" + hashlib.sha256(key.credential_id.encode()).hexdigest()[:32]
+    members = ports.members
+    assert members is not None
     try:
         await anyio.to_thread.run_sync(
             lambda: ports.inbox.put(tenant.name, PASSKEY_KIND, {}, body, item_id=item))
     except InboxFull:
         return _error(503, "Service Unavailable", "This site cannot take passkeys right now.")
-    return _answer({"ok": True, "message": "Your passkey works here and at the site's other "
-                    "addresses once the site is published again."})
+    await anyio.to_thread.run_sync(lambda: members.remember_passkey(
+        tenant.name, claim.email, key.credential_id, key.public_key, key.rp_id))
+    return _answer({"ok": True, "message": "Your passkey works here now, and at the site's "
+                    "other addresses once the site is published again."})
 
 
 async def signin_options(request: Request) -> Response:

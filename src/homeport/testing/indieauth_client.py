@@ -118,10 +118,13 @@ def start(
 @contextmanager
 def localhost_names() -> Iterator[None]:
     """Resolve ``*.localhost`` to loopback in this process, as browsers do (RFC 6761), so
-    tenants can have host names (a passkey cannot be bound to an IP address)."""
+    tenants can have host names (a passkey cannot be bound to an IP address). Names come as
+    ``str`` or, from anyio (``web/outbound.py``), IDNA-encoded ``bytes``."""
     original = socket.getaddrinfo
 
     def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, bytes) and host.endswith(b".localhost"):
+            host = b"127.0.0.1"
         if isinstance(host, str) and host.endswith(".localhost"):
             host = "127.0.0.1"
         return original(host, *args, **kwargs)

@@ -1,6 +1,7 @@
 """Sign-in connectors Homeport ships, registered like any plugin's: OpenID Connect when
 ``oidc_issuer`` (or the ``google`` preset), ``oidc_client_id`` and ``oidc_client_secret`` are
-set (the ``github`` preset is OAuth 2 and GitHub's user API instead); a mailed link when
+set (the ``github`` preset is OAuth 2 and GitHub's user API instead); IndieAuth (sign in
+with your website) when ``signin_indieauth`` is on; a mailed link when
 ``signin_email`` and ``smtp_url`` are. Which of the people they vouch for may use the GUI as
 the owner is ``signin_owners``."""
 
@@ -9,10 +10,12 @@ from __future__ import annotations
 from homeport.plugins import hookimpl
 from homeport.plugins.connectors.email_link import EmailLink, key_of
 from homeport.plugins.connectors.github import GitHub
+from homeport.plugins.connectors.indieauth import IndieAuth
 from homeport.plugins.connectors.oidc import OpenIDConnect
 from homeport.plugins.kinds import Connector, Setting
 from homeport.plugins.manager import setting
 from homeport.settings import Settings
+from homeport.web import outbound
 
 PRESETS: dict[str, tuple[str, str, str]] = {
     "google": ("https://accounts.google.com", "google", "Sign in with Google"),
@@ -40,6 +43,8 @@ def register_settings() -> list[Setting]:
                 "issuer (API clients registered there); the client id is always accepted."),
         Setting("oidc_opaque_tokens", False, "Accept opaque (non-JWT) access tokens from the "
                 "issuer on /v1, checked at its userinfo endpoint (answers kept a minute)."),
+        Setting("signin_indieauth", False, "Offer sign-in with your website (IndieAuth; "
+                "principal indieauth:<site URL>)."),
         Setting("signin_email", False, "Offer sign-in by a link mailed through smtp_url "
                 "(principal email:<address>)."),
         Setting("signin_email_from", "homeport@localhost", "The sign-in mails' sender, when "
@@ -74,6 +79,8 @@ def register_connectors(settings: Settings) -> list[Connector]:
             audiences=tuple(setting(settings, "oidc_audiences")),
             opaque_tokens=bool(setting(settings, "oidc_opaque_tokens")),
         ))
+    if setting(settings, "signin_indieauth"):
+        found.append(IndieAuth(permitted=outbound.policy(settings.fetch_allow_private)))
     if setting(settings, "signin_email") and settings.smtp_url:
         found.append(EmailLink(settings.smtp_url, key_of(settings.data_dir),
                                sender=str(setting(settings, "signin_email_from"))))

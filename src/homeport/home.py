@@ -236,6 +236,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         mentions = asyncio.create_task(send_webmentions(ctx))
         register_publish_hooks()
         publisher = asyncio.create_task(auto_publish(ctx))
+        plugin_watch = asyncio.create_task(gui_plugins.watch(app, ctx))  # CLI changes
         announcer = await lan.announce(settings)  # homeport.local, only with lan_access on
         protocols = tuple(app.state.plugins.gather("register_protocols"))
         relays = relay.start(settings, ctx, protocols)  # each provider's inbox, as it arrives
@@ -246,7 +247,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
                 await relays.close()
             if announcer is not None:
                 await announcer.close()
-            for task in (compactor, mentions, publisher):
+            for task in (compactor, mentions, publisher, plugin_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -3,11 +3,13 @@ one from a signed catalogue, add a licence, remove; and the pages plugins add to
 
 The same use cases as ``homeport plugins``. Changes take effect at once: ``start`` loads the
 plugins again and swaps their routes in the running app (a plugin already imported keeps its
-code until the home restarts; the page says so after an upgrade).
+code until the home restarts; the page says so after an upgrade). Changes made by the CLI
+while the home runs are noticed by ``watch`` (``state.fingerprint``, every few seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,12 +31,15 @@ from homeport.web.auth import CONNECTORS
 
 log = logging.getLogger("homeport.plugins")
 PLUGIN_ROUTES = "plugin_routes"
+WATCH_SECONDS = 2.0
+"""How often a running home looks whether ``homeport plugins …`` changed something."""
 
 
 async def start(app: Starlette, ctx: Context) -> manager.Plugins:
     """Load this home's plugins, disable those whose licence does not hold, put what they
     register where it is used, and mount their routes before the API's and the GUI's
     catch-alls (replacing those of an earlier ``start``)."""
+    app.state.plugins_seen = await asyncio.to_thread(state.fingerprint, ctx.settings.data_dir)
     found = await prepare(ctx)
     routes = app.router.routes
     for old in getattr(app.state, PLUGIN_ROUTES, []):
@@ -47,6 +52,22 @@ async def start(app: Starlette, ctx: Context) -> manager.Plugins:
     app.state.plugins = found
     ctx.caches[CONNECTORS] = found.connectors(ctx.settings)  # web.auth's bearer tokens
     return found
+
+
+async def watch(app: Starlette, ctx: Context, interval: float = WATCH_SECONDS) -> None:
+    """Load the plugins again when another process (the CLI) changed their state; runs
+    until cancelled with the home."""
+    while True:
+        await asyncio.sleep(interval)
+        now = await asyncio.to_thread(state.fingerprint, ctx.settings.data_dir)
+        if now == getattr(app.state, "plugins_seen", None):
+            continue
+        try:
+            await start(app, ctx)
+            log.info("plugins changed outside the home: loaded again")
+        except Exception:  # the home keeps its current plugins and serves on
+            app.state.plugins_seen = now
+            log.exception("loading the plugins again failed")
 
 
 def admin_pages(plugins: manager.Plugins) -> list[tuple[str, AdminPage]]:
@@ -186,4 +207,4 @@ async def licence(p: Page) -> Response:
 
 
 __all__ = ["admin_routes", "browse", "disable", "enable", "index", "install", "licence",
-           "remove", "start"]
+           "remove", "start", "watch"]

@@ -101,6 +101,7 @@ async def add(ctx: Context, raw: bytes) -> Licence:
         await writes.save(ctx, OWNER, RECORD, PARENT, record_id(plugin),
                           {"plugin": plugin, "document": raw.decode("utf-8")}, None,
                           existing=existing, replace_permissions=False)
+    state.mark_changed(ctx.settings.data_dir)  # a running home turns the plugin on
     return licence
 
 

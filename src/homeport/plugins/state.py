@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,29 @@ def write(data_dir: Path, state: State) -> None:
     os.replace(temporary, path)
 
 
+def mark_changed(data_dir: Path) -> None:
+    """Say that something the plugins depend on changed outside ``state.json`` (a licence
+    record added), so a running home loads them again (``fingerprint``)."""
+    path = plugins_dir(data_dir) / "changed"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(time.time_ns()), "utf-8")
+
+
+def fingerprint(data_dir: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """What a running home compares to notice a change made by another process (``homeport
+    plugins …`` while ``serve`` runs): ``state.json`` and the ``changed`` mark, by inode,
+    size and modification time (``write`` replaces the file, so a new inode)."""
+    found: list[tuple[int, int, int] | None] = []
+    for path in (_file(data_dir), plugins_dir(data_dir) / "changed"):
+        try:
+            info = path.stat()
+        except OSError:
+            found.append(None)
+            continue
+        found.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(found)
+
+
 def set_enabled(data_dir: Path, name: str, enabled: bool) -> None:
     state = read(data_dir)
     names = set(state.disabled)
@@ -84,5 +108,5 @@ def set_enabled(data_dir: Path, name: str, enabled: bool) -> None:
     write(data_dir, state)
 
 
-__all__ = ["State", "packages_dir", "plugins_dir", "read", "set_enabled", "use_packages",
-           "write"]
+__all__ = ["State", "fingerprint", "mark_changed", "packages_dir", "plugins_dir", "read",
+           "set_enabled", "use_packages", "write"]

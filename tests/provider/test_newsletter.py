@@ -41,6 +41,13 @@ class Sink:
         self.mails: list[Message] = []
         self.envelopes: dict[str, str] = {}
         """``To`` → the envelope sender (MAIL FROM) its mail came with."""
+        self.connections = 0
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        self.connections += 1  # smtplib greets once a connection
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: Any) -> str:
@@ -82,6 +89,7 @@ def now() -> int:
 @pytest.fixture
 def letter(sink: tuple[Sink, int], monkeypatch: pytest.MonkeyPatch, engine: str,
            request: pytest.FixtureRequest) -> dict[str, Any]:
+    sink[0].connections = 0
     monkeypatch.setenv("HOMEPORT_SMTP_URL", f"smtp+plain://127.0.0.1:{sink[1]}")
     monkeypatch.setenv("HOMEPORT_BOUNCE_ADDRESS", BOUNCES)
     monkeypatch.setenv("HOMEPORT_BOUNCE_LISTEN", f"127.0.0.1:{free_port()}")
@@ -134,6 +142,7 @@ def test_send_unsubscribe_and_suppress(letter: dict[str, Any]) -> None:
     while told_home(world) != {gone: "bounced"}:  # refused at RCPT: a bounce, the home told
         assert time.monotonic() < deadline, told_home(world)
         time.sleep(0.02)
+    assert sink.connections == 1  # the round went over one connection, the refusal too
     assert sorted(m["To"] for m in sink.mails) == ["ann@example.com", "bob@example.com"]
     mail = next(m for m in sink.mails if m["To"] == "ann@example.com")
     assert mail.get_content_type() == "multipart/alternative"

@@ -53,33 +53,22 @@ def _line(value: str) -> str:
     return value
 
 
-def send(url: str, *, sender: str, to: str, subject: str, text: str,
-         headers: Mapping[str, str] | None = None, html: str = "", message_id: str = "",
-         envelope_from: str = "") -> str:
-    """Send one mail, plain text or (with ``html``) multipart/alternative of both; its
-    Message-ID. ``sender`` is used when ``smtp_url`` names none; ``envelope_from`` is the
-    SMTP MAIL FROM where bounces go (default: the From address). Raises MailError on any
-    failure."""
-    smtp = Smtp.parse(url)
-    message = EmailMessage(policy=POLICY)
-    message["From"] = _line(smtp.sender or sender)
-    message["To"] = _line(to)
-    message["Subject"] = _line(subject)
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = _line(message_id) if message_id else make_msgid(
-        domain=(smtp.sender or sender).rpartition("@")[2] or None)
-    for name, value in (headers or {}).items():
-        message[_line(name)] = _line(value)
-    message.set_content(text)
-    if html:
-        message.add_alternative(html, subtype="html")
-    try:
+class Session:
+    """One connection to ``smtp_url`` for many mails (a round of the newsletter), opened at
+    the first mail and again after the server dropped it. Use it as a context manager."""
+
+    def __init__(self, url: str) -> None:
+        self.smtp = Smtp.parse(url)
+        self._client: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        smtp = self.smtp
         if smtp.scheme == "smtps":
             client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=TIMEOUT,
                                                     context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
-        with client:
+        try:
             if smtp.scheme == "smtp":
                 client.ehlo()
                 if client.has_extn("starttls"):
@@ -87,8 +76,64 @@ def send(url: str, *, sender: str, to: str, subject: str, text: str,
                     client.ehlo()
             if smtp.user:
                 client.login(smtp.user, smtp.password)
-            client.send_message(message, from_addr=_line(envelope_from) or None)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"the SMTP server at {smtp.host}:{smtp.port} refused the mail: {exc}"
-                        ) from None
-    return str(message["Message-ID"])
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def send(self, *, sender: str, to: str, subject: str, text: str,
+             headers: Mapping[str, str] | None = None, html: str = "", message_id: str = "",
+             envelope_from: str = "") -> str:
+        """Send one mail, plain text or (with ``html``) multipart/alternative of both; its
+        Message-ID. ``sender`` is used when ``smtp_url`` names none; ``envelope_from`` is the
+        SMTP MAIL FROM where bounces go (default: the From address). Raises MailError on any
+        failure."""
+        smtp = self.smtp
+        message = EmailMessage(policy=POLICY)
+        message["From"] = _line(smtp.sender or sender)
+        message["To"] = _line(to)
+        message["Subject"] = _line(subject)
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = _line(message_id) if message_id else make_msgid(
+            domain=(smtp.sender or sender).rpartition("@")[2] or None)
+        for name, value in (headers or {}).items():
+            message[_line(name)] = _line(value)
+        message.set_content(text)
+        if html:
+            message.add_alternative(html, subtype="html")
+        mail_from = _line(envelope_from) or None
+        try:
+            if self._client is None:
+                self._client = self._open()
+            self._client.send_message(message, from_addr=mail_from)
+        except (OSError, smtplib.SMTPException) as exc:
+            # the server answered (a refused address, a full mailbox): the connection goes on;
+            # anything else (it hung up, a timeout) and the next mail opens a new one
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
+                self.close()
+            raise MailError(f"the SMTP server at {smtp.host}:{smtp.port} refused the mail: "
+                            f"{exc}") from None
+        return str(message["Message-ID"])
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def send(url: str, *, sender: str, to: str, subject: str, text: str,
+         headers: Mapping[str, str] | None = None, html: str = "", message_id: str = "",
+         envelope_from: str = "") -> str:
+    """Send one mail on a connection of its own (``Session.send``)."""
+    with Session(url) as session:
+        return session.send(sender=sender, to=to, subject=subject, text=text, headers=headers,
+                            html=html, message_id=message_id, envelope_from=envelope_from)

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from homeport.interop import bounces
+from homeport.interop import bounces, mail
 from homeport.interop.newsletter import (
     SEND_POWER,
     UNSUBSCRIBE_KIND,
@@ -320,23 +320,23 @@ class Sender:
         if not self.settings.smtp_url:
             return 0
         jobs = self.queue.claim(self.clock(), limit)
-        for job in jobs:
-            self.queue.finish(job.id, *self._send(job))
+        if jobs:
+            with mail.Session(self.settings.smtp_url) as session:  # one connection a round
+                for job in jobs:
+                    self.queue.finish(job.id, *self._send(session, job))
         return len(jobs)
 
-    def _send(self, job: Job) -> tuple[str, int]:
-        from homeport.interop import mail
-
+    def _send(self, session: mail.Session, job: Job) -> tuple[str, int]:
         ref = _ref(self.ports, job.id)
         host = job.site.split("://", 1)[-1].split("/")[0].split(":")[0]
         local, _, domain = self.settings.bounce_address.partition("@")
         try:
-            mail.send(self.settings.smtp_url, sender=f"newsletter@{host}", to=job.address,
-                      subject=job.subject, text=job.text, html=job.html,
-                      headers=unsubscribe_headers(self.ports.once, job.tenant, job.site,
-                                                  job.email_hash),
-                      message_id=f"<{ref}@{host}>",
-                      envelope_from=f"{local}+{ref}@{domain}" if local and domain else "")
+            session.send(sender=f"newsletter@{host}", to=job.address, subject=job.subject,
+                         text=job.text, html=job.html,
+                         headers=unsubscribe_headers(self.ports.once, job.tenant, job.site,
+                                                     job.email_hash),
+                         message_id=f"<{ref}@{host}>",
+                         envelope_from=f"{local}+{ref}@{domain}" if local and domain else "")
         except mail.MailError as exc:
             now = self.clock()
             if _bounced(exc):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -154,6 +156,7 @@ def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: Smtp
     assert SECRET in get(provider, "/articles/gold-essay/", session).text
 
     keyed, key = passkey_walk(provider, home, session)
+    newsletter_walk(provider, sink, home, tmp_path)
 
     # Removed at home: refused at the provider after the next publish.
     ok("members", "remove", "ann@example.org", data=home)
@@ -165,6 +168,35 @@ def test_members_sign_in_and_read(tmp_path: Path, provider: Provider, sink: Smtp
 
 
 ORIGIN = f"https://{HOST}"
+
+
+def newsletter_walk(provider: Provider, sink: SmtpSink, home: Path, tmp: Path) -> None:
+    """This provider sends the newsletter: a new gold entry, published, reaches the gold member
+    (not the member of no tier) from the provider's queue, as text and the theme's HTML, with
+    one-click unsubscribe; what was published before is not sent."""
+    ok("newsletter", "from", provider.url, data=home)
+    letter = tmp / "letter.md"
+    letter.write_text("---\ntitle: Gold letter\n---\nDear members, *the* Mailed-gold-sentence.\n")
+    ok("add", "article", str(letter), "--visibility", "gold", data=home)
+    ok("publish", data=home)
+
+    def mailed(address: str) -> list[Any]:
+        return [m for m in sink.to(address) if "sign-in link" not in str(m["Subject"])]
+
+    deadline = time.monotonic() + 30
+    while not mailed("ann@example.org"):
+        assert time.monotonic() < deadline, "the newsletter did not reach ann"
+        time.sleep(0.05)
+    [mail] = mailed("ann@example.org")
+    assert mail["Subject"] == "Gold letter"
+    assert mail.get_content_type() == "multipart/alternative"
+    text = mail.get_body(("plain",)).get_content()
+    page = mail.get_body(("html",)).get_content()
+    assert "Mailed-gold-sentence" in text and "<em>the</em> Mailed-gold-sentence" in page
+    assert "Gold essay" not in str(mail["Subject"])  # published before: not sent
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["List-Unsubscribe"].startswith(f"<https://{HOST}/_homeport/newsletter/")
+    assert mailed("bo@example.org") == []
 
 
 def post_json(provider: Provider, path: str, body: object = None, session: str = "",

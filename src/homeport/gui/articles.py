@@ -16,7 +16,7 @@ from homeport.content import media, sites
 from homeport.content.errors import ContentError, MediaError
 from homeport.content.media import Upload
 from homeport.content.slugs import slugify
-from homeport.gui import site
+from homeport.gui import live, site
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, error_page, page
 from homeport.members import store as member_store
@@ -44,7 +44,7 @@ async def edit(p: Page) -> Response:
     name = await site.require(p.ctx)
     entry = await sites.get_entry(p.ctx, name, "article", str(p.request.path_params["id"]))
     return p.render("editor.html", entry=entry, data=entry.data,
-                    tiers=await member_store.list_tiers(p.ctx))
+                    tiers=await member_store.list_tiers(p.ctx), live=await live.for_entry(p, entry))
 
 
 def _tags(raw: Any) -> list[str]:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from homeport.content import sites
 from homeport.content.errors import ContentError, MediaError
 from homeport.core.errors import HomeportError
-from homeport.gui import site, uploads
+from homeport.gui import live, site, uploads
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, page
 
@@ -54,7 +54,7 @@ async def uploaded(p: Page) -> Response:
 async def edit(p: Page) -> Response:
     name = await site.require(p.ctx)
     entry = await sites.get_entry(p.ctx, name, "photo", str(p.request.path_params["id"]))
-    return p.render("photo.html", entry=entry, error=None)
+    return p.render("photo.html", entry=entry, error=None, live=await live.for_entry(p, entry))
 
 
 @page()

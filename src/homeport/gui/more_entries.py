@@ -12,7 +12,7 @@ from starlette.responses import Response
 from homeport.content import sites
 from homeport.content.errors import ContentError
 from homeport.core.errors import HomeportError
-from homeport.gui import site, uploads
+from homeport.gui import live, site, uploads
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, page
 
@@ -89,8 +89,9 @@ async def _form(p: Page, kind: Kind, entry: sites.Entry | None, values: dict[str
                 status: int = 200, error: str | None = None) -> Response:
     name = await site.require(p.ctx)
     photos = await _photos(p, name) if any(f.widget == "photos" for f in kind.fields) else []
+    shown = await live.for_entry(p, entry) if entry is not None else None
     return p.render("kind_edit.html", status, kind=kind, entry=entry, values=values,
-                    error=error, photos=photos)
+                    error=error, photos=photos, live=shown)
 
 
 @page()

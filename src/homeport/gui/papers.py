@@ -9,7 +9,7 @@ from starlette.responses import Response
 from homeport.content import sites
 from homeport.content.errors import ContentError, MediaError
 from homeport.core.errors import HomeportError
-from homeport.gui import site, uploads
+from homeport.gui import live, site, uploads
 from homeport.gui.entries import origin, rebuild
 from homeport.gui.pages import PREFIX, Page, page
 
@@ -87,7 +87,8 @@ async def _detail(p: Page, entry: sites.Entry, status: int = 200, error: str | N
                      entry.path)
     url = f"{origin(p)}/preview/{name}{entry.path}"
     return p.render("paper.html", status, entry=entry, values=values or entry.data, error=error,
-                    bibtex=bibtex(view, url), csl=csl_json_text(view, url))
+                    bibtex=bibtex(view, url), csl=csl_json_text(view, url),
+                    live=await live.for_entry(p, entry))
 
 
 @page()

@@ -64,3 +64,24 @@ document.querySelectorAll("textarea[data-keep]").forEach(function (area) {
     try { localStorage.setItem(key, area.value); } catch (e) { /* full */ }
   });
 });
+
+// The editor's "On the web" section: while a publish is on its way, ask again every 2 s
+// (at most 60 times) and show where the entry is live once it is.
+(function () {
+  let left = 60;
+  async function again() {
+    const shown = document.getElementById("entry-live");
+    if (!shown || !shown.hasAttribute("data-pending") || left-- <= 0) return;
+    try {
+      const response = await fetch(shown.dataset.refresh, { credentials: "same-origin" });
+      if (response.ok) {
+        const holder = document.createElement("div");
+        holder.innerHTML = await response.text();
+        const fresh = holder.querySelector("#entry-live");
+        if (fresh) shown.replaceWith(fresh);
+      }
+    } catch (e) { /* the home restarting: the next try tells */ }
+    setTimeout(again, 2000);
+  }
+  document.addEventListener("DOMContentLoaded", function () { setTimeout(again, 2000); });
+})();

@@ -116,6 +116,13 @@ class EntryView:
         return []
 
     @property
+    def featured(self) -> JSONObject | None:
+        """The picture a card shows for a text entry: an article's first image (as blogs that
+        have no separate field for it do), so the home page is not a wall of text."""
+        found = self.body_images
+        return found[0] if found else None
+
+    @property
     def body_images(self) -> list[JSONObject]:
         """Images an article's text shows inline (pasted in the GUI's editor, listed in its
         ``images`` field): written to the output, not shown again as photos."""

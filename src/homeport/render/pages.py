@@ -150,7 +150,8 @@ class Planner:
         an unchanged page costs its fingerprint and nothing else."""
         def render() -> bytes:
             values = {"site": self.model, "urls": self.urls, "iso": iso, "nav": self.nav,
-                      "page": page(), "card": self.card, "support": self.support, **context}
+                      "page": page(), "card": self.card, "support": self.support,
+                      "theme_css": self.theme.inline_css(), **context}
             return self.theme.render(template, values).encode()
 
         return render
@@ -278,8 +279,9 @@ class Planner:
 
         def info() -> dict[str, Any]:
             extra: dict[str, Any] = {"og_type": "article", "description": _describe(entry)}
-            if entry.images:
-                extra["image"] = self.urls.absolute(image_path(entry.images[0], 1920, "jpg"))
+            shown = entry.images[0] if entry.images else entry.featured
+            if shown is not None:
+                extra["image"] = self.urls.absolute(image_path(shown, 1920, "jpg"))
             if paper and entry.attachment is not None:
                 pdf_url = url + str(entry.attachment["filename"])
                 extra["meta"] = citations.citation_meta(entry, url, pdf_url)

@@ -9,19 +9,22 @@ theme overrides any template of the built-in ``base`` theme and inherits the res
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, DictLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from homeport.content.errors import ContentError
 from homeport.render.urls import safe_link
 
 BUILTIN = Path(__file__).parent / "themes"
 BUILTIN_THEMES = ("journal", "portfolio")
+INLINE_CSS_MAX = 24 * 1024
+"""Largest ``style.css`` put inline in every page (bytes): past that a shared file is cheaper."""
 
 PLUGIN_THEMES: dict[str, Path] = {}
 """Theme folders plugins registered (``register_themes``), by name."""
@@ -42,6 +45,7 @@ class Theme:
     """The theme's own folder first, then ``base``."""
     env: SandboxedEnvironment
     fingerprint: str
+    _cache: dict[str, Any] = field(default_factory=dict)
 
     def render(self, template: str, context: dict[str, Any]) -> str:
         try:
@@ -54,6 +58,18 @@ class Theme:
             where = f" line {line}" if line else ""
             raise ThemeError(f"theme {self.name!r}: template {template}{where}: "
                              f"{exc.message or exc}") from None
+
+    def inline_css(self) -> Markup | None:
+        """The theme's ``style.css`` to put in each page's head, so no stylesheet blocks the
+        first paint (one round trip less); ``None`` (a ``<link>`` then) when it is larger than
+        ``INLINE_CSS_MAX`` or holds ``</``, which could close the ``<style>`` element early."""
+        if "css" not in self._cache:
+            file = self.static_files().get("style.css")
+            text = file.read_text("utf-8", errors="replace") if file is not None else ""
+            fits = text and len(text.encode()) <= INLINE_CSS_MAX and "</" not in text
+            self._cache["css"] = Markup(text) if fits else None
+        found: Markup | None = self._cache["css"]
+        return found
 
     def static_files(self) -> dict[str, Path]:
         """``relative name → file`` of the theme's ``static/`` (the theme's own win)."""

@@ -166,13 +166,43 @@ def test_a_launchd_agent_on_macos(
     assert agent["ProgramArguments"][-3:] == ["--data", str(tmp_path / "home"), "serve"]
     assert agent["RunAtLoad"] is True
     assert Path(desktop["CALLS"]).read_text().splitlines() == [f"launchctl load -w {spot.path}"]
+    app = tmp_path / "user/Applications/Homeport.app/Contents"
+    info = plistlib.loads((app / "Info.plist").read_bytes())
+    assert info["CFBundleExecutable"] == "homeport" and info["CFBundlePackageType"] == "APPL"
+    script = app / "MacOS" / "homeport"
+    assert script.stat().st_mode & 0o111  # executable, as a bundle's program must be
+    assert script.read_text().splitlines()[-1] == (
+        f"exec {sys.executable} -m homeport --data {tmp_path / 'home'}")
+    # the launcher is the bundle's shell script: run here, it is `homeport` with no command
+    ran = subprocess.run(["sh", "-n", str(script)], capture_output=True, timeout=30)
+    assert ran.returncode == 0, ran.stderr
+
+
+def test_a_startup_script_and_a_start_menu_launcher_on_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming 100%"))
+    data = tmp_path / "home 100%"
+    spot = autostart.Autostart("win32", tmp_path, data)
+    done = autostart.install(spot, start_now=False)
+    programs = tmp_path / "Roaming 100%/Microsoft/Windows/Start Menu/Programs"
+    assert spot.path == programs / "Startup" / "Homeport.cmd" and autostart.installed(spot)
+    startup = spot.path.read_bytes().decode()
+    assert startup.startswith("@echo off\r\nset HOMEPORT_OPEN_BROWSER=0\r\n")
+    assert f'"--data" "{data}" "serve"'.replace("%", "%%") in startup  # cmd reads %% as %
+    launcher = (programs / "Homeport.cmd").read_bytes().decode()
+    assert "HOMEPORT_OPEN_BROWSER" not in launcher and '"serve"' not in launcher
+    assert launcher.endswith(f'"--data" "{str(data).replace("%", "%%")}"\r\n')
+    assert done == [f"starts at login: {spot.path}", f"launcher: {programs / 'Homeport.cmd'}"]
+    autostart.remove(spot)
+    assert not spot.path.exists() and (programs / "Homeport.cmd").exists()
 
 
 def test_an_unsupported_system_or_a_missing_systemctl_is_one_clear_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(autostart.AutostartError, match=r"docs/desktop\.md"):
-        autostart.install(autostart.Autostart("win32", tmp_path, tmp_path / "home"))
+        autostart.install(autostart.Autostart("sunos5", tmp_path, tmp_path / "home"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     with pytest.raises(autostart.AutostartError, match="systemctl is not on this computer"):

@@ -80,7 +80,8 @@ def install_service(
         bool, typer.Option("--remove", help="Stop starting the home at login.")
     ] = False,
 ) -> None:
-    """Start the home at every login (systemd user unit, launchd agent) and add a launcher."""
+    """Start the home at every login (systemd user unit, launchd agent, Windows Startup folder)
+    and add a launcher."""
     from homeport.services import autostart
 
     try:

@@ -4,11 +4,13 @@ is queued (202) and sent by the provider's sender after the request, as multipar
 link suppresses the address and tells the home, a GET only asks; suppressed and bounced (5xx)
 addresses get nothing more; a batch handed twice is sent once; a mail a dead process was
 handing over is never sent again; delayed bounces (RFC 3464) and complaint reports (RFC 5965)
-sent to the bounce address suppress the address they name and nothing else; a provider
+sent to the bounce address suppress the address they name and nothing else; a mail server
+that cannot be reached is tried again, then given up after 48 hours; a provider
 without the delegation, or a forged token, sends or suppresses nothing. Both engines."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import smtplib
 import time
@@ -277,3 +279,28 @@ def test_a_mail_in_flight_at_a_crash_is_not_sent_again(letter: dict[str, Any]) -
     assert queue.states("alice") == {"sent": 2, "unknown": 1}
     assert sorted(m["To"] for m in sink.wait(2)) == sorted(
         a for a, _ in to if a != taken[0].address)
+
+
+def test_a_server_that_cannot_take_mail_is_tried_again_then_given_up(
+        letter: dict[str, Any]) -> None:
+    """No SMTP server listening: the mail goes back to the queue with a growing delay, nothing
+    is suppressed, and after 48 hours it is given up."""
+    world = letter["world"]
+    app_state = world.app.server.config.app.state
+    queue = newsletter.NewsletterQueue(world.db)
+    mail = {"site": f"https://{HOST}", "subject": "s", "text": "t", "html": ""}
+    start = int(time.time() * 1000) + 10 * DAY  # due later than the live sender looks
+    assert queue.add("alice", "e8", mail, [("ann@example.com", email_hash("ann@example.com"))],
+                     start) == 1
+    nobody = dataclasses.replace(world.settings,
+                                 smtp_url=f"smtp+plain://127.0.0.1:{free_port()}")
+    clock = [start]
+    sender = newsletter.Sender(nobody, world.db, app_state.ports, lambda: clock[0])
+    assert sender.run_once() == 1 and sender.run_once() == 0  # not due again yet
+    assert queue.states("alice") == {"queued": 1}
+    clock[0] += newsletter.backoff(0)
+    assert sender.run_once() == 1  # tried again after the first delay
+    clock[0] += newsletter.GIVE_UP
+    assert sender.run_once() == 1
+    assert queue.states("alice") == {"failed": 1} and sender.sent == 0
+    assert told_home(world) == {}

@@ -1,10 +1,11 @@
 """ActivityPub at the provider: one post fanned out to many followers, and incoming activities
 verified per second.
 
-Fan-out: a provider's delivery machinery as it runs in ``provider serve`` (the follower list and
-the queue in its SQLite database, ``interop/activitypub/delivery.py``'s ``Deliverer`` signing
+Fan-out: a provider's delivery machinery as it runs in ``provider serve --workers N`` (the
+follower list and the queue in its SQLite database, shared by ``--workers`` processes that each
+run ``interop/activitypub/delivery.py``'s ``Deliverer`` at the default per-worker rate, signing
 each request with the site's RSA 2048 key opened from its ``activitypub-sign`` delegation,
-sending through the SSRF-checked connection pool) with ``--followers`` followers on
+sending through ``web/outbound.py``'s SSRF-checked ``Session``) with ``--followers`` followers on
 ``--inboxes`` servers (one shared inbox each, so one request per server). The servers are a
 sink in another process that listens on ``--hosts`` loopback addresses (127.0.0.2, …) and
 checks every request's signature (draft-cavage, the digest, the date) before it answers 202.
@@ -15,6 +16,7 @@ signature, check it with the actor's key: draft-cavage ``rsa-sha256`` with ``Dig
 RFC 9421 through ``http-message-signatures``), in one process, no network.
 
     .venv/bin/python bench/fediverse.py [--followers 10000] [--inboxes 1000] [--hosts 20]
+        [--workers 2]
 
 Every process started here is stopped on exit; everything listens on loopback only.
 """
@@ -43,6 +45,7 @@ from homeport.provider.db import ProviderDB
 from homeport.provider.deliveries import ProviderDeliveries
 from homeport.provider.followers import ProviderFollowers
 from homeport.provider.onetime import ProviderOnce
+from homeport.settings import Settings
 from homeport.testing.fake_ports import FakeInbox, FakeSites
 from homeport.testing.live import free_port
 
@@ -112,7 +115,9 @@ def sink(hosts: list[str], port: int, public_pem: str, expected: int, out: Any,
 
 
 # --- the provider's side ---------------------------------------------------------------------
-def provider_ports(data: Path, fan: int, inboxes: list[str], pem: str) -> ports.ProviderPorts:
+def provider_ports(data: Path, pem: str) -> ports.ProviderPorts:
+    """What one worker process of ``provider serve`` hands its deliverer: the ports over the
+    shared database, the site's key behind its ``activitypub-sign`` delegation."""
     db = ProviderDB(data)
     once = ProviderOnce(db, data, lambda: int(time.time() * 1000))
     box = delivery.box_public(once.secret(delivery.BOX_PURPOSE))
@@ -125,47 +130,51 @@ def provider_ports(data: Path, fan: int, inboxes: list[str], pem: str) -> ports.
         def delegation(self, tenant: str, power: str) -> ports.Delegation | None:
             return ports.Delegation("d1", tenant, power, params, 2**52)
 
-    followers = ProviderFollowers(db)
-    per = max(1, fan // len(inboxes))
-    found = []
-    for n in range(fan):
-        inbox = inboxes[n // per % len(inboxes)]
-        actor = inbox.rsplit("/", 1)[0] + f"/users/u{n}"
-        found.append(ports.Follower("alice", actor, actor + "/inbox", inbox, ports.ACCEPTED,
-                                    actor + "#follow", n))
-    followers.replace("alice", found)
     return ports.ProviderPorts(
         inbox=FakeInbox(), grants=Grants(), sites=FakeSites(),  # type: ignore[arg-type]
         clock=lambda: int(time.time() * 1000), fetch_allow_private=True, once=once,
-        followers=followers, deliveries=ProviderDeliveries(db, 1_000_000),
+        followers=ProviderFollowers(db), deliveries=ProviderDeliveries(db, 1_000_000),
     )
 
 
-async def fan_out(found: ports.ProviderPorts, expected: int) -> float:
-    deliverer = delivery.Deliverer(found, rate=100_000)
-    deliverer.start()
-    note = {"id": "https://alice.example.test/notes/n1/", "type": "Note",
-            "attributedTo": ACTOR, "content": "<p>" + "hello fediverse " * 20 + "</p>",
-            "to": [delivery.PUBLIC], "cc": [ACTOR + "/followers"],
-            "published": "2026-12-04T15:00:00Z"}
-    started = time.monotonic()
-    queued = await asyncio.to_thread(delivery.to_followers, found, "alice",
-                                     [delivery.create(ACTOR, note)])
-    assert queued == expected, queued
-    deadline = time.monotonic() + 900
-    while deliverer.sent < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    await deliverer.stop()
-    return started
+def add_followers(found: ports.ProviderPorts, fan: int, inboxes: list[str]) -> None:
+    per = max(1, fan // len(inboxes))
+    followers = []
+    for n in range(fan):
+        inbox = inboxes[n // per % len(inboxes)]
+        actor = inbox.rsplit("/", 1)[0] + f"/users/u{n}"
+        followers.append(ports.Follower("alice", actor, actor + "/inbox", inbox,
+                                        ports.ACCEPTED, actor + "#follow", n))
+    assert found.followers is not None
+    found.followers.add_missing("alice", followers)
 
 
-def run_fan_out(followers: int, inboxes: int, hosts: int) -> dict[str, Any]:
+def worker(data: Path, pem: str, rate: int, ready: Any, stop: Any, out: Any) -> None:
+    """One worker process's deliverer (``provider serve --workers N`` runs one in each),
+    polling the shared queue as it does when another worker queued the activity."""
+
+    async def main() -> None:
+        found = provider_ports(data, pem)
+        deliverer = delivery.Deliverer(found, rate)
+        deliverer.start()
+        ready.set()
+        cpu = time.process_time()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await deliverer.stop()
+        out.send((deliverer.sent, time.process_time() - cpu))
+
+    asyncio.run(main())
+
+
+def run_fan_out(followers: int, inboxes: int, hosts: int, workers: int) -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     addresses = [f"127.0.0.{2 + n}" for n in range(hosts)]
     port = free_port()
     urls = [f"http://{addresses[n % hosts]}:{port}/s{n}/inbox" for n in range(inboxes)]
+    rate = Settings.activitypub_delivery_rate  # the default: at most this a second per worker
     parent, child = multiprocessing.Pipe()
     ready = multiprocessing.Event()
     proc = multiprocessing.Process(
@@ -173,28 +182,53 @@ def run_fan_out(followers: int, inboxes: int, hosts: int) -> dict[str, Any]:
         args=(addresses, port, httpsig.public_key_pem(key.public_key()), inboxes, child, ready),
         daemon=True,
     )
+    procs = [proc]
     proc.start()
     try:
         if not ready.wait(30):
             raise RuntimeError("the sink did not start")
         with tempfile.TemporaryDirectory() as tmp:
-            found = provider_ports(Path(tmp), followers, urls, pem)
-            cpu = time.process_time()
-            started = asyncio.run(fan_out(found, inboxes))
-            cpu = time.process_time() - cpu
-            if not parent.poll(60):
+            data = Path(tmp)
+            found = provider_ports(data, pem)
+            add_followers(found, followers, urls)
+            stop = multiprocessing.Event()
+            pipes = []
+            for _ in range(workers):
+                started, (mine, theirs) = multiprocessing.Event(), multiprocessing.Pipe()
+                procs.append(multiprocessing.Process(
+                    target=worker, args=(data, pem, rate, started, stop, theirs), daemon=True))
+                procs[-1].start()
+                if not started.wait(60):
+                    raise RuntimeError("a worker did not start")
+                pipes.append(mine)
+            note = {"id": "https://alice.example.test/notes/n1/", "type": "Note",
+                    "attributedTo": ACTOR, "content": "<p>" + "hello fediverse " * 20 + "</p>",
+                    "to": [delivery.PUBLIC], "cc": [ACTOR + "/followers"],
+                    "published": "2026-12-04T15:00:00Z"}
+            started_at = time.monotonic()
+            queued = delivery.to_followers(found, "alice", [delivery.create(ACTOR, note)])
+            assert queued == inboxes, queued
+            if not parent.poll(900):
                 raise RuntimeError("the sink did not report")
             ok, bad, last, sink_cpu = parent.recv()
+            stop.set()
+            sent, cpu = 0, 0.0
+            for mine in pipes:
+                if not mine.poll(60):
+                    raise RuntimeError("a worker did not report")
+                done, used = mine.recv()
+                sent, cpu = sent + done, cpu + used
         # the sink's monotonic clock is the same clock (one machine)
-        took = last - started
+        took = last - started_at
     finally:
-        proc.join(5)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
+        for found_proc in procs:
+            found_proc.join(5)
+            if found_proc.is_alive():
+                found_proc.terminate()
+                found_proc.join(5)
     per = (cpu + sink_cpu) / max(ok, 1)
-    return {"followers": followers, "inboxes": inboxes, "hosts": hosts, "verified": ok,
-            "refused": bad, "seconds": round(took, 3),
+    return {"followers": followers, "inboxes": inboxes, "hosts": hosts, "workers": workers,
+            "rate_per_worker": rate, "verified": ok, "refused": bad, "seconds": round(took, 3),
             "deliveries_per_second": round(ok / took, 1),
             "provider_cpu_ms_per_delivery": round(cpu / max(ok, 1) * 1000, 2),
             "sink_cpu_ms_per_delivery": round(sink_cpu / max(ok, 1) * 1000, 2),
@@ -227,12 +261,15 @@ def main() -> int:
     parser.add_argument("--followers", type=int, default=10_000)
     parser.add_argument("--inboxes", type=int, default=1_000)
     parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="deliverer processes over the shared queue (one per core)")
     parser.add_argument("--verify", type=int, default=5_000)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    fan = run_fan_out(args.followers, args.inboxes, args.hosts)
+    fan = run_fan_out(args.followers, args.inboxes, args.hosts, args.workers)
     print(f"fan-out: {fan['followers']} followers on {fan['inboxes']} shared inboxes "
-          f"({fan['hosts']} loopback hosts): {fan['verified']} verified deliveries "
+          f"({fan['hosts']} loopback hosts), {fan['workers']} worker processes at most "
+          f"{fan['rate_per_worker']}/s each: {fan['verified']} verified deliveries "
           f"({fan['refused']} refused) in {fan['seconds']} s = "
           f"{fan['deliveries_per_second']} deliveries/s (target >= 500) at a load average of "
           f"{fan['load_average']:.1f}")

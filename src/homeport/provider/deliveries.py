@@ -64,6 +64,10 @@ class ProviderDeliveries:
         return len(wanted)
 
     def claim(self, now: int, lease: int, limit: int, per_tenant: int) -> list[Delivery]:
+        with self.db.reading() as conn:  # an idle worker's poll takes no write lock
+            if conn.execute("SELECT 1 FROM ap_deliveries WHERE due <= ? LIMIT 1", (now,)
+                            ).fetchone() is None:
+                return []
         with self.db.transaction(lock="deliveries") as conn:
             rows = conn.execute(
                 "SELECT id, tenant, inbox, attempts, created, due, activity FROM ("

@@ -171,13 +171,105 @@ async def exchange(
     raise FetchRefused(f"{url} redirects more than {max_redirects} times")
 
 
+class _Host:
+    """One remote host as a ``Session`` knows it: its checked address, its idle connections,
+    and a gate that keeps at most ``per_host`` requests to it in flight."""
+
+    def __init__(self, address: str, expires: float, per_host: int) -> None:
+        self.address = address
+        self.expires = expires
+        self.gate = asyncio.Semaphore(per_host)
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+class BadAnswer(ConnectionError):
+    """The other end's answer is not HTTP/1.1 as this client reads it (or it hung up first)."""
+
+
+_VISIBLE = frozenset(range(0x21, 0x7F))
+
+
+def _plain(text: str) -> bytes:
+    """A request target or ``Host`` as bytes, refused when it holds anything but visible ASCII
+    (no space, no control character: nothing that could end the request line early)."""
+    raw = text.encode("ascii", "replace")
+    if not raw or not _VISIBLE.issuperset(raw):
+        raise FetchRefused(f"{text!r} is not a plain request target")
+    return raw
+
+
+async def _chunked(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """A chunked body, at most ``limit`` bytes of it, and whether it was read to its end."""
+    body = b""
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                pass
+            return body, True
+        if len(body) + size > limit:
+            return body + await reader.readexactly(limit - len(body)), False
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+async def _answer(reader: asyncio.StreamReader, limit: int
+                  ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+    """Read one response: status, headers, at most ``limit`` bytes of body, and whether the
+    connection may carry another request."""
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head[:-4].decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        code = rest[:3]
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise BadAnswer(f"not an HTTP/1 status line: {lines[0][:80]!r}")
+        status = int(code)
+        headers = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():
+                raise BadAnswer(f"not a header line: {line[:80]!r}")
+            headers.append((name.lower(), value.strip()))
+        if not 100 <= status < 200:
+            break
+    fields = dict(headers)
+    tokens = {t.strip().lower() for t in fields.get("connection", "").split(",")}
+    reusable = "close" not in tokens and (version == "HTTP/1.1" or "keep-alive" in tokens)
+    if status in (204, 304):
+        return status, headers, b"", reusable
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        body, whole = await _chunked(reader, limit)
+        return status, headers, body, reusable and whole
+    length = fields.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise BadAnswer(f"Content-Length {length[:20]!r}")
+        size = int(length)
+        body = await reader.readexactly(min(size, limit))
+        return status, headers, body, reusable and size <= limit
+    body = b""
+    while len(body) < limit and (chunk := await reader.read(limit - len(body))):
+        body += chunk
+    return status, headers, body, False  # the body ends where the connection does
+
+
 class Session:
-    """Many requests to many hosts within the rule, each host on a small pool of connections
-    of its own: each host is resolved and checked once per ``ttl`` seconds and the connection
-    goes to that checked address (ActivityPub delivery: thousands of POSTs in a burst, where a
-    client per request would cost a connection and a TLS handshake each, and one pool for all
-    hosts spends its time looking for a free connection among all of them). No redirects
-    are followed."""
+    """Many requests to many hosts within the rule (ActivityPub delivery: thousands of POSTs in
+    a burst), on a lean HTTP/1.1 client of its own over asyncio streams: each host is resolved
+    and checked once per ``ttl`` seconds and connections go to that checked address (the name
+    kept for ``Host`` and TLS), at most ``per_host`` at once, kept alive between requests. One
+    request is one write of head and body and one read of the answer; httpx's layers cost more
+    than the request's RSA signature did (bench/fediverse.py). No redirects are followed; an
+    answer's body is read up to ``limit`` bytes."""
 
     def __init__(self, permitted: Permitted = public_only, timeout: float = 10.0,
                  per_host: int = 4, hosts: int = 256, ttl: float = 60.0) -> None:
@@ -186,13 +278,28 @@ class Session:
         self.per_host = per_host
         self.hosts = hosts
         self.ttl = ttl
-        self._clients: OrderedDict[tuple[str, str, int], tuple[httpx.AsyncClient, str, float]]
-        self._clients = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()
+        self._hosts: OrderedDict[tuple[str, str, int], _Host] = OrderedDict()
 
-    async def _client(self, url: str) -> tuple[httpx.AsyncClient, str, str, str]:
-        """The host's client, the URL with the checked address in place of the name, the
-        ``Host`` and the name for TLS."""
+    async def _host(self, scheme: str, name: str, port: int) -> _Host:
+        key = (scheme, name, port)
+        now = asyncio.get_running_loop().time()
+        found = self._hosts.get(key)
+        if found is None or found.expires < now:
+            address = await _address(name, port, self.permitted)
+            if found is not None and found.address == address:
+                found.expires = now + self.ttl
+            else:
+                if found is not None:
+                    found.close()
+                found = _Host(address, now + self.ttl, self.per_host)
+                self._hosts[key] = found
+                while len(self._hosts) > self.hosts:
+                    self._hosts.popitem(last=False)[1].close()
+        self._hosts.move_to_end(key)
+        return found
+
+    async def send(self, method: str, url: str, headers: dict[str, str],
+                   content: bytes | None = None, limit: int = 16 * 1024) -> Fetched:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchRefused(f"{url!r} is not an http(s) address")
@@ -200,57 +307,55 @@ class Session:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise FetchRefused(f"{url!r} has no valid port") from None
-        key = (parts.scheme, parts.hostname, port)
-        now = anyio.current_time()
-        found = self._clients.get(key)
-        if found is None or found[2] < now:
-            address = await _address(parts.hostname, port, self.permitted)
-            client = found[0] if found is not None and found[1] == address else None
-            if client is None:
-                if found is not None:
-                    self._close(found[0])
-                client = httpx.AsyncClient(
-                    timeout=self.timeout, follow_redirects=False, verify=_tls(),
-                    limits=httpx.Limits(max_connections=self.per_host,
-                                        max_keepalive_connections=self.per_host),
-                )
-            found = (client, address, now + self.ttl)
-            self._clients[key] = found
-            while len(self._clients) > self.hosts:
-                self._close(self._clients.popitem(last=False)[1][0])
-        self._clients.move_to_end(key)
-        pinned = parts._replace(netloc=f"{found[1]}:{port}").geturl()
-        return found[0], pinned, parts.netloc.rsplit("@", 1)[-1], parts.hostname
+        target = _plain(parts.path or "/") + (b"?" + _plain(parts.query) if parts.query else b"")
+        lines = [_plain(method) + b" " + target + b" HTTP/1.1",
+                 b"Host: " + _plain(parts.netloc.rsplit("@", 1)[-1])]
+        for name, value in headers.items():
+            if name.lower() in ("host", "content-length", "transfer-encoding", "connection"):
+                continue
+            if "\r" in value or "\n" in value or not name.isascii() or ":" in name:
+                raise FetchRefused(f"the header {name!r} cannot be sent")
+            lines.append(f"{name}: {value}".encode("latin-1"))
+        if content is not None:
+            lines.append(b"Content-Length: %d" % len(content))
+        request = b"\r\n".join(lines) + b"\r\n\r\n" + (content or b"")
+        host = await self._host(parts.scheme, parts.hostname, port)
+        async with host.gate, asyncio.timeout(self.timeout):
+            for attempt in range(2):
+                while host.idle and host.idle[-1][0].at_eof():  # closed at the other end
+                    host.idle.pop()[1].close()
+                reused = bool(host.idle)
+                reader, writer = host.idle.pop() if reused else await self._connect(
+                    host, parts.scheme, parts.hostname, port)
+                keep = False
+                try:
+                    writer.write(request)
+                    await writer.drain()
+                    status, found, body, keep = await _answer(reader, limit)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if reused and attempt == 0 and not getattr(exc, "partial", b""):
+                        continue  # an idle connection the other end had closed: once more
+                    raise BadAnswer(f"{url}: {exc or type(exc).__name__}") from None
+                except (asyncio.LimitOverrunError, ValueError) as exc:
+                    raise BadAnswer(f"{url}: {exc}") from None
+                finally:
+                    if keep and not host.closed and not reader.at_eof():
+                        host.idle.append((reader, writer))
+                    else:
+                        writer.close()
+                kind = dict(found).get("content-type", "").split(";")[0]
+                return Fetched(status, body, url, kind.strip().lower(), httpx.Headers(found))
+        raise BadAnswer(f"{url}: the connection closed twice")  # pragma: no cover
 
-    def _close(self, client: httpx.AsyncClient) -> None:
-        task = asyncio.get_running_loop().create_task(client.aclose())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    async def send(self, method: str, url: str, headers: dict[str, str],
-                   content: bytes | None = None, limit: int = 16 * 1024) -> Fetched:
-        client, pinned, host, name = await self._client(url)
-        request = client.build_request(
-            method, pinned, headers={"Host": host, **headers}, content=content,
-            extensions={"sni_hostname": name},
-        )
-        with anyio.fail_after(self.timeout):
-            response = await client.send(request, stream=True)
-            try:
-                body = b""
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        break
-                kind = response.headers.get("content-type", "").split(";")[0]
-                return Fetched(response.status_code, body[:limit], url, kind.strip().lower(),
-                               response.headers)
-            finally:
-                await response.aclose()
+    async def _connect(self, host: _Host, scheme: str, name: str, port: int
+                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        address = host.address.strip("[]")
+        if scheme == "https":
+            return await asyncio.open_connection(address, port, ssl=_tls(),
+                                                 server_hostname=name)
+        return await asyncio.open_connection(address, port)
 
     async def aclose(self) -> None:
-        for client, _, _ in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        for host in self._hosts.values():
+            host.close()
+        self._hosts.clear()

@@ -65,6 +65,9 @@ BATCH = 512
 LEASE = 120_000
 CONCURRENCY = 64
 TICK = 0.25
+IDLE = 0.25
+"""Seconds an idle deliverer waits before it looks at the shared queue again: what another
+worker process queued (a publish it took) starts going from this one within that."""
 """Seconds: a tenant gets at most ``rate * TICK`` deliveries per turn, one turn per tick."""
 OBJECT_FILE = "index.as2"
 ACTOR_FILE = "activitypub/actor.as2"
@@ -302,7 +305,7 @@ class Deliverer:
             if not busy:
                 self.event.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.event.wait(), 1.0)
+                    await asyncio.wait_for(self.event.wait(), IDLE)
 
     async def round(self) -> bool:
         """One turn: what is due now, sent; whether there was any."""

@@ -1,0 +1,138 @@
+"""``web/outbound.Session``, the lean HTTP/1.1 client ActivityPub delivery sends with: what it
+writes (one request line, ``Host`` the name, the body with its length), the answers it reads
+(a length, chunks, a body ended by the connection, one over the limit), keep-alive and an idle
+connection the other end closed, and what it refuses (a private address, a target that could
+end the request line, a garbled answer, a server that does not answer in time). The other end
+is a scripted asyncio server on loopback that counts its connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from homeport.web import outbound
+
+Reply = bytes | None
+"""What the server writes for one request; None: it hangs up without answering."""
+
+
+class Scripted:
+    """Answers the n-th request with ``replies[n]``; ``close_after`` closes the connection
+    after that answer."""
+
+    def __init__(self, replies: list[Reply], close_after: frozenset[int] = frozenset()) -> None:
+        self.replies = replies
+        self.close_after = close_after
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.connections = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                n = len(self.requests)
+                self.requests.append((head, body))
+                reply = self.replies[n] if n < len(self.replies) else None
+                if reply is None:
+                    await asyncio.sleep(5)  # never answers (the client's timeout is shorter)
+                    return
+                writer.write(reply)
+                await writer.drain()
+                if n in self.close_after:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client went, or the test ended
+        finally:
+            writer.close()
+
+
+def run(script: Scripted, go: Callable[[outbound.Session, str], Awaitable[object]]) -> object:
+    async def main() -> object:
+        server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
+        script.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        session = outbound.Session(outbound.anywhere, timeout=1.0)
+        try:
+            return await go(session, script.url)
+        finally:
+            await session.aclose()
+            server.close()
+
+    return asyncio.run(main())
+
+
+OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_requests_share_a_kept_alive_connection_and_answers_are_read_whole() -> None:
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain;"
+               b" charset=utf-8\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n")
+    script = Scripted([OK, b"HTTP/1.1 100 Continue\r\n\r\n" + OK, chunked, OK])
+
+    async def go(session: outbound.Session, url: str) -> object:
+        return [await session.send("POST", f"{url}/users/u{n}/inbox?x=1",
+                                   {"Digest": "SHA-256=abc", "Host": "ignored"}, b"{}%d" % n)
+                for n in range(4)]
+
+    answers = run(script, go)
+    assert isinstance(answers, list)
+    assert [(a.status, a.body) for a in answers] == [
+        (202, b"ok"), (202, b"ok"), (200, b"hello world"), (202, b"ok")]
+    assert answers[2].content_type == "text/plain"
+    assert script.connections == 1  # one connection carried all four
+    head, body = script.requests[0]
+    port = script.url.rsplit(":", 1)[1]
+    assert head.split(b"\r\n")[:2] == [b"POST /users/u0/inbox?x=1 HTTP/1.1",
+                                       b"Host: 127.0.0.1:" + port.encode()]
+    assert b"Digest: SHA-256=abc\r\n" in head and b"ignored" not in head
+    assert body == b"{}0" and b"Content-Length: 3\r\n" in head
+
+
+def test_answers_that_end_the_connection_and_one_over_the_limit() -> None:
+    ended = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000
+    script = Scripted([ended, big, OK, OK], close_after=frozenset({0, 2}))
+
+    async def go(session: outbound.Session, url: str) -> object:
+        return [await session.send("POST", f"{url}/inbox", {}, b"{}", limit=1000)
+                for _ in range(4)]
+
+    answers = run(script, go)
+    assert isinstance(answers, list)
+    assert answers[0].body == b"all of it"
+    assert answers[1].status == 200 and answers[1].body == b"x" * 1000  # cut at the limit
+    # the first ended its connection, the second was left unread: both were put aside; the
+    # third's connection was closed by the server while idle: the fourth went on a new one
+    assert [a.status for a in answers[2:]] == [202, 202]
+    assert script.connections == 4
+
+
+def test_what_it_refuses() -> None:
+    script = Scripted([b"SMTP ready\r\n\r\n", None])
+
+    async def go(session: outbound.Session, url: str) -> object:
+        with pytest.raises(OSError):  # a delivery retries later
+            await session.send("POST", f"{url}/inbox", {}, b"{}")
+        with pytest.raises(TimeoutError):
+            await session.send("POST", f"{url}/inbox", {}, b"{}")
+        for bad in (f"{url}/in box", f"{url}/inbox\r\nX: y", "ftp://example.net/inbox"):
+            with pytest.raises(outbound.FetchRefused):
+                await session.send("POST", bad, {}, b"{}")
+        with pytest.raises(outbound.FetchRefused):
+            await session.send("POST", f"{url}/inbox", {"X-Evil": "a\r\nB: c"}, b"{}")
+        guarded = outbound.Session(outbound.public_only)
+        with pytest.raises(outbound.FetchRefused, match="not a public address"):
+            await guarded.send("POST", f"{url}/inbox", {}, b"{}")
+        await guarded.aclose()
+        return None
+
+    run(script, go)
+    assert len(script.requests) == 2  # the refused ones never reached it

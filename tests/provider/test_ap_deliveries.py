@@ -4,17 +4,31 @@ failing host, the queue limit; and the sender's choices (give up after 48 h, bac
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from homeport.crypto import httpsig
 from homeport.interop.activitypub import delivery
-from homeport.interop.ports import RateLimited
+from homeport.interop.ports import ProviderPorts, RateLimited
 from homeport.provider.db import ProviderDB
 from homeport.provider.deliveries import BREAKER, ProviderDeliveries
+from homeport.testing.fake_ports import FakeGrants, FakeInbox, FakeOnce, FakeSites
+from homeport.testing.webhost import Answer, WebHost
+from homeport.web import outbound
 
 NOW = 1_800_000_000_000
+HOUR = 3600_000
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture
@@ -103,3 +117,57 @@ def test_a_rounds_outcomes_in_one_write(queue: ProviderDeliveries) -> None:
     left = queue.claim(NOW + 2000, 1000, 100, 100)
     assert sorted(d.inbox for d in left) == sorted(inboxes[:3])  # the rest are gone
     assert queue.waiting("alice") == 3
+
+
+def test_the_sender_gives_up_48_hours_after_queueing(
+    queue: ProviderDeliveries, key: rsa.RSAPrivateKey
+) -> None:
+    """Through the real ``Deliverer``: an inbox that keeps answering 503 is retried with
+    backoff, still tried just before the 48 hours are over, and forgotten at the first failure
+    after them; a server that recovers in time gets its delivery. The clock is the ports'
+    (moved by the test), the requests real ones to a loopback server, signed with the site's
+    key."""
+    clock = [NOW]
+    once = FakeOnce()
+    box = delivery.box_public(once.secret(delivery.BOX_PURPOSE))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    grants = FakeGrants()
+    grants.delegate("alice", delivery.SIGN_POWER,
+                    delivery.sign_params(box, "https://a.example/actor#main-key", pem))
+    ports = ProviderPorts(inbox=FakeInbox(), grants=grants, sites=FakeSites(),
+                          clock=lambda: clock[0], fetch_allow_private=True, once=once,
+                          deliveries=queue)
+    with WebHost() as down, WebHost() as later:
+        down.routes["/inbox"] = lambda hit: Answer(503)
+        later.routes["/inbox"] = lambda hit: Answer(503 if clock[0] < NOW + HOUR else 202)
+        queue.enqueue("alice", [down.url + "/inbox", later.url + "/inbox"], b'{"type":"Note"}',
+                      NOW)
+
+        async def rounds() -> list[tuple[int, int, int]]:
+            sender = delivery.Deliverer(ports, rate=1000)
+            sender.session = outbound.Session(outbound.anywhere, timeout=5)
+            seen = []
+            try:
+                for at in (0, 30_000, HOUR + 1, 48 * HOUR - 1, 48 * HOUR + 600_000, 60 * HOUR):
+                    clock[0] = NOW + at
+                    await sender.round()
+                    seen.append((len(down.received("/inbox")),
+                                 len(later.received("/inbox")), queue.waiting("alice")))
+            finally:
+                await sender.session.aclose()
+            return seen
+
+        seen = asyncio.run(rounds())
+    assert seen == [
+        (1, 1, 2),  # both failed: retried in about a minute
+        (1, 1, 2),  # not due yet (backoff)
+        (2, 2, 1),  # an hour on: the second server took it, the first failed again
+        (3, 2, 1),  # a try just inside the 48 hours, failed: kept
+        (4, 2, 0),  # its next try (minutes later, after them) failed: given up
+        (4, 2, 0),  # and never sent again
+    ]
+    (hit, *_) = down.received("/inbox")
+    parsed = httpsig.parse(hit.headers)  # what the server got was signed with the site's key
+    httpsig.verify(parsed, key.public_key(), "POST", down.url + "/inbox", hit.headers,
+                   hit.body, time.time())

@@ -18,7 +18,7 @@ from homeport.interop.ports import InboxItem
 from homeport.interop.registry import home_handlers
 from homeport.members import store
 from homeport.members.model import MemberFields
-from homeport.members.payments import STRIPE_POWER, Checkout
+from homeport.members.payments import STRIPE_POWER, Checkout, PaymentError
 from homeport.members.stripe_processor import StripeProcessor
 from homeport.services import grants, identity
 from homeport.services.context import Context
@@ -211,3 +211,124 @@ async def test_teasers_offer_to_join_paid_tiers(ctx: Context, tmp_path: Path) ->
     assert 'name="back" value="/articles/gold-essay/"' in teaser
     free = (out / "articles/readers-essay/index.html").read_text()
     assert "/_homeport/payments/checkout" not in free
+
+
+async def donate(ctx: Context, fake: FakeStripe, email: str, amount: int) -> str:
+    """A donation paid at the local Stripe: its payment's id."""
+    record = await payments_home.account(ctx)
+    assert record is not None
+    did = identity.load(ctx.settings.data_dir).did
+    url = StripeProcessor(fake.base).checkout_url(record["restricted_key"], Checkout(
+        email, "http://x/done", "http://x/", did, amount=amount, currency="EUR"))
+    assert httpx.post(url).status_code in (200, 303)
+    return str(fake.objects[url.rsplit("/", 1)[1]]["payment_intent"])
+
+
+async def test_donations_are_recorded_once_and_refunds_taken_off(ctx: Context, fake: FakeStripe
+                                                                 ) -> None:
+    """A one-off donation becomes one private record (Stripe's amount, the provider it came
+    through); the same event again, or through another provider, adds nothing; a refund
+    marks it; a donation Stripe does not know is refused and writes nothing."""
+    from homeport.members import donations
+
+    await payments_home.setup(ctx, PROVIDERS)
+    payment = await donate(ctx, fake, "giver@example.com", 750)
+    body = delivered(fake, "checkout.session.completed")
+    result = await payments_home.apply_event(ctx, body, "https://p1.example")
+    assert result == {"outcome": "donation", "amount": 750, "currency": "EUR", "new": True}
+    again = await payments_home.apply_event(ctx, body, "https://p2.example")
+    assert again["new"] is False
+    [gift] = await donations.list_donations(ctx)
+    assert (gift["payment"], gift["amount"], gift["currency"], gift["email"],
+            gift["provider"], gift["refunded_amount"]) == (
+        payment, 750, "EUR", "giver@example.com", "https://p1.example", 0)
+    assert gift["id"] == "d-" + payment
+    assert await store.list_members(ctx) == []  # a donation makes nobody a member
+
+    httpx.post(f"{fake.base}/_test/payment_intents/{payment}/refund")
+    refunded = await payments_home.apply_event(ctx, delivered(fake, "charge.refunded"), "")
+    assert refunded == {"outcome": "refund", "payment": payment, "refunded": 750}
+    [gift] = await donations.list_donations(ctx)
+    assert gift["refunded_amount"] == 750 and isinstance(gift["refunded"], int)
+
+    forged = jsonio.loads(body)
+    forged["id"] = "evt_forged"
+    forged["data"]["object"]["payment_intent"] = "pi_test_madeup"
+    with pytest.raises(PaymentError):
+        await payments_home.apply_event(ctx, jsonio.dumps(forged), "")
+    assert len(await donations.list_donations(ctx)) == 1
+
+
+async def test_a_subscription_ended_at_once_ends_access_then(ctx: Context, fake: FakeStripe
+                                                            ) -> None:
+    """Refund semantics: the creator refunds and cancels at once in Stripe; the member's paid
+    time ends when the subscription ended, not at the end of the period."""
+    from homeport.members.model import entitled_tier
+
+    await payments_home.setup(ctx, PROVIDERS)
+    session = await checkout_paid(ctx, fake, "refunded@example.com")
+    await payments_home.apply_event(ctx, delivered(fake, "checkout.session.completed"), "")
+    sub_id = fake.objects[session]["subscription"]
+    httpx.post(f"{fake.base}/_test/subscriptions/{sub_id}/delete")
+    await payments_home.apply_event(ctx, delivered(fake, "customer.subscription.deleted"), "")
+    member = await store.find_member(ctx, "refunded@example.com")
+    assert member is not None
+    assert member["paid_until"] == fake.objects[sub_id]["ended_at"] * 1000
+    assert entitled_tier(member, ctx.clock() + 1000) == ""  # still a member, not of gold
+
+
+async def test_a_new_price_for_a_tier(ctx: Context, fake: FakeStripe) -> None:
+    """A tier's price changed: a new Stripe price, the old one archived, both still the
+    tier's (its subscriber keeps paying the old one and keeps the tier); Checkout at a
+    provider takes the new one; moving the subscribers, when the owner asks, changes their
+    subscriptions to the newest price."""
+    from homeport.interop.payments import _checkout
+    from homeport.interop.ports import Delegation
+    from homeport.members.model import MemberError
+    from homeport.members.payments import Offer
+
+    await payments_home.setup(ctx, PROVIDERS)
+    session = await checkout_paid(ctx, fake, "early@example.com")
+    await payments_home.apply_event(ctx, delivered(fake, "checkout.session.completed"), "")
+    record = await payments_home.account(ctx)
+    assert record is not None
+    first = record["current"]["gold"]["price"]
+    sub_id = fake.objects[session]["subscription"]
+
+    tier = await store.reprice_tier(ctx, "gold", price="7")
+    assert (tier["amount"], tier["currency"], tier["interval"], tier["subscribers"]) == (
+        700, "EUR", "month", "keep")
+    done = await payments_home.setup(ctx, PROVIDERS)
+    assert done == ["price for tier gold", "old price of tier gold archived",
+                    "delegation for https://p1.example", "delegation for https://p2.example"]
+    record = await payments_home.account(ctx)
+    assert record is not None
+    second = record["current"]["gold"]["price"]
+    assert second != first and record["prices"] == {first: "gold", second: "gold"}
+    assert fake.objects[first]["active"] is False and fake.objects[second]["unit_amount"] == 700
+    assert fake.objects[sub_id]["items"]["data"][0]["price"]["id"] == first  # kept
+    params = next(g["params"] for g in await grants.list_grants(ctx)
+                  if g["power"] == STRIPE_POWER and g.get("revoked") is None)
+    assert params["current"] == {"gold": second} and params["prices"][first] == "gold"
+    found = Delegation("g", "alice", STRIPE_POWER, params)
+    offer = Offer(params["site"], params["prices"])
+    wanted = _checkout({"tier": "gold"}, offer, found, "https://ada.p1.example")
+    assert wanted.price == second
+    assert await payments_home.setup(ctx, PROVIDERS) == []  # nothing new: nothing done
+
+    # the owner moves the subscribers this time
+    await store.reprice_tier(ctx, "gold", price="9", interval="year", move_subscribers=True)
+    done = await payments_home.setup(ctx, PROVIDERS)
+    assert "1 subscriptions of tier gold moved to its new price" in done
+    record = await payments_home.account(ctx)
+    assert record is not None and record["moving"] == []
+    third = record["current"]["gold"]["price"]
+    assert fake.objects[sub_id]["items"]["data"][0]["price"]["id"] == third
+    assert fake.objects[third]["recurring"]["interval"] == "year"
+    await payments_home.apply_event(ctx, delivered(fake, "customer.subscription.updated"), "")
+    member = await store.find_member(ctx, "early@example.com")
+    assert member is not None and (member["tier"], member["status"]) == ("gold", "paid")
+
+    for tier_id, price in (("readers", "3"), ("gold", "0"), ("gold", "x"), ("nope", "3")):
+        with pytest.raises(MemberError):
+            await store.reprice_tier(ctx, tier_id, price=price)

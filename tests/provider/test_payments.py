@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from homeport.crypto.delegations import sign_delegation
-from homeport.interop.payments import STRIPE_EVENT, email_hash
+from homeport.interop.members.gate import HASHED, member_tier
+from homeport.interop.payments import STRIPE_EVENT, member_hash
 from homeport.interop.ports import PaidAccess, Payments
 from homeport.members.payments import STRIPE_POWER
 from homeport.members.stripe_processor import StripeProcessor
@@ -66,6 +67,11 @@ def shop(fake: FakeStripe, monkeypatch: pytest.MonkeyPatch, engine: str,
     fake.objects.pop(endpoint, None)
 
 
+def hashed(shop: dict[str, Any], email: str) -> str:
+    """How this provider keys a payer of Alice's: the hash her entitlements use."""
+    return member_hash(shop["home"].did, email)
+
+
 def now() -> int:
     return int(time.time() * 1000)
 
@@ -108,7 +114,7 @@ def test_paying_lets_the_member_in_at_once_and_tells_the_home(
     assert {d.event["type"] for d in sent} == {"customer.subscription.created",
                                                 "checkout.session.completed"}
     assert all(d.status == 200 for d in sent), [(d.status, d.error) for d in sent]
-    granted = payments(world).paid("alice", email_hash(MEMBER), now())
+    granted = payments(world).paid("alice", hashed(shop, MEMBER), now())
     assert granted is not None and granted.tier == "gold"
     sub = fake.objects[fake.objects[session]["subscription"]]
     assert granted.until == sub["items"]["data"][0]["current_period_end"] * 1000
@@ -118,19 +124,25 @@ def test_paying_lets_the_member_in_at_once_and_tells_the_home(
     members = world.app.server.config.app.state.ports.members
     assert members.entitlement("alice", MEMBER.lower()) == "gold"
     assert members.entitlement("alice", "stranger@example.com") is None
+    # so does a member signed in by passkey, whom the provider knows by the hash alone
+    ports = world.app.server.config.app.state.ports
+    assert member_tier(ports, "alice", HASHED + hashed(shop, MEMBER)) == "gold"
+    assert member_tier(ports, "alice", HASHED + hashed(shop, "stranger@example.com")) is None
     # a publish well after the payment carries the home's word, which is final (here: the
     # home has not made them a member, say a refund it saw that the provider did not)
     later = ProviderMembers(members.site, now, payments=payments(world),
-                            published=lambda tenant: granted.event_created + GRACE + 1)
+                            published=lambda tenant: granted.event_created + GRACE + 1,
+                            did_of=lambda tenant: shop["home"].did)
     assert later.entitlement("alice", MEMBER) is None
+    assert later.entitlement_of("alice", hashed(shop, MEMBER)) is None
     # the thank-you page is served on the site's host
     assert world.get(HOST, "/_homeport/payments/done?session=" + session).status_code == 200
 
     # a cancellation keeps access to the end of the period paid for
     assert httpx.post(f"{fake.base}/_test/subscriptions/{sub['id']}/cancel").status_code == 200
-    kept = payments(world).paid("alice", email_hash(MEMBER), now())
+    kept = payments(world).paid("alice", hashed(shop, MEMBER), now())
     assert kept is not None and kept.until == granted.until
-    assert payments(world).paid("alice", email_hash(MEMBER), granted.until + 1) is None
+    assert payments(world).paid("alice", hashed(shop, MEMBER), granted.until + 1) is None
 
 
 def test_forged_stale_and_replayed_events_grant_nothing(
@@ -157,7 +169,7 @@ def test_forged_stale_and_replayed_events_grant_nothing(
     assert post(forged, other).status_code == 400  # signed for another endpoint
     stale = sign(forged, shop["secret"], int(time.time()) - 3600)
     assert post(forged, stale).status_code == 400  # signed an hour ago
-    assert payments(world).paid("alice", email_hash("thief@example.com"), now()) is None
+    assert payments(world).paid("alice", hashed(shop, "thief@example.com"), now()) is None
     # the same delivery again (a replay within the tolerance): nothing new
     again = httpx.post(f"{fake.base}/_test/deliveries/{n}/resend").json()
     assert again["status"] == 200
@@ -187,7 +199,7 @@ def test_other_products_on_the_account_are_ignored(
     fake.pay(session["id"])
     fake.deliver()
     assert all(d.status == 200 for d in fake.deliveries[before:])
-    assert payments(world).paid("alice", email_hash("other@example.com"), now()) is None
+    assert payments(world).paid("alice", hashed(shop, "other@example.com"), now()) is None
     assert STRIPE_EVENT not in inbox_kinds(world)
     # even with this site's name in the metadata, a price not of this site counts for nothing
     session2 = dict(session, id="cs_test_forged_meta", status="open",
@@ -195,14 +207,14 @@ def test_other_products_on_the_account_are_ignored(
     fake.objects[session2["id"]] = session2
     fake.pay(session2["id"])
     fake.deliver()
-    assert payments(world).paid("alice", email_hash("other@example.com"), now()) is None
+    assert payments(world).paid("alice", hashed(shop, "other@example.com"), now()) is None
 
 
 def test_events_out_of_order_keep_the_latest(shop: dict[str, Any]) -> None:
     port = payments(shop["world"])
-    late = PaidAccess("alice", "sub_1", email_hash(MEMBER), "cus_1", "gold", now() + 60 * DAY,
+    late = PaidAccess("alice", "sub_1", hashed(shop, MEMBER), "cus_1", "gold", now() + 60 * DAY,
                       2_000)
-    early = PaidAccess("alice", "sub_1", email_hash(MEMBER), "cus_1", "gold", now() + 30 * DAY,
+    early = PaidAccess("alice", "sub_1", hashed(shop, MEMBER), "cus_1", "gold", now() + 30 * DAY,
                        1_000)
     assert port.record(late)
     assert not port.record(early)
@@ -250,6 +262,11 @@ def test_done_page_and_the_billing_portal(shop: dict[str, Any], fake: FakeStripe
         fake.base + "/portal/bps_test_")
     customer = fake.objects[answer.headers["location"].rsplit("/", 1)[1]]["customer"]
     assert fake.objects[customer]["email"] == MEMBER
+    keyed = tokens.make_session(once, HOST, HASHED + hashed(shop, MEMBER), now())
+    by_passkey = world.client.post(portal, headers={
+        "Host": HOST, "Cookie": f"{tokens.COOKIE}={keyed}"})
+    assert by_passkey.status_code == 303
+    assert fake.objects[by_passkey.headers["location"].rsplit("/", 1)[1]]["customer"] == customer
     stranger = tokens.make_session(once, HOST, "nobody@example.com", now())
     refused = world.client.post(portal, headers={
         "Host": HOST, "Cookie": f"{tokens.COOKIE}={stranger}"})

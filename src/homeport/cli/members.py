@@ -1,4 +1,4 @@
-"""``homeport tiers add|list`` and ``homeport members add|list|remove|export|import``: who the
+"""``homeport tiers add|price|list`` and ``homeport members add|list|remove|export|import``: who the
 site's members are, kept as private records at home (``homeport.members``). Like ``homeport
 add``, each command opens the home's store, so it works beside a running ``homeport serve``,
 whose auto-publish then hands providers the new entitlements."""
@@ -76,6 +76,44 @@ def tiers_add(
         typer.echo(jsonio.dumps_text(tier))
         return
     typer.echo(f"Added tier {tier['id']} ({_price(tier)}).")
+
+
+@tiers_app.command("price")
+def tiers_price(
+    ctx: typer.Context,
+    tier: Annotated[str, typer.Argument(help="The paid tier's id, e.g. supporters.")],
+    price: Annotated[str, typer.Option(help="The new price per interval, e.g. 6 or 5.99.")],
+    currency: Annotated[str | None, typer.Option(help="A new currency (default: kept).")] = None,
+    interval: Annotated[Interval | None, typer.Option(help="A new interval (default: kept)."
+                                                      )] = None,
+    move_subscribers: Annotated[bool, typer.Option(
+        "--move-subscribers", help="Move those paying the old price to the new one from "
+        "their next renewal (by default they keep the old price).")] = False,
+    data: DataOption = None,
+) -> None:
+    """Change a paid tier's price: a new price at the payment processor, the old one archived."""
+    from homeport.interop import payments_home
+    from homeport.members import store
+    from homeport.members.payments import PaymentError
+
+    async def work(context: Context) -> tuple[dict[str, Any], list[str], str]:
+        found = await store.reprice_tier(
+            context, tier, price=price, currency=currency,
+            interval=interval.value if interval else None, move_subscribers=move_subscribers)
+        if await payments_home.account(context) is None:
+            return found, [], ""
+        try:
+            return found, await payments_home.setup_and_push(context), ""
+        except PaymentError as exc:
+            return found, [], str(exc)
+
+    found, done, error = run(ctx, data, work)
+    typer.echo(f"Tier {found['id']} is now {_price(found)}.")
+    if done:
+        typer.echo(f"Made at Stripe: {', '.join(done)}.")
+    if error:
+        typer.echo(f"Stripe did not take it yet (tried again after each publish): {error}",
+                   err=True)
 
 
 @tiers_app.command("list")

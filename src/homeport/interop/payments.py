@@ -17,7 +17,6 @@ site's prices):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -31,6 +30,8 @@ from starlette.routing import BaseRoute, Route
 
 from homeport.interop.hosting import ports_of, tenant_of
 from homeport.interop.ports import Delegation, Handler, InboxFull, PaidAccess, ProviderPorts
+from homeport.members.entitlements import address_hash
+from homeport.members.model import MemberError
 from homeport.members.payments import (
     STRIPE_POWER,
     Checkout,
@@ -59,9 +60,12 @@ REPLAY_MS = 3 * 86_400_000
 MIN_DONATION, MAX_DONATION = 100, 1_000_000
 
 
-def email_hash(email: str) -> str:
-    """How a provider keeps a payer's address: SHA-256 of it trimmed and lower-case."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def member_hash(did: str, email: str) -> str:
+    """How a provider keeps a payer's address: the keyed hash the site's entitlements use
+    (``members/entitlements.py``), so a member signed in by passkey, whom the provider knows
+    only by that hash, finds their payment as one signed in by link does. ``MemberError`` for
+    what is not an address."""
+    return address_hash(did, email)
 
 
 def _refuse(status: int, error: str, message: str) -> JSONResponse:
@@ -111,7 +115,8 @@ async def webhook(request: Request) -> Response:
     if outcome.kind == "ignored":
         return JSONResponse({"received": True, "ignored": outcome.reason})
     try:
-        granted = await anyio.to_thread.run_sync(_grant, ports, tenant.name, found, outcome)
+        granted = await anyio.to_thread.run_sync(_grant, ports, tenant.name, tenant.did, found,
+                                               outcome)
     except PaymentError as exc:
         log.warning("payment event %s for %s not applied: %s", outcome.event, tenant.name, exc)
         granted = None
@@ -129,7 +134,7 @@ async def webhook(request: Request) -> Response:
     return JSONResponse(answer)
 
 
-def _grant(ports: ProviderPorts, tenant: str, found: Delegation, outcome: Outcome
+def _grant(ports: ProviderPorts, tenant: str, did: str, found: Delegation, outcome: Outcome
            ) -> PaidAccess | None:
     """Let a payer in at once: the subscription as Stripe has it now (read with the
     restricted key when the event did not carry it), for this site's prices only."""
@@ -146,12 +151,14 @@ def _grant(ports: ProviderPorts, tenant: str, found: Delegation, outcome: Outcom
             return None
     known = ports.payments.by_subscription(tenant, access.subscription)
     email = outcome.email
-    hashed = email_hash(email) if email else (known.email_hash if known else "")
-    if not hashed:
+    if not email and known is None:
         email = processor.customer_email(key, access.customer)
         if not email:
             raise PaymentError("the customer has no address")
-        hashed = email_hash(email)
+    try:
+        hashed = member_hash(did, email) if email else (known.email_hash if known else "")
+    except MemberError as exc:
+        raise PaymentError(f"the payer's address: {exc}") from None
     paid = PaidAccess(tenant, access.subscription, hashed, access.customer, access.tier,
                       access.until, outcome.created)
     return paid if ports.payments.record(paid) else None
@@ -195,7 +202,11 @@ def _checkout(form: Mapping[str, str], offer: Offer, found: Delegation, origin: 
     cancel = origin + back
     tier = form.get("tier", "").strip()
     if tier:
+        current = found.params.get("current")
+        chosen = current.get(tier) if isinstance(current, Mapping) else None
         prices = [price for price, name in offer.prices.items() if name == tier]
+        if isinstance(chosen, str) and offer.prices.get(chosen) == tier:
+            prices = [chosen]  # the tier's price now (older ones are archived at Stripe)
         if not prices:
             raise PaymentError(f"{tier!r} is not a paid tier of this site")
         return Checkout(email, done, cancel, offer.site, price=prices[0], tier=tier)
@@ -231,6 +242,7 @@ async def portal(request: Request) -> Response:
     """A signed-in member to Stripe's Billing Portal, to change or cancel their subscription
     (their customer: the one this provider saw pay, else Stripe's for their address)."""
     from homeport.interop.members import tokens
+    from homeport.interop.members.gate import HASHED
     from homeport.interop.members.signin import host_of, origin_of
 
     if request.method != "POST":
@@ -249,10 +261,13 @@ async def portal(request: Request) -> Response:
     stripe = _processor(ports)
 
     def customer() -> str:
-        assert ports.payments is not None
-        paid = ports.payments.paid(tenant.name, email_hash(claim.email), ports.clock())
-        return paid.customer if paid is not None else stripe.customer_for_email(key,
-                                                                                claim.email)
+        assert ports.payments is not None and tenant is not None
+        who = claim.email
+        hashed = who[len(HASHED):] if who.startswith(HASHED) else member_hash(tenant.did, who)
+        paid = ports.payments.paid(tenant.name, hashed, ports.clock())
+        if paid is not None or who.startswith(HASHED):
+            return paid.customer if paid is not None else ""  # no address to ask Stripe about
+        return stripe.customer_for_email(key, who)
 
     try:
         who = await anyio.to_thread.run_sync(customer)
@@ -280,5 +295,5 @@ def home_handlers() -> dict[str, Handler]:
     return {STRIPE_EVENT: stripe_event}
 
 
-__all__ = ["CHECKOUT", "STRIPE_EVENT", "WEBHOOK", "email_hash", "home_handlers",
+__all__ = ["CHECKOUT", "STRIPE_EVENT", "WEBHOOK", "home_handlers", "member_hash",
            "provider_routes"]

@@ -24,10 +24,14 @@ from typing import Any, TypeVar
 from homeport import jsonio
 from homeport.core.errors import InvalidParameters
 from homeport.interop.ports import InboxItem
-from homeport.members import store
-from homeport.members.model import MemberFields
+from homeport.members import donations, store
+from homeport.members.model import MemberError, MemberFields
 from homeport.members.payments import (
+    DONATION,
+    KIND,
+    SITE,
     STRIPE_POWER,
+    Donation,
     Offer,
     PaymentError,
     classify,
@@ -98,10 +102,14 @@ async def connect(ctx: Context, secret_key: str, restricted_key: str,
                                 "Customers and Subscriptions)")
     if len(currency) != 3 or not currency.isalpha():
         raise PaymentSetupError("the currency is a three-letter code like EUR")
-    try:
-        await asyncio.to_thread(processor(ctx).check_key, secret_key)
-    except PaymentError as exc:
-        raise PaymentSetupError(str(exc)) from None
+    if ("_test_" in secret_key) != ("_test_" in restricted_key):
+        raise PaymentSetupError("both keys are test keys (…_test_…) or both live keys")
+    stripe = processor(ctx)
+    for key, which in ((secret_key, "secret"), (restricted_key, "restricted")):
+        try:
+            await asyncio.to_thread(stripe.check_key, key)
+        except PaymentError as exc:
+            raise PaymentSetupError(f"the {which} key: {exc}") from None
     existing = await account(ctx)
     record: JSONObject = dict(existing or {"id": STRIPE, "prices": {}, "endpoints": {},
                                            "delegations": {}})
@@ -113,6 +121,8 @@ async def connect(ctx: Context, secret_key: str, restricted_key: str,
 def _params(record: Mapping[str, Any], endpoint: Mapping[str, Any], did: str) -> dict[str, Any]:
     return {"key": record["restricted_key"], "webhook_secret": endpoint["secret"],
             "prices": dict(record.get("prices") or {}), "site": did, "donations": True,
+            "current": {tier: str(held["price"]) for tier, held in
+                        (record.get("current") or {}).items()},
             "currency": record.get("currency") or "EUR"}
 
 
@@ -126,13 +136,13 @@ async def setup(ctx: Context, providers: Sequence[Mapping[str, Any]]) -> list[st
     did = identity.load(ctx.settings.data_dir).did
     stripe = processor(ctx)
     done: list[str] = []
-    prices: dict[str, str] = dict(record.get("prices") or {})
-    for tier in await store.list_tiers(ctx):
-        if int(tier.get("amount") or 0) and str(tier["id"]) not in prices.values():
-            price = await asyncio.to_thread(stripe.tier_price, record["secret_key"], did, tier)
-            prices[price] = str(tier["id"])
-            done.append(f"price for tier {tier['id']}")
-    record["prices"] = prices
+    try:
+        await _prices(stripe, str(record["secret_key"]), did, record,
+                      await store.list_tiers(ctx), done)
+    finally:  # what Stripe made is kept even when a later step fails
+        if record != existing:
+            existing = await _save(ctx, record, existing)
+            record = dict(existing)
     endpoints: dict[str, Any] = dict(record.get("endpoints") or {})
     delegations: dict[str, Any] = dict(record.get("delegations") or {})
     for entry in providers:
@@ -161,6 +171,59 @@ async def setup(ctx: Context, providers: Sequence[Mapping[str, Any]]) -> list[st
     if record != {k: v for k, v in existing.items()}:
         await _save(ctx, record, existing)
     return done
+
+
+async def _prices(stripe: StripeProcessor, key: str, did: str, record: dict[str, Any],
+                  tiers: Sequence[Mapping[str, Any]], done: list[str]) -> None:
+    """A Stripe price for each paid tier at its current price. A tier whose price changed
+    gets a new one and the old is archived (nobody new can take it). Its subscribers keep
+    paying the old price, which still gives the tier (``prices`` keeps every price ever made),
+    unless the owner chose to move them (tier ``subscribers: move``): their subscriptions
+    then change to the new price from their next renewal, without proration."""
+    prices: dict[str, str] = dict(record.get("prices") or {})
+    current: dict[str, Any] = dict(record.get("current") or {})
+    moving: list[str] = list(record.get("moving") or [])
+
+    def keep() -> None:
+        record.update(prices=dict(prices), current=dict(current), moving=list(moving))
+
+    for tier in tiers:
+        tid = str(tier["id"])
+        if not int(tier.get("amount") or 0):
+            continue
+        wanted = {"amount": int(tier["amount"]), "currency": str(tier["currency"]).upper(),
+                  "interval": str(tier["interval"])}
+        held = current.get(tid)
+        older = [price for price, name in prices.items() if name == tid]
+        if held is None and older:  # made before prices were remembered: Stripe knows
+            found = await asyncio.to_thread(stripe.price, key, older[-1])
+            held = {"price": older[-1], "amount": found.get("unit_amount"),
+                    "currency": str(found.get("currency") or "").upper(),
+                    "interval": (found.get("recurring") or {}).get("interval")}
+        if held is not None and all(held.get(k) == v for k, v in wanted.items()):
+            current[tid] = held
+            continue
+        price = await asyncio.to_thread(stripe.tier_price, key, did, tier)
+        prices[price] = tid
+        current[tid] = {"price": price, **wanted}
+        done.append(f"price for tier {tid}")
+        if held is not None:
+            await asyncio.to_thread(stripe.archive_price, key, str(held["price"]))
+            done.append(f"old price of tier {tid} archived")
+            if tier.get("subscribers") == "move" and tid not in moving:
+                moving.append(tid)
+        keep()
+    for tid in list(moving):
+        new = str((current.get(tid) or {}).get("price") or "")
+        moved = 0
+        for old in [price for price, name in prices.items() if name == tid and price != new]:
+            for sub, item in await asyncio.to_thread(stripe.subscriptions_on, key, old):
+                await asyncio.to_thread(stripe.move_subscription, key, sub, item, new)
+                moved += 1
+        moving.remove(tid)
+        done.append(f"{moved} subscriptions of tier {tid} moved to its new price")
+        keep()
+    keep()
 
 
 async def _grant(ctx: Context, grant_id: Any) -> JSONObject | None:
@@ -216,9 +279,14 @@ async def apply_event(ctx: Context, body: bytes, provider: str) -> dict[str, Any
         outcome = classify(event, offer)
     except PaymentError as exc:
         raise PaymentSetupError(str(exc)) from None
+    stripe, key = processor(ctx), str(record["secret_key"])
+    if outcome.kind == "donation" and outcome.donation is not None:
+        return await _donation(ctx, stripe, key, did, outcome.donation, outcome.created,
+                               provider)
+    if outcome.kind == "refund":
+        return await _refund(ctx, stripe, key, outcome.charge)
     if outcome.kind != "access":
         return {"outcome": outcome.kind, "reason": outcome.reason}
-    stripe, key = processor(ctx), str(record["secret_key"])
     # Stripe's answer now, not the event's copy: the home is the final word
     sub = await asyncio.to_thread(stripe.subscription, key,
                                   outcome.subscription or (outcome.access.subscription
@@ -245,6 +313,50 @@ async def apply_event(ctx: Context, body: bytes, provider: str) -> dict[str, Any
             changes = {}  # a complimentary member stays so; the payment is only noted
         await store.update_member(ctx, email, {**changes, "payments": payments})
     return {"outcome": "access", "email": email, "tier": access.tier, "until": access.until}
+
+
+async def _donation(ctx: Context, stripe: StripeProcessor, key: str, did: str,
+                    seen: Donation, created: int, provider: str) -> dict[str, Any]:
+    """Record a one-off donation as Stripe has it (paid, this site's), once."""
+    if not seen.payment:
+        raise PaymentSetupError("the donation names no payment")
+    paid = await asyncio.to_thread(stripe.payment, key, seen.payment)
+    meta = paid.get("metadata")
+    if not isinstance(meta, Mapping) or meta.get(SITE) != did or meta.get(KIND) != DONATION:
+        return {"outcome": "ignored", "reason": "not a donation to this site"}
+    if paid.get("status") != "succeeded":
+        return {"outcome": "ignored", "reason": "the payment did not go through"}
+    try:
+        kept, new = await donations.record(ctx, {
+            "payment": seen.payment, "processor": "stripe", "amount": paid.get("amount"),
+            "currency": paid.get("currency"), "email": seen.email,
+            "customer": seen.customer or str(paid.get("customer") or ""),
+            "provider": provider or None, "created": created or None})
+    except MemberError as exc:
+        raise PaymentSetupError(str(exc)) from None
+    return {"outcome": "donation", "amount": kept["amount"], "currency": kept["currency"],
+            "new": new}
+
+
+async def _refund(ctx: Context, stripe: StripeProcessor, key: str, charge_id: str
+                  ) -> dict[str, Any]:
+    """A refund gives back a donation (it leaves the revenue). A refund of a subscription's
+    payment changes nothing by itself: access follows the subscription, which the creator
+    ends at once in Stripe when they refund (``docs/members.md``, "Refunds")."""
+    if not charge_id:
+        raise PaymentSetupError("the refund names no charge")
+    charge = await asyncio.to_thread(stripe.charge, key, charge_id)
+    refunded = charge.get("amount_refunded")
+    payment = str(charge.get("payment_intent") or "")
+    if not isinstance(refunded, int) or refunded <= 0 or not payment:
+        return {"outcome": "ignored", "reason": "Stripe shows no refund"}
+    try:
+        found = await donations.mark_refunded(ctx, payment, refunded, ctx.clock())
+    except MemberError as exc:
+        raise PaymentSetupError(str(exc)) from None
+    if found is None:
+        return {"outcome": "ignored", "reason": "not a donation recorded here"}
+    return {"outcome": "refund", "payment": payment, "refunded": refunded}
 
 
 __all__ = ["COLLECTION_NAME", "PaymentSetupError", "account", "apply_event", "connect",

@@ -358,7 +358,9 @@ class PaidAccess:
     tenant: str
     subscription: str
     email_hash: str
-    """SHA-256 (hex) of the payer's address, lower-case: the provider keeps no address."""
+    """The keyed hash of the payer's address the site's entitlements use
+    (``members/entitlements.py``): the provider keeps no address, and a member signed in by
+    passkey (known by that hash only) finds their payment too."""
     customer: str
     """The processor's customer id: for its billing portal."""
     tier: str

@@ -117,6 +117,24 @@ def normal_email(email: str) -> str:
     return text
 
 
+def repriced(tier: Mapping[str, Any], *, price: str | float | int | None,
+             currency: str | None, interval: str | None, move_subscribers: bool
+             ) -> dict[str, Any]:
+    """``tier`` at a new price (checked like a new tier; its id, content key and benefits
+    kept). ``subscribers`` records the owner's choice for those paying the old price:
+    ``keep`` it (the default) or ``move`` to the new one at their next renewal."""
+    if not tier.get("amount") or not price_minor(price):
+        raise MemberError("only a paid tier's price changes, to another price above 0 (a free "
+                          "tier stays free and a paid one paid: add a tier instead)")
+    fresh = new_tier(str(tier["name"]), price=price,
+                     currency=currency or tier.get("currency"),
+                     interval=interval or tier.get("interval"),
+                     benefits=tier.get("benefits") or (), tier_id=str(tier["id"]),
+                     key=str(tier["key"]), now=int(tier.get("created") or 0))
+    return {**tier, **{k: fresh[k] for k in ("amount", "currency", "interval")},
+            "subscribers": "move" if move_subscribers else "keep"}
+
+
 def member_id(email: str) -> str:
     """A member's record id, from their address: adding the same address twice finds the
     same record (the record is sealed, so the id tells the provider nothing it could use)."""

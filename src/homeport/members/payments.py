@@ -89,6 +89,10 @@ class Outcome:
     access: Access | None = None
     donation: Donation | None = None
     reason: str = ""
+    payment: str = ""
+    """A refund's payment (``pi_…``): which donation it gives back."""
+    charge: str = ""
+    """A refund's charge (``ch_…``): the home reads it again before believing it."""
 
 
 def _id(value: Any) -> str:
@@ -119,6 +123,9 @@ def subscription_access(sub: Mapping[str, Any], offer: Offer) -> Access | None:
             continue
         status = str(sub.get("status") or "")
         until = 0 if status in NO_ACCESS else _ms(item.get("current_period_end"))
+        ended = _ms(sub.get("ended_at")) if status == "canceled" else 0
+        if ended:
+            until = min(until, ended)  # ended at once (with a refund, say): access ends then
         renews = status in ("active", "trialing", "past_due") and not sub.get(
             "cancel_at_period_end")
         return Access(_id(sub.get("id")), _id(sub.get("customer")), tier, until, renews,
@@ -168,7 +175,8 @@ def classify(event: Mapping[str, Any], offer: Offer) -> Outcome:
     if kind == "charge.refunded":
         if not ours:
             return ignored("a refund of another site's payment")
-        return Outcome("refund", event_id, created, customer=_id(obj.get("customer")))
+        return Outcome("refund", event_id, created, customer=_id(obj.get("customer")),
+                       payment=_id(obj.get("payment_intent")), charge=_id(obj.get("id")))
     return ignored(f"{kind or 'an event'} does not concern memberships")
 
 

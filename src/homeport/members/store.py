@@ -9,7 +9,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from homeport.core.errors import ObjectNotFound
-from homeport.members.model import MemberError, MemberFields, member_id, new_member, new_tier
+from homeport.members.model import (
+    MemberError,
+    MemberFields,
+    member_id,
+    new_member,
+    new_tier,
+    repriced,
+)
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
 from homeport.services.grants import SYSTEM_BUCKET
@@ -80,6 +87,30 @@ async def add_tier(
             raise MemberError(f"a home holds at most {MAX_TIERS} tiers")
         written = await writes.save(ctx, OWNER, RECORD, TIERS, record["id"], record, None,
                                     existing=None, replace_permissions=False)
+    return written.obj
+
+
+async def reprice_tier(
+    ctx: Context,
+    tier_id: str,
+    *,
+    price: str | float | int | None,
+    currency: str | None = None,
+    interval: str | None = None,
+    move_subscribers: bool = False,
+) -> JSONObject:
+    """A tier's new price. The payment processor gets a new price for it at the next set-up
+    (after the next publish, or at once from the GUI and CLI); the old one is archived."""
+    await ensure(ctx)
+    async with unit_of_work(ctx):
+        existing = await find_object(ctx, RECORD, TIERS, tier_id)
+        if existing is None:
+            raise MemberError(f"there is no tier {tier_id!r}")
+        record = repriced(existing, price=price, currency=currency, interval=interval,
+                          move_subscribers=move_subscribers)
+        body = {k: v for k, v in record.items() if k != "last_modified"}
+        written = await writes.save(ctx, OWNER, RECORD, TIERS, tier_id, body, None,
+                                    existing=existing, replace_permissions=False)
     return written.obj
 
 

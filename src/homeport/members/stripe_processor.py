@@ -120,6 +120,18 @@ class StripeProcessor:
                            lambda: self.client(key).v1.customers.retrieve(customer_id))
         return str(found.get("email") or "")
 
+    def payment(self, key: str, payment_id: str) -> Mapping[str, Any]:
+        """A payment (PaymentIntent) as Stripe has it now: a donation is recorded from this."""
+        found: Mapping[str, Any] = self._call(
+            "read the payment", lambda: self.client(key).v1.payment_intents.retrieve(payment_id))
+        return found
+
+    def charge(self, key: str, charge_id: str) -> Mapping[str, Any]:
+        """A charge as Stripe has it now: how much of it was refunded."""
+        found: Mapping[str, Any] = self._call(
+            "read the charge", lambda: self.client(key).v1.charges.retrieve(charge_id))
+        return found
+
     def customer_for_email(self, key: str, email: str) -> str:
         """The newest customer with this address, or ``""``."""
         found = self._call("find the customer", lambda: self.client(key).v1.customers.list(
@@ -145,6 +157,40 @@ class StripeProcessor:
             "unit_amount": int(tier["amount"]), "recurring": {"interval": tier["interval"]},
             "metadata": meta}))
         return str(price["id"])
+
+    def price(self, key: str, price_id: str) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = self._call(
+            "read the price", lambda: self.client(key).v1.prices.retrieve(price_id))
+        return found
+
+    def archive_price(self, key: str, price_id: str) -> None:
+        """No new Checkout can use the price; subscriptions on it go on."""
+        self._call("archive the price", lambda: self.client(key).v1.prices.update(
+            price_id, params={"active": False}))
+
+    def subscriptions_on(self, key: str, price_id: str) -> list[tuple[str, str]]:
+        """The live subscriptions paying ``price_id``: (subscription, its item on that
+        price), every page."""
+        def read() -> list[tuple[str, str]]:
+            found = self.client(key).v1.subscriptions.list(
+                params={"price": price_id, "limit": 100})
+            rows = []
+            for sub in found.auto_paging_iter():
+                if sub["status"] in ("canceled", "incomplete_expired"):
+                    continue
+                for item in sub["items"]["data"]:
+                    if item["price"]["id"] == price_id:
+                        rows.append((str(sub["id"]), str(item["id"])))
+            return rows
+
+        found: list[tuple[str, str]] = self._call("list the subscriptions", read)
+        return found
+
+    def move_subscription(self, key: str, subscription: str, item: str, price: str) -> None:
+        """The subscription pays ``price`` from its next renewal (no proration now)."""
+        self._call("change the subscription's price", lambda: self.client(
+            key).v1.subscriptions.update(subscription, params={
+                "items": [{"id": item, "price": price}], "proration_behavior": "none"}))
 
     def webhook_endpoint(self, key: str, site: str, url: str,
                          events: Sequence[str] = EVENTS) -> tuple[str, str]:

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from homeport import jsonio
-from homeport.interop.payments import email_hash
+from homeport.interop.payments import member_hash
 from homeport.interop.ports import Payments
 from homeport.members import entitlements
+from homeport.members.model import MemberError
 from homeport.provider.db import ProviderDB
 from homeport.provider.serve import SiteServer
 
@@ -72,6 +73,7 @@ class ProviderMembers:
         payments: Payments | None = None,
         published: Callable[[str], int | None] | None = None,
         pending: PendingPasskeys | None = None,
+        did_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.site = site
         self.pending = pending
@@ -79,6 +81,8 @@ class ProviderMembers:
         self.payments = payments
         self.published = published
         """The time (ms) of a tenant's last publish here, or None."""
+        self.did_of = did_of
+        """A tenant's identity, or None (the entitlements name it too, once published)."""
         self.keep = keep
         self._docs: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -119,19 +123,39 @@ class ProviderMembers:
         return doc
 
     def entitlement(self, tenant: str, email: str) -> str | None:
-        found = entitlements.lookup(self._document(tenant), email, self.clock())
+        doc = self._document(tenant)
+        found = entitlements.lookup(doc, email, self.clock())
         if found or self.payments is None:
             return found  # a tier in force at home: no need to look further
-        paid = self.payments.paid(tenant, email_hash(email), self.clock())
+        did = doc.get("did") if isinstance(doc.get("did"), str) else None
+        did = did or (self.did_of(tenant) if self.did_of is not None else None)
+        if not did:
+            return found
+        try:
+            hashed = member_hash(did, email)
+        except MemberError:
+            return found
+        return self._paid(tenant, hashed, found)
+
+    def entitlement_of(self, tenant: str, address_hash: str) -> str | None:
+        """A member signed in by passkey gets what they paid for here at once, like one
+        signed in by link: the payment row is keyed by the same hash."""
+        found = entitlements.lookup_hash(self._document(tenant), address_hash, self.clock())
+        if found or self.payments is None:
+            return found
+        return self._paid(tenant, address_hash, found)
+
+    def _paid(self, tenant: str, hashed: str, found: str | None) -> str | None:
+        """The tier this provider saw ``hashed`` pay for, unless a publish since carries the
+        home's word on it (``GRACE``); else ``found``."""
+        assert self.payments is not None
+        paid = self.payments.paid(tenant, hashed, self.clock())
         if paid is None:
             return found
         last = self.published(tenant) if self.published is not None else None
         if last is not None and last > paid.event_created + GRACE:
             return found
         return paid.tier
-
-    def entitlement_of(self, tenant: str, address_hash: str) -> str | None:
-        return entitlements.lookup_hash(self._document(tenant), address_hash, self.clock())
 
     def passkey(self, tenant: str, credential_id: str) -> tuple[str, str, str] | None:
         found = entitlements.passkey(self._document(tenant), credential_id)

@@ -77,6 +77,14 @@ def _published(db: ProviderDB) -> Callable[[str], int | None]:
     return last_publish
 
 
+def _did_of(db: ProviderDB) -> Callable[[str], str | None]:
+    def did_of(tenant: str) -> str | None:
+        found = db.tenant(tenant)
+        return None if found is None else found.did
+
+    return did_of
+
+
 def make_ports(
     settings: Settings, db: ProviderDB, site: SiteServer, clock: Callable[[], int]
 ) -> ProviderPorts:
@@ -95,7 +103,7 @@ def make_ports(
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
         members=ProviderMembers(site, clock, payments=payments, published=_published(db),
-                                pending=PendingPasskeys(db)),
+                                pending=PendingPasskeys(db), did_of=_did_of(db)),
         smtp_url=settings.smtp_url,
         payments=payments,
         stripe_api_base=settings.stripe_api_base,

@@ -12,7 +12,7 @@ Portal, reading customers and subscriptions; anything else answers 403 ``permiss
 
 What a person does at Stripe's hosted pages, and what time does, are test controls outside
 ``/v1``: ``GET /pay/<session>`` (a page with a Pay button) and ``POST /pay/<session>`` complete a
-Checkout session; ``POST /_test/subscriptions/<id>/cancel`` (at period end), ``/delete``,
+Checkout session; ``POST /_test/subscriptions/<id>/cancel`` (at period end), ``/delete`` (at once),
 ``/renew``; ``POST /_test/payment_intents/<id>/refund``; ``GET /_test/deliveries`` lists what
 was sent and how each endpoint answered; ``POST /_test/deliveries/<n>/resend`` sends one again
 as it was (same signature: a replay).
@@ -324,6 +324,13 @@ class Api:
                          metadata=dict(p.get("metadata") or {}))
         if parts == ["prices"] and method == "POST":
             return self.price(p)
+        if len(parts) == 2 and parts[0] == "prices" and method == "POST":
+            price = s.get(parts[1], "price")
+            if "active" in p:
+                price["active"] = p["active"] == "true"
+            return price
+        if len(parts) == 2 and parts[0] == "subscriptions" and method == "POST":
+            return self.update_subscription(s.get(parts[1], "subscription"), p)
         if parts == ["webhook_endpoints"] and method == "POST":
             _require(p, "url", "enabled_events")
             return s.new("we", "webhook_endpoint", url=p["url"], status="enabled",
@@ -341,7 +348,8 @@ class Api:
             return made
         if len(parts) == 2 and method == "GET":
             kinds = {"customers": "customer", "subscriptions": "subscription",
-                     "products": "product", "prices": "price"}
+                     "products": "product", "prices": "price",
+                     "payment_intents": "payment_intent", "charges": "charge"}
             if parts[0] in kinds:
                 return s.get(parts[1], kinds[parts[0]])
         if parts == ["checkout", "sessions", parts[-1]] and method == "GET":
@@ -350,7 +358,9 @@ class Api:
             kind = parts[0][:-1]
             rows = [o for o in s.of_kind(kind)
                     if all(str(o.get(k)) == str(v) for k, v in p.items()
-                           if k in ("customer", "email", "status") and v != "all")]
+                           if k in ("customer", "email", "status") and v != "all")
+                    and ("price" not in p or any(i["price"]["id"] == p["price"]
+                                                 for i in o["items"]["data"]))]
             return {"object": "list", "url": f"/v1/{parts[0]}", "has_more": False,
                     "data": rows[: _int(p.get("limit", 10), "limit")]}
         raise StripeError(404, f"Unrecognized request URL ({method}: /v1/{path}).")
@@ -369,6 +379,23 @@ class Api:
                           recurring=recurring, type="recurring" if recurring else "one_time",
                           metadata=dict(p.get("metadata") or {}))
 
+    def update_subscription(self, sub: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        """Items moved to another price (``items[n][id]``, ``items[n][price]``); the
+        ``customer.subscription.updated`` event follows, as at Stripe."""
+        previous = json.loads(json.dumps(sub["items"]))
+        for change in p.get("items") or []:
+            item = next((i for i in sub["items"]["data"] if i["id"] == change.get("id")), None)
+            if item is None:
+                raise StripeError(400, f"No such subscription item: '{change.get('id')}'",
+                                  code="resource_missing")
+            if "price" in change:
+                price = self.s.get(change["price"], "price")
+                if not price["active"]:
+                    raise StripeError(400, "The price specified is inactive.")
+                item["price"] = price
+        self.s.emit("customer.subscription.updated", sub, {"items": previous})
+        return sub
+
     def checkout(self, p: dict[str, Any]) -> dict[str, Any]:
         _require(p, "mode", "success_url", "line_items")
         mode = p["mode"]
@@ -380,6 +407,9 @@ class Api:
         item = items[0]
         if "price" in item:
             price = self.s.get(item["price"], "price")
+            if not price["active"]:
+                raise StripeError(400, "The price specified is inactive. This field only "
+                                  "accepts active prices.")
             if (price["recurring"] is None) == (mode == "subscription"):
                 raise StripeError(400, "The price's type does not match the session's mode")
             amount, currency = price["unit_amount"], price["currency"]

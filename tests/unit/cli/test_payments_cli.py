@@ -57,6 +57,31 @@ def test_connect_and_status(home: Path, fake: FakeStripe) -> None:
     assert code == 0 and rk not in out and "whsec_" not in out
 
 
+def test_tiers_price(home: Path, fake: FakeStripe) -> None:
+    """``tiers price``: the tier's new price, and at Stripe a new price with the old one
+    archived; a free tier's price or a bad price is one clear line and changes nothing."""
+    assert invoke(home, "tiers", "add", "Gold", "--price", "5", "--currency", "EUR")[0] == 0
+    assert invoke(home, "tiers", "add", "Friends")[0] == 0
+    assert invoke(home, "payments", "stripe", "--secret-key", fake.secret_key,
+                  "--restricted-key", fake.restricted_key())[0] == 0
+    first = json.loads(invoke(home, "payments", "status", "--json")[1])["prices"]
+    code, out, err = invoke(home, "tiers", "price", "gold", "--price", "6.50", "--interval",
+                            "year", "--move-subscribers")
+    assert code == 0, err
+    assert "Tier gold is now 6.50 EUR / year." in out and "old price of tier gold archived" in out
+    prices = json.loads(invoke(home, "payments", "status", "--json")[1])["prices"]
+    [new] = set(prices) - set(first)
+    assert fake.objects[new]["unit_amount"] == 650 and prices[new] == "gold"
+    assert all(fake.objects[old]["active"] is False for old in first)
+    tiers = json.loads(invoke(home, "tiers", "list", "--json")[1])
+    assert [(t["id"], t["amount"], t.get("subscribers")) for t in tiers] == [
+        ("friends", 0, None), ("gold", 650, "move")]
+    for args in (("friends", "--price", "3"), ("gold", "--price", "-1")):
+        code, _, err = invoke(home, "tiers", "price", *args)
+        assert code == 1 and len(err.splitlines()) == 1, err
+    assert json.loads(invoke(home, "tiers", "list", "--json")[1]) == tiers
+
+
 def test_bad_keys_are_one_line(home: Path) -> None:
     code, _, err = invoke(home, "payments", "stripe", "--secret-key", "pk_test_x",
                           "--restricted-key", "rk_test_x")

@@ -87,6 +87,8 @@ def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = Fa
             providers[url] = {"webhook": endpoint.get("url"), "delegation": state}
         return {"connected": True, "processor": "stripe", "mode": record.get("mode"),
                 "currency": record.get("currency"), "prices": record.get("prices") or {},
+                "current": {tier: held.get("price") for tier, held in
+                            (record.get("current") or {}).items()},
                 "providers": providers}
 
     shown = run(ctx, data, work)
@@ -100,6 +102,8 @@ def status(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = Fa
         return
     typer.echo(f"Stripe ({shown['mode']} mode), donations in {shown['currency']}.")
     for price, tier in shown["prices"].items():
-        typer.echo(f"  tier {tier}: price {price}")
+        now = shown["current"].get(tier) in (price, None)
+        typer.echo(f"  tier {tier}: price {price}" + ("" if now else
+                                                       " (archived: its subscribers keep it)"))
     for url, row in shown["providers"].items():
         typer.echo(f"  {url}: webhook {row['webhook']}, delegation {row['delegation']}")

@@ -73,6 +73,9 @@ def test_tiers_price(home: Path, fake: FakeStripe) -> None:
     [new] = set(prices) - set(first)
     assert fake.objects[new]["unit_amount"] == 650 and prices[new] == "gold"
     assert all(fake.objects[old]["active"] is False for old in first)
+    listed = invoke(home, "payments", "status")[1]
+    assert f"tier gold: price {new}\n" in listed
+    assert all(f"price {old} (archived: its subscribers keep it)" in listed for old in first)
     tiers = json.loads(invoke(home, "tiers", "list", "--json")[1])
     assert [(t["id"], t["amount"], t.get("subscribers")) for t in tiers] == [
         ("friends", 0, None), ("gold", 650, "move")]

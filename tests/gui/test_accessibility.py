@@ -83,6 +83,7 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
                      "/admin/bookmarks/new", "/admin/files/new", "/admin/members", "/admin/import",
                      "/admin/albums", "/admin/bookmarks", "/admin/files", "/admin/responses",
                      "/admin/tokens", "/admin/mentions/sent", "/admin/move-here",
+                     "/admin/passkeys",
                      f"/preview/{site}/", f"/preview/{site}/articles/readable/",
                      f"/preview/{site}/articles/", f"/preview/{site}/tags/"]:
             _check(page, path, found)

@@ -102,7 +102,8 @@ async def connector_begin(p: Page) -> Response:
 
 @page(login=False)
 async def connector_complete(p: Page) -> Response:
-    """Back from the issuer: the person is the owner when ``signin_owners`` names them."""
+    """Back from the issuer: the person is the owner when ``signin_owners`` names them (or
+    the connector vouches only for the owner: passkeys the owner added)."""
     name = p.request.path_params["name"]
     connector = connectors_of(p).get(name)
     saved = (p.request.cookies.get(STATE_COOKIE) or "").split(" ", 2)
@@ -116,7 +117,7 @@ async def connector_complete(p: Page) -> Response:
     except SignInFailed as exc:
         return _signin_failed(p, 401, target, exc.message or "The sign-in failed.")
     owners = tuple(setting(p.ctx.settings, "signin_owners"))
-    if identity.principal not in owners:
+    if not getattr(connector, "owner_only", False) and identity.principal not in owners:
         error = (f"You signed in as {identity.principal}, who is not this home's owner "
                  "(signin_owners does not name you).")
         return _signin_failed(p, 403, target, error)

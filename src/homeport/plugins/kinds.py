@@ -102,7 +102,9 @@ class Connector(Protocol):
     link, passkey).
 
     Used by the owner's GUI login (``begin``/``complete``) and by ``/v1``, where a bearer
-    token is checked with ``authenticate`` and its person becomes ``Identity.principal``."""
+    token is checked with ``authenticate`` and its person becomes ``Identity.principal``.
+    A connector whose every identity is the owner (passkeys the logged-in owner added) says so
+    with a true ``owner_only`` attribute; the GUI then does not ask ``signin_owners``."""
 
     name: str
     """Also the principal's prefix: ``github`` gives ``github:<subject>``."""

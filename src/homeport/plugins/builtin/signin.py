@@ -1,7 +1,8 @@
 """Sign-in connectors Homeport ships, registered like any plugin's: OpenID Connect when
 ``oidc_issuer`` (or the ``google`` preset), ``oidc_client_id`` and ``oidc_client_secret`` are
 set (the ``github`` preset is OAuth 2 and GitHub's user API instead); IndieAuth (sign in
-with your website) when ``signin_indieauth`` is on; a mailed link when
+with your website) when ``signin_indieauth`` is on; the owner's passkeys when
+``signin_passkey`` is; a mailed link when
 ``signin_email`` and ``smtp_url`` are. Which of the people they vouch for may use the GUI as
 the owner is ``signin_owners``."""
 
@@ -12,6 +13,7 @@ from homeport.plugins.connectors.email_link import EmailLink, key_of
 from homeport.plugins.connectors.github import GitHub
 from homeport.plugins.connectors.indieauth import IndieAuth
 from homeport.plugins.connectors.oidc import OpenIDConnect
+from homeport.plugins.connectors.passkey import OwnerPasskeys
 from homeport.plugins.kinds import Connector, Setting
 from homeport.plugins.manager import setting
 from homeport.settings import Settings
@@ -45,6 +47,8 @@ def register_settings() -> list[Setting]:
                 "issuer on /v1, checked at its userinfo endpoint (answers kept a minute)."),
         Setting("signin_indieauth", False, "Offer sign-in with your website (IndieAuth; "
                 "principal indieauth:<site URL>)."),
+        Setting("signin_passkey", False, "Offer the owner's login with a passkey (added on "
+                "the GUI's Passkeys page while logged in)."),
         Setting("signin_email", False, "Offer sign-in by a link mailed through smtp_url "
                 "(principal email:<address>)."),
         Setting("signin_email_from", "homeport@localhost", "The sign-in mails' sender, when "
@@ -81,6 +85,8 @@ def register_connectors(settings: Settings) -> list[Connector]:
         ))
     if setting(settings, "signin_indieauth"):
         found.append(IndieAuth(permitted=outbound.policy(settings.fetch_allow_private)))
+    if setting(settings, "signin_passkey"):
+        found.append(OwnerPasskeys(key_of(settings.data_dir)))
     if setting(settings, "signin_email") and settings.smtp_url:
         found.append(EmailLink(settings.smtp_url, key_of(settings.data_dir),
                                sender=str(setting(settings, "signin_email_from"))))

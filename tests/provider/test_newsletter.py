@@ -260,7 +260,8 @@ def test_late_bounces_and_complaints_suppress(letter: dict[str, Any]) -> None:
 def test_a_mail_in_flight_at_a_crash_is_not_sent_again(letter: dict[str, Any]) -> None:
     """A process that died while handing a mail over left it ``sending``; when the lease runs
     out the next sender marks it ``unknown`` and sends the rest, each once."""
-    world, sink = letter["world"], letter["sink"]
+    world, home, sink = letter["world"], letter["home"], letter["sink"]
+    delegate(world, home)
     app_state = world.app.server.config.app.state
     queue = newsletter.NewsletterQueue(world.db)
     mail = {"site": f"https://{HOST}", "subject": "s", "text": "t", "html": ""}
@@ -285,7 +286,8 @@ def test_a_server_that_cannot_take_mail_is_tried_again_then_given_up(
         letter: dict[str, Any]) -> None:
     """No SMTP server listening: the mail goes back to the queue with a growing delay, nothing
     is suppressed, and after 48 hours it is given up."""
-    world = letter["world"]
+    world, home = letter["world"], letter["home"]
+    delegate(world, home)
     app_state = world.app.server.config.app.state
     queue = newsletter.NewsletterQueue(world.db)
     mail = {"site": f"https://{HOST}", "subject": "s", "text": "t", "html": ""}
@@ -304,3 +306,22 @@ def test_a_server_that_cannot_take_mail_is_tried_again_then_given_up(
     assert sender.run_once() == 1
     assert queue.states("alice") == {"failed": 1} and sender.sent == 0
     assert told_home(world) == {}
+
+
+def test_mails_queued_before_the_newsletter_is_stopped_do_not_go(
+        letter: dict[str, Any]) -> None:
+    """The home chose another sender, or turned the newsletter off (the delegation revoked):
+    what this provider still had queued is withdrawn, not sent."""
+    world, home, sink = letter["world"], letter["home"], letter["sink"]
+    delegate(world, home)
+    queue = newsletter.NewsletterQueue(world.db)
+    mail = {"site": f"https://{HOST}", "subject": "s", "text": "t", "html": ""}
+    start = int(time.time() * 1000) + 10 * DAY  # due later than the live sender looks
+    to = [(f"w{n}@example.com", email_hash(f"w{n}@example.com")) for n in range(2)]
+    assert queue.add("alice", "e7", mail, to, start) == 2
+    body = {"issued": now() + 1, "delegations": [], "revoked": []}  # the home's whole list
+    assert home.request(world.client, "POST", "/delegations", body).status_code == 200
+    sender = newsletter.Sender(world.settings, world.db, world.app.server.config.app.state.ports,
+                               lambda: start)
+    assert sender.run_once() == 2
+    assert queue.states("alice") == {"withdrawn": 2} and sink.mails == []

@@ -47,6 +47,8 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_REPORT = 1024 * 1024
 BOUNCED = bounces.BOUNCE
 QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
+WITHDRAWN = "withdrawn"
+"""Queued, but the home took the ``newsletter-send`` delegation back before it went."""
 LEASE = 15 * 60_000
 """How long a worker may take to hand a claimed round to the SMTP server."""
 FIRST_RETRY = 60_000
@@ -110,7 +112,8 @@ class NewsletterQueue:
     """The mails waiting to go (``newsletter_queue``, one row per entry and address; the
     entry's subject and bodies once in ``newsletter_mails``). A row is ``queued``, then
     ``sending`` while a worker hands it to the SMTP server (its ``due`` is then the lease's
-    end), then ``sent``, ``bounced`` or ``failed``; a row still ``sending`` when its lease ran
+    end), then ``sent``, ``bounced``, ``failed`` or ``withdrawn`` (the home no longer has
+    this provider send); a row still ``sending`` when its lease ran
     out was in a process that died mid-hand-over: it becomes ``unknown`` and is never sent
     again (at most once). Rows are kept ``KEEP`` ms after they were made, so a late bounce
     still finds its address."""
@@ -178,7 +181,8 @@ class NewsletterQueue:
     def prune(self, now: int) -> None:
         with self.db.transaction(lock="newsletter") as conn:
             conn.execute("DELETE FROM newsletter_queue WHERE created < ? AND state IN"
-                         " (?, ?, ?, ?)", (now - KEEP, SENT, BOUNCED, FAILED, UNKNOWN))
+                         " (?, ?, ?, ?, ?)", (now - KEEP, SENT, BOUNCED, FAILED, UNKNOWN,
+                                              WITHDRAWN))
             conn.execute("DELETE FROM newsletter_mails WHERE created < ? AND NOT EXISTS"
                          " (SELECT 1 FROM newsletter_queue AS q WHERE q.tenant ="
                          " newsletter_mails.tenant AND q.entry = newsletter_mails.entry)",
@@ -320,10 +324,15 @@ class Sender:
         if not self.settings.smtp_url:
             return 0
         jobs = self.queue.claim(self.clock(), limit)
+        chosen: dict[str, bool] = {}
         if jobs:
             with mail.Session(self.settings.smtp_url) as session:  # one connection a round
                 for job in jobs:
-                    self.queue.finish(job.id, *self._send(session, job))
+                    if job.tenant not in chosen:  # "newsletter off", or another sender now
+                        chosen[job.tenant] = self.ports.grants.delegation(
+                            job.tenant, SEND_POWER) is not None
+                    outcome = self._send(session, job) if chosen[job.tenant] else (WITHDRAWN, 0)
+                    self.queue.finish(job.id, *outcome)
         return len(jobs)
 
     def _send(self, session: mail.Session, job: Job) -> tuple[str, int]:

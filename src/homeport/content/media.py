@@ -9,6 +9,7 @@ EXIF without its GPS block unless the site keeps locations.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import mimetypes
 import os
@@ -198,6 +199,24 @@ def variants(ctx: Context, digest: str, *, keep_location: bool = False) -> list[
     made = _make_variants(data, folder, keep_location)
     write_atomically(folder / "index.txt", index_text(made).encode())
     return made
+
+
+def premake_variants(data_dir: Path, data: bytes, *, keep_location: bool = False) -> None:
+    """Make an image's variants ahead of its entry, so ``variants`` later finds them made.
+
+    Needs no context and touches only the variant cache, so an importer runs it in a pool of
+    worker threads (Pillow releases the GIL while it resizes and encodes) while the store
+    writes. A file that is not an image is left for ``store_image`` to refuse."""
+    digest = hashlib.sha256(data).hexdigest()
+    if cached_variants(data_dir, digest, keep_location) is not None:
+        return
+    try:
+        made = _make_variants(data, variant_folder(data_dir, digest, keep_location),
+                              keep_location)
+    except (MediaError, OSError, ValueError):
+        return
+    folder = variant_folder(data_dir, digest, keep_location)
+    write_atomically(folder / "index.txt", index_text(made).encode())
 
 
 def _exif_bytes(image: Image.Image, keep_location: bool) -> bytes:

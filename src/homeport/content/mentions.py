@@ -182,6 +182,30 @@ async def apply(ctx: Context, item_id: str, payload: Mapping[str, Any]) -> Appli
     return Applied(rid, status)
 
 
+async def keep_imported(ctx: Context, site: str, entry_type: str, entry_id: str,
+                        payload: Mapping[str, Any], status: str) -> bool:
+    """Keep a response brought from elsewhere (a WordPress comment) as a mention of the entry,
+    ``approved`` (shown) or ``pending``; False when it is already kept as given. Its id comes
+    from its ``source`` and the entry, so importing it again finds it; a status the owner
+    has since chosen is kept."""
+    source = str(payload.get("source") or "")
+    rid = mention_id(source, f"{site}/{entry_type}/{entry_id}")
+    parent = collection_uri(site, MENTIONS_COLLECTION)
+    async with unit_of_work(ctx):
+        await _ensure_collections(ctx, site)
+        existing = await find_object(ctx, RECORD, parent, rid)
+        if existing is not None:
+            status = str(existing.get("status") or status)
+        cleaned = _clean(payload)
+        data = {**cleaned, "status": status, "entry": entry_id, "entry_type": entry_type,
+                "item": "import", "received": cleaned["published"]}
+        if existing is not None and all(existing.get(k) == v for k, v in data.items()):
+            return False
+        await writes.save(ctx, OWNER, RECORD, parent, rid, data, _permissions(status),
+                          existing=existing, replace_permissions=True)
+    return True
+
+
 async def list_mentions(ctx: Context, status: str | None = None) -> list[JSONObject]:
     """Every mention of every site, newest first, with its ``site``."""
     found: list[JSONObject] = []

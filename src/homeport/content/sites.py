@@ -11,6 +11,7 @@ leaves an unreferenced blob.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from homeport.content import media
 from homeport.content.errors import ContentError, SlugTaken
 from homeport.content.media import Upload
 from homeport.content.schemas import SITE_SETTINGS, entry_schema
-from homeport.content.slugs import candidates, slugify, valid_slug
+from homeport.content.slugs import iter_candidates, slugify, valid_slug
 from homeport.content.types import (
     ENTRY_TYPES,
     SETTINGS_COLLECTION,
@@ -299,10 +300,9 @@ async def _choose_slug(ctx: Context, site: str, kind: EntryType, data: JSONObjec
         return slug
     title = str(data.get("title") or data.get(kind.title_field) or "")
     base = slugify(" ".join(title.split()[:8]), fallback=kind.name)
-    tried = candidates(base)
+    tried = iter_candidates(base)
     parent = collection_uri(site, SLUGS_COLLECTION)
-    for start in range(0, len(tried), 25):
-        batch = tried[start:start + 25]
+    while batch := list(itertools.islice(tried, 25)):
         found = await ctx.store.get_many([("record", parent, s) for s in batch])
         for slug, taken in zip(batch, found, strict=True):
             if taken is None:

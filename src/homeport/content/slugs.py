@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from homeport.content.schemas import SLUG_PATTERN
 from homeport.content.types import RESERVED_SLUGS
@@ -30,10 +31,15 @@ def valid_slug(slug: str) -> bool:
 
 def candidates(base: str, limit: int = 1000) -> list[str]:
     """``base``, ``base-2``, ``base-3``…: the slugs tried in order for a new entry."""
+    return list(iter_candidates(base, limit))
+
+
+def iter_candidates(base: str, limit: int = 1000) -> Iterator[str]:
+    """``candidates`` made as they are asked for: a new entry's slug is nearly always the
+    first, and making all 1,000 each time was most of an import's slug choice."""
     if base in RESERVED_SLUGS:
         base = f"{base}-1"
-    found = [base]
+    yield base
     for n in range(2, limit + 1):
         suffix = f"-{n}"
-        found.append(base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix)
-    return found
+        yield base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix

@@ -89,7 +89,8 @@ def test_wordpress_export_imports_with_media_redirects_and_reruns_as_a_no_op(
                                 "target": "/articles/low-tide-at-dawn/"}
     assert "media missing: 2023/04/lost.png" in by_id["post/10"]["message"]
     assert "shortcodes removed: gallery" in by_id["post/10"]["message"]
-    assert "1 comments not imported" in by_id["post/10"]["message"]
+    assert "3 comments as responses (3 written)" in by_id["post/10"]["message"]
+    assert "1 spam or trashed comments left out" in by_id["post/10"]["message"]
     assert by_id["post/2"]["target"] == "/about/" or by_id["post/2"]["kind"] == "page"
     assert {by_id["post/30"]["action"], by_id["post/31"]["action"]} == {"skipped"}
     assert by_id["post/20"]["action"] == by_id["post/21"]["action"] == "created"
@@ -121,6 +122,10 @@ def test_wordpress_export_imports_with_media_redirects_and_reruns_as_a_no_op(
     assert result.exit_code == 0, result.output
     page = (out / "articles/low-tide-at-dawn/index.html").read_text()
     assert "The water went out further" in page
+    assert "Lovely light!" in page and "https://bo.example" in page  # an approved comment
+    assert 'href="https://tides.example/2023/04/low-water/"' in page  # a pingback
+    assert "Tide blog » Low water notes" in page
+    assert "Held for moderation" not in page and "Buy now" not in page
     assert "articles/low-tide-at-dawn" in (out / "2023/04/low-tide-at-dawn/index.html").read_text()
     assert any((out / "media" / str(photo["hash"])).iterdir())
     assert not (out / "articles/only-for-me").exists()
@@ -437,3 +442,27 @@ def test_an_activitystreams_outbox_export_reads_back_with_the_mastodon_importer(
         ["photos"][0]["hash"])  # type: ignore[index]
     assert {i["action"] for i in items(home, "mastodon", str(out), "--site", "back")} == {
         "unchanged"}
+
+
+def test_a_toot_that_fails_leaves_the_others_of_its_batch_written(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Toots are written a batch a transaction; the first toot's photo is over the home's
+    attachment limit, so its write fails inside the batch: the batch is rolled back and
+    written again toot by toot, and the other toots are there."""
+    import os
+
+    path = tmp_path / "archive.zip"
+    noise = Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3))
+    big = io.BytesIO()
+    noise.save(big, "PNG")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(FIXTURES / "mastodon/outbox.json", "outbox.json")
+        archive.writestr("media_attachments/files/111/000/000/000/000/001/original/sea.png",
+                         big.getvalue())
+    monkeypatch.setenv("HOMEPORT_MAX_ATTACHMENT_BYTES", "50000")
+    done = items(home, "mastodon", str(path), code=1)
+    by_id = {i["source_id"].rsplit("/", 1)[-1]: i for i in done}
+    assert by_id["111000000000000001"]["action"] == "failed"
+    assert "bigger than the limit" in by_id["111000000000000001"]["message"]
+    assert [i["action"] for i in done].count("created") == 3
+    assert len(entries(home)) == 3

@@ -27,7 +27,7 @@ from homeport.interop.importers.common import (
     iso,
     old_path,
     tags_of,
-    write,
+    write_all,
 )
 from homeport.interop.importers.report import ImportFailed, ImportItem, ImportRequest
 
@@ -67,12 +67,13 @@ class MastodonImporter:
             items = outbox.get("orderedItems") if isinstance(outbox, dict) else None
             if not isinstance(items, list):
                 raise ImportFailed(f"{name} has no orderedItems: not a Mastodon outbox")
-            for activity in items:
-                yield await self._one(request, archive, activity)
+            plans = (self._one(archive, activity) for activity in items)
+            async for item in write_all(request, self.name, plans):
+                yield item
         finally:
             archive.close()
 
-    async def _one(self, request: ImportRequest, archive: Archive, activity: Any) -> ImportItem:
+    def _one(self, archive: Archive, activity: Any) -> Planned | ImportItem:
         if not isinstance(activity, dict):
             return ImportItem("?", "failed", "", "", "an outbox item that is not an object")
         source_id = str(activity.get("id") or "?")
@@ -84,7 +85,7 @@ class MastodonImporter:
                               "not a post")
         if obj.get("type") not in ("Note", "Question", "Article"):
             return ImportItem(source_id, "skipped", str(obj.get("type")), "", "not a post")
-        return await write(request, self.name, self._plan(archive, obj))
+        return self._plan(archive, obj)
 
     def _plan(self, archive: Archive, obj: dict[str, Any]) -> Planned:
         source_id = str(obj.get("id") or obj.get("url") or "?")

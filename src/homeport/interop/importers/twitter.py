@@ -30,7 +30,7 @@ from homeport.interop.importers.common import (
     image,
     old_path,
     tags_of,
-    write,
+    write_all,
 )
 from homeport.interop.importers.report import ImportFailed, ImportItem, ImportRequest
 
@@ -84,12 +84,9 @@ class TwitterImporter:
                 if not isinstance(found, list):
                     raise ImportFailed(f"{name} holds no list of tweets")
                 tweets.extend(found)
-            for wrapped in tweets:
-                tweet = wrapped.get("tweet", wrapped) if isinstance(wrapped, dict) else None
-                if not isinstance(tweet, dict) or not tweet.get("id_str"):
-                    yield ImportItem("?", "failed", "", "", "a tweet without an id")
-                    continue
-                yield await self._one(request, archive, username, tweet)
+            plans = (self._one(archive, username, wrapped) for wrapped in tweets)
+            async for item in write_all(request, self.name, plans):
+                yield item
         finally:
             archive.close()
 
@@ -104,15 +101,18 @@ class TwitterImporter:
         except (ImportFailed, LookupError, TypeError):
             return ""
 
-    async def _one(self, request: ImportRequest, archive: Archive, username: str,
-                   tweet: dict[str, Any]) -> ImportItem:
+    @staticmethod
+    def _one(archive: Archive, username: str, wrapped: Any) -> Planned | ImportItem:
+        tweet = wrapped.get("tweet", wrapped) if isinstance(wrapped, dict) else None
+        if not isinstance(tweet, dict) or not tweet.get("id_str"):
+            return ImportItem("?", "failed", "", "", "a tweet without an id")
         tweet_id = str(tweet["id_str"])
         source_id = f"tweet/{tweet_id}"
         full = str(tweet.get("full_text") or tweet.get("text") or "")
         if full.startswith("RT @"):
             return ImportItem(source_id, "skipped", "retweet", "",
                               "a retweet of someone's post")
-        return await write(request, self.name, _plan(archive, username, tweet, full))
+        return _plan(archive, username, tweet, full)
 
 
 def _entities(tweet: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -7,13 +7,17 @@ SOURCE is the ``.xml`` file, or a folder or zip holding it and the uploads folde
 (``wp:post_date_gmt``), tags and categories, excerpt, featured and inline images; the old
 permalink becomes a redirect. Drafts, pending and scheduled posts stay drafts; private and
 password-protected ones become private. Block-editor comments are dropped, ``[caption]``
-becomes a figure, other shortcodes are removed (and said). Attachments, menus, revisions and
-trashed posts are skipped. XML is parsed with defusedxml (no entities, no DTD tricks).
+becomes a figure, other shortcodes are removed (and said). Comments become responses to the
+entry (approved ones shown, held ones pending, pingbacks as mentions; spam and trash left out).
+Attachments, menus, revisions and trashed posts are skipped. XML is parsed with defusedxml
+(no entities, no DTD tricks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import html
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -31,6 +35,7 @@ from homeport.content.variants import variant_widths
 from homeport.interop.importers.common import (
     Archive,
     Planned,
+    entry_id,
     image,
     iso,
     old_path,
@@ -61,7 +66,7 @@ def _local(tag: str) -> tuple[str, str]:
 
 
 def _fields(item: Element) -> dict[str, Any]:
-    found: dict[str, Any] = {"categories": [], "meta": {}, "comments": 0}
+    found: dict[str, Any] = {"categories": [], "meta": {}, "comments": []}
     for child in item:
         prefix, name = _local(child.tag)
         text = child.text or ""
@@ -76,10 +81,54 @@ def _fields(item: Element) -> dict[str, Any]:
                     value = part.text or ""
             found["meta"][key] = value
         elif prefix == "wp" and name == "comment":
-            found["comments"] += 1
+            found["comments"].append({_local(part.tag)[1]: part.text or "" for part in child})
         else:
             found[f"{prefix}:{name}" if prefix else name] = text
     return found
+
+
+COMMENT_STATUS = {"1": "approved", "0": "pending"}
+"""``wp:comment_approved`` → the response's status; ``spam`` and ``trash`` are left out."""
+
+
+async def _responses(request: ImportRequest, importer: str, plan: Planned,
+                     item: dict[str, Any], done: ImportItem) -> ImportItem:
+    """The post's comments, pingbacks and trackbacks as responses to its entry (as webmentions
+    are kept): approved ones shown, held ones pending in the Responses page."""
+    from homeport.content.mentions import keep_imported
+
+    kept = written = 0
+    for comment in item["comments"]:
+        status = COMMENT_STATUS.get(comment.get("comment_approved", "").strip())
+        if status is None:
+            continue
+        kept += 1
+        if request.dry_run:
+            continue
+        pingback = comment.get("comment_type") in ("pingback", "trackback")
+        link = (item.get("link") or "").strip()
+        author_url = comment.get("comment_author_url", "").strip()
+        payload = {
+            "source": (author_url if pingback and author_url else
+                       f"{link or 'wordpress:post/' + plan.source_id}"
+                       f"#comment-{comment.get('comment_id', '')}"),
+            "type": "mention" if pingback else "reply",
+            "url": author_url if pingback else "",
+            "name": html.unescape(comment.get("comment_author", "")) if pingback else "",
+            "author": {"name": comment.get("comment_author", ""), "url": author_url},
+            "content": {"html": comment.get("comment_content", ""),
+                        "text": comment.get("comment_content", "")},
+            "published": iso(comment.get("comment_date_gmt", "")) or "",
+        }
+        written += await keep_imported(request.ctx, request.site, done.kind,
+                                       entry_id(importer, plan.source_id), payload, status)
+    left = len(item["comments"]) - kept
+    said = [done.message] if done.message else []
+    said.append(f"{kept} comments as responses" + (f" ({written} written)" if written else ""))
+    if left:
+        said.append(f"{left} spam or trashed comments left out")
+    action = "updated" if written and done.action == "unchanged" else done.action
+    return dataclasses.replace(done, action=action, message="; ".join(said))
 
 
 @dataclass
@@ -173,7 +222,10 @@ class WordPressImporter:
                 yield ImportItem(source_id, "skipped", kind, "", f"status {status}")
                 continue
             plan = self._plan(item, attachments, by_url, uploads)
-            yield await write(request, self.name, plan)
+            done = await write(request, self.name, plan)
+            if item["comments"] and done.action != "failed":
+                done = await _responses(request, self.name, plan, item, done)
+            yield done
 
     def _plan(self, item: dict[str, Any], attachments: dict[str, Attachment],
               by_url: dict[str, Attachment], uploads: Archive | None) -> Planned:
@@ -203,8 +255,6 @@ class WordPressImporter:
         link = old_path(item.get("link", ""))
         if link and status not in ("draft", "pending", "future"):
             fields["old_paths"] = [link]
-        if item["comments"]:
-            notes.append(f"{item['comments']} comments not imported")
         uploads_list: list[Upload] = []
         if kind == "article":
             body, uploads_list = self._images(item, body, attachments, by_url, uploads, notes)

@@ -145,6 +145,19 @@ def test_a_wordpress_zip_imports_through_the_page_with_a_report_then_leaves_with
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "evil.zip").exists()
     assert not any((settings.data_dir / "imports").iterdir())
 
+    # an address on a hosted home: refused (the provider's network is not the tenant's)
+    object.__setattr__(settings, "hosted", True)  # the running app shares this object
+    try:
+        hosted = post(client, "/admin/import", kind="kinto", url="http://127.0.0.1:9/v1")
+        assert hosted.status_code == 400 and "imports from files only" in hosted.text
+    finally:
+        object.__setattr__(settings, "hosted", False)
+    # an upload a stopped home left behind is cleared by the next import
+    (settings.data_dir / "imports" / "left-over").mkdir()
+    post(client, "/admin/import", upload, kind="wordpress", dry_run="on")
+    finished(client)
+    assert not any((settings.data_dir / "imports").iterdir())
+
     # take everything: one zip, a bundle that verifies, and every exporter's files
     taken = post(client, "/admin/takeaway")
     assert taken.status_code == 200

@@ -122,8 +122,15 @@ async def start(p: Page) -> Response:
         return await _page(p, 400, "Give a file or an address, not both.", fields)
     if url and not url.startswith(("https://", "http://")):
         return await _page(p, 400, "The address must start with https:// (or http://).", fields)
+    if url and p.ctx.settings.hosted:
+        # An importer may read its owner's own network (Kinto's does); a hosted home's
+        # "own network" is its provider's, which is not the tenant's to reach.
+        return await _page(p, 400, "A hosted home imports from files only: export to a file "
+                           "there and upload it, or import by address on your own device.",
+                           fields)
     if not chosen and not url:
         return await _page(p, 400, "Choose the file to import.", fields)
+    await asyncio.to_thread(_clear, p.ctx.settings.data_dir / UPLOADS)
     folder = p.ctx.settings.data_dir / UPLOADS / uuid.uuid4().hex
     source = url
     if chosen:
@@ -135,6 +142,13 @@ async def start(p: Page) -> Response:
     request = ImportRequest(p.ctx, source, name, job.dry_run, {})
     job.task = asyncio.get_running_loop().create_task(_run(importer, request, job, folder))
     return p.redirect(PREFIX + "/import#progress")
+
+
+def _clear(uploads_dir: Path) -> None:
+    """Uploads left by imports a stopped home never finished (none runs now: one at a time)."""
+    if uploads_dir.is_dir():
+        for left in uploads_dir.iterdir():
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _keep(upload: UploadFile, folder: Path) -> Path:

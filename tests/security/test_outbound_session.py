@@ -136,3 +136,22 @@ def test_what_it_refuses() -> None:
 
     run(script, go)
     assert len(script.requests) == 2  # the refused ones never reached it
+
+
+def test_a_host_that_hangs_holds_each_request_up_for_the_timeout_at_most() -> None:
+    """Requests waiting for one of the host's connections count that wait in their timeout:
+    a delivery round with many requests to a dead host ends after one timeout, not one per
+    request in turn."""
+    script = Scripted([None] * 6)
+
+    async def go(session: outbound.Session, url: str) -> object:
+        session.per_host = 1
+        started = asyncio.get_running_loop().time()
+        found = await asyncio.gather(*(session.send("POST", f"{url}/inbox", {}, b"{}")
+                                       for _ in range(4)), return_exceptions=True)
+        return found, asyncio.get_running_loop().time() - started
+
+    found, took = run(script, go)  # type: ignore[misc]
+    assert all(isinstance(exc, TimeoutError) for exc in found)
+    assert took < 2.5  # the timeout is 1 s: not 4 s in turn
+    assert len(script.requests) <= 2  # one connection at a time: the others never got one

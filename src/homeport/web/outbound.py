@@ -268,8 +268,9 @@ class Session:
     and checked once per ``ttl`` seconds and connections go to that checked address (the name
     kept for ``Host`` and TLS), at most ``per_host`` at once, kept alive between requests. One
     request is one write of head and body and one read of the answer; httpx's layers cost more
-    than the request's RSA signature did (bench/fediverse.py). No redirects are followed; an
-    answer's body is read up to ``limit`` bytes."""
+    than the request's RSA signature did (bench/fediverse.py). ``timeout`` bounds a request
+    whole: resolving, waiting for a connection to its host, the exchange. No redirects are
+    followed; an answer's body is read up to ``limit`` bytes."""
 
     def __init__(self, permitted: Permitted = public_only, timeout: float = 10.0,
                  per_host: int = 4, hosts: int = 256, ttl: float = 60.0) -> None:
@@ -319,32 +320,44 @@ class Session:
         if content is not None:
             lines.append(b"Content-Length: %d" % len(content))
         request = b"\r\n".join(lines) + b"\r\n\r\n" + (content or b"")
-        host = await self._host(parts.scheme, parts.hostname, port)
-        async with host.gate, asyncio.timeout(self.timeout):
-            for attempt in range(2):
-                while host.idle and host.idle[-1][0].at_eof():  # closed at the other end
-                    host.idle.pop()[1].close()
-                reused = bool(host.idle)
-                reader, writer = host.idle.pop() if reused else await self._connect(
-                    host, parts.scheme, parts.hostname, port)
-                keep = False
-                try:
-                    writer.write(request)
-                    await writer.drain()
-                    status, found, body, keep = await _answer(reader, limit)
-                except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                    if reused and attempt == 0 and not getattr(exc, "partial", b""):
-                        continue  # an idle connection the other end had closed: once more
-                    raise BadAnswer(f"{url}: {exc or type(exc).__name__}") from None
-                except (asyncio.LimitOverrunError, ValueError) as exc:
-                    raise BadAnswer(f"{url}: {exc}") from None
-                finally:
-                    if keep and not host.closed and not reader.at_eof():
-                        host.idle.append((reader, writer))
-                    else:
-                        writer.close()
-                kind = dict(found).get("content-type", "").split(";")[0]
-                return Fetched(status, body, url, kind.strip().lower(), httpx.Headers(found))
+        # the time the name takes to resolve and the wait for one of the host's connections
+        # count too: a host that hangs holds up its requests for ``timeout`` at most, not one
+        # timeout after another
+        async with asyncio.timeout(self.timeout):
+            host = await self._host(parts.scheme, parts.hostname, port)
+            await host.gate.acquire()
+            try:
+                return await self._exchange(host, parts.scheme, parts.hostname, port, url,
+                                            request, limit)
+            finally:
+                host.gate.release()
+
+    async def _exchange(self, host: _Host, scheme: str, name: str, port: int, url: str,
+                        request: bytes, limit: int) -> Fetched:
+        for attempt in range(2):
+            while host.idle and host.idle[-1][0].at_eof():  # closed at the other end
+                host.idle.pop()[1].close()
+            reused = bool(host.idle)
+            reader, writer = host.idle.pop() if reused else await self._connect(
+                host, scheme, name, port)
+            keep = False
+            try:
+                writer.write(request)
+                await writer.drain()
+                status, found, body, keep = await _answer(reader, limit)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                if reused and attempt == 0 and not getattr(exc, "partial", b""):
+                    continue  # an idle connection the other end had closed: once more
+                raise BadAnswer(f"{url}: {exc or type(exc).__name__}") from None
+            except (asyncio.LimitOverrunError, ValueError) as exc:
+                raise BadAnswer(f"{url}: {exc}") from None
+            finally:
+                if keep and not host.closed and not reader.at_eof():
+                    host.idle.append((reader, writer))
+                else:
+                    writer.close()
+            kind = dict(found).get("content-type", "").split(";")[0]
+            return Fetched(status, body, url, kind.strip().lower(), httpx.Headers(found))
         raise BadAnswer(f"{url}: the connection closed twice")  # pragma: no cover
 
     async def _connect(self, host: _Host, scheme: str, name: str, port: int

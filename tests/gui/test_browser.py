@@ -64,6 +64,11 @@ def test_article_note_and_paper_reach_the_preview(page: Any, shots: Any) -> None
     shots(page, "05-editor")
     page.get_by_role("button", name="Publish").click()
     page.wait_for_selector("text=Published “Hello from home”")
+    # no provider yet: the editor says the entry is only previewed and what to do next
+    where = page.locator("#entry-live")
+    expect(where).to_contain_text("only previewed on this computer")
+    expect(where.get_by_role("link", name="add a provider")).to_be_visible()
+    shots(page, "05b-editor-published")
     # A note with a photo, from the single box.
     page.goto("/admin/notes")
     page.get_by_label("What\u2019s on your mind?").fill("Planted tomatoes today.")

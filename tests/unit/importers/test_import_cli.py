@@ -466,3 +466,57 @@ def test_a_toot_that_fails_leaves_the_others_of_its_batch_written(
     assert "bigger than the limit" in by_id["111000000000000001"]["message"]
     assert [i["action"] for i in done].count("created") == 3
     assert len(entries(home)) == 3
+
+
+def test_a_toots_video_and_audio_become_file_entries_linked_from_the_note(
+        home: Path, tmp_path: Path) -> None:
+    public = "https://www.w3.org/ns/activitystreams#Public"
+    files = "media_attachments/files/111/000/000/000/000/009/original/"
+    toot = {
+        "id": "https://social.example/users/ann/statuses/111000000000000009/activity",
+        "type": "Create", "actor": "https://social.example/users/ann",
+        "published": "2023-09-09T09:00:00Z", "to": [public],
+        "cc": ["https://social.example/users/ann/followers"],
+        "object": {
+            "id": "https://social.example/users/ann/statuses/111000000000000009",
+            "type": "Note", "summary": None, "inReplyTo": None,
+            "published": "2023-09-09T09:00:00Z",
+            "url": "https://social.example/@ann/111000000000000009",
+            "attributedTo": "https://social.example/users/ann", "to": [public],
+            "cc": ["https://social.example/users/ann/followers"], "sensitive": False,
+            "content": "<p>Harbour sounds</p>",
+            "attachment": [
+                {"type": "Document", "mediaType": "image/png", "url": "/" + files + "a.png",
+                 "name": "The slipway", "blurhash": "U9Fi#R~q00of00ofWBof00WB?bof",
+                 "width": 32, "height": 24},
+                {"type": "Document", "mediaType": "video/mp4", "url": "/" + files + "b.mp4",
+                 "name": "Waves on the slipway", "blurhash": "U9Fi#R~q00of00ofWBof00WB?bof",
+                 "width": 1280, "height": 720},
+                {"type": "Document", "mediaType": "audio/mpeg", "url": "/" + files + "c.mp3",
+                 "name": None, "blurhash": None}],
+            "tag": [], "replies": {"type": "Collection"}}}
+    archive = tmp_path / "archive.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("outbox.json", json.dumps({"@context": "https://www.w3.org/ns/activitystreams",
+                                                "id": "outbox.json", "type": "OrderedCollection",
+                                                "totalItems": 1, "orderedItems": [toot]}))
+        out.writestr(files + "a.png", picture("PNG", (32, 24), "teal"))
+        out.writestr(files + "b.mp4", b"\0\0\0\x18ftypmp42" + b"\1" * 256)
+        out.writestr(files + "c.mp3", b"ID3\x04\0\0\0\0\0\0" + b"\2" * 256)
+    first = items(home, "mastodon", str(archive))
+    assert [(i["kind"], i["action"]) for i in first] == [
+        ("file", "created"), ("file", "created"), ("note", "created")]
+    found = entries(home)
+    video = found["111000000000000009-media-1"]
+    assert video["type"] == "file" and video["title"] == "Waves on the slipway"
+    assert video["file"]["mimetype"] == "video/mp4"  # type: ignore[index]
+    assert found["111000000000000009-media-2"]["title"] == "c.mp3"
+    [note] = [e for e in found.values() if e["type"] == "note"]
+    assert note["text"] == ("Harbour sounds\n\n"
+                            "[Waves on the slipway](../../files/111000000000000009-media-1/)\n\n"
+                            "[c.mp3](../../files/111000000000000009-media-2/)")
+    assert len(note["photos"]) == 1  # type: ignore[arg-type]
+    assert {i["action"] for i in items(home, "mastodon", str(archive))} == {"unchanged"}
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["build", "--out", str(out), "--data", str(home)]).exit_code == 0
+    assert "b.mp4" in (out / "files/111000000000000009-media-1/index.html").read_text()

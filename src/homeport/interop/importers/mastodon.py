@@ -7,13 +7,14 @@ of others' posts (``Announce``) are skipped; replies keep ``reply_to``; content 
 become ``content_warning``; hashtags become tags; followers-only and direct toots become
 private. A toot longer than a note holds becomes an article. The toot's old URL (``/@you/ID``)
 becomes a redirect. An ``Article`` with a ``name`` (other AS2 outboxes, Homeport's own
-``export-to outbox``) becomes an article with that title and its HTML as the body.
+``export-to outbox``) becomes an article with that title and its HTML as the body. A video,
+GIF (kept as mp4) or audio file becomes a ``file`` entry the note links to.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from homeport import jsonio
@@ -67,27 +68,30 @@ class MastodonImporter:
             items = outbox.get("orderedItems") if isinstance(outbox, dict) else None
             if not isinstance(items, list):
                 raise ImportFailed(f"{name} has no orderedItems: not a Mastodon outbox")
-            plans = (self._one(archive, activity) for activity in items)
+            plans = (plan for activity in items for plan in self._one(archive, activity))
             async for item in write_all(request, self.name, plans):
                 yield item
         finally:
             archive.close()
 
-    def _one(self, archive: Archive, activity: Any) -> Planned | ImportItem:
+    def _one(self, archive: Archive, activity: Any) -> list[Planned | ImportItem]:
         if not isinstance(activity, dict):
-            return ImportItem("?", "failed", "", "", "an outbox item that is not an object")
+            return [ImportItem("?", "failed", "", "", "an outbox item that is not an object")]
         source_id = str(activity.get("id") or "?")
         if activity.get("type") == "Announce":
-            return ImportItem(source_id, "skipped", "boost", "", "a boost of someone's post")
+            return [ImportItem(source_id, "skipped", "boost", "", "a boost of someone's post")]
         obj = activity.get("object")
         if activity.get("type") != "Create" or not isinstance(obj, dict):
-            return ImportItem(source_id, "skipped", str(activity.get("type") or ""), "",
-                              "not a post")
+            return [ImportItem(source_id, "skipped", str(activity.get("type") or ""), "",
+                               "not a post")]
         if obj.get("type") not in ("Note", "Question", "Article"):
-            return ImportItem(source_id, "skipped", str(obj.get("type")), "", "not a post")
-        return self._plan(archive, obj)
+            return [ImportItem(source_id, "skipped", str(obj.get("type")), "", "not a post")]
+        files: list[Planned | ImportItem] = []
+        plan = self._plan(archive, obj, files)
+        return [*files, plan]
 
-    def _plan(self, archive: Archive, obj: dict[str, Any]) -> Planned:
+    def _plan(self, archive: Archive, obj: dict[str, Any],
+              files: list[Planned | ImportItem]) -> Planned:
         source_id = str(obj.get("id") or obj.get("url") or "?")
         text = html_to_text(str(obj.get("content") or ""))
         notes: list[str] = []
@@ -109,7 +113,15 @@ class MastodonImporter:
         link = old_path(url) if isinstance(url, str) else None
         if link:
             fields["old_paths"] = [link]
-        photos = _photos(archive, obj, notes)
+        photos, others = _media(archive, obj, notes)
+        for n, (upload, alt) in enumerate(others, 1):  # videos, audio: file entries, linked
+            slug = f"{slugify(str(source_id).rsplit('/', 1)[-1], 'toot')[:50]}-media-{n}"
+            files.append(Planned(f"{source_id}#media-{n}", "file", {
+                "title": (alt or upload.filename)[:300], "slug": slug,
+                "visibility": fields["visibility"], "description": alt,
+                **({"published": published} if published else {})}, {"file": [upload]}))
+            text = (text + f"\n\n[{_link_words(alt or upload.filename)}]"
+                           f"(../../files/{slug}/)").strip()
         if len(photos) > 4:
             notes.append(f"{len(photos) - 4} photos beyond the 4 a note holds were left out")
         if not text and not photos:
@@ -147,10 +159,17 @@ def _article(obj: dict[str, Any], text: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _photos(archive: Archive, obj: dict[str, Any], notes: list[str]) -> list[Upload]:
-    """The toot's images, read from the archive's ``media_attachments`` (what is absent or
-    not an image is noted)."""
+def _link_words(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")").replace("\n", " ")[:200]
+
+
+def _media(archive: Archive, obj: dict[str, Any], notes: list[str]
+           ) -> tuple[list[Upload], list[tuple[Upload, str]]]:
+    """The toot's images, and its other media (video, GIF as video, audio) with their
+    descriptions, read from the archive's ``media_attachments`` (what is absent or not what
+    it says it is is noted)."""
     photos = []
+    others: list[tuple[Upload, str]] = []
     for found in obj.get("attachment") or []:
         if not isinstance(found, dict):
             continue
@@ -160,12 +179,13 @@ def _photos(archive: Archive, obj: dict[str, Any], notes: list[str]) -> list[Upl
         if data is None:
             notes.append(f"media missing: {where or '(no url)'}")
             continue
+        alt = str(found.get("name") or "")[:1000]
         if not str(found.get("mediaType", "image/")).startswith("image/"):
-            notes.append(f"{where}: only images are imported")
+            others.append((Upload(PurePosixPath(where).name or "media", data, alt), alt))
             continue
-        upload = image(data, where, str(found.get("name") or "")[:1000])
+        upload = image(data, where, alt)
         if isinstance(upload, str):
             notes.append(upload)
         else:
             photos.append(upload)
-    return photos
+    return photos, others

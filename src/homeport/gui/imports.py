@@ -163,18 +163,22 @@ def _keep(upload: UploadFile, folder: Path) -> Path:
 
 
 async def _run(importer: Any, request: ImportRequest, job: Job, folder: Path) -> None:
+    state, error = "done", None
     try:
         async for item in importer.run(request):
             job.add(item)
-        job.state = "done"
     except ImportFailed as exc:
-        job.state, job.error = "failed", str(exc)
+        state, error = "failed", str(exc)
+    except asyncio.CancelledError:
+        state, error = "failed", "The home stopped during the import; run it again."
+        raise
     except Exception as exc:  # a plugin's importer failing must not take the GUI down
         log.exception("importer %r failed", job.kind)
-        job.state = "failed"
-        job.error = f"The importer stopped: {type(exc).__name__}: {exc}"
+        state, error = "failed", f"The importer stopped: {type(exc).__name__}: {exc}"
     finally:
+        # the upload goes before the page says the import ended
         await asyncio.to_thread(shutil.rmtree, folder, True)
+        job.state, job.error = state, error
 
 
 @page()

@@ -62,6 +62,10 @@ def _make_entries(page: Any) -> tuple[str, str]:
         "title": "Readable", "body": "Some *text*.\n\n" + image["markdown"],
         "images": [image["ref"]]}).json()
     page.request.post(f"/admin/entries/article/{article['id']}/publish", form={"csrf": token})
+    # a paid tier, so the Members page shows its price form too
+    tier = page.request.post("/admin/members/tiers", form={
+        "csrf": token, "name": "Gold", "price": "5", "currency": "EUR", "interval": "month"})
+    assert tier.ok and "Change the price" in tier.text(), tier.status
     location = page.request.get("/preview/", max_redirects=0).headers["location"]
     return str(article["id"]), str(location.strip("/").split("/")[-1])
 

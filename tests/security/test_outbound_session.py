@@ -8,9 +8,17 @@ is a scripted asyncio server on loopback that counts its connections."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ssl
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from homeport.web import outbound
 
@@ -55,11 +63,16 @@ class Scripted:
             writer.close()
 
 
-def run(script: Scripted, go: Callable[[outbound.Session, str], Awaitable[object]]) -> object:
+def run(script: Scripted, go: Callable[[outbound.Session, str], Awaitable[object]],
+        tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None) -> object:
+    """``go`` with a session to ``script`` (over TLS: the server's and the client's context)."""
     async def main() -> object:
-        server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
-        script.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        session = outbound.Session(outbound.anywhere, timeout=1.0)
+        server = await asyncio.start_server(script.handle, "127.0.0.1", 0,
+                                            ssl=tls[0] if tls else None)
+        scheme = "https" if tls else "http"
+        script.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        session = outbound.Session(outbound.anywhere, timeout=1.0,
+                                   tls=tls[1] if tls else None)
         try:
             return await go(session, script.url)
         finally:
@@ -155,3 +168,47 @@ def test_a_host_that_hangs_holds_each_request_up_for_the_timeout_at_most() -> No
     assert all(isinstance(exc, TimeoutError) for exc in found)
     assert took < 2.5  # the timeout is 1 s: not 4 s in turn
     assert len(script.requests) <= 2  # one connection at a time: the others never got one
+
+
+def certificate(tmp: Path) -> tuple[ssl.SSLContext, str]:
+    """A server context with a self-signed certificate for 127.0.0.1, and its PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    (tmp / "cert.pem").write_text(pem)
+    (tmp / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    return server, pem
+
+
+def test_https_checks_the_certificate_and_keeps_the_connection(tmp_path: Path) -> None:
+    server, pem = certificate(tmp_path)
+    script = Scripted([OK, OK])
+
+    async def go(session: outbound.Session, url: str) -> object:
+        return [(await session.send("POST", f"{url}/inbox", {}, b"{}")).status
+                for _ in range(2)]
+
+    assert run(script, go, (server, ssl.create_default_context(cadata=pem))) == [202, 202]
+    assert script.connections == 1
+    untrusted = Scripted([OK])
+
+    async def refused(session: outbound.Session, url: str) -> object:
+        with pytest.raises(ssl.SSLError):  # an OSError: a delivery retries later
+            await session.send("POST", f"{url}/inbox", {}, b"{}")
+        return None
+
+    run(untrusted, refused, (server, ssl.create_default_context()))
+    assert untrusted.requests == []

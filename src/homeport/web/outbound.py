@@ -273,12 +273,15 @@ class Session:
     followed; an answer's body is read up to ``limit`` bytes."""
 
     def __init__(self, permitted: Permitted = public_only, timeout: float = 10.0,
-                 per_host: int = 4, hosts: int = 256, ttl: float = 60.0) -> None:
+                 per_host: int = 4, hosts: int = 256, ttl: float = 60.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.permitted = permitted
         self.timeout = timeout
         self.per_host = per_host
         self.hosts = hosts
         self.ttl = ttl
+        self.tls = tls
+        """The certificates trusted (None: the system's, as httpx has them)."""
         self._hosts: OrderedDict[tuple[str, str, int], _Host] = OrderedDict()
 
     async def _host(self, scheme: str, name: str, port: int) -> _Host:
@@ -364,7 +367,7 @@ class Session:
                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         address = host.address.strip("[]")
         if scheme == "https":
-            return await asyncio.open_connection(address, port, ssl=_tls(),
+            return await asyncio.open_connection(address, port, ssl=self.tls or _tls(),
                                                  server_hostname=name)
         return await asyncio.open_connection(address, port)
 

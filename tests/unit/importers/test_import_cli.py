@@ -520,3 +520,51 @@ def test_a_toots_video_and_audio_become_file_entries_linked_from_the_note(
     out = tmp_path / "out"
     assert runner.invoke(app, ["build", "--out", str(out), "--data", str(home)]).exit_code == 0
     assert "b.mp4" in (out / "files/111000000000000009-media-1/index.html").read_text()
+
+
+def test_remote_media_of_a_json_feed_are_fetched_when_asked_within_the_fetch_rule(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--option remote_media=yes`` fetches an item's media named by URL through
+    ``web/outbound.py``: a loopback address only with ``fetch_allow_private``, a 404 named in
+    the report; without the option they are named, not fetched."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "gull.png").write_bytes(picture("PNG", (80, 60), "white"))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        feed = tmp_path / "feed.json"
+        feed.write_text(json.dumps({
+            "version": "https://jsonfeed.org/version/1.1", "title": "Gulls",
+            "items": [{"id": "https://gulls.example/1", "content_text": "A gull",
+                       "date_published": "2024-02-01T10:00:00Z",
+                       "attachments": [
+                           {"url": f"{base}/gull.png", "mime_type": "image/png",
+                            "title": "A gull on a post"},
+                           {"url": f"{base}/gone.png", "mime_type": "image/png"}]}]}))
+        [named] = items(home, "jsonfeed", str(feed), "--dry-run")
+        assert "--option remote_media=yes fetches it" in named["message"]
+        [refused_item] = items(home, "jsonfeed", str(feed), "--dry-run",
+                               "--option", "remote_media=yes")
+        assert "remote media not copied" in refused_item["message"]
+        assert "127.0.0.1" in refused_item["message"]  # loopback: not without the setting
+        monkeypatch.setenv("HOMEPORT_FETCH_ALLOW_PRIVATE", "true")
+        [done] = items(home, "jsonfeed", str(feed), "--option", "remote_media=yes")
+        assert done["action"] == "created"
+        assert f"remote media not copied: {base}/gone.png answered 404" in done["message"]
+        [note] = entries(home).values()
+        [gull] = note["photos"]  # type: ignore[misc]
+        assert (gull["width"], gull["alt"]) == (80, "A gull on a post")
+        again = items(home, "jsonfeed", str(feed), "--option", "remote_media=yes")
+        assert [i["action"] for i in again] == ["unchanged"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -244,6 +244,35 @@ def image(data: bytes, filename: str, alt: str) -> Upload | str:
     return Upload(PurePosixPath(filename).name, data, alt)
 
 
+REMOTE_LIMIT = 64 * 1024 * 1024
+"""The most one remote medium may hold (and never more than ``max_attachment_bytes``)."""
+
+
+def remote_media(request: ImportRequest) -> bool:
+    """``--option remote_media=yes``: media the source names by URL are fetched."""
+    return options_flag(request.options, "remote_media")
+
+
+async def fetch_remote(request: ImportRequest, url: str) -> bytes | str:
+    """A medium the source names by URL, fetched through ``web/outbound.py`` (the address
+    checked as ``fetch_allow_private`` says, redirects checked, size and time bounded); or
+    why not, for the item's report."""
+    from homeport.web.outbound import FetchRefused, fetch, policy
+
+    settings = request.ctx.settings
+    limit = min(REMOTE_LIMIT, settings.max_attachment_bytes)
+    try:
+        found = await fetch(url, permitted=policy(settings.fetch_allow_private), limit=limit,
+                            timeout=15.0)
+    except FetchRefused as exc:
+        return f"remote media not copied: {exc}"
+    except Exception as exc:  # an unreachable host, a reset connection, a timeout
+        return f"remote media not copied: {url} ({type(exc).__name__})"
+    if found.status != 200:
+        return f"remote media not copied: {url} answered {found.status}"
+    return found.body
+
+
 # ---- archives ------------------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 ``export-to jsonfeed``) → notes and articles.
 
 SOURCE is the ``.json`` file or a folder holding ``feed.json`` (media referenced by a relative
-URL are copied from beside it; remote ones are named in the report, not fetched). An item with
+URL are copied from beside it; remote ones are fetched with ``--option remote_media=yes``,
+else named in the report). An item with
 a title becomes an article (its ``content_html`` kept as the body), one without a note (its
 ``content_text``, or the HTML's words). The ``_homeport`` extension Homeport's exporter writes
 (type, slug, visibility, draft) is honoured, so an export comes back as it left.
@@ -19,10 +20,12 @@ from homeport.content.media import Upload
 from homeport.interop.importers.common import (
     Archive,
     Planned,
+    fetch_remote,
     html_to_text,
     image,
     iso,
     old_path,
+    remote_media,
     tags_of,
     write,
 )
@@ -58,10 +61,25 @@ class JsonFeedImporter:
             if not isinstance(item, dict) or not item.get("id"):
                 yield ImportItem("?", "failed", "", "", "an item without an id")
                 continue
-            yield await write(request, self.name, _plan(folder, item))
+            remote: list[tuple[str, str]] = []
+            plan = _plan(folder, item, remote if remote_media(request) else None)
+            for url, alt in remote:
+                data = await fetch_remote(request, url)
+                upload = data if isinstance(data, str) else image(data, url, alt)
+                if isinstance(upload, str):
+                    plan.notes.append(upload)
+                else:
+                    field_name = "photos" if plan.type == "note" else "images"
+                    plan.attachments.setdefault(field_name, []).append(upload)
+            if len(plan.attachments.get("photos", [])) > 4:
+                plan.attachments["photos"] = plan.attachments["photos"][:4]
+            if plan.type not in ("note", "article"):
+                plan.attachments.clear()
+            yield await write(request, self.name, plan)
 
 
-def _plan(folder: Archive, item: dict[str, Any]) -> Planned:
+def _plan(folder: Archive, item: dict[str, Any], remote: list[tuple[str, str]] | None
+          ) -> Planned:
     given = item.get("_homeport")
     own: dict[str, Any] = given if isinstance(given, dict) else {}
     notes: list[str] = []
@@ -97,7 +115,7 @@ def _plan(folder: Archive, item: dict[str, Any]) -> Planned:
         if link:
             fields["old_paths"] = [link]
     plan = Planned(str(item["id"]), kind, fields, notes=notes)
-    photos = _photos(folder, item, notes)
+    photos = _photos(folder, item, notes, remote)
     if photos and kind == "note":
         plan.attachments["photos"] = photos[:4]
     elif photos and kind == "article":
@@ -105,7 +123,10 @@ def _plan(folder: Archive, item: dict[str, Any]) -> Planned:
     return plan
 
 
-def _photos(folder: Archive, item: dict[str, Any], notes: list[str]) -> list[Upload]:
+def _photos(folder: Archive, item: dict[str, Any], notes: list[str],
+            remote: list[tuple[str, str]] | None) -> list[Upload]:
+    """The item's images beside the feed; those named by URL go into ``remote`` to be
+    fetched (``--option remote_media=yes``), else are named in the report."""
     found: list[Upload] = []
     for attachment in item.get("attachments") or []:
         if not isinstance(attachment, dict):
@@ -114,7 +135,11 @@ def _photos(folder: Archive, item: dict[str, Any], notes: list[str]) -> list[Upl
         if not str(attachment.get("mime_type", "")).startswith("image/"):
             continue
         if url.startswith(("http://", "https://")):
-            notes.append(f"remote media not copied: {url}")
+            if remote is None:
+                notes.append(f"remote media not copied: {url} (--option remote_media=yes "
+                             "fetches it)")
+            else:
+                remote.append((url, str(attachment.get("title") or "")))
             continue
         data = folder.read(url.lstrip("/"))
         if data is None:

@@ -7,7 +7,9 @@ In this process: the provider's database (SQLite in a temporary folder, or ``--d
 postgresql://…``), its ``NewsletterQueue`` and ``Sender``. The mail server is aiosmtpd's own
 command (``python -m aiosmtpd``, handler ``Sink``: it takes every mail and keeps none) in a
 process of its own on loopback, so it does not share this process's interpreter lock. Each
-mail is like a real entry's: plain text and an HTML part, about 4 KB.
+mail is like a real entry's: plain text and an HTML part, about 4 KB. No home enrolls here, so
+the sender's check that the tenant still has it send (one read of the delegation per tenant
+and round) is answered yes without the database.
 
     .venv/bin/python bench/newsletter.py [--members 2000] [--database URL]
 """
@@ -15,6 +17,7 @@ mail is like a real entry's: plain text and an HTML part, about 4 KB.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import socket
 import subprocess
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from homeport.interop import mail
 from homeport.interop.newsletter import email_hash, unsubscribe_headers
@@ -36,6 +40,19 @@ TEXT = ("A new essay\n\n" + "A paragraph of the essay, as members read it. " * 4
         + "\n\nOn the site: https://alice.example.test/articles/a-new-essay/\n")
 HTML = ("<!doctype html><html lang=en><body><div style='max-width:38rem'><h1>A new essay</h1>"
         + "<p>A paragraph of the essay, as members read it.</p>" * 40 + "</div></body></html>")
+
+
+class Chosen:
+    """The provider's grants, with the ``newsletter-send`` delegation in force for everyone."""
+
+    def __init__(self, grants: Any) -> None:
+        self.grants = grants
+
+    def delegation(self, tenant: str, power: str) -> object:
+        return object()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.grants, name)
 
 
 def smtp_server(port: int) -> subprocess.Popen[bytes]:
@@ -87,6 +104,7 @@ def run(args: argparse.Namespace, url: str) -> tuple[float, float, float, int]:
                                  bounce_address="bounces@bounce.example.test")
         db = ProviderDB(settings.data_dir, settings.provider_database)
         ports = create_provider_app(settings, db=db).state.ports
+        ports = dataclasses.replace(ports, grants=Chosen(ports.grants))
         queue = NewsletterQueue(db)
         addresses = [f"member{n}@example.org" for n in range(args.members)]
         mail_doc = {"site": SITE, "subject": "A new essay", "text": TEXT, "html": HTML}

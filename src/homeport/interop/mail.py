@@ -7,7 +7,7 @@ from __future__ import annotations
 import email.policy
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -47,6 +47,18 @@ class Smtp:
                    unquote(parts.password or ""), sender)
 
 
+def _message(origin: str, subject: str, text: str, html: str) -> EmailMessage:
+    """The headers every recipient shares, and the body: plain text or (with ``html``)
+    multipart/alternative of both."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = origin
+    message["Subject"] = subject
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
 def _line(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise MailError("a mail header may not span lines")
@@ -60,6 +72,7 @@ class Session:
     def __init__(self, url: str) -> None:
         self.smtp = Smtp.parse(url)
         self._client: smtplib.SMTP | None = None
+        self._made: tuple[tuple[str, str, str, str], bytes] | None = None
 
     def _open(self) -> smtplib.SMTP:
         smtp = self.smtp
@@ -89,23 +102,37 @@ class Session:
         SMTP MAIL FROM where bounces go (default: the From address). Raises MailError on any
         failure."""
         smtp = self.smtp
-        message = EmailMessage(policy=POLICY)
-        message["From"] = _line(smtp.sender or sender)
-        message["To"] = _line(to)
-        message["Subject"] = _line(subject)
-        message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = _line(message_id) if message_id else make_msgid(
-            domain=(smtp.sender or sender).rpartition("@")[2] or None)
-        for name, value in (headers or {}).items():
-            message[_line(name)] = _line(value)
-        message.set_content(text)
-        if html:
-            message.add_alternative(html, subtype="html")
-        mail_from = _line(envelope_from) or None
+        origin = _line(smtp.sender or sender)
+        mid = _line(message_id) if message_id else make_msgid(
+            domain=origin.rpartition("@")[2] or None)
+        own = {"To": _line(to), "Date": formatdate(usegmt=True), "Message-ID": mid,
+               **{_line(k): _line(v) for k, v in (headers or {}).items()}}
+        mail_from = _line(envelope_from) or origin
+        if all(k.isascii() and v.isascii() and len(k) + len(v) < 996 for k, v in own.items()):
+            # the body and the headers every recipient shares are made once per mail text;
+            # each recipient's own headers, plain ASCII on one line, are put in front
+            raw = "".join(f"{k}: {v}\r\n" for k, v in own.items()).encode() + self._shared(
+                origin, _line(subject), text, html)
+            self._deliver(lambda client: client.sendmail(mail_from, [own["To"]], raw))
+            return mid
+        message = _message(origin, _line(subject), text, html)
+        for name, value in own.items():
+            message[name] = value
+        self._deliver(lambda client: client.send_message(message, mail_from, [own["To"]]))
+        return mid
+
+    def _shared(self, origin: str, subject: str, text: str, html: str) -> bytes:
+        key = (origin, subject, text, html)
+        if self._made is None or self._made[0] != key:
+            self._made = (key, _message(origin, subject, text, html).as_bytes())
+        return self._made[1]
+
+    def _deliver(self, hand: Callable[[smtplib.SMTP], object]) -> None:
+        smtp = self.smtp
         try:
             if self._client is None:
                 self._client = self._open()
-            self._client.send_message(message, from_addr=mail_from)
+            hand(self._client)
         except (OSError, smtplib.SMTPException) as exc:
             # the server answered (a refused address, a full mailbox): the connection goes on;
             # anything else (it hung up, a timeout) and the next mail opens a new one
@@ -113,7 +140,6 @@ class Session:
                 self.close()
             raise MailError(f"the SMTP server at {smtp.host}:{smtp.port} refused the mail: "
                             f"{exc}") from None
-        return str(message["Message-ID"])
 
     def close(self) -> None:
         client, self._client = self._client, None

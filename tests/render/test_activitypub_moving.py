@@ -52,7 +52,7 @@ def test_a_new_first_address_moves_the_actor_and_moving_back_forgets_it(tmp_path
         new, old = _actor(tmp_path, B), _actor(tmp_path, A)
         assert new["id"] == NEW and new["alsoKnownAs"] == [OLD] and "movedTo" not in new
         assert old["id"] == OLD and old["movedTo"] == NEW and "alsoKnownAs" not in old
-        state = addresses.read(tmp_path)["ada"]
+        state = await addresses.read(ctx, "ada")
         assert state["address"] == B["site"]
         assert state["moves"] == {A["site"]: {"to": B["site"], "sent": None}}
 

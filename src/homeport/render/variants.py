@@ -35,7 +35,7 @@ async def build_for_providers(
     for name in chosen:
         # the whole list decides the site's address, also when publishing to one provider
         every = load(ctx.settings.data_dir) or providers
-        links = addresses.note(ctx.settings.data_dir, name, every)
+        links = await addresses.note(ctx, name, every)
         for entry in providers:
             address = entry.get("site")
             if not address:

@@ -8,14 +8,17 @@ actor lists the old one in ``alsoKnownAs``, the old actor names the new one in `
 (``links``), and the old provider is asked to send ``Move`` to its followers once
 (``interop/activitypub/homemove.py``). Moving back to an old address forgets that move.
 
-The history is a small file in the data dir (``activitypub-address.json``): per site, the
-current address, the moves (old address → new address, when the Move was sent) and when each
-old actor last sent a Move (Mastodon's 30-day cooldown).
+The history is a private record per site in the system bucket (``homeport`` /
+``activitypub-addresses``, id = the site's name): the current address, the moves (old address →
+new address, when the Move was sent) and when each old actor last sent a Move (Mastodon's
+30-day cooldown). It rides in the signed repository like the site's key, so a restore or a move
+of the home keeps ``movedTo``, ``alsoKnownAs`` and the old address's redirect. A home that still
+has the file the history was kept in before (``activitypub-address.json`` in the data dir) takes
+it over at its next publish.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +26,15 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from homeport import jsonio
+from homeport.services import writes
+from homeport.services.context import OWNER, Context
+from homeport.services.grants import SYSTEM_BUCKET
+from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
 
 FILE = "activitypub-address.json"
+"""Where the history was kept before it moved into the repository (read once, then left)."""
+COLLECTION_NAME = "activitypub-addresses"
+PARENT = f"/buckets/{SYSTEM_BUCKET}/collections/{COLLECTION_NAME}"
 ACTOR_PATH = "/activitypub/actor"
 
 
@@ -46,23 +56,36 @@ def actor_of(address: str) -> str:
     return urljoin(address, ACTOR_PATH)
 
 
-def _path(data_dir: Path) -> Path:
-    return data_dir / FILE
-
-
-def read(data_dir: Path) -> dict[str, Any]:
+def _legacy(data_dir: Path, site: str) -> dict[str, Any]:
+    """The site's entry in the data dir's file of earlier versions, or {}."""
     try:
-        found = jsonio.loads(_path(data_dir).read_bytes())
+        found = jsonio.loads((data_dir / FILE).read_bytes())
     except (OSError, ValueError):
         return {}
-    return found if isinstance(found, dict) else {}
+    entry = found.get(site) if isinstance(found, dict) else None
+    return dict(entry) if isinstance(entry, dict) else {}
 
 
-def write(data_dir: Path, state: Mapping[str, Any]) -> None:
-    path = _path(data_dir)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(jsonio.dumps(dict(state)))
-    os.replace(tmp, path)
+async def read(ctx: Context, site: str) -> dict[str, Any]:
+    """The site's history ({} when it has none)."""
+    found = await find_object(ctx, RECORD, PARENT, site)
+    if found is None:
+        return _legacy(ctx.settings.data_dir, site)
+    return {k: v for k, v in found.items() if k not in ("id", "last_modified")}
+
+
+async def write(ctx: Context, site: str, entry: Mapping[str, Any]) -> None:
+    parent = f"/buckets/{SYSTEM_BUCKET}"
+    async with unit_of_work(ctx):
+        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
+            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
+                              existing=None, replace_permissions=False)
+        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
+            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
+                              existing=None, replace_permissions=False)
+        existing = await find_object(ctx, RECORD, PARENT, site)
+        await writes.save(ctx, OWNER, RECORD, PARENT, site, dict(entry), None,
+                          existing=existing, replace_permissions=False)
 
 
 def served(providers: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -93,17 +116,16 @@ def links(entry: Mapping[str, Any], address: str) -> ActorLinks:
     return ActorLinks(aka, actor_of(target) if isinstance(target, str) else None)
 
 
-def note(data_dir: Path, site: str, providers: Sequence[Mapping[str, Any]]
-         ) -> dict[str, ActorLinks]:
+async def note(ctx: Context, site: str, providers: Sequence[Mapping[str, Any]]
+               ) -> dict[str, ActorLinks]:
     """Record this publish's addresses of ``site``; each address's actor links."""
     addresses = served(providers)
     if not addresses:
         return {}
-    state = read(data_dir)
-    before = state.get(site)
-    entry = step(before if isinstance(before, Mapping) else {}, addresses)
-    if entry != before:
-        write(data_dir, {**state, site: entry})
+    before = await read(ctx, site)
+    entry = step(before, addresses)
+    if entry != before or await find_object(ctx, RECORD, PARENT, site) is None:
+        await write(ctx, site, entry)
     return {address: links(entry, address) for address in addresses}
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from homeport import jsonio
 from homeport.interop import fedmove
 from homeport.publish.hooks import Published
+from homeport.services.context import Context, run_blocking
 from homeport.services.repository import SITES_DIR
 from homeport.settings import Settings
 from homeport.sync import addresses
@@ -66,13 +67,14 @@ def _published_actor(settings: Settings, site: str, url: str) -> Mapping[str, An
     return found if isinstance(found, dict) else {}
 
 
-def announce(settings: Settings, site: str, took: set[str], now: int | None = None,
-             http: HttpFactory = default_http) -> list[Sent]:
-    """Send each pending move of ``site`` through its old provider; what happened to each."""
+async def announce(ctx: Context, site: str, took: set[str], now: int | None = None,
+                   http: HttpFactory = default_http) -> list[Sent]:
+    """Send each pending move of ``site`` through its old provider; what happened to each.
+    What was sent is kept in the site's address history (a record: the next commit has it)."""
+    settings = ctx.settings
     now = int(time.time() * 1000) if now is None else now
-    state = addresses.read(settings.data_dir)
-    entry = state.get(site)
-    if not isinstance(entry, dict) or not entry.get("moves"):
+    entry = await addresses.read(ctx, site)
+    if not entry.get("moves"):
         return []
     providers = load(settings.data_dir)
     sent_log: dict[str, Any] = dict(entry.get("sent") or {})
@@ -110,8 +112,9 @@ def announce(settings: Settings, site: str, took: set[str], now: int | None = No
         move["sent"] = now
         sent_log[old] = {"to": target, "at": now, "count": number}
         results.append(Sent(origin, target, url))
-    state[site] = {**entry, "sent": sent_log}
-    addresses.write(settings.data_dir, state)
+    updated = {**entry, "sent": sent_log}
+    if updated != await addresses.read(ctx, site):
+        await addresses.write(ctx, site, updated)
     return results
 
 
@@ -124,7 +127,7 @@ def after_publish(event: Published, http: HttpFactory = default_http) -> None:
     if site is None or not took:
         return
     try:
-        announce(event.settings, site, took, http=http)
+        run_blocking(event.settings, lambda ctx: announce(ctx, site, took, http=http))
     except Exception as exc:  # a provider away: tried again after the next publish
         log.warning("activitypub: moves not announced: %s", exc)
 

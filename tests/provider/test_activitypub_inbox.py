@@ -217,6 +217,42 @@ def test_follow_accept_and_what_a_publish_tells_followers(
     assert len(fedi.received("/inbox")) == 3
 
 
+def test_a_rollback_tells_followers_what_it_changed(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """Rolling the live site back to an earlier publish is a change followers see like any
+    other: the entry the rollback removed is deleted, the one it took back to an older text is
+    updated (with that text), one it leaves as it was is not sent again."""
+    world = ap_world
+    home = world.enrolled("alice")
+    home.write_site({**SITE_V1, "activitypub/actor.as2": actor_file(site_key),
+                     "notes/n1/index.as2": note("n1", "<p>first</p>")})
+    first = home.publish(world.client, home.snapshot())
+    assert first.status_code == 200, first.text
+    seq = first.json()["seq"]
+    delegate(world, home, site_key)
+    follow = {"type": "Follow", "id": fedi.bob + "#follows/1", "actor": fedi.bob,
+              "object": ACTOR}
+    assert post(world, follow, bob_key, fedi.bob + "#main-key").status_code == 202
+    publish(world, home, site_key, **{"notes/n1/index.as2": note("n1", "<p>edited</p>"),
+                                      "notes/n2/index.as2": note("n2", "<p>second</p>")})
+    assert len(wait_for(fedi, "/inbox", 2)) == 2  # Update n1, Create n2
+    answer = home.request(world.client, "POST", "/rollback", {"seq": seq})
+    assert answer.status_code == 200, answer.text
+    told = [signed_by_site(hit, fedi, site_key) for hit in wait_for(fedi, "/inbox", 4)[2:]]
+    by_type = {activity["type"]: activity for activity in told}
+    assert set(by_type) == {"Update", "Delete"}
+    assert by_type["Update"]["object"]["id"] == f"{ORIGIN}/notes/n1/"
+    assert by_type["Update"]["object"]["content"] == "<p>first</p>"
+    assert by_type["Delete"]["object"] == {"id": f"{ORIGIN}/notes/n2/", "type": "Tombstone"}
+    deliveries = world.app.server.config.app.state.ports.deliveries
+    deadline = time.monotonic() + DEADLINE  # the sender marks them done after the answer
+    while deliveries.waiting("alice") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deliveries.waiting("alice") == 0
+    assert len(fedi.received("/inbox")) == 4
+
+
 def test_manual_approval_and_the_homes_requests(
     ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
 ) -> None:

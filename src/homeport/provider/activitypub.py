@@ -1,5 +1,5 @@
-"""The provider's side of ActivityPub's delivery on publish: what a publish changed for
-followers, read from the two trees' manifests (the home's requests are
+"""The provider's side of ActivityPub's delivery on publish: what a publish (or a rollback)
+changed for followers, read from the two trees' manifests (the home's requests are
 ``activitypub_routes.py``)."""
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ def changed_objects(tdir: TenantDir, before: str | None, after: Manifest) -> Cha
     return frozenset(rel for rel in changed if rel in old), now
 
 
+def changed_by_switch(tdir: TenantDir, before: str | None, after: str) -> Changes | None:
+    """What a rollback (the live tree switched from ``before`` to the kept tree ``after``)
+    changed for followers: the same as a publish of that tree would."""
+    manifest = ManifestCache(1).get(tdir, after)
+    return None if manifest is None else changed_objects(tdir, before, manifest)
+
+
 async def after_publish(ports: ProviderPorts, tenant: str, changes: Changes | None) -> int:
     """Queue what the publish tells followers, when this provider is the one whose address
     is the actor's; how many deliveries were queued."""
@@ -69,4 +76,4 @@ def box_key(ports: ProviderPorts) -> str | None:
     return delivery.box_public(ports.once.secret(delivery.BOX_PURPOSE))
 
 
-__all__ = ["Changes", "after_publish", "box_key", "changed_objects"]
+__all__ = ["Changes", "after_publish", "box_key", "changed_by_switch", "changed_objects"]

@@ -702,6 +702,8 @@ async def rollback(request: Request, provider: Provider) -> Response:
         await provider.query(provider.db.set_live, tenant.name, seq)
     feeds = await in_thread(websub_store.feeds_now, tdir, before, name)
     await _notify_subscribers(request, tenant.name, feeds)
+    objects = await in_thread(activitypub.changed_by_switch, tdir, before, name)
+    await _tell_followers(request, tenant.name, objects)  # Update/Delete of what it changed
     return JSONResponse({"live": seq})
 
 

@@ -141,6 +141,10 @@ class NewsletterQueue:
 
     def claim(self, now: int, limit: int) -> list[Job]:
         """Up to ``limit`` due mails, each now ``sending`` under a lease of ``LEASE`` ms."""
+        with self.db.reading() as conn:  # most looks find nothing: no write lock for those
+            if conn.execute("SELECT 1 FROM newsletter_queue WHERE state IN (?, ?) AND due <= ?"
+                            " LIMIT 1", (QUEUED, SENDING, now)).fetchone() is None:
+                return []
         with self.db.transaction(lock="newsletter") as conn:
             conn.execute("UPDATE newsletter_queue SET state = ? WHERE state = ? AND due <= ?",
                          (UNKNOWN, SENDING, now))

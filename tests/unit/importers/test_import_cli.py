@@ -374,7 +374,10 @@ def test_a_twitter_archive_imports_tweets_with_photos_and_skips_retweets(
     assert tide["action"] == "created" and tide["kind"] == "note"
     assert "media missing: 1612345678901234567-FmZzLostFileXx.jpg" in tide["message"]
 
-    notes = {str(e["published"]): e for e in entries(home).values()}
+    found = entries(home)
+    gulls = found["tweet-1612600000000000003-media-1"]
+    assert gulls["type"] == "file" and gulls["file"]["mimetype"] == "video/mp4"  # type: ignore[index]
+    notes = {str(e["published"]): e for e in found.values() if e["type"] == "note"}
     low = notes["2023-01-09T08:42:00Z"]
     assert low["text"] == ("Low water at 08:40 & #tides say <1 m. Table: "
                            "https://tides.example/table?port=harbour&day=9")
@@ -385,7 +388,8 @@ def test_a_twitter_archive_imports_tweets_with_photos_and_skips_retweets(
     reply = notes["2023-01-09T11:40:05Z"]
     assert reply["reply_to"] == "https://twitter.com/bo_boats/status/1612399999999999999"
     assert reply["text"] == "@bo_boats Yes, the ferry ran late again"
-    assert notes["2023-01-10T07:00:00Z"]["text"] == "Gulls at the slipway"
+    assert notes["2023-01-10T07:00:00Z"]["text"] == (
+        "Gulls at the slipway\n\n[GuLlS.mp4](../../files/tweet-1612600000000000003-media-1/)")
     assert len(notes) == 3
 
     assert {i["action"] for i in items(home, "twitter", str(archive))} == {

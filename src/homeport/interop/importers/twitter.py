@@ -10,7 +10,8 @@ holds ``t.co`` links whose real address is in ``entities.urls``. Each tweet's ph
 Retweets (``RT @…``) are skipped, as boosts are; replies keep ``reply_to`` (the replied tweet's
 address); hashtags become tags; ``t.co`` links become the addresses they stand for, and a
 photo's own link is dropped from the text. ``created_at`` becomes ``published`` and the
-tweet's old address (``/<username>/status/<id>``) a redirect.
+tweet's old address (``/<username>/status/<id>``) a redirect. A video or GIF (kept in the
+archive as its best mp4 variant) becomes a ``file`` entry the note links to.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class TwitterImporter:
                 if not isinstance(found, list):
                     raise ImportFailed(f"{name} holds no list of tweets")
                 tweets.extend(found)
-            plans = (self._one(archive, username, wrapped) for wrapped in tweets)
+            plans = (plan for wrapped in tweets
+                     for plan in self._one(archive, username, wrapped))
             async for item in write_all(request, self.name, plans):
                 yield item
         finally:
@@ -102,16 +104,16 @@ class TwitterImporter:
             return ""
 
     @staticmethod
-    def _one(archive: Archive, username: str, wrapped: Any) -> Planned | ImportItem:
+    def _one(archive: Archive, username: str, wrapped: Any) -> list[Planned | ImportItem]:
         tweet = wrapped.get("tweet", wrapped) if isinstance(wrapped, dict) else None
         if not isinstance(tweet, dict) or not tweet.get("id_str"):
-            return ImportItem("?", "failed", "", "", "a tweet without an id")
+            return [ImportItem("?", "failed", "", "", "a tweet without an id")]
         tweet_id = str(tweet["id_str"])
         source_id = f"tweet/{tweet_id}"
         full = str(tweet.get("full_text") or tweet.get("text") or "")
         if full.startswith("RT @"):
-            return ImportItem(source_id, "skipped", "retweet", "",
-                              "a retweet of someone's post")
+            return [ImportItem(source_id, "skipped", "retweet", "",
+                               "a retweet of someone's post")]
         return _plan(archive, username, tweet, full)
 
 
@@ -124,7 +126,10 @@ def _entities(tweet: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return [e for e in listed or [] if isinstance(e, dict)]
 
 
-def _plan(archive: Archive, username: str, tweet: dict[str, Any], full: str) -> Planned:
+def _plan(archive: Archive, username: str, tweet: dict[str, Any], full: str
+          ) -> list[Planned | ImportItem]:
+    """The tweet's note, after a file entry for each of its videos and GIFs (which the note
+    links to)."""
     tweet_id = str(tweet["id_str"])
     notes: list[str] = []
     text = full
@@ -154,25 +159,32 @@ def _plan(archive: Archive, username: str, tweet: dict[str, Any], full: str) -> 
         link = old_path(f"/{username}/status/{tweet_id}")
         if link:
             fields["old_paths"] = [link]
-    photos = _photos(archive, tweet_id, media, notes)
+    photos, videos = _photos(archive, tweet_id, media, notes)
+    files: list[Planned | ImportItem] = []
+    for n, video in enumerate(videos, 1):
+        slug = f"tweet-{tweet_id}-media-{n}"
+        files.append(Planned(f"tweet/{tweet_id}#media-{n}", "file", {
+            "title": video.filename, "slug": slug, "visibility": "public",
+            **({"published": published} if published else {})}, {"file": [video]}))
+        text = (text + f"\n\n[{video.filename}](../../files/{slug}/)").strip()
     fields["text"] = (text or "…")[:NOTE_LIMIT]
     plan = Planned(f"tweet/{tweet_id}", "note", fields, notes=notes)
     if photos:
         plan.attachments["photos"] = photos[:4]
-    return plan
+    return [*files, plan]
 
 
 def _photos(archive: Archive, tweet_id: str, media: list[dict[str, Any]],
-            notes: list[str]) -> list[Upload]:
-    """The tweet's photos from ``tweets_media`` (a video or GIF is named, not imported: the
-    archive keeps its mp4, which a note cannot hold)."""
-    photos = []
+            notes: list[str]) -> tuple[list[Upload], list[Upload]]:
+    """The tweet's photos, and its videos and GIFs, from ``tweets_media``: a video is kept
+    there as its mp4 variant, named ``<tweet id>-<file name of the variant's URL>``."""
+    photos: list[Upload] = []
+    videos: list[Upload] = []
     for medium in media:
         address = str(medium.get("media_url_https") or medium.get("media_url") or "")
-        filename = PurePosixPath(address.split("?", 1)[0]).name
         if medium.get("type", "photo") != "photo":
-            notes.append(f"{medium.get('type')} not imported: {medium.get('expanded_url', '')}")
-            continue
+            address = _mp4(medium)
+        filename = PurePosixPath(address.split("?", 1)[0]).name
         data = None
         for folder in ("data/tweets_media", "data/tweet_media"):
             name = archive.find(f"{folder}/{tweet_id}-{filename}")
@@ -182,9 +194,24 @@ def _photos(archive: Archive, tweet_id: str, media: list[dict[str, Any]],
         if data is None:
             notes.append(f"media missing: {tweet_id}-{filename}")
             continue
+        if medium.get("type", "photo") != "photo":
+            videos.append(Upload(filename, data))
+            continue
         upload = image(data, filename, str(medium.get("ext_alt_text") or "")[:1000])
         if isinstance(upload, str):
             notes.append(upload)
         else:
             photos.append(upload)
-    return photos
+    return photos, videos
+
+
+def _mp4(medium: dict[str, Any]) -> str:
+    """The address of a video's or GIF's best mp4 variant (the one the archive keeps)."""
+    info = medium.get("video_info")
+    found = info.get("variants") if isinstance(info, dict) else None
+    mp4 = [v for v in found or [] if isinstance(v, dict) and v.get("content_type") == "video/mp4"]
+
+    def rate(variant: dict[str, Any]) -> int:
+        return int(variant["bitrate"]) if str(variant.get("bitrate", "")).isdigit() else 0
+
+    return str(max(mp4, key=rate).get("url") or "") if mp4 else "video.mp4"

@@ -89,13 +89,20 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
                      "/admin/tokens", "/admin/mentions/sent", "/admin/move-here",
                      "/admin/passkeys",
                      f"/preview/{site}/", f"/preview/{site}/articles/readable/",
-                     f"/preview/{site}/articles/", f"/preview/{site}/tags/"]:
+                     f"/preview/{site}/articles/", f"/preview/{site}/tags/",
+                     f"/preview/{site}/archive/",
+                     "/admin/write/no-such-entry"]:  # the last: the GUI's error page
             _check(page, path, found)
         # the card's featured picture: a variant the browser chose from the srcset, loaded
         page.goto(f"/preview/{site}/", wait_until="networkidle")
         shown = page.evaluate("""() => { const img = document.querySelector(".featured img");
           return img && img.complete ? [img.currentSrc, img.naturalWidth] : null; }""")
         assert shown and "/media/" in shown[0] and shown[1] > 0, shown
+    finally:
+        context.close()
+    context = browser.new_context(base_url=live_home.root, bypass_csp=True)
+    try:  # signed out: the login page
+        _check(context.new_page(), "/admin/login", found)
     finally:
         context.close()
     context = browser.new_context(base_url=fresh_home.root, bypass_csp=True)

@@ -258,27 +258,29 @@ def test_late_bounces_and_complaints_suppress(letter: dict[str, Any]) -> None:
 
 
 def test_a_mail_in_flight_at_a_crash_is_not_sent_again(letter: dict[str, Any]) -> None:
-    """A process that died while handing a mail over left it ``sending``; when the lease runs
-    out the next sender marks it ``unknown`` and sends the rest, each once."""
+    """A process died with a round claimed and one mail of it half handed over: when the lease
+    runs out the next sender marks that one ``unknown`` and sends the rest of the round, each
+    once."""
     world, home, sink = letter["world"], letter["home"], letter["sink"]
     delegate(world, home)
     app_state = world.app.server.config.app.state
     queue = newsletter.NewsletterQueue(world.db)
     mail = {"site": f"https://{HOST}", "subject": "s", "text": "t", "html": ""}
     start = int(time.time() * 1000) + 10 * DAY  # due later than the live sender looks
-    to = [(f"m{n}@example.com", email_hash(f"m{n}@example.com")) for n in range(3)]
-    assert queue.add("alice", "e9", mail, to, start) == 3
-    taken = queue.claim(start, 1)  # the process that dies with this one in its hands
-    assert len(taken) == 1
+    to = [(f"m{n}@example.com", email_hash(f"m{n}@example.com")) for n in range(4)]
+    assert queue.add("alice", "e9", mail, to, start) == 4
+    taken = queue.claim(start, 3)  # the round of the process that dies
+    assert len(taken) == 3 and queue.start(taken[0].id)  # … handing this one over
     clock = [start + newsletter.LEASE - 1]
     sender = newsletter.Sender(world.settings, world.db, app_state.ports, lambda: clock[0])
-    assert sender.run_once() == 2  # the lease still runs: the other two go
+    assert sender.run_once() == 1  # the lease still runs: only the unclaimed one goes
     clock[0] = start + newsletter.LEASE + 1
-    assert sender.run_once() == 0  # the lease ran out: marked unknown, not sent
+    assert sender.run_once() == 2  # the lease ran out: the round's other two go
+    assert sender.run_once() == 0
     assert queue.add("alice", "e9", mail, to, clock[0]) == 0  # handed again: nothing
     assert sender.run_once() == 0
-    assert queue.states("alice") == {"sent": 2, "unknown": 1}
-    assert sorted(m["To"] for m in sink.wait(2)) == sorted(
+    assert queue.states("alice") == {"sent": 3, "unknown": 1}
+    assert sorted(m["To"] for m in sink.wait(3)) == sorted(
         a for a, _ in to if a != taken[0].address)
 
 

@@ -46,7 +46,8 @@ MAX_MESSAGES = 500
 MAX_BODY = 8 * 1024 * 1024
 MAX_REPORT = 1024 * 1024
 BOUNCED = bounces.BOUNCE
-QUEUED, SENDING, SENT, FAILED, UNKNOWN = "queued", "sending", "sent", "failed", "unknown"
+QUEUED, CLAIMED, SENDING = "queued", "claimed", "sending"
+SENT, FAILED, UNKNOWN = "sent", "failed", "unknown"
 WITHDRAWN = "withdrawn"
 """Queued, but the home took the ``newsletter-send`` delegation back before it went."""
 LEASE = 15 * 60_000
@@ -111,12 +112,12 @@ def mail_id(tenant: str, entry: str, hashed: str) -> str:
 class NewsletterQueue:
     """The mails waiting to go (``newsletter_queue``, one row per entry and address; the
     entry's subject and bodies once in ``newsletter_mails``). A row is ``queued``, then
-    ``sending`` while a worker hands it to the SMTP server (its ``due`` is then the lease's
-    end), then ``sent``, ``bounced``, ``failed`` or ``withdrawn`` (the home no longer has
-    this provider send); a row still ``sending`` when its lease ran
-    out was in a process that died mid-hand-over: it becomes ``unknown`` and is never sent
-    again (at most once). Rows are kept ``KEEP`` ms after they were made, so a late bounce
-    still finds its address."""
+    ``claimed`` by a worker for a round (its ``due`` is then the lease's end), ``sending``
+    while that worker hands it to the SMTP server, then ``sent``, ``bounced``, ``failed`` or
+    ``withdrawn`` (the home no longer has this provider send). When a lease ran out, the
+    worker died: its ``claimed`` rows go back to the queue, and the one row ``sending`` (it
+    died mid-hand-over) becomes ``unknown`` and is never sent again (at most once). Rows are
+    kept ``KEEP`` ms after they were made, so a late bounce still finds its address."""
 
     def __init__(self, db: ProviderDB) -> None:
         self.db = db
@@ -140,14 +141,16 @@ class NewsletterQueue:
         return added
 
     def claim(self, now: int, limit: int) -> list[Job]:
-        """Up to ``limit`` due mails, each now ``sending`` under a lease of ``LEASE`` ms."""
+        """Up to ``limit`` due mails, each now ``claimed`` under a lease of ``LEASE`` ms."""
         with self.db.reading() as conn:  # most looks find nothing: no write lock for those
-            if conn.execute("SELECT 1 FROM newsletter_queue WHERE state IN (?, ?) AND due <= ?"
-                            " LIMIT 1", (QUEUED, SENDING, now)).fetchone() is None:
+            if conn.execute("SELECT 1 FROM newsletter_queue WHERE state IN (?, ?, ?) AND due"
+                            " <= ? LIMIT 1", (QUEUED, CLAIMED, SENDING, now)).fetchone() is None:
                 return []
         with self.db.transaction(lock="newsletter") as conn:
             conn.execute("UPDATE newsletter_queue SET state = ? WHERE state = ? AND due <= ?",
                          (UNKNOWN, SENDING, now))
+            conn.execute("UPDATE newsletter_queue SET state = ? WHERE state = ? AND due <= ?",
+                         (QUEUED, CLAIMED, now))
             rows = conn.execute(
                 "SELECT q.id, q.tenant, q.address, q.email_hash, q.attempts, q.created, m.site,"
                 " m.subject, m.text, m.html FROM newsletter_queue AS q JOIN newsletter_mails"
@@ -156,17 +159,26 @@ class NewsletterQueue:
             taken = []
             for row in rows:
                 if conn.execute("UPDATE newsletter_queue SET state = ?, due = ? WHERE id = ?"
-                                " AND state = ?", (SENDING, now + LEASE, row[0], QUEUED)
+                                " AND state = ?", (CLAIMED, now + LEASE, row[0], QUEUED)
                                 ).rowcount == 1:
                     taken.append(Job(str(row[0]), str(row[1]), str(row[2]), str(row[3]),
                                      int(row[4]), int(row[5]), *(str(v) for v in row[6:])))
         return taken
 
+    def start(self, job_id: str) -> bool:
+        """Mark a claimed mail as being handed over now; False when its lease ran out (another
+        worker may have it)."""
+        with self.db.transaction(lock="newsletter") as conn:
+            return bool(conn.execute("UPDATE newsletter_queue SET state = ? WHERE id = ? AND"
+                                     " state = ?", (SENDING, job_id, CLAIMED)).rowcount == 1)
+
     def finish(self, job_id: str, state: str, due: int = 0) -> None:
-        """``state`` is ``sent``, ``bounced``, ``failed``, or ``queued`` again (due ``due``)."""
+        """``state`` is ``sent``, ``bounced``, ``failed``, ``withdrawn``, or ``queued`` again
+        (due ``due``)."""
         with self.db.transaction(lock="newsletter") as conn:
             conn.execute("UPDATE newsletter_queue SET state = ?, due = ?, attempts = attempts"
-                         " + 1 WHERE id = ? AND state = ?", (state, due, job_id, SENDING))
+                         " + 1 WHERE id = ? AND state IN (?, ?)",
+                         (state, due, job_id, CLAIMED, SENDING))
 
     def find(self, job_id: str) -> tuple[str, str] | None:
         """The tenant and address hash of a mail sent from here (a report names it)."""
@@ -335,8 +347,10 @@ class Sender:
                     if job.tenant not in chosen:  # "newsletter off", or another sender now
                         chosen[job.tenant] = self.ports.grants.delegation(
                             job.tenant, SEND_POWER) is not None
-                    outcome = self._send(session, job) if chosen[job.tenant] else (WITHDRAWN, 0)
-                    self.queue.finish(job.id, *outcome)
+                    if not chosen[job.tenant]:
+                        self.queue.finish(job.id, WITHDRAWN)
+                    elif self.queue.start(job.id):
+                        self.queue.finish(job.id, *self._send(session, job))
         return len(jobs)
 
     def _send(self, session: mail.Session, job: Job) -> tuple[str, int]:

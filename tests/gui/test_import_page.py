@@ -94,6 +94,8 @@ def test_a_wordpress_zip_imports_through_the_page_with_a_report_then_leaves_with
     refused = post(client, "/admin/import", kind="wordpress", url="file:///etc/passwd")
     assert refused.status_code == 400 and "must start with https://" in refused.text
     assert post(client, "/admin/import", kind="wordpress").status_code == 400
+    bad = post(client, "/admin/import", upload, kind="wordpress", options="uploads")
+    assert bad.status_code == 400 and "is not name=value" in bad.text
     assert 'id="import-job"' not in client.get("/admin/import").text
 
     # a dry run reports what would happen and writes nothing
@@ -104,6 +106,13 @@ def test_a_wordpress_zip_imports_through_the_page_with_a_report_then_leaves_with
     assert "nothing was written" in shown and '<span data-action="created">4 created' in shown
     assert entries(client) == {}
     assert not any((settings.data_dir / "imports").iterdir())  # the upload is gone
+
+    # options reach the importer: WordPress's uploads=DIR, here an empty folder
+    empty = tmp_path / "no-uploads"
+    empty.mkdir()
+    post(client, "/admin/import", upload, kind="wordpress", dry_run="on",
+         options=f"uploads={empty}")
+    assert "media missing: 2023/04/harbour.jpg" in finished(client)
 
     # the real run: entries, media, and the per-item report (failures and skips first)
     post(client, "/admin/import", upload, kind="wordpress")
@@ -150,6 +159,8 @@ def test_a_wordpress_zip_imports_through_the_page_with_a_report_then_leaves_with
     try:
         hosted = post(client, "/admin/import", kind="kinto", url="http://127.0.0.1:9/v1")
         assert hosted.status_code == 400 and "imports from files only" in hosted.text
+        hosted = post(client, "/admin/import", upload, kind="wordpress", options="uploads=/")
+        assert hosted.status_code == 400 and "takes no importer options" in hosted.text
     finally:
         object.__setattr__(settings, "hosted", False)
     # an upload a stopped home left behind is cleared by the next import

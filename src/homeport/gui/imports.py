@@ -108,7 +108,8 @@ async def start(p: Page) -> Response:
     """Keep the upload (or take the address), then run the importer as the server's task."""
     form = await p.form()
     fields = {"kind": uploads.line(form, "kind", 64), "url": uploads.line(form, "url", 2000),
-              "dry_run": "on" if form.get("dry_run") else ""}
+              "dry_run": "on" if form.get("dry_run") else "",
+              "options": uploads.text(form, "options", 4000)}
     importer = _importers(p).get(fields["kind"])
     if importer is None:
         return await _page(p, 400, "Choose what kind of export this is.", fields)
@@ -130,6 +131,18 @@ async def start(p: Page) -> Response:
                            fields)
     if not chosen and not url:
         return await _page(p, 400, "Choose the file to import.", fields)
+    options: dict[str, str] = {}
+    for given in fields["options"].splitlines():
+        key, sep, value = given.strip().partition("=")
+        if not given.strip():
+            continue
+        if not sep or not key.strip():
+            return await _page(p, 400, f"The option {given.strip()!r} is not name=value.",
+                               fields)
+        options[key.strip()] = value.strip()
+    if options and p.ctx.settings.hosted:
+        # options may name folders (WordPress's uploads=DIR): the provider's, on a hosted home
+        return await _page(p, 400, "A hosted home takes no importer options.", fields)
     await asyncio.to_thread(_clear, p.ctx.settings.data_dir / UPLOADS)
     folder = p.ctx.settings.data_dir / UPLOADS / uuid.uuid4().hex
     source = url
@@ -139,7 +152,7 @@ async def start(p: Page) -> Response:
     shown_as = (chosen[0].filename or "upload") if chosen else url
     job = Job(importer.name, importer.title, shown_as, name, bool(fields["dry_run"]))
     _jobs[_key(p)] = job
-    request = ImportRequest(p.ctx, source, name, job.dry_run, {})
+    request = ImportRequest(p.ctx, source, name, job.dry_run, options)
     job.task = asyncio.get_running_loop().create_task(_run(importer, request, job, folder))
     return p.redirect(PREFIX + "/import#progress")
 

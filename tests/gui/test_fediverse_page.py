@@ -13,7 +13,7 @@ import pytest
 
 from homeport import jsonio
 from homeport.content import followers, sites
-from homeport.interop import fediverse
+from homeport.interop.activitypub import home as fediverse
 from homeport.interop.ports import InboxItem
 from homeport.settings import Settings
 from homeport.sync import providers

@@ -17,7 +17,7 @@ import pytest
 from homeport import jsonio
 from homeport.content import followers, mentions, sites
 from homeport.core.errors import HomeportError
-from homeport.interop import fediverse
+from homeport.interop.activitypub import home as fediverse
 from homeport.interop.ports import InboxItem
 from homeport.interop.registry import home_handlers
 from homeport.render.build import build_site

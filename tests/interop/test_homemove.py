@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from homeport.content import sites
-from homeport.interop import fedmove
 from homeport.interop.activitypub import homemove
+from homeport.interop.activitypub import moves as fedmove
 from homeport.render.variants import build_for_providers
 from homeport.services import identity as ids
 from homeport.services import repository

@@ -368,7 +368,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(
 def test_a_followers_move_by_mastodons_rules(
     ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
 ) -> None:
-    """A follower's Move (``interop/fedmove.py``): a suspended target, or one that does not
+    """A follower's Move (``activitypub/moves.py``): a suspended target, or one that does not
     name the mover, leaves the follower where it is; a valid one takes its place."""
     world = ap_world
     home = world.enrolled("alice")

@@ -1,5 +1,5 @@
 """The provider's ActivityPub followers and blocks (``ports.Followers``) on SQLite and
-PostgreSQL: saving, states, delivery inboxes (one per shared inbox), the whole list replaced
+PostgreSQL: saving, states, delivery inboxes (one per shared inbox), the home's list added
 when a site arrives, blocks."""
 
 from __future__ import annotations
@@ -50,16 +50,17 @@ def test_followers_saved_listed_and_removed(followers: ProviderFollowers) -> Non
     assert followers.count("alice") == 3
 
 
-def test_replace_and_blocks(followers: ProviderFollowers) -> None:
-    followers.save(follower("https://old.example/u"))
+def test_the_homes_list_added_and_blocks(followers: ProviderFollowers) -> None:
+    here = follower("https://old.example/u", created=100)
+    followers.save(here)
     moved = [follower(f"https://m.example/u/{n}", "https://m.example/inbox", created=n)
              for n in range(50)]
-    followers.replace("alice", moved)
-    assert followers.of("alice") == moved
-    assert followers.inboxes("alice") == ["https://m.example/inbox"]
+    assert followers.add_missing("alice", [*moved, follower(here.actor, state=PENDING)]) == 50
+    assert followers.of("alice") == [*moved, here]  # the one here already is kept as it is
+    assert followers.inboxes("alice") == ["https://m.example/inbox", here.inbox]
     with pytest.raises(ValueError):
-        followers.replace("alice", [follower("https://x.example/u", tenant="zoe")])
-    assert followers.count("alice") == 50  # the refused list changed nothing
+        followers.add_missing("alice", [follower("https://x.example/u", tenant="zoe")])
+    assert followers.count("alice") == 51  # the refused list changed nothing
     assert followers.blocks("alice") == frozenset()
     followers.set_blocks("alice", ["spam.example", "https://a.example/users/troll"])
     assert followers.blocks("alice") == {"spam.example", "https://a.example/users/troll"}

@@ -3,7 +3,7 @@
 The provider that serves the site's address keeps the list it delivers to; the home keeps its
 own copy, one private record per follower in the site's ``followers`` collection (sealed in the
 signed repository, so it moves with the site and a new provider can be handed it), filled from
-the inbox items the provider relays (``interop/fediverse.py``) and changed by the owner
+the inbox items the provider relays (``interop/activitypub/home.py``) and changed by the owner
 (approve, remove, block) from the GUI, which tells the provider too. Blocked actors and domains
 are the ``blocked`` record of the private ``fediverse_rules`` collection.
 """

@@ -19,7 +19,7 @@ from homeport.content import followers, mentions
 from homeport.core.errors import HomeportError
 from homeport.gui import site
 from homeport.gui.pages import PREFIX, Page, page
-from homeport.interop import fediverse_send
+from homeport.interop.activitypub import send as sending
 from homeport.render import activitypub as ap
 from homeport.render.urls import web_address
 from homeport.sync import fediverse as tell
@@ -51,7 +51,7 @@ async def index(p: Page) -> Response:
                  if m.get("status") == mentions.PENDING]
     return p.render("fediverse.html", pending=pending, accepted=accepted,
                     blocked=await followers.blocked(p.ctx, name), handles=handles,
-                    waiting=len(responses), kinds=fediverse_send.KINDS)
+                    waiting=len(responses), kinds=sending.KINDS)
 
 
 async def site_settings(p: Page, name: str) -> dict[str, Any]:
@@ -127,7 +127,7 @@ async def interact(p: Page) -> Response:
     url = str(form.get("url") or "").strip()
     text = str(form.get("text") or "")[:5000]
     try:
-        p.flash(await fediverse_send.send(p.ctx, name, kind, url, text))
+        p.flash(await sending.send(p.ctx, name, kind, url, text))
     except HomeportError as exc:
         p.flash(str(exc.message))
     return p.redirect(HERE)

@@ -302,10 +302,6 @@ class Followers(Protocol):
         once, and the personal inbox of those without one; sorted."""
         ...
 
-    def replace(self, tenant: str, followers: Collection[Follower]) -> None:
-        """The whole list at once (the home's copy, when the site comes to this provider)."""
-        ...
-
     def add_missing(self, tenant: str, followers: Collection[Follower]) -> int:
         """Add those not here yet, leaving every follower already here as it is (the home's
         copy, when the site comes to this provider: what arrived here since is newer); how

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute
 
 from homeport.interop import (
     activitypub,
-    fediverse,
     grants,
     indieauth,
     members,
@@ -32,8 +31,8 @@ from homeport.interop import (
 from homeport.interop.ports import Handler
 
 PROTOCOLS: tuple[ModuleType, ...] = (
-    micropub, webmention, indieauth, websub, activitypub, grants, payments, fediverse,
-    members, newsletter,
+    micropub, webmention, indieauth, websub, activitypub, grants, payments, members,
+    newsletter,
 )
 """The protocol modules, in the order their routes are tried."""
 

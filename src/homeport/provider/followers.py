@@ -87,14 +87,6 @@ class ProviderFollowers:
             ).fetchall()
         return sorted(str(row[0]) for row in rows)
 
-    def replace(self, tenant: str, followers: Collection[Follower]) -> None:
-        if any(f.tenant != tenant for f in followers):
-            raise ValueError("every follower must be of this tenant")
-        with self.db.transaction(lock=f"followers:{tenant}") as conn:
-            conn.execute("DELETE FROM ap_followers WHERE tenant = ?", (tenant,))
-            for follower in followers:
-                conn.execute(_UPSERT, _values(follower))
-
     def add_missing(self, tenant: str, followers: Collection[Follower]) -> int:
         if any(f.tenant != tenant for f in followers):
             raise ValueError("every follower must be of this tenant")

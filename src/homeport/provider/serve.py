@@ -36,7 +36,7 @@ from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from homeport import jsonio
-from homeport.interop import fedmove
+from homeport.interop.activitypub import moves
 from homeport.members.sealing import PAGES
 from homeport.provider import fediverse, sites
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
@@ -665,7 +665,7 @@ async def _moved(scope: Scope, headers: dict[bytes, bytes], tree: Tree, send: Se
     if moved is None or ap.wants_activity(headers.get(b"accept", b"").decode("latin-1")):
         return False
     query = scope.get("query_string", b"").decode("latin-1")
-    location = fedmove.moved_location(moved, scope["path"], query)
+    location = moves.moved_location(moved, scope["path"], query)
     if location is None:
         return False
     await _redirect(send, location)

@@ -180,13 +180,6 @@ class FakeFollowers:
     def inboxes(self, tenant: str) -> list[str]:
         return sorted({f.delivery_inbox for f in self.of(tenant)})
 
-    def replace(self, tenant: str, followers: Iterable[ports.Follower]) -> None:
-        given = list(followers)
-        if any(f.tenant != tenant for f in given):
-            raise ValueError("every follower must be of this tenant")
-        self.rows = {k: v for k, v in self.rows.items() if k[0] != tenant}
-        self.rows.update({(f.tenant, f.actor): f for f in given})
-
     def add_missing(self, tenant: str, followers: Iterable[ports.Follower]) -> int:
         given = list(followers)
         if any(f.tenant != tenant for f in given):

@@ -2,7 +2,10 @@
 
 At the provider: the inboxes (``inbox.py``: signatures, followers, items for the home) and
 delivery (``delivery.py``: the queue's sender, what a publish tells followers); the keys of
-other servers' actors (``remote.py``). What the home renders (actor, objects, collections) is
+other servers' actors (``remote.py``). At home: the ``activitypub.*`` items applied
+(``home.py``), the owner's likes, boosts and replies by URL (``send.py``), which provider signs
+(``homekey.py``) and the ``Move`` when the site's address changed (``homemove.py``, by
+Mastodon's rules in ``moves.py``, pure). What the home renders (actor, objects, collections) is
 ``render/activitypub.py``.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from homeport.interop.activitypub import delivery, inbox
+from homeport.interop.activitypub import delivery, home, inbox
 from homeport.interop.ports import Handler
 
 provider_lifespan = delivery.provider_lifespan
@@ -21,7 +24,7 @@ def provider_routes() -> list[BaseRoute]:
 
 
 def home_handlers() -> dict[str, Handler]:
-    return {}
+    return home.home_handlers()
 
 
 __all__ = ["home_handlers", "provider_lifespan", "provider_routes"]

@@ -6,7 +6,7 @@ provider sends readers on to the new address (``provider/serve.py``). After the 
 each move not yet announced, the home asks the first provider serving the old address — the one
 holding that actor's signing key (``interop/activitypub/homekey.py``) — to deliver
 ``Move`` to the old actor's followers (``POST /_homeport/v1/activitypub`` with ``to:
-"followers"``), once, by Mastodon's rules (``interop/fedmove.py``: the new actor as published
+"followers"``), once, by Mastodon's rules (``moves.py``: the new actor as published
 must list the old one, one move per actor in 30 days, never the same target twice). A move that
 fails or must wait is tried again after a later publish.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport import jsonio
-from homeport.interop import fedmove
+from homeport.interop.activitypub import moves
 from homeport.publish.hooks import Published
 from homeport.services.context import Context, run_blocking
 from homeport.services.repository import SITES_DIR
@@ -46,7 +46,7 @@ class Sent:
     target: str
     provider: str | None = None
     error: str | None = None
-    """Why no Move went out this time (a ``fedmove`` rule's code, or the provider's answer)."""
+    """Why no Move went out this time (a ``moves`` rule's code, or the provider's answer)."""
 
 
 def _first(providers: list[dict[str, Any]], address: str, took: set[str]) -> str | None:
@@ -90,16 +90,16 @@ async def announce(ctx: Context, site: str, took: set[str], now: int | None = No
         found = sent_log.get(old)
         last: dict[str, Any] = found if isinstance(found, dict) else {}
         try:
-            fedmove.check_outgoing(origin, _published_actor(settings, site, new_url),
+            moves.check_outgoing(origin, _published_actor(settings, site, new_url),
                                    moved_to=last.get("to"), last_move=last.get("at"), now=now)
-        except fedmove.MoveRefused as exc:
+        except moves.MoveRefused as exc:
             log.warning("activitypub: no Move from %s to %s yet: %s", origin, target, exc)
             if exc.code == "already-moved":
                 move["sent"] = last.get("at")
             results.append(Sent(origin, target, url, exc.code))
             continue
         number = int(last.get("count") or 0) + 1
-        activity = fedmove.move_activity(origin, target, number)
+        activity = moves.move_activity(origin, target, number)
         try:
             with http() as client:
                 ProviderClient(url, credentials(settings.data_dir), client).activitypub(

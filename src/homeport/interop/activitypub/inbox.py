@@ -34,8 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from homeport import jsonio
 from homeport.crypto import httpsig
-from homeport.interop import fedmove
-from homeport.interop.activitypub import remote
+from homeport.interop.activitypub import moves, remote
 from homeport.interop.hosting import ports_of, tenant_of
 from homeport.interop.ports import (
     ACCEPTED,
@@ -323,7 +322,7 @@ async def _undoes_follow(ports: ProviderPorts, tenant: str, actor: str, target: 
 
 async def _move(ports: ProviderPorts, tenant: str, activity: Mapping[str, Any],
                 actor: str) -> remote.RemoteActor | None:
-    """A follower's Move, by Mastodon's rules (``interop/fedmove.py``): signed by the mover,
+    """A follower's Move, by Mastodon's rules (``moves.py``): signed by the mover,
     naming itself as the object, to a target that is not suspended and names the mover in
     ``alsoKnownAs`` (fetched fresh), and the first Move of that mover this site acts on in 7
     days; then the new account follows in the old one's place. The new actor, or None when
@@ -333,19 +332,19 @@ async def _move(ports: ProviderPorts, tenant: str, activity: Mapping[str, Any],
     if old is None:
         return None
     try:
-        move = fedmove.parse_incoming(activity, actor)
+        move = moves.parse_incoming(activity, actor)
         doc = await remote.fetch_document(move.target,
                                           outbound.policy(ports.fetch_allow_private),
                                           await site_signer(ports, tenant))
-        fedmove.check_target(move, doc if isinstance(doc, Mapping) else {})
+        moves.check_target(move, doc if isinstance(doc, Mapping) else {})
         new = remote.actor_of(doc)
         if ports.once is not None:
-            cooldown = ports.clock() + fedmove.PROCESSING_COOLDOWN_MS
+            cooldown = ports.clock() + moves.PROCESSING_COOLDOWN_MS
             first = await anyio.to_thread.run_sync(
                 ports.once.first_use, f"ap-move:{tenant}:{actor}", cooldown)
             if not first:
-                raise fedmove.MoveRefused("cooldown", "this actor moved less than 7 days ago")
-    except (fedmove.MoveRefused, remote.RemoteError) as exc:
+                raise moves.MoveRefused("cooldown", "this actor moved less than 7 days ago")
+    except (moves.MoveRefused, remote.RemoteError) as exc:
         log.info("activitypub: the Move of %s is ignored: %s", actor, exc)
         return None
     await anyio.to_thread.run_sync(ports.followers.remove, tenant, actor)

@@ -1,4 +1,4 @@
-"""Mastodon's rules for Move, as unit cases (``interop/fedmove.py``): what Mastodon refuses to
+"""Mastodon's rules for Move, as unit cases (``activitypub/moves.py``): what Mastodon refuses to
 send (AccountMigration's checks) and what a receiving Mastodon ignores (``Activity::Move``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from homeport.interop import fedmove
-from homeport.interop.fedmove import Move, MoveRefused
+from homeport.interop.activitypub import moves as fedmove
+from homeport.interop.activitypub.moves import Move, MoveRefused
 
 OLD = "https://alice.provider-a.test/activitypub/actor"
 NEW = "https://alice.provider-b.test/activitypub/actor"

@@ -27,7 +27,6 @@ from typing import Any
 
 import anyio.from_thread
 import nh3
-from starlette.routing import BaseRoute
 
 from homeport import jsonio
 from homeport.content import followers, mentions
@@ -37,11 +36,6 @@ from homeport.services.context import Context
 
 PREFIX = "activitypub."
 MAX_CONTENT = 20_000
-
-
-def provider_routes() -> list[BaseRoute]:
-    """None of its own: the provider's ActivityPub routes are another module's."""
-    return []
 
 
 def _activity(item: InboxItem) -> dict[str, Any]:
@@ -258,4 +252,4 @@ def home_handlers() -> dict[str, Handler]:
     return {PREFIX + kind: _handler(apply) for kind, apply in APPLY.items()}
 
 
-__all__ = ["APPLY", "home_handlers", "provider_routes"]
+__all__ = ["APPLY", "home_handlers"]

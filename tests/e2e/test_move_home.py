@@ -96,3 +96,48 @@ def test_a_home_mirrors_a_providers_tenant_and_its_owner_restores_from_the_copy(
     # the provider is gone: the owner restores from the friend's copy with the phrase alone
     ok("import", str(bundle), data=back, stdin=phrase)
     assert export(home, tmp_path / "home.bundle") == export(back, tmp_path / "back.bundle")
+
+
+@pytest.mark.timeout(400)  # three providers and about 20 runs of the CLI
+def test_a_move_reaches_every_provider_of_the_home(tmp_path: Path) -> None:
+    """A device that restores from one provider hands the move to the home's other providers
+    too (it learns them from the repository, not from the lost copy), and one that was down
+    then gets it before the device's next publish there: from then on none of them takes the
+    old copy's publishes."""
+    started = [
+        Provider(tmp_path / f"p{n}", tmp_path / f"p{n}.log", args=("--workers", "1")).start()
+        for n in range(3)
+    ]
+    first, _, third = started
+    old, device = tmp_path / "old", tmp_path / "device"
+    try:
+        phrase = init(old)["phrase"]
+        ok("add", "note", "Written before the move", data=old)
+        for provider in started:
+            ok("providers", "add", provider.url, provider.invite(), "--name", "alice", data=old)
+        ok("publish", data=old)
+        ok("publish", data=old)  # the signing delegation the first publish wrote
+
+        third.stop()  # down while the home moves
+        ok("restore", "--from", first.url, data=device, stdin=phrase)
+        listed = json.loads(ok("providers", "list", "--json", data=device))
+        assert [p["url"] for p in listed] == [p.url for p in started]
+        assert [p.get("handoff_epoch") for p in listed] == [1, 1, None]
+
+        third.start()
+        ok("add", "note", "Written on the device", data=device)
+        ok("publish", data=device)  # hands the third its handoff first
+        listed = json.loads(ok("providers", "list", "--json", data=device))
+        assert [p.get("handoff_epoch") for p in listed] == [1, 1, 1]
+
+        # the old copy, not told yet, writes and publishes: every provider refuses it
+        ok("add", "note", "Written on the old copy", data=old)
+        stale = cli("publish", data=old)
+        assert stale.code != 0 and "standby" in stale.err
+        for provider in started:
+            page = provider.page("alice").text
+            assert "Written on the device" in page
+            assert "Written on the old copy" not in page
+    finally:
+        for provider in started:
+            provider.stop()

@@ -101,7 +101,7 @@ def first(
 
     settings = _settings(ctx, data)
     try:
-        entry = providers.make_first(settings.data_dir, url)
+        entry = providers.make_first(settings, url)
     except _errors() as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{entry['url']} is first: the site's address is {entry.get('site') or '-'}")

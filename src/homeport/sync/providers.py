@@ -1,8 +1,10 @@
 """The providers a home publishes through, and the use cases around them: enroll, publish to all
 of them at once, status, restore from one, audit one, leave one.
 
-The list lives in ``providers.json`` in the data dir. Publishing runs one thread per provider,
-each with its own repository connection, so a slow or dead provider never holds up the others.
+The list lives in ``providers.json`` in the data dir, and what a restore needs of it (address,
+tenant, site, order) in the signed repository too (``known.py``). Publishing runs one thread per
+provider, each with its own repository connection, so a slow or dead provider never holds up the
+others.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from homeport.core.handoff import Handoff
 from homeport.crypto.keys import did_key, keys_from_phrase
 from homeport.repo.bundle import read_frames
 from homeport.repo.codec import ObjectError, check
@@ -32,6 +35,7 @@ from homeport.services import identity as ids
 from homeport.services import repository as repo_service
 from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
+from homeport.sync import known
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.engine import Progress, PushResult, push
 
@@ -111,6 +115,7 @@ def add(
         "enrolled": int(time.time() * 1000),
     }
     save(data_dir, [*providers, entry])
+    known.remember(settings, load(data_dir))
     return entry
 
 
@@ -123,6 +128,7 @@ def remove(
         with http() as client:
             ProviderClient(entry["url"], credentials(settings.data_dir), client).delete()
     save(settings.data_dir, [p for p in load(settings.data_dir) if p["url"] != entry["url"]])
+    known.remember(settings, load(settings.data_dir))
 
 
 def set_rules(
@@ -168,12 +174,14 @@ def set_mirror(settings: Settings, url: str, on: bool, http: HttpFactory = defau
     return str(entry["url"])
 
 
-def make_first(data_dir: Path, url: str) -> dict[str, Any]:
+def make_first(settings: Settings, url: str) -> dict[str, Any]:
     """Put one provider first in the list: its address becomes the site's address (a new one
     moves the site's followers there with the next publish, ``sync/addresses.py``)."""
+    data_dir = settings.data_dir
     entry = find(data_dir, url)
     entries = load(data_dir)
     save(data_dir, [entry, *(e for e in entries if e["url"] != entry["url"])])
+    known.remember(settings, load(data_dir))
     return entry
 
 
@@ -234,12 +242,19 @@ def publish(
         built = (data_dir / repo_service.SITES_DIR / name).is_dir()
         return name if built else chosen
 
+    held = _handoff_to_hand(data_dir)
+    handed: dict[str, int] = {}
+
     def one(entry: dict[str, Any]) -> Outcome:
         url = entry["url"]
         try:
             repo = Repository.open(data_dir, keys)
             try:
                 with http() as client:
+                    if held is not None:  # a provider the move could not reach then
+                        epoch = _hand_one(data_dir, entry, held, client)
+                        if epoch is not None:
+                            handed[url] = epoch
                     result = push(
                         repo,
                         ProviderClient(url, creds, client),
@@ -269,6 +284,8 @@ def publish(
                 entry["seq"] = outcome.result.seq
                 entry["head"] = outcome.result.head
                 entry.pop("repair", None)
+            if entry["url"] in handed:
+                entry["handoff_epoch"] = handed[entry["url"]]
     save(data_dir, saved)
     return outcomes
 
@@ -363,9 +380,10 @@ async def restore(
         "site": tenant.get("site"),
         "enrolled": int(time.time() * 1000),
     }
-    others = [p for p in load(settings.data_dir) if p["url"] != wanted] if existing else []
-    save(settings.data_dir, [entry, *others])
-    take_over(
+    listed = _merged_list(load(settings.data_dir) if existing else [], known.recall(settings),
+                          entry)
+    save(settings.data_dir, listed)
+    epoch = take_over(
         settings,
         wanted,
         keys.root,
@@ -373,7 +391,95 @@ async def restore(
         where or f"a device (moved from {wanted})",
         http,
     )
+    _mark_handed(settings.data_dir, {wanted: epoch})
+    forward_handoff(settings, http)
+    known.remember(settings, load(settings.data_dir))
     return outcome
+
+
+def _merged_list(
+    here: list[dict[str, Any]], recorded: list[dict[str, Any]], entry: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The providers a restored copy publishes to: this copy's own list (a standby moving
+    forward) or else the one the repository recorded, in its order (the first one's address is
+    the site's), with ``entry`` (the provider restored from) fresh in its place or first, and
+    any recorded provider this copy did not know added at the end."""
+    base = [dict(p) for p in (here or recorded)]
+    urls = [p["url"] for p in base]
+    if entry["url"] in urls:
+        base[urls.index(entry["url"])] = {**base[urls.index(entry["url"])], **entry}
+    else:
+        base.insert(0, entry)
+    seen = {p["url"] for p in base}
+    for p in recorded:
+        if p["url"] not in seen:
+            base.append({k: p.get(k) for k in known.FIELDS})
+            seen.add(p["url"])
+    return base
+
+
+def _mark_handed(data_dir: Path, handed: dict[str, int]) -> None:
+    """Note which providers took which handoff epoch (``handoff_epoch`` in their entry)."""
+    if not handed:
+        return
+    saved = load(data_dir)
+    for row in saved:
+        if row["url"] in handed:
+            row["handoff_epoch"] = handed[row["url"]]
+    save(data_dir, saved)
+
+
+def _handoff_to_hand(data_dir: Path) -> Handoff | None:
+    """The handoff this copy holds when it names this copy as the primary (the record it hands
+    to providers that have not taken it yet); None otherwise."""
+    held = handoff.load(data_dir)
+    if held is None or held.primary != ids.load(data_dir).signing_key:
+        return None
+    return held
+
+
+def _hand_one(
+    data_dir: Path, entry: dict[str, Any], held: Handoff, client: httpx.Client
+) -> int | None:
+    """Hand ``held`` to one provider that has not taken it (signed by this copy's key, which
+    the identity log sent with it puts in force there); its epoch once taken, None when the
+    provider already had it. A provider holding a later handoff makes this copy a standby."""
+    if entry.get("handoff_epoch") == held.epoch:
+        return None
+    identity = ids.load(data_dir)
+    try:
+        ProviderClient(entry["url"], credentials(data_dir), client).handoff(
+            held.doc, identity.operations
+        )
+    except ProviderError as exc:
+        if exc.handoff is not None:
+            handoff.keep(data_dir, exc.handoff)
+        raise
+    return int(held.epoch)
+
+
+def forward_handoff(settings: Settings, http: HttpFactory = default_http) -> dict[str, str]:
+    """Hand this copy's handoff to every provider in its list that has not taken it, so none
+    of them takes the old copy's publishes any more; a provider that cannot be reached now is
+    handed it before this copy's next publish there. What failed, by address."""
+    data_dir = settings.data_dir
+    held = _handoff_to_hand(data_dir)
+    if held is None:
+        return {}
+    handed: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    with http() as client:
+        for entry in load(data_dir):
+            try:
+                epoch = _hand_one(data_dir, entry, held, client)
+            except (ProviderError, httpx.HTTPError, OSError) as exc:
+                log.warning("the handoff was not handed to %s yet: %s", entry["url"], exc)
+                failed[entry["url"]] = str(exc)
+                continue
+            if epoch is not None:
+                handed[entry["url"]] = epoch
+    _mark_handed(data_dir, handed)
+    return failed
 
 
 def take_over(

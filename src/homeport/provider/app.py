@@ -142,6 +142,7 @@ def _protocols_lifespan(
         async with AsyncExitStack() as stack:
             if hosted is not None:
                 stack.push_async_callback(hosted.close)
+                hosted.start_all()
             for enter in registry.provider_lifespans(protocols):
                 await stack.enter_async_context(enter(app.state))
             await stack.enter_async_context(newsletter.lifespan(app.state))

@@ -7,9 +7,16 @@ published site, served like any tenant's. It publishes to this provider through 
 protocol like a home on a device, so moving it to a device later changes nothing for readers.
 
 The provider cannot import ``homeport.home`` (a sibling layer): ``provider serve`` hands in the
-function that makes a home app. A home is started on its first request and runs until the
-provider stops; its lifespan (auto-publisher, relay) runs in a task of its own, so it is
+function that makes a home app. Every hosted home is started with the provider (and a new one at
+its sign-up) and runs until the provider stops; its lifespan runs in a task of its own, so it is
 entered and left in the same task.
+
+With ``provider serve --workers N`` every worker may serve a hosted home's requests, but only
+one, its **owner**, runs what a home does by itself (the auto-publisher, the inbox relay): the
+worker holding an exclusive ``flock`` on ``<data>/locks/hosted-<name>.lock``. The others run it
+without those (their writes reach the same SQLite store, where the owner's auto-publisher sees
+them). A worker that dies drops its locks with it; the others try for unowned homes every few
+seconds, and the one that gets a lock starts the home again as its owner.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +34,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from homeport.provider.locks import LOCKS_DIR
 from homeport.provider.tenants import valid_name
 from homeport.settings import Settings, SettingsError
 from homeport.web.hosts import host_name, is_ip_literal
@@ -34,8 +44,12 @@ log = logging.getLogger("homeport.provider")
 HOSTED_DIR = "hosted"
 HOME_PATHS = ("/admin", "/v1", "/preview", "/attachments")
 """The paths on a hosted home's host that reach the home; the rest is its published site."""
-SIGNUP_MODES = ("invite",)
+SIGNUP_MODES = ("invite", "open")
 START_TIMEOUT_S = 60.0
+CLAIM_EVERY_S = 5.0
+"""How often a worker tries for the hosted homes no worker owns (their owner died)."""
+DRAIN_S = 30.0
+"""How long a home replaced by its owning copy is given to finish the requests it serves."""
 
 HomeFactory = Callable[[Settings], Any]
 """``create_home_app``: settings in, a Starlette app with a lifespan out."""
@@ -43,14 +57,16 @@ HomeFactory = Callable[[Settings], Any]
 
 def check_settings(settings: Settings) -> None:
     """Refuse a sign-up mode this provider cannot honour (``provider serve`` calls this)."""
-    if settings.hosted_homes and settings.hosted_signup not in SIGNUP_MODES:
-        if settings.hosted_signup == "open":
-            raise SettingsError(
-                "setting 'hosted_signup': 'open' (sign-up with email verification) is not "
-                "offered yet; use 'invite' and hand out codes with 'homeport provider invite'"
-            )
+    if not settings.hosted_homes:
+        return
+    if settings.hosted_signup not in SIGNUP_MODES:
         raise SettingsError(
-            f"setting 'hosted_signup': {settings.hosted_signup!r} is not one of: invite"
+            f"setting 'hosted_signup': {settings.hosted_signup!r} is not one of: invite, open"
+        )
+    if settings.hosted_signup == "open" and not settings.smtp_url:
+        raise SettingsError(
+            "setting 'hosted_signup': 'open' verifies each sign-up's email address, so it needs "
+            "the setting 'smtp_url' (the SMTP server that sends the codes)"
         )
 
 
@@ -63,6 +79,8 @@ class _Running:
     app: Any
     stop: asyncio.Event
     task: asyncio.Task[None]
+    owner: bool
+    serving: int = 0
 
 
 class HostedHomes:
@@ -74,6 +92,9 @@ class HostedHomes:
         self.base = settings.base_domain.strip(".").lower()
         self._running: dict[str, _Running] = {}
         self._starting: dict[str, asyncio.Lock] = {}
+        self._owned: dict[str, int] = {}
+        """name → the open lock file that makes this process the home's owner."""
+        self._claimer: asyncio.Task[None] | None = None
 
     @property
     def root(self) -> Path:
@@ -104,9 +125,39 @@ class HostedHomes:
             return True
         return any(urlsplit(url).hostname == found for url in self.settings.provider_public_url)
 
-    def home_settings(self, name: str) -> Settings:
+    def names(self) -> list[str]:
+        """Every hosted home there is, by name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if self.exists(p.name))
+
+    def owns(self, name: str) -> bool:
+        return name in self._owned
+
+    def _claim(self, name: str) -> bool:
+        """Take the home's owner lock if no process holds it (never waits)."""
+        if name in self._owned:
+            return True
+        locks = self.settings.data_dir / LOCKS_DIR
+        locks.mkdir(exist_ok=True)
+        fd = os.open(locks / f"hosted-{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._owned[name] = fd
+        return True
+
+    def _release(self, name: str) -> None:
+        fd = self._owned.pop(name, None)
+        if fd is not None:
+            os.close(fd)
+
+    def home_settings(self, name: str, owner: bool = True) -> Settings:
         """The provider's settings made a home's: its own folder and SQLite store, its one
-        host name, no password printed, no LAN announcement, nothing of the provider's."""
+        host name, no password printed, no LAN announcement, nothing of the provider's; the
+        auto-publisher and the relay only in the home's owner (module docstring)."""
         return dataclasses.replace(
             self.settings,
             data_dir=self.folder(name),
@@ -115,8 +166,8 @@ class HostedHomes:
             allowed_hosts=(f"{name}.{self.base}",),
             lan_access=False,
             open_browser=False,
-            auto_publish=True,
-            inbox_relay=True,
+            auto_publish=owner,
+            inbox_relay=owner,
             hosted=True,
             hosted_homes=False,
             base_domain="",
@@ -127,19 +178,66 @@ class HostedHomes:
 
     async def app(self, name: str) -> Any:
         """The running app of hosted home ``name``, started on first use."""
+        return (await self._get(name)).app
+
+    async def _get(self, name: str) -> _Running:
         running = self._running.get(name)
         if running is not None:
-            return running.app
+            return running
         lock = self._starting.setdefault(name, asyncio.Lock())
         async with lock:
             running = self._running.get(name)
             if running is None:
-                running = await self._start(name)
+                running = await self._start(name, self._claim(name))
                 self._running[name] = running
-        return running.app
+        return running
 
-    async def _start(self, name: str) -> _Running:
-        app = self.factory(self.home_settings(name))
+    def start_all(self) -> None:
+        """At the provider's start, in the background (the provider answers meanwhile): start
+        every hosted home (the ones this process owns, and the others too: a worker serves
+        any home's requests), then keep trying for homes whose owner died."""
+        self._claimer = asyncio.create_task(self._run(), name="hosted homes")
+
+    async def _run(self) -> None:
+        for name in self.names():
+            try:
+                await self._get(name)
+            except Exception:  # one home that cannot start never keeps the others down
+                log.exception("hosted home %s did not start", name)
+        while True:
+            await asyncio.sleep(CLAIM_EVERY_S)
+            for name in self.names():
+                running = self._running.get(name)
+                if running is not None and running.owner:
+                    continue
+                try:
+                    await self._take_over(name)
+                except Exception:
+                    log.exception("hosted home %s: taking it over failed", name)
+
+    async def _take_over(self, name: str) -> None:
+        """Become ``name``'s owner if no process is: start it as the owner, send new requests
+        there, and stop the copy without the owner's tasks once its requests are done."""
+        lock = self._starting.setdefault(name, asyncio.Lock())
+        async with lock:
+            before = self._running.get(name)
+            if (before is not None and before.owner) or not self._claim(name):
+                return
+            try:
+                self._running[name] = await self._start(name, True)
+            except BaseException:
+                self._release(name)
+                raise
+        if before is not None:
+            for _ in range(int(DRAIN_S * 10)):
+                if before.serving == 0:
+                    break
+                await asyncio.sleep(0.1)
+            await self._stop(before)
+        log.info("hosted home %s: this worker is its owner now", name)
+
+    async def _start(self, name: str, owner: bool) -> _Running:
+        app = self.factory(self.home_settings(name, owner))
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         stop = asyncio.Event()
 
@@ -156,24 +254,39 @@ class HostedHomes:
 
         task = asyncio.create_task(live(), name=f"hosted home {name}")
         await asyncio.wait_for(asyncio.shield(ready), START_TIMEOUT_S)
-        log.info("hosted home %s started", name)
-        return _Running(app, stop, task)
+        log.info("hosted home %s started%s", name, " (its owner)" if owner else "")
+        return _Running(app, stop, task, owner)
 
     async def serve(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        app: ASGIApp = await self.app(name)
-        await app(scope, receive, send)
+        running = await self._get(name)
+        app: ASGIApp = running.app
+        running.serving += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            running.serving -= 1
 
     async def stop(self, name: str) -> None:
         running = self._running.pop(name, None)
-        if running is None:
-            return
+        if running is not None:
+            await self._stop(running)
+        self._release(name)
+
+    @staticmethod
+    async def _stop(running: _Running) -> None:
         running.stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(running.task, START_TIMEOUT_S)
 
     async def close(self) -> None:
+        if self._claimer is not None:
+            self._claimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._claimer
         for name in list(self._running):
             await self.stop(name)
+        for name in list(self._owned):
+            self._release(name)
 
 
 __all__ = ["HOSTED_DIR", "HomeFactory", "HostedHomes", "check_settings", "is_home_path"]

@@ -1,13 +1,14 @@
 """``/signup`` at the provider's own address: a person with no device gets a hosted home.
 
 Three pages, and nothing is written before the last one. The first shows a new recovery phrase
-beside the form (invite code, address, site title, password), the second asks three of its words
-back exactly as the home's wizard does (``gui.setup``: same rules, same messages, the right words
-kept), and only then the home is made: its folder, its identity (a device key the root key
-authorises in the identity log; the root key itself is never stored), its site and owner
-password, and its enrollment at this provider with the invite code, through the sync protocol
-as any home enrolls. The person is then sent to ``<name>.<base_domain>/admin/`` with a
-single-use ticket that logs them in (``gui.hosted``).
+beside the form (invite code, or an email address when sign-up is open; address, site title,
+password), the second asks three of its words back exactly as the home's wizard does
+(``gui.setup``: same rules, same messages, the right words kept) and, when sign-up is open, the
+code just mailed to that address; only then the home is made: its folder, its identity (a device
+key the root key authorises in the identity log; the root key itself is never stored), its site
+and owner password, and its enrollment at this provider with the invite code (or one made for
+it), through the sync protocol as any home enrolls. The person is then sent to
+``<name>.<base_domain>/admin/`` with a single-use ticket that logs them in (``gui.hosted``).
 
 Between the pages the phrase and the answers travel in the form, sealed (AES-256-GCM) with a key
 only this provider holds, and bound to a cookie of the browser that opened the page, so no worker
@@ -36,6 +37,7 @@ from homeport.crypto.seal import SealError, open_sealed, seal
 from homeport.gui import hosted as welcome
 from homeport.gui import setup as wizard
 from homeport.gui import site
+from homeport.interop import mail
 from homeport.provider.api import provider_of
 from homeport.provider.hosted import HostedHomes
 from homeport.provider.tenants import valid_name
@@ -50,6 +52,14 @@ PENDING_MS = 60 * 60 * 1000
 """How long a sign-up page stays good: time to write 24 words down on paper."""
 MAX_FORM = 16 * 1024
 OWNER = "admin"
+OPEN = "open"
+MAIL_CODE_DIGITS = 6
+MAIL_CODE_TRIES = 5
+"""Wrong mailed codes a sign-up may type before it must start again (a million codes)."""
+MAILS_PER_ADDRESS = 3
+MAILS_PER_CLIENT = 10
+"""Sign-up mails an hour, per address and per client (every worker counts the same)."""
+INVITE_FOR_OPEN_MS = 10 * 60 * 1000
 
 PAGE_HEADERS = {
     "content-security-policy": (
@@ -171,9 +181,58 @@ def _render_form(
                  values=values, errors=errors, **_operator_reads(request))
 
 
+def is_open(request: Request) -> bool:
+    return provider_of(request).settings.hosted_signup == OPEN
+
+
+def _email_error(email: str) -> str | None:
+    """A plain check of the address (the mailed code is the real one)."""
+    local, at, domain = email.rpartition("@")
+    if (not at or not local or "." not in domain.strip(".") or len(email) > 254
+            or any(c.isspace() or c in "<>,;\"" for c in email)):
+        return "Give an email address you can read now, like ada@example.org: a code is sent there."
+    return None
+
+
+def _mail_code() -> str:
+    return f"{secrets.randbelow(10**MAIL_CODE_DIGITS):0{MAIL_CODE_DIGITS}d}"
+
+
+def _allowed(once: Any, what: str, limit: int, now: int) -> bool:
+    """One of ``limit`` uses of ``what`` in this hour's window, shared by every worker."""
+    window = now // 3_600_000
+    digest = _hash(what)[:32]
+    expires = (window + 2) * 3_600_000
+    return any(once.first_use(f"signup-rate:{digest}:{window}:{n}", expires)
+               for n in range(limit))
+
+
+def _send_code(request: Request, email: str, code: str) -> str | None:
+    """Mail the code (blocking: in a worker thread); what to tell the person when it fails."""
+    settings = provider_of(request).settings
+    once = request.app.state.ports.once
+    client = request.client.host if request.client else ""
+    now = _now()
+    if not (_allowed(once, "mail:" + email.lower(), MAILS_PER_ADDRESS, now)
+            and _allowed(once, "client:" + client, MAILS_PER_CLIENT, now)):
+        return ("Too many sign-up mails were sent to this address or from this network in the "
+                "last hour. Try again later.")
+    base = settings.base_domain.strip(".")
+    try:
+        mail.send(settings.smtp_url, sender=f"signup@{base}", to=email,
+                  subject=f"Your code to start your home at {base}: {code}",
+                  text=f"Your code is {code}\n\nType it on the sign-up page at {base}, in the "
+                  "browser where you asked for it; it works for an hour.\n\nIf you did not "
+                  "ask for a home there, ignore this mail: nothing is made without the code.\n")
+    except mail.MailError:
+        return ("This provider could not send mail to that address. Check it, or try again "
+                "in a few minutes.")
+    return None
+
+
 async def _check_name_and_code(request: Request, name: str, code: str) -> dict[str, str]:
     """Whether the address is free and the invite code good (re-asked on the last page, as
-    either may have changed meanwhile)."""
+    either may have changed meanwhile; with open sign-up there is no invite code)."""
     provider = provider_of(request)
     errors: dict[str, str] = {}
     if not valid_name(name):
@@ -185,6 +244,8 @@ async def _check_name_and_code(request: Request, name: str, code: str) -> dict[s
         tenant = await provider.query(provider.db.tenant, name)
         if tenant is not None or hosted_of(request).folder(name).exists():
             errors["address"] = f"{name}.{provider.settings.base_domain} is taken: choose another."
+    if is_open(request):
+        return errors
     invite = await provider.query(provider.db.invite, code) if code else None
     if invite is None or invite.used_by is not None or invite.expires < provider.clock():
         errors["code"] = (
@@ -204,21 +265,58 @@ async def submit(request: Request) -> Response:
     if pending is None:
         return _expired(request)
     phrase = str(pending["phrase"])
-    keys = ("code", "address", "name", "title", "password", "password2")
+    keys = ("code", "email", "address", "name", "title", "password", "password2")
     values = {k: raw.get(k, "").strip() for k in keys}
     values["address"] = values["address"].lower()
     errors = wizard.check_form({**values, "theme": site.DEFAULT_THEME})
     errors.update(await _check_name_and_code(request, values["address"], values["code"]))
-    kept = {k: values[k] for k in ("code", "address", "name", "title")}
+    if is_open(request) and (wrong_email := _email_error(values["email"])):
+        errors["email"] = wrong_email
+    kept = {k: values[k] for k in ("code", "email", "address", "name", "title")}
     if errors:
         return _render_form(request, 400, raw["pending"], phrase, kept, errors)
+    sealed_code = None
+    if is_open(request):
+        code = _mail_code()
+        failed = await anyio.to_thread.run_sync(_send_code, request, values["email"], code)
+        if failed:
+            return _render_form(request, 400, raw["pending"], phrase, kept, {"email": failed})
+        sealed_code = _hash(binding + ":" + code)
     positions = wizard.pick_positions(phrase)
     answers = _seal(request, "answers", {
         **kept, "password": values["password"], "phrase": phrase, "positions": positions,
         "bind": _hash(binding), "exp": _now() + PENDING_MS, "once": secrets.token_urlsafe(18),
+        "mailed": sealed_code,
     })
-    return _page(request, "signup_check.html", 200, answers=answers, positions=positions, typed={},
-                 wrong=[], error=None)
+    return _check_page(request, 200, answers, positions)
+
+
+def _check_page(request: Request, status: int, answers: str, positions: list[int],
+                typed: dict[int, str] | None = None, wrong: list[int] | None = None,
+                error: str | None = None, mailed: dict[str, str] | None = None) -> HTMLResponse:
+    """The second page: three words back, and the mailed code when sign-up is open."""
+    return _page(request, "signup_check.html", status, answers=answers, positions=positions,
+                 typed=typed or {}, wrong=wrong or [], error=error, open=is_open(request),
+                 mailed=mailed or {})
+
+
+def _code_error(request: Request, answers: dict[str, Any], binding: str, typed: str) -> str | None:
+    """Whether the mailed code typed is the one sent (None: it is, or none was needed); each
+    wrong one spends one of ``MAIL_CODE_TRIES``."""
+    expected = answers.get("mailed")
+    if not isinstance(expected, str):
+        return None
+    once = request.app.state.ports.once
+    spent, expires = str(answers["once"]), int(answers["exp"])
+    if secrets.compare_digest(_hash(binding + ":" + typed.strip()), expected):
+        # right, unless the tries ran out before (then this sign-up is over)
+        return None if once.first_use(f"signup-code:{spent}:over", expires) else "too many"
+    if not any(once.first_use(f"signup-code:{spent}:{n}", expires)
+               for n in range(MAIL_CODE_TRIES)):
+        once.first_use(f"signup-code:{spent}:over", expires)
+        return "too many"
+    return (f"That is not the code mailed to {answers.get('email')}. Check the mail (and its "
+            "spam folder) and type the six digits.")
 
 
 async def check(request: Request) -> Response:
@@ -230,9 +328,17 @@ async def check(request: Request) -> Response:
         return _expired(request)
     positions = [int(n) for n in answers["positions"]]
     typed, wrong, error = wizard.check_words(str(answers["phrase"]), positions, raw)
-    if error:
-        return _page(request, "signup_check.html", 400, answers=raw["answers"], positions=positions,
-                     typed=typed, wrong=wrong, error=error)
+    code_error = None
+    if not error:  # the code is weighed (a try spent) only beside the right words
+        code_error = await anyio.to_thread.run_sync(_code_error, request, answers, binding,
+                                                    raw.get("mailcode", ""))
+    if code_error == "too many":
+        return _problem(request, "The mailed code was typed wrong too many times. Nothing was "
+                        "created; start again to get a new phrase and a new code.")
+    if error or code_error:
+        return _check_page(request, 400, raw["answers"], positions, typed, wrong,
+                           " ".join(e for e in (error, code_error) if e),
+                           {} if code_error else {"mailcode": raw.get("mailcode", "")[:12]})
     name = str(answers["address"])
     errors = await _check_name_and_code(request, name, str(answers["code"]))
     if errors:
@@ -299,9 +405,10 @@ async def _create(request: Request, answers: dict[str, Any]) -> str:
                                      site.DEFAULT_THEME)
         await accounts.set_password(ctx, OWNER, str(answers["password"]))
         home = hosted.home_settings(name)
+        code = await _invite_for(request, answers, name)
         try:
             await anyio.to_thread.run_sync(
-                providers.add, home, provider_url(request), str(answers["code"]), name
+                providers.add, home, provider_url(request), code, name
             )
         except Exception as exc:  # the enrollment failed: said plainly, nothing kept
             raise SignupFailed(
@@ -314,6 +421,19 @@ async def _create(request: Request, answers: dict[str, Any]) -> str:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return f"{home_url(request, name)}/admin/welcome?ticket={ticket}"
+
+
+async def _invite_for(request: Request, answers: dict[str, Any], name: str) -> str:
+    """The enrollment code: the invite typed, or with open sign-up one made now for this
+    address alone, with the operator's default quota (``invite_quota``)."""
+    if not is_open(request):
+        return str(answers["code"])
+    provider = provider_of(request)
+    code = secrets.token_urlsafe(24)
+    now = provider.clock()
+    await provider.query(provider.db.add_invite, code, name, provider.settings.invite_quota, now,
+                         now + INVITE_FOR_OPEN_MS)
+    return code
 
 
 def routes() -> list[Route]:

@@ -9,6 +9,7 @@ others.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -361,12 +362,35 @@ async def restore(
         raise ProvidersError("this home has another identity: restore into an empty home")
     with tempfile.TemporaryDirectory(prefix="homeport-restore-") as scratch:
         target = Path(scratch) / "restore.bundle"
-        with http() as client:
-            provider = ProviderClient(wanted, creds, client)
-            with open(target, "wb") as out:
-                provider.download_bundle(out)
-            tenant = provider.tenant()
+
+        def download() -> dict[str, Any]:
+            with http() as client:
+                provider = ProviderClient(wanted, creds, client)
+                with open(target, "wb") as out:
+                    provider.download_bundle(out)
+                return provider.tenant()
+
+        # in a thread: a hosted home moving back downloads from the provider process it runs
+        # in, whose event loop must stay free to answer
+        tenant = await asyncio.to_thread(download)
         outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
+    await asyncio.to_thread(_become_primary, settings, wanted, phrase, tenant, existing, where,
+                            http)
+    return outcome
+
+
+def _become_primary(
+    settings: Settings,
+    wanted: str,
+    phrase: str,
+    tenant: dict[str, Any],
+    existing: bool,
+    where: str | None,
+    http: HttpFactory,
+) -> None:
+    """After a restore's import: this copy's own key, the provider list, and the handoff
+    taken by the provider restored from and handed to the others (blocking)."""
+    keys = keys_from_phrase(phrase)
     # a key of its own for this copy, authorised after the log the provider holds (another
     # copy may have authorised keys since the last commit this bundle carries)
     held_log = tenant.get("operations")
@@ -394,7 +418,6 @@ async def restore(
     _mark_handed(settings.data_dir, {wanted: epoch})
     forward_handoff(settings, http)
     known.remember(settings, load(settings.data_dir))
-    return outcome
 
 
 def _merged_list(

@@ -63,7 +63,8 @@ def kept(folder: Path) -> dict[str, Any]:
 
 def start_device(tmp_path: Path, name: str) -> LiveHome:
     env = {**cli_env(), "HOMEPORT_LOG_LEVEL": "warning"}
-    return start_home(tmp_path / name, env, free_port(), tmp_path / f"{name}.log")
+    return start_home(tmp_path / name, env, free_port(), tmp_path / f"{name}.log",
+                      timeout=90)  # a first start under the suite's load
 
 
 def restore_walk(browser: Any, device: LiveHome, provider: Provider, phrase: str) -> list[str]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,14 @@ async def _ask(homes: HostedHomes, name: str) -> str:
     return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
 
 
+async def _until(check: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll ``check`` (bounded: a loaded machine may take a while to run the tasks)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the bound"
+        await asyncio.sleep(0.01)
+
+
 async def test_one_worker_owns_a_hosted_home_and_another_takes_over_when_it_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,16 +90,10 @@ async def test_one_worker_owns_a_hosted_home_and_another_takes_over_when_it_stop
     first_made, second_made = Homes(), Homes()
     first, second = HostedHomes(settings, first_made), HostedHomes(settings, second_made)
     first.start_all()  # both started with the provider: the home starts in each, unasked
-    for _ in range(200):
-        if first_made.live:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: first_made.live == 1)
     second.start_all()
     try:
-        for _ in range(200):
-            if second_made.live:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: second_made.live == 1)
         assert first.owns("ada") and not second.owns("ada")
         assert [s.auto_publish and s.inbox_relay for s in first_made.made] == [True]
         assert [s.auto_publish or s.inbox_relay for s in second_made.made] == [False]
@@ -98,10 +101,8 @@ async def test_one_worker_owns_a_hosted_home_and_another_takes_over_when_it_stop
         assert await _ask(second, "ada") == "helper"
 
         await first.close()  # the owning worker is gone
-        for _ in range(400):
-            if second.owns("ada") and second_made.live == 1 and len(second_made.made) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await _until(lambda: second.owns("ada") and second_made.live == 1
+                     and len(second_made.made) == 2)
         assert second.owns("ada")
         assert second_made.made[-1].auto_publish and second_made.made[-1].inbox_relay
         assert second_made.live == 1  # the copy without the owner's tasks was stopped

@@ -253,6 +253,45 @@ def test_a_rollback_tells_followers_what_it_changed(
     assert len(fedi.received("/inbox")) == 4
 
 
+def test_an_entry_goes_to_the_actors_it_mentions(
+    ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
+) -> None:
+    """A published entry that mentions carol, on a server that follows nobody here, reaches
+    carol's server's shared inbox (her actor fetched for it); one that mentions bob, whose
+    server follows the site, is not sent twice; a mention of an actor that cannot be had
+    delays nothing else."""
+    world = ap_world
+    home = world.enrolled("alice")
+    publish(world, home, site_key)
+    delegate(world, home, site_key)
+    follow = {"type": "Follow", "id": fedi.bob + "#follows/1", "actor": fedi.bob,
+              "object": ACTOR}
+    assert post(world, follow, bob_key, fedi.bob + "#main-key").status_code == 202
+    with Fediverse(bob_key) as other:
+        carol = other.actor_doc("carol")
+        fetched: list[Hit] = []
+
+        def carol_actor(hit: Hit) -> Answer:
+            fetched.append(hit)
+            return Answer(200, json.dumps(carol).encode(), [], "application/activity+json")
+
+        other.routes["/users/carol"] = carol_actor
+        obj = json.loads(note("n1", "<p>hi @carol and @bob</p>"))
+        obj["tag"] = [{"type": "Mention", "href": carol["id"], "name": "@carol@other"},
+                      {"type": "Mention", "href": fedi.bob, "name": "@bob@fedi"},
+                      {"type": "Mention", "href": other.url + "/users/nobody", "name": "@x"}]
+        obj["cc"] = [ACTOR + "/followers", carol["id"], fedi.bob]
+        publish(world, home, site_key, **{"notes/n1/index.as2": json.dumps(obj)})
+        (hit,) = wait_for(other, "/inbox", 1)
+        created = signed_by_site(hit, other, site_key)
+        assert created["type"] == "Create" and created["object"]["id"] == f"{ORIGIN}/notes/n1/"
+        assert carol["id"] in created["cc"]
+        (to_bob,) = wait_for(fedi, "/inbox", 1)
+        assert json.loads(to_bob.body)["id"] == created["id"]
+        assert len(fetched) == 1 and "signature" in {k.lower() for k in fetched[0].headers}
+    assert len(fedi.received("/inbox")) == 1
+
+
 def test_manual_approval_and_the_homes_requests(
     ap_world: World, fedi: Fediverse, site_key: rsa.RSAPrivateKey, bob_key: rsa.RSAPrivateKey
 ) -> None:

@@ -5,16 +5,20 @@ changed for followers, read from the two trees' manifests (the home's requests a
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 
-from homeport.interop.activitypub import delivery, inbox
+from homeport.interop.activitypub import delivery, inbox, remote
 from homeport.interop.ports import ProviderPorts
 from homeport.provider.sites import Manifest, ManifestCache
 from homeport.provider.tenants import TenantDir
+from homeport.web import outbound
 
 log = logging.getLogger("homeport.activitypub")
 
+MAX_MENTIONED = 20
+MENTION_DEADLINE = 10.0
 Changes = tuple[frozenset[str], dict[str, bytes | None]]
 """Which changed AS2 files the old tree had, and the changed ones' bytes now (None: gone)."""
 
@@ -66,7 +70,48 @@ async def after_publish(ports: ProviderPorts, tenant: str, changes: Changes | No
     if owner is None or owner.name != tenant:
         return 0  # another provider's address: that one delivers
     found = delivery.activities(me, changes[0], changes[1])
-    return await anyio.to_thread.run_sync(delivery.to_followers, ports, tenant, found)
+    queued = await anyio.to_thread.run_sync(delivery.to_followers, ports, tenant, found)
+    return queued + await _to_mentioned(ports, tenant, found)
+
+
+async def _to_mentioned(ports: ProviderPorts, tenant: str, found: list[dict[str, Any]]) -> int:
+    """A new or changed entry goes also to the actors it mentions (``Mention`` tags) whose
+    server follows nobody here, as Mastodon delivers a mention: each actor fetched (signed as
+    the site, through the SSRF guard) for its inbox, at most ``MAX_MENTIONED`` an entry, all
+    within ``MENTION_DEADLINE`` seconds (the publish waits for them)."""
+    assert ports.followers is not None
+    have = set(await anyio.to_thread.run_sync(ports.followers.inboxes, tenant))
+    sign = await inbox.site_signer(ports, tenant)
+    permitted = outbound.policy(ports.fetch_allow_private)
+    queued = 0
+    for activity in found:
+        if activity.get("type") not in ("Create", "Update"):
+            continue
+        obj = activity.get("object")
+        tags = obj.get("tag") if isinstance(obj, dict) else None
+        hrefs = list(dict.fromkeys(
+            str(t["href"]) for t in (tags if isinstance(tags, list) else [])
+            if isinstance(t, dict) and t.get("type") == "Mention"
+            and isinstance(t.get("href"), str)))[:MAX_MENTIONED]
+        inboxes: set[str] = set()
+
+        async def look_up(href: str, into: set[str] = inboxes) -> None:
+            try:
+                actor = await remote.fetch_actor(href, permitted, sign)
+            except remote.RemoteError as exc:
+                log.info("activitypub: the mentioned %s cannot be reached: %s", href, exc)
+                return
+            into.add(actor.shared_inbox or actor.inbox)
+
+        with anyio.move_on_after(MENTION_DEADLINE):
+            async with anyio.create_task_group() as group:
+                for href in hrefs:
+                    group.start_soon(look_up, href)
+        extra = sorted(inboxes - have)
+        if extra:
+            queued += await anyio.to_thread.run_sync(delivery.queue, ports, tenant, extra,
+                                                     activity)
+    return queued
 
 
 def box_key(ports: ProviderPorts) -> str | None:

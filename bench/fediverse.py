@@ -16,7 +16,7 @@ signature, check it with the actor's key: draft-cavage ``rsa-sha256`` with ``Dig
 RFC 9421 through ``http-message-signatures``), in one process, no network.
 
     .venv/bin/python bench/fediverse.py [--followers 10000] [--inboxes 1000] [--hosts 20]
-        [--workers 2]
+        [--workers 2] [--postgres]
 
 Every process started here is stopped on exit; everything listens on loopback only.
 """
@@ -115,10 +115,10 @@ def sink(hosts: list[str], port: int, public_pem: str, expected: int, out: Any,
 
 
 # --- the provider's side ---------------------------------------------------------------------
-def provider_ports(data: Path, pem: str) -> ports.ProviderPorts:
+def provider_ports(data: Path, pem: str, database: str = "") -> ports.ProviderPorts:
     """What one worker process of ``provider serve`` hands its deliverer: the ports over the
     shared database, the site's key behind its ``activitypub-sign`` delegation."""
-    db = ProviderDB(data)
+    db = ProviderDB(data, database)
     once = ProviderOnce(db, data, lambda: int(time.time() * 1000))
     box = delivery.box_public(once.secret(delivery.BOX_PURPOSE))
     params = delivery.sign_params(box, KEY_ID, pem)
@@ -149,12 +149,13 @@ def add_followers(found: ports.ProviderPorts, fan: int, inboxes: list[str]) -> N
     found.followers.add_missing("alice", followers)
 
 
-def worker(data: Path, pem: str, rate: int, ready: Any, stop: Any, out: Any) -> None:
+def worker(data: Path, pem: str, rate: int, ready: Any, stop: Any, out: Any,
+           database: str = "") -> None:
     """One worker process's deliverer (``provider serve --workers N`` runs one in each),
     polling the shared queue as it does when another worker queued the activity."""
 
     async def main() -> None:
-        found = provider_ports(data, pem)
+        found = provider_ports(data, pem, database)
         deliverer = delivery.Deliverer(found, rate)
         deliverer.start()
         ready.set()
@@ -167,7 +168,8 @@ def worker(data: Path, pem: str, rate: int, ready: Any, stop: Any, out: Any) -> 
     asyncio.run(main())
 
 
-def run_fan_out(followers: int, inboxes: int, hosts: int, workers: int) -> dict[str, Any]:
+def run_fan_out(followers: int, inboxes: int, hosts: int, workers: int,
+                database: str = "") -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
@@ -189,14 +191,15 @@ def run_fan_out(followers: int, inboxes: int, hosts: int, workers: int) -> dict[
             raise RuntimeError("the sink did not start")
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp)
-            found = provider_ports(data, pem)
+            found = provider_ports(data, pem, database)
             add_followers(found, followers, urls)
             stop = multiprocessing.Event()
             pipes = []
             for _ in range(workers):
                 started, (mine, theirs) = multiprocessing.Event(), multiprocessing.Pipe()
                 procs.append(multiprocessing.Process(
-                    target=worker, args=(data, pem, rate, started, stop, theirs), daemon=True))
+                    target=worker, args=(data, pem, rate, started, stop, theirs, database),
+                    daemon=True))
                 procs[-1].start()
                 if not started.wait(60):
                     raise RuntimeError("a worker did not start")
@@ -227,7 +230,8 @@ def run_fan_out(followers: int, inboxes: int, hosts: int, workers: int) -> dict[
                 found_proc.terminate()
                 found_proc.join(5)
     per = (cpu + sink_cpu) / max(ok, 1)
-    return {"followers": followers, "inboxes": inboxes, "hosts": hosts, "workers": workers,
+    return {"queue": "postgresql" if database else "sqlite",
+            "followers": followers, "inboxes": inboxes, "hosts": hosts, "workers": workers,
             "rate_per_worker": rate, "verified": ok, "refused": bad, "seconds": round(took, 3),
             "deliveries_per_second": round(ok / took, 1),
             "provider_cpu_ms_per_delivery": round(cpu / max(ok, 1) * 1000, 2),
@@ -263,11 +267,21 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2,
                         help="deliverer processes over the shared queue (one per core)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the queue in a throwaway PostgreSQL cluster instead of SQLite")
     parser.add_argument("--verify", type=int, default=5_000)
     args = parser.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    fan = run_fan_out(args.followers, args.inboxes, args.hosts, args.workers)
-    print(f"fan-out: {fan['followers']} followers on {fan['inboxes']} shared inboxes "
+    if args.postgres:
+        from homeport.testing.postgres import TempPostgres
+
+        with TempPostgres() as pg:
+            fan = run_fan_out(args.followers, args.inboxes, args.hosts, args.workers,
+                              pg.create_database("fediverse"))
+    else:
+        fan = run_fan_out(args.followers, args.inboxes, args.hosts, args.workers)
+    print(f"fan-out ({fan['queue']} queue): {fan['followers']} followers on "
+          f"{fan['inboxes']} shared inboxes "
           f"({fan['hosts']} loopback hosts), {fan['workers']} worker processes at most "
           f"{fan['rate_per_worker']}/s each: {fan['verified']} verified deliveries "
           f"({fan['refused']} refused) in {fan['seconds']} s = "

@@ -5,7 +5,10 @@ people sign up one after another over HTTP (the three ``/signup`` pages, as a br
 them); for each: the time of the last page (the home made, its site built, enrolled and its
 first publish started), the time until its site answers at the provider, and the provider
 process's resident memory afterwards (``VmRSS``; the hosted homes run inside it). Then one note
-per home through its ``/admin/notes``, timed until live.
+per home through its ``/admin/notes``, timed until live. Then the provider is restarted with
+``--workers 2``: the time until it answers, until every hosted home is started and owned by one
+worker (its owner lock held) without anyone asking for it, the workers' memory, and a note per
+home timed until live again (posted to whichever worker answers).
 
     .venv/bin/python bench/hosted.py [--homes 5]
 
@@ -15,6 +18,7 @@ There is no peer to run beside it. Every process started here is stopped on exit
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import re
 import statistics
@@ -82,8 +86,8 @@ def main() -> None:
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
         try:
-            _until(lambda: _up(url), "provider start")
-            print(f"provider started: {_rss_mb(proc.pid):.0f} MB resident")
+            first = _until(lambda: _up(url), "provider start")
+            print(f"provider started: answering {first:.2f} s, {_rss_mb(proc.pid):.0f} MB resident")
             made, live, notes, rss = [], [], [], []
             for n in range(args.homes):
                 name = f"home{n}"
@@ -123,9 +127,71 @@ def main() -> None:
                   f"median {statistics.median(live):.2f} s; note → live: median "
                   f"{statistics.median(notes):.2f} s; memory per further hosted home: "
                   f"{per_home:.0f} MB")
+
+            stop_process(proc)
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data),
+                 "--port", str(port), "--base-domain", BASE, "--workers", "2"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+            _until(lambda: _up(url), "provider restart")
+            answering = time.perf_counter() - started
+            locks = [data / "locks" / f"hosted-home{n}.lock" for n in range(args.homes)]
+            _until(lambda: all(_held(lock) for lock in locks), "hosted homes owned")
+            owned = time.perf_counter() - started
+            workers = _children(proc.pid)
+            total = _rss_mb(proc.pid) + sum(_rss_mb(pid) for pid in workers)
+            print(f"restart with 2 workers: answering {answering:.2f} s, every hosted home "
+                  f"started and owned {owned:.2f} s, {len(workers)} workers + parent "
+                  f"{total:.0f} MB resident")
+            again = []
+            for n in range(args.homes):
+                host = {"Host": f"home{n}.{BASE}:{port}"}
+                with httpx.Client(base_url=url, headers=host, timeout=TIMEOUT) as home:
+                    login = home.get("/admin/login").text
+                    home.post("/admin/login", data={
+                        "csrf": _one(r'name="csrf" value="([^"]+)"', login),
+                        "password": PASSWORD})
+                    form = home.get("/admin/notes").text
+                    text = f"note after restart {n} {time.time()}"
+                    started = time.perf_counter()
+                    home.post("/admin/notes", data={
+                        "csrf": _one(r'name="csrf" value="([^"]+)"', form), "text": text})
+                    again.append(_until(lambda home=home, text=text: text in home.get("/").text,
+                                        "note after restart"))
+            print(f"after the restart, note → live: median {statistics.median(again):.2f} s "
+                  f"({', '.join(f'{t:.2f}' for t in again)})")
         finally:
             stop_process(proc)
             log.close()
+
+
+def _held(lock: Path) -> bool:
+    """Whether some process holds ``lock`` (a hosted home's owner lock)."""
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def _up(url: str) -> bool:

@@ -7,16 +7,17 @@ published site, served like any tenant's. It publishes to this provider through 
 protocol like a home on a device, so moving it to a device later changes nothing for readers.
 
 The provider cannot import ``homeport.home`` (a sibling layer): ``provider serve`` hands in the
-function that makes a home app. Every hosted home is started with the provider (and a new one at
-its sign-up) and runs until the provider stops; its lifespan runs in a task of its own, so it is
-entered and left in the same task.
+function that makes a home app. Every hosted home is started with the provider, by the worker
+that owns it (below; a new one at its sign-up), and runs until the provider stops; its lifespan
+runs in a task of its own, so it is entered and left in the same task.
 
 With ``provider serve --workers N`` every worker may serve a hosted home's requests, but only
 one, its **owner**, runs what a home does by itself (the auto-publisher, the inbox relay): the
-worker holding an exclusive ``flock`` on ``<data>/locks/hosted-<name>.lock``. The others run it
-without those (their writes reach the same SQLite store, where the owner's auto-publisher sees
-them). A worker that dies drops its locks with it; the others try for unowned homes every few
-seconds, and the one that gets a lock starts the home again as its owner.
+worker holding an exclusive ``flock`` on ``<data>/locks/hosted-<name>.lock``. The others start it
+on its first request there, without those (their writes reach the same SQLite store, where the
+owner's auto-publisher sees them). A worker that dies drops its locks with it; the others try
+for unowned homes every few seconds, and the one that gets a lock starts the home again as its
+owner.
 """
 
 from __future__ import annotations
@@ -194,14 +195,16 @@ class HostedHomes:
 
     def start_all(self) -> None:
         """At the provider's start, in the background (the provider answers meanwhile): start
-        every hosted home (the ones this process owns, and the others too: a worker serves
-        any home's requests), then keep trying for homes whose owner died."""
+        every hosted home no other worker owns, as its owner (the others start a home on its
+        first request here, without the owner's tasks), then keep trying for homes whose
+        owner died."""
         self._claimer = asyncio.create_task(self._run(), name="hosted homes")
 
     async def _run(self) -> None:
         for name in self.names():
             try:
-                await self._get(name)
+                if self._claim(name):
+                    await self._get(name)
             except Exception:  # one home that cannot start never keeps the others down
                 log.exception("hosted home %s did not start", name)
         while True:

@@ -4,16 +4,17 @@ note), rendered by its own software on loopback and opened in Chromium.
 
 For each home page: a screenshot at 1280x900 and at 390x844 (a phone), and, over an emulated
 slow 4G link (150 ms, 1.6 Mbit/s down), the first contentful paint, the resources Chromium says
-blocked rendering (``renderBlockingStatus``), requests and bytes transferred. Three runs each;
+blocked rendering (``renderBlockingStatus``), requests and bytes transferred. ``--runs`` each;
 the median is printed, with the ratios to Homeport.
 
     .venv/bin/python bench/themes.py [--microblog DIR] [--ghost DIR] [--shots docs/screenshots]
 
 ``--microblog``: a checkout of github.com/microdotblog/theme-default, built with Hugo (Debian's
-``hugo``). ``--ghost``: an unpacked ``ghost`` npm package (``npm pack ghost@5.99.1``) with its
-dependencies installed (``npm install --omit=dev --legacy-peer-deps`` inside it; Node 20);
-Ghost runs with SQLite and its bundled Casper, set up and filled through its Admin API. A peer
-left out is skipped. Every process started here is stopped on exit.
+``hugo``). ``--ghost``: an unpacked ``ghost`` npm package (``npm pack ghost@5.99.1``) with
+its dependencies installed (``yarn install --production`` inside it, Node 20); Ghost runs with
+SQLite and its bundled Casper (switched to: Ghost 5's default is now Source), set up and filled
+through its Admin API. ``--linked`` adds Homeport with its stylesheet linked (as before it was
+inline). A peer left out is skipped. Every process started here is stopped on exit.
 """
 
 from __future__ import annotations
@@ -201,6 +202,9 @@ def ghost(work: Path, package: Path) -> Iterator[str]:
         "database__useNullAsDefault": "true", "paths__contentPath": str(content),
         "logging__level": "error", "logging__transports": '["stdout"]',
         "privacy__useUpdateCheck": "false", "mail__transport": "stub",
+        # sharp's libvips is downloaded from GitHub at install, which this machine cannot
+        # reach: without it Ghost keeps pictures as uploaded (and serves them for every size)
+        "imageOptimization__resize": "false",
     }
     log = (work / "ghost.log").open("wb")
     proc = subprocess.Popen(["node", "index.js"], cwd=package, env=env, stdout=log,
@@ -237,7 +241,12 @@ def _fill_ghost(url: str) -> None:
             "name": AUTHOR, "email": email, "password": password, "blogTitle": TITLE}]})
         client.post(api + "session/", json={"username": email, "password": password})
         client.put(api + "settings/", json={"settings": [
-            {"key": "description", "value": DESCRIPTION}]})
+            {"key": "description", "value": DESCRIPTION},
+            # the defaults point at static.ghost.org, which a loopback run cannot reach
+            {"key": "logo", "value": ""}, {"key": "cover_image", "value": ""}]})
+        active = client.put(api + "themes/casper/activate/")  # Ghost 5.x's default is Source
+        if active.status_code != 200:
+            raise RuntimeError(f"Ghost did not switch to Casper: {active.text[:500]}")
         existing = client.get(api + "posts/?limit=all&fields=id,updated_at").json()["posts"]
         for old in existing:  # the welcome posts a new Ghost makes
             client.delete(api + f"posts/{old['id']}/")
@@ -247,7 +256,8 @@ def _fill_ghost(url: str) -> None:
                 files = {"file": (f"{post.slug}.jpg", picture(post.picture[0]), "image/jpeg")}
                 done = client.post(api + "images/upload/", files=files,
                                    data={"purpose": "image"})
-                done.raise_for_status()
+                if done.status_code != 201:
+                    raise RuntimeError(f"Ghost refused the picture: {done.text[:500]}")
                 feature = done.json()["images"][0]["url"]
             html = "".join(f"<p>{line}</p>" for line in post.body.split(". ") if line)
             body = {"title": post.title or post.body[:40], "slug": post.slug, "html": html,
@@ -255,7 +265,8 @@ def _fill_ghost(url: str) -> None:
                     "feature_image": feature,
                     "feature_image_alt": post.picture[1] if post.picture else None}
             made = client.post(api + "posts/?source=html", json={"posts": [body]})
-            made.raise_for_status()
+            if made.status_code != 201:
+                raise RuntimeError(f"Ghost refused the post: {made.text[:500]}")
 
 
 # --- measuring -----------------------------------------------------------------------------

@@ -202,17 +202,18 @@ async def send_webmentions(ctx: Context) -> None:
     await module.run_sender(ctx)
 
 
-AFTER_PUBLISH: tuple[str, ...] = ("homeport.plugins.publishing",)
-"""Modules with an ``after_publish(event)`` function (``publish/hooks.py``), called after each
-publish that made something new live, whoever published: the plugins' ``after_publish`` hook
+PUBLISH_HOOKS: tuple[str, ...] = ("homeport.plugins.publishing",)
+"""Modules with an ``after_publish(event)`` and a ``before_snapshot(settings)`` function
+(``publish/hooks.py``), called around each publish, whoever published: the plugins' hooks
 (webmention sending is the built-in plugin ``webmentions``)."""
 
 
 def register_publish_hooks() -> None:
     """Register the after-publish callbacks; ``serve`` and ``homeport publish`` both call this,
     so they run whichever process publishes (imported at the first publish)."""
-    for name in AFTER_PUBLISH:
+    for name in PUBLISH_HOOKS:
         hooks.after_publish_in(name)
+        hooks.before_snapshot_in(name)
 
 
 async def auto_publish(ctx: Context) -> None:

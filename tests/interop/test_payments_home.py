@@ -160,15 +160,10 @@ async def test_bad_input(ctx: Context) -> None:
 
 
 
-async def test_after_publish_sets_up_what_is_new(ctx: Context) -> None:
+async def test_a_publish_sets_up_what_is_new_before_its_snapshot(ctx: Context) -> None:
     """A tier added later gets its price at the next publish, without a command."""
-    import anyio.to_thread
-
-    from homeport.publish.hooks import Published
-
     await store.add_tier(ctx, "Bronze", price="2", currency="EUR", interval="month")
-    event = Published(ctx.settings, None, None, 1, "00", (), "cli")
-    await anyio.to_thread.run_sync(payments_home.after_publish, event)
+    await payments_home.before_snapshot(ctx)
     record = await payments_home.account(ctx)
     assert record is not None and sorted(record["prices"].values()) == ["bronze", "gold"]
 

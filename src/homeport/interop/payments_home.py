@@ -39,7 +39,7 @@ from homeport.members.payments import (
 )
 from homeport.members.stripe_processor import StripeProcessor
 from homeport.services import grants, identity, writes
-from homeport.services.context import OWNER, Context, run_blocking
+from homeport.services.context import OWNER, Context
 from homeport.services.grants import SYSTEM_BUCKET
 from homeport.services.resources import COLLECTION, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject
@@ -405,15 +405,11 @@ async def setup_and_push(ctx: Context) -> list[str]:
     return done
 
 
-def after_publish(event: Any) -> None:
-    """After each publish: a tier or a provider added since gets its price, endpoint and
-    delegation (on the home's store opened for the call: the publish may run on an event
-    loop); does nothing without a connected account."""
-
-    async def work(ctx: Context) -> None:
-        if await account(ctx) is not None:
-            done = await setup_and_push(ctx)
-            if done:
-                log.info("payments: %s", ", ".join(done))
-
-    run_blocking(event.settings, work)
+async def before_snapshot(ctx: Context) -> None:
+    """Before each publish's snapshot: a tier or a provider added since gets its price,
+    endpoint and delegation, recorded in this publish's commit; does nothing without a
+    connected account."""
+    if await account(ctx) is not None:
+        done = await setup_and_push(ctx)
+        if done:
+            log.info("payments: %s", ", ".join(done))

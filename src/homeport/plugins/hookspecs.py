@@ -12,7 +12,7 @@ for the public (pages, content types, feeds) enters the signed snapshot like eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +29,7 @@ from homeport.plugins.kinds import (
     Setting,
 )
 from homeport.publish.hooks import Published
+from homeport.services.context import Context
 from homeport.settings import Settings
 
 
@@ -93,6 +94,14 @@ def register_protocols() -> list[ModuleType]:  # type: ignore[empty-body]
 
 
 @hookspec
+def before_snapshot(ctx: Context) -> Awaitable[None] | None:
+    """Called before each publish's snapshot (``publish/hooks.py``) on the publish's context,
+    in the publishing process, with the publish lock held; an awaitable it returns is awaited
+    there. Records written to ``ctx.store`` ride in this publish's commit. Keep it short and
+    idempotent; a failure is logged and the publish goes on."""
+
+
+@hookspec
 def after_publish(event: Published) -> None:
     """Called after each publish that made something new live (``publish/hooks.py``), in the
     publishing process, in a worker thread, with the publish lock held: keep it short (queue
@@ -101,6 +110,7 @@ def after_publish(event: Published) -> None:
 
 __all__ = [
     "after_publish",
+    "before_snapshot",
     "register_admin_pages",
     "register_connectors",
     "register_content_types",

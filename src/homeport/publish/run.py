@@ -1,5 +1,6 @@
-"""The one publish path: take the lock, build the site for each provider, snapshot, push to
-every provider at once, record what is live, then call the after-publish callbacks.
+"""The one publish path: take the lock, call the before-snapshot callbacks, build the site for
+each provider, snapshot, push to every provider at once, record what is live, then call the
+after-publish callbacks.
 
 ``homeport publish``, the GUI's Publish button and the auto-publisher all call ``publish``, so
 the lock and the callbacks hold whoever publishes.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homeport.publish.hooks import ProviderResult, Published, call_all
+from homeport.publish.hooks import ProviderResult, Published, call_all, call_before
 from homeport.publish.lock import publish_lock
 from homeport.render.variants import build_for_providers
 from homeport.repo.snapshot import SnapshotResult
@@ -96,6 +97,7 @@ async def publish(
         report = Report(outcomes=[])
         if snapshot:
             async with _context(settings, ctx) as context:
+                report.hook_errors = await call_before(context)
                 await build_for_providers(context, targets, site)
                 report.snapshot = await repository.snapshot(
                     settings, context.store, context.blobs
@@ -108,7 +110,7 @@ async def publish(
             _after, settings, before, report.outcomes, trigger
         )
         if report.event is not None:
-            report.hook_errors = await asyncio.to_thread(call_all, report.event)
+            report.hook_errors += await asyncio.to_thread(call_all, report.event)
             await asyncio.to_thread(_remember, data_dir, report.event)
     return report
 

@@ -1,9 +1,10 @@
-"""The after-publish registry and the publish lock, in process: a callback that raises does not
-stop the others; the lock keeps a second holder out (threads of one process included) until the
-first lets go, and a holder that waits too long is told so."""
+"""The publish seams (before the snapshot, after the publish) and the publish lock, in process:
+a callback that raises does not stop the others; the lock keeps a second holder out (threads of
+one process included) until the first lets go, and a holder that waits too long is told so."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -44,6 +45,30 @@ def test_a_failing_callback_does_not_stop_the_others(tmp_path: Path) -> None:
     assert calls == ["broken", "fine"]
     assert len(errors) == 1 and "boom" in errors[0]
     assert hooks.call_all(event(tmp_path)) == []
+
+
+def test_before_snapshot_callbacks_are_their_own_seam(tmp_path: Path) -> None:
+    """A before-snapshot callback is awaited with the publish's context, a failing one is
+    reported, and neither is called after the publish."""
+    seen: list[object] = []
+
+    async def fine(ctx: object) -> None:
+        seen.append(ctx)
+
+    async def broken(ctx: object) -> None:
+        raise ValueError("no provider answered")
+
+    hooks.before_snapshot(fine)
+    hooks.before_snapshot(broken)
+    try:
+        ctx = object()
+        errors = asyncio.run(hooks.call_before(ctx))  # type: ignore[arg-type]
+        assert hooks.call_all(event(tmp_path)) == []
+    finally:
+        hooks.forget(fine)
+        hooks.forget(broken)
+    assert seen == [ctx]
+    assert len(errors) == 1 and "no provider answered" in errors[0]
 
 
 def test_the_lock_keeps_a_second_holder_out_until_released(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 """Which provider signs for the site, the home's side. Each address the site is served at
-(``name.provider-a``, ``name.provider-b``, a custom domain) is an actor of its own; after each
-publish the home makes sure that, for each address, the first provider in its list serving it
-holds the ``activitypub-sign`` delegation, with the site's key sealed to that provider's box
-key (``delivery.sign_params``, ``docs/format.md``), and no other provider does. So one provider
-delivers and answers follows for each actor, and when the site moves to a new provider on the
-same address (added, DNS pointed at it, the old one removed) the new one signs with the same
-key: followers' servers keep trusting it.
+(``name.provider-a``, ``name.provider-b``, a custom domain) is an actor of its own; before each
+publish's snapshot the home makes sure that, for each address, the first provider in its list
+serving it holds the ``activitypub-sign`` delegation, with the site's key sealed to that
+provider's box key (``delivery.sign_params``, ``docs/format.md``), and no other provider does.
+So one provider delivers and answers follows for each actor, and when the site moves to a new
+provider on the same address (added, DNS pointed at it, the old one removed) the new one signs
+with the same key: followers' servers keep trusting it.
 
 The delegation runs for a year and is renewed when less than 30 days are left; a change is
 handed to the providers at once (``sync/grants.py``), not at the next publish.
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from urllib.parse import urljoin
 
+from homeport.content import sites
 from homeport.interop.activitypub.delivery import SIGN_POWER, sign_params
-from homeport.publish.hooks import Published
 from homeport.services import fediverse
 from homeport.services import grants as records
-from homeport.services.context import Context, run_blocking
+from homeport.services.context import Context
 from homeport.sync import grants as grant_sync
 from homeport.sync.client import ProviderClient
 from homeport.sync.providers import (
@@ -74,7 +74,11 @@ async def _addresses(
         if known is not None:
             address[url] = known
         elif url in took:
-            box[url], found = await asyncio.to_thread(_ask, ctx, url, http)
+            try:
+                box[url], found = await asyncio.to_thread(_ask, ctx, url, http)
+            except Exception as exc:  # this provider away: the others still get theirs
+                log.info("activitypub: %s not asked for its address: %s", url, exc)
+                continue
             if found:
                 address[url] = found
     return address, box
@@ -85,7 +89,8 @@ async def delegate(ctx: Context, site: str, urls: Sequence[str], took: Collectio
     """For each address the site is served at, make the first of ``urls`` (the home's
     providers, in order) serving it the one that holds the signing delegation, and no other;
     whether anything changed (then the providers were handed the new lists). A provider is
-    asked its address (and box key) only when it holds no delegation and took the publish."""
+    asked its address (and box key) only when it holds no delegation and is in ``took``; one
+    that cannot be asked keeps what it holds."""
     now = ctx.clock()
     held = [g for g in await records.list_grants(ctx)
             if g.get("power") == SIGN_POWER and g.get("source") == records.HOME
@@ -126,24 +131,22 @@ async def delegate(ctx: Context, site: str, urls: Sequence[str], took: Collectio
     return changed
 
 
-def after_publish(event: Published, http: HttpFactory = default_http) -> None:
-    """After a publish, the signing delegations follow the home's list of providers."""
+async def before_snapshot(ctx: Context, http: HttpFactory = default_http) -> None:
+    """Before each publish's snapshot, the signing delegations follow the home's list of
+    providers: a new one rides in that publish's commit, and the provider holds the key when
+    the publish that makes it deliver arrives."""
+    names = await sites.list_sites(ctx)  # the build picks the only site the same way
     try:
-        site = site_name(event.settings, None)
-    except ProvidersError:  # several sites built: which one was published is not known here
+        site = names[0] if len(names) == 1 else site_name(ctx.settings, None)
+    except ProvidersError:  # several sites built: which one is published is not known here
         return
-    urls = [str(e["url"]) for e in load_providers(event.settings.data_dir)]
-    took = {p.url for p in event.providers if p.seq is not None}
-    if site is None or not urls or not took:
+    urls = [str(e["url"]) for e in load_providers(ctx.settings.data_dir)]
+    if site is None or not urls:
         return
-
-    def work(ctx: Context) -> Awaitable[bool]:
-        return delegate(ctx, site, urls, took, http)
-
     try:
-        run_blocking(event.settings, work)
-    except Exception as exc:  # a provider or the store away: tried again after the next publish
+        await delegate(ctx, site, urls, urls, http)
+    except Exception as exc:  # a provider or the store away: tried again at the next publish
         log.warning("activitypub: signing delegations not made: %s", exc)
 
 
-__all__ = ["after_publish", "delegate"]
+__all__ = ["before_snapshot", "delegate"]

@@ -1,19 +1,28 @@
-"""The fediverse after each publish: the first provider is made the one that signs for the
-site (``interop/activitypub/homekey.py``), then the providers are handed the site's follower
-list when it changed (``publish/fedfollowers.py``), and when the site's address changed the
-old provider sends ``Move`` (``interop/activitypub/homemove.py``). All are imported at the
-first publish."""
+"""The fediverse around each publish. Before the snapshot the first provider serving each of
+the site's addresses is made the one that signs for it (``interop/activitypub/homekey.py``), so
+the delegation rides in this commit and the provider can deliver what it makes live. After the
+publish the providers are handed the site's follower list when it changed
+(``publish/fedfollowers.py``), and when the site's address changed the old provider sends
+``Move`` (``interop/activitypub/homemove.py``). All are imported at the first publish."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable
 
 from homeport.plugins import hookimpl
 from homeport.publish.hooks import Published
+from homeport.services.context import Context
+
+
+@hookimpl
+def before_snapshot(ctx: Context) -> Awaitable[None]:
+    module = importlib.import_module("homeport.interop.activitypub.homekey")
+    result: Awaitable[None] = module.before_snapshot(ctx)
+    return result
 
 
 @hookimpl
 def after_publish(event: Published) -> None:
-    importlib.import_module("homeport.interop.activitypub.homekey").after_publish(event)
     importlib.import_module("homeport.publish.fedfollowers").after_publish(event)
     importlib.import_module("homeport.interop.activitypub.homemove").after_publish(event)

@@ -66,6 +66,7 @@ def sign_in(page: Any, sink: SmtpSink, count: int) -> None:
     page.goto(link.group(0))
 
 
+@pytest.mark.timeout(300)  # three servers, a local Stripe and a browser walk: 144 s at load 15
 def test_pay_read_at_two_providers_leave_one(browser: Any, tmp_path: Path,
                                              world: dict[str, Any]) -> None:
     sink, fake = world["sink"], world["fake"]

@@ -5,6 +5,7 @@ post's URL (the post and its author looked up on a loopback server); CSRF on eve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -13,11 +14,13 @@ import pytest
 
 from homeport import jsonio
 from homeport.content import followers, sites
+from homeport.crypto import httpsig
 from homeport.interop.activitypub import home as fediverse
 from homeport.interop.ports import InboxItem
+from homeport.services import fediverse as fediverse_keys
 from homeport.settings import Settings
 from homeport.sync import providers
-from homeport.testing.webhost import Answer, WebHost
+from homeport.testing.webhost import Answer, Hit, WebHost
 
 SITE = "my-corner"
 ADDRESS = "https://my-corner.example.test/"
@@ -100,10 +103,27 @@ def test_like_boost_and_reply_by_url(gui: Any, client: Any, web: WebHost) -> Non
                    [{"url": web.url, "tenant": "my-corner", "site": ADDRESS, "enrolled": 0}])
     bob = f"{web.url}/users/bob"
     post = f"{web.url}/users/bob/statuses/9"
-    as2(web, "/@bob/9", {"id": post, "type": "Note", "attributedTo": bob,
-                         "url": f"{web.url}/@bob/9", "content": "<p>Hi</p>"})
-    as2(web, "/users/bob", {"id": bob, "type": "Person", "inbox": bob + "/inbox",
-                            "endpoints": {"sharedInbox": f"{web.url}/inbox"}})
+    # bob's server answers only fetches signed by the site's actor (authorized fetch)
+    signed: list[str] = []
+
+    def authorized(doc: dict[str, Any]) -> Any:
+        def answer(hit: Hit) -> Answer:
+            if "Signature" not in hit.headers:
+                return Answer(401, b'{"error": "Request not signed"}',
+                              content_type="application/json")
+            key = client.portal.call(fediverse_keys.find_key, client.app.state.ctx, SITE)
+            parsed = httpsig.parse(hit.headers.items())
+            assert parsed.key_id == ACTOR + "#main-key"
+            httpsig.verify(parsed, httpsig.load_public_key(key.public_pem), "GET",
+                           web.url + hit.path, hit.headers, b"", time.time())
+            signed.append(hit.path)
+            return Answer(200, jsonio.dumps(doc), content_type="application/activity+json")
+        return answer
+
+    web.routes["/@bob/9"] = authorized({"id": post, "type": "Note", "attributedTo": bob,
+                                        "url": f"{web.url}/@bob/9", "content": "<p>Hi</p>"})
+    web.routes["/users/bob"] = authorized({"id": bob, "type": "Person", "inbox": bob + "/inbox",
+                                           "endpoints": {"sharedInbox": f"{web.url}/inbox"}})
     token = gui.csrf_of(client.get("/admin/fediverse").text)
 
     liked = client.post("/admin/fediverse/interact", data={
@@ -113,6 +133,7 @@ def test_like_boost_and_reply_by_url(gui: Any, client: Any, web: WebHost) -> Non
     assert sent["to"] == [bob + "/inbox"]
     assert sent["activity"]["type"] == "Like" and sent["activity"]["object"] == post
     assert sent["activity"]["actor"] == ACTOR
+    assert signed == ["/@bob/9", "/users/bob"]
     client.post("/admin/fediverse/interact", data={
         "csrf": token, "kind": "boost", "url": f"{web.url}/@bob/9"})
     assert calls(web)[-1]["activity"]["type"] == "Announce"

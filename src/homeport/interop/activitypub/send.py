@@ -1,7 +1,8 @@
 """The owner's own activities: like, boost or reply to someone's post by its URL.
 
 The home looks the post up (its AS2 object, then its author's actor for the inbox: outbound
-fetches through ``web/outbound.py``, private addresses refused unless ``fetch_allow_private``),
+fetches through ``web/outbound.py``, private addresses refused unless ``fetch_allow_private``,
+signed as the site's actor so that servers in authorized-fetch mode answer),
 then hands the activity to the provider that delivers for the site (``sync/fediverse.py``),
 which signs it with the site's key. A reply is also an entry of the site (a note with
 ``reply_to`` and the author as a mention), so it is published like any note and its ``Create``
@@ -15,14 +16,19 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from homeport import jsonio
 from homeport.content import sites
 from homeport.content.errors import ContentError
 from homeport.content.followers import handle_of
 from homeport.content.types import ENTRY_TYPES
+from homeport.interop.activitypub import remote as remote_docs
 from homeport.render import activitypub as ap
 from homeport.render.model import EntryView
 from homeport.render.urls import Urls, web_address
+from homeport.services import fediverse as fediverse_keys
 from homeport.services.context import Context
 from homeport.sync import fediverse as tell
 from homeport.web import outbound
@@ -46,10 +52,10 @@ class Remote:
     url: str
 
 
-async def _json(ctx: Context, url: str) -> dict[str, Any]:
+async def _json(ctx: Context, url: str, sign: outbound.Sign | None = None) -> dict[str, Any]:
     try:
         got = await outbound.fetch(url, permitted=outbound.policy(ctx.settings.fetch_allow_private),
-                                   limit=LIMIT, accept=ACCEPT, timeout=10.0)
+                                   limit=LIMIT, accept=ACCEPT, timeout=10.0, sign=sign)
     except (outbound.FetchRefused, OSError, TimeoutError) as exc:
         raise SendError(f"could not fetch {url}: {exc}") from None
     except Exception as exc:  # httpx's errors: the remote server, not us
@@ -73,16 +79,26 @@ def _id(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def resolve(ctx: Context, url: str) -> Remote:
-    """The post at ``url`` and its author's inbox."""
+async def signer(ctx: Context, site: str, actor: str) -> outbound.Sign:
+    """Signs the home's fetches as the site's actor, for servers that answer only signed
+    fetches (authorized fetch); the key is the one the actor publishes."""
+    key = await fediverse_keys.site_key(ctx, site)
+    private = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+    if not isinstance(private, RSAPrivateKey):
+        raise SendError("the site's ActivityPub key is not an RSA key")
+    return remote_docs.signer(actor + "#main-key", private)
+
+
+async def resolve(ctx: Context, url: str, sign: outbound.Sign | None = None) -> Remote:
+    """The post at ``url`` and its author's inbox (fetched signed when ``sign`` is given)."""
     if web_address(url) is None:
         raise SendError(f"{url!r} is not a web address (https://…)")
-    obj = await _json(ctx, url)
+    obj = await _json(ctx, url, sign)
     object_id = _id(obj) or url
     author = _id(obj.get("attributedTo")) or _id(obj.get("actor"))
     if not web_address(author):
         raise SendError(f"{url} names no author")
-    actor = await _json(ctx, author)
+    actor = await _json(ctx, author, sign)
     endpoints = actor.get("endpoints")
     shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
     inbox = web_address(actor.get("inbox")) or web_address(shared)
@@ -122,7 +138,7 @@ async def send(ctx: Context, site: str, kind: str, url: str, text: str = "") -> 
         raise SendError("a reply needs some text")
     address = _address(ctx)
     actor = tell.actor_at(address)
-    remote = await resolve(ctx, url)
+    remote = await resolve(ctx, url, await signer(ctx, site, actor))
     if kind == "reply":
         entry = await sites.add_entry(ctx, site, "note", {
             "text": text, "reply_to": remote.id,

@@ -70,6 +70,21 @@ def _make_entries(page: Any) -> tuple[str, str]:
     return str(article["id"]), str(location.strip("/").split("/")[-1])
 
 
+def _more_entries(page: Any) -> list[str]:
+    """A photo and a paper: their own editors, each with its "On the web" section."""
+    token = page.locator("meta[name=csrf]").get_attribute("content")
+    headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+    photo = page.request.post("/admin/api/photos", headers=headers, multipart={
+        "alt": "A grey field", "publish": "on", "file": {
+            "name": "field.jpg", "mimeType": "image/jpeg", "buffer": _square()}}).json()
+    paper = page.request.post("/admin/papers", max_redirects=0, multipart={
+        "csrf": token, "title": "On engines", "authors": "Ada Lovelace", "pdf": {
+            "name": "engines.pdf", "mimeType": "application/pdf",
+            "buffer": b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"}})
+    assert paper.status == 303, paper.text()
+    return [str(photo["edit"]).removeprefix("http://127.0.0.1"), paper.headers["location"]]
+
+
 @pytest.mark.timeout(300)  # ~35 pages, each loaded and checked by axe: 100-200 s at load 12
 def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, owner: Any,
                                             fresh_home: LiveHome) -> None:
@@ -80,6 +95,8 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
     page = context.new_page()
     try:
         article, site = _make_entries(page)
+        editors = _more_entries(page)
+        assert [e.split("/")[2] for e in editors] == ["media", "papers"], editors
         for path in ["/admin/", "/admin/write", "/admin/write/new", f"/admin/write/{article}",
                      "/admin/notes", "/admin/media", "/admin/papers", "/admin/providers",
                      "/admin/settings", "/admin/signin", "/admin/plugins", "/admin/pages",
@@ -91,7 +108,8 @@ def test_no_serious_accessibility_violation(browser: Any, live_home: LiveHome, o
                      f"/preview/{site}/", f"/preview/{site}/articles/readable/",
                      f"/preview/{site}/articles/", f"/preview/{site}/tags/",
                      f"/preview/{site}/archive/",
-                     "/admin/write/no-such-entry"]:  # the last: the GUI's error page
+                     "/admin/write/no-such-entry",  # the GUI's error page
+                     *editors]:
             _check(page, path, found)
         # the card's featured picture: a variant the browser chose from the srcset, loaded
         page.goto(f"/preview/{site}/", wait_until="networkidle")

@@ -572,3 +572,53 @@ def test_remote_media_of_a_json_feed_are_fetched_when_asked_within_the_fetch_rul
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_wordpress_attachments_missing_locally_are_fetched_from_the_old_site_when_asked(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "old-site"
+    (served / "wp-content/uploads/2024/05").mkdir(parents=True)
+    (served / "wp-content/uploads/2024/05/buoy.jpg").write_bytes(
+        picture("JPEG", (120, 90), "orange"))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        export = tmp_path / "export.xml"
+        export.write_text(
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:wp="http://wordpress.org/export/1.2/"><channel><title>Buoys</title>'
+            "<wp:wxr_version>1.2</wp:wxr_version>"
+            "<item><title><![CDATA[buoy]]></title><wp:post_id>7</wp:post_id>"
+            "<wp:post_parent>3</wp:post_parent><wp:status><![CDATA[inherit]]></wp:status>"
+            "<wp:post_type><![CDATA[attachment]]></wp:post_type>"
+            f"<wp:attachment_url><![CDATA[{base}/wp-content/uploads/2024/05/buoy.jpg]]>"
+            "</wp:attachment_url><wp:postmeta><wp:meta_key><![CDATA[_wp_attached_file]]>"
+            "</wp:meta_key><wp:meta_value><![CDATA[2024/05/buoy.jpg]]></wp:meta_value>"
+            "</wp:postmeta></item>"
+            "<item><title><![CDATA[The red buoy]]></title><wp:post_id>3</wp:post_id>"
+            "<content:encoded><![CDATA[<p>It moved.</p>]]></content:encoded>"
+            "<wp:post_date_gmt><![CDATA[2024-05-02 08:00:00]]></wp:post_date_gmt>"
+            "<wp:post_name><![CDATA[the-red-buoy]]></wp:post_name>"
+            "<wp:status><![CDATA[publish]]></wp:status>"
+            "<wp:post_type><![CDATA[post]]></wp:post_type></item></channel></rss>")
+        [dry] = items(home, "wordpress", str(export), "--dry-run")
+        assert "media missing: 2024/05/buoy.jpg" in dry["message"]
+        monkeypatch.setenv("HOMEPORT_FETCH_ALLOW_PRIVATE", "true")
+        [done] = items(home, "wordpress", str(export), "--option", "remote_media=yes")
+        assert done["action"] == "created" and "missing" not in done["message"]
+        [buoy] = entries(home)["the-red-buoy"]["images"]  # type: ignore[misc]
+        assert (buoy["width"], buoy["height"]) == (120, 90)
+        assert [i["action"] for i in items(home, "wordpress", str(export), "--option",
+                                            "remote_media=yes")] == ["unchanged"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -3,7 +3,8 @@
 
 SOURCE is the ``.xml`` file, or a folder or zip holding it and the uploads folder
 (``wp-content/uploads/…`` or ``uploads/…``), from which media are copied (option
-``uploads=DIR`` names that folder elsewhere). Posts keep their slug (``wp:post_name``), date
+``uploads=DIR`` names that folder elsewhere; ``remote_media=yes`` fetches what it lacks from
+the old site's ``wp:attachment_url``). Posts keep their slug (``wp:post_name``), date
 (``wp:post_date_gmt``), tags and categories, excerpt, featured and inline images; the old
 permalink becomes a redirect. Drafts, pending and scheduled posts stay drafts; private and
 password-protected ones become private. Block-editor comments are dropped, ``[caption]``
@@ -19,6 +20,7 @@ import dataclasses
 import hashlib
 import html
 import re
+import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,9 +38,11 @@ from homeport.interop.importers.common import (
     Archive,
     Planned,
     entry_id,
+    fetch_remote,
     image,
     iso,
     old_path,
+    remote_media,
     tags_of,
     write,
 )
@@ -208,6 +212,36 @@ class WordPressImporter:
                     item.get("wp:post_parent", "0"),
                     item["meta"].get("_wp_attachment_image_alt", "") or item.get("title", ""))
         by_url = {a.url: a for a in attachments.values() if a.url}
+        with tempfile.TemporaryDirectory(prefix="homeport-import-") as spool:
+            fetched = await self._fetch_missing(request, attachments, uploads, Path(spool))
+            async for done in self._posts(request, items, attachments, by_url, uploads,
+                                          fetched):
+                yield done
+
+    @staticmethod
+    async def _fetch_missing(request: ImportRequest, attachments: dict[str, Attachment],
+                             uploads: Archive | None, spool: Path) -> dict[str, Path | str]:
+        """With ``--option remote_media=yes``, the attachments the uploads folder lacks,
+        fetched from their ``wp:attachment_url`` (the old site, if it still answers) into
+        ``spool``: url → file, or why not."""
+        fetched: dict[str, Path | str] = {}
+        if request.dry_run or not remote_media(request):
+            return fetched
+        for n, found in enumerate(attachments.values()):
+            if not found.url or _local_medium(found, uploads) is not None:
+                continue
+            data = await fetch_remote(request, found.url)
+            if isinstance(data, bytes):
+                (spool / str(n)).write_bytes(data)
+                fetched[found.url] = spool / str(n)
+            else:
+                fetched[found.url] = data
+        return fetched
+
+    async def _posts(self, request: ImportRequest, items: list[dict[str, Any]],
+                     attachments: dict[str, Attachment], by_url: dict[str, Attachment],
+                     uploads: Archive | None, fetched: dict[str, Path | str]
+                     ) -> AsyncIterator[ImportItem]:
         for item in items:
             post_id = item.get("wp:post_id", "")
             kind = item.get("wp:post_type", "post")
@@ -221,14 +255,15 @@ class WordPressImporter:
             if status in ("trash", "auto-draft", "inherit"):
                 yield ImportItem(source_id, "skipped", kind, "", f"status {status}")
                 continue
-            plan = self._plan(item, attachments, by_url, uploads)
+            plan = self._plan(item, attachments, by_url, uploads, fetched)
             done = await write(request, self.name, plan)
             if item["comments"] and done.action != "failed":
                 done = await _responses(request, self.name, plan, item, done)
             yield done
 
     def _plan(self, item: dict[str, Any], attachments: dict[str, Attachment],
-              by_url: dict[str, Attachment], uploads: Archive | None) -> Planned:
+              by_url: dict[str, Attachment], uploads: Archive | None,
+              fetched: dict[str, Path | str]) -> Planned:
         post_id = item.get("wp:post_id", "")
         kind = "page" if item.get("wp:post_type") == "page" else "article"
         status = item.get("wp:status", "publish")
@@ -257,7 +292,8 @@ class WordPressImporter:
             fields["old_paths"] = [link]
         uploads_list: list[Upload] = []
         if kind == "article":
-            body, uploads_list = self._images(item, body, attachments, by_url, uploads, notes)
+            body, uploads_list = self._images(item, body, attachments, by_url, uploads, notes,
+                                              fetched)
         fields["body"] = body or " "
         plan = Planned(source_id=f"post/{post_id}", type=kind, fields=fields, notes=notes)
         if uploads_list:
@@ -265,8 +301,8 @@ class WordPressImporter:
         return plan
 
     def _images(self, item: dict[str, Any], body: str, attachments: dict[str, Attachment],
-                by_url: dict[str, Attachment], uploads: Archive | None, notes: list[str]
-                ) -> tuple[str, list[Upload]]:
+                by_url: dict[str, Attachment], uploads: Archive | None, notes: list[str],
+                fetched: dict[str, Path | str]) -> tuple[str, list[Upload]]:
         """The post's images (featured, attached, shown inline), copied in; the body's
         ``src`` attributes then point at their copies on the new site."""
         post_id = item.get("wp:post_id", "")
@@ -282,7 +318,7 @@ class WordPressImporter:
             if found.url in seen:
                 continue
             seen.add(found.url)
-            upload = self._medium(found, uploads)
+            upload = self._medium(found, uploads, fetched.get(found.url))
             if isinstance(upload, str):
                 notes.append(upload)
                 continue
@@ -290,17 +326,24 @@ class WordPressImporter:
             body = body.replace(found.url, body_src(upload.data))
         return body, found_uploads
 
-    def _medium(self, found: Attachment, uploads: Archive | None) -> Any:
-        data = None
-        if uploads is not None and found.file:
-            for prefix in ("wp-content/uploads/", "uploads/", ""):
-                name = uploads.find(prefix + found.file) if prefix else uploads.find(found.file)
-                if name:
-                    data = uploads.read(name)
-                    break
+    def _medium(self, found: Attachment, uploads: Archive | None,
+                fetched: Path | str | None) -> Any:
+        data = _local_medium(found, uploads)
+        if data is None and isinstance(fetched, Path):
+            data = fetched.read_bytes()
         if data is None:
-            return f"media missing: {found.file or found.url}"
+            return fetched if isinstance(fetched, str) else (
+                f"media missing: {found.file or found.url}")
         return image(data, found.file or "image", found.alt)
+
+
+def _local_medium(found: Attachment, uploads: Archive | None) -> bytes | None:
+    if uploads is not None and found.file:
+        for prefix in ("wp-content/uploads/", "uploads/", ""):
+            name = uploads.find(prefix + found.file) if prefix else uploads.find(found.file)
+            if name:
+                return uploads.read(name)
+    return None
 
 
 def body_src(data: bytes) -> str:

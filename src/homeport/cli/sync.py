@@ -320,11 +320,32 @@ def restore(
     except _errors() as exc:
         raise _fail(str(exc)) from None
     head = outcome.result.new_commits[-1].seq if outcome.result.new_commits else None
-    doc = {"identity": outcome.did, "head_seq": head, "objects": outcome.result.objects}
+    aside = outcome.set_aside
+    doc = {
+        "identity": outcome.did,
+        "head_seq": head,
+        "objects": outcome.result.objects,
+        "set_aside": str(aside.path) if aside else None,
+    }
     if as_json:
         typer.echo(json.dumps(doc))
     else:
         typer.echo(f"restored {outcome.did} at commit {head} ({outcome.result.objects} objects)")
+        if aside is not None:
+            typer.echo(set_aside_note(aside))
+
+
+def set_aside_note(aside: Any) -> str:
+    """What the owner reads about commits a move back took out of this copy's history."""
+    if aside.first == aside.last:
+        span = f"commit {aside.first}"
+    else:
+        span = f"commits {aside.first} to {aside.last}"
+    return (
+        f"this copy's {span} never reached the provider: set aside (kept, not lost) in "
+        f"{aside.path}; see what they held with 'homeport import {aside.path}' into an empty "
+        "data dir (same phrase), and make those changes again here"
+    )
 
 
 def rollback(

@@ -102,7 +102,7 @@ async def move_here(p: Page) -> Response:
         error = "Type all 24 words of your recovery phrase, separated by spaces."
     else:
         try:
-            await providers.restore(
+            outcome = await providers.restore(
                 p.ctx.settings,
                 url,
                 phrase,
@@ -128,5 +128,14 @@ async def move_here(p: Page) -> Response:
             error = f"Nothing was changed: {exc}."
     if error is not None:
         return p.render("move_here.html", 400, error=error, url=url, phrase=phrase)
-    p.flash(f"Your home lives here again: it caught up with {url} and takes changes here.")
+    note = f"Your home lives here again: it caught up with {url} and takes changes here."
+    aside = outcome.set_aside
+    if aside is not None:
+        saved = "change" if aside.first == aside.last else "changes"
+        note += (
+            f" This copy had saved {aside.last - aside.first + 1} {saved} that never reached "
+            f"{url}; they are kept, not lost, in {aside.path}. Make them again here if you "
+            "still want them (import that file into an empty home to see them)."
+        )
+    p.flash(note)
     return p.redirect(PREFIX + "/")

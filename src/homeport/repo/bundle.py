@@ -46,6 +46,15 @@ class BundleError(Exception):
     """A bundle that cannot be read or does not verify; the message names each problem."""
 
 
+class Diverged(BundleError):
+    """The bundle is this home's history, but this home made commits the bundle lacks.
+    ``shared``: the last commit the two have in common (0 when none)."""
+
+    def __init__(self, message: str, shared: int) -> None:
+        super().__init__(message)
+        self.shared = shared
+
+
 @dataclass(frozen=True)
 class BundleHeader:
     did: str
@@ -310,7 +319,7 @@ class Importer:
                 f"the head is commit {chain[-1].seq}, the header says {header.head_seq}"
             )
         if local_head is not None:
-            _check_fast_forward(chain, header, local_head)
+            _check_fast_forward(chain, header, local_head, self.repo)
         self._begin()
         for commit in chain:
             if local_head is not None and commit.seq <= local_head.seq:
@@ -384,7 +393,9 @@ def _bad_tag(tag: bytes, source: BinaryIO, count: int) -> BundleError:
     )
 
 
-def _check_fast_forward(chain: list[Commit], header: BundleHeader, local_head: Commit) -> None:
+def _check_fast_forward(
+    chain: list[Commit], header: BundleHeader, local_head: Commit, repo: Repository
+) -> None:
     """The bundle continues this home's history: its head is the same commit or follows it."""
     mine = next((c for c in chain if c.seq == local_head.seq), None)
     if (
@@ -392,15 +403,32 @@ def _check_fast_forward(chain: list[Commit], header: BundleHeader, local_head: C
         or (mine is not None and mine.id != local_head.id)
         or (mine is None and local_head.seq > header.since)
     ):
-        raise BundleError(
+        raise Diverged(
             f"this home's commit {local_head.seq} is not in the bundle's history: they "
-            "have diverged; nothing was imported"
+            "have diverged; nothing was imported",
+            _last_shared(chain, header, local_head, repo),
         )
     if local_head.seq < header.since:
         raise BundleError(
             f"the bundle holds changes after commit {header.since}, this home only has "
             f"{local_head.seq}: import an earlier bundle first"
         )
+
+
+def _last_shared(
+    chain: list[Commit], header: BundleHeader, local_head: Commit, repo: Repository
+) -> int:
+    """The last commit both this home and the bundle hold (0: none). Commits link back to
+    their parents, so the first one that differs ends what they share."""
+    shared = header.since  # import_bundle checked that the bundle's base is this home's
+    for commit in chain:
+        if commit.seq > local_head.seq:
+            break
+        mine = repo.commit_at(commit.seq)
+        if mine is None or mine.id != commit.id:
+            break
+        shared = commit.seq
+    return shared
 
 
 def import_bundle(
@@ -434,6 +462,11 @@ def import_bundle(
         if before_commit is not None and not importer.problems:
             before_commit(result)
         importer.finish()
+    except Diverged:
+        importer.discard()
+        if importer.problems:  # a damaged bundle is not a history to move to
+            raise importer.explain(BundleError("the bundle does not verify")) from None
+        raise
     except BundleError as exc:
         importer.discard()
         raise importer.explain(exc) from None

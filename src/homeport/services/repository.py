@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, Import
 from homeport.repo.checkout import CheckoutResult, checkout
 from homeport.repo.codec import RepoKeys
 from homeport.repo.repository import REPO_FILE, Repository, RepositoryError
-from homeport.repo.snapshot import Signer, SnapshotResult, take_snapshot
+from homeport.repo.snapshot import SITE_SIGNATURE, Signer, SnapshotResult, take_snapshot
 from homeport.repo.verify import VerifyReport, verify_repository
 from homeport.services import identity as ids
 from homeport.settings import Settings
@@ -34,6 +35,8 @@ from homeport.store.open import open_record_store
 from homeport.store.protocols import BlobStore, RecordStore
 
 CHECKOUT_FROM = "checkout_from"
+SET_ASIDE_DIR = "set-aside"
+"""Where a move back keeps the commits of this copy that the provider's history lacks."""
 SITES_DIR = "sites"
 """Where ``homeport build`` writes each site (``render.build.default_out_dir``)."""
 
@@ -129,6 +132,17 @@ class ImportOutcome:
     checkout: CheckoutResult | None
     did: str
     new_home: bool
+    set_aside: SetAside | None = None
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Commits of this copy that a move back took out of its history, kept in ``path`` (a
+    full bundle of the history as it was: ``homeport import`` reads it into an empty home)."""
+
+    path: Path
+    first: int
+    last: int
 
 
 async def import_bundle(
@@ -137,9 +151,13 @@ async def import_bundle(
     phrase: str | None,
     store: RecordStore | None = None,
     blobs: BlobStore | None = None,
+    set_aside: bool = False,
 ) -> ImportOutcome:
     """Import a bundle (see the module's docstring). A running home passes the store and blobs
-    it has open; its first-run restore may then hold the owner's account, but no bucket."""
+    it has open; its first-run restore may then hold the owner's account, but no bucket.
+    ``set_aside`` (a move back from a provider): when this home made commits the bundle's
+    history lacks, keep them in a file (``_set_aside``) and go back to the last commit the
+    two share before importing, instead of refusing."""
     data_dir = settings.data_dir
     with open(source, "rb") as f:
         header = bundle.read_header(f, _NullDigest())
@@ -157,9 +175,20 @@ async def import_bundle(
                 if result.new_commits and repo.meta(CHECKOUT_FROM) is None:
                     repo.set_meta(CHECKOUT_FROM, local_head.id.hex() if local_head else "")
 
-            result = bundle.import_bundle(
-                repo, f, keys, local_head, header.did, before_commit=remember_checkout
-            )
+            kept = None
+            try:
+                result = bundle.import_bundle(
+                    repo, f, keys, local_head, header.did, before_commit=remember_checkout
+                )
+            except bundle.Diverged as exc:
+                if not set_aside or not exc.shared:
+                    raise
+                kept = await _set_aside(settings, repo, exc.shared, store, blobs)
+                local_head = repo.head()
+                with open(source, "rb") as again:
+                    result = bundle.import_bundle(
+                        repo, again, keys, local_head, header.did, before_commit=remember_checkout
+                    )
     except BaseException:
         if created:
             _remove_repo(data_dir)
@@ -180,7 +209,58 @@ async def import_bundle(
     else:
         with open_repo(settings, keys) as repo:
             done = await _finish_checkout(repo, store, blobs, data_dir / SITES_DIR)
-    return ImportOutcome(result, done, header.did, new_home)
+    return ImportOutcome(result, done, header.did, new_home, kept)
+
+
+async def _set_aside(
+    settings: Settings,
+    repo: Repository,
+    shared: int,
+    store: RecordStore | None,
+    blobs: BlobStore | None,
+) -> SetAside:
+    """Take this home's commits after ``shared`` out of its history, losing nothing: first the
+    whole history as it is goes to a bundle under ``set-aside/`` (fsynced), then the store is
+    checked out back to commit ``shared``, then the repository forgets the later commits and
+    the objects only they brought. A kill between the steps leaves the file, and a home that
+    either still has its commits or says it has unsaved changes (the next restore redoes it)."""
+    head = repo.head()
+    base = repo.commit_at(shared)
+    assert head is not None and base is not None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = (
+        settings.data_dir / SET_ASIDE_DIR / f"{stamp}-commits-{shared + 1}-to-{head.seq}.bundle"
+    )
+    target.parent.mkdir(exist_ok=True)
+    export(settings, target)
+    blobs = blobs or FsBlobStore(settings.blobs_dir)
+    if store is None:
+        async with _open_store(settings) as opened:
+            await _rewind(settings, repo, head, base, opened, blobs)
+    else:
+        await _rewind(settings, repo, head, base, store, blobs)
+    return SetAside(target, shared + 1, head.seq)
+
+
+async def _rewind(
+    settings: Settings,
+    repo: Repository,
+    head: Commit,
+    base: Commit,
+    store: RecordStore,
+    blobs: BlobStore,
+) -> None:
+    await checkout(repo, head, base, store, blobs, settings.data_dir / SITES_DIR)
+    now = await store.timestamps()
+    with repo.transaction():
+        repo.db.execute("DELETE FROM commits WHERE seq > ?", (base.seq,))
+        repo.db.execute("DELETE FROM objects WHERE seq > ?", (base.seq,))
+        repo.db.execute("DELETE FROM files WHERE id NOT IN (SELECT id FROM objects)")
+        repo.db.execute("DELETE FROM entries")
+        repo.set_entries(tree.entries(repo.root(base), repo.node))
+        repo.set_cursor(now)
+        repo.set_meta(SITE_SIGNATURE, None)
+        repo.set_meta(CHECKOUT_FROM, None)
 
 
 async def _import_keys(
@@ -294,6 +374,7 @@ __all__ = [
     "ImportOutcome",
     "RepoStateError",
     "RepositoryError",
+    "SetAside",
     "export",
     "import_bundle",
     "log",

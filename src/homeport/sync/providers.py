@@ -351,6 +351,8 @@ async def restore(
     primary: download the provider's bundle and import it (every hash and signature verified
     before anything is written; into an empty home, or moving a standby copy of the same home
     forward), then hand the provider a root-signed handoff naming this device's new key.
+    Commits this copy made that the provider's history lacks (a standby's, made before it
+    learned of the move) are set aside in a file (``outcome.set_aside``), not lost.
     ``NotPrimary`` when another copy became the primary first, or the provider did not take
     the handoff: the data is here, but this copy refuses writes until a retry wins."""
     keys = keys_from_phrase(phrase)
@@ -373,7 +375,9 @@ async def restore(
         # in a thread: a hosted home moving back downloads from the provider process it runs
         # in, whose event loop must stay free to answer
         tenant = await asyncio.to_thread(download)
-        outcome = await repo_service.import_bundle(settings, target, phrase, store, blobs)
+        outcome = await repo_service.import_bundle(
+            settings, target, phrase, store, blobs, set_aside=True
+        )
     await asyncio.to_thread(_become_primary, settings, wanted, phrase, tenant, existing, where,
                             http)
     return outcome

@@ -293,6 +293,7 @@ def entry_object(entry: EntryView, actor: Actor, language: str = "en") -> dict[s
     hashtags = [{"type": "Hashtag", "href": urls.absolute(f"/tags/{slug}/"),
                  "name": hashtag(tag)} for tag, slug in entry.tag_slugs]
     mentions = _mentions(data.get("mentions"))
+    mentions += _typed(entry, {m["href"] for m in mentions})
     if hashtags:
         links = " ".join(f'<a href="{_escape(h["href"])}" class="mention hashtag" rel="tag">'
                          f'#<span>{_escape(h["name"][1:])}</span></a>' for h in hashtags)
@@ -339,6 +340,17 @@ def _mentions(raw: object) -> list[dict[str, str]]:
         if href and name:
             found.append({"type": "Mention", "href": href,
                           "name": name if name.startswith("@") else "@" + name})
+    return found
+
+
+def _typed(entry: EntryView, known: set[str]) -> list[dict[str, str]]:
+    """A ``Mention`` per ``@user@host`` in the entry's text that the home resolved (its
+    ``mentioned``), beside those of its ``mentions`` field."""
+    found = []
+    for key, resolved in entry.typed_mentions:
+        if resolved.actor not in known:
+            known.add(resolved.actor)
+            found.append({"type": "Mention", "href": resolved.actor, "name": "@" + key})
     return found
 
 

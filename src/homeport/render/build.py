@@ -25,6 +25,7 @@ from homeport.content.variants import (
 )
 from homeport.members.publishing import for_build
 from homeport.render import activitypub as ap
+from homeport.render import handles
 from homeport.render.model import EntryView, SiteModel, load_site, safe_name
 from homeport.render.output import Output, OutputFile, files_of, load_files
 from homeport.render.pages import Page, Planner
@@ -32,6 +33,7 @@ from homeport.render.parallel import render_all, worker_count
 from homeport.render.themes import find_theme, load_theme
 from homeport.render.urls import Urls, web_address
 from homeport.services import fediverse
+from homeport.services import handles as handle_answers
 from homeport.services.context import Context
 from homeport.sync.addresses import ActorLinks
 
@@ -90,6 +92,9 @@ async def build_site(
     started = time.perf_counter()
     out = (out_dir or default_out_dir(ctx, site)).resolve()
     model = await load_site(ctx, site)
+    resolved = handles.resolved_of(await handle_answers.read(ctx))
+    for entry in model.entries:
+        entry.mentioned = resolved
     if keep is not None:
         model = replace(model, entries=[e for e in model.entries if keep(e)],
                         gated=[e for e in model.gated if keep(e)])
@@ -106,7 +111,7 @@ async def build_site(
     # Members change the build without changing any page of the model: a new key plans it all.
     gated = hashlib.sha256(" ".join(e.full for e in model.gated).encode()).hexdigest()
     key = "\n".join([str(out), keep_key, *planner.common, members.digest if members else "",
-                     gated, repr(links)])
+                     gated, repr(links), _digest(resolved)])
     previous: _State | None = ctx.caches.get(f"{STATE}.{site}.{out}")
     edited = _only_edits(previous, key, manifest, model) if previous else None
     known = previous.manifest if previous is not None and edited is not None else None
@@ -137,6 +142,13 @@ async def build_site(
 
 
 STATE = "render.state"
+
+
+def _digest(resolved: dict[str, handles.Resolved]) -> str:
+    """The resolved handles, in the build's key: a new one plans the site again (each entry's
+    pages then re-render only if they name it)."""
+    joined = "\n".join(f"{k} {v.actor} {v.url}" for k, v in sorted(resolved.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 async def _actor(ctx: Context, model: SiteModel, urls: Urls,

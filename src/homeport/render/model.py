@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
@@ -22,6 +23,7 @@ from homeport.content.slugs import slugify
 from homeport.content.types import ENTRY_TYPES, collection_uri, read_settings
 from homeport.core.query import Filter, Op
 from homeport.members.model import is_members_visibility
+from homeport.render import handles
 from homeport.render.markdown import render_markdown
 from homeport.services.context import Context
 from homeport.store.protocols import JSONObject
@@ -42,6 +44,9 @@ class EntryView:
     """For albums: the photo entries, in the album's order."""
     responses: Responses | None = None
     """Approved webmentions of this entry (``content/mentions.py``)."""
+    mentioned: Mapping[str, handles.Resolved] = field(default_factory=dict)
+    """The home's resolved ``@user@host`` handles (``render/handles.py``), set by a build:
+    those this entry's text names are linked and become its object's ``Mention`` tags."""
 
     @property
     def slug(self) -> str:
@@ -77,17 +82,44 @@ class EntryView:
         return [(t, tag_slug(t)) for t in self.tags]
 
     @cached_property
-    def html(self) -> Markup:
+    def rendered(self) -> tuple[Markup, tuple[str, ...]]:
+        """The body's HTML, and the resolved handles linked in its text."""
         for name in BODY_FIELDS:
             value = self.data.get(name)
             if isinstance(value, str) and value:
-                return Markup(render_markdown(value))
-        return Markup("")
+                linked, keys = handles.link(render_markdown(value), self.mentioned)
+                return Markup(linked), keys
+        return Markup(""), ()
+
+    @property
+    def html(self) -> Markup:
+        return self.rendered[0]
+
+    @property
+    def typed_mentions(self) -> list[tuple[str, handles.Resolved]]:
+        """The resolved handles the body's text names (outside links and code), in order."""
+        return [(k, self.mentioned[k]) for k in self.rendered[1] if k in self.mentioned]
+
+    @property
+    def mention_deps(self) -> list[str]:
+        """What the resolved handles this entry names add to its pages' fingerprints."""
+        if not self.mentioned:
+            return []
+        found = []
+        for name in BODY_FIELDS:
+            value = self.data.get(name)
+            if isinstance(value, str) and value:
+                for key in handles.find(value) if "@" in value else []:
+                    resolved = self.mentioned.get(key)
+                    if resolved is not None:
+                        found.append(f"@{key}={resolved.actor} {resolved.url}")
+                break
+        return found
 
     def forget_html(self) -> None:
         """Drop the rendered HTML kept since the last build (a process keeps views between
         builds; their HTML is needed again only if the entry's pages render again)."""
-        self.__dict__.pop("html", None)
+        self.__dict__.pop("rendered", None)
 
     @property
     def summary(self) -> str:

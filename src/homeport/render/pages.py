@@ -267,7 +267,8 @@ class Planner:
             yield Page(base.lstrip("/") + name, render, [*deps, name])
 
     def entry(self, entry: EntryView) -> Iterator[Page]:
-        deps = [*self.common, "entry", entry.full, *(p.full for p in entry.photos)]
+        deps = [*self.common, "entry", entry.full, *(p.full for p in entry.photos),
+                *entry.mention_deps]
         url = self.urls.absolute(entry.path)
         yield from self.media(entry)
         paper = entry.type == "paper" and entry.attachment is not None

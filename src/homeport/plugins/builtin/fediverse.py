@@ -1,6 +1,8 @@
 """The fediverse around each publish. Before the snapshot the first provider serving each of
 the site's addresses is made the one that signs for it (``interop/activitypub/homekey.py``), so
-the delegation rides in this commit and the provider can deliver what it makes live. After the
+the delegation rides in this commit and the provider can deliver what it makes live, and the
+``@user@host`` handles typed in public entries are resolved by WebFinger
+(``interop/activitypub/mentions.py``), so the build makes them mentions. After the
 publish the providers are handed the site's follower list when it changed
 (``publish/fedfollowers.py``), and when the site's address changed the old provider sends
 ``Move`` (``interop/activitypub/homemove.py``). All are imported at the first publish."""
@@ -17,9 +19,13 @@ from homeport.services.context import Context
 
 @hookimpl
 def before_snapshot(ctx: Context) -> Awaitable[None]:
-    module = importlib.import_module("homeport.interop.activitypub.homekey")
-    result: Awaitable[None] = module.before_snapshot(ctx)
-    return result
+    return _before_snapshot(ctx)
+
+
+async def _before_snapshot(ctx: Context) -> None:
+    for name in ("homekey", "mentions"):
+        module = importlib.import_module(f"homeport.interop.activitypub.{name}")
+        await module.before_snapshot(ctx)
 
 
 @hookimpl

@@ -194,3 +194,8 @@ def test_a_standby_that_committed_after_the_move_moves_back_and_keeps_that_commi
     ok("export-to", "jsonfeed", str(tmp_path / "feed"), data=aside_home)
     feed = "".join(p.read_text() for p in (tmp_path / "feed").rglob("*.json"))
     assert "Written on the first copy after the move" in feed
+    # only a move back sets commits aside: a plain import of a diverged bundle still refuses
+    plain = cli("import", str(tmp_path / "d.bundle"), data=aside_home)
+    assert plain.code != 0 and "diverged" in plain.err
+    assert json.loads(ok("log", "--json", data=aside_home))[0]["commit"] == mine["commit"]
+    assert not (aside_home / "set-aside").exists()

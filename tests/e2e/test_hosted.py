@@ -160,6 +160,40 @@ def test_signup_makes_a_home_with_a_device_key_enrolled_here_and_a_note_goes_liv
             assert api.status_code == 200, api.text  # the owner's password opens /v1 too
 
 
+def test_a_passkey_sign_up_leaves_no_password_and_opens_only_the_passkey_page(
+    provider: Provider,
+) -> None:
+    signup = Signup.start(provider)
+    check = signup.form(code=invite(provider), address="bea", login="passkey", password="",
+                        password2="")
+    assert check.status_code == 200, check.text
+    done = signup.answer(check)
+    assert done.status_code == 303, done.text
+    path = done.headers["location"].split(str(provider.port), 1)[1]
+    assert path.startswith("/admin/welcome?ticket=")
+    with _home(provider, "bea") as home:
+        landed = home.get(path)
+        assert landed.status_code == 200 and 'url=/admin/passkeys"' in landed.text
+        for elsewhere in ("/admin/notes", "/admin/", "/admin/settings"):
+            asked = home.get(elsewhere)  # nothing else until the passkey is made
+            assert asked.status_code == 303, (elsewhere, asked.status_code)
+            assert asked.headers["location"] == "/admin/passkeys"
+        shown = home.get("/admin/passkeys")
+        assert shown.status_code == 200 and "Make your passkey" in shown.text
+        assert "bea.localhost" in shown.text and 'id="passkey-add"' in shown.text
+    with _home(provider, "bea") as again:  # left before making it: the same link lets them in
+        assert 'url=/admin/passkeys"' in again.get(path).text
+        assert again.get("/admin/notes").headers["location"] == "/admin/passkeys"
+    with _home(provider, "bea") as outsider:
+        login = outsider.get("/admin/login")
+        assert "Sign in with a passkey" in login.text  # offered on every hosted home
+        empty = outsider.post("/admin/login", data={"csrf": _one(CSRF, login.text),
+                                                    "password": ""})
+        assert outsider.get("/admin/notes").status_code == 303, empty.status_code
+        assert outsider.get("/v1/buckets", auth=("admin", "")).status_code == 401
+        assert outsider.get("/admin/welcome?ticket=wrong").status_code == 403
+
+
 def test_bad_sign_ups_are_refused_and_write_nothing(provider: Provider) -> None:
     before = _hosted(provider)
     code = invite(provider)

@@ -26,6 +26,8 @@ from homeport.services import handoff
 from homeport.services.context import Context
 
 PREFIX = "/admin"
+PASSKEY_FIRST = (PREFIX + "/passkeys", PREFIX + "/logout", PREFIX + "/welcome")
+"""What a hosted home signed up for with a passkey shows until the passkey is made."""
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = ("GET", "HEAD")
 FORM_OVERHEAD = 1024 * 1024
@@ -220,6 +222,9 @@ def page(*, login: bool = True, during_setup: bool = False) -> Callable[[Handler
                 )
             if login and session.user is None and not (needs_setup and during_setup):
                 return _login_first(current, expired)
+            if (session.user is not None and state.passkey_pending(ctx)
+                    and not request.url.path.startswith(PASSKEY_FIRST)):
+                return current.redirect(PREFIX + "/passkeys")  # nothing else until it is made
             limit = ctx.settings.max_attachment_bytes + FORM_OVERHEAD
             if request.method not in SAFE_METHODS and too_large(request, limit):
                 return error_page(

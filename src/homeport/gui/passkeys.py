@@ -1,6 +1,8 @@
 """The Passkeys page (``/admin/passkeys``): add a passkey for logging in to this home without
 the password, see and remove them. Offered on the login page when ``signin_passkey`` is on
 (``plugins/connectors/passkey.py``); a passkey is bound to the host this page is open on.
+A hosted home signed up for with a passkey starts here (``gui.hosted``): its first passkey
+opens the rest of the GUI and leads to the editor.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import secrets
 from starlette.responses import Response
 
 from homeport import jsonio
-from homeport.gui import uploads
+from homeport.gui import state, uploads
 from homeport.gui.pages import PREFIX, Page, page
 from homeport.interop.indieauth import passkeys as pk
 from homeport.plugins.connectors import passkey
@@ -29,6 +31,7 @@ async def _page(p: Page, status: int = 200, error: str | None = None) -> Respons
     here = passkey.origin(p.request)
     return p.render("passkeys.html", status, error=error, offered=_offered(p),
                     passkeys=await passkey.stored(p.ctx), rp_id=pk.rp_id(here),
+                    first=state.passkey_pending(p.ctx),
                     ip_host=not any(c.isalpha() for c in pk.rp_id(here)))
 
 
@@ -63,6 +66,11 @@ async def add(p: Page) -> Response:
         return p.json({"error": str(exc)}, 400)
     label = " ".join(str(data.get("label") or "").split())[:80] or "Passkey"
     await passkey.add(p.ctx, made, label)
+    if state.passkey_pending(p.ctx):
+        state.passkey_made(p.ctx)
+        p.flash(f"Your home is ready: you log in with the passkey “{label}” on {made.rp_id}. "
+                "Post your first note: it goes live on your site within seconds.")
+        return p.json({"location": PREFIX + "/notes"})
     p.flash(f"The passkey “{label}” is added: you can log in with it on {made.rp_id}.")
     return p.json({"location": PREFIX + "/passkeys"})
 

@@ -158,7 +158,8 @@ class HostedHomes:
     def home_settings(self, name: str, owner: bool = True) -> Settings:
         """The provider's settings made a home's: its own folder and SQLite store, its one
         host name, no password printed, no LAN announcement, nothing of the provider's; the
-        auto-publisher and the relay only in the home's owner (module docstring)."""
+        auto-publisher and the relay only in the home's owner (module docstring). Its owner may
+        always log in with a passkey (``signin_passkey``): a sign-up may have chosen one."""
         return dataclasses.replace(
             self.settings,
             data_dir=self.folder(name),
@@ -175,6 +176,7 @@ class HostedHomes:
             provider_public_url=(),
             provider_database="",
             operator_password=None,
+            plugins={**self.settings.plugins, "signin_passkey": True},
         )
 
     async def app(self, name: str) -> Any:

@@ -2,13 +2,18 @@
 
 Three pages, and nothing is written before the last one. The first shows a new recovery phrase
 beside the form (invite code, or an email address when sign-up is open; address, site title,
-password), the second asks three of its words back exactly as the home's wizard does
+password or passkey), the second asks three of its words back exactly as the home's wizard does
 (``gui.setup``: same rules, same messages, the right words kept) and, when sign-up is open, the
 code just mailed to that address; only then the home is made: its folder, its identity (a device
 key the root key authorises in the identity log; the root key itself is never stored), its site
 and owner password, and its enrollment at this provider with the invite code (or one made for
 it), through the sync protocol as any home enrolls. The person is then sent to
 ``<name>.<base_domain>/admin/`` with a single-use ticket that logs them in (``gui.hosted``).
+
+A person who chooses a passkey gives no password: a passkey made on this page would belong to
+the provider's address, not to the home's, so it is made at the home, on its Passkeys page, where
+the ticket leads them first (``gui.hosted``); until then the ticket stays good and the home's GUI
+shows nothing else, so the home is never left with neither a password nor a passkey.
 
 Between the pages the phrase and the answers travel in the form, sealed (AES-256-GCM) with a key
 only this provider holds, and bound to a cookie of the browser that opened the page, so no worker
@@ -60,6 +65,9 @@ MAILS_PER_ADDRESS = 3
 MAILS_PER_CLIENT = 10
 """Sign-up mails an hour, per address and per client (every worker counts the same)."""
 INVITE_FOR_OPEN_MS = 10 * 60 * 1000
+PASSWORD = "password"
+PASSKEY = "passkey"
+"""How the owner will log in (the form's ``login``): a passkey is made at the home itself."""
 
 PAGE_HEADERS = {
     "content-security-policy": (
@@ -268,11 +276,16 @@ async def submit(request: Request) -> Response:
     keys = ("code", "email", "address", "name", "title", "password", "password2")
     values = {k: raw.get(k, "").strip() for k in keys}
     values["address"] = values["address"].lower()
+    values["login"] = PASSKEY if raw.get("login") == PASSKEY else PASSWORD
     errors = wizard.check_form({**values, "theme": site.DEFAULT_THEME})
+    if values["login"] == PASSKEY:  # no password asked: the passkey is made at the home
+        values["password"] = ""
+        errors.pop("password", None)
+        errors.pop("password2", None)
     errors.update(await _check_name_and_code(request, values["address"], values["code"]))
     if is_open(request) and (wrong_email := _email_error(values["email"])):
         errors["email"] = wrong_email
-    kept = {k: values[k] for k in ("code", "email", "address", "name", "title")}
+    kept = {k: values[k] for k in ("code", "email", "address", "name", "title", "login")}
     if errors:
         return _render_form(request, 400, raw["pending"], phrase, kept, errors)
     sealed_code = None
@@ -403,7 +416,9 @@ async def _create(request: Request, answers: dict[str, Any]) -> str:
         ctx = app.state.ctx
         await site.create_first_site(ctx, str(answers["title"]), str(answers["name"]),
                                      site.DEFAULT_THEME)
-        await accounts.set_password(ctx, OWNER, str(answers["password"]))
+        passkey = answers.get("login") == PASSKEY
+        if not passkey:
+            await accounts.set_password(ctx, OWNER, str(answers["password"]))
         home = hosted.home_settings(name)
         code = await _invite_for(request, answers, name)
         try:
@@ -415,7 +430,7 @@ async def _create(request: Request, answers: dict[str, Any]) -> str:
                 f"This provider could not enroll the new home ({exc}). Nothing was kept; "
                 "try again in a minute, or ask the operator."
             ) from exc
-        ticket = welcome.write_ticket(folder)
+        ticket = welcome.write_ticket(folder, passkey=passkey)
     except BaseException:
         await hosted.stop(name)
         shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,11 @@ each button pressed or link followed, each form submitted) and the time.
 
 - Hosted: from the provider's sign-up page to a note live on their site in at most four steps:
   open ``/signup``, **Create my home**, **Confirm**, **Post**.
+- Hosted with a passkey: from ``/signup`` to the editor in at most four steps: open
+  ``/signup``, **Create my home** (with a passkey: no password), **Confirm** (which lands on the
+  home's own Passkeys page), **Add a passkey** (a virtual authenticator answers, as in
+  ``tests/gui/test_passkey_login.py``); then back in after logging out in two: **Log out**,
+  **Sign in with a passkey**.
 - Device: from a home's first start to an article live at a provider in at most six: open the
   home, **Create my site** (the wizard takes the provider's address and code), **I have written
   them down**, **Confirm** (which lands in the editor), **Publish**.
@@ -29,6 +34,8 @@ from .provider_support import Provider
 BASE = "localhost"  # Chromium resolves every *.localhost to loopback by itself
 PASSWORD = "correct horse battery"
 MAX_STEPS = 4
+MAX_PASSKEY_STEPS = 4
+MAX_PASSKEY_LOGIN_STEPS = 2
 MAX_DEVICE_STEPS = 6
 ARTICLE = "Why I keep my own corner of the web"
 NOTE = "My first note, from a home I do not have to run"
@@ -55,14 +62,20 @@ class Walk:
         self.page.goto(url)
         self._shot(name)
 
-    def press(self, button: str, name: str) -> None:
+    def press(self, button: str, name: str, until: str | None = None) -> None:
+        """``until``: the URL the press leads to, waited for before the screenshot (a press
+        whose script works first, as a passkey's does)."""
         self.steps.append(f"press {button}")
         self.page.get_by_role("button", name=button).click()
+        if until:
+            self.page.wait_for_url(until)
         self._shot(name)
 
-    def follow(self, link: str, name: str) -> None:
+    def follow(self, link: str, name: str, until: str | None = None) -> None:
         self.steps.append(f"follow {link}")
         self.page.get_by_role("link", name=link).click()
+        if until:
+            self.page.wait_for_url(until)
         self._shot(name)
 
 
@@ -130,6 +143,63 @@ def test_hosted_sign_up_to_a_live_note_in_four_steps(
         context.close()
     print(f"hosted sign-up → note live: {len(walk.steps)} steps, {seconds:.1f} s: {walk.steps}")
     assert len(walk.steps) <= MAX_STEPS, walk.steps
+    assert errors == []
+
+
+def test_hosted_sign_up_with_a_passkey_then_back_in_with_it(
+    browser: Any, provider: Provider, shots: Path
+) -> None:
+    code = provider.invite()
+    home = f"http://bea.{BASE}:{provider.port}"  # a secure context: *.localhost is loopback
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    walk = Walk(page, shots, "passkey")
+    try:
+        walk.open(f"{provider.url}/signup", "signup")
+        words = page.locator("#phrase li").all_inner_texts()
+        page.get_by_label("Invite code").fill(code)
+        page.get_by_role("textbox", name="Your address").fill("bea")
+        page.get_by_label("Site title").fill("Bea's notes")
+        page.get_by_role("textbox", name="Your name").fill("Bea")
+        page.get_by_label("With a passkey").check()
+        walk.press("Create my home", "check")
+        for box in page.locator("input[name^=word]").all():
+            box.fill(words[int(str(box.get_attribute("name"))[4:]) - 1])
+        walk.press("Confirm", "passkey")
+        page.wait_for_url(f"{home}/admin/passkeys")
+        landing = next(u for u in seen if "/admin/welcome?ticket=" in u)
+        assert "Make your passkey" in page.locator("main").inner_text()
+        assert f"bea.{BASE}" in page.locator("main").inner_text()  # the home's own origin
+        page.goto(f"{home}/admin/notes")  # not a step: nothing else opens before the passkey
+        page.wait_for_url(f"{home}/admin/passkeys")
+        page.get_by_label("Name it").fill("Test laptop")
+        walk.press("Add a passkey", "editor", until=f"{home}/admin/notes")
+        page.locator("#note-text").wait_for()
+        signed_up = len(walk.steps)
+        seconds = time.monotonic() - walk.started
+
+        walk.press("Log out", "login")
+        page.wait_for_url("**/admin/login")
+        walk.follow("Sign in with a passkey", "back-in", until=f"{home}/admin/")
+        assert page.get_by_role("button", name="Log out").is_visible()
+        assert page.goto(landing) is not None  # the sign-up's link is spent once the passkey is
+        assert "already been used" in page.content()
+    finally:
+        context.close()
+    print(f"hosted sign-up with a passkey → editor: {signed_up} steps, {seconds:.1f} s; "
+          f"logged out and back in with it: {len(walk.steps) - signed_up} steps: {walk.steps}")
+    assert signed_up <= MAX_PASSKEY_STEPS, walk.steps
+    assert len(walk.steps) - signed_up <= MAX_PASSKEY_LOGIN_STEPS, walk.steps
     assert errors == []
 
 

@@ -7,7 +7,7 @@ each button pressed or link followed, each form submitted) and the time.
   ``/signup``, **Create my home** (with a passkey: no password), **Confirm** (which lands on the
   home's own Passkeys page), **Add a passkey** (a virtual authenticator answers, as in
   ``tests/gui/test_passkey_login.py``); then back in after logging out in two: **Log out**,
-  **Sign in with a passkey**.
+  **Sign in with a passkey**. axe-core finds no serious violation on the sign-up form.
 - Device: from a home's first start to an article live at a provider in at most six: open the
   home, **Create my site** (the wizard takes the provider's address and code), **I have written
   them down**, **Confirm** (which lands in the editor), **Publish**.
@@ -31,6 +31,12 @@ from homeport.testing.live import start_home
 
 from .provider_support import Provider
 
+AXE = Path(__file__).resolve().parents[1] / "clients/node_modules/axe-core/axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document);
+  return {passed: result.passes.length, bad: result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical").map(v => v.id)};
+}"""
 BASE = "localhost"  # Chromium resolves every *.localhost to loopback by itself
 PASSWORD = "correct horse battery"
 MAX_STEPS = 4
@@ -196,6 +202,15 @@ def test_hosted_sign_up_with_a_passkey_then_back_in_with_it(
         assert "already been used" in page.content()
     finally:
         context.close()
+    checked = browser.new_context(bypass_csp=True)  # the page's CSP would refuse axe's script
+    try:
+        signup = checked.new_page()
+        signup.goto(f"{provider.url}/signup")
+        signup.add_script_tag(path=str(AXE))
+        axe = signup.evaluate(AXE_RUN)
+    finally:
+        checked.close()
+    assert axe["passed"] > 5 and axe["bad"] == [], axe  # the sign-up form with its choice
     print(f"hosted sign-up with a passkey → editor: {signed_up} steps, {seconds:.1f} s; "
           f"logged out and back in with it: {len(walk.steps) - signed_up} steps: {walk.steps}")
     assert signed_up <= MAX_PASSKEY_STEPS, walk.steps

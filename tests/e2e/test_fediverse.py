@@ -10,7 +10,10 @@ reaches that host through a route (as DNS and a TLS proxy would: ``Host`` kept,
 1. The peer finds the actor through WebFinger and follows it; the provider accepts (signed with
    the site's key) and the home learns of the follower.
 2. With ``serve`` stopped, a note written and published from the command line reaches the
-   peer as a ``Create`` embedding the note: the provider delivers, not the home.
+   peer as a ``Create`` embedding the note: the provider delivers, not the home. The note
+   names ``@carol@…`` of a second Fedify server that follows nobody: the home resolves the
+   handle by WebFinger before the snapshot, the object carries her ``Mention`` and has her in
+   ``cc``, and her server receives the ``Create`` too.
 3. The peer replies to the note and likes it; once the home is up again they wait as pending
    responses; approved, both show under the note at the provider.
 4. The site moves to a second provider on the same address: added, published to (the home
@@ -87,6 +90,16 @@ def peer(tmp_path: Path) -> Iterator[FedifyPeer]:
         started.stop()
 
 
+@pytest.fixture
+def carol(tmp_path: Path) -> Iterator[FedifyPeer]:
+    """Someone on another server the site mentions; she follows nobody here."""
+    started = FedifyPeer(tmp_path / "carol.log", name="carol").start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
 def wait_for(what: str, check: Callable[[], Any], seconds: float = WITHIN,
              step: float = 0.2) -> Any:
     deadline = time.monotonic() + seconds
@@ -131,11 +144,12 @@ def creates(peer: FedifyPeer, text: str) -> Callable[[list[dict[str, Any]]], Any
 @pytest.mark.timeout(600)
 def test_followed_from_the_fediverse_across_a_move(
     tmp_path: Path, providers: list[Provider], databases: list[str], peer: FedifyPeer,
-    monkeypatch: pytest.MonkeyPatch,
+    carol: FedifyPeer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second = providers
     home = tmp_path / "home"
     env = cli_env()
+    env["HOMEPORT_FETCH_ALLOW_PRIVATE"] = "true"  # carol's WebFinger is on loopback
     if databases:
         env["HOMEPORT_STORAGE_URL"] = databases[2]
         monkeypatch.setenv("HOMEPORT_STORAGE_URL", databases[2])
@@ -146,6 +160,7 @@ def test_followed_from_the_fediverse_across_a_move(
     ok("providers", "add", first.url, code, "--name", NAME, data=home, env=env)
     ok("publish", data=home, env=env)
     peer.route(HOST, f"127.0.0.1:{first.port}")
+    carol.route(HOST, f"127.0.0.1:{first.port}")  # she checks the site's signature too
     port = free_port()
     running: LiveHome | None = start_home(home, env, port, tmp_path / "home.log")
     try:
@@ -161,13 +176,22 @@ def test_followed_from_the_fediverse_across_a_move(
         assert running is not None
         running.stop()
         running = None
-        ok("add", "note", "Posted while the home sleeps", data=home, env=env)
+        handle = f"@carol@127.0.0.1:{carol.port}"
+        ok("add", "note", f"Posted while the home sleeps, hello {handle}", data=home, env=env)
         ok("publish", data=home, env=env)
         (create,) = peer.wait_for("the Create", creates(peer, "Posted while the home sleeps"),
                                   WITHIN)
         note = create["json"]["object"]
         entry = note["id"] if isinstance(note, dict) else note
         assert entry.startswith(f"https://{HOST}/")
+        # the typed handle is a mention: delivered to carol, who follows nobody here
+        (mentioned,) = carol.wait_for("the mention", creates(carol, "Posted while the home"),
+                                      WITHIN)
+        obj = mentioned["json"]["object"]
+        tags = obj["tag"] if isinstance(obj["tag"], list) else [obj["tag"]]
+        assert {"type": "Mention", "href": carol.actor, "name": handle} in tags
+        assert carol.actor in json.dumps(obj["cc"])
+        assert f'href="{carol.actor}" class="u-url mention"' in str(obj["content"])
 
         # 3. a reply and a like, pending at home until approved, then under the note
         peer.reply(entry, "<p>Welcome to the <b>fediverse</b>!<script>alert(1)</script></p>")

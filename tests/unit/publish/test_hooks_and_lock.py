@@ -17,6 +17,13 @@ from homeport.publish.lock import PublishBusy, publish_lock
 from homeport.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def own_seams(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Empty seams for each test: others in the same process register the home's callbacks."""
+    monkeypatch.setattr(hooks, "_after", hooks._Seam("after_publish"))
+    monkeypatch.setattr(hooks, "_before", hooks._Seam("before_snapshot"))
+
+
 def event(tmp_path: Path) -> hooks.Published:
     return hooks.Published(
         settings=Settings(data_dir=tmp_path), previous_seq=None, previous_head=None, seq=1,

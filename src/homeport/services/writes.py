@@ -262,9 +262,9 @@ def _error_field(error: ValidationError) -> str:
     return str(error.schema_path[-1])
 
 
-def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> Any:
+def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> schemas.Checker:
     """Compiled validators are cached per collection version: compiling dominates small writes."""
-    cache: dict[tuple[str, int], Any] = ctx.caches.setdefault("schemas", {})
+    cache: dict[tuple[str, int], schemas.Checker] = ctx.caches.setdefault("schemas", {})
     validator = cache.get(key)
     if validator is None:
         if len(cache) > 256:

@@ -39,7 +39,14 @@ from homeport.core.permissions import EVERYONE
 from homeport.services import writes
 from homeport.services.context import OWNER, Context, User
 from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.resources import (
+    BUCKET,
+    COLLECTION,
+    RECORD,
+    Parents,
+    find_object,
+    unit_of_work,
+)
 from homeport.store.protocols import JSONObject, Permissions
 
 SITE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -48,6 +55,8 @@ THEMES: list[str] = ["journal", "portfolio"]
 IMAGE_FIELDS = {("photo", "image"), ("note", "photos"), ("article", "images")}
 PDF_FIELDS = {("paper", "pdf")}
 Attachments = Mapping[str, Upload | Sequence[Upload]]
+_UNREAD: Any = object()
+"""A slug's record not read yet (``_claim_slug`` reads it)."""
 
 
 @dataclass(frozen=True)
@@ -172,14 +181,25 @@ async def add_entry(
         data["alt"] = data["image"].get("alt", "")
     entry_id = entry_id or new_record_id()
     async with unit_of_work(ctx):
-        if await find_object(ctx, COLLECTION, bucket_uri(site), kind.collection) is None:
+        # the bucket and both collections in one read, handed to the two saves below
+        keys = [("bucket", "", site), ("collection", bucket_uri(site), kind.collection),
+                ("collection", bucket_uri(site), SLUGS_COLLECTION)]
+        bucket, collection, slugs = await ctx.store.get_many(keys)
+        entry_parents: Parents | None = None
+        if collection is None:
             # a plugin's entry type, added after the site was made
             await _collection(ctx, user, site, kind.collection, entry_schema(kind.name))
-        data["slug"] = await _choose_slug(ctx, site, kind, data)
+        else:
+            entry_parents = Parents([("bucket", site, bucket), ("collection", kind.collection,
+                                                                collection)])
+        data["slug"], claimed = await _choose_slug(ctx, site, kind, data)
         written = await writes.save(
             ctx, user, RECORD, collection_uri(site, kind.collection), entry_id, data,
-            _entry_permissions(data), existing=None, replace_permissions=True)
-        await _claim_slug(ctx, user, site, data["slug"], kind, entry_id)
+            _entry_permissions(data), existing=None, replace_permissions=True,
+            parents=entry_parents)
+        await _claim_slug(ctx, user, site, data["slug"], kind, entry_id, existing=claimed,
+                          parents=Parents([("bucket", site, bucket),
+                                           ("collection", SLUGS_COLLECTION, slugs)]))
     return Entry(site, kind.name, entry_id, written.obj)
 
 
@@ -289,15 +309,17 @@ def _store_media(
     return stored
 
 
-async def _choose_slug(ctx: Context, site: str, kind: EntryType, data: JSONObject) -> str:
+async def _choose_slug(
+    ctx: Context, site: str, kind: EntryType, data: JSONObject
+) -> tuple[str, JSONObject | None]:
+    """A free slug for a new entry, and its record in ``slugs`` (None when there is none)."""
     given = data.get("slug")
     if given:
         slug = str(given)
         if not valid_slug(slug):
             raise ContentError(f"slug {slug!r} must be lowercase letters, digits and dashes "
                                "and not a reserved name")
-        await _check_slug_free(ctx, site, slug, None)
-        return slug
+        return slug, await _check_slug_free(ctx, site, slug, None)
     title = str(data.get("title") or data.get(kind.title_field) or "")
     base = slugify(" ".join(title.split()[:8]), fallback=kind.name)
     tried = iter_candidates(base)
@@ -306,11 +328,14 @@ async def _choose_slug(ctx: Context, site: str, kind: EntryType, data: JSONObjec
         found = await ctx.store.get_many([("record", parent, s) for s in batch])
         for slug, taken in zip(batch, found, strict=True):
             if taken is None:
-                return slug
+                return slug, None
     raise ContentError(f"no free slug near {base!r}: give one explicitly")
 
 
-async def _check_slug_free(ctx: Context, site: str, slug: str, entry_id: str | None) -> None:
+async def _check_slug_free(
+    ctx: Context, site: str, slug: str, entry_id: str | None
+) -> JSONObject | None:
+    """SlugTaken unless ``slug`` is free or already ``entry_id``'s; its record if any."""
     if not valid_slug(slug):
         raise ContentError(f"slug {slug!r} must be lowercase letters, digits and dashes "
                            "and not a reserved name")
@@ -318,17 +343,22 @@ async def _check_slug_free(ctx: Context, site: str, slug: str, entry_id: str | N
     if taken is not None and taken.get("entry") != entry_id:
         raise SlugTaken(f"the slug {slug!r} is already used in site {site!r} "
                         f"(by a {taken.get('type')} entry): choose another")
+    return taken
 
 
 async def _claim_slug(
     ctx: Context, user: User, site: str, slug: str, kind: EntryType, entry_id: str,
-    *, current: bool = True,
+    *, current: bool = True, existing: JSONObject | None = _UNREAD,
+    parents: Parents | None = None,
 ) -> None:
+    """Point ``slug`` at the entry. ``existing`` is the slug's record when the caller has just
+    read it (None: there is none); ``parents`` the site's bucket and ``slugs`` collection."""
     parent = collection_uri(site, SLUGS_COLLECTION)
-    existing = await find_object(ctx, RECORD, parent, slug)
+    if existing is _UNREAD:
+        existing = await find_object(ctx, RECORD, parent, slug)
     body = {"type": kind.name, "entry": entry_id, "current": current}
     await writes.save(ctx, user, RECORD, parent, slug, body, None,
-                      existing=existing, replace_permissions=False)
+                      existing=existing, replace_permissions=False, parents=parents)
 
 
 __all__ = [

@@ -121,8 +121,21 @@ def _open_checked(data: bytes, filename: str) -> Image.Image:
     return image
 
 
+CHECKED_KEPT = 256
+"""How many images' check results ``check_image`` remembers (by content digest)."""
+_checked: dict[bytes, tuple[int, int, str]] = {}
+
+
 def check_image(data: bytes, filename: str) -> tuple[int, int, str]:
-    """Width, height (as displayed, EXIF rotation applied) and MIME type; MediaError otherwise."""
+    """Width, height (as displayed, EXIF rotation applied) and MIME type; MediaError otherwise.
+
+    The last ``CHECKED_KEPT`` good images' answers are remembered by their SHA-256: an
+    importer checks an image when it plans an entry and ``store_image`` checks it again, and
+    decoding a photo costs a hundred times more than hashing it."""
+    digest = hashlib.sha256(data).digest()
+    known = _checked.get(digest)
+    if known is not None:
+        return known
     image = _open_checked(data, filename)
     try:
         image.load()  # truncated or corrupt files fail here, not later at build time
@@ -130,11 +143,15 @@ def check_image(data: bytes, filename: str) -> tuple[int, int, str]:
         orientation = image.getexif().get(ORIENTATION, 1)
         if orientation in (5, 6, 7, 8):
             width, height = height, width
-        return width, height, IMAGE_FORMATS[str(image.format)]
+        found = (width, height, IMAGE_FORMATS[str(image.format)])
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise MediaError(f"{filename} is not a complete image (truncated or corrupt)") from None
     finally:
         image.close()
+    if len(_checked) >= CHECKED_KEPT:
+        _checked.clear()
+    _checked[digest] = found
+    return found
 
 
 def check_pdf(data: bytes, filename: str, tail: bytes | None = None) -> None:

@@ -66,6 +66,27 @@ def test_a_truncated_image_is_refused() -> None:
         media.check_image(jpeg()[:400], "cut.jpg")
 
 
+def test_an_image_checked_twice_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An importer checks a photo when planning and store_image checks it again."""
+    opened: list[str] = []
+    real = media._open_checked
+
+    def counting(data: bytes, filename: str) -> Image.Image:
+        opened.append(filename)
+        return real(data, filename)
+
+    monkeypatch.setattr(media, "_open_checked", counting)
+    data = jpeg(321, 123)
+    assert media.check_image(data, "a.jpg") == (321, 123, "image/jpeg")
+    assert media.check_image(data, "b.jpg") == (321, 123, "image/jpeg")
+    assert opened == ["a.jpg"]
+    with pytest.raises(MediaError):  # a bad image is never remembered as good
+        media.check_image(data[:400], "cut.jpg")
+    with pytest.raises(MediaError):
+        media.check_image(data[:400], "cut.jpg")
+    assert opened == ["a.jpg", "cut.jpg", "cut.jpg"]
+
+
 def test_a_pdf_must_be_a_pdf(ctx: Context) -> None:
     with pytest.raises(MediaError, match="not a PDF"):
         media.store_pdf(ctx, Upload("p.pdf", b"MZ\x90\x00 an executable"))

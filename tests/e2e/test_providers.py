@@ -141,7 +141,12 @@ def test_publish_to_two_providers_restore_and_leave(
     shown = homeport("identity", "show", data=restored)
     assert json.loads(homeport("init", "--json", data=tmp_path / "other"))["did"] not in shown
 
+    # the restore moved the home to the new copy at both providers (the list rides in the
+    # repository): the old copy is a standby and only the new one may leave a provider
+    refused = homeport("providers", "remove", providers[0].url, data=home, check=False)
+    assert "standby" in refused
+
     # leaving a provider: its copy is deleted and the site is gone
-    homeport("providers", "remove", providers[0].url, data=home)
+    homeport("providers", "remove", providers[0].url, data=restored)
     assert providers[0].page("alice").status_code == 410
     assert providers[1].page("alice").status_code == 200

@@ -120,6 +120,7 @@ def replay(request: Captured, url: str) -> httpx.Response:
     )
 
 
+@pytest.mark.timeout(300)  # two providers and eight CLI runs: 120 s at load 8 with setup
 def test_a_delete_replayed_at_another_provider_is_refused(
     tmp_path: Path, two: tuple[Provider, Provider, Recorder]
 ) -> None:

@@ -12,6 +12,7 @@ save_follower``), on the hosted home's store while it runs."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -67,7 +68,15 @@ def start_device(tmp_path: Path, name: str) -> LiveHome:
                       timeout=90)  # a first start under the suite's load
 
 
-def restore_walk(browser: Any, device: LiveHome, provider: Provider, phrase: str) -> list[str]:
+def shot(page: Any, name: str) -> None:
+    """A screenshot of a step, into ``HOMEPORT_SCREENSHOTS`` when set (the README's)."""
+    folder = os.environ.get("HOMEPORT_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def restore_walk(browser: Any, device: LiveHome, provider: Provider, phrase: str,
+                 prefix: str) -> list[str]:
     """A new device takes the home over from the provider, counted; the steps."""
     context = browser.new_context(base_url=device.root)
     context.set_default_timeout(90_000)
@@ -77,14 +86,17 @@ def restore_walk(browser: Any, device: LiveHome, provider: Provider, phrase: str
     try:
         steps.append("open /admin/")
         page.goto("/admin/")
+        shot(page, f"{prefix}-1-wizard")
         steps.append("press I already have a home at a provider")
         page.get_by_role("link", name="I already have a home at a provider").click()
         page.get_by_label("Address of one of your providers").fill(provider.url)
         page.get_by_label("Your 24-word recovery phrase").fill(phrase)
         page.get_by_label("Choose a password for this device").fill("a device password")
+        shot(page, f"{prefix}-2-form")
         steps.append("press Restore my home")
         page.get_by_role("button", name="Restore my home").click()
         page.wait_for_selector("text=lives here now")
+        shot(page, f"{prefix}-3-done")
         print(f"restore on a device: {len(steps)} steps, {time.monotonic() - started:.1f} s")
         page.goto("/admin/notes")  # the result, not a step
         for note in NOTES:
@@ -145,7 +157,7 @@ def test_a_hosted_home_moves_to_a_device_and_back_with_everything(
         # 1. move home to a device, counted
         device = start_device(tmp_path, "device")
         devices.append(device)
-        steps = restore_walk(browser, device, provider, signup.phrase)
+        steps = restore_walk(browser, device, provider, signup.phrase, "move")
         assert len(steps) <= MAX_STEPS, steps
         assert kept(device.data) == everything
         ok("verify", data=device.data)
@@ -170,13 +182,16 @@ def test_a_hosted_home_moves_to_a_device_and_back_with_everything(
         try:
             back.append("open /admin/")
             page.goto("/admin/")
+            shot(page, "back-1-standby")
             back.append("press Move the home here")
             page.get_by_role("link", name="Move the home here").click()
             page.get_by_label("Address of the provider your home publishes to").fill(provider.url)
             page.get_by_label("Your 24-word recovery phrase").fill(signup.phrase)
+            shot(page, "back-2-form")
             back.append("press Move my home here")
             page.get_by_role("button", name="Move my home here").click()
             page.wait_for_selector("text=lives here again")
+            shot(page, "back-3-done")
             print(f"move back to the provider: {len(back)} steps, "
                   f"{time.monotonic() - started:.1f} s")
         finally:
@@ -195,7 +210,7 @@ def test_a_hosted_home_moves_to_a_device_and_back_with_everything(
         device.stop()
         fresh = start_device(tmp_path, "fresh")
         devices.append(fresh)
-        again = restore_walk(browser, fresh, provider, signup.phrase)
+        again = restore_walk(browser, fresh, provider, signup.phrase, "restore")
         assert len(again) <= MAX_STEPS, again
         assert kept(fresh.data) == everything
     finally:

@@ -236,25 +236,12 @@ class FakeProvider:
 @contextmanager
 def serve_routes(routes: list[Any]) -> Iterator[FakeProvider]:
     """``routes`` over fake ports, served by uvicorn on a free loopback port in a thread."""
-    import uvicorn
     from starlette.applications import Starlette
 
-    from homeport.testing.live import free_port
+    from homeport.testing.live import free_port, serving_in_thread
 
     provider = FakeProvider(FakeGrants(), FakeSites(), FakeOnce(), FakeInbox(), free_port())
     app = Starlette(routes=routes)
     app.state.ports = provider.provider_ports()
-    config = uvicorn.Config(app, host="127.0.0.1", port=provider.port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the loopback server did not start")
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(app, provider.port, "the loopback server"):
         yield provider
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -216,27 +216,13 @@ def create_app(state: FakeGitHub) -> Starlette:
 def running(state: FakeGitHub | None = None) -> Iterator[FakeGitHub]:
     """A ``FakeGitHub`` served by uvicorn on a free loopback port (``state.base``), in a
     thread, until the block ends."""
-    import uvicorn
-
-    from homeport.testing.live import free_port
+    from homeport.testing.live import free_port, serving_in_thread
 
     state = state or FakeGitHub()
     port = free_port()
     state.base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local GitHub did not start")
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(create_app(state), port, "the local GitHub"):
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 __all__ = ["App", "FakeGitHub", "create_app", "running"]

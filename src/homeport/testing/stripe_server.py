@@ -514,27 +514,13 @@ async def _deliver(state: FakeStripe) -> None:
 def running(state: FakeStripe | None = None) -> Iterator[FakeStripe]:
     """A ``FakeStripe`` served by uvicorn on a free loopback port (``state.base``), in a
     thread, until the block ends."""
-    import uvicorn
-
-    from homeport.testing.live import free_port
+    from homeport.testing.live import free_port, serving_in_thread
 
     state = state or FakeStripe()
     port = free_port()
     state.base = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the local Stripe did not start")
-        time.sleep(0.02)
-    try:
+    with serving_in_thread(create_app(state), port, "the local Stripe"):
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 __all__ = ["FakeStripe", "create_app", "decode_form", "running", "sign"]

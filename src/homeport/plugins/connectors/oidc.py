@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from homeport import jsonio
+from homeport.plugins.connectors.oauth import callback_code
 from homeport.plugins.kinds import Identity, SignInFailed
 
 FETCH_TIMEOUT = 10.0
@@ -216,15 +217,7 @@ class OpenIDConnect:
         return RedirectResponse(f"{meta['authorization_endpoint']}?{query}", 303)
 
     async def complete(self, request: Request, callback_url: str, state: str) -> Identity:
-        params = request.query_params
-        if params.get("state") != state:
-            raise SignInFailed("This sign-in was not started here (its state does not match)")
-        if params.get("error"):
-            why = params.get("error_description") or params["error"]
-            raise SignInFailed(f"The issuer refused: {why}")
-        code = params.get("code")
-        if not code:
-            raise SignInFailed("The issuer sent no code back")
+        code = callback_code(request, state, "The issuer")
         meta = await self.metadata()
         try:
             async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:

@@ -14,8 +14,8 @@ from homeport.core.errors import ObjectNotFound
 from homeport.members.model import MemberError
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import BUCKET, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject
 
 DONATIONS = f"/buckets/{SYSTEM_BUCKET}/collections/donations"
@@ -23,14 +23,8 @@ PAYMENT_ID = re.compile(r"^[A-Za-z0-9_]{3,200}$")
 
 
 async def _ensure(ctx: Context) -> None:
-    from homeport.members import store
-
-    await store.ensure(ctx)
-    parent = f"/buckets/{SYSTEM_BUCKET}"
     async with unit_of_work(ctx):
-        if await find_object(ctx, COLLECTION, parent, "donations") is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, "donations", {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, "tiers", "members", "donations")
 
 
 def record_id(payment: str) -> str:

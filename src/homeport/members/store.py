@@ -19,8 +19,8 @@ from homeport.members.model import (
 )
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import BUCKET, RECORD, find_object, unit_of_work
 from homeport.store.protocols import JSONObject
 
 TIERS = f"/buckets/{SYSTEM_BUCKET}/collections/tiers"
@@ -31,15 +31,8 @@ MAX_MEMBERS = 500_000
 
 async def ensure(ctx: Context) -> None:
     """The system bucket and both collections, created once."""
-    parent = f"/buckets/{SYSTEM_BUCKET}"
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        for name in ("tiers", "members"):
-            if await find_object(ctx, COLLECTION, parent, name) is None:
-                await writes.save(ctx, OWNER, COLLECTION, parent, name, {}, None,
-                                  existing=None, replace_permissions=False)
+        await ensure_private(ctx, "tiers", "members")
 
 
 async def _all(ctx: Context, parent: str) -> list[JSONObject]:

@@ -25,8 +25,8 @@ from homeport.plugins.manager import Plugins
 from homeport.plugins.signed import SignedError, open_signed
 from homeport.services import identity, writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import RECORD, find_object, unit_of_work
 
 COLLECTION_NAME = "licences"
 PARENT = f"/buckets/{SYSTEM_BUCKET}/collections/{COLLECTION_NAME}"
@@ -107,13 +107,7 @@ async def add(ctx: Context, raw: bytes) -> Licence:
 
 async def _ensure(ctx: Context) -> None:
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        parent = f"/buckets/{SYSTEM_BUCKET}"
-        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, COLLECTION_NAME)
 
 
 async def _document(ctx: Context, plugin: str) -> bytes | None:

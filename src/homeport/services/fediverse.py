@@ -16,8 +16,8 @@ from homeport.core.errors import ObjectNotFound
 from homeport.crypto import rsa
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import RECORD, find_object, unit_of_work
 
 KEYS_COLLECTION = "activitypub"
 PARENT = f"/buckets/{SYSTEM_BUCKET}/collections/{KEYS_COLLECTION}"
@@ -56,13 +56,7 @@ async def site_key(ctx: Context, site: str) -> SiteKey:
     record = {"private_pem": private, "public_pem": rsa.public_pem(private),
               "created": ctx.clock()}
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        parent = f"/buckets/{SYSTEM_BUCKET}"
-        if await find_object(ctx, COLLECTION, parent, KEYS_COLLECTION) is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, KEYS_COLLECTION, {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, KEYS_COLLECTION)
         existing = await find_object(ctx, RECORD, PARENT, site)
         if existing is not None:  # made meanwhile by another task: that one stands
             return _of(site, existing)

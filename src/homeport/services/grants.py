@@ -56,16 +56,23 @@ def duration_ms(text: str) -> int:
     return value
 
 
+async def ensure_private(ctx: Context, *collections: str) -> None:
+    """The system bucket and these collections of it, each created if missing; called inside
+    the caller's ``unit_of_work`` (the private records every part of the home keeps there)."""
+    if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
+        await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
+                          existing=None, replace_permissions=False)
+    parent = f"/buckets/{SYSTEM_BUCKET}"
+    for name in collections:
+        if await find_object(ctx, COLLECTION, parent, name) is None:
+            await writes.save(ctx, OWNER, COLLECTION, parent, name, {}, None,
+                              existing=None, replace_permissions=False)
+
+
 async def ensure(ctx: Context) -> None:
     """The system bucket and the grants collection, created once."""
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        parent = f"/buckets/{SYSTEM_BUCKET}"
-        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, COLLECTION_NAME)
 
 
 async def list_grants(ctx: Context) -> list[JSONObject]:

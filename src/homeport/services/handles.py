@@ -15,8 +15,8 @@ from typing import Any
 
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import RECORD, find_object, unit_of_work
 
 COLLECTION_NAME = "activitypub-handles"
 RECORD_ID = "resolved"
@@ -31,14 +31,8 @@ async def read(ctx: Context) -> dict[str, Any]:
 
 
 async def write(ctx: Context, handles: Mapping[str, Any]) -> None:
-    parent = f"/buckets/{SYSTEM_BUCKET}"
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, COLLECTION_NAME)
         existing = await find_object(ctx, RECORD, PARENT, RECORD_ID)
         await writes.save(ctx, OWNER, RECORD, PARENT, RECORD_ID, {"handles": dict(handles)},
                           None, existing=existing, replace_permissions=False)

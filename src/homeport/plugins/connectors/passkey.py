@@ -27,8 +27,8 @@ from homeport.interop.indieauth import passkeys as pk
 from homeport.plugins.kinds import Identity, SignInFailed
 from homeport.services import writes
 from homeport.services.context import OWNER, Context
-from homeport.services.grants import SYSTEM_BUCKET
-from homeport.services.resources import BUCKET, COLLECTION, RECORD, find_object, unit_of_work
+from homeport.services.grants import SYSTEM_BUCKET, ensure_private
+from homeport.services.resources import BUCKET, RECORD, find_object, unit_of_work
 
 COLLECTION_NAME = "signin-passkeys"
 PARENT = f"/buckets/{SYSTEM_BUCKET}/collections/{COLLECTION_NAME}"
@@ -53,13 +53,7 @@ async def stored(ctx: Context) -> list[dict[str, Any]]:
 
 async def add(ctx: Context, key: pk.Passkey, label: str) -> None:
     async with unit_of_work(ctx):
-        if await find_object(ctx, BUCKET, "", SYSTEM_BUCKET) is None:
-            await writes.save(ctx, OWNER, BUCKET, "", SYSTEM_BUCKET, {}, None,
-                              existing=None, replace_permissions=False)
-        parent = f"/buckets/{SYSTEM_BUCKET}"
-        if await find_object(ctx, COLLECTION, parent, COLLECTION_NAME) is None:
-            await writes.save(ctx, OWNER, COLLECTION, parent, COLLECTION_NAME, {}, None,
-                              existing=None, replace_permissions=False)
+        await ensure_private(ctx, COLLECTION_NAME)
     if len(await stored(ctx)) >= MAX_PASSKEYS:
         raise SignInFailed(f"This home keeps {MAX_PASSKEYS} passkeys at most: remove one",
                            code=400)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from homeport.testing.browser import recovery_words
 from homeport.testing.live import start_home
 
 from .provider_support import Provider
@@ -116,7 +117,7 @@ def test_hosted_sign_up_to_a_live_note_in_four_steps(
     walk = Walk(page, shots, "hosted")
     try:
         walk.open(f"{provider.url}/signup", "signup")
-        words = page.locator("#phrase li").all_inner_texts()
+        words = recovery_words(page)
         assert len(words) == 24
         assert "operator" in page.get_by_role("heading", name="What the operator").inner_text()
         page.get_by_label("Invite code").fill(code)
@@ -172,7 +173,7 @@ def test_hosted_sign_up_with_a_passkey_then_back_in_with_it(
     walk = Walk(page, shots, "passkey")
     try:
         walk.open(f"{provider.url}/signup", "signup")
-        words = page.locator("#phrase li").all_inner_texts()
+        words = recovery_words(page)
         page.get_by_label("Invite code").fill(code)
         page.get_by_role("textbox", name="Your address").fill("bea")
         page.get_by_label("Site title").fill("Bea's notes")
@@ -242,7 +243,7 @@ def test_device_first_start_to_an_article_live_in_six_steps(
         page.get_by_label("Choose a password").fill(PASSWORD)
         page.get_by_label("The same password again").fill(PASSWORD)
         walk.press("Create my site", "phrase")
-        words = page.locator("#phrase li").all_inner_texts()
+        words = recovery_words(page)
         assert len(words) == 24
         assert "Enrolled with" in page.content()
         walk.follow("I have written them down", "confirm")

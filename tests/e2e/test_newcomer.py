@@ -18,6 +18,7 @@ import mf2py
 import pytest
 
 from homeport.repo.repository import Repository
+from homeport.testing.browser import recovery_words
 from homeport.testing.live import LiveHome, free_port, start_home
 
 from .provider_support import BASE, Provider
@@ -150,7 +151,7 @@ def test_a_newcomer_publishes_restores_and_moves(
     page.get_by_label("Choose a password").fill(PASSWORD)
     page.get_by_label("The same password again").fill(PASSWORD)
     page.get_by_role("button", name="Create my site").click()
-    words = page.locator("#phrase li").all_inner_texts()  # shown once: written down here
+    words = recovery_words(page)  # shown once: written down here
     assert len(words) == 24
     page.get_by_role("link", name="I have written them down").click()
     for field in page.locator("input[name^=word]").all():

@@ -26,6 +26,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
+from homeport.testing.browser import recovery_words
 from homeport.testing.live import LiveHome, free_port, start_home, stop_process
 
 PASSWORD = "correct horse battery"
@@ -208,7 +209,7 @@ def owner(browser: Any, live_home: LiveHome, shots: Shots) -> dict[str, Any]:
     page.get_by_label("The same password again").fill(PASSWORD)
     shots(page, "01-wizard")
     page.get_by_role("button", name="Create my site").click()
-    words = page.locator("#phrase li").all_inner_texts()
+    words = recovery_words(page)
     assert len(words) == 24
     shots(page, "02-recovery-phrase")
     page.get_by_role("link", name="I have written them down").click()

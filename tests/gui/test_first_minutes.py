@@ -12,6 +12,7 @@ from typing import Any
 from mnemonic import Mnemonic
 from playwright.sync_api import expect
 
+from homeport.testing.browser import recovery_words
 from homeport.testing.live import LiveHome, free_port
 
 PASSWORD = "correct horse battery"
@@ -96,7 +97,7 @@ def test_the_phrase_check_keeps_the_right_words(browser: Any, fresh_home: LiveHo
         page.get_by_label("Choose a password").fill(PASSWORD)
         page.get_by_label("The same password again").fill(PASSWORD)
         page.get_by_role("button", name="Create my site").click()
-        words = page.locator("#phrase li").all_inner_texts()
+        words = recovery_words(page)
         assert "only this once" not in page.content()  # the next page can show them again
         page.get_by_role("link", name="I have written them down").click()
         fields = page.locator("input[name^=word]").all()

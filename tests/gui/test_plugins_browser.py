@@ -39,6 +39,7 @@ def test_install_the_example_from_the_plugins_page_and_use_it(page: Any, tmp_pat
     page.get_by_label("Ingredients").fill("6 tomatoes\n1 onion")
     page.get_by_label("Method").fill("Simmer *gently*.")
     page.get_by_role("button", name="Add recipe").click()
+    page.locator("#recipes li").first.wait_for()
     assert page.locator("#recipes li").all_inner_texts() == ["Tomato soup"]
 
     token = page.locator('input[name="csrf"]').first.get_attribute("value")

@@ -46,3 +46,12 @@ def chromium() -> Iterator[Any]:
             yield found
         finally:
             found.close()
+
+
+def recovery_words(page: Any) -> list[str]:
+    """The 24 words of the page that shows the recovery phrase, read once the page has arrived:
+    right after a click the old page may still be showing, and reading it then finds no words."""
+    items = page.locator("#phrase li")
+    items.nth(23).wait_for()
+    words: list[str] = items.all_inner_texts()
+    return words

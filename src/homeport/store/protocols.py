@@ -14,7 +14,7 @@ atomic on their own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -159,3 +159,54 @@ class BlobStore(Protocol):
     def size(self, digest: str) -> int: ...
 
     def delete(self, digest: str) -> None: ...
+
+
+class ObjectStoreError(Exception):
+    """The object store failed; ``transient`` says whether trying again may work (an S3 503, a
+    timeout) or not (a pack that is missing or shorter than its index says)."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class ObjectStoreFull(ObjectStoreError):
+    """No room left where packs are written (a full disk, a bucket over its quota): a 507."""
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Pack files: many repository objects in one named file that never changes once written,
+    read back by byte range. Local disk at a home and a small provider, any S3-compatible store
+    for a provider that outgrows one disk. Names are paths of ``/``-separated segments
+    (``tenants/ab12/packs/5f3e….pack``); ``scoped`` gives a tenant its own prefix.
+
+    The index (which object sits where) lives in the repository's database, never here: a pack
+    is durable when ``put`` returns, and only then may an index row name it. A crash between
+    the two leaves a pack nothing names, which the next start or collection removes."""
+
+    def put(self, name: str, chunks: Iterable[bytes]) -> int:
+        """Write a whole pack from a stream of byte strings, durably and all at once (a reader
+        sees all of it or none of it); its size in bytes. Raises ObjectStoreFull when there
+        is no room, leaving nothing behind."""
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset``. Raises FileNotFoundError for a pack that is not
+        there and ObjectStoreError when it ends before ``offset + length``."""
+
+    def stream(self, name: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """A pack's bytes from ``offset`` (to its end, or ``length`` of them) in pieces of a
+        bounded size, without reading the whole pack into memory."""
+
+    def size(self, name: str) -> int | None:
+        """The pack's size, or None when there is no such pack."""
+
+    def names(self, prefix: str = "") -> Iterator[tuple[str, int, int]]:
+        """``(name, size, modified ms)`` of every pack whose name starts with ``prefix``."""
+
+    def delete(self, name: str) -> None:
+        """Remove a pack; removing one that is not there is not an error."""
+
+    def scoped(self, prefix: str) -> ObjectStore:
+        """The same store seen under ``prefix + '/'``: names given to it and returned by it are
+        relative to that prefix."""

@@ -7,5 +7,6 @@ import pytest
 pytest.register_assert_rewrite(
     "homeport.testing.conformance",
     "homeport.testing.conformance_blobs",
+    "homeport.testing.conformance_objects",
     "homeport.testing.conformance_permissions",
 )

@@ -19,6 +19,7 @@ from homeport.provider.db import ProviderDB
 from homeport.repo.repository import Repository
 from homeport.settings import load_settings
 from homeport.store.connection import DatabaseError
+from homeport.store.objects_memory import MemoryObjectStore
 from homeport.store.pgconn import PostgresDatabase, translate, translate_ddl
 from homeport.testing.postgres import TempPostgres
 from tests.provider.conftest import API, BASE, SITE_V1, LiveApp, World, make_home
@@ -78,9 +79,12 @@ def test_two_providers_on_one_database_see_each_others_state(world: World) -> No
 def test_a_tenants_write_transactions_wait_for_each_other(provider_postgres: str) -> None:
     database = PostgresDatabase(provider_postgres)
     Repository.create_schema(database, "tenant_locks")
-    first = Repository.in_schema(database, "tenant_locks", None, lock="locks")
-    second = Repository.in_schema(database, "tenant_locks", None, lock="locks")
-    stranger = Repository.in_schema(database, "tenant_locks", None, lock="someone-else")
+    packs = MemoryObjectStore()
+    first = Repository.in_schema(database, "tenant_locks", None, lock="locks", objects=packs)
+    second = Repository.in_schema(database, "tenant_locks", None, lock="locks", objects=packs)
+    stranger = Repository.in_schema(
+        database, "tenant_locks", None, lock="someone-else", objects=packs
+    )
     entered = threading.Event()
 
     def write() -> None:

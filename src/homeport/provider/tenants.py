@@ -1,7 +1,8 @@
 """Where a tenant's things live, and opening its repository.
 
-    <data>/tenants/<name>/repo.sqlite     a keyless repository: the home's objects, as stored
+    <data>/tenants/<name>/repo.sqlite     a keyless repository: the home's objects' index
                                           (PostgreSQL: the schema ``tenant_<name>`` instead)
+    <data>/tenants/<name>/packs/          the objects themselves, as stored, in pack files
     <data>/tenants/<name>/sites/<seq>/    the site of a published commit, materialised
     <data>/tenants/<name>/sites/<seq>.json   its manifest (path → file id, size; commit time)
     <data>/tenants/<name>/live            symlink to sites/<seq>: what is served
@@ -25,7 +26,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homeport.repo.repository import Repository
+from homeport.repo.repository import PACKS_DIR, Repository
+from homeport.store.objects_fs import FsObjectStore
+from homeport.store.protocols import ObjectStore
 
 if TYPE_CHECKING:
     from homeport.store.pgconn import PostgresDatabase
@@ -75,6 +78,10 @@ class TenantDir:
         return self.root / "repo.sqlite"
 
     @property
+    def packs(self) -> Path:
+        return self.root / PACKS_DIR
+
+    @property
     def sites(self) -> Path:
         return self.root / "sites"
 
@@ -95,8 +102,14 @@ class TenantDir:
         """A new connection to the tenant's repository. On PostgreSQL its write transactions
         take the tenant's advisory lock: other processes on the database wait their turn."""
         if self.database is not None:
-            return Repository.in_schema(self.database, self.schema, None, lock=self.name)
-        return Repository(self.repo_path, None)
+            return Repository.in_schema(
+                self.database, self.schema, None, lock=self.name, objects=self.objects()
+            )
+        return Repository(self.repo_path, None, objects=self.objects())
+
+    def objects(self) -> ObjectStore:
+        """Where the tenant's packs are: its own directory."""
+        return FsObjectStore(self.packs)
 
     def has_repo(self) -> bool:
         if self.database is not None:

@@ -30,11 +30,14 @@ from homeport.core.objects import ObjectType
 from homeport.core.tree import EMPTY, Node, parse_node
 from homeport.repo.codec import ObjectError, RepoKeys, decode
 from homeport.store.connection import Connection, SQLiteConnection
+from homeport.store.objects_fs import FsObjectStore
+from homeport.store.protocols import ObjectStore
 
 if TYPE_CHECKING:
     from homeport.store.pgconn import PostgresDatabase
 
 REPO_FILE = "repo.sqlite"
+PACKS_DIR = "packs"
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -107,9 +110,19 @@ def _switch_to_wal(db: Connection) -> None:
 class Repository:
     """A home's objects and commits. Not thread-safe: one command, one connection."""
 
-    def __init__(self, path: Path, keys: RepoKeys | None, db: Connection | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        keys: RepoKeys | None,
+        db: Connection | None = None,
+        objects: ObjectStore | None = None,
+    ) -> None:
+        """``objects`` holds the packs; by default ``packs/`` beside the database file."""
         self.path = path
         self.keys = keys
+        self.objects: ObjectStore = (
+            objects if objects is not None else FsObjectStore(path.parent / PACKS_DIR)
+        )
         self._nodes: dict[bytes, Node] = {}
         self.db: Connection
         if db is not None:  # opened by ``in_schema``
@@ -145,11 +158,12 @@ class Repository:
         """Make (or check) a repository in a PostgreSQL schema: a provider does this when a
         tenant enrolls, so opening one (``in_schema``) costs no catalog work."""
         database.create_schema(schema, _POSTGRES_SCHEMA)
-        repo = cls.in_schema(database, schema, None)
+        db = database.connect(schema)
         try:
-            found = repo.meta("schema")
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         finally:
-            repo.close()
+            db.close()
+        found = None if row is None else row[0]
         if found is not None and int(found) > SCHEMA_VERSION:
             raise RepositoryError(
                 f"PostgreSQL schema {schema} was written by a newer Homeport (schema {found})"
@@ -157,12 +171,20 @@ class Repository:
 
     @classmethod
     def in_schema(
-        cls, database: PostgresDatabase, schema: str, keys: RepoKeys | None, lock: str = ""
+        cls,
+        database: PostgresDatabase,
+        schema: str,
+        keys: RepoKeys | None,
+        lock: str = "",
+        objects: ObjectStore | None = None,
     ) -> Repository:
         """The repository in a PostgreSQL schema made by ``create_schema``, on a pooled
         connection (``close`` gives it back). With ``lock``, every write transaction first
-        takes that name's advisory lock: processes sharing the database write one at a time."""
-        return cls(Path(schema), keys, database.connect(schema, lock=lock))
+        takes that name's advisory lock: processes sharing the database write one at a time.
+        ``objects`` holds its packs (a provider's store scoped by tenant)."""
+        if objects is None:
+            raise RepositoryError(f"repository in schema {schema}: no object store given")
+        return cls(Path(schema), keys, database.connect(schema, lock=lock), objects)
 
     def _upgrade_from_1(self) -> None:
         """Schema 1 kept the bytes in the object's row; move them to ``data``, in one

@@ -9,4 +9,6 @@ pytest.register_assert_rewrite(
     "homeport.testing.conformance_blobs",
     "homeport.testing.conformance_objects",
     "homeport.testing.conformance_permissions",
+    "homeport.testing.conformance_sites",
+    "homeport.testing.conformance_tenants",
 )

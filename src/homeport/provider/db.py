@@ -240,6 +240,16 @@ CREATE TABLE IF NOT EXISTS newsletter_queue (
     created INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS newsletter_queue_due ON newsletter_queue (state, due);
+CREATE TABLE IF NOT EXISTS site_trees (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    cost INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS site_live (tenant TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -579,6 +589,65 @@ class ProviderDB:
             db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
             cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, expires))
             return cur.rowcount == 1
+
+    # --- materialised sites (``sitestore.SharedSites``) ------------------------------------
+    def add_tree(self, tenant: str, name: str, seq: int, cost: int, manifest: str) -> None:
+        """Keep a tree's manifest, numbered after the tenant's others (the newest wins a
+        seq)."""
+        self._run(
+            "INSERT INTO site_trees SELECT ?, ?, ?, coalesce(max(added), 0) + 1, ?, ?"
+            " FROM site_trees WHERE tenant = ?",
+            (tenant, name, seq, cost, manifest, tenant),
+        )
+
+    def tree(self, tenant: str, name: str) -> str | None:
+        row = self._one(
+            "SELECT manifest FROM site_trees WHERE tenant = ? AND name = ?", (tenant, name)
+        )
+        return None if row is None else str(row[0])
+
+    def trees(self, tenant: str) -> list[tuple[int, str, int]]:
+        """(seq, name, order added) of each kept tree."""
+        rows = self._all("SELECT seq, name, added FROM site_trees WHERE tenant = ?", (tenant,))
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def tree_costs(self, tenant: str) -> list[int]:
+        return [int(r[0]) for r in self._all(
+            "SELECT cost FROM site_trees WHERE tenant = ?", (tenant,))]
+
+    def live_tree(self, tenant: str) -> str | None:
+        row = self._one("SELECT name FROM site_live WHERE tenant = ?", (tenant,))
+        return None if row is None else str(row[0])
+
+    def set_live_tree(self, tenant: str, name: str) -> bool:
+        """Point the tenant's live tree at ``name``; False when there is no such tree."""
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT 1 FROM site_trees WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone()
+            if found is None:
+                return False
+            db.execute(
+                "INSERT INTO site_live VALUES (?, ?) ON CONFLICT (tenant) DO UPDATE SET"
+                " name = excluded.name",
+                (tenant, name),
+            )
+            return True
+
+    def drop_trees(self, tenant: str, names: list[str] | None) -> None:
+        """Drop the trees named (never the live one), or with None every tree and the live
+        pointer (a deleted tenant)."""
+        with self.transaction() as db:
+            if names is None:
+                db.execute("DELETE FROM site_trees WHERE tenant = ?", (tenant,))
+                db.execute("DELETE FROM site_live WHERE tenant = ?", (tenant,))
+                return
+            for name in names:
+                db.execute(
+                    "DELETE FROM site_trees WHERE tenant = ? AND name = ? AND name NOT IN"
+                    " (SELECT name FROM site_live WHERE tenant = ?)",
+                    (tenant, name, tenant),
+                )
 
     # --- domains -----------------------------------------------------------------------------
     def domain(self, domain: str) -> Domain | None:

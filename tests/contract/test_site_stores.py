@@ -1,0 +1,123 @@
+"""Every SiteStore (the provider's materialised sites) against the shipped conformance suite,
+and what the shared store's node-local cache adds: bounded, and a new node with an empty disk
+serves what another node published."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from homeport.provider.db import ProviderDB
+from homeport.provider.sites import SiteError
+from homeport.provider.sitestore import (
+    DiskSites,
+    MemorySites,
+    SharedSites,
+    SiteCache,
+    SiteStore,
+    SiteStoreError,
+    open_site_store,
+)
+from homeport.provider.tenantstore import MemoryTenants, TenantStore
+from homeport.repo.repository import Repository
+from homeport.testing.conformance_sites import SiteStoreConformance, put_file
+
+
+def _opener(repo: Repository):  # type: ignore[no-untyped-def]
+    @contextmanager
+    def opened(tenant: str) -> Iterator[Repository]:
+        yield repo
+
+    return opened
+
+
+class TestMemorySites(SiteStoreConformance):
+    @pytest.fixture
+    def sites(self) -> SiteStore:
+        return MemorySites()
+
+
+class TestDiskSites(SiteStoreConformance):
+    @pytest.fixture
+    def sites(self, tmp_path: Path) -> SiteStore:
+        return DiskSites(tmp_path / "provider")
+
+
+class TestSharedSitesInMemory(SiteStoreConformance):
+    @pytest.fixture
+    def sites(self, tmp_path: Path, site_repo: Repository) -> SiteStore:
+        cache = SiteCache(tmp_path / "cache", 1 << 30)
+        return SharedSites(MemoryTenants(), cache, _opener(site_repo))
+
+
+class TestSharedSitesOnSqlite(SiteStoreConformance):
+    @pytest.fixture
+    def sites(self, tmp_path: Path, site_repo: Repository) -> Iterator[SiteStore]:
+        db = ProviderDB(tmp_path / "provider")
+        yield SharedSites(db, SiteCache(tmp_path / "cache", 1 << 30), _opener(site_repo))
+        db.close()
+
+
+@pytest.mark.postgres
+class TestSharedSitesOnPostgres(SiteStoreConformance):
+    @pytest.fixture
+    def sites(self, tmp_path: Path, site_repo: Repository,
+              fresh_postgres_url: str) -> Iterator[SiteStore]:
+        db = ProviderDB(tmp_path / "provider", fresh_postgres_url)
+        yield SharedSites(db, SiteCache(tmp_path / "cache", 1 << 30), _opener(site_repo))
+        db.close()
+
+
+def test_a_node_with_an_empty_disk_serves_what_another_published(tmp_path: Path) -> None:
+    repo = Repository(tmp_path / "repo.sqlite", None)
+    tenants: TenantStore = MemoryTenants()
+    first = SharedSites(tenants, SiteCache(tmp_path / "a", 1 << 30), _opener(repo))
+    files = {"index.html": put_file(repo, b"<p>from node a</p>")}
+    manifest = first.materialise(repo, "alice", seq=1, commit="c" * 64, created=1, site="",
+                                 files=files)
+    first.switch("alice", manifest.name)
+    second = SharedSites(tenants, SiteCache(tmp_path / "b", 1 << 30), _opener(repo))
+    live = second.live("alice")
+    assert live == manifest.name
+    found = second.manifest("alice", live)
+    assert found is not None
+    assert second.read("alice", found, "index.html", 1000) == b"<p>from node a</p>"
+    assert list((tmp_path / "b" / "alice").iterdir())  # now on node b's disk
+    repo.close()
+
+
+def test_the_cache_stays_within_its_bound_and_refills(tmp_path: Path) -> None:
+    repo = Repository(tmp_path / "repo.sqlite", None)
+    cache = SiteCache(tmp_path / "cache", 25_000)
+    store = SharedSites(MemoryTenants(), cache, _opener(repo))
+    blobs = {f"f{i}.bin": bytes([i]) * 10_000 for i in range(6)}
+    files = {rel: put_file(repo, data) for rel, data in blobs.items()}
+    manifest = store.materialise(repo, "alice", seq=1, commit="c" * 64, created=1, site="",
+                                 files=files)
+    for _ in range(2):
+        for rel, data in blobs.items():
+            assert store.read("alice", manifest, rel, 1 << 20) == data
+            assert cache.size <= 25_000
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert on_disk <= 25_000
+    again = SiteCache(tmp_path / "cache", 10_000)  # a restart with a smaller bound
+    assert again.size <= 10_000
+    repo.close()
+
+
+def test_open_site_store_names_the_kinds(tmp_path: Path) -> None:
+    assert isinstance(open_site_store("local", tmp_path), DiskSites)
+    assert isinstance(open_site_store("", tmp_path), DiskSites)
+    assert isinstance(open_site_store("memory", tmp_path), MemorySites)
+    with pytest.raises(SiteStoreError, match="local, shared, memory"):
+        open_site_store("s3", tmp_path)
+    with pytest.raises(SiteStoreError):
+        open_site_store("shared", tmp_path)  # needs the database and the repositories
+
+
+def test_disk_sites_refuse_a_tree_name_leaving_the_tenant(tmp_path: Path) -> None:
+    with pytest.raises(SiteError):
+        DiskSites(tmp_path).switch("alice", "../bob/sites/1-aaaa")

@@ -13,7 +13,7 @@ from homeport.provider import sites
 from homeport.repo.bundle import export_bundle, frame, verify_bundle
 from homeport.repo.codec import encode
 from homeport.services.repository import repo_keys
-from homeport.sync import engine
+from homeport.sync import drivers
 from homeport.sync.client import Credentials, ProviderClient, ProviderError
 from tests.provider.conftest import API, BASE, SITE_V1, World
 
@@ -295,7 +295,7 @@ def test_the_home_refuses_a_publish_the_quota_cannot_take_before_sending(world: 
     )
 
     with pytest.raises(ProviderError) as refused:
-        engine.push(home.repo, client, home.operations, home.site)
+        drivers.push(home.repo, client, home.operations, home.site)
 
     assert refused.value.code == "quota-exceeded" and refused.value.status == 507
     assert "nothing was sent" in str(refused.value) and "MB" in str(refused.value)

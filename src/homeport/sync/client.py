@@ -7,7 +7,6 @@ a real one over the network.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
@@ -54,6 +54,61 @@ def normalise_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@dataclass(frozen=True)
+class Spec:
+    """One request to a provider, before it is signed and sent: what the push engine asks for
+    (``engine.py``) and what each driver sends, over threads, asyncio or an in-process app."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str = "application/json"
+    signed: bool = True
+    extra: tuple[tuple[str, str], ...] = ()
+    digest: str | None = None
+
+
+def json_spec(method: str, path: str, doc: Any = None, signed: bool = True) -> Spec:
+    return Spec(method, path, jsonio.dumps(doc) if doc is not None else b"", signed=signed)
+
+
+def missing_spec(ids: list[bytes]) -> Spec:
+    return json_spec("POST", "/objects/missing", {"ids": [i.hex() for i in ids]})
+
+
+def parse_missing(url: str, doc: Any) -> set[bytes]:
+    try:
+        return {bytes.fromhex(m) for m in doc["missing"]}
+    except (KeyError, TypeError, ValueError):
+        raise bad_answer(url, "its list of missing objects is malformed") from None
+
+
+def upload_spec(pack: list[bytes], replace: bool = False) -> Spec:
+    """A pack, given as segments of whole frames (``segments.py``: a cut costs only the
+    segment in flight); ``replace`` overwrites copies the provider holds (a repair after an
+    audit found them damaged)."""
+    declared = segments.describe(pack)
+    return Spec(
+        "POST",
+        "/objects?replace=1" if replace else "/objects",
+        b"".join(pack),
+        content_type=PACK_TYPE,
+        extra=((segments.HEADER, declared),),
+        digest=segments.digest(declared),
+    )
+
+
+def publish_spec(
+    commit: bytes, operations: list[dict[str, Any]], site: str | None, files: dict[str, str]
+) -> Spec:
+    doc = {"commit": commit.hex(), "operations": operations, "site": site, "files": files}
+    return json_spec("POST", "/publish", doc)
+
+
+def bad_answer(url: str, what: str, status: int = 200) -> ProviderError:
+    return ProviderError(url, status, "bad-answer", f"the provider's answer is wrong: {what}")
+
+
 class ProviderClient:
     def __init__(self, url: str, credentials: Credentials, http: httpx.Client) -> None:
         self.url = normalise_url(url)
@@ -62,6 +117,69 @@ class ProviderClient:
         self.http = http
 
     # --- plumbing ------------------------------------------------------------------------
+    def build(
+        self, spec: Spec, http: httpx.Client | httpx.AsyncClient | None = None
+    ) -> httpx.Request:
+        """The request ``spec`` names, signed for this provider."""
+        target = f"{API}{spec.path}"
+        headers = {"Content-Type": spec.content_type} if spec.body else {}
+        headers["Accept-Encoding"] = "identity"  # see _refused
+        headers.update(spec.extra)
+        if spec.signed:
+            headers["Authorization"] = authorization(
+                self.credentials.key,
+                self.credentials.did,
+                spec.method,
+                target,
+                spec.body,
+                audience=self.audience,
+                digest=spec.digest,
+            )
+        return (http or self.http).build_request(
+            spec.method, self.url + target, content=spec.body or None, headers=headers
+        )
+
+    def send(self, spec: Spec, stream: bool = False) -> httpx.Response:
+        """Send ``spec`` and give the answer (read whole unless ``stream``); an error answer
+        or a transport failure is a ``ProviderError``."""
+        try:
+            response = self._checked(self.http.send(self.build(spec), stream=True), stream)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def call(self, spec: Spec) -> Any:
+        """Send ``spec`` and give its JSON answer."""
+        return self.send(spec).json()
+
+    async def call_async(self, http: httpx.AsyncClient, spec: Spec) -> Any:
+        """``call`` over an asyncio client (a remote provider, or its app in-process through
+        ``httpx.ASGITransport``), under the same rules for the answer."""
+        try:
+            response = await http.send(self.build(spec, http), stream=True)
+            try:
+                self._refused(response)
+                body = bytearray()
+                async for piece in response.aiter_raw(1 << 20):
+                    body += piece
+                    self._capped(response, len(body))
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        whole = httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(body),
+            request=response.request,
+        )
+        if whole.status_code >= 400:
+            raise self._error(whole)
+        return whole.json()
+
+    def _unreachable(self, exc: Exception) -> ProviderError:
+        return ProviderError(self.url, 0, "unreachable", f"cannot reach the provider ({exc})")
+
     def _request(
         self,
         method: str,
@@ -70,44 +188,15 @@ class ProviderClient:
         content_type: str = "application/json",
         signed: bool = True,
         stream: bool = False,
-        extra: dict[str, str] | None = None,
-        digest: str | None = None,
     ) -> httpx.Response:
-        target = f"{API}{path}"
-        headers = {"Content-Type": content_type} if body else {}
-        headers["Accept-Encoding"] = "identity"  # see _checked
-        headers.update(extra or {})
-        if signed:
-            headers["Authorization"] = authorization(
-                self.credentials.key,
-                self.credentials.did,
-                method,
-                target,
-                body,
-                audience=self.audience,
-                digest=digest,
-            )
-        try:
-            request = self.http.build_request(
-                method, self.url + target, content=body or None, headers=headers
-            )
-            response = self._checked(self.http.send(request, stream=True), stream)
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                self.url, 0, "unreachable", f"cannot reach the provider ({exc})"
-            ) from None
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
+        return self.send(Spec(method, path, body, content_type, signed), stream)
 
-    def _checked(self, response: httpx.Response, stream: bool) -> httpx.Response:
-        """The answer, read only as sent: a provider may be hostile, and a compressed answer
-        (``Content-Encoding``, which this home never asks for) would be inflated by httpx
-        without bound (a 250 KB gzip body is 256 MiB in memory, or on disk while restoring).
-        A body that is read whole (not streamed) is at most ``MAX_ANSWER`` bytes."""
+    def _refused(self, response: httpx.Response) -> None:
+        """A provider may be hostile, and a compressed answer (``Content-Encoding``, which
+        this home never asks for) would be inflated by httpx without bound (a 250 KB gzip body
+        is 256 MiB in memory, or on disk while restoring): refused unread."""
         coding = response.headers.get("content-encoding", "").strip().lower()
         if coding not in ("", "identity"):
-            response.close()
             raise ProviderError(
                 self.url,
                 response.status_code,
@@ -115,19 +204,31 @@ class ProviderClient:
                 f"the provider sent a {coding}-encoded answer, which this home does not ask "
                 "for: refused unread",
             )
+
+    def _capped(self, response: httpx.Response, size: int) -> None:
+        """A body that is read whole (not streamed) is at most ``MAX_ANSWER`` bytes."""
+        if size > MAX_ANSWER:
+            raise ProviderError(
+                self.url,
+                response.status_code,
+                "bad-answer",
+                f"the provider's answer is over {MAX_ANSWER} bytes: refused",
+            )
+
+    def _checked(self, response: httpx.Response, stream: bool) -> httpx.Response:
+        """The answer, read only as sent (``_refused``, ``_capped``)."""
+        try:
+            self._refused(response)
+        except ProviderError:
+            response.close()
+            raise
         if stream and response.status_code < 400:
             return response
         body = bytearray()
         try:
             for piece in response.iter_raw(1 << 20):
                 body += piece
-                if len(body) > MAX_ANSWER:
-                    raise ProviderError(
-                        self.url,
-                        response.status_code,
-                        "bad-answer",
-                        f"the provider's answer is over {MAX_ANSWER} bytes: refused",
-                    )
+                self._capped(response, len(body))
         finally:
             response.close()
         return httpx.Response(
@@ -152,8 +253,7 @@ class ProviderClient:
         return error
 
     def _json(self, method: str, path: str, doc: Any = None, signed: bool = True) -> Any:
-        body = json.dumps(doc).encode() if doc is not None else b""
-        return self._request(method, path, body, signed=signed).json()
+        return self.call(json_spec(method, path, doc, signed))
 
     # --- endpoints -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -213,23 +313,11 @@ class ProviderClient:
         return result
 
     def missing(self, ids: list[bytes]) -> set[bytes]:
-        found = self._json("POST", "/objects/missing", {"ids": [i.hex() for i in ids]})
-        return {bytes.fromhex(m) for m in found["missing"]}
+        return parse_missing(self.url, self.call(missing_spec(ids)))
 
     def upload(self, pack: list[bytes], replace: bool = False) -> Any:
-        """Send a pack, given as segments of whole frames (``segments.py``: a cut costs only
-        the segment in flight); ``replace`` overwrites copies the provider holds (a repair
-        after an audit found them damaged)."""
-        path = "/objects?replace=1" if replace else "/objects"
-        declared = segments.describe(pack)
-        return self._request(
-            "POST",
-            path,
-            b"".join(pack),
-            content_type=PACK_TYPE,
-            extra={segments.HEADER: declared},
-            digest=segments.digest(declared),
-        ).json()
+        """Send a pack (``upload_spec``)."""
+        return self.call(upload_spec(pack, replace))
 
     def publish(
         self,
@@ -238,14 +326,13 @@ class ProviderClient:
         site: str | None,
         files: dict[str, str],
     ) -> Any:
-        doc = {"commit": commit.hex(), "operations": operations, "site": site, "files": files}
-        return self._json("POST", "/publish", doc)
+        return self.call(publish_spec(commit, operations, site, files))
 
     def rollback(self, seq: int) -> Any:
         return self._json("POST", "/rollback", {"seq": seq})
 
     def fetch(self, ids: list[bytes]) -> bytes:
-        body = json.dumps({"ids": [i.hex() for i in ids]}).encode()
+        body = jsonio.dumps({"ids": [i.hex() for i in ids]})
         return self._request("POST", "/objects/fetch", body).content
 
     def download_bundle(self, out: BinaryIO) -> int:

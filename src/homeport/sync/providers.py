@@ -38,7 +38,8 @@ from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
 from homeport.sync import known
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
-from homeport.sync.engine import Progress, PushResult, push
+from homeport.sync.drivers import push
+from homeport.sync.engine import Progress, PushResult
 
 log = logging.getLogger("homeport.sync")
 

@@ -280,3 +280,6 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("import")(import_)
     app.command("verify")(verify)
+    from homeport.cli import gc
+
+    gc.register(app)

@@ -285,6 +285,19 @@ class Repository:
         )
         return cur.rowcount
 
+    def forget(self, ids: Iterable[bytes]) -> int:
+        """Remove objects (garbage collection: the caller proved nothing it keeps reaches
+        them), and the file index's rows that named them; how many went. Run it inside a
+        transaction so a kill leaves all of them or none."""
+        batch = list(ids)
+        gone = 0
+        for start in range(0, len(batch), 500):
+            part = batch[start : start + 500]
+            marks = ",".join("?" * len(part))
+            gone += self.db.execute(f"DELETE FROM objects WHERE id IN ({marks})", part).rowcount
+            self.db.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
+        return gone
+
     def read(self, oid: bytes) -> tuple[ObjectType, tuple[bytes, ...], bytes]:
         """An object's verified type, links and body (opened if private)."""
         header, body = decode(oid, self.raw(oid), self.keys)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeport.core import tree
 from homeport.core.commits import Commit
 from homeport.crypto.keys import PhraseKeys, did_key
-from homeport.repo import bundle
+from homeport.repo import bundle, gc
 from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, ImportResult
 from homeport.repo.checkout import CheckoutResult, checkout
 from homeport.repo.codec import RepoKeys
@@ -95,11 +95,12 @@ async def snapshot(
 async def _snapshot(
     settings: Settings, store: RecordStore, blobs: BlobStore, sign_with: Signer
 ) -> SnapshotResult:
-    with open_repo(settings) as repo:
-        await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
-        return await take_snapshot(
-            store, blobs, repo, sign_with, site_root=settings.data_dir / SITES_DIR
-        )
+    async with gc.writers(settings.data_dir):
+        with open_repo(settings) as repo:
+            await _finish_checkout(repo, store, blobs, settings.data_dir / SITES_DIR)
+            return await take_snapshot(
+                store, blobs, repo, sign_with, site_root=settings.data_dir / SITES_DIR
+            )
 
 
 def log(settings: Settings) -> list[Commit]:
@@ -157,7 +158,19 @@ async def import_bundle(
     it has open; its first-run restore may then hold the owner's account, but no bucket.
     ``set_aside`` (a move back from a provider): when this home made commits the bundle's
     history lacks, keep them in a file (``_set_aside``) and go back to the last commit the
-    two share before importing, instead of refusing."""
+    two share before importing, instead of refusing. No garbage collection runs meanwhile."""
+    async with gc.writers(settings.data_dir):
+        return await _import_bundle(settings, source, phrase, store, blobs, set_aside)
+
+
+async def _import_bundle(
+    settings: Settings,
+    source: Path,
+    phrase: str | None,
+    store: RecordStore | None,
+    blobs: BlobStore | None,
+    set_aside: bool,
+) -> ImportOutcome:
     data_dir = settings.data_dir
     with open(source, "rb") as f:
         header = bundle.read_header(f, _NullDigest())
@@ -277,7 +290,7 @@ async def _import_keys(
         phrase_keys = ids.keys_match(phrase, header.did)
         keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
         sqlite_files = (f"{REPO_FILE}{suffix}" for suffix in ("", "-wal", "-shm", "-journal"))
-        leftovers = {*sqlite_files, "homeport.toml"}
+        leftovers = {*sqlite_files, "homeport.toml", gc.GC_LOCK_FILE}
         ids.clear_unfinished(data_dir)  # an earlier import killed while writing the identity
         if store is not None:
             if await store.count_all("bucket", ""):

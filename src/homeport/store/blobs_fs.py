@@ -25,6 +25,9 @@ CHUNK = 1024 * 1024
 STALE_INCOMING_SECONDS = 3600
 """A temporary file this old was left by a killed write: no live write takes an hour to touch
 its file (they write 1 MiB at a time)."""
+COLLECTING = ".collecting"
+"""Present while a collection runs (``collecting``): a blob it renamed aside when it was killed
+is put back by the next ``FsBlobStore`` opened on the directory."""
 _DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -65,8 +68,13 @@ class _Incoming:
         folder.mkdir(exist_ok=True)
         target = folder / digest[2:]
         if target.exists():  # same content already stored: keep the existing file
-            self.path.unlink()
-            return digest
+            try:  # and date it now: a collection spares blobs written within its grace
+                os.utime(target)
+            except FileNotFoundError:  # a collection took it away meanwhile: put it back
+                pass
+            else:
+                self.path.unlink()
+                return digest
         os.replace(self.path, target)
         _fsync_dir(folder)
         return digest
@@ -86,6 +94,8 @@ class FsBlobStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        if (self.root / COLLECTING).exists():  # a collection was killed: undo its last step
+            self.restore_aside()
 
     def sweep_incoming(self, older_than: float = STALE_INCOMING_SECONDS) -> int:
         """Remove temporary files left by writes that were killed; how many went. Files a
@@ -141,6 +151,56 @@ class FsBlobStore:
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(digest).unlink()
+
+    def listing(self) -> Iterator[tuple[str, int, float]]:
+        """``(digest, size, modified)`` of every blob (garbage collection's candidates)."""
+        for folder in self.root.iterdir():
+            if len(folder.name) != 2 or not folder.is_dir():
+                continue
+            for item in folder.iterdir():
+                digest = folder.name + item.name
+                if not _DIGEST.fullmatch(digest):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    info = item.stat()
+                    yield digest, info.st_size, info.st_mtime
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Around a collection's ``collect`` calls: marks the directory so a kill is undone."""
+        marker = self.root / COLLECTING
+        marker.touch()
+        _fsync_dir(self.root)
+        self.restore_aside()
+        yield
+        marker.unlink()
+
+    def restore_aside(self) -> int:
+        """Put back blobs a killed collection had renamed aside; how many."""
+        restored = 0
+        for aside in self.root.glob("??/.gc-*"):
+            target = aside.with_name(aside.name[len(".gc-") :])
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(aside, target)
+                restored += 1
+        return restored
+
+    def collect(self, digest: str, written_before: float) -> bool:
+        """Remove a blob nothing references, unless it was written (or written again: the
+        same content stored anew only dates the file) since ``written_before``; whether it
+        went. The blob is first renamed aside, so a write racing with this either finds no
+        file and puts one back, or dated it, which this sees and undoes the rename."""
+        target = self._path(digest)
+        aside = target.with_name(f".gc-{target.name}")
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= written_before:
+            os.rename(aside, target)  # the same bytes if a write put it back meanwhile
+            return False
+        aside.unlink()
+        return True
 
     def iter_chunks(self, digest: str) -> Iterator[bytes]:
         """The content in 1 MiB chunks (for streaming responses)."""

@@ -385,7 +385,7 @@ def tenants(
 def _change(
     ctx: typer.Context, data: Path | None, database: str | None, name: str, action: str
 ) -> None:
-    from homeport.provider.api import remove_tenant
+    from homeport.provider.api.tenant import remove_tenant
     from homeport.provider.db import ACTIVE, DELETED, SUSPENDED
 
     settings = _settings(ctx, data, provider_database=database)

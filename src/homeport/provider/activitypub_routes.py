@@ -15,7 +15,9 @@ from starlette.routing import Route
 from homeport import jsonio
 from homeport.interop.activitypub import delivery, inbox
 from homeport.interop.ports import ACCEPTED, Follower, ProviderPorts
-from homeport.provider.api import Provider, authenticate, endpoint, in_thread, json_of
+from homeport.provider.api.context import Provider, in_thread
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.signed import authenticate
 from homeport.provider.errors import ProviderError
 
 MAX_BLOCKS = 10_000

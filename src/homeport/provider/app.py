@@ -33,7 +33,8 @@ from homeport.provider import (
     relay,
 )
 from homeport.provider.admin import AdminPage
-from homeport.provider.api import Provider, routes
+from homeport.provider.api.context import Provider
+from homeport.provider.api.routes import routes
 from homeport.provider.db import ProviderDB
 from homeport.provider.hosted import HomeFactory, HostedHomes, is_home_path
 from homeport.provider.lifeline import die_with_parent
@@ -199,7 +200,7 @@ def create_provider_app(
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         """The operator's page when the database cannot be reached (the API's endpoints
-        answer such faults themselves, ``api.storage_error``)."""
+        answer such faults themselves, ``api/http.py``)."""
         return JSONResponse(
             {"error": "storage-error", "message": f"the provider's database failed: {exc}"},
             503,

@@ -19,7 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeport.interop.ports import ACCEPTED, PENDING, Follower, Followers
-from homeport.provider.api import Provider, authenticate, endpoint, json_of
+from homeport.provider.api.context import Provider
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.signed import authenticate
 from homeport.provider.errors import ProviderError
 
 MAX_FOLLOWERS = 100_000

@@ -42,7 +42,9 @@ from homeport.crypto.signing import verify as verify_signature
 from homeport.interop.grants import TOKEN_ISSUED
 from homeport.interop.ports import Delegation, Inbox, InboxFull, TokenGrant
 from homeport.provider import audience
-from homeport.provider.api import Provider, authenticate, endpoint, in_thread, json_of
+from homeport.provider.api.context import Provider, in_thread
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.signed import authenticate
 from homeport.provider.db import ACTIVE, ProviderDB, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.settings import Settings

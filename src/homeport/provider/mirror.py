@@ -15,15 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from homeport.provider.api import (
-    Provider,
-    authenticate,
-    bundle_response,
-    endpoint,
-    in_thread,
-    json_of,
-    tenant_doc,
-)
+from homeport.provider.api.context import Provider, in_thread
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.objects import bundle_response
+from homeport.provider.api.signed import authenticate
+from homeport.provider.api.tenant import tenant_doc
 from homeport.provider.db import ACTIVE
 from homeport.provider.errors import ProviderError
 

@@ -35,7 +35,9 @@ from homeport.interop.newsletter import (
     unsubscribe_headers,
 )
 from homeport.interop.ports import InboxFull
-from homeport.provider.api import Provider, authenticate, endpoint, in_thread, json_of
+from homeport.provider.api.context import Provider, in_thread
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.signed import authenticate
 from homeport.provider.db import ProviderDB
 from homeport.provider.errors import ProviderError
 from homeport.settings import Settings

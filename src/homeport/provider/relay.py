@@ -23,7 +23,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from homeport import jsonio
-from homeport.provider.api import Provider, authenticate, endpoint, json_of
+from homeport.provider.api.context import Provider
+from homeport.provider.api.http import endpoint, json_of
+from homeport.provider.api.signed import authenticate
 from homeport.provider.errors import ProviderError
 from homeport.provider.inbox import MAX_ID, ProviderInbox, Waiting
 

@@ -43,7 +43,7 @@ from homeport.gui import hosted as welcome
 from homeport.gui import setup as wizard
 from homeport.gui import site
 from homeport.interop import mail
-from homeport.provider.api import provider_of
+from homeport.provider.api.context import provider_of
 from homeport.provider.hosted import HostedHomes
 from homeport.provider.tenants import valid_name
 from homeport.services import accounts

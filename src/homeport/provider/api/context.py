@@ -1,0 +1,70 @@
+"""``Provider``: what every endpoint of the sync protocol needs (settings, the database, the
+domain checks, a clock, the tenants' locks), and the two ways to run blocking work from the event
+loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+from starlette.requests import Request
+
+from homeport.provider import audience, domains, receive
+from homeport.provider.db import ProviderDB, Tenant
+from homeport.provider.locks import TenantLock
+from homeport.provider.tenants import TenantDir
+from homeport.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Provider:
+    """What every endpoint needs: settings, the database, the checks, a clock."""
+
+    settings: Settings
+    db: ProviderDB
+    verifiers: domains.Verifiers = domains.DEFAULT
+    clock: Callable[[], int] = receive.now_ms
+    locks: dict[str, TenantLock] = field(default_factory=dict)
+    public: tuple[str, ...] = ()
+    """The configured public addresses (``provider_public_url``) as origins."""
+
+    def __post_init__(self) -> None:
+        self.public = audience.configured(self.settings)
+
+    def audiences(self, request: Request) -> set[str]:
+        """What a signature must name to be for this provider (``audience.py``)."""
+        return audience.accepted(self.settings, self.public, request.scope)
+
+    def lock(self, tenant: str) -> TenantLock:
+        """This tenant's jobs, one at a time across all worker processes."""
+        found = self.locks.get(tenant)
+        if found is None:
+            found = self.locks[tenant] = TenantLock.of(self.settings.data_dir, tenant)
+        return found
+
+    async def query(self, func: Callable[..., T], *args: Any) -> T:
+        """A ``db`` call from the event loop: made in place on SQLite (microseconds; a thread
+        hop costs more), in a worker thread on PostgreSQL (a round trip, and an outage must not
+        stall every other request)."""
+        if self.db.engine == "sqlite":
+            return func(*args)
+        return await in_thread(func, *args)
+
+    def tdir(self, tenant: Tenant) -> TenantDir:
+        return TenantDir.of(self.settings.data_dir, tenant.name, self.db.repositories)
+
+    def site_url(self, name: str) -> str:
+        return f"https://{name}.{self.settings.base_domain}/"
+
+
+def provider_of(request: Request) -> Provider:
+    found: Provider = request.app.state.provider
+    return found
+
+
+async def in_thread(func: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(func, *args)

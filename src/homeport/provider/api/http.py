@@ -1,0 +1,86 @@
+"""The protocol's HTTP plumbing: request bodies (bounded, JSON through ``jsonio``) and the one
+mapping from what a handler raises to its JSON answer."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from homeport import jsonio
+from homeport.provider.api.context import Provider, provider_of
+from homeport.provider.errors import ProviderError
+from homeport.store.connection import DatabaseError
+
+log = logging.getLogger("homeport.provider")
+
+MAX_JSON = 32 * 1024 * 1024
+
+
+def error(exc: ProviderError) -> JSONResponse:
+    return JSONResponse(exc.body(), exc.status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_of(body: bytes) -> dict[str, Any]:
+    try:
+        doc = jsonio.loads(body or b"{}")  # the one strict parser: NaN is not JSON
+    except ValueError:
+        raise ProviderError(400, "bad-request", "the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ProviderError(400, "bad-request", "the body must be a JSON object")
+    return doc
+
+
+def endpoint(
+    handler: Callable[[Request, Provider], Any],
+) -> Callable[[Request], Any]:
+    """Map ProviderError to its JSON answer, and storage faults (a full disk) to theirs."""
+
+    async def run(request: Request) -> Response:
+        try:
+            response: Response = await handler(request, provider_of(request))
+            return response
+        except ProviderError as exc:
+            return error(exc)
+        except ClientDisconnect:  # a cut connection: what arrived whole was kept
+            log.info("%s %s: the client went away mid-request", request.method, request.url.path)
+            return error(ProviderError(400, "bad-request", "the request was cut"))
+        except (OSError, sqlite3.Error, DatabaseError) as exc:
+            return error(storage_error(exc))
+
+    return run
+
+
+def storage_error(exc: OSError | sqlite3.Error | DatabaseError) -> ProviderError:
+    """A full disk is the operator's problem and says so; other storage faults (PostgreSQL
+    unreachable included) are 503 so the home retries later. Either way nothing was
+    half-applied (see ``receive.publish``)."""
+    full = (
+        (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        or (isinstance(exc, sqlite3.Error) and "full" in str(exc))
+        or (isinstance(exc, DatabaseError) and exc.full)
+    )
+    log.error("storage fault: %s", exc)
+    if full:
+        return ProviderError(
+            507, "provider-full", "the provider's disk is full: try again later or elsewhere"
+        )
+    return ProviderError(503, "storage-error", f"the provider could not store this: {exc}")

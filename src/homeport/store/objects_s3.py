@@ -34,15 +34,16 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 from defusedxml import ElementTree
 
+from homeport.store.objects_base import check_name, check_prefix, check_range
 from homeport.store.protocols import ObjectStoreError, ObjectStoreFull
 
-__all__ = ["S3Config", "S3ObjectStore", "open_s3_store"]
+__all__ = ["S3Config", "S3ObjectStore", "from_url"]
 
 MIB = 1024 * 1024
 PART_SIZE = 16 * MIB
 """Bytes per multipart part (S3 wants ≥ 5 MiB for all but the last)."""
-READ_WINDOW = 8 * MIB
-"""Bytes per ranged GET when streaming a pack."""
+READ_WINDOW = 4 * MIB
+"""Bytes per ranged GET when streaming a pack (the protocol's bound on a piece)."""
 UPLOAD_CONCURRENCY = 3
 RETRIES = 5
 BACKOFF = 0.1
@@ -159,16 +160,6 @@ class Signer:
             f"SignedHeaders={names}, Signature={signature}"
         )
         return out
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a relative ``/``-separated path with no empty, ``.`` or ``..`` segment
-    and no control character; ValueError otherwise."""
-    if not name or any(seg in ("", ".", "..") for seg in name.split("/")):
-        raise ValueError(f"bad object name {name!r}")
-    if any(ord(c) < 0x20 or c == "\x7f" or c == "\\" for c in name):
-        raise ValueError(f"bad object name {name!r}")
-    return name
 
 
 def _xml_text(root: Any, path: str) -> str | None:
@@ -402,8 +393,7 @@ class S3ObjectStore:
         return total
 
     def read(self, name: str, offset: int, length: int) -> bytes:
-        if offset < 0 or length < 0:
-            raise ValueError("offset and length must not be negative")
+        check_range(offset, length)
         key = self._key(name)
         if length == 0:
             size = self.size(name)
@@ -428,8 +418,8 @@ class S3ObjectStore:
         return data
 
     def stream(self, name: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        if offset < 0 or (length is not None and length < 0):
-            raise ValueError("offset and length must not be negative")
+        check_range(offset, length)
+        self._key(name)
         if length is None:
             size = self.size(name)
             if size is None:
@@ -455,7 +445,7 @@ class S3ObjectStore:
     def names(self, prefix: str = "") -> Iterator[tuple[str, int, int]]:
         token: str | None = None
         for _ in range(1_000_000):  # a bound: a billion packs under one prefix
-            params = {"list-type": "2", "prefix": self.prefix + prefix}
+            params = {"list-type": "2", "prefix": self.prefix + check_prefix(prefix)}
             if token:
                 params["continuation-token"] = token
             root = ElementTree.fromstring(self._request("GET", "", params).content)
@@ -502,7 +492,7 @@ class S3ObjectStore:
         return f"S3ObjectStore({self.config.bucket!r}, prefix={self.prefix!r})"
 
 
-def open_s3_store(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
+def from_url(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
     """The store of ``s3://BUCKET[/PREFIX]?endpoint=URL&region=R``; credentials from
     ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (and ``AWS_SESSION_TOKEN``) in ``env``
     (default: this process's environment), the region from the URL, else ``AWS_REGION``, else

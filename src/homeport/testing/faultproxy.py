@@ -147,7 +147,12 @@ class FaultProxy:
             out = Response(
                 upstream.content,
                 status_code=upstream.status_code,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
+                headers={
+                    k: v
+                    for k, v in upstream.headers.items()
+                    if k.lower() not in _HOP
+                    or (request.method == "HEAD" and k.lower() == "content-length")
+                },
             )
             await out(scope, receive, send)  # type: ignore[arg-type]
 

@@ -215,8 +215,8 @@ class TempSeaweed:
                     )
                 try:
                     probe.create_bucket()
-                    probe.put(".ready", [b"ok"])
-                    probe.delete(".ready")
+                    probe.put("ready-probe", [b"ok"])
+                    probe.delete("ready-probe")
                     return
                 except (ObjectStoreError, FileNotFoundError) as exc:
                     last = exc

@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 
 from homeport.api.messages import ApiRequest, ApiResponse, parse_query
 from homeport.api.routes import resolve
+from homeport.api.settled import settle_headers
 from homeport.core.errors import HomeportError, InvalidParameters, not_a_mapping
 from homeport.services.context import Context
 from homeport.services.resources import unit_of_work
+from homeport.store.sql.settle import collecting, settle_json
 from homeport.web.errors import error_body, error_headers
 
 METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
@@ -81,9 +83,14 @@ def _validate(ctx: Context, body: Any) -> list[dict[str, Any]]:
 async def batch(ctx: Context, req: ApiRequest) -> ApiResponse:
     subrequests = _validate(ctx, req.json(required=True))
     responses = []
-    async with unit_of_work(ctx):
-        for sub in subrequests:
-            responses.append(await _run(ctx, req, sub))
+    with collecting() as settled:  # the store may assign record timestamps at commit
+        async with unit_of_work(ctx):
+            for sub in subrequests:
+                responses.append(await _run(ctx, req, sub))
+    if settled:
+        for answer in responses:
+            answer["body"] = settle_json(answer["body"], settled)
+            answer["headers"] = settle_headers(answer["headers"], settled)
     return ApiResponse(200, {"responses": responses})
 
 

@@ -8,6 +8,11 @@ units of work that write open an explicit transaction.
 Writers of one collection queue on the row lock of its ``timestamps`` row (taken by the upsert
 that bumps it), so concurrent writers wait rather than fail; units of work that still lose a
 serialization or deadlock race are retried, since none of them has effects outside the database.
+The lock is held until commit, so commits of one collection happen in timestamp order and a
+``_since`` never misses a change. When the caller opted in (`homeport.store.sql.settle`), record
+writes inside a transaction take provisional timestamps and one statement at commit assigns the
+real ones (`SQL_SETTLE`): the lock is then held for that statement and the commit only, not for
+a whole batch.
 Connection-level failures surface as `BackendUnavailable` (503), never as driver exceptions.
 """
 
@@ -31,6 +36,7 @@ from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNo
 from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
 from homeport.store.protocols import JSONObject, Permissions
+from homeport.store.sql import settle
 from homeport.store.sql.dialects import POSTGRES
 from homeport.store.sql.store import Executor, Row, SQLRecordStore, T, Work, now_ms, requested_ts
 
@@ -98,6 +104,57 @@ SQL_DELETE = (
     " SELECT last_modified FROM gone"
 )
 
+# A deferred record write: no bump (so no lock on the pair's timestamp row); the provisional
+# timestamp is replaced at commit by SQL_SETTLE.
+SQL_DEFERRED_DELETE = (
+    "UPDATE objects SET deleted = TRUE, data = '{}'::jsonb, last_modified = %s"
+    f" WHERE {_PK} AND NOT deleted RETURNING 1"
+)
+# At commit, for the transaction's deferred writes (in write order): bump each pair's timestamp
+# by its number of writes in one upsert (the rule of `next_timestamp`: past both the clock and
+# the current value; `excluded.last_modified - now` is that count minus one), give the writes of
+# a pair consecutive values in write order, and move each row still holding its provisional
+# value. Pairs are locked in a fixed order, so two settling transactions cannot deadlock.
+SQL_SETTLE = (
+    "WITH w AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
+    " WITH ORDINALITY AS w(rn, pid, id, prov, n)),"
+    " pairs AS (SELECT rn, pid, count(*) AS k FROM w GROUP BY rn, pid),"
+    " ts AS (INSERT INTO timestamps (resource_name, parent_id, last_modified)"
+    " SELECT rn, pid, %s::bigint + k - 1 FROM pairs ORDER BY rn, pid"
+    " ON CONFLICT (resource_name, parent_id) DO UPDATE SET last_modified ="
+    " GREATEST(%s::bigint, timestamps.last_modified + 1) + excluded.last_modified - %s::bigint"
+    " RETURNING resource_name AS rn, parent_id AS pid, last_modified AS last),"
+    " fin AS (SELECT w.rn, w.pid, w.id, w.prov,"
+    " ts.last - p.k + row_number() OVER (PARTITION BY w.rn, w.pid ORDER BY w.n) AS final"
+    " FROM w JOIN pairs p USING (rn, pid) JOIN ts USING (rn, pid)),"
+    " moved AS (UPDATE objects o SET last_modified = fin.final FROM fin"
+    " WHERE o.resource_name = fin.rn AND o.parent_id = fin.pid AND o.id = fin.id"
+    " AND o.last_modified = fin.prov)"
+    " SELECT prov, final FROM fin"
+)
+DEFERRED = ("record",)  # the hot path; other resources' timestamps are read inside writes
+
+
+class _Deferred:
+    """One transaction's deferred writes, and the objects it answered with (fixed at commit)."""
+
+    __slots__ = ("latest", "returned", "writes")
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, str, int]] = []
+        self.returned: list[JSONObject] = []
+        self.latest: dict[tuple[str, str], int] = {}
+
+    def next(self) -> int:
+        return settle.PROVISIONAL_FLOOR + len(self.writes) + 1
+
+    def wrote(self, key: tuple[str, str, str], obj: JSONObject) -> JSONObject:
+        provisional = obj["last_modified"]
+        self.writes.append((*key, provisional))
+        self.latest[key[0], key[1]] = provisional
+        self.returned.append(obj)
+        return obj
+
 
 class _Executor:
     __slots__ = ("_c",)
@@ -154,6 +211,9 @@ class PostgresRecordStore(SQLRecordStore):
         self._pool = self._new_pool()
         self._opened = False
         self._conn: ContextVar[Conn | None] = ContextVar(f"pgtx{id(self)}", default=None)
+        self._deferred: ContextVar[_Deferred | None] = ContextVar(
+            f"pgdefer{id(self)}", default=None
+        )
 
     def _new_pool(self) -> AsyncConnectionPool[Conn]:
         return AsyncConnectionPool(
@@ -164,10 +224,20 @@ class PostgresRecordStore(SQLRecordStore):
         now, req = self._clock(), requested_ts(requested)
         return (rn, pid, next_timestamp(0, now, req), req, req, now)
 
+    def _deferring(self, resource_name: str, requested: Any = None) -> _Deferred | None:
+        """This transaction's deferred writes, if this write may join them. A client-supplied
+        timestamp is honoured against the current value, so that write bumps at once."""
+        if resource_name not in DEFERRED or requested_ts(requested) is not None:
+            return None
+        return self._deferred.get()
+
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         object_id: str = obj["id"]
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
+        deferred = self._deferring(resource_name, obj.get("last_modified"))
+        if deferred is not None:
+            return await self._create_deferred(deferred, key, body)
         params = (*key, *self._bump_params(resource_name, parent_id, obj.get("last_modified")))
         params += (*key, self.dialect.dump(body))
 
@@ -182,11 +252,30 @@ class PostgresRecordStore(SQLRecordStore):
 
         return await self._run(work)
 
+    async def _create_deferred(
+        self, deferred: _Deferred, key: tuple[str, str, str], body: JSONObject
+    ) -> JSONObject:
+        provisional = deferred.next()
+
+        async def work(db: Executor) -> JSONObject:
+            row = await db.one(self._sql_create, (*key, provisional, self.dialect.dump(body)))
+            if row is None:  # a live object has this id (a concurrent create waited, then lost)
+                raise self._unicity(key[0], key[2], await db.one(self._sql_existing, key))
+            return {**body, "id": key[2], "last_modified": provisional}
+
+        return deferred.wrote(key, await self._run(work))
+
     async def update(
         self, resource_name: str, parent_id: str, object_id: str, obj: JSONObject
     ) -> JSONObject:
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
+        deferred = self._deferring(resource_name, obj.get("last_modified"))
+        if deferred is not None:
+            provisional = deferred.next()
+            row = (*key, provisional, self.dialect.dump(body))
+            await self._run(lambda db: db.run(self._sql_update, row))
+            return deferred.wrote(key, {**body, "id": object_id, "last_modified": provisional})
         params = (*self._bump_params(resource_name, parent_id, obj.get("last_modified")), *key)
         params += (self.dialect.dump(body),)
 
@@ -199,6 +288,12 @@ class PostgresRecordStore(SQLRecordStore):
 
     async def delete(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         key = (resource_name, parent_id, object_id)
+        deferred = self._deferring(resource_name)
+        if deferred is not None:
+            provisional = deferred.next()
+            if not await self._run(lambda db: db.run(SQL_DEFERRED_DELETE, (provisional, *key))):
+                raise ObjectNotFound(resource_name, object_id)
+            return deferred.wrote(key, tombstone(object_id, provisional))
         params = (resource_name, parent_id, *key, *self._bump_params(resource_name, parent_id))
         params += key
 
@@ -209,6 +304,25 @@ class PostgresRecordStore(SQLRecordStore):
             return tombstone(object_id, row[0])
 
         return await self._run(work, write=False)
+
+    async def resource_timestamp(self, resource_name: str, parent_id: str) -> int:
+        """Inside a transaction that deferred writes of this pair, the newest of them (still
+        provisional: the caller's `settle.collecting` gets its final value)."""
+        deferred = self._deferred.get()
+        if deferred is not None and (resource_name, parent_id) in deferred.latest:
+            return deferred.latest[resource_name, parent_id]
+        return await super().resource_timestamp(resource_name, parent_id)
+
+    async def _settle(self, conn: Conn, deferred: _Deferred) -> None:
+        """Assign the deferred writes' timestamps (one statement, just before the commit) and
+        put them in the objects already handed out and in the caller's mapping."""
+        rn, pid, ids, provisional = (list(column) for column in zip(*deferred.writes, strict=True))
+        now = self._clock()
+        cur = await conn.execute(SQL_SETTLE, (rn, pid, ids, provisional, now, now, now))
+        mapping = {int(p): int(f) for p, f in await cur.fetchall()}
+        for obj in deferred.returned:
+            obj["last_modified"] = mapping.get(obj["last_modified"], obj["last_modified"])
+        settle.note(mapping)
 
     @contextmanager
     def _unavailable(self, retrying: bool = False) -> Iterator[None]:
@@ -288,9 +402,14 @@ class PostgresRecordStore(SQLRecordStore):
         with self._unavailable():
             async with self._pool.connection() as conn, conn.transaction():
                 token = self._conn.set(conn)
+                deferred = _Deferred() if settle.deferring() else None
+                deferred_token = self._deferred.set(deferred)
                 try:
                     yield
+                    if deferred is not None and deferred.writes:
+                        await self._settle(conn, deferred)
                 finally:
+                    self._deferred.reset(deferred_token)
                     self._conn.reset(token)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:

@@ -61,6 +61,8 @@ class Settings:
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)
     provider_database: str = field(default="", repr=False)
+    provider_sites: str = "local"
+    provider_site_cache_mb: int = 1024
     inbox_max_items: int = 50_000
     inbox_max_bytes: int = 256 * 1024 * 1024
     inbox_relay: bool = True

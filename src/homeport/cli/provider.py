@@ -342,16 +342,16 @@ def tenants(
     database: DatabaseOption = None,
 ) -> None:
     """List tenants: name, identity, domains, usage, last publish, live seq."""
-    from homeport.provider import sites
+    from homeport.provider import sites, sitestore
     from homeport.provider.admin import size, when
-    from homeport.provider.tenants import TenantDir
 
     settings = _settings(ctx, data, provider_database=database)
     db = open_db(settings)
     try:
+        store = sitestore.for_provider(settings, db)
         docs: list[dict[str, Any]] = []
         for t in db.tenants():
-            live = sites.live_name(TenantDir.of(settings.data_dir, t.name))
+            live = store.live(t.name)
             docs.append(
                 {
                     "name": t.name,
@@ -385,6 +385,7 @@ def tenants(
 def _change(
     ctx: typer.Context, data: Path | None, database: str | None, name: str, action: str
 ) -> None:
+    from homeport.provider import sitestore
     from homeport.provider.api.tenant import remove_tenant
     from homeport.provider.db import ACTIVE, DELETED, SUSPENDED
 
@@ -397,7 +398,7 @@ def _change(
         if tenant.state == DELETED:
             raise _fail(f"tenant {name} was deleted; nothing was changed")
         if action == "delete":
-            remove_tenant(db, settings.data_dir, name)
+            remove_tenant(db, settings.data_dir, name, sitestore.for_provider(settings, db))
         else:
             db.set_state(name, SUSPENDED if action == "suspend" else ACTIVE)
     finally:

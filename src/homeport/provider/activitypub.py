@@ -11,8 +11,8 @@ import anyio
 
 from homeport.interop.activitypub import delivery, inbox, remote
 from homeport.interop.ports import ProviderPorts
-from homeport.provider.sites import Manifest, ManifestCache
-from homeport.provider.tenants import TenantDir
+from homeport.provider.sites import Manifest
+from homeport.provider.sitestore import SiteStore
 from homeport.web import outbound
 
 log = logging.getLogger("homeport.activitypub")
@@ -28,11 +28,13 @@ def _as2(rel: str) -> bool:
         "/" + delivery.OBJECT_FILE)
 
 
-def changed_objects(tdir: TenantDir, before: str | None, after: Manifest) -> Changes | None:
+def changed_objects(
+    store: SiteStore, tenant: str, before: str | None, after: Manifest
+) -> Changes | None:
     """The entry objects and actor that differ between the tree named ``before`` and
     ``after``; None on a tenant's first publish here (nothing to tell: a site arriving at
     this provider must not announce its whole past again)."""
-    previous = ManifestCache(1).get(tdir, before) if before else None
+    previous = store.manifest(tenant, before) if before else None
     if previous is None:
         return None
     old, new = previous.files, after.files
@@ -44,17 +46,19 @@ def changed_objects(tdir: TenantDir, before: str | None, after: Manifest) -> Cha
             now[rel] = None
             continue
         try:
-            now[rel] = (tdir.sites / after.name / rel).read_bytes()
-        except OSError:
+            now[rel] = store.read(tenant, after, rel, delivery.MAX_OBJECT)
+        except (OSError, ValueError):  # a file that cannot be read now: told as gone
             now[rel] = None
     return frozenset(rel for rel in changed if rel in old), now
 
 
-def changed_by_switch(tdir: TenantDir, before: str | None, after: str) -> Changes | None:
+def changed_by_switch(
+    store: SiteStore, tenant: str, before: str | None, after: str
+) -> Changes | None:
     """What a rollback (the live tree switched from ``before`` to the kept tree ``after``)
     changed for followers: the same as a publish of that tree would."""
-    manifest = ManifestCache(1).get(tdir, after)
-    return None if manifest is None else changed_objects(tdir, before, manifest)
+    manifest = store.manifest(tenant, after)
+    return None if manifest is None else changed_objects(store, tenant, before, manifest)
 
 
 async def after_publish(ports: ProviderPorts, tenant: str, changes: Changes | None) -> int:

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from homeport.provider import sites
 from homeport.provider.db import ProviderDB
-from homeport.provider.tenants import TenantDir
+from homeport.provider.sitestore import SiteStore
 from homeport.settings import Settings
 
 PASSWORD_KEY = "operator_password"
@@ -60,9 +60,10 @@ def when(ms: int | None) -> str:
 
 
 class AdminPage:
-    def __init__(self, db: ProviderDB, settings: Settings) -> None:
+    def __init__(self, db: ProviderDB, settings: Settings, store: SiteStore) -> None:
         self.db = db
         self.settings = settings
+        self.sites = store
         self.failures: dict[str, deque[float]] = defaultdict(deque)
 
     async def __call__(self, request: Request) -> Response:
@@ -103,8 +104,7 @@ class AdminPage:
     def render(self) -> str:
         rows = []
         for t in self.db.tenants():
-            tdir = TenantDir.of(self.settings.data_dir, t.name)
-            live = sites.live_name(tdir)
+            live = self.sites.live(t.name)
             domains = ", ".join(
                 d.domain + ("" if d.verified else " (unverified)")
                 for d in self.db.domains_of(t.name)

@@ -179,8 +179,8 @@ def create_provider_app(
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
     open_signup = settings.hosted_homes and settings.hosted_signup == "open"
-    site = SiteServer(db, settings.data_dir, settings.base_domain, open_signup)
-    admin = AdminPage(db, settings)
+    site = SiteServer(db, settings.data_dir, settings.base_domain, open_signup, provider.sites)
+    admin = AdminPage(db, settings, provider.sites)
     hosted = None
     if settings.hosted_homes and home_factory is not None:
         hosted = HostedHomes(settings, home_factory)

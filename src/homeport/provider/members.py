@@ -12,7 +12,6 @@ removed at home is refused with it too. Other providers know it from the next pu
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -91,13 +90,9 @@ class ProviderMembers:
         tree = self.site._tree(tenant)
         if tree is None or rel not in tree.manifest.files:
             return None
-        path = os.path.join(tree.tdir.sites_str, tree.manifest.name, rel)
         try:
-            if os.path.getsize(path) > MAX_BYTES:
-                return None
-            with open(path, "rb") as handle:
-                return handle.read()
-        except OSError:
+            return self.site.sites.read(tenant, tree.manifest, rel, MAX_BYTES)
+        except (OSError, ValueError):  # unreadable now (a fetch that failed): not there
             return None
 
     def _document(self, tenant: str) -> dict[str, Any]:

@@ -58,15 +58,10 @@ class ProviderSites:
         tree = self.site._tree(tenant)
         if tree is None or rel not in tree.manifest.files:
             return None
-        if tree.manifest.files[rel][1] > limit:
-            return None
-        path = tree.tdir.sites / tree.manifest.name / rel
         try:
-            with path.open("rb") as f:
-                data = f.read(limit + 1)
-        except OSError:
+            return self.site.sites.read(tenant, tree.manifest, rel, limit)
+        except (OSError, ValueError):  # unreadable now (a fetch that failed): not there
             return None
-        return data if len(data) <= limit else None
 
 
 def _published(db: ProviderDB) -> Callable[[str], int | None]:

@@ -23,7 +23,7 @@ from homeport.provider import sites
 from homeport.provider.db import Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.sites import Manifest, SiteError
-from homeport.provider.tenants import TenantDir
+from homeport.provider.sitestore import SiteStore
 from homeport.repo.bundle import (
     BundleError,
     BundleHeader,
@@ -416,11 +416,11 @@ def _site_files(repo: Repository, new: Commit, files: dict[str, bytes]) -> Files
     return checked
 
 
-def _check_room(repo: Repository, tdir: TenantDir, tenant: Tenant, files: Files) -> None:
-    """The quota counts what is on disk: objects, and the sites materialised from them. A new
+def _check_room(repo: Repository, store: SiteStore, tenant: Tenant, files: Files) -> None:
+    """The quota counts what is stored: objects, and the sites materialised from them. A new
     tree that would pass it is refused before anything is written."""
-    held = repo.stored_bytes() + sites.disk_usage(tdir)
-    needed = sites.new_bytes(tdir, files) if files else 0
+    held = repo.stored_bytes() + store.usage(tenant.name)
+    needed = store.new_bytes(tenant.name, files) if files else 0
     if held + needed > tenant.quota:
         raise ProviderError(
             507,
@@ -432,7 +432,7 @@ def _check_room(repo: Repository, tdir: TenantDir, tenant: Tenant, files: Files)
 
 
 def publish(
-    repo: Repository, tdir: TenantDir, tenant: Tenant, req: Publish, keep: int, now: int
+    repo: Repository, store: SiteStore, tenant: Tenant, req: Publish, keep: int, now: int
 ) -> Published:
     """Verify, adopt, materialise, switch. Raises ProviderError; the live site is untouched
     unless everything succeeded."""
@@ -460,11 +460,11 @@ def publish(
         if importer.problems:
             raise ProviderError(409, "missing-objects", "\n".join(importer.problems))
         files = _site_files(repo, new, req.files)
-        _check_room(repo, tdir, tenant, files)
+        _check_room(repo, store, tenant, files)
         try:
-            manifest = sites.materialise(
+            manifest = store.materialise(
                 repo,
-                tdir,
+                tenant.name,
                 seq=new.seq,
                 commit=new.id.hex(),
                 created=new.created,
@@ -480,12 +480,12 @@ def publish(
         importer.finish()
     except BaseException:
         importer.abort()
-        sites.remove(tdir, manifest.name)
+        store.remove(tenant.name, manifest.name)
         raise
-    sites.switch(tdir, manifest.name)
-    sites.prune(tdir, keep)
+    store.switch(tenant.name, manifest.name)
+    store.prune(tenant.name, keep)
     repo.drop_pending(now - PENDING_MS)
-    return Published(new, manifest, repo.stored_bytes() + sites.disk_usage(tdir))
+    return Published(new, manifest, repo.stored_bytes() + store.usage(tenant.name))
 
 
 def check_continues(tenant: Tenant, ops: list[Any]) -> None:

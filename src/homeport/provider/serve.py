@@ -38,10 +38,10 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop.activitypub import moves
 from homeport.members.sealing import PAGES
-from homeport.provider import fediverse, sites
+from homeport.provider import fediverse
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
-from homeport.provider.sites import Manifest, ManifestCache
-from homeport.provider.tenants import TenantDir
+from homeport.provider.sites import Manifest
+from homeport.provider.sitestore import DiskSites, SiteStore
 from homeport.render import activitypub as ap
 from homeport.render import discovery
 from homeport.store.connection import DatabaseError
@@ -265,15 +265,11 @@ class SiteFile:
     rel: str = ""
 
     @classmethod
-    def of(cls, tdir: TenantDir, manifest: Manifest, rel: str) -> SiteFile:
-        """The size is the file's on disk, never the manifest's claim: memory and compression
-        go by it (three GETs of a file claiming 5 bytes read 512 MiB each into memory)."""
-        file_id, claimed = manifest.files[rel]
-        path = os.path.join(tdir.sites_str, manifest.name, rel)
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            size = claimed  # gone: the stream ends early rather than guess
+    def of(cls, store: SiteStore, tenant: str, manifest: Manifest, rel: str) -> SiteFile:
+        """Where the bytes are and their size, as the store vouches for them
+        (``SiteStore.locate``): memory and compression go by that size."""
+        file_id = manifest.files[rel][0]
+        path, size = store.locate(tenant, manifest, rel)
         kind = content_type(rel)
         compressible = kind.startswith(TEXTUAL) and size <= COMPRESS_MAX
         shown = kind + "; charset=utf-8" if kind.startswith("text/") else kind
@@ -300,8 +296,9 @@ class SiteFile:
 class Tree:
     """A manifest and the files of it answered so far."""
 
-    def __init__(self, tdir: TenantDir, manifest: Manifest) -> None:
-        self.tdir = tdir
+    def __init__(self, store: SiteStore, tenant: str, manifest: Manifest) -> None:
+        self.store = store
+        self.tenant = tenant
         self.manifest = manifest
         self._files: dict[str, SiteFile] = {}
         self._moved: tuple[str | None] | None = None
@@ -314,8 +311,8 @@ class Tree:
             found = self.file(ap.ACTOR.lstrip("/") + ap.AS2_SUFFIX)
             if found is not None and found.size <= SMALL_MAX:
                 try:
-                    with open(found.path, "rb") as f:
-                        doc = jsonio.loads(f.read(found.size))
+                    data = self.store.read(self.tenant, self.manifest, found.rel, SMALL_MAX)
+                    doc = jsonio.loads(data) if data is not None else None
                 except (OSError, ValueError):
                     doc = None
                 value = doc.get("movedTo") if isinstance(doc, dict) else None
@@ -326,7 +323,7 @@ class Tree:
     def file(self, rel: str) -> SiteFile | None:
         found = self._files.get(rel)
         if found is None and rel in self.manifest.files:
-            found = self._files[rel] = SiteFile.of(self.tdir, self.manifest, rel)
+            found = self._files[rel] = SiteFile.of(self.store, self.tenant, self.manifest, rel)
         return found
 
     def find(self, path: str, headers: dict[bytes, bytes], extra: Headers) -> SiteFile | None:
@@ -388,17 +385,18 @@ class SiteServer:
     """The ASGI app for every request that is not the provider's own (``/_homeport/…``)."""
 
     def __init__(self, db: ProviderDB, data_dir: Path, base_domain: str,
-                 open_signup: bool = False) -> None:
+                 open_signup: bool = False, sites: SiteStore | None = None) -> None:
         self.db = db
         self.data_dir = data_dir
+        self.sites: SiteStore = sites or DiskSites(data_dir)
+        """Where the live trees are (``sitestore.py``); one whose files are fetched on
+        demand is asked in a worker thread."""
         self.base_domain = base_domain
         self.open_signup = open_signup
         """Anyone may sign up for a hosted home here: NodeInfo's ``openRegistrations``."""
-        self.manifests = ManifestCache()
         self.bodies = BodyCache()
         self.hosts = HostCache(db, base_domain)
         self.announcements = Announcements()
-        self._dirs: dict[str, TenantDir] = {}
         self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()
         self.gate: Callable[[str, str, str, str], bytes | None] | None = None
         """``(tenant, host, path, session) -> page``: a members-only page for the member
@@ -437,7 +435,20 @@ class SiteServer:
         if tenant.state == SUSPENDED:
             await _plain(send, 503, "This site is suspended.", head, [(b"retry-after", b"3600")])
             return
-        tree = self._tree(tenant.name)
+        await self._site(scope, receive, send, headers, host, tenant, head)
+
+    async def _site(self, scope: Scope, receive: Receive, send: Send,
+                    headers: dict[bytes, bytes], host: str, tenant: Tenant, head: bool) -> None:
+        """A file of an active tenant's live tree (or its 404 page, a redirect…)."""
+        try:
+            if self.sites.on_demand:
+                tree = await anyio.to_thread.run_sync(self._tree, tenant.name)
+            else:
+                tree = self._tree(tenant.name)
+        except DatabaseError:
+            retry = [(b"retry-after", b"10")]
+            await _plain(send, 503, "This site is unavailable for a moment.", head, retry)
+            return
         if tree is None:
             await _plain(send, 404, "Nothing is published here yet.", head)
             return
@@ -459,7 +470,19 @@ class SiteServer:
         if b"cookie" in headers and status == 200 and await self._members(
                 send, headers, tenant.name, host, tree, found.rel, head):
             return
+        if self.sites.on_demand and not head and not os.path.exists(found.path):
+            try:
+                await anyio.to_thread.run_sync(self._fill, tree, found)
+            except DatabaseError:
+                retry = [(b"retry-after", b"10")]
+                await _plain(send, 503, "This site is unavailable for a moment.", head, retry)
+                return
         await self._answer(scope, receive, send, headers, host, found, status, head, extra)
+
+    def _fill(self, tree: Tree, found: SiteFile) -> None:
+        """Bring a file to this node's disk when the store fetches on demand (blocking)."""
+        if self.sites.on_demand:
+            self.sites.fill(tree.tenant, tree.manifest, found.rel)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send,
                       headers: dict[bytes, bytes], host: str, found: SiteFile, status: int,
@@ -490,6 +513,8 @@ class SiteServer:
         if scope["path"] in fediverse.PATHS:
             await self._fediverse(scope, send, headers, host, tree, head)
             return True
+        if self.sites.on_demand:  # the actor file may have to be fetched: off the loop
+            await anyio.to_thread.run_sync(tree.moved_to)
         return await _moved(scope, headers, tree, send)
 
     async def _fediverse(self, scope: Scope, send: Send, headers: dict[bytes, bytes],
@@ -499,12 +524,19 @@ class SiteServer:
             found = tree.file(rel)
             if found is None or found.size > SMALL_MAX:
                 return None
-            return self.bodies.find((found.file_id, "")) or self.bodies.read(
-                found.file_id, found.path, found.size)
+            body = self.bodies.find((found.file_id, ""))
+            if body is None:
+                self._fill(tree, found)
+                body = self.bodies.read(found.file_id, found.path, found.size)
+            return body
 
         origin = self.announcements.origin(scope, headers, host)
-        answer = fediverse.answer(scope["path"], scope.get("query_string", b""), host, origin,
-                                  read)
+        query = scope.get("query_string", b"")
+        if self.sites.on_demand:  # its files may have to be fetched first
+            answer = await anyio.to_thread.run_sync(
+                fediverse.answer, scope["path"], query, host, origin, read)
+        else:
+            answer = fediverse.answer(scope["path"], query, host, origin, read)
         await _answer(send, answer, head)
 
     async def _members(self, send: Send, headers: dict[bytes, bytes], tenant: str, host: str,
@@ -527,21 +559,18 @@ class SiteServer:
         return True
 
     def _tree(self, name: str) -> Tree | None:
-        """The tree ``live`` names now: read on every request, so a publish by any process is
-        seen by the next request."""
-        tdir = self._dirs.get(name)
-        if tdir is None:
-            tdir = self._dirs[name] = TenantDir.of(self.data_dir, name)
-        live = sites.live_name(tdir)
+        """The tree that is live now: asked on every request, so a publish by any process (or
+        any node, with shared sites) is seen by the next request."""
+        live = self.sites.live(name)
         if live is None:
             return None
         key = (name, live)
         tree = self._trees.get(key)
         if tree is None:
-            manifest = self.manifests.get(tdir, live)
+            manifest = self.sites.manifest(name, live)
             if manifest is None:
                 return None
-            tree = self._trees[key] = Tree(tdir, manifest)
+            tree = self._trees[key] = Tree(self.sites, name, manifest)
             if len(self._trees) > 256:
                 self._trees.popitem(last=False)
         return tree

@@ -38,7 +38,9 @@ from homeport.provider.tenants import TenantDir
 from homeport.repo.repository import Repository
 
 if TYPE_CHECKING:
+    from homeport.provider.db import ProviderDB
     from homeport.provider.tenantstore import TenantStore
+    from homeport.settings import Settings
 
 Files = dict[str, tuple[bytes, int]]
 """What a publish materialises: path → (file object id, checked size)."""
@@ -574,5 +576,17 @@ __all__ = [
     "SiteCache",
     "SiteStore",
     "SiteStoreError",
+    "for_provider",
     "open_site_store",
 ]
+
+
+def for_provider(settings: Settings, db: ProviderDB) -> SiteStore:
+    """The store ``provider serve`` uses: ``provider_sites`` over the provider's database and
+    its tenants' repositories."""
+
+    def opener(tenant: str) -> AbstractContextManager[Repository]:
+        return TenantDir.of(settings.data_dir, tenant, db.repositories).opened()
+
+    cache = settings.provider_site_cache_mb * 1024 * 1024
+    return open_site_store(settings.provider_sites, settings.data_dir, db, opener, cache)

@@ -30,7 +30,9 @@ from homeport.store.connection import IntegrityError
 class TenantStore(Protocol):
     """Blocking calls (a database round trip): run them off the event loop on PostgreSQL."""
 
-    engine: str
+    @property
+    def engine(self) -> str:
+        """``sqlite``, ``postgresql`` or ``memory``."""
 
     def tenant(self, name: str) -> Tenant | None: ...
     def tenant_by_did(self, did: str) -> Tenant | None: ...

@@ -9,8 +9,8 @@ from collections.abc import Collection
 from homeport.interop.ports import Subscription
 from homeport.provider.db import ProviderDB
 from homeport.provider.serve import FEEDS, content_type
-from homeport.provider.sites import Manifest, ManifestCache
-from homeport.provider.tenants import TenantDir
+from homeport.provider.sites import Manifest
+from homeport.provider.sitestore import SiteStore
 
 _COLUMNS = "tenant, topic, path, callback, secret, expires"
 
@@ -66,29 +66,33 @@ MAX_FEED = 4 * 1024 * 1024
 
 
 def changed_feeds(
-    tdir: TenantDir, before: str | None, after: Manifest
+    store: SiteStore, tenant: str, before: str | None, after: Manifest
 ) -> dict[str, tuple[bytes, str]]:
     """The feeds of the tree ``after`` that are new or differ from the tree named ``before``
     (the one live until now): path on the site → (body, content type). What a publish
     changed is known from the two manifests, by file id."""
-    previous = ManifestCache(1).get(tdir, before) if before else None
+    previous = store.manifest(tenant, before) if before else None
     old = previous.files if previous is not None else {}
     changed: dict[str, tuple[bytes, str]] = {}
     for rel, (file_id, size) in after.files.items():
         if not rel.endswith(FEEDS) or old.get(rel, ("", 0))[0] == file_id or size > MAX_FEED:
             continue
         try:
-            body = (tdir.sites / after.name / rel).read_bytes()
-        except OSError:
+            body = store.read(tenant, after, rel, MAX_FEED)
+        except (OSError, ValueError):
+            continue
+        if body is None:
             continue
         changed["/" + rel] = (body, content_type(rel))
     return changed
 
 
-def feeds_now(tdir: TenantDir, before: str | None, after: str) -> dict[str, tuple[bytes, str]]:
+def feeds_now(
+    store: SiteStore, tenant: str, before: str | None, after: str
+) -> dict[str, tuple[bytes, str]]:
     """``changed_feeds`` for a switch to the kept tree ``after`` (a rollback)."""
-    manifest = ManifestCache(1).get(tdir, after)
-    return changed_feeds(tdir, before, manifest) if manifest is not None else {}
+    manifest = store.manifest(tenant, after)
+    return changed_feeds(store, tenant, before, manifest) if manifest is not None else {}
 
 
 __all__ = ["ProviderSubscriptions", "changed_feeds", "feeds_now"]

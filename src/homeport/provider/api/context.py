@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.requests import Request
 
-from homeport.provider import audience, domains, receive
+from homeport.provider import audience, domains, receive, sitestore
 from homeport.provider.db import ProviderDB, Tenant
 from homeport.provider.locks import TenantLock
 from homeport.provider.tenants import TenantDir
@@ -31,9 +31,12 @@ class Provider:
     locks: dict[str, TenantLock] = field(default_factory=dict)
     public: tuple[str, ...] = ()
     """The configured public addresses (``provider_public_url``) as origins."""
+    sites: sitestore.SiteStore = field(init=False)
+    """Where published sites are kept (``provider_sites``: ``sitestore.py``)."""
 
     def __post_init__(self) -> None:
         self.public = audience.configured(self.settings)
+        self.sites = sitestore.for_provider(self.settings, self.db)
 
     def audiences(self, request: Request) -> set[str]:
         """What a signature must name to be for this provider (``audience.py``)."""

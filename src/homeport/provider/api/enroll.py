@@ -111,6 +111,7 @@ async def enroll(request: Request, provider: Provider) -> Response:
 
     def prepare() -> None:
         tdir.remove()  # anything a deleted tenant of that name left
+        provider.sites.drop(name)
         tdir.create_repo()
 
     await in_thread(prepare)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from homeport.interop import websub
-from homeport.provider import activitypub, receive, sites
+from homeport.provider import activitypub, receive
 from homeport.provider import websub as websub_store
 from homeport.provider.api.context import Provider, in_thread
 from homeport.provider.api.http import json_of
@@ -31,12 +31,13 @@ async def publish(request: Request, provider: Provider) -> Response:
 
         def run() -> tuple[receive.Published, dict[str, tuple[bytes, str]],
                            activitypub.Changes | None]:
-            before = sites.live_name(tdir)
+            store, name = provider.sites, current.name
+            before = store.live(name)
             with tdir.opened() as repo:
                 keep = provider.settings.keep_commits
-                done = receive.publish(repo, tdir, current, req, keep, now)
-            return (done, websub_store.changed_feeds(tdir, before, done.manifest),
-                    activitypub.changed_objects(tdir, before, done.manifest))
+                done = receive.publish(repo, store, current, req, keep, now)
+            return (done, websub_store.changed_feeds(store, name, before, done.manifest),
+                    activitypub.changed_objects(store, name, before, done.manifest))
 
         done, feeds, objects = await in_thread(run)
         await provider.query(
@@ -60,16 +61,16 @@ async def rollback(request: Request, provider: Provider) -> Response:
     if not isinstance(seq, int) or isinstance(seq, bool):
         raise ProviderError(400, "bad-request", "rollback needs 'seq', a number")
     async with provider.lock(tenant.name):
-        tdir = provider.tdir(tenant)
-        name = sites.kept(tdir).get(seq)
+        store = provider.sites
+        name = (await in_thread(store.kept, tenant.name)).get(seq)
         if name is None:
             raise ProviderError(404, "not-kept", f"commit {seq}'s site is not kept here")
-        before = sites.live_name(tdir)
-        sites.switch(tdir, name)
+        before = await in_thread(store.live, tenant.name)
+        await in_thread(store.switch, tenant.name, name)
         await provider.query(provider.db.set_live, tenant.name, seq)
-    feeds = await in_thread(websub_store.feeds_now, tdir, before, name)
+    feeds = await in_thread(websub_store.feeds_now, store, tenant.name, before, name)
     await _notify_subscribers(request, tenant.name, feeds)
-    objects = await in_thread(activitypub.changed_by_switch, tdir, before, name)
+    objects = await in_thread(activitypub.changed_by_switch, store, tenant.name, before, name)
     await _tell_followers(request, tenant.name, objects)  # Update/Delete of what it changed
     return JSONResponse({"live": seq})
 

@@ -17,6 +17,7 @@ from homeport.provider.api.http import json_of
 from homeport.provider.api.signed import authenticate, key_in_force
 from homeport.provider.db import DELETED, ProviderDB, Tenant
 from homeport.provider.errors import ProviderError
+from homeport.provider.sitestore import SiteStore
 from homeport.provider.tenants import TenantDir
 
 
@@ -26,7 +27,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     if tdir.has_repo():
         with tdir.opened() as repo:
             head = repo.head()
-    live = sites.live_name(tdir)
+    live = provider.sites.live(tenant.name)
     return {
         "name": tenant.name,
         "did": tenant.did,
@@ -36,7 +37,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
         "live": sites.seq_of(live) if live else None,
         "usage": tenant.usage,
         "quota": tenant.quota,
-        "kept": sorted(sites.kept(tdir)),
+        "kept": sorted(provider.sites.kept(tenant.name)),
         "domains": [
             {"domain": d.domain, "verified": d.verified}
             for d in provider.db.domains_of(tenant.name)
@@ -132,14 +133,17 @@ def _refuse_stale(held: handoff_rules.Handoff, new: handoff_rules.Handoff) -> No
 async def delete_tenant(request: Request, provider: Provider) -> Response:
     tenant, _ = await authenticate(request, provider, writes=True)
     async with provider.lock(tenant.name):
-        await in_thread(remove_tenant, provider.db, provider.settings.data_dir, tenant.name)
+        await in_thread(
+            remove_tenant, provider.db, provider.settings.data_dir, tenant.name, provider.sites
+        )
     return JSONResponse({"deleted": tenant.name})
 
 
-def remove_tenant(db: ProviderDB, data_dir: Path, name: str) -> None:
-    """Mark deleted first (its hosts answer 410 at once), then remove its files."""
+def remove_tenant(db: ProviderDB, data_dir: Path, name: str, store: SiteStore) -> None:
+    """Mark deleted first (its hosts answer 410 at once), then remove its sites and files."""
     db.set_state(name, DELETED)
     db.set_live(name, None)
     db.set_usage(name, 0)
     inbox.drop(db, name)
+    store.drop(name)
     TenantDir.of(data_dir, name, db.repositories).remove()

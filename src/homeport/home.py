@@ -38,6 +38,7 @@ from homeport.interop import relay
 from homeport.publish import hooks
 from homeport.services import accounts
 from homeport.services.context import Context, User
+from homeport.services.gc import collect_forever
 from homeport.services.maintenance import compact_tombstones
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
@@ -237,6 +238,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
         await gui_plugins.start(app, ctx)  # plugins' routes, content types, themes…
         await accounts.ensure_admin(ctx, settings.admin_password)
         compactor = asyncio.create_task(compact_forever(ctx))
+        collector = asyncio.create_task(collect_forever(settings, ctx.store, ctx.blobs))
         mentions = asyncio.create_task(send_webmentions(ctx))
         register_publish_hooks()
         publisher = asyncio.create_task(auto_publish(ctx))
@@ -251,7 +253,7 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
                 await relays.close()
             if announcer is not None:
                 await announcer.close()
-            for task in (compactor, mentions, publisher, plugin_watch):
+            for task in (compactor, collector, mentions, publisher, plugin_watch):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

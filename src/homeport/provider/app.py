@@ -32,6 +32,7 @@ from homeport.provider import (
     receive,
     relay,
 )
+from homeport.provider import gc as provider_gc
 from homeport.provider.admin import AdminPage
 from homeport.provider.api.context import Provider
 from homeport.provider.api.routes import routes
@@ -147,6 +148,7 @@ def _protocols_lifespan(
             for enter in registry.provider_lifespans(protocols):
                 await stack.enter_async_context(enter(app.state))
             await stack.enter_async_context(newsletter.lifespan(app.state))
+            await stack.enter_async_context(provider_gc.lifespan(app.state))
             yield
 
     return lifespan

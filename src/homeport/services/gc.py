@@ -12,20 +12,27 @@ One collection at a time, and never during a snapshot or an import (``repo.gc.co
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from homeport.core.errors import HomeportError
 from homeport.repo import gc
 from homeport.repo.gc import RepoCollection, Tally
+from homeport.repo.repository import REPO_FILE, RepositoryError
+from homeport.services.identity import IdentityStateError
 from homeport.services.repository import open_repo
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
+from homeport.store.connection import DatabaseError
 from homeport.store.open import open_record_store
 from homeport.store.protocols import BlobStore, RecordStore
 
+log = logging.getLogger("homeport.gc")
 _DIGEST = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 RESOURCES = ("bucket", "collection", "group", "record")
 
@@ -75,12 +82,20 @@ async def collect_home(
     wait: float = 60.0,
 ) -> HomeCollection:
     """Collect the home's garbage (see the module's docstring). Raises ``gc.GcBusy`` when a
-    snapshot, an import or another collection held the home for ``wait`` seconds."""
+    snapshot, an import or another collection held the home for ``wait`` seconds. The
+    blocking parts run in worker threads: a running home keeps serving."""
     started = time.perf_counter()
-    with gc.collector(settings.data_dir, wait):
-        with open_repo(settings) as repo:
-            found = gc.collect(repo, dry_run=dry_run, pending_before=None)
-        report = HomeCollection(dry_run, found)
+    holder = gc.collector(settings.data_dir, wait)
+    await asyncio.to_thread(holder.__enter__)
+    try:
+
+        def sweep() -> RepoCollection:
+            if not (settings.data_dir / REPO_FILE).exists():
+                return RepoCollection()  # no snapshot yet: nothing to collect
+            with open_repo(settings) as repo:
+                return gc.collect(repo, dry_run=dry_run, pending_before=None)
+
+        report = HomeCollection(dry_run, await asyncio.to_thread(sweep))
         blob_store = blobs or FsBlobStore(settings.blobs_dir)
         if isinstance(blob_store, FsBlobStore):
             if store is None:
@@ -92,8 +107,44 @@ async def collect_home(
                     await opened.close()
             else:
                 await _blobs(settings, store, blob_store, report)
+    finally:
+        holder.__exit__(None, None, None)
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def collect_forever(settings: Settings, store: RecordStore, blobs: BlobStore) -> None:
+    """``serve``'s schedule: a collection every ``gc_interval_seconds`` (none when 0). A
+    collection that finds the home busy (a snapshot, an import) waits for the next round; one
+    that fails is logged, never fatal."""
+    interval = settings.gc_interval_seconds
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await collect_home(settings, store, blobs, wait=5.0)
+        except gc.GcBusy:
+            log.info("garbage collection skipped: the home was busy; next in %d s", interval)
+            continue
+        except (
+            RepositoryError,
+            IdentityStateError,
+            DatabaseError,
+            HomeportError,
+            OSError,
+        ) as exc:
+            log.warning("garbage collection failed: %s", exc)
+            continue
+        repo = report.repository
+        log.info(
+            "garbage collection: %d objects (%d bytes) and %d blobs (%d bytes) removed in %.2f s",
+            repo.unreachable.count + repo.pending.count,
+            repo.unreachable.bytes + repo.pending.bytes,
+            report.blobs.count,
+            report.blobs.bytes,
+            report.seconds,
+        )
 
 
 async def _blobs(
@@ -103,7 +154,7 @@ async def _blobs(
     not one, and a record saved after the read names a blob younger than the grace."""
     cutoff = time.time() - settings.gc_grace_seconds
     candidates = []
-    for digest, size, mtime in blobs.listing():
+    for digest, size, mtime in await asyncio.to_thread(lambda: list(blobs.listing())):
         if mtime < cutoff:
             candidates.append((digest, size))
         else:
@@ -119,8 +170,12 @@ async def _blobs(
         for _, size in doomed:
             report.blobs.add(size)
         return
-    blobs.sweep_incoming()
-    with blobs.collecting():
-        for digest, size in doomed:
-            if blobs.collect(digest, cutoff):
-                report.blobs.add(size)
+
+    def remove() -> None:
+        blobs.sweep_incoming()
+        with blobs.collecting():
+            for digest, size in doomed:
+                if blobs.collect(digest, cutoff):
+                    report.blobs.add(size)
+
+    await asyncio.to_thread(remove)

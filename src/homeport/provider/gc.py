@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeport.provider import receive, sites
+from homeport.provider import receive
 from homeport.provider.api.context import Provider, in_thread
 from homeport.provider.db import DELETED, Tenant
 from homeport.repo import gc
@@ -58,7 +58,7 @@ async def collect_tenant(
         def run() -> tuple[RepoCollection, int]:
             with tdir.opened() as repo:
                 found = gc.collect(repo, dry_run=dry_run, pending_before=pending_before)
-                return found, repo.stored_bytes() + sites.disk_usage(tdir)
+                return found, repo.stored_bytes() + provider.sites.usage(tenant.name)
 
         found, usage = await in_thread(run)
         if not dry_run:

@@ -109,3 +109,19 @@ def test_www_of_a_verified_domain_redirects_to_it(world: World, alice: Home) -> 
     assert answer.headers["location"] == "https://a.example/posts/hello/?x=1"
     assert tls(world, "www.a.example") == 200
     assert world.get("www.b.example", "/").status_code == 404
+
+
+def test_www_of_a_verified_domain_gets_tls_even_when_another_tenant_claimed_it(
+    world: World, alice: Home
+) -> None:
+    """The site server and Caddy's TLS question read one Host rule: a squatter's unverified
+    claim on ``www.a.example`` does not stop the redirect, so it must not stop the certificate
+    either (it did: TLS was refused for a name the site server redirects)."""
+    squatter = world.enrolled("bob")
+    squatter.request(world.client, "POST", "/domains", {"domain": "www.a.example"})
+    token = alice.request(world.client, "POST", "/domains", {"domain": "a.example"}).json()["token"]
+    world.verifiers.txt["_homeport.a.example"] = [f"homeport={token}"]
+    alice.request(world.client, "POST", "/domains/verify", {"domain": "a.example"})
+
+    assert world.get("www.a.example", "/").status_code == 301
+    assert tls(world, "www.a.example") == 200

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from homeport.provider import hosts
 from homeport.provider.locks import LOCKS_DIR
 from homeport.provider.tenants import valid_name
 from homeport.settings import Settings, SettingsError
@@ -110,11 +111,8 @@ class HostedHomes:
 
     def name_for_host(self, host: str) -> str | None:
         """The hosted home ``host`` names (``<name>.<base_domain>``, any port), or None."""
-        found = host_name(host)
-        if not found or not self.base or not found.endswith("." + self.base):
-            return None
-        name = found[: -len(self.base) - 1]
-        return name if self.exists(name) else None
+        name = hosts.label_of(host_name(host) or "", self.base)
+        return name if name is not None and self.exists(name) else None
 
     def is_own_host(self, host: str) -> bool:
         """Whether ``host`` is the provider's own address (the base domain, a configured

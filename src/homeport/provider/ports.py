@@ -10,6 +10,7 @@ from homeport.provider.db import ACTIVE, ProviderDB
 from homeport.provider.deliveries import ProviderDeliveries
 from homeport.provider.followers import ProviderFollowers
 from homeport.provider.grants import ProviderGrants
+from homeport.provider.hosts import host_of
 from homeport.provider.inbox import ProviderInbox
 from homeport.provider.members import PendingPasskeys, ProviderMembers
 from homeport.provider.mentions import ProviderMentions
@@ -17,7 +18,7 @@ from homeport.provider.newsletter import ProviderSuppressions
 from homeport.provider.onetime import ProviderOnce
 from homeport.provider.payments import ProviderPayments
 from homeport.provider.rates import ProviderRates
-from homeport.provider.serve import SiteServer, host_of
+from homeport.provider.serve import SiteServer
 from homeport.provider.websub import ProviderSubscriptions
 from homeport.settings import Settings
 

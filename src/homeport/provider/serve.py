@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 from homeport import jsonio
 from homeport.interop.activitypub import moves
 from homeport.members.sealing import PAGES
-from homeport.provider import fediverse
+from homeport.provider import fediverse, hosts
 from homeport.provider.db import DELETED, SUSPENDED, ProviderDB, Tenant
 from homeport.provider.sites import Manifest
 from homeport.provider.sitestore import DiskSites, SiteStore
@@ -107,28 +107,6 @@ def content_type(path: str) -> str:
     return _type_of(os.path.splitext(path)[1].lower())
 
 
-def host_of(value: str) -> str:
-    """The host a ``Host`` header names, lower-case, without port or trailing dot."""
-    host = value.strip().lower().rstrip(".")
-    if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if ":" in host else host
-
-
-def tenant_for_host(db: ProviderDB, base_domain: str, host: str) -> Tenant | None:
-    """The tenant a Host names: ``<name>.<base domain>`` or a verified custom domain."""
-    base = base_domain.lower().strip(".")
-    if base and host.endswith("." + base):
-        name = host[: -len(base) - 1]
-        if "." not in name:
-            return db.tenant(name)
-        return None
-    domain = db.domain(host)
-    if domain is None or not domain.verified:
-        return None
-    return db.tenant(domain.tenant)
-
-
 class HostCache:
     """Host → tenant (or None), kept while the provider's SQLite files are unchanged (their
     size and time: any commit, by this process or another, changes them) and for a second at
@@ -149,7 +127,7 @@ class HostCache:
 
     def tenant(self, host: str) -> Tenant | None:
         if not self._files:
-            return tenant_for_host(self.db, self.base_domain, host)
+            return hosts.tenant_for_host(self.db, self.base_domain, host)
         stamp = tuple(_stat(f) for f in self._files)  # before the lookup it guards
         now = time.monotonic()
         if stamp != self._stamp or now - self._taken > self.MAX_AGE:
@@ -161,7 +139,7 @@ class HostCache:
             pass
         if len(self._items) >= self.MAX_HOSTS:
             self._items.clear()
-        found = self._items[host] = tenant_for_host(self.db, self.base_domain, host)
+        found = self._items[host] = hosts.tenant_for_host(self.db, self.base_domain, host)
         return found
 
 
@@ -412,15 +390,15 @@ class SiteServer:
             return
         head = method == "HEAD"
         headers: dict[bytes, bytes] = dict(scope["headers"])
-        host = host_of(headers.get(b"host", b"").decode("latin-1"))
+        host = hosts.host_of(headers.get(b"host", b"").decode("latin-1"))
         try:
             if self.threaded:
                 tenant = await anyio.to_thread.run_sync(self.hosts.tenant, host)
             else:
                 tenant = self.hosts.tenant(host)
-            www = tenant is None and host.startswith("www.")
-            if www and tenant_for_host(self.db, "", host[4:]) is not None:
-                await _canonical(scope, headers, host[4:], send)
+            bare = hosts.www_alias(self.db, host) if tenant is None else None
+            if bare is not None:
+                await _canonical(scope, headers, bare, send)
                 return
         except DatabaseError:  # PostgreSQL unreachable: a moment's outage, not a missing site
             retry = [(b"retry-after", b"10")]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from homeport.provider import domains
+from homeport.provider import domains, hosts
 from homeport.provider.api.context import Provider
 from homeport.provider.api.http import json_of
 from homeport.provider.api.signed import authenticate
-from homeport.provider.db import ACTIVE, DELETED, ProviderDB
+from homeport.provider.db import DELETED
 from homeport.provider.errors import ProviderError
 
 
@@ -68,19 +68,7 @@ async def tls_allowed(request: Request, provider: Provider) -> Response:
     """Caddy's on-demand TLS ``ask``: 200 only for names this provider serves."""
     name = (request.query_params.get("domain") or "").strip().lower().rstrip(".")
     base = provider.settings.base_domain.lower().strip(".")
-    allowed = await provider.query(_serves, provider.db, base, name)
+    allowed = await provider.query(hosts.serves, provider.db, base, name)
     if allowed:
         return JSONResponse({"domain": name, "allowed": True})
     return JSONResponse({"domain": name, "allowed": False}, 404)
-
-
-def _serves(db: ProviderDB, base: str, name: str) -> bool:
-    if base and name.endswith("." + base):
-        label = name[: -len(base) - 1]
-        tenant = db.tenant(label) if "." not in label else None
-        return tenant is not None and tenant.state == ACTIVE
-    if name:
-        held = db.domain(name) or db.domain(name.removeprefix("www."))
-        owner = db.tenant(held.tenant) if held and held.verified else None
-        return owner is not None and owner.state == ACTIVE
-    return False

@@ -22,7 +22,6 @@ from homeport.api.endpoints import error_response, json_response
 from homeport.api.messages import ApiRequest, parse_query
 from homeport.api.openapi import openapi_document
 from homeport.api.routes import RAW_ROUTES, find_route, method_not_allowed, resolve
-from homeport.api.settled import settle_response
 from homeport.core.errors import (
     Errno,
     HomeportError,
@@ -43,7 +42,6 @@ from homeport.services.maintenance import compact_tombstones
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
-from homeport.store.sql.settle import collecting
 from homeport.web.auth import client_of, identify
 from homeport.web.hosts import origin_of
 from homeport.web.middleware import AllowedHosts, KintoHeaders
@@ -107,8 +105,7 @@ async def api_dispatch(request: Request) -> Response:
             return RedirectResponse(target, status_code=307)
         handler = resolve(request.method, path)
         req = await api_request(request, ctx, path)
-        with collecting() as settled:  # the store may assign record timestamps at commit
-            response = settle_response(await handler(ctx, req), settled)
+        response = await handler(ctx, req)
     except Exception as exc:
         return error_response(exc)
     return json_response(response, head=request.method == "HEAD")

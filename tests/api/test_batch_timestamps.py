@@ -1,4 +1,4 @@
-"""What a batch answers is what it stored, timestamps included, even when they are assigned at
+"""What a batch answers is what it stored, timestamps included, also when they are assigned at
 commit (PostgreSQL: `homeport.store.sql.settle`), and batches racing on one collection never hide
 a write from a ``_since`` poll."""
 

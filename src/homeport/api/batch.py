@@ -11,13 +11,12 @@ import copy
 from typing import Any
 from urllib.parse import urlsplit
 
-from homeport.api.messages import ApiRequest, ApiResponse, parse_query
+from homeport.api.messages import ApiRequest, ApiResponse, parse_query, timestamp_headers
 from homeport.api.routes import resolve
-from homeport.api.settled import settle_headers
 from homeport.core.errors import HomeportError, InvalidParameters, not_a_mapping
 from homeport.services.context import Context
 from homeport.services.resources import unit_of_work
-from homeport.store.sql.settle import collecting, settle_json
+from homeport.store.sql.settle import collecting, final, settle_json
 from homeport.web.errors import error_body, error_headers
 
 METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
@@ -80,17 +79,28 @@ def _validate(ctx: Context, body: Any) -> list[dict[str, Any]]:
     return [_validate_one(i, _merge(defaults, sub)) for i, sub in enumerate(requests)]
 
 
+def _settle_headers(headers: dict[str, str], mapping: dict[int, int]) -> dict[str, str]:
+    """A sub-response's ETag and Last-Modified with the timestamp assigned at commit."""
+    etag = headers.get("ETag", "").strip('"')
+    if not etag.isdigit() or final(int(etag), mapping) == int(etag):
+        return headers
+    return {**headers, **timestamp_headers(final(int(etag), mapping))}
+
+
 async def batch(ctx: Context, req: ApiRequest) -> ApiResponse:
     subrequests = _validate(ctx, req.json(required=True))
     responses = []
-    with collecting() as settled:  # the store may assign record timestamps at commit
+    # The store may assign the batch's record timestamps at commit (PostgreSQL: the collection's
+    # timestamp row is then locked for one statement, not for the whole batch); what the
+    # sub-responses said before the commit is rewritten with the final values.
+    with collecting() as settled:
         async with unit_of_work(ctx):
             for sub in subrequests:
                 responses.append(await _run(ctx, req, sub))
     if settled:
         for answer in responses:
             answer["body"] = settle_json(answer["body"], settled)
-            answer["headers"] = settle_headers(answer["headers"], settled)
+            answer["headers"] = _settle_headers(answer["headers"], settled)
     return ApiResponse(200, {"responses": responses})
 
 

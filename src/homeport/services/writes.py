@@ -99,7 +99,8 @@ async def save(
     """Create or replace one object; the caller has fetched ``existing`` (None when absent).
 
     The object itself is written last: on PostgreSQL that statement takes the collection's
-    timestamp row lock, which concurrent writers of the collection queue on until commit."""
+    timestamp row lock, which concurrent writers of the collection queue on until commit (a
+    batch's records take theirs at commit instead: `homeport.store.sql.settle`)."""
     require_primary(ctx)
     uri = resource.uri(parent_uri, object_id)
     ancestors: dict[str, JSONObject] = {}

@@ -64,6 +64,9 @@ class Settings:
     provider_database: str = field(default="", repr=False)
     provider_sites: str = "local"
     provider_site_cache_mb: int = 1024
+    objects: str = ""
+    """provider: where tenants' pack files go (``s3://BUCKET?endpoint=URL``, a directory);
+    empty: each tenant's own ``packs/`` directory under the data dir."""
     inbox_max_items: int = 50_000
     inbox_max_bytes: int = 256 * 1024 * 1024
     inbox_relay: bool = True

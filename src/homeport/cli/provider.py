@@ -79,9 +79,25 @@ def open_db(settings: Settings) -> ProviderDB:
     if url and not is_postgres(url):
         raise _fail(f"--database {url!r}: give a postgresql://user@host:port/db URL")
     try:
-        return ProviderDB(settings.data_dir, url)
+        return ProviderDB(settings.data_dir, url, settings.objects)
+    except ValueError as exc:  # the objects URL (scheme, options, credentials)
+        raise _fail(f"objects {settings.objects!r}: {exc}") from None
     except (ProviderStateError, OSError, sqlite3.Error, DatabaseError) as exc:
         raise _fail(f"cannot open the provider's data in {settings.data_dir}: {exc}") from None
+
+
+def check_objects(db: ProviderDB) -> None:
+    """List one page of the shared object store, so a wrong bucket, endpoint or key stops
+    ``serve`` at once rather than every publish later."""
+    from homeport.store.protocols import ObjectStoreError
+
+    if db.objects is None:
+        return
+    try:
+        next(iter(db.objects.names("tenants/")), None)
+    except (ObjectStoreError, OSError) as exc:
+        db.close()
+        raise _fail(f"the object store does not answer: {exc}") from None
 
 
 def parse_size(text: str) -> int:
@@ -119,6 +135,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    objects: Annotated[
+        str | None,
+        typer.Option(
+            "--objects",
+            help="Keep tenants' pack files in an S3-compatible bucket: "
+            "s3://BUCKET?endpoint=URL&region=R, credentials from AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY [objects; default: each tenant's packs/ in --data].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
     import uvicorn
@@ -137,6 +163,7 @@ def serve(
         base_domain=base_domain,
         provider_database=database,
         provider_public_url=public_url or None,
+        objects=objects,
     )
     try:
         public = audience.configured(settings)
@@ -155,6 +182,7 @@ def serve(
         raise _fail(f"cannot listen on {shown}:{settings.provider_port}: {exc}") from None
     try:
         db = open_db(settings)
+        check_objects(db)
         if not has_password(db):
             password = settings.operator_password or secrets.token_urlsafe(12)
             set_password(db, settings, password)
@@ -206,6 +234,8 @@ def serve(
         print(f"  with {count} worker process{'es' if count > 1 else ''}", flush=True)
         if settings.provider_database:
             print(f"  state and repositories in PostgreSQL at {db.where}", flush=True)
+        if db.objects is not None:
+            print(f"  tenants' packs in {db.objects!r}", flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         if count == 1:
             uvicorn.Server(config).run(sockets=[sock])

@@ -127,7 +127,9 @@ class ProviderWorker:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
             settings = self.settings
-            db = ProviderDB(settings.data_dir, settings.provider_database or "")
+            db = ProviderDB(
+                settings.data_dir, settings.provider_database or "", settings.objects
+            )
             self._app = create_provider_app(settings, db=db, home_factory=self.home_factory)
         await self._app(scope, receive, send)
 
@@ -177,7 +179,7 @@ def create_provider_app(
     hosted homes when the ``hosted_homes`` setting is on."""
     if protocols is None:
         protocols = tuple(manager.builtins_only().gather("register_protocols"))
-    db = db or ProviderDB(settings.data_dir, settings.provider_database)
+    db = db or ProviderDB(settings.data_dir, settings.provider_database, settings.objects)
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
     open_signup = settings.hosted_homes and settings.hosted_signup == "open"

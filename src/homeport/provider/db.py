@@ -29,6 +29,7 @@ from homeport.store.connection import Connection, DatabaseError, open_sqlite
 
 if TYPE_CHECKING:
     from homeport.store.pgconn import PostgresDatabase
+    from homeport.store.protocols import ObjectStore
 
 DB_FILE = "provider.sqlite"
 SCHEMA_VERSION = 1
@@ -313,8 +314,15 @@ _TENANT_COLUMNS = (
 
 
 class ProviderDB:
-    def __init__(self, data_dir: Path, database: str = "") -> None:
+    def __init__(self, data_dir: Path, database: str = "", objects: str = "") -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.objects: ObjectStore | None = None
+        """The store every tenant's packs go to, each under ``tenants/<name>/packs/`` (the
+        ``objects`` setting); None: each tenant's own directory."""
+        if objects:
+            from homeport.store.open import open_object_store
+
+            self.objects = open_object_store(objects)
         self.path = data_dir / DB_FILE
         self.url = database
         self._lock = threading.RLock()
@@ -359,6 +367,9 @@ class ProviderDB:
             self._pg.close()
         if self.repositories is not None:
             self.repositories.close()
+        close = getattr(self.objects, "close", None)
+        if close is not None:
+            close()
 
     @contextmanager
     def _connection(self, lock: str = "") -> Iterator[Connection]:

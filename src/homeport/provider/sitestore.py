@@ -586,7 +586,7 @@ def for_provider(settings: Settings, db: ProviderDB) -> SiteStore:
     its tenants' repositories."""
 
     def opener(tenant: str) -> AbstractContextManager[Repository]:
-        return TenantDir.of(settings.data_dir, tenant, db.repositories).opened()
+        return TenantDir.of(settings.data_dir, tenant, db.repositories, db.objects).opened()
 
     cache = settings.provider_site_cache_mb * 1024 * 1024
     return open_site_store(settings.provider_sites, settings.data_dir, db, opener, cache)

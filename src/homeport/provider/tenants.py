@@ -58,12 +58,21 @@ class TenantDir:
     root: Path
     database: PostgresDatabase | None = field(default=None, compare=False, repr=False)
     """PostgreSQL: where the repository is (``schema_of(name)``); else ``repo.sqlite``."""
+    store: ObjectStore | None = field(default=None, compare=False, repr=False)
+    """The provider's shared object store (``objects`` setting: S3…); the tenant's packs are
+    under ``tenants/<name>/packs/`` in it. None: the ``packs/`` directory here."""
 
     @classmethod
-    def of(cls, data_dir: Path, name: str, database: PostgresDatabase | None = None) -> TenantDir:
+    def of(
+        cls,
+        data_dir: Path,
+        name: str,
+        database: PostgresDatabase | None = None,
+        objects: ObjectStore | None = None,
+    ) -> TenantDir:
         if not NAME.match(name):
             raise ValueError(f"{name!r} is not a tenant name")
-        return cls(data_dir / TENANTS_DIR / name, database)
+        return cls(data_dir / TENANTS_DIR / name, database, objects)
 
     @property
     def name(self) -> str:
@@ -108,7 +117,9 @@ class TenantDir:
         return Repository(self.repo_path, None, objects=self.objects())
 
     def objects(self) -> ObjectStore:
-        """Where the tenant's packs are: its own directory."""
+        """Where the tenant's packs are: its scope of the shared store, else its directory."""
+        if self.store is not None:
+            return self.store.scoped(f"{TENANTS_DIR}/{self.name}/{PACKS_DIR}")
         return FsObjectStore(self.packs)
 
     def has_repo(self) -> bool:
@@ -143,8 +154,13 @@ class TenantDir:
         _POOL.give(self, repo)
 
     def remove(self) -> None:
-        """The tenant's files, and its repository (SQLite file or PostgreSQL schema)."""
+        """The tenant's files, its packs and its repository (SQLite file or PostgreSQL
+        schema)."""
         _POOL.forget(self)
+        if self.store is not None:
+            packs = self.objects()
+            for name, _, _ in list(packs.names()):
+                packs.delete(name)
         shutil.rmtree(self.root, ignore_errors=True)
         if self.database is not None:
             self.database.drop_schema(self.schema)

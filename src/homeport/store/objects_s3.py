@@ -280,6 +280,7 @@ class S3ObjectStore:
         transport: httpx.BaseTransport | None = None,
         _shared: _Shared | None = None,
     ) -> None:
+        self._owner = _shared is None
         self._shared = _shared or _Shared(config, transport)
         self.config = config
         self.prefix = prefix
@@ -307,6 +308,7 @@ class S3ObjectStore:
         """Send one signed request, retrying transient failures; the response (2xx, or one of
         the ``accept`` statuses) or the mapped error."""
         url = self._url(key, params)
+        what = f"S3 {method} {key or self.config.bucket}"
         digest = _sha256(body) if body else EMPTY_SHA256
         cfg = self.config
         last = ""
@@ -329,15 +331,15 @@ class S3ObjectStore:
                 return response
             code = _error_code(response.content)
             if status == 507 or code in FULL_CODES:
-                raise ObjectStoreFull(f"S3 {method} {key}: no room ({status} {code})".strip())
+                raise ObjectStoreFull(f"{what}: no room ({status} {code})".strip())
             if status in RETRY_STATUSES or code in ("SlowDown", "InternalError"):
                 last = f"{status} {code}".strip()
                 continue
             if status == 404:
-                raise FileNotFoundError(f"S3 {method} {key}: not found ({code or 404})")
-            raise ObjectStoreError(f"S3 {method} {key}: {status} {code}".strip())
+                raise FileNotFoundError(f"{what}: not found ({code or 404})")
+            raise ObjectStoreError(f"{what}: {status} {code}".strip())
         raise ObjectStoreError(
-            f"S3 {method} {key}: failed after {cfg.retries + 1} tries ({last})", transient=True
+            f"{what}: failed after {cfg.retries + 1} tries ({last})", transient=True
         )
 
     # --- the ObjectStore protocol ------------------------------------------------------------
@@ -479,8 +481,10 @@ class S3ObjectStore:
             raise ObjectStoreError(f"S3 create bucket {self.config.bucket}: {response.text[:200]}")
 
     def close(self) -> None:
-        """Close the HTTP connections and upload threads (of every scope of this store)."""
-        self._shared.close()
+        """Close the HTTP connections and upload threads, shared by every scope of this store:
+        only the store that made them closes them (closing a scope does nothing)."""
+        if self._owner:
+            self._shared.close()
 
     def __enter__(self) -> S3ObjectStore:
         return self
@@ -489,7 +493,8 @@ class S3ObjectStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"S3ObjectStore({self.config.bucket!r}, prefix={self.prefix!r})"
+        where = self.config.endpoint or f"AWS {self.config.region}"
+        return f"s3://{self.config.bucket}/{self.prefix} at {where}"
 
 
 def from_url(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
@@ -533,6 +538,5 @@ def from_url(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
         )
     except ValueError as exc:
         raise ValueError(f"bad option in {url!r}: {exc}") from None
-    store = S3ObjectStore(config)
     prefix = parts.path.strip("/")
-    return store.scoped(prefix) if prefix else store
+    return S3ObjectStore(config, check_name(prefix) + "/" if prefix else "")

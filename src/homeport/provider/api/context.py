@@ -58,7 +58,9 @@ class Provider:
         return await in_thread(func, *args)
 
     def tdir(self, tenant: Tenant) -> TenantDir:
-        return TenantDir.of(self.settings.data_dir, tenant.name, self.db.repositories)
+        return TenantDir.of(
+            self.settings.data_dir, tenant.name, self.db.repositories, self.db.objects
+        )
 
     def site_url(self, name: str) -> str:
         return f"https://{name}.{self.settings.base_domain}/"

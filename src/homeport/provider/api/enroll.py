@@ -107,7 +107,9 @@ async def enroll(request: Request, provider: Provider) -> Response:
         raise ProviderError(403, "bad-invite", "this enrollment code was just used") from None
     except (sqlite3.IntegrityError, IntegrityError) as exc:  # the name was taken meanwhile
         raise ProviderError(409, "name-taken", f"the name {name} is taken: {exc}") from None
-    tdir = TenantDir.of(provider.settings.data_dir, name, provider.db.repositories)
+    tdir = TenantDir.of(
+        provider.settings.data_dir, name, provider.db.repositories, provider.db.objects
+    )
 
     def prepare() -> None:
         tdir.remove()  # anything a deleted tenant of that name left

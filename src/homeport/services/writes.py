@@ -95,8 +95,10 @@ async def save(
     replace_permissions: bool,
     parents: Parents | None = None,
     current_permissions: Permissions | None = None,
+    writable_checked: bool = False,
 ) -> Written:
-    """Create or replace one object; the caller has fetched ``existing`` (None when absent).
+    """Create or replace one object; the caller has fetched ``existing`` (None when absent)
+    and may have checked `require_writable` already (``writable_checked``: one lookup less).
 
     The object itself is written last: on PostgreSQL that statement takes the collection's
     timestamp row lock, which concurrent writers of the collection queue on until commit (a
@@ -104,7 +106,9 @@ async def save(
     require_primary(ctx)
     uri = resource.uri(parent_uri, object_id)
     ancestors: dict[str, JSONObject] = {}
-    await require_writable(ctx, user, resource, parent_uri, object_id, exists=existing is not None)
+    if not writable_checked:
+        exists = existing is not None
+        await require_writable(ctx, user, resource, parent_uri, object_id, exists=exists)
     if existing is None:
         if parents is None:
             parents = (await fetch_path(ctx, parent_uri))[1]

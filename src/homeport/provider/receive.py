@@ -33,11 +33,10 @@ from homeport.repo.bundle import (
     read_frames,
 )
 from homeport.repo.codec import MAX_BODY, ObjectError, check, inflated_size
-from homeport.repo.repository import Repository, RepositoryError, split_links
+from homeport.repo.repository import Repository, RepositoryError
 
 MAX_IDS = 10_000
 MAX_PACK = 16 * 1024 * 1024
-BATCH = 500
 MAX_CHAIN = 100_000
 """Commits one publish verifies (each is read, and its signature checked, in memory): what a
 publish may cost is bounded by this, not by what the tenant's quota lets it upload."""
@@ -60,13 +59,7 @@ def parse_ids(raw: Any) -> list[bytes]:
 
 
 def present(repo: Repository, ids: list[bytes]) -> set[bytes]:
-    held: set[bytes] = set()
-    for start in range(0, len(ids), BATCH):
-        part = ids[start : start + BATCH]
-        marks = ",".join("?" * len(part))
-        rows = repo.db.execute(f"SELECT id FROM objects WHERE id IN ({marks})", part)
-        held.update(bytes(r[0]) for r in rows)
-    return held
+    return {row[0] for row in repo.index_rows(ids)}
 
 
 def missing(repo: Repository, ids: list[bytes]) -> list[str]:
@@ -347,13 +340,14 @@ def _absent(repo: Repository, start: bytes, base: bytes | None) -> list[bytes]:
         if oid in seen:
             continue
         seen.add(oid)
-        row = repo.db.execute("SELECT seq, links FROM objects WHERE id = ?", (oid,)).fetchone()
+        row = next(repo.index_rows([oid]), None)
         if row is None:
             if oid != base:
                 out.append(oid)
             continue
-        if row[0] == 0:
-            stack.extend(split_links(bytes(row[1])))
+        _, seq, _, links = row
+        if seq == 0:
+            stack.extend(links)
     return out
 
 
@@ -365,20 +359,14 @@ def _tree_values(repo: Repository, root: bytes) -> set[bytes]:
     frontier = [root]
     while frontier:
         nxt: list[bytes] = []
-        for start in range(0, len(frontier), BATCH):
-            part = frontier[start : start + BATCH]
-            marks = ",".join("?" * len(part))
-            rows = repo.db.execute(
-                f"SELECT id, type, links FROM objects WHERE id IN ({marks})", part
-            ).fetchall()
-            for oid, kind, links in rows:
-                if kind != ObjectType.NODE:
-                    values.add(bytes(oid))
-                    continue
-                for link in split_links(bytes(links)):
-                    if link not in seen:  # nodes linking one node many times: visit it once
-                        seen.add(link)
-                        nxt.append(link)
+        for oid, _, kind, links in repo.index_rows(frontier):
+            if kind != ObjectType.NODE:
+                values.add(oid)
+                continue
+            for link in links:
+                if link not in seen:  # nodes linking one node many times: visit it once
+                    seen.add(link)
+                    nxt.append(link)
         frontier = nxt
     return values
 

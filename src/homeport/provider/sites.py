@@ -160,22 +160,18 @@ def file_size(
 def _chunk_size(repo: Repository, chunk: bytes, path: str) -> int:
     """A public chunk's body size, from its stored size or its zstd frame's header (both were
     checked when it arrived), without reading its bytes."""
-    row = repo.db.execute(
-        "SELECT o.type, o.size, substr(d.data, 1, ?) FROM objects o JOIN data d ON d.n = o.n"
-        " WHERE o.id = ?",
-        (HEADER.size + FRAME_HEAD, chunk),
-    ).fetchone()
+    row = repo.peek(chunk, HEADER.size + FRAME_HEAD)
     name = chunk.hex()[:16]
     if row is None or row[0] != ObjectType.CHUNK:
         raise SiteError(f"{path}: chunk {name} is missing or not a chunk")
-    start = bytes(row[2])
+    _, stored, start = row
     flags, links = start[2], int.from_bytes(start[4:8], "big")
     if flags & Flags.SEALED:
         raise SiteError(f"{path}: chunk {name} is private")
     if links:
         raise SiteError(f"{path}: chunk {name} has links")
     if not flags & Flags.COMPRESSED:
-        return int(row[1]) - HEADER.size
+        return stored - HEADER.size
     size = inflated_size(start[HEADER.size :])
     if size < 0:  # a frame that does not say: inflate it (bounded by the codec)
         size = len(repo.read(chunk)[2])

@@ -199,7 +199,7 @@ class _RepoPool:
         except OSError:
             repo.close()
             return
-        if repo.db.in_transaction:
+        if repo.in_transaction:
             repo.close()
             return
         with self._lock:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,6 +208,11 @@ class Repository:
     def close(self) -> None:
         self.db.close()
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (a pooled repository must not be lent with one)."""
+        return self.db.in_transaction
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.db.begin()
@@ -346,6 +351,31 @@ class Repository:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def index_rows(
+        self, ids: Sequence[bytes]
+    ) -> Iterator[tuple[bytes, int, ObjectType, tuple[bytes, ...]]]:
+        """``(id, seq, type, links)`` of those of ``ids`` that are here, from the index alone
+        (no object is read: a provider walks sealed trees by their links this way); seq 0 is
+        an upload no commit adopted yet."""
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT id, seq, type, links FROM objects WHERE id IN ({marks})", list(part)
+            ).fetchall()
+            for oid, seq, kind, links in rows:
+                yield bytes(oid), int(seq), ObjectType(kind), split_links(bytes(links))
+
+    def peek(self, oid: bytes, length: int) -> tuple[ObjectType, int, bytes] | None:
+        """An object's type, stored size and first ``length`` stored bytes (its header, a
+        frame's head) without reading the rest; None if it is not here."""
+        row = self.db.execute(
+            "SELECT o.type, o.size, substr(d.data, 1, ?) FROM objects o JOIN data d ON d.n = o.n"
+            " WHERE o.id = ?",
+            (length, oid),
+        ).fetchone()
+        return None if row is None else (ObjectType(row[0]), int(row[1]), bytes(row[2]))
+
     # --- commits ---------------------------------------------------------------------------
     def head(self) -> Commit | None:
         row = self.db.execute("SELECT id FROM commits ORDER BY seq DESC LIMIT 1").fetchone()
@@ -365,6 +395,19 @@ class Repository:
         """Newest first."""
         for (oid,) in self.db.execute("SELECT id FROM commits ORDER BY seq DESC").fetchall():
             yield self.commit(bytes(oid))
+
+    def oldest_seq(self) -> int | None:
+        """The seq of the oldest commit kept (a provider keeps a window of them)."""
+        row = self.db.execute("SELECT min(seq) FROM commits").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def rewind(self, seq: int) -> None:
+        """Forget the commits after ``seq``, the objects they brought and the file index's
+        rows that named those (a restore setting aside what the device had). Run it inside a
+        transaction with the index's new entries."""
+        self.db.execute("DELETE FROM commits WHERE seq > ?", (seq,))
+        self.db.execute("DELETE FROM objects WHERE seq > ?", (seq,))
+        self.db.execute("DELETE FROM files WHERE id NOT IN (SELECT id FROM objects)")
 
     def root(self, commit: Commit | None) -> Node:
         return EMPTY if commit is None else self.node(commit.root)
@@ -393,6 +436,11 @@ class Repository:
                     " SET id = excluded.id, private = excluded.private",
                     (key, value[0], value[1]),
                 )
+
+    def replace_entries(self, entries: Iterable[tuple[str, tuple[bytes, bool] | None]]) -> None:
+        """The whole local index anew (after a checkout of another commit)."""
+        self.db.execute("DELETE FROM entries")
+        self.set_entries(entries)
 
     def cursor(self) -> dict[tuple[str, str], int]:
         rows = self.db.execute("SELECT resource_name, parent_id, last_modified FROM cursor")

@@ -266,11 +266,8 @@ async def _rewind(
     await checkout(repo, head, base, store, blobs, settings.data_dir / SITES_DIR)
     now = await store.timestamps()
     with repo.transaction():
-        repo.db.execute("DELETE FROM commits WHERE seq > ?", (base.seq,))
-        repo.db.execute("DELETE FROM objects WHERE seq > ?", (base.seq,))
-        repo.db.execute("DELETE FROM files WHERE id NOT IN (SELECT id FROM objects)")
-        repo.db.execute("DELETE FROM entries")
-        repo.set_entries(tree.entries(repo.root(base), repo.node))
+        repo.rewind(base.seq)
+        repo.replace_entries(tree.entries(repo.root(base), repo.node))
         repo.set_cursor(now)
         repo.set_meta(SITE_SIGNATURE, None)
         repo.set_meta(CHECKOUT_FROM, None)
@@ -355,8 +352,7 @@ async def _finish_checkout(
     result = await checkout(repo, old, head, store, blobs, site_root)
     now = await store.timestamps()
     with repo.transaction():
-        repo.db.execute("DELETE FROM entries")
-        repo.set_entries(tree.entries(repo.root(head), repo.node))
+        repo.replace_entries(tree.entries(repo.root(head), repo.node))
         repo.set_cursor(now)
         repo.set_meta(CHECKOUT_FROM, None)
     return result

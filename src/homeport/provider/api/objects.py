@@ -164,7 +164,7 @@ async def bundle_response(provider: Provider, tenant: Tenant) -> Response:
         path = Path(name)
         try:
             with tdir.opened() as repo, os.fdopen(fd, "wb") as out:
-                first = repo.db.execute("SELECT min(seq) FROM commits").fetchone()[0]
+                first = repo.oldest_seq()
                 since = max(int(first or 1) - 1, 0)
                 identity = {"did": tenant.did, "operations": tenant.operations}
                 export_bundle(repo, identity, out, since)

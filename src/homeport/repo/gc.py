@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import time
@@ -143,10 +144,13 @@ def collect(
     if doomed:
         with repo.transaction():
             repo.forget(doomed)
-    repack = getattr(repo, "repack", None)
+    repack = getattr(repo, "repack", None)  # the pack files' (storage v2): reclaim what went
     if callable(repack):
         result = repack()
-        found.repacked = result if isinstance(result, dict) else {"result": str(result)}
+        if dataclasses.is_dataclass(result) and not isinstance(result, type):
+            found.repacked = dataclasses.asdict(result)
+        else:
+            found.repacked = {"result": str(result)}
     return found
 
 

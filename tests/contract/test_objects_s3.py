@@ -103,6 +103,25 @@ def test_a_large_pack_is_a_multipart_upload_read_back_by_range(
             assert objects.read("big.pack", offset, length) == data[offset : offset + length]
 
 
+def test_failed_uploads_give_back_their_part_slots(seaweed: TempSeaweed, proxy: FaultProxy) -> None:
+    """Parts queued or sending are bounded over the whole process (2 x concurrency): uploads
+    that failed midway give their slots back, so six uploads at once afterwards all finish."""
+    block = os.urandom(MIB)
+    proxy.clear()
+    with seaweed.store(endpoint=proxy.url, part_size=5 * MIB, concurrency=1, retries=0) as store:
+        objects = store.scoped("fl-" + uuid.uuid4().hex[:12])
+        for _ in range(3):
+            proxy.fail(503, times=1, method="PUT", contains="partNumber=2")
+            with pytest.raises(ObjectStoreError):
+                objects.put("failing", [block] * 12)
+        proxy.clear()
+        with ThreadPoolExecutor(6) as pool:
+            sizes = list(pool.map(lambda i: objects.put(f"p{i}", [block] * 12), range(6)))
+        assert sizes == [12 * MIB] * 6
+        assert len([t for m, t, _ in proxy.log if m == "PUT" and "partNumber=" in t]) == 18
+        assert objects.size("failing") is None
+
+
 def test_listing_pages_past_a_thousand(objects: ObjectStore, bucket: S3ObjectStore) -> None:
     """ListObjectsV2 answers 1,000 keys a page: names() follows the continuation token."""
     with ThreadPoolExecutor(8) as pool:

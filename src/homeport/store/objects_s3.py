@@ -201,6 +201,9 @@ class _Shared:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.sleep: Callable[[float], None] = time.sleep
+        self.slots = threading.BoundedSemaphore(2 * max(1, config.concurrency))
+        """Parts queued or sending, over every upload of the process: many tenants publishing
+        at once wait their turn instead of each holding ``concurrency`` parts in memory."""
 
     def pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -251,7 +254,15 @@ class _Parts:
         """Queue a part; waits for the oldest when ``concurrency`` are in flight."""
         self.total += len(data)
         number = len(self.etags) + len(self.pending) + 1
-        self.pending.append(self.store._shared.pool().submit(self._send, number, data))
+        shared = self.store._shared
+        shared.slots.acquire()
+        try:
+            future = shared.pool().submit(self._send, number, data)
+        except BaseException:
+            shared.slots.release()
+            raise
+        future.add_done_callback(lambda _done: shared.slots.release())  # sent, failed or cancelled
+        self.pending.append(future)
         while len(self.pending) >= max(1, self.store.config.concurrency):
             self.etags.append(self.pending.pop(0).result())
 

@@ -70,6 +70,9 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.requests = 0
         self.injected = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the proxy was handling at one time since the last ``clear``."""
         self.log: list[tuple[str, str, int]] = []
         self._lock = threading.Lock()
         self._stack = contextlib.ExitStack()
@@ -109,7 +112,7 @@ class FaultProxy:
         """Forget every rule and reset the counters and the log."""
         with self._lock:
             self.rules.clear()
-            self.requests = self.injected = 0
+            self.requests = self.injected = self.max_in_flight = 0
             self.log.clear()
 
     def _add(self, rule: Rule) -> Rule:
@@ -129,7 +132,6 @@ class FaultProxy:
 
     def _app(self, client: httpx.AsyncClient) -> object:
         from starlette.requests import Request
-        from starlette.responses import Response
 
         async def app(scope: dict[str, object], receive: object, send: object) -> None:
             if scope["type"] != "http":
@@ -137,37 +139,54 @@ class FaultProxy:
             request = Request(scope, receive)  # type: ignore[arg-type]
             target = request.url.path + ("?" + request.url.query if request.url.query else "")
             rule = self._take(request.method, target)
-            body = await request.body()
-            if rule is not None and rule.delay:
-                await asyncio.sleep(rule.delay)
-            if rule is not None and rule.status is not None:
-                response = Response(
-                    rule.body, status_code=rule.status, media_type="application/xml"
-                )
-                self.log.append((request.method, target, rule.status))
-                await response(scope, receive, send)  # type: ignore[arg-type]
-                return
-            headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
-            upstream = await client.request(
-                request.method, self.upstream + target, content=body, headers=headers
-            )
-            self.log.append((request.method, target, upstream.status_code))
-            if rule is not None and rule.cut_after is not None:
-                await _cut(upstream, rule.cut_after, scope, receive, send)
-                return
-            out = Response(
-                upstream.content,
-                status_code=upstream.status_code,
-                headers={
-                    k: v
-                    for k, v in upstream.headers.items()
-                    if k.lower() not in _HOP
-                    or (request.method == "HEAD" and k.lower() == "content-length")
-                },
-            )
-            await out(scope, receive, send)  # type: ignore[arg-type]
+            self.in_flight += 1  # one event loop: no lock needed
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await self._answer(client, request, target, rule, scope, receive, send)
+            finally:
+                self.in_flight -= 1
 
         return app
+
+    async def _answer(
+        self,
+        client: httpx.AsyncClient,
+        request: Any,
+        target: str,
+        rule: Rule | None,
+        scope: Any,
+        receive: Any,
+        send: Any,
+    ) -> None:
+        from starlette.responses import Response
+
+        body = await request.body()
+        if rule is not None and rule.delay:
+            await asyncio.sleep(rule.delay)
+        if rule is not None and rule.status is not None:
+            response = Response(rule.body, status_code=rule.status, media_type="application/xml")
+            self.log.append((request.method, target, rule.status))
+            await response(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
+        upstream = await client.request(
+            request.method, self.upstream + target, content=body, headers=headers
+        )
+        self.log.append((request.method, target, upstream.status_code))
+        if rule is not None and rule.cut_after is not None:
+            await _cut(upstream, rule.cut_after, scope, receive, send)
+            return
+        out = Response(
+            upstream.content,
+            status_code=upstream.status_code,
+            headers={
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in _HOP
+                or (request.method == "HEAD" and k.lower() == "content-length")
+            },
+        )
+        await out(scope, receive, send)
 
     def __enter__(self) -> Self:
         client = httpx.AsyncClient(timeout=120.0)

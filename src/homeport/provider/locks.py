@@ -1,11 +1,17 @@
 """One job at a time per tenant (packs, publish, rollback, delete), across the worker processes
-of ``provider serve --workers N``.
+of ``provider serve --workers N`` and, on PostgreSQL, across every node sharing the database.
 
 A ``TenantLock`` is an asyncio lock, so a process's own requests queue without holding threads,
 around an exclusive ``flock`` on ``<data>/locks/<tenant>.lock``, taken in a worker thread (it
 may wait for another process). Closing the file releases the ``flock``, and so does the
 process's death: a killed worker never leaves a tenant locked. The lock files live outside the
 tenants' directories because deleting a tenant removes its directory while holding the lock.
+
+On PostgreSQL the ``flock`` gives way to ``PgTenantLock``: a session advisory lock on a
+connection of its own, which nodes on other machines (other data dirs) see too. A node that dies
+drops its connection, and PostgreSQL the lock with it. Its key is not the repository's
+(``pgconn.lock_key`` under another class): a job holding it opens repository transactions that
+take the repository's own lock.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 from pathlib import Path
 from types import TracebackType
 
 import anyio
+import psycopg
+
+from homeport.store.pgconn import fault, lock_key
 
 LOCKS_DIR = "locks"
 
@@ -59,3 +69,86 @@ class TenantLock:
                 os.close(fd)
         finally:
             self._local.release()
+
+
+class _Claim:
+    """The connection a waiting thread got the lock on, handed over unless its waiter gave
+    up (cancelled): then it is closed, which lets the lock go."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._abandoned = False
+
+    def give(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        with self._lock:
+            if not self._abandoned:
+                self.conn = conn
+                return
+        conn.close()
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
+JOB_CLASS = 0x48504A42  # "HPJB": pg_advisory_lock's first key for tenant jobs
+
+
+class PgTenantLock:
+    """A tenant's job lock shared by every node on one PostgreSQL (see the module's doc)."""
+
+    def __init__(self, url: str, tenant: str) -> None:
+        self.url = url
+        self.key = lock_key(tenant)
+        self._local = asyncio.Lock()
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def _take(self, claim: _Claim) -> None:
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            raise fault(exc) from exc
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", (JOB_CLASS, self.key))
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise fault(exc) from exc
+            raise
+        claim.give(conn)
+
+    async def __aenter__(self) -> None:
+        await self._local.acquire()
+        claim = _Claim()
+        try:
+            await anyio.to_thread.run_sync(self._take, claim)
+        except BaseException:  # cancelled: a lock got meanwhile, or later, is let go at once
+            claim.abandon()
+            self._local.release()
+            raise
+        self._conn = claim.conn
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:  # the session ends: PostgreSQL drops its advisory locks
+                await anyio.to_thread.run_sync(conn.close)
+        finally:
+            self._local.release()
+
+
+def tenant_lock(data_dir: Path, database: str, tenant: str) -> TenantLock | PgTenantLock:
+    """The lock for ``tenant``'s jobs: across nodes on PostgreSQL, across this machine's
+    processes otherwise."""
+    if database:
+        return PgTenantLock(database, tenant)
+    return TenantLock.of(data_dir, tenant)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from homeport.provider import audience, domains, receive, sitestore
 from homeport.provider.db import ProviderDB, Tenant
-from homeport.provider.locks import TenantLock
+from homeport.provider.locks import PgTenantLock, TenantLock, tenant_lock
 from homeport.provider.tenants import TenantDir
 from homeport.settings import Settings
 
@@ -28,7 +28,7 @@ class Provider:
     db: ProviderDB
     verifiers: domains.Verifiers = domains.DEFAULT
     clock: Callable[[], int] = receive.now_ms
-    locks: dict[str, TenantLock] = field(default_factory=dict)
+    locks: dict[str, TenantLock | PgTenantLock] = field(default_factory=dict)
     public: tuple[str, ...] = ()
     """The configured public addresses (``provider_public_url``) as origins."""
     sites: sitestore.SiteStore = field(init=False)
@@ -42,11 +42,12 @@ class Provider:
         """What a signature must name to be for this provider (``audience.py``)."""
         return audience.accepted(self.settings, self.public, request.scope)
 
-    def lock(self, tenant: str) -> TenantLock:
-        """This tenant's jobs, one at a time across all worker processes."""
+    def lock(self, tenant: str) -> TenantLock | PgTenantLock:
+        """This tenant's jobs, one at a time across all worker processes (and nodes)."""
         found = self.locks.get(tenant)
         if found is None:
-            found = self.locks[tenant] = TenantLock.of(self.settings.data_dir, tenant)
+            data, database = self.settings.data_dir, self.settings.provider_database
+            found = self.locks[tenant] = tenant_lock(data, database, tenant)
         return found
 
     async def query(self, func: Callable[..., T], *args: Any) -> T:

@@ -1,0 +1,90 @@
+"""A tenant's jobs run one at a time across provider nodes on one PostgreSQL (``locks.py``):
+two nodes on different data dirs exclude each other, a node killed while holding the lock
+releases it (PostgreSQL ends its session), and other tenants never wait."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from homeport.provider.locks import tenant_lock
+
+pytestmark = pytest.mark.postgres
+
+WAIT = 20.0
+
+
+async def _held_elsewhere(lock_a: object, lock_b: object, other: object) -> list[str]:
+    events: list[str] = []
+    async with lock_a:  # type: ignore[attr-defined]
+        waiting = asyncio.ensure_future(_take(lock_b, events, "b"))
+        async with other:  # type: ignore[attr-defined]
+            events.append("other")  # another tenant is not held up
+        for _ in range(20):  # bounded: b must still be waiting while a holds the lock
+            await asyncio.sleep(0.02)
+            assert not waiting.done()
+        events.append("a-done")
+    await asyncio.wait_for(waiting, WAIT)
+    return events
+
+
+async def _take(lock: object, events: list[str], name: str) -> None:
+    async with lock:  # type: ignore[attr-defined]
+        events.append(name)
+
+
+def test_two_nodes_take_a_tenants_jobs_one_at_a_time(tmp_path: Path, postgres_url: str) -> None:
+    a = tenant_lock(tmp_path / "node-a", postgres_url, "ada")
+    b = tenant_lock(tmp_path / "node-b", postgres_url, "ada")
+    other = tenant_lock(tmp_path / "node-b", postgres_url, "bob")
+    assert asyncio.run(_held_elsewhere(a, b, other)) == ["other", "a-done", "b"]
+
+
+HOLDER = """
+import asyncio, sys
+from pathlib import Path
+from homeport.provider.locks import tenant_lock
+
+async def main():
+    async with tenant_lock(Path(sys.argv[1]), sys.argv[2], "ada"):
+        print("held", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_node_killed_while_holding_the_lock_releases_it(tmp_path: Path,
+                                                          postgres_url: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "node-a"), postgres_url],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == b"held"
+        mine = tenant_lock(tmp_path / "node-b", postgres_url, "ada")
+
+        async def blocked() -> bool:
+            try:
+                await asyncio.wait_for(_take(mine, [], "b"), 0.5)
+            except TimeoutError:
+                return True
+            return False
+
+        assert asyncio.run(blocked())
+        holder.kill()
+        holder.wait(10)
+        started = time.monotonic()
+        asyncio.run(asyncio.wait_for(_take(tenant_lock(tmp_path / "node-b", postgres_url, "ada"),
+                                           [], "b"), WAIT))
+        assert time.monotonic() - started < WAIT
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)

@@ -23,6 +23,7 @@ from .repo_support import cli, init, ok
 
 pytestmark = [
     pytest.mark.postgres,
+    pytest.mark.timeout(420),  # two nodes, Caddy and two homes: 60-170 s under load
     pytest.mark.skipif(caddy_binary() is None, reason="caddy is not installed"),
 ]
 

@@ -6,6 +6,7 @@ published history stays whole (the home publishes on top after re-sending what w
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 
@@ -98,3 +99,22 @@ def test_provider_serve_collects_on_its_schedule(world: World, alice: Home) -> N
         while _held(world, uploaded) and time.monotonic() < deadline:
             time.sleep(0.2)
     assert _held(world, uploaded) == set()
+
+
+def test_the_operator_collects_with_the_cli(world: World, alice: Home) -> None:
+    from typer.testing import CliRunner
+
+    from homeport.cli.main import app
+
+    _upload_unpublished(world, alice)
+    runner = CliRunner()
+    dry = runner.invoke(app, ["provider", "gc", "--dry-run", "--json", *world.cli_args])
+    assert dry.exit_code == 0, dry.output
+    doc = json.loads(dry.output)
+    assert doc["dry_run"] is True and doc["failed"] == {}
+    # within the grace: the fresh uploads stay, the history is kept
+    assert doc["tenants"]["alice"]["pending"]["count"] == 0
+    assert doc["tenants"]["alice"]["kept"]["count"] > 0
+    done = runner.invoke(app, ["provider", "gc", *world.cli_args])
+    assert done.exit_code == 0, done.output
+    assert "alice: 0 stale uploads (0 B) and 0 unreachable objects (0 B) went" in done.output

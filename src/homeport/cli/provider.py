@@ -460,5 +460,46 @@ def delete(
     _change(ctx, data, database, tenant, "delete")
 
 
+@provider_app.command("gc")
+def gc_command(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go, and remove nothing.")
+    ] = False,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Collect every tenant's garbage now (what ``serve`` does each gc_interval_seconds):
+    uploads no publish adopted within a day, objects no commit reaches."""
+    import asyncio
+
+    from homeport.provider.api.context import Provider
+    from homeport.provider.gc import collect_all
+
+    settings = _settings(ctx, data, provider_database=database)
+    db = open_db(settings)
+    try:
+        report = asyncio.run(collect_all(Provider(settings, db), dry_run=dry_run))
+    finally:
+        db.close()
+    doc = report.as_dict()
+    if as_json:
+        typer.echo(json.dumps(doc))
+    else:
+        verb = "would go" if dry_run else "went"
+        for name, found in doc["tenants"].items():
+            pending, lost = found["pending"], found["unreachable"]
+            typer.echo(
+                f"{name}: {pending['count']} stale uploads ({pending['bytes']} B) and "
+                f"{lost['count']} unreachable objects ({lost['bytes']} B) {verb}; "
+                f"kept {found['kept']['count']} objects ({found['kept']['bytes']} B)"
+            )
+        for name, error in doc["failed"].items():
+            typer.echo(f"homeport: tenant {name}: {error}", err=True)
+    if doc["failed"]:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     provider_app(sys.argv[1:])

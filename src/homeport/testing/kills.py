@@ -208,6 +208,7 @@ class Harness:
         self.acknowledged: list[int] = []
         self.notes = 0
         self.tally = Tally()
+        self.restored_becomes_home = False
 
     def __enter__(self) -> Harness:
         self.provider.start()
@@ -324,6 +325,9 @@ class Harness:
         rows = json.loads(homeport("log", "--json", data=target).out)
         if not rows or int(rows[0]["seq"]) != self.acknowledged[-1]:
             raise HarnessError("restore: the restored head is not the last published commit")
+        if self.restored_becomes_home:  # the restored copy is the primary now: go on from it
+            self.home = target
+            self._check_published("restored home's first publish")
 
 
 def _attachment_digests(home: Path) -> set[str]:
@@ -379,7 +383,9 @@ def run(root: Path, kills: int, seed: int = 1, restores: int = 0, progress: bool
     rng = random.Random(seed)
     started = time.monotonic()
     with Harness(root, rng) as h:
-        weights = {"publish-home": 4, "publish-provider": 2, "gc-home": 4}
+        weights = {"publish-home": 4, "publish-provider": 2, "gc-home": 4, "restore": 1}
+        h.restored_becomes_home = True
+        restored = 0
         attempts = 0
         while h.tally.total < kills and attempts < kills * 4:
             attempts += 1
@@ -390,6 +396,9 @@ def run(root: Path, kills: int, seed: int = 1, restores: int = 0, progress: bool
                     h.round_publish_home()
                 elif scenario == "publish-provider":
                     h.round_publish_provider()
+                elif scenario == "restore":
+                    restored += 1
+                    h.round_restore(restored)
                 else:
                     h.round_gc_home()
             except (HarnessError, subprocess.TimeoutExpired) as exc:
@@ -403,10 +412,11 @@ def run(root: Path, kills: int, seed: int = 1, restores: int = 0, progress: bool
                     file=sys.stderr,
                     flush=True,
                 )
+        h.restored_becomes_home = False
         for n in range(restores):
             h.tally.rounds["restore"] += 1
             try:
-                h.round_restore(n)
+                h.round_restore(restored + 1 + n)
             except (HarnessError, subprocess.TimeoutExpired) as exc:
                 h.tally.failures.append(f"restore: {exc}")
     h.tally.seconds = time.monotonic() - started

@@ -11,7 +11,6 @@ import typer
 
 from homeport.cli.common import DataOption, fail
 from homeport.core.errors import HomeportError
-from homeport.plugins.activate import prepare
 from homeport.services.context import Context
 from homeport.settings import Settings, SettingsError, load_settings
 from homeport.store.blobs_fs import FsBlobStore
@@ -54,6 +53,8 @@ async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[
     store = open_record_store(settings.record_store_url)
     await store.initialize()
     try:
+        from homeport.plugins.activate import prepare  # heavy: only for commands that build
+
         context = Context(settings=settings, store=store, blobs=FsBlobStore(settings.blobs_dir))
         await prepare(context)  # plugins' entry types and themes, as the home has them
         return await work(context)

@@ -171,7 +171,8 @@ def revoke_delegation(
 
 def register(root: typer.Typer, providers: typer.Typer) -> None:
     root.add_typer(tokens_app, name="tokens")
-    providers.add_typer(delegations_app, name="delegations")
+    if all(g.typer_instance is not delegations_app for g in providers.registered_groups):
+        providers.add_typer(delegations_app, name="delegations")  # once, whatever the roots
 
 
 __all__ = ["register"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -12,17 +13,14 @@ import homeport
 from homeport.cli.common import DataOption, fail
 from homeport.settings import SettingsError, load_settings
 
-app = typer.Typer(
-    name="homeport",
-    help=(
-        "Homeport: own your corner of the web. Your data at home, spoken over Kinto's API. "
-        "With no command: start the home and, at first run, open it in the browser."
-    ),
-    invoke_without_command=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# httpx imports its own command line (click, rich, pygments: a third of its import time) unless
+# that module is missing; no Homeport command runs it.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
+HELP = (
+    "Homeport: own your corner of the web. Your data at home, spoken over Kinto's API. "
+    "With no command: start the home and, at first run, open it in the browser."
+)
 
 
 def _version(value: bool) -> None:
@@ -31,7 +29,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     data: DataOption = None,
@@ -55,7 +52,6 @@ def data_dir(ctx: typer.Context, data: Path | None) -> Path | None:
     return data or (ctx.obj or {}).get("data")
 
 
-@app.command()
 def serve(
     ctx: typer.Context,
     data: DataOption = None,
@@ -72,7 +68,6 @@ def serve(
     raise typer.Exit(run(settings))
 
 
-@app.command("install-service")
 def install_service(
     ctx: typer.Context,
     data: DataOption = None,
@@ -99,7 +94,6 @@ def install_service(
         raise fail(str(exc)) from None
 
 
-@app.command("init")
 def init_command(
     ctx: typer.Context,
     data: DataOption = None,
@@ -121,89 +115,146 @@ def init_command(
     init(data_dir(ctx, data), restore, keep_root_key, as_json)
 
 
-def _register_repo(root: typer.Typer) -> None:
-    from homeport.cli import repo, sync
+def _repo(root: typer.Typer) -> None:
+    from homeport.cli import repo
 
     repo.register(root)
+
+
+def _providers(root: typer.Typer) -> None:
+    from homeport.cli import sync
+
+    sync.register_providers(root)
+
+
+def _sync(root: typer.Typer) -> None:
+    from homeport.cli import sync
+
     sync.register(root)
 
 
-def _identity_app() -> typer.Typer:
+def _identity(root: typer.Typer) -> None:
     from homeport.cli.identity import identity_app
 
-    return identity_app
+    root.add_typer(identity_app, name="identity")
 
 
-app.add_typer(_identity_app(), name="identity")
-
-
-def _provider_app() -> typer.Typer:
+def _provider(root: typer.Typer) -> None:
     from homeport.cli.provider import provider_app
 
-    return provider_app
+    root.add_typer(provider_app, name="provider")
 
 
-app.add_typer(_provider_app(), name="provider")
-_register_repo(app)
-
-
-def _register_site(root: typer.Typer) -> None:
-    from homeport.cli import add, build
+def _build(root: typer.Typer) -> None:
+    from homeport.cli import build
 
     build.register(root)
+
+
+def _add(root: typer.Typer) -> None:
+    from homeport.cli import add
+
     add.register(root)
 
 
-_register_site(app)
-
-
-def _mentions_app() -> typer.Typer:
+def _mentions(root: typer.Typer) -> None:
     from homeport.cli.mentions import mentions_app
 
-    return mentions_app
+    root.add_typer(mentions_app, name="mentions")
 
 
-app.add_typer(_mentions_app(), name="mentions")
-
-
-def _register_members(root: typer.Typer) -> None:
+def _members(root: typer.Typer) -> None:
     from homeport.cli.members import members_app, tiers_app
+    from homeport.cli.newsletter import newsletter_app
+    from homeport.cli.payments import payments_app
 
     root.add_typer(tiers_app, name="tiers")
     root.add_typer(members_app, name="members")
-
-    from homeport.cli.payments import payments_app
-
     root.add_typer(payments_app, name="payments")
-
-    from homeport.cli.newsletter import newsletter_app
-
     root.add_typer(newsletter_app, name="newsletter")
 
 
-_register_members(app)
-
-
-def _plugins_app() -> typer.Typer:
+def _plugins(root: typer.Typer) -> None:
     from homeport.cli.plugins import plugins_app
 
-    return plugins_app
+    root.add_typer(plugins_app, name="plugins")
 
 
-app.add_typer(_plugins_app(), name="plugins")
-
-
-def _register_imports(root: typer.Typer) -> None:
+def _imports(root: typer.Typer) -> None:
     from homeport.cli.imports import export_to, import_from
 
     root.command("import-from")(import_from)
     root.command("export-to")(export_to)
 
 
-_register_imports(app)
+GROUPS: tuple[tuple[tuple[str, ...], Callable[[typer.Typer], None]], ...] = (
+    (("identity",), _identity),
+    (("provider",), _provider),
+    (("snapshot", "log", "export", "import", "verify", "gc"), _repo),
+    (("providers", "tokens"), _providers),
+    (("publish", "status", "restore", "rollback"), _sync),
+    (("build",), _build),
+    (("add",), _add),
+    (("mentions",), _mentions),
+    (("tiers", "members", "payments", "newsletter"), _members),
+    (("plugins",), _plugins),
+    (("import-from", "export-to"), _imports),
+)
+"""Each command group's names and the function that adds it to the root, in ``--help``'s
+order. A command line naming one command loads only its group's module: importing every
+group (the renderer, the plugins, the sync client…) cost ``homeport publish`` most of a
+second before it did anything. A command missing here still runs (an unknown name loads every
+group), only slower; ``tests/unit/cli/test_startup.py`` checks the table is whole."""
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """The root command with ``command``'s group, or with every group when ``command`` is
+    None or unknown (``--help``, a typo: click then lists them all)."""
+    app = typer.Typer(
+        name="homeport",
+        help=HELP,
+        invoke_without_command=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(root)
+    app.command()(serve)
+    app.command("install-service")(install_service)
+    app.command("init")(init_command)
+    if command in ROOT_COMMANDS:
+        return app
+    chosen = [add for names, add in GROUPS if command in names]
+    for add in chosen or [add for _, add in GROUPS]:
+        add(app)
+    return app
+
+
+ROOT_COMMANDS = ("serve", "install-service", "init")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand a command line names (``--data DIR`` may come before it), or None."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--data":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app`` with every command (tests and tools import it), built at the first use."""
+    if name != "app":
+        raise AttributeError(name)
+    full = globals().get("_full")
+    if full is None:
+        full = globals()["_full"] = build_app()
+    return full
 
 
 def main() -> None:
+    app = build_app(command_of(sys.argv[1:]))
     try:
         app()
     except KeyboardInterrupt:

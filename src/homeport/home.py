@@ -34,7 +34,7 @@ from homeport.gui import autopublish, lan
 from homeport.gui import plugins as gui_plugins
 from homeport.gui import routes as gui_routes
 from homeport.interop import relay
-from homeport.publish import hooks
+from homeport.publish.hooks import PUBLISH_HOOKS, register_publish_hooks
 from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.services.gc import collect_forever
@@ -203,20 +203,6 @@ async def send_webmentions(ctx: Context) -> None:
     await module.run_sender(ctx)
 
 
-PUBLISH_HOOKS: tuple[str, ...] = ("homeport.plugins.publishing",)
-"""Modules with an ``after_publish(event)`` and a ``before_snapshot(settings)`` function
-(``publish/hooks.py``), called around each publish, whoever published: the plugins' hooks
-(webmention sending is the built-in plugin ``webmentions``)."""
-
-
-def register_publish_hooks() -> None:
-    """Register the after-publish callbacks; ``serve`` and ``homeport publish`` both call this,
-    so they run whichever process publishes (imported at the first publish)."""
-    for name in PUBLISH_HOOKS:
-        hooks.after_publish_in(name)
-        hooks.before_snapshot_in(name)
-
-
 async def auto_publish(ctx: Context) -> None:
     """Run the auto-publisher (``publish/auto.py``); imported in a worker thread so the sync
     client's imports never hold up the start of the home."""
@@ -278,4 +264,4 @@ def create_home_app(settings: Settings, context: Context | None = None) -> Starl
     return app
 
 
-__all__ = ["create_home_app", "open_context", "register_publish_hooks"]
+__all__ = ["PUBLISH_HOOKS", "create_home_app", "open_context", "register_publish_hooks"]

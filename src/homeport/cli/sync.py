@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -202,6 +204,57 @@ def _push_grants(settings: Any, url: str) -> None:
             )
 
 
+class _Bars:
+    """One progress bar per provider that sends something (the push calls from a thread per
+    provider); rich is imported at the first bar, which a publish with nothing new never
+    shows."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.disabled = disabled
+        self.bars: Any = None
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def _task(self, url: str) -> Any:
+        with self.lock:
+            if self.bars is None:
+                from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+                self.bars = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    disable=self.disabled,
+                    transient=True,
+                )
+                self.bars.start()
+            return self.bars.add_task(url, total=None)
+
+    def progress(self, url: str) -> Callable[[int, int], None]:
+        task: Any = None
+
+        def update(sent: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = self._task(url)
+            self.bars.update(task, completed=sent, total=total)
+
+        return update
+
+
+async def _plugins(context: Any) -> None:
+    """This home's plugins, loaded by a publish that builds (heavy: not before)."""
+    from homeport.plugins.activate import prepare
+
+    await prepare(context)
+
+
 def publish(
     ctx: typer.Context,
     data: DataOption = None,
@@ -213,31 +266,21 @@ def publish(
     as_json: JsonOption = False,
 ) -> None:
     """Publish the home's latest snapshot to every provider at once."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-    from homeport.cli.build import prepare_plugins
-    from homeport.home import register_publish_hooks
     from homeport.publish import run
+    from homeport.publish.hooks import register_publish_hooks
 
     settings = _settings(ctx, data)
     register_publish_hooks()
-    prepare_plugins(settings)  # the site is built with the plugins' entry types and themes
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            disable=as_json,
-            transient=True,
-        ) as bars:
-
-            def progress(url: str) -> Any:
-                task = bars.add_task(url, total=None)
-                return lambda sent, total: bars.update(task, completed=sent, total=total)
-
+        with _Bars(disabled=as_json) as bars:
             report = asyncio.run(
                 run.publish(
-                    settings, site=site, only=provider, snapshot=snapshot, progress=progress
+                    settings,
+                    site=site,
+                    only=provider,
+                    snapshot=snapshot,
+                    progress=bars.progress,
+                    prepare=_plugins,  # the site is built with the plugins' types and themes
                 )
             )
             outcomes = report.outcomes
@@ -396,11 +439,16 @@ def audit(settings_dir: Path | None, url: str, as_json: bool, ctx: typer.Context
         typer.echo(f"{report.url}: ok, {report.checked} objects of commit {report.head}")
 
 
-def register(app: typer.Typer) -> None:
+def register_providers(app: typer.Typer) -> None:
+    """``homeport providers …`` and ``homeport tokens …``."""
     from homeport.cli import grants
 
     app.add_typer(providers_app, name="providers")
     grants.register(app, providers_app)
+
+
+def register(app: typer.Typer) -> None:
+    """``homeport publish|status|restore|rollback``."""
     app.command("publish")(publish)
     app.command("status")(status)
     app.command("restore")(restore)

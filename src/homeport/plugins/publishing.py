@@ -1,5 +1,5 @@
 """The publish seams' callbacks for plugins (``publish/hooks.py``): each calls every enabled
-plugin's hook of the same name. Registered by ``home.register_publish_hooks``."""
+plugin's hook of the same name. Registered by ``publish.hooks.register_publish_hooks``."""
 
 from __future__ import annotations
 

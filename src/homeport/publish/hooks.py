@@ -147,6 +147,20 @@ def before_snapshot_in(module: str) -> None:
     _before.add(module)
 
 
+PUBLISH_HOOKS: tuple[str, ...] = ("homeport.plugins.publishing",)
+"""Modules with an ``after_publish(event)`` and a ``before_snapshot(ctx)`` function, called
+around each publish, whoever published: the plugins' hooks (webmention sending is the built-in
+plugin ``webmentions``)."""
+
+
+def register_publish_hooks() -> None:
+    """Register the home's callbacks by module name; ``serve`` and ``homeport publish`` both
+    call this, so they run whichever process publishes (each imported at its first call)."""
+    for name in PUBLISH_HOOKS:
+        after_publish_in(name)
+        before_snapshot_in(name)
+
+
 def forget(callback: Callable[[Any], None] | str) -> None:
     """Unregister ``callback`` from both seams (tests)."""
     _after.forget(callback)

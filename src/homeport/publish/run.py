@@ -13,22 +13,23 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from homeport.publish import unchanged
 from homeport.publish.hooks import ProviderResult, Published, call_all, call_before
 from homeport.publish.lock import publish_lock
-from homeport.render.variants import build_for_providers
-from homeport.repo.snapshot import SnapshotResult
-from homeport.services import repository
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.sync import providers
-from homeport.sync.engine import Progress
+
+if TYPE_CHECKING:
+    from homeport.repo.snapshot import SnapshotResult
+    from homeport.sync.engine import Progress
 
 PUBLISHED_FILE = "published.json"
 """The commit the last publish with callbacks made live (``previous`` of the next one)."""
@@ -47,6 +48,8 @@ class Report:
     cursor: Cursor | None = None
     """The store timestamps the snapshot covered (None without a snapshot)."""
     hook_errors: list[str] = field(default_factory=list)
+    unchanged: bool = False
+    """Nothing changed since the last full publish: no build, no snapshot (``unchanged.py``)."""
 
 
 @contextlib.asynccontextmanager
@@ -84,10 +87,14 @@ async def publish(
     progress: Callable[[str], Progress] | None = None,
     trigger: str = "cli",
     wait: float = LOCK_WAIT,
+    prepare: Callable[[Context], Awaitable[object]] | None = None,
 ) -> Report:
     """Publish the home to every provider (or ``only`` one); raises ``lock.PublishBusy`` when
     another publish holds the lock longer than ``wait``, ``providers.ProvidersError`` when
-    there is nothing to publish to. A running server passes its context."""
+    there is nothing to publish to. A running server passes its context; a process that has
+    not loaded the home's plugins passes ``prepare``, which loads them, awaited only when a
+    build or a callback needs them. With nothing changed since the last full publish
+    (``unchanged.py``), no callback, build or snapshot runs: straight to the push."""
     data_dir = settings.data_dir
     async with locked(data_dir, wait):
         before = await asyncio.to_thread(providers.load, data_dir)
@@ -95,27 +102,74 @@ async def publish(
         if not targets:
             raise providers.ProvidersError("no provider yet: homeport providers add URL CODE")
         report = Report(outcomes=[])
+        environ: Any = None  # what the build read, when this publish built
+        last = await asyncio.to_thread(unchanged.recorded, data_dir)
         if snapshot:
             async with _context(settings, ctx) as context:
-                report.hook_errors = await call_before(context)
-                await build_for_providers(context, targets, site)
-                report.snapshot = await repository.snapshot(
-                    settings, context.store, context.blobs
-                )
-            report.cursor = await asyncio.to_thread(_cursor, settings)
+                now = await context.store.timestamps()
+                env = await asyncio.to_thread(unchanged.environment, settings, targets, site)
+                digest = await asyncio.to_thread(unchanged.digest, settings, env, now)
+                if unchanged.unchanged(last, digest, targets, _now()):
+                    report.cursor = dict(now)
+                    report.unchanged = True
+                else:
+                    environ = env
+                    await asyncio.to_thread(unchanged.forget, data_dir)
+                    if prepare is not None:
+                        await prepare(context)
+                    report.hook_errors = await call_before(context)
+                    from homeport.render.variants import build_for_providers
+                    from homeport.services import repository
+
+                    await build_for_providers(context, targets, site)
+                    report.snapshot = await repository.snapshot(
+                        settings, context.store, context.blobs
+                    )
+            if environ is not None:
+                report.cursor = await asyncio.to_thread(_cursor, settings)
         report.outcomes = await asyncio.to_thread(
             providers.publish, settings, site, only, http, progress
         )
+        if not report.unchanged or not last.get("grants"):
+            granted = await asyncio.to_thread(providers.sync_grants, settings, only, http)
+            if report.unchanged and granted:
+                await asyncio.to_thread(
+                    unchanged.remember, data_dir, last["head"], last["digest"], True, last["at"]
+                )
+            if environ is not None:
+                await asyncio.to_thread(_settle, settings, report, environ, granted)
         report.event = await asyncio.to_thread(
             _after, settings, before, report.outcomes, trigger
         )
         if report.event is not None:
+            if prepare is not None and environ is None:  # the callbacks are the plugins' too
+                async with _context(settings, ctx) as context:
+                    await prepare(context)
             report.hook_errors += await asyncio.to_thread(call_all, report.event)
             await asyncio.to_thread(_remember, data_dir, report.event)
     return report
 
 
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _settle(settings: Settings, report: Report, environ: Any, granted: bool) -> None:
+    """Record the digest of what this publish built and snapshotted when every provider it
+    published to took the snapshot's head: the store part is the cursor the snapshot covered,
+    so a write that landed after the snapshot is a change the next publish sees."""
+    heads = {o.result.head if o.result else None for o in report.outcomes}
+    if len(heads) != 1 or None in heads or report.cursor is None:
+        return
+    (head,) = heads
+    assert head is not None
+    digest = unchanged.digest(settings, environ, report.cursor)
+    unchanged.remember(settings.data_dir, head, digest, granted, _now())
+
+
 def _cursor(settings: Settings) -> Cursor:
+    from homeport.services import repository
+
     with repository.open_repo(settings) as repo:
         return repo.cursor()
 

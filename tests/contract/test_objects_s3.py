@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,36 @@ def test_failed_uploads_give_back_their_part_slots(seaweed: TempSeaweed, proxy: 
         assert sizes == [12 * MIB] * 6
         assert len([t for m, t, _ in proxy.log if m == "PUT" and "partNumber=" in t]) == 18
         assert objects.size("failing") is None
+
+
+def test_small_reads_share_the_blocks_they_fetched(seaweed: TempSeaweed, proxy: FaultProxy) -> None:
+    """A restore reads a pack's objects one at a time: 300 reads of 1-9 KiB all over a 3 MiB
+    pack cost three GETs (one per 1 MiB block), not 300; a pack put again or deleted is never
+    answered from old blocks."""
+    data = os.urandom(3 * MIB)
+    rng = random.Random(5)
+    proxy.clear()
+    with seaweed.store(endpoint=proxy.url) as store:
+        objects = store.scoped("bl-" + uuid.uuid4().hex[:12])
+        objects.put("p", [data])
+        for _ in range(300):
+            offset, length = rng.randrange(len(data) - 9_000), rng.randrange(1_000, 9_000)
+            assert objects.read("p", offset, length) == data[offset : offset + length]
+        assert len([m for m, _, _ in proxy.log if m == "GET"]) == 3
+        objects.put("p", [b"new"])
+        assert objects.read("p", 0, 3) == b"new"
+        with pytest.raises(ObjectStoreError):
+            objects.read("p", 2_000, 10)
+        objects.delete("p")
+        with pytest.raises(FileNotFoundError):
+            objects.read("p", 0, 3)
+    with seaweed.store(endpoint=proxy.url, cache_bytes=0) as store:
+        objects = store.scoped("bl-" + uuid.uuid4().hex[:12])
+        objects.put("p", [data])
+        proxy.clear()
+        for i in range(5):
+            assert objects.read("p", i * 100, 10) == data[i * 100 : i * 100 + 10]
+        assert len([m for m, _, _ in proxy.log if m == "GET"]) == 5
 
 
 def test_listing_pages_past_a_thousand(objects: ObjectStore, bucket: S3ObjectStore) -> None:

@@ -25,6 +25,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ PART_SIZE = 16 * MIB
 """Bytes per multipart part (S3 wants ≥ 5 MiB for all but the last)."""
 READ_PIECE = 1 * MIB
 """Most bytes ``stream`` hands out at once."""
+BLOCK = 1 * MIB
+"""A small read fetches the aligned blocks of this size around it, which stay in memory: a
+restore reads a pack's objects one by one, and a GET each cost a request each."""
+CACHE_BYTES = 64 * MIB
 UPLOAD_CONCURRENCY = 3
 RETRIES = 5
 BACKOFF = 0.1
@@ -74,6 +79,8 @@ class S3Config:
     retries: int = RETRIES
     backoff: float = BACKOFF
     timeout: float = TIMEOUT
+    cache_bytes: int = CACHE_BYTES
+    """Blocks of packs kept in memory for small reads (0: none)."""
 
     @property
     def base(self) -> str:
@@ -184,6 +191,39 @@ def _iso_ms(value: str) -> int:
     return seconds * 1000 + int((frac + "000")[:3])
 
 
+class _Blocks:
+    """The blocks of packs read lately, least recently used dropped first. A pack never
+    changes once written (a new version has a new name), so a block stays true until this
+    process puts or deletes that name again, which drops it."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self._blocks: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, index: int) -> bytes | None:
+        with self._lock:
+            found = self._blocks.get((key, index))
+            if found is not None:
+                self._blocks.move_to_end((key, index))
+            return found
+
+    def add(self, key: str, index: int, data: bytes) -> None:
+        with self._lock:
+            old = self._blocks.pop((key, index), None)
+            self.size += len(data) - (len(old) if old is not None else 0)
+            self._blocks[(key, index)] = data
+            while self.size > self.capacity and self._blocks:
+                _, dropped = self._blocks.popitem(last=False)
+                self.size -= len(dropped)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            for found in [k for k in self._blocks if k[0] == key]:
+                self.size -= len(self._blocks.pop(found))
+
+
 class _Shared:
     """What a store and all its scopes share: the config, the signer, one HTTP client and the
     upload threads."""
@@ -201,6 +241,7 @@ class _Shared:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.sleep: Callable[[float], None] = time.sleep
+        self.blocks = _Blocks(config.cache_bytes)
         self.slots = threading.BoundedSemaphore(2 * max(1, config.concurrency))
         """Parts queued or sending, over every upload of the process: many tenants publishing
         at once wait their turn instead of each holding ``concurrency`` parts in memory."""
@@ -364,6 +405,13 @@ class S3ObjectStore:
     # --- the ObjectStore protocol ------------------------------------------------------------
     def put(self, name: str, chunks: Iterable[bytes]) -> int:
         key = self._key(name)
+        self._shared.blocks.drop(key)  # a pack put again is a new pack: and again after
+        try:
+            return self._put(key, chunks)
+        finally:
+            self._shared.blocks.drop(key)
+
+    def _put(self, key: str, chunks: Iterable[bytes]) -> int:
         part_size = self.config.part_size
         buffer = bytearray()
         source = iter(chunks)
@@ -423,20 +471,42 @@ class S3ObjectStore:
             if size < offset:
                 raise ObjectStoreError(f"S3 pack {key} ends at {size}, before {offset}")
             return b""
-        end = offset + length - 1
-        response = self._request(
-            "GET", key, headers={"range": f"bytes={offset}-{end}"}, accept=(416,)
-        )
-        if response.status_code == 416:
-            raise ObjectStoreError(f"S3 pack {key} ends before {offset + length}")
-        data = response.content
-        if response.status_code == 200:  # the range was ignored: the whole pack came back
-            data = data[offset : offset + length]
+        if length <= 2 * BLOCK and self.config.cache_bytes >= 4 * BLOCK:
+            data = self._read_blocks(key, offset, length)
+        else:
+            data = self._get_range(key, offset, length)
         if len(data) != length:
             raise ObjectStoreError(
                 f"S3 pack {key}: {len(data)} bytes at {offset}, wanted {length} (it ends early)"
             )
         return data
+
+    def _get_range(self, key: str, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset`` in one GET (fewer where the pack ends)."""
+        response = self._request(
+            "GET", key, headers={"range": f"bytes={offset}-{offset + length - 1}"}, accept=(416,)
+        )
+        if response.status_code == 416:
+            raise ObjectStoreError(f"S3 pack {key} ends before {offset + length}")
+        if response.status_code == 200:  # the range was ignored: the whole pack came back
+            return response.content[offset : offset + length]
+        return response.content
+
+    def _read_blocks(self, key: str, offset: int, length: int) -> bytes:
+        """The range from the blocks around it, fetching those missing in one GET."""
+        blocks = self._shared.blocks
+        first, last = offset // BLOCK, (offset + length - 1) // BLOCK
+        have = {i: blocks.get(key, i) for i in range(first, last + 1)}
+        missing = [i for i, data in have.items() if data is None]
+        if missing:
+            start = missing[0] * BLOCK
+            got = self._get_range(key, start, (missing[-1] + 1) * BLOCK - start)
+            for i in range(missing[0], missing[-1] + 1):
+                piece = got[(i - missing[0]) * BLOCK : (i - missing[0] + 1) * BLOCK]
+                have[i] = piece
+                blocks.add(key, i, piece)
+        joined = b"".join(have[i] or b"" for i in range(first, last + 1))
+        return joined[offset - first * BLOCK : offset - first * BLOCK + length]
 
     def stream(self, name: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         check_range(offset, length)
@@ -514,7 +584,10 @@ class S3ObjectStore:
                 return
 
     def delete(self, name: str) -> None:
-        self._request("DELETE", self._key(name), accept=(404,))
+        key = self._key(name)
+        self._shared.blocks.drop(key)
+        self._request("DELETE", key, accept=(404,))
+        self._shared.blocks.drop(key)
 
     def scoped(self, prefix: str) -> S3ObjectStore:
         return S3ObjectStore(
@@ -553,13 +626,15 @@ def from_url(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
     ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (and ``AWS_SESSION_TOKEN``) in ``env``
     (default: this process's environment), the region from the URL, else ``AWS_REGION``, else
     ``AWS_DEFAULT_REGION``, else ``us-east-1``. Query options ``part_size`` (MiB),
-    ``concurrency``, ``retries`` and ``timeout`` (seconds) tune the client."""
+    ``concurrency``, ``retries``, ``timeout`` (seconds) and ``cache_mb`` (blocks kept for
+    small reads) tune the client."""
     env = os.environ if env is None else env
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
         raise ValueError(f"an S3 store URL looks like s3://BUCKET?endpoint=URL, got {url!r}")
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = set(query) - {"endpoint", "region", "part_size", "concurrency", "retries", "timeout"}
+    known = {"endpoint", "region", "part_size", "concurrency", "retries", "timeout", "cache_mb"}
+    unknown = set(query) - known
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} in {url!r}")
     access = env.get("AWS_ACCESS_KEY_ID", "")
@@ -586,6 +661,7 @@ def from_url(url: str, env: Mapping[str, str] | None = None) -> S3ObjectStore:
             concurrency=max(1, int(query.get("concurrency", UPLOAD_CONCURRENCY))),
             retries=max(0, int(query.get("retries", RETRIES))),
             timeout=float(query.get("timeout", TIMEOUT)),
+            cache_bytes=max(0, int(query.get("cache_mb", CACHE_BYTES // MIB))) * MIB,
         )
     except ValueError as exc:
         raise ValueError(f"bad option in {url!r}: {exc}") from None

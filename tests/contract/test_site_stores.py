@@ -121,3 +121,32 @@ def test_open_site_store_names_the_kinds(tmp_path: Path) -> None:
 def test_disk_sites_refuse_a_tree_name_leaving_the_tenant(tmp_path: Path) -> None:
     with pytest.raises(SiteError):
         DiskSites(tmp_path).switch("alice", "../bob/sites/1-aaaa")
+
+
+def test_switching_to_shared_sites_keeps_what_is_live(tmp_path: Path) -> None:
+    """A provider moved from local to shared sites serves each tenant's live site at once (a
+    home that is up to date would not publish again)."""
+    from homeport.provider.sitestore import for_provider
+    from homeport.settings import load_settings
+
+    data = tmp_path / "provider"
+    db = ProviderDB(data)
+    db.add_invite("code", "alice", 10**9, 0, 2**62)
+    db.enroll("code", "alice", "did:key:alice", [], 10**9, 0)
+    repo = Repository(tmp_path / "repo.sqlite", None)
+    disk = DiskSites(data)
+    files = {"index.html": put_file(repo, b"<p>live before</p>")}
+    tree = disk.materialise(repo, "alice", seq=3, commit="c" * 64, created=1, site="",
+                            files=files)
+    disk.switch("alice", tree.name)
+    settings = load_settings(data, provider_sites="shared")
+    shared = for_provider(settings, db)
+    assert isinstance(shared, SharedSites)
+    assert shared.live("alice") == tree.name
+    manifest = shared.manifest("alice", tree.name)
+    assert manifest is not None and manifest.files == tree.files
+    assert sorted(shared.kept("alice")) == [3]
+    for_provider(settings, db)  # once only: a second start changes nothing
+    assert [n for _, n, _ in db.trees("alice")] == [tree.name]
+    repo.close()
+    db.close()

@@ -576,6 +576,7 @@ __all__ = [
     "SiteCache",
     "SiteStore",
     "SiteStoreError",
+    "adopt_local_trees",
     "for_provider",
     "open_site_store",
 ]
@@ -589,4 +590,34 @@ def for_provider(settings: Settings, db: ProviderDB) -> SiteStore:
         return TenantDir.of(settings.data_dir, tenant, db.repositories, db.objects).opened()
 
     cache = settings.provider_site_cache_mb * 1024 * 1024
-    return open_site_store(settings.provider_sites, settings.data_dir, db, opener, cache)
+    store = open_site_store(settings.provider_sites, settings.data_dir, db, opener, cache)
+    if isinstance(store, SharedSites) and db.meta(ADOPTED) is None:
+        adopt_local_trees(settings.data_dir, db)
+    return store
+
+
+ADOPTED = "sites_adopted"
+"""The provider database's note that the sites on this data dir were adopted (once)."""
+
+
+def adopt_local_trees(data_dir: Path, db: ProviderDB) -> int:
+    """A provider switched from ``local`` to ``shared`` sites keeps serving what is live: each
+    tenant's live tree on this disk becomes its shared live tree (manifest only: the bytes are
+    the repository's), unless one is live there already. A home whose site is up to date would
+    not publish again to bring it back. How many were adopted."""
+    disk = DiskSites(data_dir)
+    adopted = 0
+    for tenant in db.tenants():
+        live = disk.live(tenant.name)
+        manifest = disk.manifest(tenant.name, live) if live else None
+        if manifest is None or db.live_tree(tenant.name) is not None:
+            continue
+        text = jsonio.dumps(manifest.to_json()).decode()
+        try:
+            db.add_tree(tenant.name, manifest.name, manifest.seq, manifest.cost, text)
+        except Exception:  # another process adopted it first (the name is the key)
+            continue
+        db.set_live_tree(tenant.name, manifest.name)
+        adopted += 1
+    db.set_meta(ADOPTED, str(adopted))
+    return adopted

@@ -63,6 +63,7 @@ class Settings:
     operator_password: str | None = field(default=None, repr=False)
     provider_database: str = field(default="", repr=False)
     provider_sites: str = "local"
+    provider_secret: str = field(default="", repr=False)
     provider_site_cache_mb: int = 1024
     objects: str = ""
     """provider: where tenants' pack files go (``s3://BUCKET?endpoint=URL``, a directory);

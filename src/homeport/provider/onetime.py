@@ -1,10 +1,13 @@
 """``interop.ports.OneTime`` at the provider: a key per purpose in the data dir, the same for
-every worker process (made once, atomically), and single-use values remembered in the
-provider's nonce table, which every worker shares."""
+every worker process (made once, atomically), or derived from ``provider_secret`` so every node
+of a provider has the same; and single-use values remembered in the provider's nonce table,
+which every worker and node shares."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -16,10 +19,14 @@ KEY_BYTES = 32
 
 
 class ProviderOnce:
-    def __init__(self, db: ProviderDB, data_dir: Path, clock: Callable[[], int]) -> None:
+    def __init__(
+        self, db: ProviderDB, data_dir: Path, clock: Callable[[], int], shared: str = ""
+    ) -> None:
         self.db = db
         self.dir = Path(data_dir)
         self.clock = clock
+        self.shared = shared.encode()
+        """``provider_secret``: keys derived from it, the same on every node that has it."""
         self._keys: dict[str, bytes] = {}
 
     def secret(self, purpose: str) -> bytes:
@@ -33,6 +40,9 @@ class ProviderOnce:
     def _load(self, purpose: str) -> bytes:
         if not purpose.isidentifier():
             raise ValueError(f"not a key name: {purpose!r}")
+        if self.shared:  # one key per purpose, each independent of the others
+            return hmac.new(self.shared, b"homeport-provider-key\0" + purpose.encode(),
+                            hashlib.sha256).digest()
         path = self.dir / f"{purpose}.key"
         if not path.exists():
             temporary = self.dir / f".{purpose}.key.{secrets.token_hex(4)}"

@@ -95,7 +95,7 @@ def make_ports(
         fetch_allow_private=settings.fetch_allow_private,
         mentions=ProviderMentions(db, settings.webmention_rate_limit),
         tokens=grants,
-        once=ProviderOnce(db, settings.data_dir, clock),
+        once=ProviderOnce(db, settings.data_dir, clock, settings.provider_secret),
         subscriptions=ProviderSubscriptions(db),
         followers=ProviderFollowers(db),
         members=ProviderMembers(site, clock, payments=payments, published=_published(db),

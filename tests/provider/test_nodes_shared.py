@@ -1,6 +1,7 @@
-"""A tenant's jobs run one at a time across provider nodes on one PostgreSQL (``locks.py``):
-two nodes on different data dirs exclude each other, a node killed while holding the lock
-releases it (PostgreSQL ends its session), and other tenants never wait."""
+"""What provider nodes share: a tenant's jobs run one at a time across nodes on one PostgreSQL
+(``locks.py``: two nodes on different data dirs exclude each other, a node killed while holding
+the lock releases it, other tenants never wait), and one ``provider_secret`` gives every node
+the same keys."""
 
 from __future__ import annotations
 
@@ -88,3 +89,25 @@ def test_a_node_killed_while_holding_the_lock_releases_it(tmp_path: Path,
         if holder.poll() is None:
             holder.kill()
             holder.wait(10)
+
+
+def test_nodes_given_one_provider_secret_share_their_keys(tmp_path: Path) -> None:
+    """Members' sessions, sign-in codes and the delegation box are sealed with the provider's
+    keys: nodes on other data dirs derive the same ones from ``provider_secret``."""
+    from homeport.provider.onetime import ProviderOnce
+
+    def once(node: str, secret: str) -> ProviderOnce:
+        return ProviderOnce(None, tmp_path / node, lambda: 0, secret)  # type: ignore[arg-type]
+
+    for folder in ("a", "b", "c", "d"):
+        (tmp_path / folder).mkdir()
+    a, b = once("a", "s3cret-of-the-operator"), once("b", "s3cret-of-the-operator")
+    assert a.secret("members") == b.secret("members")
+    assert len(a.secret("members")) == 32
+    assert a.secret("members") != a.secret("newsletter")
+    assert once("c", "another").secret("members") != a.secret("members")
+    assert not list((tmp_path / "a").iterdir())  # no key file written
+    # without the secret, each data dir has its own key file (one machine's workers share it)
+    alone = once("d", "")
+    assert alone.secret("members") != a.secret("members")
+    assert (tmp_path / "d" / "members.key").exists()

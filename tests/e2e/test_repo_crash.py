@@ -271,7 +271,7 @@ def test_killed_imports_leave_a_verified_home_and_a_rerun_finishes(
             # the rollback journal of its switch to WAL, which SQLite replays on the next open),
             # and the start of the identity's write, which the next import clears
             leftovers = {"repo.sqlite", "repo.sqlite-wal", "repo.sqlite-shm", "repo.sqlite-journal"}
-            leftovers |= {"keys", ".identity.json.tmp"}
+            leftovers |= {"keys", ".identity.json.tmp", "packs"}
             assert not work.exists() or {p.name for p in work.iterdir()} <= leftovers
             again = run("import", str(bundle), data=work, stdin=lib.phrase)
         assert again.exit_code == 0, (i, delay, again.output)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from homeport.repo import bundle, gc
 from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, ImportResult
 from homeport.repo.checkout import CheckoutResult, checkout
 from homeport.repo.codec import RepoKeys
-from homeport.repo.repository import REPO_FILE, Repository, RepositoryError
+from homeport.repo.repository import PACKS_DIR, REPO_FILE, Repository, RepositoryError
 from homeport.repo.snapshot import SITE_SIGNATURE, Signer, SnapshotResult, take_snapshot
 from homeport.repo.verify import VerifyReport, verify_repository
 from homeport.services import identity as ids
@@ -287,7 +288,8 @@ async def _import_keys(
         phrase_keys = ids.keys_match(phrase, header.did)
         keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
         sqlite_files = (f"{REPO_FILE}{suffix}" for suffix in ("", "-wal", "-shm", "-journal"))
-        leftovers = {*sqlite_files, "homeport.toml", gc.GC_LOCK_FILE}
+        # what an import killed before the identity was written leaves (its packs included)
+        leftovers = {*sqlite_files, PACKS_DIR, "homeport.toml", gc.GC_LOCK_FILE}
         ids.clear_unfinished(data_dir)  # an earlier import killed while writing the identity
         if store is not None:
             if await store.count_all("bucket", ""):
@@ -319,6 +321,7 @@ class _NullDigest:
 def _remove_repo(data_dir: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         (data_dir / f"{REPO_FILE}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(data_dir / PACKS_DIR, ignore_errors=True)  # the packs of a new repository
 
 
 async def _refuse_unsaved_changes(

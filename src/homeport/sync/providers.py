@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeport.core.handoff import Handoff
 from homeport.crypto.keys import did_key, keys_from_phrase
 from homeport.repo.bundle import read_frames
-from homeport.repo.codec import ObjectError, check
+from homeport.repo.codec import ObjectError, RepoKeys, check
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.services import handoff
 from homeport.services import identity as ids
@@ -39,6 +39,7 @@ from homeport.store.protocols import BlobStore, RecordStore
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.drivers import push
 from homeport.sync.engine import Progress, PushResult
+from homeport.sync.fetching import fetch_bundle
 
 log = logging.getLogger("homeport.sync")
 
@@ -377,11 +378,15 @@ async def restore(
         target = Path(scratch) / "restore.bundle"
 
         def download() -> dict[str, Any]:
+            # the provider's objects fetched several batches at a time (``fetching.py``),
+            # written as a bundle the import checks like any other
             with http() as client:
                 provider = ProviderClient(wanted, creds, client)
+                tenant = provider.tenant()
                 with open(target, "wb") as out:
-                    provider.download_bundle(out)
-                return provider.tenant()
+                    fetch_bundle(provider, tenant, RepoKeys(keys.data_key, keys.object_id_key),
+                                 out)
+                return tenant
 
         # in a thread: a hosted home moving back downloads from the provider process it runs
         # in, whose event loop must stay free to answer

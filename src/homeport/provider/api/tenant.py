@@ -23,10 +23,11 @@ from homeport.provider.tenants import TenantDir
 
 def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     tdir = provider.tdir(tenant)
-    head = None
+    head = first = None
     if tdir.has_repo():
         with tdir.opened() as repo:
             head = repo.head()
+            first = repo.oldest_seq()
     live = provider.sites.live(tenant.name)
     return {
         "name": tenant.name,
@@ -34,6 +35,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
         "site": provider.site_url(tenant.name),
         "head": head.id.hex() if head else None,
         "seq": head.seq if head else None,
+        "first": first,
         "live": sites.seq_of(live) if live else None,
         "usage": tenant.usage,
         "quota": tenant.quota,

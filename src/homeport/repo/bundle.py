@@ -28,8 +28,10 @@ from homeport.core import commits
 from homeport.core.canonical import canonical
 from homeport.core.commits import Commit, CommitError
 from homeport.core.identity import IdentityError, current_key
+from homeport.core.objects import Header, ObjectFormatError, ObjectType
+from homeport.core.objects import read_header as read_object_header
 from homeport.crypto.signing import verify as verify_signature
-from homeport.repo.codec import ObjectError, RepoKeys, check
+from homeport.repo.codec import ObjectError, RepoKeys, check, decode
 from homeport.repo.repository import Repository, RepositoryError, split_links
 
 MAGIC = b"HOMEPORT BUNDLE\n"
@@ -207,12 +209,17 @@ class Importer:
         keys: RepoKeys | None,
         allow_external: bool = False,
         adopt_unreached: bool = True,
+        defer_chunks: bool = False,
     ) -> None:
         self.repo = repo
         self.keys = keys
         self.allow_external = allow_external
         self.adopt_unreached = adopt_unreached
         """False for a provider: uploads the commits do not reach stay pending (seq 0)."""
+        self.defer_chunks = defer_chunks and keys is not None
+        """Sealed chunks are checked for shape on reading and opened later, once
+        (``check_deferred``): a checkout that opens them anyway checks them then."""
+        self.deferred: set[bytes] = set()
         self.problems: list[str] = []
         self._open = False
 
@@ -267,10 +274,8 @@ class Importer:
             if struct.unpack(">I", crc)[0] != zlib.crc32(stored, zlib.crc32(oid)):
                 self.problem(f"object {name} (#{result.objects}): damaged (checksum mismatch)")
                 continue
-            try:
-                header_ = check(oid, stored, self.keys)
-            except ObjectError as exc:
-                self.problem(f"{exc} (#{result.objects})")
+            header_ = self._check(oid, stored, result.objects)
+            if header_ is None:
                 continue
             self._begin()
             if self.repo.put(oid, header_.type, header_.links, stored, 0):
@@ -382,10 +387,42 @@ class Importer:
         earlier = [p for p in self.problems if p not in text.splitlines()]
         return BundleError("\n".join([*earlier, text]))
 
+    def _check(self, oid: bytes, stored: bytes, n: int) -> Header | None:
+        """The object's header (a sealed chunk's opening deferred, when asked); None when it
+        is bad."""
+        deferred = self.defer_chunks and _sealed_chunk(stored)
+        try:
+            header = check(oid, stored, None if deferred else self.keys)
+        except ObjectError as exc:
+            self.problem(f"{exc} (#{n})")
+            return None
+        if deferred:
+            self.deferred.add(oid)
+        return header
+
+    def check_deferred(self, opened: set[bytes]) -> None:
+        """Open the deferred chunks that were not opened (and so checked) as ``opened``."""
+        for oid in sorted(self.deferred - opened):
+            try:
+                decode(oid, self.repo.raw(oid), self.keys)
+            except ObjectError as exc:
+                self.problem(str(exc))
+        self.deferred.clear()
+
     def finish(self) -> None:
+        if self.deferred:
+            self.problem(f"{len(self.deferred)} private chunks were never checked")
         if self.problems:
             raise BundleError("\n".join(self.problems))
         self._commit()
+
+
+def _sealed_chunk(stored: bytes) -> bool:
+    try:
+        header = read_object_header(stored)
+    except ObjectFormatError:
+        return False  # check() names it
+    return header.type is ObjectType.CHUNK and header.sealed
 
 
 def _bad_tag(tag: bytes, source: BinaryIO, count: int) -> BundleError:
@@ -444,10 +481,13 @@ def import_bundle(
     local_head: Commit | None,
     did: str | None,
     before_commit: Callable[[ImportResult], None] | None = None,
+    opened: set[bytes] | None = None,
 ) -> ImportResult:
     """Verify a bundle completely, then make its commits part of ``repo``; on any problem,
-    raise BundleError and leave the repository as it was."""
-    importer = Importer(repo, keys)
+    raise BundleError and leave the repository as it was. With ``opened``, sealed chunks are
+    opened once: ``before_commit`` may open them through ``repo.read`` (which checks each) and
+    name those in ``opened``; the others are opened after it, all before the commit."""
+    importer = Importer(repo, keys, defer_chunks=opened is not None)
     importer.discard()  # leftovers of an import that was killed
     digest = hashlib.sha256()
     header = read_header(source, digest)
@@ -467,6 +507,7 @@ def import_bundle(
         importer.verify_chain(result, local_head)
         if before_commit is not None and not importer.problems:
             before_commit(result)
+        importer.check_deferred(opened or set())
         importer.finish()
     except Diverged:
         importer.discard()

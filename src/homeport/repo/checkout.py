@@ -5,11 +5,16 @@ Objects keep their ``last_modified``: they are written parents first and, within
 oldest first, so the store's rule (a client timestamp is kept when it is newer than the
 collection's) leaves each one as it was. Attachments are re-assembled from their chunks and
 checked against the hash their record names before the records are written.
+
+An import calls ``restore_files`` before it commits: it puts the new attachments into the blob
+store while opening their chunks, which checks them, so each private chunk is opened once in a
+restore and the checkout finds the attachments there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -42,6 +47,61 @@ async def _chunks(repo: Repository, file_id: bytes) -> AsyncIterator[bytes]:
         if kind is not ObjectType.CHUNK:
             raise RepositoryError(f"object {chunk_id.hex()[:16]} should be a chunk")
         yield data
+
+
+class _FileReader(io.RawIOBase):
+    """A file object's bytes as a file to read, chunk by chunk (each opened, so checked, by
+    ``repo.read``); the chunks' ids are added to ``opened``."""
+
+    def __init__(self, repo: Repository, file_id: bytes, opened: set[bytes]) -> None:
+        kind, links, _ = repo.read(file_id)
+        if kind is not ObjectType.FILE:
+            raise RepositoryError(f"object {file_id.hex()[:16]} should be a file")
+        self.repo, self.opened = repo, opened
+        self.chunks = iter(links)
+        self.buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self.buffer:
+            chunk_id = next(self.chunks, None)
+            if chunk_id is None:
+                return 0
+            kind, _, data = self.repo.read(chunk_id)
+            if kind is not ObjectType.CHUNK:
+                raise RepositoryError(f"object {chunk_id.hex()[:16]} should be a chunk")
+            self.opened.add(chunk_id)
+            self.buffer = memoryview(data)
+        n = min(len(target), len(self.buffer))
+        target[:n] = self.buffer[:n]
+        self.buffer = self.buffer[n:]
+        return n
+
+
+def restore_files(
+    repo: Repository, old: Commit | None, new: Commit, blobs: BlobStore, opened: set[bytes]
+) -> int:
+    """Put the attachments ``new`` has and ``old`` lacks into the blob store; how many were
+    written. The chunks read are named in ``opened``."""
+    written = 0
+    for key, _, value in tree.diff(repo.root(old), repo.root(new), repo.node):
+        if not key.startswith("/") or value is None:
+            continue
+        kind, links, body = repo.read(value[0])
+        attachment = json.loads(body)["data"].get("attachment") if links else None
+        if kind is not ObjectType.ENTRY or not isinstance(attachment, dict):
+            continue
+        digest = str(attachment.get("hash"))
+        if blobs.exists(digest):
+            continue
+        got = blobs.put_file(io.BufferedReader(_FileReader(repo, links[0], opened)))
+        if got != digest:
+            blobs.delete(got)
+            raise RepositoryError(f"file {links[0].hex()[:16]} does not re-assemble to {digest}")
+        written += 1
+    return written
 
 
 async def restore_file(repo: Repository, blobs: BlobStore, file_id: bytes, digest: str) -> bool:

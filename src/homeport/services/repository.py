@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,8 +24,8 @@ from homeport.core.commits import Commit
 from homeport.crypto.keys import PhraseKeys, did_key
 from homeport.repo import bundle, gc
 from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, ImportResult
-from homeport.repo.checkout import CheckoutResult, checkout
-from homeport.repo.codec import RepoKeys
+from homeport.repo.checkout import CheckoutResult, checkout, restore_files
+from homeport.repo.codec import ObjectError, RepoKeys
 from homeport.repo.repository import PACKS_DIR, REPO_FILE, Repository, RepositoryError
 from homeport.repo.snapshot import SITE_SIGNATURE, Signer, SnapshotResult, take_snapshot
 from homeport.repo.verify import VerifyReport, verify_repository
@@ -179,33 +179,35 @@ async def _import_bundle(
     keys, phrase_keys = await _import_keys(settings, header, phrase, store)
     created = not (data_dir / REPO_FILE).exists()
     existed = data_dir.exists()
+    blobs_made = blobs is None and not settings.blobs_dir.exists()
     try:
         with open_repo(settings, keys) as repo, open(source, "rb") as f:
             local_head = repo.head()
             if not new_home and local_head is not None:
                 await _refuse_unsaved_changes(settings, repo, store)
 
-            def remember_checkout(result: ImportResult) -> None:
-                if result.new_commits and repo.meta(CHECKOUT_FROM) is None:
-                    repo.set_meta(CHECKOUT_FROM, local_head.id.hex() if local_head else "")
+            hook = _BeforeCommit(settings, repo, blobs, local_head)
 
             kept = None
             try:
                 result = bundle.import_bundle(
-                    repo, f, keys, local_head, header.did, before_commit=remember_checkout
+                    repo, f, keys, local_head, header.did, hook, hook.chunks
                 )
             except bundle.Diverged as exc:
                 if not set_aside or not exc.shared:
                     raise
                 kept = await _set_aside(settings, repo, exc.shared, store, blobs)
-                local_head = repo.head()
+                local_head = hook.local_head = repo.head()
+                hook.chunks.clear()
                 with open(source, "rb") as again:
                     result = bundle.import_bundle(
-                        repo, again, keys, local_head, header.did, before_commit=remember_checkout
+                        repo, again, keys, local_head, header.did, hook, hook.chunks
                     )
     except BaseException:
         if created:
             _remove_repo(data_dir)
+        if blobs_made:  # attachments put there before a later check failed
+            shutil.rmtree(settings.blobs_dir, ignore_errors=True)
         if not existed:  # opening the repository made the directory: nothing may be left
             with contextlib.suppress(OSError):
                 data_dir.rmdir()
@@ -224,6 +226,31 @@ async def _import_bundle(
         with open_repo(settings, keys) as repo:
             done = await _finish_checkout(repo, store, blobs, data_dir / SITES_DIR)
     return ImportOutcome(result, done, header.did, new_home, kept)
+
+
+@dataclass
+class _BeforeCommit:
+    """What an import does once its bundle has verified, before it commits: remember where the
+    checkout starts, and put the new attachments into the blob store, opening each sealed chunk
+    once (which checks it; ``chunks`` names them, so the import does not open them again)."""
+
+    settings: Settings
+    repo: Repository
+    blobs: BlobStore | None
+    local_head: Commit | None
+    chunks: set[bytes] = field(default_factory=set)
+
+    def __call__(self, result: ImportResult) -> None:
+        if not result.new_commits:
+            return
+        if self.repo.meta(CHECKOUT_FROM) is None:
+            head = self.local_head
+            self.repo.set_meta(CHECKOUT_FROM, head.id.hex() if head else "")
+        files = self.blobs or FsBlobStore(self.settings.blobs_dir)
+        try:
+            restore_files(self.repo, self.local_head, result.new_commits[-1], files, self.chunks)
+        except ObjectError as exc:
+            raise BundleError(str(exc)) from None
 
 
 async def _set_aside(

@@ -265,7 +265,9 @@ def publish(
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Publish the home's latest snapshot to every provider at once."""
+    """Build the site for each provider, snapshot the home and publish it to every provider at
+    once (with nothing new since the last full publish: only the push, which still checks
+    each provider)."""
     from homeport.publish import run
     from homeport.publish.hooks import register_publish_hooks
 

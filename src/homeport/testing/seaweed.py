@@ -305,6 +305,7 @@ def main() -> None:
         print(sw.url)
         for key, value in sw.env.items():
             print(f"export {key}={value}")
+        print(f"# data in {sw.dir}")
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()

@@ -8,6 +8,7 @@ Kinto's rules still hold: timestamps strictly increase per collection in commit 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -137,26 +138,28 @@ def test_updates_deletes_and_mixed_writes_settle(fresh_postgres_url: str) -> Non
     async def main(store: PostgresRecordStore) -> None:
         await store.create(R, P, {"id": "x", "v": 0})
         start = await store.resource_timestamp(R, P)
+        future = int(time.time() * 1000) + 86_400_000  # a day ahead: later than any
         async with deferring(store) as settled:
             created = await store.create(R, P, {"id": "y"})
             updated = await store.update(R, P, "x", {"v": 1})
             gone = await store.delete(R, P, "y")  # its own create, deleted in the same batch
-            chosen = await store.create(R, P, {"id": "z", "last_modified": start + 1000})
             with pytest.raises(UnicityError) as info:
                 await store.create(R, P, {"id": "x"})
             existing = info.value.details["existing"]
-            assert existing["last_modified"] == updated["last_modified"]  # still provisional
+            assert existing["last_modified"] == updated["last_modified"] > PROVISIONAL_FLOOR
             bucket = await store.create("collection", "/buckets/b", {"id": "c2"})
-        assert chosen["last_modified"] == start + 1000  # a client's timestamp is kept
+            # a client's timestamp: the writes before it are settled first, then it is kept
+            chosen = await store.create(R, P, {"id": "z", "last_modified": future})
+        assert chosen["last_modified"] == future
         assert bucket["last_modified"] < PROVISIONAL_FLOOR
         order = [created, updated, gone]
         stamps = [o["last_modified"] for o in order]
-        assert stamps == sorted(stamps) and stamps[0] > start + 1000
+        assert start < stamps[0] and stamps == sorted(stamps) and stamps[-1] < future
         assert len(settled) == 3 and sorted(settled.values()) == stamps
         assert await since(store, start) == {
             "x": updated["last_modified"],
             "y": gone["last_modified"],
-            "z": start + 1000,
+            "z": future,
         }
         assert gone["deleted"] is True
         assert (await store.get(R, P, "x"))["v"] == 1
@@ -223,5 +226,37 @@ def test_racing_creates_of_one_id_one_wins(fresh_postgres_url: str) -> None:
             await racing
         assert info.value.details["existing"]["last_modified"] == made["last_modified"]
         assert (await store.get(R, P, "same"))["who"] == 1
+
+    run(fresh_postgres_url, main)
+
+
+def test_an_immediate_write_after_deferred_ones_comes_after_them(fresh_postgres_url: str) -> None:
+    """A batch that creates records, then deletes the collection's records (or writes one with
+    a client-supplied timestamp), takes those timestamps in that order: the deferred writes are
+    settled first, so no tombstone is older than the create it follows."""
+
+    async def main(store: PostgresRecordStore) -> None:
+        async with deferring(store) as settled:
+            made = [await store.create(R, P, {"id": f"m{i}"}) for i in range(2)]
+            gone = await store.delete_all(R, P)
+            again = await store.create(R, P, {"id": "m9"})
+            future = int(time.time() * 1000) + 86_400_000  # a day ahead: later than any
+            chosen = await store.create(R, P, {"id": "c", "last_modified": future})
+            last = await store.create(R, P, {"id": "z"})
+        stamps = [o["last_modified"] for o in made]
+        dead = [o["last_modified"] for o in gone]
+        assert max(stamps) < min(dead)
+        assert max(dead) < again["last_modified"] < last["last_modified"]
+        assert again["last_modified"] < chosen["last_modified"] == future  # kept: it is later
+        assert last["last_modified"] > future
+        assert len(set(settled)) == len(settled) == 4  # one provisional value per write
+        assert sorted(settled.values()) == [*stamps, again["last_modified"], last["last_modified"]]
+        assert await since(store, 0) == {
+            **{f"m{i}": dead[i] for i in range(2)},
+            "m9": again["last_modified"],
+            "c": future,
+            "z": last["last_modified"],
+        }
+        assert await store.resource_timestamp(R, P) == last["last_modified"]
 
     run(fresh_postgres_url, main)

@@ -33,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from homeport import jsonio
 from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNotFound
+from homeport.core.query import Filter
 from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
 from homeport.store.protocols import JSONObject, Permissions
@@ -136,24 +137,29 @@ DEFERRED = ("record",)  # the hot path; other resources' timestamps are read ins
 
 
 class _Deferred:
-    """One transaction's deferred writes, and the objects it answered with (fixed at commit)."""
+    """One transaction's deferred writes not settled yet, and the objects it answered with."""
 
-    __slots__ = ("latest", "returned", "writes")
+    __slots__ = ("count", "latest", "returned", "writes")
 
     def __init__(self) -> None:
+        self.count = 0  # never reset: a provisional value names one write of the transaction
         self.writes: list[tuple[str, str, str, int]] = []
         self.returned: list[JSONObject] = []
         self.latest: dict[tuple[str, str], int] = {}
 
     def next(self) -> int:
-        return settle.PROVISIONAL_FLOOR + len(self.writes) + 1
+        return settle.PROVISIONAL_FLOOR + self.count + 1
 
     def wrote(self, key: tuple[str, str, str], obj: JSONObject) -> JSONObject:
         provisional = obj["last_modified"]
+        self.count += 1
         self.writes.append((*key, provisional))
         self.latest[key[0], key[1]] = provisional
         self.returned.append(obj)
         return obj
+
+    def clear(self) -> None:
+        self.writes, self.returned, self.latest = [], [], {}
 
 
 class _Executor:
@@ -224,18 +230,38 @@ class PostgresRecordStore(SQLRecordStore):
         now, req = self._clock(), requested_ts(requested)
         return (rn, pid, next_timestamp(0, now, req), req, req, now)
 
-    def _deferring(self, resource_name: str, requested: Any = None) -> _Deferred | None:
+    async def _deferring(self, resource_name: str, requested: Any = None) -> _Deferred | None:
         """This transaction's deferred writes, if this write may join them. A client-supplied
-        timestamp is honoured against the current value, so that write bumps at once."""
-        if resource_name not in DEFERRED or requested_ts(requested) is not None:
+        timestamp is honoured against the current value, so that write bumps at once, after
+        the deferred writes before it are settled (timestamps then follow the writes' order)."""
+        deferred = self._deferred.get()
+        if deferred is None or resource_name not in DEFERRED:
             return None
-        return self._deferred.get()
+        if requested_ts(requested) is None:
+            return deferred
+        await self._settle_early(resource_name)
+        return None
+
+    async def _settle_early(self, resource_name: str) -> None:
+        """Settle the deferred writes now, before a write of ``resource_name`` that bumps at
+        once; the timestamp rows they touch are then locked until the commit."""
+        deferred, conn = self._deferred.get(), self._conn.get()
+        if deferred is not None and deferred.writes and resource_name in DEFERRED:
+            assert conn is not None
+            with self._unavailable():
+                await self._settle(conn, deferred)
+
+    async def delete_all(
+        self, resource_name: str, parent_id: str, filters: Sequence[Filter] = ()
+    ) -> list[JSONObject]:
+        await self._settle_early(resource_name)
+        return await super().delete_all(resource_name, parent_id, filters)
 
     async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
         object_id: str = obj["id"]
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
-        deferred = self._deferring(resource_name, obj.get("last_modified"))
+        deferred = await self._deferring(resource_name, obj.get("last_modified"))
         if deferred is not None:
             return await self._create_deferred(deferred, key, body)
         params = (*key, *self._bump_params(resource_name, parent_id, obj.get("last_modified")))
@@ -270,7 +296,7 @@ class PostgresRecordStore(SQLRecordStore):
     ) -> JSONObject:
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
-        deferred = self._deferring(resource_name, obj.get("last_modified"))
+        deferred = await self._deferring(resource_name, obj.get("last_modified"))
         if deferred is not None:
             provisional = deferred.next()
             row = (*key, provisional, self.dialect.dump(body))
@@ -288,7 +314,7 @@ class PostgresRecordStore(SQLRecordStore):
 
     async def delete(self, resource_name: str, parent_id: str, object_id: str) -> JSONObject:
         key = (resource_name, parent_id, object_id)
-        deferred = self._deferring(resource_name)
+        deferred = await self._deferring(resource_name)
         if deferred is not None:
             provisional = deferred.next()
             if not await self._run(lambda db: db.run(SQL_DEFERRED_DELETE, (provisional, *key))):
@@ -322,6 +348,7 @@ class PostgresRecordStore(SQLRecordStore):
         mapping = {int(p): int(f) for p, f in await cur.fetchall()}
         for obj in deferred.returned:
             obj["last_modified"] = mapping.get(obj["last_modified"], obj["last_modified"])
+        deferred.clear()
         settle.note(mapping)
 
     @contextmanager

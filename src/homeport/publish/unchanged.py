@@ -87,8 +87,8 @@ def environment(settings: Settings, targets: list[dict[str, Any]], site: str | N
         "settings": repr(settings),
         "plugin_settings": sorted((str(k), repr(v)) for k, v in settings.plugins.items()),
         "packages": _mtimes(p for p in sys.path if PACKAGES.search(p)),
-        "plugins": _walk(data / "plugins") if (data / "plugins" / "state.json").exists() else [],
-        "plugin_packages": _mtimes([data / "plugins", data / "plugins" / "site-packages"]),
+        # the state (installed, turned off) and the folder pip writes them to, not every file
+        "plugins": _mtimes([data / "plugins" / "state.json", data / "plugins" / "site-packages"]),
         "themes": _walk(data / "themes"),
         "builtin_themes": _walk(THEMES),
         "toml": _mtimes([data / "homeport.toml"]),

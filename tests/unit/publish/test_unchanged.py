@@ -44,6 +44,11 @@ def test_each_input_moves_the_digest(tmp_path: Path) -> None:
     assert digest(settings) != third
 
     fourth = digest(settings)
+    state = tmp_path / "plugins" / "state.json"  # a plugin turned off
+    state.parent.mkdir()
+    state.write_text('{"disabled": ["webmentions"]}')
+    assert digest(settings) != fourth
+    fourth = digest(settings)
     assert digest(Settings(data_dir=tmp_path, keep_commits=3)) != fourth
     ruled = [dict(TARGETS[0], rules={"exclude_tags": ["x"]})]
     env = unchanged.environment(settings, ruled, None)

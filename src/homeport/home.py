@@ -43,6 +43,7 @@ from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.web.auth import client_of, identify
+from homeport.web.bodies import BodyTooLarge, read_limited
 from homeport.web.hosts import origin_of
 from homeport.web.middleware import AllowedHosts, KintoHeaders
 
@@ -54,16 +55,10 @@ NOT_FOUND = "The resource you are looking for could not be found."
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 past ``limit`` before it is all read."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise RequestTooLarge(f"Request body is bigger than the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"Request body is bigger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge:
+        raise RequestTooLarge(f"Request body is bigger than the limit of {limit} bytes") from None
 
 
 # Health checks answer whoever asks, and must not need the store to say who that is: with the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -278,3 +279,52 @@ def test_a_damaged_copy_is_replaced_only_when_asked(world: World) -> None:
     assert still.content != pack
     assert fixed.status_code == 200 and fixed.json()["stored"] == 1
     assert after.content == pack
+
+
+def _raw_post(world: World, host: str, path: str, kind: str, declared: int) -> bytes:
+    """A request that declares a ``declared``-byte body and sends 8 bytes of it: the answer
+    (first bytes) as soon as the server gives one, or b"" when it waits for the rest."""
+    url = world.client.base_url
+    with socket.create_connection((url.host, url.port or 80), timeout=5) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {declared}\r\n\r\ncode=abc".encode()
+        )
+        try:
+            return conn.recv(200)
+        except TimeoutError:
+            return b""
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/_homeport/indieauth/token", "application/x-www-form-urlencoded"),
+        ("/_homeport/indieauth/auth/approve", "application/json"),
+    ],
+)
+def test_a_body_declared_too_big_is_refused_before_it_is_read(
+    world: World, path: str, kind: str
+) -> None:
+    """Every endpoint reads bodies through ``web.bodies``: the IndieAuth endpoints read whole
+    bodies of any size into memory before checking them (a client could make a provider
+    process hold gigabytes), and here waited for the rest of a 1 GB body."""
+    world.enrolled("alice")
+    answer = _raw_post(world, f"alice.{BASE}", path, kind, 10**9)
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_a_body_nested_too_deep_or_with_an_inexact_integer_is_a_clear_400(world: World) -> None:
+    """The protocol parses bodies as every client body is parsed (``jsonio.loads_untrusted``);
+    it took both before, leaving each handler to stumble on them."""
+    home = world.enrolled("alice")
+    deep: dict[str, object] = {}
+    for _ in range(100):
+        deep = {"a": deep}
+
+    nested = home.request(world.client, "POST", "/rollback", {"seq": deep})
+    huge = home.request(world.client, "POST", "/rollback", {"seq": 2**70})
+
+    assert nested.status_code == 400 and "nested deeper" in nested.json()["message"]
+    assert huge.status_code == 400 and "outside 64 bits" in huge.json()["message"]
+    assert home.request(world.client, "POST", "/rollback", {"seq": 7}).status_code == 404

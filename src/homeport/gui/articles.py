@@ -20,6 +20,7 @@ from homeport.gui import live, site
 from homeport.gui.entries import rebuild
 from homeport.gui.pages import PREFIX, Page, error_page, page
 from homeport.members import store as member_store
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 MAX_JSON = 2 * 1024 * 1024
 BODY_MEDIA = "../../media/"
@@ -58,11 +59,10 @@ def _tags(raw: Any) -> list[str]:
 
 
 async def _json(p: Page) -> dict[str, Any]:
-    length = p.request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_JSON:
-        raise ContentError("The text is too long to save (over 2 MB).")
     try:
-        data = jsonio.loads(await p.request.body())
+        data = jsonio.loads_untrusted(await read_limited(p.request, MAX_JSON))
+    except BodyTooLarge:
+        raise ContentError("The text is too long to save (over 2 MB).") from None
     except ValueError:
         raise ContentError("The editor sent something that is not JSON.") from None
     if not isinstance(data, dict):

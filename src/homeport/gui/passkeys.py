@@ -17,6 +17,7 @@ from homeport.gui.pages import PREFIX, Page, page
 from homeport.interop.indieauth import passkeys as pk
 from homeport.plugins.connectors import passkey
 from homeport.web.auth import CONNECTORS
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 CHALLENGE = "passkey_challenge"
 """The session's pending registration challenge (spent by the next add)."""
@@ -51,10 +52,9 @@ async def options(p: Page) -> Response:
 
 @page()
 async def add(p: Page) -> Response:
-    body = await p.request.body()
     try:
-        data = jsonio.loads_untrusted(body) if len(body) <= MAX_BODY else None
-    except ValueError:
+        data = jsonio.loads_untrusted(await read_limited(p.request, MAX_BODY))
+    except (BodyTooLarge, ValueError):
         data = None
     challenge = p.session.secrets.pop(CHALLENGE, None)
     if not isinstance(data, dict) or not isinstance(challenge, str):

@@ -42,6 +42,7 @@ from homeport.members.payments import (
     subscription_access,
 )
 from homeport.members.stripe_processor import StripeProcessor
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 log = logging.getLogger("homeport.payments")
 
@@ -84,12 +85,10 @@ def _processor(ports: ProviderPorts) -> StripeProcessor:
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge:
+        return None
 
 
 async def webhook(request: Request) -> Response:

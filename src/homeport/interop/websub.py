@@ -37,6 +37,7 @@ from homeport.interop.hosting import ports_of, tenant_of
 from homeport.interop.ports import Handler, ProviderPorts, Subscription
 from homeport.render.discovery import WEBSUB, feed_link_header, origin_of
 from homeport.web import outbound
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 log = logging.getLogger("homeport.websub")
 
@@ -73,11 +74,10 @@ async def _form(request: Request) -> dict[str, str] | JSONResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return _refuse(415, "send the request form-encoded (application/x-www-form-urlencoded)")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return _refuse(413, f"a subscription request is at most {MAX_BODY} bytes")
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except BodyTooLarge:
+        return _refuse(413, f"a subscription request is at most {MAX_BODY} bytes")
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):

@@ -44,6 +44,7 @@ from homeport.interop.ports import (
     TenantRef,
 )
 from homeport.web import outbound
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 log = logging.getLogger("homeport.activitypub")
 
@@ -161,15 +162,10 @@ def item_id(activity_id: str, body: bytes) -> str:
 
 
 async def _body(request: Request) -> bytes | Response:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    try:
+        return await read_limited(request, MAX_BODY)
+    except BodyTooLarge:
         return _refuse(413, f"an activity is at most {MAX_BODY} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return _refuse(413, f"an activity is at most {MAX_BODY} bytes")
-    return body
 
 
 async def inbox(request: Request) -> Response:

@@ -25,6 +25,7 @@ from homeport import jsonio
 from homeport.interop import hosting, ports
 from homeport.interop.indieauth import clients, passkeys, rules, sealed
 from homeport.interop.indieauth.rules import OAuthError
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 ROOT = "/indieauth"
 """Where the routes are, relative to the provider's ``/_homeport`` mount."""
@@ -128,9 +129,10 @@ def _with_tenant(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 async def _form(request: Request) -> dict[str, str]:
     """A form body (urlencoded or multipart) of single values; JSON is accepted too."""
-    body = await request.body()
-    if len(body) > MAX_FORM:
-        raise OAuthError("invalid_request", "the request body is too large", 413)
+    try:
+        body = await read_limited(request, MAX_FORM)
+    except BodyTooLarge:
+        raise OAuthError("invalid_request", "the request body is too large", 413) from None
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
         try:
@@ -284,11 +286,7 @@ async def authorize(request: Request, here: Here) -> Response:
 async def approve(request: Request, here: Here) -> Response:
     """The page's script posts the passkey's assertion here; the answer names where the
     browser goes next (the client's redirect_uri with a code)."""
-    body = await request.body()
-    try:
-        data = jsonio.loads_untrusted(body) if len(body) <= MAX_FORM else None
-    except ValueError:
-        data = None
+    data = await _json_body(request)
     if not isinstance(data, dict) or not isinstance(data.get("pending"), str):
         raise OAuthError("invalid_request", "expected {pending, scope, credential}")
     key = here.key()
@@ -337,9 +335,11 @@ def _pending_of(here: Here, data: Any) -> dict[str, Any]:
 
 
 async def _json_body(request: Request) -> Any:
-    body = await request.body()
+    """A JSON body (None when it is not JSON); 413 past ``MAX_FORM`` bytes."""
     try:
-        return jsonio.loads_untrusted(body) if len(body) <= MAX_FORM else None
+        return jsonio.loads_untrusted(await read_limited(request, MAX_FORM))
+    except BodyTooLarge:
+        raise OAuthError("invalid_request", "the request body is too large", 413) from None
     except ValueError:
         return None
 
@@ -621,11 +621,7 @@ async def register(request: Request, here: Here) -> Response:
 
 
 async def registered(request: Request, here: Here) -> Response:
-    body = await request.body()
-    try:
-        data = jsonio.loads_untrusted(body) if len(body) <= MAX_FORM else None
-    except ValueError:
-        data = None
+    data = await _json_body(request)
     if not isinstance(data, dict) or not isinstance(data.get("ticket"), str):
         raise OAuthError("invalid_request", "expected {ticket, credential}")
     nonce = data["ticket"]

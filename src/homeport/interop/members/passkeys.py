@@ -40,6 +40,7 @@ from homeport.interop.indieauth import passkeys as webauthn_keys
 from homeport.interop.members import tokens
 from homeport.interop.members.gate import HASHED, PASSKEY_MEMBER, member_tier
 from homeport.interop.ports import InboxFull, ProviderPorts, TenantRef
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 PASSKEY_KIND = "members.passkey"
 """Inbox kind: a passkey a signed-in member registered. meta: ``{}``; body (for the home
@@ -59,14 +60,9 @@ def _answer(doc: dict[str, Any]) -> JSONResponse:
 
 
 async def _json(request: Request) -> dict[str, Any] | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
     try:
-        doc = jsonio.loads_untrusted(body)
-    except ValueError:
+        doc = jsonio.loads_untrusted(await read_limited(request, MAX_BODY))
+    except (BodyTooLarge, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
 

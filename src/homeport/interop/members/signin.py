@@ -28,6 +28,7 @@ from homeport.interop.mail import MailError, send
 from homeport.interop.members import tokens
 from homeport.interop.ports import InboxFull, OneTime, TenantRef
 from homeport.members.model import MemberError, normal_email
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 log = logging.getLogger("homeport.members")
 
@@ -140,11 +141,10 @@ def _limits(once: OneTime, tenant: TenantRef, email: str, client: str, now: int)
 
 
 async def _form(request: Request) -> dict[str, str] | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return None
+    try:
+        body = await read_limited(request, MAX_FORM)
+    except BodyTooLarge:
+        return None
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 

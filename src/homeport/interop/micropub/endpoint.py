@@ -29,6 +29,7 @@ from homeport.content.errors import MediaError
 from homeport.content.types import ENTRY_TYPES
 from homeport.interop import ports
 from homeport.interop.micropub import mf2
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 POST_KIND = "micropub.post"
 """Create, update, delete, undelete: applied at the home in order."""
@@ -108,16 +109,12 @@ class Micropub:
         return tenant
 
     async def _body(self, request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Refused(413, "invalid_request", f"the request is larger than {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, "invalid_request", f"the request is larger than {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_limited(request, limit)
+        except BodyTooLarge:
+            raise Refused(
+                413, "invalid_request", f"the request is larger than {limit} bytes"
+            ) from None
 
     async def _grant(self, request: Request, tenant: ports.TenantRef,
                      in_body: str | None) -> ports.TokenGrant | None:

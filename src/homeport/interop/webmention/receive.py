@@ -40,6 +40,7 @@ from homeport.interop.ports import (
 )
 from homeport.interop.webmention import parse
 from homeport.web import outbound
+from homeport.web.bodies import BodyTooLarge, read_limited
 from homeport.web.errors import error_body
 
 log = logging.getLogger("homeport.webmention")
@@ -115,12 +116,11 @@ async def _form(request: Request) -> dict[str, str] | JSONResponse:
     if kind != "application/x-www-form-urlencoded":
         return _error(415, "send source and target as application/x-www-form-urlencoded",
                       Errno.INVALID_PARAMETERS)
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return _error(413, f"a webmention request is at most {MAX_BODY} bytes",
-                          Errno.REQUEST_TOO_LARGE)
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except BodyTooLarge:
+        return _error(413, f"a webmention request is at most {MAX_BODY} bytes",
+                      Errno.REQUEST_TOO_LARGE)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):

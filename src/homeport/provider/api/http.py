@@ -17,6 +17,7 @@ from homeport.provider.api.context import Provider, provider_of
 from homeport.provider.errors import ProviderError
 from homeport.store.connection import DatabaseError
 from homeport.store.protocols import ObjectStoreError, ObjectStoreFull
+from homeport.web.bodies import BodyTooLarge, read_limited
 
 log = logging.getLogger("homeport.provider")
 
@@ -28,23 +29,19 @@ def error(exc: ProviderError) -> JSONResponse:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProviderError(413, "too-large", f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge as exc:
+        raise ProviderError(413, "too-large", str(exc)) from None
 
 
 def json_of(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, parsed as every client's is (``jsonio.loads_untrusted``:
+    no NaN, no nesting past its depth, no integer that would not be kept exactly)."""
     try:
-        doc = jsonio.loads(body or b"{}")  # the one strict parser: NaN is not JSON
-    except ValueError:
-        raise ProviderError(400, "bad-request", "the body is not JSON") from None
+        doc = jsonio.loads_untrusted(body or b"{}")
+    except ValueError as exc:
+        raise ProviderError(400, "bad-request", f"the body is not JSON we take: {exc}") from None
     if not isinstance(doc, dict):
         raise ProviderError(400, "bad-request", "the body must be a JSON object")
     return doc

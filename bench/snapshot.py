@@ -483,7 +483,8 @@ def disk_bytes(*paths: Path) -> int:
 
 
 def repo_files(data: Path) -> list[Path]:
-    return [data / f"repo.sqlite{suffix}" for suffix in ("", "-wal", "-shm")]
+    """The repository: its index (SQLite, with its WAL) and its pack files."""
+    return [data / f"repo.sqlite{suffix}" for suffix in ("", "-wal", "-shm")] + [data / "packs"]
 
 
 @dataclass

@@ -58,16 +58,17 @@ def flip_one_object(provider_data: Path) -> str:
     (repo,) = list(provider_data.rglob("repo.sqlite"))
     db = sqlite3.connect(repo)
     try:
-        oid, n, data = db.execute(
-            "SELECT o.id, o.n, d.data FROM objects o JOIN data d ON d.n = o.n"
+        oid, pack, pos, size = db.execute(
+            "SELECT o.id, p.name, o.pos, o.size FROM objects o JOIN packs p ON p.n = o.pack"
             " WHERE o.type = 1 ORDER BY o.size DESC LIMIT 1"
         ).fetchone()
-        damaged = bytearray(data)
-        damaged[-1] ^= 0xFF
-        db.execute("UPDATE data SET data = ? WHERE n = ?", (bytes(damaged), n))
-        db.commit()
     finally:
         db.close()
+    with open(repo.parent / "packs" / pack, "r+b") as f:
+        f.seek(pos + size - 1)
+        last = f.read(1)
+        f.seek(pos + size - 1)
+        f.write(bytes([last[0] ^ 0xFF]))
     return bytes(oid).hex()[:16]
 
 

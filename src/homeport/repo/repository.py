@@ -1,16 +1,19 @@
 """The home's repository: every object ever snapshotted, the commit chain, and the local index
-that makes the next snapshot cheap. One SQLite file (``repo.sqlite`` in the data dir, WAL); a
-provider on PostgreSQL keeps each tenant's in a schema of its own (``in_schema``), with the same
-tables and the same SQL (``store/connection.py`` spells the differences).
+that makes the next snapshot cheap. The index is one SQLite file (``repo.sqlite`` in the data
+dir, WAL); a provider on PostgreSQL keeps each tenant's in a schema of its own (``in_schema``),
+with the same tables and the same SQL (``store/connection.py`` spells the differences). The
+objects' bytes live in pack files in an ObjectStore (``<data>/packs/`` at a home; a tenant's
+directory or the provider's shared store), written as ``repo/packs.py`` says.
 
-Crash safety comes from SQLite transactions: objects may be written in several batches (they are
-content-addressed and harmless until a commit names them), and a commit, the head, the entries
-index and the change cursor move together in one last transaction. After a kill -9 the file
-holds the previous commit intact, and a re-run finds the objects already there.
+Crash safety: a transaction's pack is durable before the rows naming it commit. Objects may be
+written in several batches (they are content-addressed and harmless until a commit names them),
+and a commit, the head, the entries index and the change cursor move together in one last
+transaction. After a kill -9 the index holds the previous commit intact, a re-run finds the
+objects already there, and a pack no row names is removed by ``sweep_packs``.
 
-Tables: ``objects`` (id, the commit seq that brought it — 0 while an import is unverified —, its
-type, its links, its stored size, when it was received), ``data`` (its stored bytes, apart so
-that giving an object its seq rewrites a small row, not the bytes), ``commits`` (seq → id),
+Tables: ``objects`` (id, the commit seq that brought it — 0 while an import is unverified —,
+its type, its links, its stored size, when it was received, and where its bytes are: pack
+number and offset), ``packs`` (number → name, size, when made), ``commits`` (seq → id),
 ``entries`` (the head's keys → entry ids, mirrored so prefixes can be found), ``cursor`` (each
 store pair's timestamp at the last snapshot), ``files`` (path, privacy, size, mtime, inode →
 file object), ``meta``.
@@ -18,29 +21,46 @@ file object), ``meta``.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homeport.core.commits import Commit, CommitError, parse
 from homeport.core.objects import ObjectType
 from homeport.core.tree import EMPTY, Node, parse_node
+from homeport.repo import packs
 from homeport.repo.codec import ObjectError, RepoKeys, decode
-from homeport.store.connection import Connection, SQLiteConnection
+from homeport.repo.packs import PackedConnection, PackWriter, chunked, now_ms
+from homeport.store.connection import Connection, SQLiteConnection, statements
 from homeport.store.objects_fs import FsObjectStore
-from homeport.store.protocols import ObjectStore
+from homeport.store.protocols import ObjectStore, ObjectStoreError
 
 if TYPE_CHECKING:
     from homeport.store.pgconn import PostgresDatabase
 
 REPO_FILE = "repo.sqlite"
 PACKS_DIR = "packs"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+SHARED_GRACE_MS = 3600_000
+"""A pack no row names is left this long on a store other writers may share: it may be a
+transaction's in another process or node that has not committed yet."""
+REPACK_BELOW = 0.5
+"""``repack`` rewrites a pack whose live bytes fell under this share of its size."""
 
-_SCHEMA = """
+_PACKS = """
+CREATE TABLE IF NOT EXISTS packs (
+    n INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_pack ON objects (pack, pos);
+"""
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS objects (
     n INTEGER PRIMARY KEY,
     id BLOB NOT NULL UNIQUE,
@@ -48,10 +68,11 @@ CREATE TABLE IF NOT EXISTS objects (
     type INTEGER NOT NULL,
     links BLOB NOT NULL,
     size INTEGER NOT NULL,
-    received INTEGER NOT NULL DEFAULT 0
+    received INTEGER NOT NULL DEFAULT 0,
+    pack INTEGER,
+    pos INTEGER
 );
 CREATE INDEX IF NOT EXISTS objects_seq ON objects (seq, id);
-{data}
 CREATE TABLE IF NOT EXISTS commits (seq INTEGER PRIMARY KEY, id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, id BLOB NOT NULL, private INTEGER NOT NULL
@@ -67,22 +88,13 @@ CREATE TABLE IF NOT EXISTS files (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
-_SQLITE_SCHEMA = _SCHEMA.format(
-    data="""CREATE TABLE IF NOT EXISTS data (n INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TRIGGER IF NOT EXISTS objects_gone AFTER DELETE ON objects
-    BEGIN DELETE FROM data WHERE n = OLD.n; END;"""
+    + _PACKS
 )
-# PostgreSQL: a foreign key instead of the trigger; bytes stored as they come (they are
-# compressed or sealed already, so TOAST's compression would only cost time)
 _POSTGRES_SCHEMA = (
-    _SCHEMA.format(
-        data="""CREATE TABLE IF NOT EXISTS data (
-    n BIGINT PRIMARY KEY REFERENCES objects (n) ON DELETE CASCADE, data BLOB NOT NULL
-);
-ALTER TABLE data ALTER COLUMN data SET STORAGE EXTERNAL;"""
-    )
-    + f"INSERT INTO meta VALUES ('schema', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
+    _SCHEMA + f"INSERT INTO meta VALUES ('schema', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
 )
+_CURRENT: set[tuple[str, str]] = set()
+"""PostgreSQL schemas found at SCHEMA_VERSION by this process (checked once, not per open)."""
 
 
 class RepositoryError(Exception):
@@ -107,6 +119,37 @@ def _switch_to_wal(db: Connection) -> None:
             time.sleep(0.01)
 
 
+@dataclass
+class Located:
+    """Where an object's bytes are, as its index row says."""
+
+    id: bytes
+    links: bytes
+    pack: str | None
+    """None: the row names a pack the index does not have."""
+    pos: int
+    size: int
+
+
+@dataclass
+class PackUsage:
+    name: str
+    size: int
+    live: int
+    """Bytes of the objects rows still name."""
+    objects: int
+
+
+@dataclass
+class RepackResult:
+    rewritten: int = 0
+    """Packs whose live objects moved to new packs (or that held none) and were deleted."""
+    moved_objects: int = 0
+    moved_bytes: int = 0
+    freed_bytes: int = 0
+    written: list[str] | None = None
+
+
 class Repository:
     """A home's objects and commits. Not thread-safe: one command, one connection."""
 
@@ -116,58 +159,78 @@ class Repository:
         keys: RepoKeys | None,
         db: Connection | None = None,
         objects: ObjectStore | None = None,
+        upgrade: bool = True,
     ) -> None:
-        """``objects`` holds the packs; by default ``packs/`` beside the database file."""
+        """``objects`` holds the packs; by default ``packs/`` beside the database file.
+        ``upgrade=False``: the caller knows the schema is current (``in_schema``)."""
         self.path = path
         self.keys = keys
+        self._nodes: dict[bytes, Node] = {}
         self.objects: ObjectStore = (
             objects if objects is not None else FsObjectStore(path.parent / PACKS_DIR)
         )
-        self._nodes: dict[bytes, Node] = {}
-        self.db: Connection
+        self.shared = db is not None
+        """Whether other processes or nodes may write this repository's packs unseen."""
+        inner = db if db is not None else self._open_sqlite(path)
+        self._writer = PackWriter(inner, self.objects)
+        self.db: Connection = PackedConnection(inner, self._writer)
         if db is not None:  # opened by ``in_schema``
-            self.db = db
+            if upgrade:
+                self._upgrade(self._schema_found())
             return
+        found = self._schema_found()
+        self._upgrade(found)
+        self.db.script(_SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    @staticmethod
+    def _open_sqlite(path: Path) -> Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = SQLiteConnection(
-            sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        )
-        self.db.execute("PRAGMA busy_timeout=30000")
-        # 64 KiB pages (set before anything is written; ignored afterwards): objects are chunks
-        # of about that size, and measured here blob writes run 2.3x faster than with 4 KiB
-        self.db.execute("PRAGMA page_size=65536")
-        _switch_to_wal(self.db)
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA cache_size=-32000")
-        row = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        found = None
-        if row is not None:
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            found = None if row is None else int(row[0])
+        db = SQLiteConnection(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
+        db.execute("PRAGMA busy_timeout=30000")
+        _switch_to_wal(db)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA cache_size=-32000")
+        return db
+
+    def _schema_found(self) -> int | None:
+        if self.db.engine == "sqlite":
+            row = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if row is None:
+                return None
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        found = None if row is None else int(row[0])
         if found is not None and found > SCHEMA_VERSION:
-            raise RepositoryError(f"{path} was written by a newer Homeport (schema {found})")
+            raise RepositoryError(f"{self.path} was written by a newer Homeport (schema {found})")
+        return found
+
+    def _upgrade(self, found: int | None) -> None:
         if found == 1:
             self._upgrade_from_1()
-        self.db.script(_SQLITE_SCHEMA)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            found = 2
+        if found == 2:
+            self._upgrade_to_packs()
 
     @classmethod
     def create_schema(cls, database: PostgresDatabase, schema: str) -> None:
         """Make (or check) a repository in a PostgreSQL schema: a provider does this when a
         tenant enrolls, so opening one (``in_schema``) costs no catalog work."""
+        if database.schema_exists(schema):
+            db = database.connect(schema)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            finally:
+                db.close()
+            if row is not None and int(row[0]) != SCHEMA_VERSION:
+                if int(row[0]) > SCHEMA_VERSION:
+                    raise RepositoryError(
+                        f"PostgreSQL schema {schema} was written by a newer Homeport"
+                        f" (schema {row[0]})"
+                    )
+                return  # an older one: upgraded when first opened with its object store
         database.create_schema(schema, _POSTGRES_SCHEMA)
-        db = database.connect(schema)
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        finally:
-            db.close()
-        found = None if row is None else row[0]
-        if found is not None and int(found) > SCHEMA_VERSION:
-            raise RepositoryError(
-                f"PostgreSQL schema {schema} was written by a newer Homeport (schema {found})"
-            )
 
     @classmethod
     def in_schema(
@@ -184,7 +247,12 @@ class Repository:
         ``objects`` holds its packs (a provider's store scoped by tenant)."""
         if objects is None:
             raise RepositoryError(f"repository in schema {schema}: no object store given")
-        return cls(Path(schema), keys, database.connect(schema, lock=lock), objects)
+        key = (database.url, schema)
+        repo = cls(
+            Path(schema), keys, database.connect(schema, lock=lock), objects, key not in _CURRENT
+        )
+        _CURRENT.add(key)
+        return repo
 
     def _upgrade_from_1(self) -> None:
         """Schema 1 kept the bytes in the object's row; move them to ``data``, in one
@@ -201,12 +269,72 @@ class Repository:
             ):
                 self.db.execute(statement)
 
+    def _has_column(self, table: str, column: str) -> bool:
+        if self.db.engine == "sqlite":
+            return any(r[1] == column for r in self.db.execute(f"PRAGMA table_info({table})"))
+        row = self.db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? AND column_name = ?",
+            (table, column),
+        ).fetchone()
+        return row is not None
+
+    def _upgrade_to_packs(self) -> None:
+        """Schema 2 kept each object's bytes in a ``data`` row; move them into packs, a pack's
+        worth per transaction (the pack durable before the rows naming it move). A kill leaves
+        schema 2 with some objects in packs already; the next open goes on from there."""
+        with self.transaction():
+            if not self._has_column("objects", "pack"):
+                ddl = (
+                    "ALTER TABLE objects ADD COLUMN pack INTEGER;"
+                    " ALTER TABLE objects ADD COLUMN pos INTEGER;" + _PACKS
+                )
+                if self.db.engine == "sqlite":  # executescript would commit first
+                    for statement in statements(ddl):
+                        self.db.execute(statement)
+                else:
+                    self.db.script(ddl)
+        while True:
+            moved = 0
+            with self.transaction():
+                while moved < packs.PACK_BYTES:
+                    batch = self.db.execute(
+                        "SELECT o.n, d.data FROM objects o JOIN data d ON d.n = o.n"
+                        " WHERE o.pack IS NULL ORDER BY o.n LIMIT 64"
+                    ).fetchall()
+                    if not batch:
+                        break
+                    for n, data in batch:
+                        stored = bytes(data)
+                        pack, pos = self._writer.slot()
+                        self.db.execute(
+                            "UPDATE objects SET pack = ?, pos = ?, size = ? WHERE n = ?",
+                            (pack, pos, len(stored), n),
+                        )
+                        self.db.execute("DELETE FROM data WHERE n = ?", (n,))
+                        self._writer.append(stored)
+                        moved += len(stored) or 1
+            if not moved:
+                break
+        with self.transaction():
+            self.db.execute("DROP TRIGGER IF EXISTS objects_gone")
+            self.db.execute("DROP TABLE IF EXISTS data")
+            self.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        if self.db.engine == "sqlite":
+            self.db.execute("VACUUM")  # give back the pages the bytes took
+
     @classmethod
     def open(cls, data_dir: Path, keys: RepoKeys | None) -> Repository:
-        return cls(data_dir / REPO_FILE, keys)
+        """The home's repository; packs a killed write left behind are removed."""
+        repo = cls(data_dir / REPO_FILE, keys)
+        repo.sweep_packs()
+        return repo
 
     def close(self) -> None:
         self.db.close()
+        closing = getattr(self.objects, "close", None)
+        if closing is not None and not self.shared:
+            closing()
 
     @property
     def in_transaction(self) -> bool:
@@ -218,15 +346,24 @@ class Repository:
         self.db.begin()
         try:
             yield
+            self.db.commit()  # writes the transaction's pack first; rolls back if that fails
         except BaseException:
             self.db.rollback()
             self._nodes.clear()
             raise
-        self.db.commit()
 
     # --- objects ---------------------------------------------------------------------------
     def has(self, oid: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The caller's transaction, or one of its own for a lone write."""
+        if self.db.in_transaction:
+            yield
+            return
+        with self.transaction():
+            yield
 
     def put(
         self,
@@ -239,44 +376,107 @@ class Repository:
     ) -> bool:
         """Store an object unless it is there; whether it was new. ``received`` (ms) dates a
         provider's pending upload, so one no publish adopts can be dropped later."""
-        row = (oid, seq, int(kind), b"".join(links), len(stored), received)
-        if self.db.engine == "sqlite":
-            cur = self.db.execute(
-                "INSERT OR IGNORE INTO objects (id, seq, type, links, size, received)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            if cur.rowcount != 1:
-                return False
-            n = cur.lastrowid  # type: ignore[attr-defined]
-        else:  # no lastrowid: the new row's number comes back (nothing when it was there)
-            found = self.db.execute(
-                "INSERT INTO objects (id, seq, type, links, size, received)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n",
-                row,
-            ).fetchone()
-            if found is None:
-                return False
-            n = found[0]
-        self.db.execute("INSERT INTO data VALUES (?, ?)", (n, stored))
-        return True
+        with self._writing():
+            pack, pos = self._writer.slot()
+            row = (oid, seq, int(kind), b"".join(links), len(stored), received, pack, pos)
+            if self.db.engine == "sqlite":
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO objects (id, seq, type, links, size, received, pack,"
+                    " pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                if cur.rowcount != 1:
+                    return False
+            else:
+                found = self.db.execute(
+                    "INSERT INTO objects (id, seq, type, links, size, received, pack, pos)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n",
+                    row,
+                ).fetchone()
+                if found is None:
+                    return False
+            self._writer.append(stored)
+            return True
 
     def replace(self, oid: bytes, stored: bytes) -> None:
-        """Overwrite an object's stored bytes (a repair: the caller checked them)."""
-        self.db.execute(
-            "UPDATE data SET data = ? WHERE n = (SELECT n FROM objects WHERE id = ?)",
-            (stored, oid),
-        )
-        self.db.execute("UPDATE objects SET size = ? WHERE id = ?", (len(stored), oid))
+        """Overwrite an object's stored bytes (a repair: the caller checked them). The new
+        bytes go to a new pack; the old ones stay where they were until a repack."""
+        with self._writing():
+            pack, pos = self._writer.slot()
+            cur = self.db.execute(
+                "UPDATE objects SET pack = ?, pos = ?, size = ? WHERE id = ?",
+                (pack, pos, len(stored), oid),
+            )
+            if cur.rowcount == 1:
+                self._writer.append(stored)
+
+    def forget(self, ids: Iterable[bytes]) -> int:
+        """Drop objects from the index (a collection found nothing needs them); their bytes
+        stay in their packs until ``repack``. How many went."""
+        gone = 0
+        with self._writing():
+            for part in chunked(list(ids)):
+                marks = ",".join("?" * len(part))
+                gone += self.db.execute(
+                    f"DELETE FROM objects WHERE id IN ({marks})", tuple(part)
+                ).rowcount
+        return gone
+
+    def locate(self, oid: bytes) -> Located | None:
+        row = self.db.execute(
+            "SELECT o.links, p.name, o.pos, o.size FROM objects o"
+            " LEFT JOIN packs p ON p.n = o.pack WHERE o.id = ?",
+            (oid,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Located(oid, bytes(row[0]), row[1], int(row[2] or 0), int(row[3]))
+
+    def _bytes_at(self, where: Located) -> bytes:
+        """An object's stored bytes from its pack (or the pack being filled)."""
+        name = f"object {where.id.hex()[:16]}"
+        if where.pack is None:
+            raise RepositoryError(f"{name}: its index row names a pack the index does not have")
+        buffered = self._writer.buffered(where.pack, where.pos)
+        if buffered is not None:
+            return buffered
+        try:
+            return self.objects.read(where.pack, where.pos, where.size)
+        except FileNotFoundError:
+            raise RepositoryError(f"{name}: its pack {where.pack} is missing") from None
+        except ObjectStoreError as exc:
+            if exc.transient:
+                raise
+            raise RepositoryError(
+                f"{name}: pack {where.pack} is damaged at {where.pos}+{where.size}: {exc}"
+            ) from None
 
     def raw(self, oid: bytes) -> bytes:
         """The stored bytes of an object. Raises RepositoryError if it is missing."""
+        where = self.locate(oid)
+        if where is None:
+            raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
+        try:
+            return self._bytes_at(where)
+        except RepositoryError:
+            again = self.locate(oid)  # a repack in another process may have just moved it
+            if again is None or again == where:
+                raise
+            return self._bytes_at(again)
+
+    def peek(self, oid: bytes, length: int) -> tuple[ObjectType, int, bytes] | None:
+        """An object's type, stored size and first ``length`` stored bytes (its header, a
+        frame's head) without reading the rest; None if it is not here."""
         row = self.db.execute(
-            "SELECT d.data FROM objects o JOIN data d ON d.n = o.n WHERE o.id = ?", (oid,)
+            "SELECT o.type, p.name, o.pos, o.size FROM objects o"
+            " LEFT JOIN packs p ON p.n = o.pack WHERE o.id = ?",
+            (oid,),
         ).fetchone()
         if row is None:
-            raise RepositoryError(f"object {oid.hex()[:16]} is missing from the repository")
-        return bytes(row[0])
+            return None
+        size = int(row[3])
+        head = self._bytes_at(Located(oid, b"", row[1], int(row[2] or 0), min(length, size)))
+        return ObjectType(row[0]), size, head[:length]
 
     def stored_bytes(self) -> int:
         """What every object takes, pending ones included."""
@@ -284,7 +484,7 @@ class Repository:
 
     def drop_pending(self, received_before: int) -> int:
         """Forget pending objects (seq 0) received before ``received_before`` (ms): uploads no
-        publish adopted. How many went."""
+        publish adopted. How many went (their bytes go at the next repack)."""
         cur = self.db.execute(
             "DELETE FROM objects WHERE seq = 0 AND received < ?", (received_before,)
         )
@@ -335,14 +535,29 @@ class Repository:
     def iter_objects(self, since_seq: int = 0) -> Iterator[tuple[bytes, bytes]]:
         """``(id, stored bytes)`` of the objects brought by commits after ``since_seq``, by that
         seq then id (``format.md``): the same content exports the same bytes on any device, a
-        provider's copy included; streamed."""
+        provider's copy included; streamed, each read straight from its pack."""
         rows = self.db.stream(
-            "SELECT o.id, d.data FROM objects o JOIN data d ON d.n = o.n WHERE o.seq > ?"
-            " ORDER BY o.seq, o.id",
+            "SELECT o.id, o.links, p.name, o.pos, o.size FROM objects o"
+            " LEFT JOIN packs p ON p.n = o.pack WHERE o.seq > ? ORDER BY o.seq, o.id",
             (since_seq,),
         )
-        for oid, data in rows:
-            yield bytes(oid), bytes(data)
+        for oid, links, pack, pos, size in rows:
+            where = Located(bytes(oid), bytes(links), pack, int(pos or 0), int(size))
+            yield where.id, self._bytes_at(where)
+
+    def scan(self) -> Iterator[tuple[Located, bytes | RepositoryError]]:
+        """Every adopted object's index row with its bytes (or why they cannot be read), pack
+        by pack in order: what ``verify`` checks."""
+        rows = self.db.stream(
+            "SELECT o.id, o.links, p.name, o.pos, o.size FROM objects o"
+            " LEFT JOIN packs p ON p.n = o.pack WHERE o.seq > 0 ORDER BY o.pack, o.pos",
+        )
+        for oid, links, pack, pos, size in rows:
+            where = Located(bytes(oid), bytes(links), pack, int(pos or 0), int(size))
+            try:
+                yield where, self._bytes_at(where)
+            except RepositoryError as exc:
+                yield where, exc
 
     def object_stats(self, since_seq: int = 0) -> tuple[int, int]:
         row = self.db.execute(
@@ -366,15 +581,98 @@ class Repository:
             for oid, seq, kind, links in rows:
                 yield bytes(oid), int(seq), ObjectType(kind), split_links(bytes(links))
 
-    def peek(self, oid: bytes, length: int) -> tuple[ObjectType, int, bytes] | None:
-        """An object's type, stored size and first ``length`` stored bytes (its header, a
-        frame's head) without reading the rest; None if it is not here."""
-        row = self.db.execute(
-            "SELECT o.type, o.size, substr(d.data, 1, ?) FROM objects o JOIN data d ON d.n = o.n"
-            " WHERE o.id = ?",
-            (length, oid),
-        ).fetchone()
-        return None if row is None else (ObjectType(row[0]), int(row[1]), bytes(row[2]))
+
+    # --- packs -----------------------------------------------------------------------------
+    def pack_usage(self) -> list[PackUsage]:
+        """Each pack with the bytes its live objects take."""
+        found = self.db.execute(
+            "SELECT p.name, p.size, coalesce(sum(o.size), 0), count(o.n) FROM packs p"
+            " LEFT JOIN objects o ON o.pack = p.n GROUP BY p.n, p.name, p.size ORDER BY p.n"
+        ).fetchall()
+        return [PackUsage(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in found]
+
+    def sweep_packs(self, grace_ms: int | None = None) -> int:
+        """Delete packs no index row names (a transaction killed after writing its pack); how
+        many went. A repository others may share keeps those younger than ``grace_ms``
+        (default SHARED_GRACE_MS); a home's own SQLite file needs none: with its write lock
+        held, no other transaction can be between writing a pack and committing its rows (if
+        the lock is busy, nothing is swept this time)."""
+        own = self.db.engine == "sqlite" and not self.shared and grace_ms is None
+        if grace_ms is None:
+            grace_ms = 0 if own else SHARED_GRACE_MS
+        cutoff = now_ms() - grace_ms
+        if own:
+            self.db.execute("PRAGMA busy_timeout=0")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return 0
+            finally:
+                self.db.execute("PRAGMA busy_timeout=30000")
+        removed = 0
+        try:
+            known = {str(r[0]) for r in self.db.execute("SELECT name FROM packs").fetchall()}
+            for name, _, modified in list(self.objects.names()):
+                if name not in known and name.endswith(".pack") and modified <= cutoff:
+                    self.objects.delete(name)
+                    removed += 1
+            sweep = getattr(self.objects, "sweep_incoming", None)
+            if sweep is not None:  # half-written packs of killed writes, on local disk
+                sweep(grace_ms / 1000)
+        finally:
+            if own:
+                self.db.execute("COMMIT")
+        return removed
+
+    def repack(
+        self, below: float = REPACK_BELOW, max_bytes: int = 256 * 1024 * 1024
+    ) -> RepackResult:
+        """Rewrite the packs whose live bytes fell under ``below`` of their size: their live
+        objects are copied to new packs and the rows moved in one transaction (the new packs
+        durable first); the old packs are deleted only after it commits. A kill before the
+        commit leaves new packs no row names, after it old ones: ``sweep_packs`` removes
+        either. At most ``max_bytes`` of live objects move per call."""
+        result = RepackResult(written=[])
+        with self.transaction():
+            usage = [u for u in self.pack_usage() if u.live < below * u.size or u.live == 0]
+            chosen: list[PackUsage] = []
+            budget = max_bytes
+            for pack in sorted(usage, key=lambda u: u.live):
+                if pack.live > budget and chosen:
+                    break
+                budget -= pack.live
+                chosen.append(pack)
+            for pack in chosen:
+                self._move_out(pack.name, result)
+                result.freed_bytes += pack.size - pack.live
+            for part in chunked([p.name for p in chosen]):
+                marks = ",".join("?" * len(part))
+                self.db.execute(f"DELETE FROM packs WHERE name IN ({marks})", tuple(part))
+            self._writer.flush()
+            assert result.written is not None
+            result.written.extend(self._writer.written)
+        for pack in chosen:
+            with contextlib.suppress(OSError, ObjectStoreError):
+                self.objects.delete(pack.name)
+            result.rewritten += 1
+        return result
+
+    def _move_out(self, name: str, result: RepackResult) -> None:
+        found = self.db.execute(
+            "SELECT o.n, o.pos, o.size FROM objects o JOIN packs p ON p.n = o.pack"
+            " WHERE p.name = ? ORDER BY o.pos",
+            (name,),
+        ).fetchall()
+        for n, pos, size in found:
+            try:
+                stored = self.objects.read(name, int(pos), int(size))
+            except FileNotFoundError:
+                raise RepositoryError(f"repack: pack {name} is missing") from None
+            pack, at = self._writer.slot()
+            self.db.execute("UPDATE objects SET pack = ?, pos = ? WHERE n = ?", (pack, at, n))
+            self._writer.append(stored)
+            result.moved_objects += 1
+            result.moved_bytes += len(stored)
 
     # --- commits ---------------------------------------------------------------------------
     def head(self) -> Commit | None:

@@ -138,18 +138,18 @@ class ObjectWriter:
 
     def _begin(self) -> None:
         if not self._open:
-            self.repo.db.execute("BEGIN IMMEDIATE")
+            self.repo.db.begin()
             self._open = True
 
     def flush(self) -> None:
         if self._open:
-            self.repo.db.execute("COMMIT")
+            self.repo.db.commit()  # writes the batch's pack, then its rows
             self._open = False
             self._pending = 0
 
     def abort(self) -> None:
         if self._open:
-            self.repo.db.execute("ROLLBACK")
+            self.repo.db.rollback()
             self._open = False
 
 

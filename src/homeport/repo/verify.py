@@ -1,5 +1,8 @@
 """Checking a home's repository end to end: every object against its id (opening private ones
-with the home's keys), every commit's signature and link, and that every link resolves."""
+with the home's keys), every commit's signature and link, and that every link resolves. A
+problem with an object's bytes names the pack and offset its index row points at, so a damaged
+pack or index row is found (at a provider, an audit's repair resends the object and
+``Repository.replace`` points its row at the good copy in a new pack)."""
 
 from __future__ import annotations
 
@@ -36,27 +39,27 @@ def verify_repository(
         current_key(did, operations, verify_signature)
     except IdentityError as exc:
         report.problem(f"identity log: {exc}")
-    cur = repo.db.execute(
-        "SELECT o.id, o.links, d.data FROM objects o JOIN data d ON d.n = o.n"
-        " WHERE o.seq > 0 ORDER BY o.n"
-    )
-    while rows := cur.fetchmany(64):
-        for raw_id, raw_links, data in rows:
-            oid = bytes(raw_id)
-            report.objects += 1
-            report.bytes += len(data)
-            try:
-                header = check(oid, bytes(data), repo.keys)
-            except ObjectError as exc:
-                report.problem(str(exc))
-                continue
-            if header.links != split_links(bytes(raw_links)):
-                report.problem(f"object {oid.hex()[:16]}: index links differ from the object's")
-            for link in header.links:
-                if not repo.has(link):
-                    report.problem(
-                        f"object {link.hex()[:16]} (linked from {oid.hex()[:16]}) is missing"
-                    )
+    for where, stored in repo.scan():
+        oid = where.id
+        report.objects += 1
+        if isinstance(stored, RepositoryError):
+            report.problem(str(stored))
+            continue
+        report.bytes += len(stored)
+        try:
+            header = check(oid, stored, repo.keys)
+        except ObjectError as exc:
+            report.problem(f"{exc} (pack {where.pack} at byte {where.pos})")
+            continue
+        if header.links != split_links(where.links):
+            report.problem(
+                f"object {oid.hex()[:16]}: its index row's links differ from the object's"
+            )
+        for link in header.links:
+            if not repo.has(link):
+                report.problem(
+                    f"object {link.hex()[:16]} (linked from {oid.hex()[:16]}) is missing"
+                )
     previous: Commit | None = None
     rows_ = repo.db.execute("SELECT seq, id FROM commits ORDER BY seq").fetchall()
     for seq, raw in rows_:

@@ -42,8 +42,7 @@ class MemoryObjectStore:
                 used = sum(len(d) for d, _ in self._packs.values()) - old
                 if used + len(data) > self.capacity:
                     raise ObjectStoreFull(
-                        f"no room for pack {name}: {len(data)} bytes,"
-                        f" {self.capacity - used} free"
+                        f"no room for pack {name}: {len(data)} bytes, {self.capacity - used} free"
                     )
             self._packs[name] = (data, time.time_ns() // 1_000_000)
         return len(data)

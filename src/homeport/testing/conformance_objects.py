@@ -183,8 +183,23 @@ class ObjectStoreConformance:
 
     @pytest.mark.parametrize(
         "bad",
-        ["", "/abs", "a//b", "a/", "../up", "a/../b", "a/./b", ".hidden", "a/.incoming-x",
-         "sp ace", "a\\b", "nul\x00", "new\nline", "é", "x" * 600],
+        [
+            "",
+            "/abs",
+            "a//b",
+            "a/",
+            "../up",
+            "a/../b",
+            "a/./b",
+            ".hidden",
+            "a/.incoming-x",
+            "sp ace",
+            "a\\b",
+            "nul\x00",
+            "new\nline",
+            "é",
+            "x" * 600,
+        ],
     )
     def test_rejects_malformed_names(self, objects: ObjectStore, bad: str) -> None:
         with pytest.raises(ValueError):

@@ -1,0 +1,268 @@
+"""A repository's objects in pack files, on SQLite and on PostgreSQL: a transaction's objects
+become one pack written before its rows commit, a failure or rollback leaves no pack and no
+row, repack rewrites mostly-empty packs, sweep removes packs nothing names, and verify names a
+damaged pack or index row."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from homeport.core.objects import ObjectType
+from homeport.repo import packs
+from homeport.repo.codec import encode, object_id
+from homeport.repo.repository import Repository, RepositoryError
+from homeport.repo.verify import verify_repository
+from homeport.store.objects_fs import FsObjectStore
+from homeport.store.objects_memory import MemoryObjectStore
+from homeport.store.protocols import ObjectStore, ObjectStoreFull
+
+Opener = Callable[[ObjectStore], Repository]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens the same repository (one SQLite file, or one PostgreSQL schema) on a given store."""
+    opened: list[Repository] = []
+    if request.param == "sqlite":
+
+        def open_sqlite(objects: ObjectStore) -> Repository:
+            opened.append(Repository(tmp_path / "repo.sqlite", None, objects=objects))
+            return opened[-1]
+
+        yield open_sqlite
+    else:
+        from homeport.store.pgconn import PostgresDatabase
+
+        database = PostgresDatabase(request.getfixturevalue("postgres_url"))
+        schema = "tenant_packs_" + secrets.token_hex(4)
+        Repository.create_schema(database, schema)
+
+        def open_pg(objects: ObjectStore) -> Repository:
+            opened.append(Repository.in_schema(database, schema, None, objects=objects))
+            return opened[-1]
+
+        yield open_pg
+        for repo in opened:
+            repo.close()
+        database.drop_schema(schema)
+        database.close()
+        return
+    for repo in opened:
+        repo.close()
+
+
+def chunk(n: int, size: int = 1000) -> tuple[bytes, bytes]:
+    """A public chunk object: its id and stored bytes (incompressible, so ``size`` is real)."""
+    body = secrets.token_bytes(size - 50) + n.to_bytes(8, "big")
+    oid = object_id(ObjectType.CHUNK, (), body, False, None)
+    return oid, encode(ObjectType.CHUNK, (), body, False, None, oid)[1]
+
+
+def put_all(repo: Repository, objects: list[tuple[bytes, bytes]], seq: int = 1) -> None:
+    with repo.transaction():
+        for oid, stored in objects:
+            assert repo.put(oid, ObjectType.CHUNK, (), stored, seq)
+
+
+def test_a_transaction_is_one_pack_written_at_commit(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    objects = [chunk(i) for i in range(20)]
+    with repo.transaction():
+        for oid, stored in objects:
+            assert repo.put(oid, ObjectType.CHUNK, (), stored, 1)
+        assert list(store.names()) == []  # nothing written before the commit...
+        assert repo.raw(objects[3][0]) == objects[3][1]  # ...yet the transaction reads them
+        assert not repo.put(objects[0][0], ObjectType.CHUNK, (), objects[0][1], 1)
+    (name,) = [n for n, _, _ in store.names()]
+    assert store.size(name) == sum(len(s) for _, s in objects)  # each byte written once
+    again = opener(store)
+    assert [again.raw(oid) for oid, _ in objects] == [s for _, s in objects]
+    assert list(again.iter_objects()) == sorted(objects)
+    assert again.object_stats() == (20, sum(len(s) for _, s in objects))
+
+
+def test_a_lone_write_outside_a_transaction_is_its_own_pack(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    oid, stored = chunk(1)
+    assert repo.put(oid, ObjectType.CHUNK, (), stored, 0, received=5)
+    assert len(list(store.names())) == 1
+    assert opener(store).raw(oid) == stored
+
+
+def test_rollback_leaves_no_pack_and_no_row(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(packs, "PACK_BYTES", 5000)  # packs written mid-transaction too
+    store = MemoryObjectStore()
+    repo = opener(store)
+    objects = [chunk(i) for i in range(13)]  # 6 fill a pack
+    with pytest.raises(RuntimeError), repo.transaction():
+        for oid, stored in objects:
+            repo.put(oid, ObjectType.CHUNK, (), stored, 1)
+        assert len(list(store.names())) == 2  # two full packs written already
+        raise RuntimeError("the snapshot failed")
+    assert list(store.names()) == []
+    assert not any(repo.has(oid) for oid, _ in objects)
+    put_all(repo, objects)
+    assert len(list(store.names())) == 3
+    reopened = opener(store)
+    assert all(reopened.raw(oid) == stored for oid, stored in objects)
+
+
+def test_a_full_store_is_a_rollback_and_then_room_is_enough(opener: Opener) -> None:
+    store = MemoryObjectStore(capacity=10_000)
+    repo = opener(store)
+    objects = [chunk(i) for i in range(12)]
+    with pytest.raises(ObjectStoreFull):
+        put_all(repo, objects)
+    assert list(store.names()) == [] and not repo.has(objects[0][0])
+    assert not repo.db.in_transaction
+    put_all(repo, objects[:8])
+    assert repo.object_stats()[0] == 8
+
+
+def test_replace_forget_and_pending(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    (a, sa), (b, sb) = chunk(1), chunk(2)
+    with repo.transaction():
+        assert repo.put(a, ObjectType.CHUNK, (), sa, 0, received=5)
+        assert repo.put(b, ObjectType.CHUNK, (), sb, 0, received=50)
+    assert repo.drop_pending(received_before=10) == 1
+    assert repo.stored_bytes() == len(sb)
+    with pytest.raises(RepositoryError):
+        repo.raw(a)
+    repo.replace(b, sb[:-1] + b"!")
+    assert repo.raw(b) == sb[:-1] + b"!"
+    assert len(list(store.names())) == 2
+    assert repo.forget([b, a]) == 1
+    assert repo.stored_bytes() == 0 and not repo.has(b)
+
+
+def test_repack_rewrites_mostly_empty_packs_and_drops_dead_ones(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    first = [chunk(i) for i in range(10)]
+    second = [chunk(100 + i) for i in range(10)]
+    third = [chunk(200 + i) for i in range(10)]
+    put_all(repo, first)
+    put_all(repo, second)
+    put_all(repo, third)
+    old = {n for n, _, _ in store.names()}
+    repo.forget([oid for oid, _ in first[:7]])  # 30 % live: rewritten
+    repo.forget([oid for oid, _ in second])  # 0 % live: dropped
+    repo.forget([oid for oid, _ in third[:3]])  # 70 % live: kept
+    result = repo.repack()
+    assert result.rewritten == 2 and result.moved_objects == 3
+    now = {n for n, _, _ in store.names()}
+    assert len(now) == 2 and len(now & old) == 1 and result.written == list(now - old)
+    live = first[7:] + third[3:]
+    reopened = opener(store)
+    assert all(reopened.raw(oid) == stored for oid, stored in live)
+    assert sorted(u.live for u in reopened.pack_usage()) == sorted(
+        [sum(len(s) for _, s in first[7:]), sum(len(s) for _, s in third[3:])]
+    )
+    assert reopened.repack().rewritten == 0  # nothing left to do
+
+
+def test_sweep_removes_packs_nothing_names_after_the_grace(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    objects = [chunk(i) for i in range(3)]
+    put_all(repo, objects)
+    store.put("stray.pack", [b"a killed transaction's pack"])
+    store.put("notes.txt", [b"not a pack: never touched"])
+    assert repo.sweep_packs(grace_ms=60_000) == 0  # young: maybe another node's write
+    assert repo.sweep_packs(grace_ms=0) == 1
+    assert sorted(n for n, _, _ in store.names())[-1] == "notes.txt"
+    assert store.size("stray.pack") is None
+    assert all(repo.raw(oid) == stored for oid, stored in objects)
+
+
+def test_verify_names_a_damaged_pack_a_moved_row_and_a_missing_pack(opener: Opener) -> None:
+    store = MemoryObjectStore()
+    repo = opener(store)
+    one, two, three = [chunk(i) for i in range(3)], [chunk(10)], [chunk(20)]
+    put_all(repo, one)
+    put_all(repo, two)
+    put_all(repo, three)
+    did = "did:example:none"
+    names = {u.name: u for u in repo.pack_usage()}
+    where = repo.locate(one[1][0])
+    assert where is not None and where.pack in names
+    damaged = bytearray(store.read(where.pack, 0, names[where.pack].size))
+    damaged[where.pos + where.size - 1] ^= 0xFF
+    store.put(where.pack, [bytes(damaged)])
+    moved = repo.locate(two[0][0])
+    assert moved is not None
+    repo.db.execute("UPDATE objects SET pos = pos + 1 WHERE id = ?", (two[0][0],))
+    gone = repo.locate(three[0][0])
+    assert gone is not None and gone.pack is not None
+    store.delete(gone.pack)
+    report = verify_repository(repo, did, [])
+    text = "\n".join(report.problems)
+    assert one[1][0].hex()[:16] in text and f"pack {where.pack} at byte {where.pos}" in text
+    assert two[0][0].hex()[:16] in text and str(moved.pack) in text
+    assert f"its pack {gone.pack} is missing" in text
+    assert one[0][0].hex()[:16] not in text and one[2][0].hex()[:16] not in text
+
+
+def test_home_store_defaults_to_packs_beside_the_database(tmp_path: Path) -> None:
+    repo = Repository.open(tmp_path, None)
+    oid, stored = chunk(1)
+    put_all(repo, [(oid, stored)])
+    repo.close()
+    (pack,) = (tmp_path / "packs").iterdir()
+    assert pack.read_bytes() == stored
+    leftover = tmp_path / "packs" / "0123.pack"
+    leftover.write_bytes(b"from a transaction killed after its pack was written")
+    repo = Repository.open(tmp_path, None)  # the next start removes it
+    try:
+        assert not leftover.exists() and repo.raw(oid) == stored
+        assert isinstance(repo.objects, FsObjectStore)
+    finally:
+        repo.close()
+
+
+KILLED_AT_COMMIT = """
+import os, signal, sys
+from pathlib import Path
+from homeport.core.objects import ObjectType
+from homeport.repo.repository import Repository
+from homeport.store.connection import SQLiteConnection
+
+repo = Repository.open(Path(sys.argv[1]), None)
+SQLiteConnection.commit = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+with repo.transaction():
+    repo.put(bytes(32), ObjectType.CHUNK, (), b"written to its pack, never indexed", 1)
+"""
+
+
+def test_a_kill_between_the_pack_and_its_rows_loses_nothing_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    repo = Repository.open(tmp_path, None)
+    kept = [chunk(i) for i in range(3)]
+    put_all(repo, kept)
+    repo.close()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_COMMIT, str(tmp_path)], timeout=60)
+    assert killed.returncode == -9
+    assert len(list((tmp_path / "packs").iterdir())) == 2  # the pack was durable, unnamed
+    repo = Repository.open(tmp_path, None)
+    try:
+        assert [p.name for p in (tmp_path / "packs").iterdir()] == [
+            u.name for u in repo.pack_usage()
+        ]
+        assert not repo.has(bytes(32))
+        assert all(repo.raw(oid) == stored for oid, stored in kept)
+    finally:
+        repo.close()

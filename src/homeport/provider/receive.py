@@ -70,11 +70,8 @@ def missing(repo: Repository, ids: list[bytes]) -> list[str]:
 
 def fetch(repo: Repository, ids: list[bytes]) -> Iterator[bytes]:
     """Frames of the objects asked for that are here, as stored (sealed ones stay sealed)."""
-    for oid in ids:
-        try:
-            yield frame(oid, repo.raw(oid))
-        except RepositoryError:
-            continue
+    for oid, stored in repo.raw_many(ids):
+        yield frame(oid, stored)
 
 
 @dataclass

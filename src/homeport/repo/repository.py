@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeport.core.commits import Commit, CommitError, parse
 from homeport.core.objects import ObjectType
@@ -49,6 +49,12 @@ SCHEMA_VERSION = 3
 SHARED_GRACE_MS = 3600_000
 """A pack no row names is left this long on a store other writers may share: it may be a
 transaction's in another process or node that has not committed yet."""
+READ_BATCH_BYTES = 16 * 1024 * 1024
+"""``iter_objects`` and ``scan`` read this much at a time (memory stays bounded)."""
+READ_GAP = 256 * 1024
+"""Objects of one pack this close are read together, the bytes between them read and dropped."""
+READ_RUN_MAX = 8 * 1024 * 1024
+"""…and no single read is longer than this (unless one object is)."""
 REPACK_BELOW = 0.5
 """``repack`` rewrites a pack whose live bytes fell under this share of its size."""
 
@@ -148,6 +154,20 @@ class RepackResult:
     moved_bytes: int = 0
     freed_bytes: int = 0
     written: list[str] | None = None
+
+
+def _batches(rows: Iterable[Any]) -> Iterator[list[Located]]:
+    """Index rows ``(id, links, pack, pos, size)`` as Located, in batches of bounded bytes."""
+    batch: list[Located] = []
+    held = 0
+    for oid, links, pack, pos, size in rows:
+        batch.append(Located(bytes(oid), bytes(links), pack, int(pos or 0), int(size)))
+        held += int(size)
+        if held >= READ_BATCH_BYTES or len(batch) >= 4096:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 class Repository:
@@ -410,18 +430,6 @@ class Repository:
             if cur.rowcount == 1:
                 self._writer.append(stored)
 
-    def forget(self, ids: Iterable[bytes]) -> int:
-        """Drop objects from the index (a collection found nothing needs them); their bytes
-        stay in their packs until ``repack``. How many went."""
-        gone = 0
-        with self._writing():
-            for part in chunked(list(ids)):
-                marks = ",".join("?" * len(part))
-                gone += self.db.execute(
-                    f"DELETE FROM objects WHERE id IN ({marks})", tuple(part)
-                ).rowcount
-        return gone
-
     def locate(self, oid: bytes) -> Located | None:
         row = self.db.execute(
             "SELECT o.links, p.name, o.pos, o.size FROM objects o"
@@ -535,15 +543,78 @@ class Repository:
     def iter_objects(self, since_seq: int = 0) -> Iterator[tuple[bytes, bytes]]:
         """``(id, stored bytes)`` of the objects brought by commits after ``since_seq``, by that
         seq then id (``format.md``): the same content exports the same bytes on any device, a
-        provider's copy included; streamed, each read straight from its pack."""
+        provider's copy included; streamed, a batch at a time (``read_many``)."""
         rows = self.db.stream(
             "SELECT o.id, o.links, p.name, o.pos, o.size FROM objects o"
             " LEFT JOIN packs p ON p.n = o.pack WHERE o.seq > ? ORDER BY o.seq, o.id",
             (since_seq,),
         )
-        for oid, links, pack, pos, size in rows:
-            where = Located(bytes(oid), bytes(links), pack, int(pos or 0), int(size))
-            yield where.id, self._bytes_at(where)
+        for batch in _batches(rows):
+            yield from zip((w.id for w in batch), self.read_many(batch), strict=True)
+
+    def raw_many(self, ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """``(id, stored bytes)`` of those of ``ids`` that are here and readable, in the order
+        asked, read a batch at a time (``read_many``): what a provider hands back to a
+        restoring home."""
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                "SELECT o.id, o.links, p.name, o.pos, o.size FROM objects o"
+                f" LEFT JOIN packs p ON p.n = o.pack WHERE o.id IN ({marks})",
+                list(part),
+            ).fetchall()
+            found = {bytes(r[0]): r for r in rows}
+            for batch in _batches(found[oid] for oid in part if oid in found):
+                try:
+                    yield from zip((w.id for w in batch), self.read_many(batch), strict=True)
+                except RepositoryError:
+                    for where in batch:
+                        with contextlib.suppress(RepositoryError):
+                            yield where.id, self._bytes_at(where)
+
+    def read_many(self, located: list[Located]) -> list[bytes]:
+        """The stored bytes of each, in order; objects lying near each other in a pack are
+        fetched in one read (one ranged GET on S3 instead of one per object)."""
+        out: list[bytes | None] = [None] * len(located)
+        by_pack: dict[str, list[int]] = {}
+        for i, where in enumerate(located):
+            if where.pack is None or self._writer.buffered(where.pack, where.pos) is not None:
+                out[i] = self._bytes_at(where)
+            else:
+                by_pack.setdefault(where.pack, []).append(i)
+        for pack, members in by_pack.items():
+            members.sort(key=lambda i: located[i].pos)
+            run: list[int] = []
+            end = 0
+            for i in members:
+                where = located[i]
+                if run and (
+                    where.pos > end + READ_GAP
+                    or where.pos + where.size - located[run[0]].pos > READ_RUN_MAX
+                ):
+                    self._read_run(pack, [located[j] for j in run], run, out)
+                    run = []
+                run.append(i)
+                end = max(end, where.pos + where.size) if len(run) > 1 else where.pos + where.size
+            self._read_run(pack, [located[j] for j in run], run, out)
+        return [b"" if data is None else data for data in out]
+
+    def _read_run(
+        self, pack: str, run: list[Located], places: list[int], out: list[bytes | None]
+    ) -> None:
+        start = run[0].pos
+        end = max(w.pos + w.size for w in run)
+        try:
+            data = memoryview(self.objects.read(pack, start, end - start))
+        except (FileNotFoundError, ObjectStoreError) as exc:
+            if isinstance(exc, ObjectStoreError) and exc.transient:
+                raise
+            for where, i in zip(run, places, strict=True):  # name the first object it fails
+                out[i] = self._bytes_at(where)
+            return
+        for where, i in zip(run, places, strict=True):
+            out[i] = bytes(data[where.pos - start : where.pos - start + where.size])
 
     def scan(self) -> Iterator[tuple[Located, bytes | RepositoryError]]:
         """Every adopted object's index row with its bytes (or why they cannot be read), pack
@@ -552,12 +623,17 @@ class Repository:
             "SELECT o.id, o.links, p.name, o.pos, o.size FROM objects o"
             " LEFT JOIN packs p ON p.n = o.pack WHERE o.seq > 0 ORDER BY o.pack, o.pos",
         )
-        for oid, links, pack, pos, size in rows:
-            where = Located(bytes(oid), bytes(links), pack, int(pos or 0), int(size))
+        for batch in _batches(rows):
             try:
-                yield where, self._bytes_at(where)
-            except RepositoryError as exc:
-                yield where, exc
+                found: list[bytes | RepositoryError] = list(self.read_many(batch))
+            except RepositoryError:
+                found = []
+                for where in batch:
+                    try:
+                        found.append(self._bytes_at(where))
+                    except RepositoryError as exc:
+                        found.append(exc)
+            yield from zip(batch, found, strict=True)
 
     def object_stats(self, since_seq: int = 0) -> tuple[int, int]:
         row = self.db.execute(

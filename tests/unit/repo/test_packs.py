@@ -266,3 +266,48 @@ def test_a_kill_between_the_pack_and_its_rows_loses_nothing_and_leaves_nothing(
         assert all(repo.raw(oid) == stored for oid, stored in kept)
     finally:
         repo.close()
+
+
+class CountingStore(MemoryObjectStore):
+    """Counts ranged reads: what a round trip to S3 costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        self.reads += 1
+        return super().read(name, offset, length)
+
+
+def test_streaming_reads_neighbours_together_and_in_export_order(opener: Opener) -> None:
+    store = CountingStore()
+    repo = opener(store)
+    objects = [chunk(i) for i in range(40)]
+    put_all(repo, objects[:20], seq=1)
+    put_all(repo, objects[20:], seq=2)
+    store.reads = 0
+    assert list(repo.iter_objects()) == sorted(objects[:20]) + sorted(objects[20:])
+    assert store.reads == 2  # one read a pack, not one an object
+    assert list(repo.iter_objects(since_seq=1)) == sorted(objects[20:])
+    store.reads = 0
+    scanned = list(repo.scan())
+    assert store.reads == 2 and [s for _, s in scanned] == [s for _, s in objects]
+
+
+def test_raw_many_answers_in_the_order_asked_and_skips_what_it_cannot_read(
+    opener: Opener,
+) -> None:
+    store = CountingStore()
+    repo = opener(store)
+    kept, lost = [chunk(i) for i in range(10)], [chunk(100 + i) for i in range(3)]
+    put_all(repo, kept)
+    put_all(repo, lost)
+    gone = repo.locate(lost[0][0])
+    assert gone is not None and gone.pack is not None
+    store.delete(gone.pack)
+    store.reads = 0
+    assert list(repo.raw_many([kept[7][0], bytes(32), kept[2][0]])) == [kept[7], kept[2]]
+    assert store.reads == 1  # one read for the pack they share
+    asked = [kept[7][0], lost[1][0], bytes(32), kept[2][0], kept[0][0]]
+    assert list(repo.raw_many(asked)) == [kept[7], kept[2], kept[0]]

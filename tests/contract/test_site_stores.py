@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from homeport.provider.db import ProviderDB
+from homeport.provider.sharedsites import SharedSites, SiteCache
 from homeport.provider.sites import SiteError
 from homeport.provider.sitestore import (
     DiskSites,
     MemorySites,
-    SharedSites,
-    SiteCache,
     SiteStore,
     SiteStoreError,
     open_site_store,

@@ -601,7 +601,7 @@ class ProviderDB:
             cur = db.execute("INSERT OR IGNORE INTO nonces VALUES (?, ?)", (nonce, expires))
             return cur.rowcount == 1
 
-    # --- materialised sites (``sitestore.SharedSites``) ------------------------------------
+    # --- materialised sites (``sharedsites.SharedSites``) ----------------------------------
     def add_tree(self, tenant: str, name: str, seq: int, cost: int, manifest: str) -> None:
         """Keep a tree's manifest, numbered after the tenant's others (the newest wins a
         seq)."""

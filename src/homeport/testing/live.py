@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-STARTUP_TIMEOUT = 20.0
+STARTUP_TIMEOUT = 60.0
 STOP_GRACE = 5.0
 READY_PATH = "/v1/__heartbeat__"
 LOG_TAIL_LINES = 60

@@ -18,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from homeport.testing.live import LiveHome, free_port, start_home
+from homeport.testing.live import STARTUP_TIMEOUT, LiveHome, free_port, start_home
 
-STARTUP_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
 ADMIN = ("admin", "admin-s3cret-pw")
 # Cheap argon2 (the hashing itself is unchanged) so starts and sign-ups stay fast.

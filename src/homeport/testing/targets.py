@@ -21,13 +21,12 @@ from pathlib import Path
 
 import httpx
 
-from homeport.testing.live import free_port, start_home, stop_process, wait_ready
+from homeport.testing.live import STARTUP_TIMEOUT, free_port, start_home, stop_process, wait_ready
 
 TARGET = os.environ.get("HOMEPORT_API_TARGET", "homeport").strip().lower()
 IS_KINTO = TARGET == "kinto"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 KINTO_BIN = os.environ.get("KINTO_BIN", str(REPO_ROOT / ".kinto-venv" / "bin" / "kinto"))
-STARTUP_TIMEOUT = 20.0
 ADMIN = "admin"
 # Passwords of the test accounts (fixed so failures are reproducible).
 PASSWORDS = {"admin": "admin-s3cret-pw", "alice": "alice-s3cret-pw", "bob": "bob-s3cret-pw"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import ModuleType
@@ -35,6 +36,7 @@ from homeport.provider import (
 from homeport.provider import gc as provider_gc
 from homeport.provider.admin import AdminPage
 from homeport.provider.api.context import Provider
+from homeport.provider.api.http import storage_fault
 from homeport.provider.api.routes import routes
 from homeport.provider.db import ProviderDB
 from homeport.provider.hosted import HomeFactory, HostedHomes, is_home_path
@@ -43,6 +45,7 @@ from homeport.provider.ports import make_ports
 from homeport.provider.serve import SiteServer
 from homeport.settings import Settings
 from homeport.store.connection import DatabaseError
+from homeport.store.protocols import ObjectStoreError
 from homeport.web.slowclients import BodyDeadline
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -202,14 +205,6 @@ def create_provider_app(
         """A protocol endpoint that could not queue for this tenant's home (``InboxFull``)."""
         return JSONResponse({"error": "inbox-full", "message": str(exc)}, 507)
 
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        """The operator's page when the database cannot be reached (the API's endpoints
-        answer such faults themselves, ``api/http.py``)."""
-        return JSONResponse(
-            {"error": "storage-error", "message": f"the provider's database failed: {exc}"},
-            503,
-        )
-
     app = Starlette(
         routes=[
             Mount(
@@ -238,7 +233,12 @@ def create_provider_app(
             ),
             Route("/{path:path}", unknown, methods=ALL_METHODS),
         ],
-        exception_handlers={DatabaseError: unavailable, InboxFull: inbox_full},
+        exception_handlers={
+            DatabaseError: storage_fault,
+            sqlite3.Error: storage_fault,
+            ObjectStoreError: storage_fault,
+            InboxFull: inbox_full,
+        },
         lifespan=_protocols_lifespan(protocols, hosted),
     )
     app.state.provider = provider

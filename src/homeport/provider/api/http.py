@@ -67,6 +67,13 @@ def endpoint(
     return run
 
 
+async def storage_fault(request: Request, exc: Exception) -> Response:
+    """The app's handler for storage faults raised outside ``endpoint`` (the live web's
+    routes, the operator's page): the same answer as the protocol's."""
+    assert isinstance(exc, (OSError, sqlite3.Error, DatabaseError, ObjectStoreError))
+    return error(storage_error(exc))
+
+
 def storage_error(exc: OSError | sqlite3.Error | DatabaseError | ObjectStoreError) -> ProviderError:
     """A full disk (or bucket) is the operator's problem and says so; other storage faults
     (PostgreSQL or S3 unreachable included) are 503 so the home retries later. Either way

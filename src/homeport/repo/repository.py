@@ -337,7 +337,8 @@ class Repository:
             if not moved:
                 break
         with self.transaction():
-            self.db.execute("DROP TRIGGER IF EXISTS objects_gone")
+            if self.db.engine == "sqlite":  # PostgreSQL had a foreign key instead
+                self.db.execute("DROP TRIGGER IF EXISTS objects_gone")
             self.db.execute("DROP TABLE IF EXISTS data")
             self.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
         if self.db.engine == "sqlite":

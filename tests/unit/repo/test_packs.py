@@ -311,3 +311,113 @@ def test_raw_many_answers_in_the_order_asked_and_skips_what_it_cannot_read(
     assert store.reads == 1  # one read for the pack they share
     asked = [kept[7][0], lost[1][0], bytes(32), kept[2][0], kept[0][0]]
     assert list(repo.raw_many(asked)) == [kept[7], kept[2], kept[0]]
+
+
+KILLED_IN_REPACK = """
+import os, signal, sys
+from pathlib import Path
+from homeport.repo.repository import Repository
+from homeport.store.connection import SQLiteConnection
+from homeport.store.objects_fs import FsObjectStore
+
+repo = Repository.open(Path(sys.argv[1]), None)
+if sys.argv[2] == "before-commit":  # the new pack is durable, the rows have not moved
+    SQLiteConnection.commit = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+else:  # the rows moved, the old packs are not deleted yet
+    FsObjectStore.delete = lambda self, name: os.kill(os.getpid(), signal.SIGKILL)
+repo.repack()
+"""
+
+
+@pytest.mark.parametrize("moment", ["before-commit", "after-commit"])
+def test_a_kill_during_repack_loses_nothing_and_the_next_start_cleans_up(
+    tmp_path: Path, moment: str
+) -> None:
+    import subprocess
+    import sys
+
+    repo = Repository.open(tmp_path, None)
+    first, second = [chunk(i) for i in range(10)], [chunk(100 + i) for i in range(10)]
+    put_all(repo, first)
+    put_all(repo, second)
+    with repo.transaction():
+        repo.forget([oid for oid, _ in first[:8]])
+    repo.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_REPACK, str(tmp_path), moment], timeout=60
+    )
+    assert killed.returncode == -9
+    assert len(list((tmp_path / "packs").iterdir())) == 3  # a pack no row names is left
+    repo = Repository.open(tmp_path, None)
+    try:
+        assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == sorted(
+            u.name for u in repo.pack_usage()
+        )
+        assert all(repo.raw(oid) == stored for oid, stored in first[8:] + second)
+        assert repo.repack().rewritten == (1 if moment == "before-commit" else 0)
+        assert all(repo.raw(oid) == stored for oid, stored in first[8:] + second)
+    finally:
+        repo.close()
+
+
+@pytest.mark.postgres
+def test_a_schema_2_repository_in_postgresql_moves_its_bytes_into_packs(
+    postgres_url: str,
+) -> None:
+    from homeport.store.pgconn import PostgresDatabase
+
+    database = PostgresDatabase(postgres_url)
+    schema = "tenant_old_" + secrets.token_hex(4)
+    objects = [chunk(i) for i in range(30)]
+    old = """
+CREATE TABLE objects (
+    n INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, seq INTEGER NOT NULL,
+    type INTEGER NOT NULL, links BLOB NOT NULL, size INTEGER NOT NULL,
+    received INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX objects_seq ON objects (seq, id);
+CREATE TABLE data (
+    n BIGINT PRIMARY KEY REFERENCES objects (n) ON DELETE CASCADE, data BLOB NOT NULL
+);
+CREATE TABLE commits (seq INTEGER PRIMARY KEY, id BLOB NOT NULL);
+CREATE TABLE entries (key TEXT PRIMARY KEY, id BLOB NOT NULL, private INTEGER NOT NULL);
+CREATE TABLE cursor (resource_name TEXT NOT NULL, parent_id TEXT NOT NULL,
+    last_modified INTEGER NOT NULL, PRIMARY KEY (resource_name, parent_id));
+CREATE TABLE files (path TEXT NOT NULL, private INTEGER NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, id BLOB NOT NULL,
+    PRIMARY KEY (path, private));
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema', '2');
+"""
+    database.create_schema(schema, old)
+    db = database.connect(schema)
+    try:
+        db.begin()
+        for n, (oid, stored) in enumerate(objects, 1):
+            db.execute(
+                "INSERT INTO objects VALUES (?, ?, 1, ?, ?, ?, 0)",
+                (n, oid, int(ObjectType.CHUNK), b"", len(stored)),
+            )
+            db.execute("INSERT INTO data VALUES (?, ?)", (n, stored))
+        db.commit()
+    finally:
+        db.close()
+    store = MemoryObjectStore()
+    Repository.create_schema(database, schema)  # an enrolled tenant's schema is left as it is
+    repo = Repository.in_schema(database, schema, None, objects=store)
+    try:
+        assert repo.meta("schema") == "3"
+        assert [repo.raw(oid) for oid, _ in objects] == [s for _, s in objects]
+        assert sum(size for _, size, _ in store.names()) == sum(len(s) for _, s in objects)
+        assert (
+            repo.db.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ?"
+                " AND table_name = 'data'",
+                (schema,),
+            ).fetchone()[0]
+            == 0
+        )
+    finally:
+        repo.close()
+        database.drop_schema(schema)
+        database.close()

@@ -20,6 +20,7 @@ from homeport.provider import domains
 from homeport.provider.app import create_provider_app
 from homeport.provider.db import ProviderDB
 from homeport.provider.tenants import TenantDir
+from homeport.repo import walk
 from homeport.settings import load_settings
 from homeport.store.objects_s3 import S3ObjectStore
 from homeport.testing.faultproxy import FaultProxy
@@ -191,6 +192,57 @@ def test_a_failing_object_store_is_a_503_and_a_full_one_a_507(
                 assert answer.status_code == status, answer.text
                 assert answer.json()["error"] == error
                 proxy.clear()
+        for home in homes:
+            home.repo.close()
+        db.close()
+
+
+def test_a_publish_through_a_failing_store_is_retried_and_never_half_published(
+    tmp_path: Path, seaweed: TempSeaweed, s3_env: None, engine: str
+) -> None:
+    """S3 behind a proxy that answers 503: a few are absorbed by the store's retries; past
+    them the upload answers 503, the live site stays exactly the last published one, and the
+    home's next try publishes the new one whole."""
+    with FaultProxy(seaweed.endpoint) as proxy:
+        url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={proxy.url}&retries=2"
+        settings = load_settings(
+            tmp_path / "provider", base_domain=BASE, provider_database=engine, objects=url
+        )
+        db = ProviderDB(settings.data_dir, settings.provider_database, settings.objects)
+        app = create_provider_app(settings, db=db)
+        homes: list = []
+        with LiveApp(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+            world = World(settings, db, client, FakeVerifiers(), homes, tmp_path, live)
+            home = world.enrolled("alice")
+            home.write_site(SITE_V1)
+            assert home.publish(client, home.snapshot()).status_code == 200
+            v1 = world.get(f"alice.{BASE}", "/").text
+
+            proxy.clear()
+            proxy.fail(503, times=2, method="PUT")  # within the store's retries
+            home.write_site({**SITE_V1, "index.html": "<!doctype html><h1>v2</h1>"})
+            assert home.publish(client, home.snapshot()).status_code == 200
+            assert proxy.injected == 2
+            assert world.get(f"alice.{BASE}", "/").text == "<!doctype html><h1>v2</h1>"
+
+            proxy.clear()
+            proxy.fail(503, times=1000, method="PUT")  # S3 is down for writes
+            home.write_site({**SITE_V1, "index.html": "<!doctype html><h1>v3</h1>"})
+            commit = home.snapshot()
+            ids = [o.hex() for o in walk.reachable(home.repo, commit.id)]
+            lacking = home.request(client, "POST", "/objects/missing", {"ids": ids})
+            answer = home.upload(
+                client, home.pack([bytes.fromhex(h) for h in lacking.json()["missing"]])
+            )
+            assert answer.status_code == 503 and answer.json()["error"] == "storage-error"
+            refused = home.request(client, "POST", "/publish", home.publish_doc(commit))
+            assert refused.status_code >= 400
+            assert world.get(f"alice.{BASE}", "/").text == "<!doctype html><h1>v2</h1>" != v1
+
+            proxy.clear()  # S3 is back: the home's retry goes through whole
+            assert home.publish(client, commit).status_code == 200
+            assert world.get(f"alice.{BASE}", "/").text == "<!doctype html><h1>v3</h1>"
+            assert any(n.startswith("tenants/alice/packs/") for n, _, _ in db.objects.names())
         for home in homes:
             home.repo.close()
         db.close()

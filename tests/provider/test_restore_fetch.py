@@ -11,12 +11,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from homeport import jsonio
 from homeport.repo.bundle import MAGIC, TRAILER, read_frames, verify_bundle
 from homeport.services.repository import repo_keys
 from homeport.sync import fetching
-from homeport.sync.client import Credentials, ProviderClient, ProviderError
+from homeport.sync.client import Credentials, ProviderClient, ProviderError, Spec
 
 from .conftest import SITE_V1, World
 
@@ -36,7 +38,10 @@ class Overlapping(ProviderClient):
         self.inflight = self.peak = 0
         self.lock = threading.Condition()
 
-    def fetch(self, ids: list[bytes]) -> bytes:
+    def send(self, spec: Spec, stream: bool = False) -> httpx.Response:
+        if spec.path != "/objects/fetch":
+            return super().send(spec, stream)
+        ids = jsonio.loads(spec.body)["ids"]
         with self.lock:
             self.inflight += 1
             self.peak = max(self.peak, self.inflight)
@@ -44,7 +49,7 @@ class Overlapping(ProviderClient):
             if len(ids) == fetching.BATCH:
                 self.lock.wait_for(lambda: self.inflight >= 2, timeout=2)
         try:
-            return super().fetch(ids)
+            return super().send(spec, stream)
         finally:
             with self.lock:
                 self.inflight -= 1

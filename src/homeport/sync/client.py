@@ -83,6 +83,10 @@ def parse_missing(url: str, doc: Any) -> set[bytes]:
         raise bad_answer(url, "its list of missing objects is malformed") from None
 
 
+def fetch_spec(ids: list[bytes]) -> Spec:
+    return json_spec("POST", "/objects/fetch", {"ids": [i.hex() for i in ids]})
+
+
 def upload_spec(pack: list[bytes], replace: bool = False) -> Spec:
     """A pack, given as segments of whole frames (``segments.py``: a cut costs only the
     segment in flight); ``replace`` overwrites copies the provider holds (a repair after an
@@ -332,8 +336,7 @@ class ProviderClient:
         return self._json("POST", "/rollback", {"seq": seq})
 
     def fetch(self, ids: list[bytes]) -> bytes:
-        body = jsonio.dumps({"ids": [i.hex() for i in ids]})
-        return self._request("POST", "/objects/fetch", body).content
+        return self.send(fetch_spec(ids)).content
 
     def download_bundle(self, out: BinaryIO) -> int:
         """Stream the tenant's bundle into ``out``; the number of bytes."""

@@ -12,21 +12,30 @@ commits fetched).
 from __future__ import annotations
 
 import hashlib
-from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from homeport.core.commits import Commit, CommitError, parse
 from homeport.core.objects import ObjectFormatError, ObjectType, read_header
-from homeport.repo.bundle import TRAILER, BundleError, frame, header_bytes, read_frames
+from homeport.repo.bundle import (
+    FRAME,
+    MAX_OBJECT,
+    TRAILER,
+    BundleError,
+    frame,
+    header_bytes,
+    read_frames,
+)
 from homeport.repo.codec import ObjectError, RepoKeys, decode
-from homeport.sync.client import ProviderClient, ProviderError
+from homeport.sync.client import ProviderClient, ProviderError, fetch_spec
 
 PARALLEL = 4
-BATCH = 128
-"""Ids per fetch: a chunk is at most a few MiB, so an answer stays far under ``MAX_ANSWER``."""
+BATCH = 64
+"""Ids per fetch; the answer is read as it streams in, a frame at a time."""
 
 
 @dataclass
@@ -49,8 +58,8 @@ def _commit(oid: bytes, stored: bytes, keys: RepoKeys) -> Commit:
 
 
 class _Writer:
-    """The bundle being written: frames in arrival order, the digest its trailer carries, and
-    the links still to fetch."""
+    """The bundle being written: frames as they arrive (from several threads: ``keep`` holds
+    the lock), the digest its trailer carries, and the links still to fetch."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
@@ -58,35 +67,84 @@ class _Writer:
         self.done = Fetched()
         self.seen: set[bytes] = set()
         self.frontier: list[bytes] = []
+        self.lock = threading.Lock()
 
     def write(self, data: bytes) -> None:
         self.digest.update(data)
         self.out.write(data)
 
-    def keep(self, oid: bytes, stored: bytes) -> None:
-        self.write(frame(oid, stored))
-        self.done.objects += 1
-        self.done.bytes += len(stored)
+    def keep(self, oid: bytes, stored: bytes, raw: bytes | None = None) -> None:
         try:
             links = read_header(stored).links
         except ObjectFormatError:
             links = ()  # the import names it
-        for link in links:
-            if link not in self.seen:
-                self.seen.add(link)
-                self.frontier.append(link)
+        with self.lock:
+            self.write(raw if raw is not None else frame(oid, stored))
+            self.done.objects += 1
+            self.done.bytes += len(stored)
+            for link in links:
+                if link not in self.seen:
+                    self.seen.add(link)
+                    self.frontier.append(link)
 
     def finish(self) -> Fetched:
         self.out.write(b"E" + TRAILER.pack(self.done.objects, self.digest.digest()))
         return self.done
 
 
-def _getter(provider: ProviderClient, done: Fetched) -> Callable[[list[bytes]], dict[bytes, bytes]]:
-    def get(ids: list[bytes]) -> dict[bytes, bytes]:
-        data = provider.fetch(ids)
-        done.requests += 1
+FRAME_HEAD = 1 + FRAME.size
+
+
+def frames(pieces: Iterable[bytes], url: str) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """``(id, stored, the frame's bytes)`` of a pack as its pieces arrive: an answer is never
+    held whole. A damaged or cut frame is the provider's bad answer."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        pos = 0
+        while len(buffer) - pos >= FRAME_HEAD:
+            if buffer[pos] != ord("O"):
+                raise ProviderError(url, 200, "bad-answer", "fetched objects: not a frame")
+            oid, length = FRAME.unpack_from(buffer, pos + 1)
+            if length > MAX_OBJECT:
+                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: too large")
+            end = pos + FRAME_HEAD + length + 4
+            if len(buffer) < end:
+                break
+            raw = bytes(buffer[pos:end])
+            stored = raw[FRAME_HEAD:-4]
+            if zlib.crc32(stored, zlib.crc32(oid)).to_bytes(4, "big") != raw[-4:]:
+                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: damaged")
+            yield oid, stored, raw
+            pos = end
+        del buffer[:pos]
+    if buffer:
+        raise ProviderError(url, 200, "bad-answer", "fetched objects: the answer was cut")
+
+
+def _fetcher(provider: ProviderClient, bundle: _Writer) -> Callable[[list[bytes]], None]:
+    """Fetch a batch and keep each object as it arrives."""
+
+    def fetch(ids: list[bytes]) -> None:
+        asked = set(ids)
+        response = provider.send(fetch_spec(ids), stream=True)
         try:
-            return dict(read_frames(data))
+            for oid, stored, raw in frames(response.iter_raw(1 << 20), provider.url):
+                if oid not in asked:
+                    raise ProviderError(provider.url, 200, "bad-answer", "an object not asked for")
+                bundle.keep(oid, stored, raw)
+        finally:
+            response.close()
+        with bundle.lock:
+            bundle.done.requests += 1
+
+    return fetch
+
+
+def _get_one(provider: ProviderClient) -> Callable[[list[bytes]], dict[bytes, bytes]]:
+    def get(ids: list[bytes]) -> dict[bytes, bytes]:
+        try:
+            return dict(read_frames(provider.fetch(ids)))
         except BundleError as exc:
             raise ProviderError(provider.url, 200, "bad-answer", f"fetched: {exc}") from None
 
@@ -128,10 +186,10 @@ def fetch_bundle(
     if not isinstance(head_hex, str) or not head_hex:
         raise ProviderError(provider.url, 404, "empty", "nothing published there yet")
     bundle = _Writer(out)
-    get = _getter(provider, bundle.done)
     first = tenant.get("first")
     first = first if isinstance(first, int) else 1  # (a provider that does not say)
-    chain = _chain(get, bytes.fromhex(head_hex), first, keys, provider.url)
+    chain = _chain(_get_one(provider), bytes.fromhex(head_hex), first, keys, provider.url)
+    bundle.done.requests = len(chain)
     head, first = chain[0][0], chain[-1][0]
     operations = list(tenant.get("operations") or [])
     bundle.write(header_bytes(head.identity, operations, head, first.seq - 1, first.prev))
@@ -140,19 +198,11 @@ def fetch_bundle(
         bundle.seen.add(first.prev)  # the base: the provider no longer keeps it
     for commit, stored in reversed(chain):
         bundle.keep(commit.id, stored)
-    window = 2 * max(1, parallel)  # batches held at once: fetched ahead, written in order
+    fetch = _fetcher(provider, bundle)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        while bundle.frontier:
+        while bundle.frontier:  # a level at a time: its objects' links are the next level
             level, bundle.frontier = bundle.frontier, []
-            parts = deque(level[i : i + BATCH] for i in range(0, len(level), BATCH))
-            running: deque[tuple[list[bytes], Future[dict[bytes, bytes]]]] = deque()
-            while parts or running:
-                while parts and len(running) < window:
-                    ids = parts.popleft()
-                    running.append((ids, pool.submit(get, ids)))
-                ids, future = running.popleft()
-                got = future.result()
-                for oid in ids:  # what the provider lacks, the import names as missing
-                    if oid in got:
-                        bundle.keep(oid, got[oid])
+            parts = [level[i : i + BATCH] for i in range(0, len(level), BATCH)]
+            for _ in pool.map(fetch, parts):
+                pass
     return bundle.finish()

@@ -200,11 +200,12 @@ def test_a_failing_object_store_is_a_503_and_a_full_one_a_507(
 def test_a_publish_through_a_failing_store_is_retried_and_never_half_published(
     tmp_path: Path, seaweed: TempSeaweed, s3_env: None, engine: str
 ) -> None:
-    """S3 behind a proxy that answers 503: a few are absorbed by the store's retries; past
-    them the upload answers 503, the live site stays exactly the last published one, and the
-    home's next try publishes the new one whole."""
+    """S3 behind a proxy that answers 503 or too slowly: a few are absorbed by the store's
+    retries; past them the upload answers 503, the live site stays exactly the last published
+    one, and the home's next try publishes the new one whole."""
     with FaultProxy(seaweed.endpoint) as proxy:
-        url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={proxy.url}&retries=2"
+        url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={proxy.url}&retries=3"
+        url += "&timeout=5"
         settings = load_settings(
             tmp_path / "provider", base_domain=BASE, provider_database=engine, objects=url
         )
@@ -219,10 +220,11 @@ def test_a_publish_through_a_failing_store_is_retried_and_never_half_published(
             v1 = world.get(f"alice.{BASE}", "/").text
 
             proxy.clear()
-            proxy.fail(503, times=2, method="PUT")  # within the store's retries
+            proxy.fail(503, times=2, method="PUT")  # within the store's retries: two 503s
+            proxy.slow(6.0, times=1, method="PUT")  # and an answer later than its timeout
             home.write_site({**SITE_V1, "index.html": "<!doctype html><h1>v2</h1>"})
             assert home.publish(client, home.snapshot()).status_code == 200
-            assert proxy.injected == 2
+            assert proxy.injected == 3
             assert world.get(f"alice.{BASE}", "/").text == "<!doctype html><h1>v2</h1>"
 
             proxy.clear()

@@ -137,7 +137,8 @@ def collect(
     repo: Repository, *, dry_run: bool = False, pending_before: int | None = None
 ) -> RepoCollection:
     """Mark and sweep ``repo`` (see the module's docstring); then repack, if the repository
-    knows how. The caller excludes writers."""
+    knows how, and remove packs no index row names (a provider's tenants are not reopened at
+    its start, so this is where theirs go). The caller excludes writers."""
     found, doomed = plan(repo, pending_before)
     if dry_run:
         return found
@@ -151,6 +152,9 @@ def collect(
             found.repacked = dataclasses.asdict(result)
         else:
             found.repacked = {"result": str(result)}
+    sweep = getattr(repo, "sweep_packs", None)  # packs a killed transaction left unnamed
+    if callable(sweep):
+        sweep()
     return found
 
 

@@ -239,7 +239,8 @@ def test_after_publish_callbacks_get_the_previous_and_the_new_commit(rig: Rig) -
                  if first.cursor.get(k) != again.cursor.get(k)}
         assert moved == set()
         assert again.event is None and seen[-1] is base
-        assert again.snapshot is not None and again.snapshot.commit is None
+        # nothing changed since that full publish: no build and no snapshot at all
+        assert again.unchanged and again.snapshot is None
 
         rig.cli("add", "note", "A second note")
         asyncio.run(run.publish(settings, trigger="gui"))

@@ -27,11 +27,20 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=200, help="kills to land (default 200)")
     parser.add_argument("--restores", type=int, default=5, help="killed restores at the end")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-photos", action="store_true", help="notes only, no photos")
     parser.add_argument("--minutes", type=float, help="stop starting rounds after this long")
     parser.add_argument("--json", action="store_true", help="print the tally as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="homeport-kills-") as scratch:
-        tally = kills.run(Path(scratch), args.kills, args.seed, args.restores, True, args.minutes)
+        tally = kills.run(
+            Path(scratch),
+            args.kills,
+            args.seed,
+            args.restores,
+            True,
+            args.minutes,
+            not args.no_photos,
+        )
     doc = tally.as_dict()
     doc["load"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:

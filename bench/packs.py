@@ -50,9 +50,10 @@ def log(message: str) -> None:
 def rsync(source: Path, target: Path, fsync: bool) -> float:
     """Wall seconds of a local rsync of ``source`` into a new ``target``."""
     shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)  # an empty directory each time: rsync never skips a file
     flags = ["-a", "--whole-file"] + (["--fsync"] if fsync else [])
-    done = snap.run(["rsync", *flags, str(source), str(target)]).check()
-    shutil.rmtree(target, ignore_errors=True)
+    done = snap.run(["rsync", *flags, str(source), f"{target}/"]).check()
+    shutil.rmtree(target)
     return done.wall
 
 

@@ -269,9 +269,10 @@ def test_killed_imports_leave_a_verified_home_and_a_rerun_finishes(
             again = run("import", str(bundle), data=work)
         else:  # killed before the home existed: only the repository file may be left (with
             # the rollback journal of its switch to WAL, which SQLite replays on the next open),
-            # and the start of the identity's write, which the next import clears
+            # and the start of the identity's write, which the next import clears; and the
+            # attachments put into the blob store before the import's commit
             leftovers = {"repo.sqlite", "repo.sqlite-wal", "repo.sqlite-shm", "repo.sqlite-journal"}
-            leftovers |= {"keys", ".identity.json.tmp", "packs"}
+            leftovers |= {"keys", ".identity.json.tmp", "packs", "blobs"}
             assert not work.exists() or {p.name for p in work.iterdir()} <= leftovers
             again = run("import", str(bundle), data=work, stdin=lib.phrase)
         assert again.exit_code == 0, (i, delay, again.output)

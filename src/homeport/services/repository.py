@@ -315,8 +315,12 @@ async def _import_keys(
         phrase_keys = ids.keys_match(phrase, header.did)
         keys = RepoKeys(phrase_keys.data_key, phrase_keys.object_id_key)
         sqlite_files = (f"{REPO_FILE}{suffix}" for suffix in ("", "-wal", "-shm", "-journal"))
-        # what an import killed before the identity was written leaves (its packs included)
+        # what an import killed before the identity was written leaves (its packs included,
+        # and the attachments it put into the blob store before its commit, ``_BeforeCommit``:
+        # content-addressed, so whatever is there is right)
         leftovers = {*sqlite_files, PACKS_DIR, "homeport.toml", gc.GC_LOCK_FILE}
+        if settings.blobs_dir.parent == data_dir:
+            leftovers.add(settings.blobs_dir.name)
         ids.clear_unfinished(data_dir)  # an earlier import killed while writing the identity
         if store is not None:
             if await store.count_all("bucket", ""):

@@ -35,12 +35,14 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from homeport.repo.repository import RepositoryError
     from homeport.services.identity import IdentityStateError
     from homeport.services.repository import RepoStateError
+    from homeport.store.protocols import ObjectStoreError
 
     return (
         BundleError,
         CommitError,
         IdentityStateError,
         ObjectError,
+        ObjectStoreError,
         OSError,
         PhraseError,
         RepoStateError,

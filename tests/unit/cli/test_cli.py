@@ -203,3 +203,28 @@ def test_the_real_process_prints_one_line_and_exits_non_zero(
     )
     assert_one_line_error(proc.returncode, proc.stderr, proc.stdout)
     assert proc.stdout == ""
+
+
+def test_a_full_disk_during_a_snapshot_is_one_line_and_the_next_one_works(
+    data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from homeport.store import objects_fs
+
+    assert runner.invoke(app, ["init", "--data", str(data), "--json"]).exit_code == 0
+    added = runner.invoke(app, ["add", "note", "Hello, disk", "--data", str(data)])
+    assert added.exit_code == 0, added.output
+
+    def no_room(fd: int) -> None:  # where a full disk shows for delayed allocation
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(objects_fs.os, "fsync", no_room)
+        full = runner.invoke(app, ["snapshot", "--data", str(data)])
+    line = assert_one_line_error(full.exit_code, full.stderr, full.stdout)
+    assert "no room" in line
+    assert not [p for p in (data / "packs").iterdir() if p.name.endswith(".pack")]
+    again = runner.invoke(app, ["snapshot", "--data", str(data), "--json"])
+    assert again.exit_code == 0, again.output
+    assert '"changed": true' in again.stdout

@@ -130,14 +130,10 @@ async def publish(
         report.outcomes = await asyncio.to_thread(
             providers.publish, settings, site, only, http, progress
         )
-        if not report.unchanged or not last.get("grants"):
-            granted = await asyncio.to_thread(providers.sync_grants, settings, only, http)
-            if report.unchanged and granted:
-                await asyncio.to_thread(
-                    unchanged.remember, data_dir, last["head"], last["digest"], True, last["at"]
-                )
-            if environ is not None:
-                await asyncio.to_thread(_settle, settings, report, environ, granted)
+        # every publish, changed or not: the providers answer with the tokens they issued
+        granted = await asyncio.to_thread(providers.sync_grants, settings, only, http)
+        if environ is not None:
+            await asyncio.to_thread(_settle, settings, report, environ, granted)
         report.event = await asyncio.to_thread(
             _after, settings, before, report.outcomes, trigger
         )

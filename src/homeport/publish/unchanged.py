@@ -16,8 +16,8 @@ rules), the site asked for, the settings, Homeport's version, the installed pack
 plugins (``plugins/``), its own themes and the built-in ones, and the build manifests and
 ``sites/`` folders (a ``homeport build`` run since). What it does not cover is time, so a
 publish a day after the last full one is a full one again (handles typed in entries looked up
-again, signing delegations renewed). The grants are handed to the providers again only when
-the last full publish could not hand them to every provider.
+again, signing delegations renewed). The grants still go to every provider at each publish
+(they answer with the tokens they issued under them).
 """
 
 from __future__ import annotations

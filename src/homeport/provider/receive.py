@@ -17,6 +17,7 @@ from typing import Any
 from homeport.core import tree
 from homeport.core.commits import Commit, CommitError
 from homeport.core.identity import IdentityError, current_key
+from homeport.core.mediarefs import MAX_FILES
 from homeport.core.objects import Header, ObjectFormatError, ObjectType, read_header
 from homeport.crypto.signing import verify as verify_signature
 from homeport.provider import sites
@@ -112,7 +113,7 @@ public object costs a zstd pass and a SHA-256 over its body, and a 300 KB pack o
 (64 MiB of zeros) sent 146 times cost 13.5 s of CPU. Text compresses 3 to 10 times."""
 MAX_LINKS = {
     ObjectType.CHUNK: 0,
-    ObjectType.ENTRY: 1,
+    ObjectType.ENTRY: MAX_FILES,
     ObjectType.NODE: tree.LEAF_MAX,
     ObjectType.COMMIT: 2,
 }

@@ -25,6 +25,7 @@ from typing import Any
 from homeport.core import tree
 from homeport.core.commits import Commit
 from homeport.core.errors import ObjectNotFound
+from homeport.core.mediarefs import file_digests
 from homeport.core.objects import ObjectType
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.repo.snapshot import ORDER, split_key
@@ -80,27 +81,49 @@ class _FileReader(io.RawIOBase):
         return n
 
 
+def linked_files(data: dict[str, Any], links: tuple[bytes, ...]) -> list[tuple[bytes, str | None]]:
+    """``(file id, digest)`` of the files an entry links, in ``core.mediarefs`` order. When the
+    snapshot found some file missing, the links are fewer than the digests and cannot be paired
+    by position: the digest is then None, and the file is learnt by writing it."""
+    digests = file_digests(data)
+    if len(links) == len(digests):
+        return list(zip(links, digests, strict=True))
+    return [(file_id, None) for file_id in links]
+
+
+def _put_linked(
+    blobs: BlobStore, file_id: bytes, digest: str | None, named: list[str], read: Any
+) -> bool:
+    """Write one linked file unless its digest is there; whether it wrote. A file that comes
+    out as no digest its record names is removed and refused."""
+    if digest is not None and blobs.exists(digest):
+        return False
+    got = blobs.put_file(io.BufferedReader(read()))
+    if got != digest and (digest is not None or got not in named):
+        blobs.delete(got)
+        wanted = digest or "a file its record names"
+        raise RepositoryError(f"file {file_id.hex()[:16]} does not re-assemble to {wanted}")
+    return True
+
+
 def restore_files(
     repo: Repository, old: Commit | None, new: Commit, blobs: BlobStore, opened: set[bytes]
 ) -> int:
-    """Put the attachments ``new`` has and ``old`` lacks into the blob store; how many were
-    written. The chunks read are named in ``opened``."""
+    """Put the files ``new``'s entries link and ``old``'s lack into the blob store; how many
+    were written. The chunks read are named in ``opened``."""
     written = 0
     for key, _, value in tree.diff(repo.root(old), repo.root(new), repo.node):
         if not key.startswith("/") or value is None:
             continue
         kind, links, body = repo.read(value[0])
-        attachment = json.loads(body)["data"].get("attachment") if links else None
-        if kind is not ObjectType.ENTRY or not isinstance(attachment, dict):
+        if kind is not ObjectType.ENTRY or not links:
             continue
-        digest = str(attachment.get("hash"))
-        if blobs.exists(digest):
-            continue
-        got = blobs.put_file(io.BufferedReader(_FileReader(repo, links[0], opened)))
-        if got != digest:
-            blobs.delete(got)
-            raise RepositoryError(f"file {links[0].hex()[:16]} does not re-assemble to {digest}")
-        written += 1
+        data = json.loads(body)["data"]
+        named = file_digests(data)
+        for file_id, digest in linked_files(data, links):
+            written += _put_linked(
+                blobs, file_id, digest, named, lambda f=file_id: _FileReader(repo, f, opened)
+            )
     return written
 
 
@@ -181,9 +204,14 @@ async def checkout(
         upserts.append((key, json.loads(body), links))
     files = 0
     for _key, doc, links in upserts:
-        attachment = doc["data"].get("attachment")
-        if links and isinstance(attachment, dict):
-            files += await restore_file(repo, blobs, links[0], str(attachment["hash"]))
+        for file_id, digest in linked_files(doc["data"], links):
+            if digest is None:
+                named = file_digests(doc["data"])
+                files += _put_linked(
+                    blobs, file_id, None, named, lambda f=file_id: _FileReader(repo, f, set())
+                )
+            else:
+                files += await restore_file(repo, blobs, file_id, digest)
 
     def order(item: tuple[str, dict[str, Any], tuple[bytes, ...]]) -> tuple[int, str, int]:
         name, parent, _ = split_key(item[0])

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from homeport.core import commits, tree
 from homeport.core.canonical import canonical
 from homeport.core.commits import Commit
+from homeport.core.mediarefs import MAX_FILES, file_digests
 from homeport.core.objects import ObjectType
 from homeport.core.query import Filter, Op
 from homeport.crypto.signing import sign
@@ -165,7 +166,7 @@ class Snapshotter:
     ) -> tuple[dict[str, JSONObject | None], dict[str, Permissions], dict[tuple[str, str], int]]:
         """Changed keys (None: gone), the permissions they need, and the store's timestamps,
         read in one store transaction so they are one consistent cut."""
-        cursor = self.repo.cursor()
+        cursor = self.repo.cursor() if self.repo.meta(ENTRY_LINKS) == LINKS_MEDIA else {}
         async with self.store.transaction():
             now = await self.store.timestamps()
             found: dict[str, JSONObject | None] = {}
@@ -227,21 +228,23 @@ class Snapshotter:
         permissions: Permissions,
         private: bool,
     ) -> bytes:
-        links: tuple[bytes, ...] = ()
-        attachment = obj.get("attachment")
-        if key.count("/") == 6 and isinstance(attachment, dict):
-            digest = attachment.get("hash")
-            file_id = self.file_object(writer, str(digest), private) if digest else None
-            if file_id is None:
-                self.warnings.append(f"{key}: attachment {digest} is missing from the blob store")
-            else:
-                links = (file_id,)
+        links: list[bytes] = []
+        if key.count("/") == 6:  # a record: its attachment and media references
+            digests = file_digests(obj)
+            if len(digests) > MAX_FILES:
+                self.warnings.append(f"{key}: names {len(digests)} files; {MAX_FILES} are kept")
+            for digest in digests[:MAX_FILES]:
+                file_id = self.file_object(writer, digest, private)
+                if file_id is None:
+                    self.warnings.append(f"{key}: file {digest} is missing from the blob store")
+                else:
+                    links.append(file_id)
         doc = {
             "data": obj,
             "permissions": {perm: sorted(who) for perm, who in sorted(permissions.items())},
         }  # keys in the store's order; the id hashes the canonical form (codec.hashed_body)
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-        return writer.store(ObjectType.ENTRY, links, body, private)
+        return writer.store(ObjectType.ENTRY, tuple(links), body, private)
 
     def file_object(self, writer: ObjectWriter, digest: str, private: bool) -> bytes | None:
         path = self.blobs.path(digest) if self.blobs.exists(digest) else None
@@ -288,6 +291,7 @@ async def take_snapshot(
         head is not None
         and repo.cursor() == await store.timestamps()
         and repo.meta(SITE_SIGNATURE) == signature
+        and repo.meta(ENTRY_LINKS) == LINKS_MEDIA
     ):
         return SnapshotResult(None, seconds=time.perf_counter() - started)
     found, permissions, now = await snap.changes()
@@ -322,6 +326,7 @@ async def take_snapshot(
         repo.set_entries(changes.items())
         repo.set_cursor(now)
         repo.set_meta(SITE_SIGNATURE, signature)
+        repo.set_meta(ENTRY_LINKS, LINKS_MEDIA)
         writer.flush()
     except BaseException:
         writer.abort()
@@ -337,6 +342,11 @@ async def take_snapshot(
 
 
 SITE_SIGNATURE = "site_signature"
+ENTRY_LINKS = "entry_links"
+LINKS_MEDIA = "media"
+"""Entries link every file their record names (``core.mediarefs``), not only the attachment.
+A repository whose snapshots predate that re-reads every record once, so the entries of
+photos and images made before get their links (and their files reach the providers)."""
 
 
 def site_files(root: Path | None) -> dict[str, tuple[Path, os.stat_result]]:

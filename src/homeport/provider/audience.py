@@ -43,10 +43,13 @@ def accepted(settings: Settings, public: tuple[str, ...], scope: Mapping[str, An
     headers = {name.lower() for name, _ in scope.get("headers", [])}
     server = scope.get("server")
     if server and not headers.intersection(FORWARDING_HEADERS):
-        host, port = str(server[0]), int(server[1])
+        host, port = str(server[0]), server[1]
         scheme = str(scope.get("scheme") or "http")
         names = [host, "localhost"] if host in LOOPBACK else [host]
         for name in names:
             shown = f"[{name}]" if ":" in name else name
-            found.add(origin(f"{scheme}://{shown}:{port}"))
+            try:  # no port: the scheme's own; a unix socket's path is no address to sign for
+                found.add(origin(f"{scheme}://{shown}" + ("" if port is None else f":{port}")))
+            except ValueError:
+                continue
     return found

@@ -72,6 +72,7 @@ def flip_one_object(provider_data: Path) -> str:
     return bytes(oid).hex()[:16]
 
 
+@pytest.mark.timeout(300)  # two providers, a home, a restore: about 121 s at load 10
 def test_publish_to_two_providers_restore_and_leave(
     tmp_path: Path, providers: list[Provider]
 ) -> None:

@@ -112,12 +112,13 @@ def test_a_restoring_home_does_not_inflate_a_bomb_either() -> None:
 
 
 # --- sites: what a publish writes ---------------------------------------------------------
-def disk_bytes(root: Path, skip: tuple[str, ...] = ("repo.sqlite",)) -> int:
+def disk_bytes(root: Path, skip: tuple[str, ...] = ("repo.sqlite", "packs")) -> int:
     """What a tenant's directory takes on disk (``du``: blocks, each inode once), without its
-    repository database (charged by the objects' sizes)."""
+    repository (the database and the pack files, charged by the objects' sizes)."""
     seen: set[int] = set()
     total = 0
     for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(skip)]
         for name in [*dirs, *names]:
             if name.startswith(skip):
                 continue

@@ -97,6 +97,7 @@ class TempSeaweed:
         self.log = self.dir / "weed.log"
         self.ports = [free_port() for _ in range(8)]
         self.proc: subprocess.Popen[bytes] | None = None
+        self._ready_once = False
         self._watchdog: subprocess.Popen[bytes] | None = None
 
     # --- where it is -------------------------------------------------------------------------
@@ -166,9 +167,30 @@ class TempSeaweed:
 
     def start(self, timeout: float = START_TIMEOUT) -> Self:
         """Start the server (again, after :meth:`kill` or :meth:`stop`) and wait until the
-        bucket takes a write; SeaweedError with the log's tail when it does not in time."""
+        bucket takes a write; SeaweedError with the log's tail when it does not in time.
+
+        A first start that dies before it is ready is tried again on new ports (twice at most):
+        a port found free can be taken by another process before weed binds it, which CI's two
+        test workers did once ("bind: address already in use")."""
         if self.proc is not None and self.proc.poll() is None:
             return self
+        if self._ready_once:
+            return self._start(timeout)
+        for attempt in range(3):
+            try:
+                self._start(timeout)
+            except SeaweedError:
+                if attempt == 2 or "address already in use" not in log_tail(self.log):
+                    raise
+                self._remove_sockets()
+                shutil.rmtree(self.dir / "data", ignore_errors=True)
+                self.ports = [free_port() for _ in range(8)]
+                continue
+            self._ready_once = True
+            break
+        return self
+
+    def _start(self, timeout: float) -> Self:
         (self.dir / "data").mkdir(exist_ok=True)
         identity = {
             "identities": [
@@ -249,13 +271,16 @@ class TempSeaweed:
             )
         ]
 
+    def _remove_sockets(self) -> None:
+        for path in self._sockets():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
     def close(self) -> None:
         """Stop the server and remove its directory (when this object made it) and sockets."""
         self.stop()
         self._stop_watchdog()
-        for path in self._sockets():
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        self._remove_sockets()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

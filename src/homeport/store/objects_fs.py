@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from io import FileIO
 from pathlib import Path
 
+from homeport.store.blobs_fs import fsync_dir
 from homeport.store.objects_base import (
     ScopedObjectStore,
     check_name,
@@ -33,14 +34,6 @@ HANDLES = 64
 STALE_INCOMING_SECONDS = 3600
 """A temporary file this old was left by a killed write (live writes touch theirs every MiB)."""
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FsObjectStore:
@@ -84,7 +77,7 @@ class FsObjectStore:
         for new in reversed(missing):
             with contextlib.suppress(FileExistsError):
                 new.mkdir()
-            _fsync_dir(new.parent)
+            fsync_dir(new.parent)
         return folder
 
     def put(self, name: str, chunks: Iterable[bytes]) -> int:
@@ -107,7 +100,7 @@ class FsObjectStore:
             try:
                 os.replace(temp, target)
                 self._forget(name)
-                _fsync_dir(folder)
+                fsync_dir(folder)
             except OSError as exc:
                 raise self._error(name, exc) from exc
         except BaseException:

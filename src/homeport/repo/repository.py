@@ -57,6 +57,11 @@ READ_RUN_MAX = 8 * 1024 * 1024
 """…and no single read is longer than this (unless one object is)."""
 REPACK_BELOW = 0.5
 """``repack`` rewrites a pack whose live bytes fell under this share of its size."""
+SMALL_PACK = packs.PACK_BYTES // 4
+"""A pack under this size is small: every transaction writes one, so a publish, an upload or
+a snapshot each leave one behind, and reads, listings and sweeps pay per pack."""
+MERGE_AT = 8
+"""``repack`` merges the small packs into full ones once there are this many."""
 
 _PACKS = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -150,6 +155,8 @@ class PackUsage:
 class RepackResult:
     rewritten: int = 0
     """Packs whose live objects moved to new packs (or that held none) and were deleted."""
+    merged: int = 0
+    """Of those, small packs merged into full ones (the rest were mostly empty)."""
     moved_objects: int = 0
     moved_bytes: int = 0
     freed_bytes: int = 0
@@ -704,14 +711,20 @@ class Repository:
     def repack(
         self, below: float = REPACK_BELOW, max_bytes: int = 256 * 1024 * 1024
     ) -> RepackResult:
-        """Rewrite the packs whose live bytes fell under ``below`` of their size: their live
+        """Rewrite the packs whose live bytes fell under ``below`` of their size, and merge
+        the small packs (under SMALL_PACK) once there are MERGE_AT of them: their live
         objects are copied to new packs and the rows moved in one transaction (the new packs
         durable first); the old packs are deleted only after it commits. A kill before the
         commit leaves new packs no row names, after it old ones: ``sweep_packs`` removes
         either. At most ``max_bytes`` of live objects move per call."""
         result = RepackResult(written=[])
         with self.transaction():
-            usage = [u for u in self.pack_usage() if u.live < below * u.size or u.live == 0]
+            everything = self.pack_usage()
+            usage = [u for u in everything if u.live < below * u.size or u.live == 0]
+            sparse = {u.name for u in usage}
+            small = [u for u in everything if u.name not in sparse and u.size < SMALL_PACK]
+            if len(small) >= MERGE_AT:
+                usage += small
             chosen: list[PackUsage] = []
             budget = max_bytes
             for pack in sorted(usage, key=lambda u: u.live):
@@ -722,6 +735,7 @@ class Repository:
             for pack in chosen:
                 self._move_out(pack.name, result)
                 result.freed_bytes += pack.size - pack.live
+                result.merged += pack.name not in sparse
             for part in chunked([p.name for p in chosen]):
                 marks = ",".join("?" * len(part))
                 self.db.execute(f"DELETE FROM packs WHERE name IN ({marks})", tuple(part))

@@ -171,6 +171,33 @@ def test_repack_rewrites_mostly_empty_packs_and_drops_dead_ones(opener: Opener) 
     assert reopened.repack().rewritten == 0  # nothing left to do
 
 
+def test_repack_merges_many_small_packs_into_one(opener: Opener) -> None:
+    """Every transaction leaves a pack; once MERGE_AT small ones pile up, repack merges them
+    (fewer files to list, open and read across), and leaves a lone one alone."""
+    from homeport.repo.repository import MERGE_AT
+
+    store = MemoryObjectStore()
+    repo = opener(store)
+    written = [[chunk(10 * t + i) for i in range(3)] for t in range(MERGE_AT - 1)]
+    for objects in written:
+        put_all(repo, objects)
+    assert len(list(store.names())) == MERGE_AT - 1
+    assert repo.repack().rewritten == 0  # not enough of them yet
+    written.append([chunk(1000 + i) for i in range(3)])
+    put_all(repo, written[-1])
+    result = repo.repack()
+    assert result.rewritten == result.merged == MERGE_AT
+    assert result.moved_objects == 3 * MERGE_AT and result.freed_bytes == 0
+    (merged,) = store.names()
+    assert [merged[0]] == result.written
+    reopened = opener(store)
+    assert all(reopened.raw(oid) == stored for objects in written for oid, stored in objects)
+    assert [u.objects for u in reopened.pack_usage()] == [3 * MERGE_AT]
+    assert reopened.repack().rewritten == 0  # one pack: nothing to merge with
+    problems = verify_repository(reopened, "did:example:none", []).problems
+    assert [p for p in problems if not p.startswith("identity log")] == []
+
+
 def test_sweep_removes_packs_nothing_names_after_the_grace(opener: Opener) -> None:
     store = MemoryObjectStore()
     repo = opener(store)

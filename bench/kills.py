@@ -1,10 +1,12 @@
-"""The kill harness (issue I): ``kill -9`` of the home and of a provider node at random moments
-of publish, garbage collection and restore, each followed by recovery and the checks of
-``homeport.testing.kills`` (verify clean, nothing acknowledged lost, the provider's copy audits
-clean, every blob a record names present). Prints how many kills landed in each scenario.
+"""The kill harness (issue I): ``kill -9`` of the home, of a provider node and of the SeaweedFS
+server holding the provider's packs at random moments of publish, garbage collection, repack
+and restore, each followed by recovery and the checks of ``homeport.testing.kills`` (verify
+clean, nothing acknowledged lost, the provider's copy audits clean, every blob a record names
+present). Prints how many kills landed in each scenario.
 
     .venv/bin/python bench/kills.py                      # 200 kills, then 5 killed restores
     .venv/bin/python bench/kills.py --kills 20 --restores 2 --json
+    .venv/bin/python bench/kills.py --no-seaweed         # the provider's packs on its disk
 
 Everything runs on loopback in a temporary directory, removed at the end. Not a timed
 benchmark: the figure is the count, and the number of failed checks (it must be 0).
@@ -20,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from homeport.testing import kills
+from homeport.testing.seaweed import find_weed
 
 
 def main() -> int:
@@ -30,6 +33,12 @@ def main() -> int:
     parser.add_argument("--no-photos", action="store_true", help="notes only, no photos")
     parser.add_argument("--minutes", type=float, help="stop starting rounds after this long")
     parser.add_argument("--json", action="store_true", help="print the tally as JSON")
+    parser.add_argument(
+        "--seaweed",
+        action=argparse.BooleanOptionalAction,
+        default=find_weed() is not None,
+        help="the provider's packs on SeaweedFS, killed too (default: when weed is installed)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="homeport-kills-") as scratch:
         tally = kills.run(
@@ -40,9 +49,11 @@ def main() -> int:
             True,
             args.minutes,
             not args.no_photos,
+            args.seaweed,
         )
     doc = tally.as_dict()
     doc["load"] = [round(x, 2) for x in os.getloadavg()]
+    doc["seaweed"] = args.seaweed
     if args.json:
         print(json.dumps(doc))
     else:

@@ -1,18 +1,23 @@
-"""The scripted kill harness: ``kill -9`` of the home and of a provider node during publish,
-garbage collection and restore, and after each kill, recovery and the checks that nothing
-acknowledged was lost (``bench/kills.py`` runs hundreds; ``tests/e2e/test_kills.py`` a few).
+"""The scripted kill harness: ``kill -9`` of the home, of a provider node and of the SeaweedFS
+server under it during publish, garbage collection, repack and restore, and after each kill,
+recovery and the checks that nothing acknowledged was lost (``bench/kills.py`` runs hundreds;
+``tests/e2e/test_kills.py`` a few).
 
-Everything runs as real processes on loopback (the ``homeport`` CLI and ``homeport provider
-serve``), each killed with SIGKILL at a random moment of its run, so the kill lands in whatever
-the process was doing: a snapshot's batches, a pack upload, the publish's import, the sweep's
-transaction, a blob renamed aside, a restore's import or checkout. After each kill:
+Everything runs as real processes on loopback (the ``homeport`` CLI, ``homeport provider
+serve`` and, when given, ``weed server -s3`` holding the provider's packs), each killed with
+SIGKILL at a random moment of its run, so the kill lands in whatever the process was doing: a
+snapshot's batches, a pack upload, the publish's import, the sweep's transaction, a repack's
+copy, a blob renamed aside, a restore's import or checkout, an S3 PUT or GET. A repack needs
+packs mostly garbage: the harness writes one (``_garbage_pack``), and a round names where its
+kill landed from what the repository holds afterwards (``_repack_stage``). After each kill:
 
 - publish: the home's ``verify`` is clean; a publish run to the end succeeds; the provider's
   copy audits clean (``verify --provider``); every commit a publish acknowledged is still in
   the home's log and the provider's live commit is the home's head;
 - gc: the next command (``gc --dry-run``) opens the home, every blob a record names is there,
   ``verify`` is clean, and a collection run to the end succeeds;
-- restore: a restore run again into the same directory succeeds and ``verify`` is clean.
+- repack: as gc (the home's) or as publish (the provider's);
+- SeaweedFS: started again on its data, then as publish (or as restore).
 """
 
 from __future__ import annotations
@@ -33,8 +38,14 @@ from typing import Any
 
 import httpx
 
+from homeport.core.objects import ObjectType
+from homeport.repo.codec import encode
+from homeport.repo.repository import REPO_FILE, Repository
 from homeport.store.blobs_fs import FsBlobStore
+from homeport.store.objects_fs import FsObjectStore
+from homeport.store.protocols import ObjectStore
 from homeport.testing.live import free_port, log_tail, stop_process
+from homeport.testing.seaweed import TempSeaweed
 
 CLI_TIMEOUT = 180.0
 START_TIMEOUT = 60.0
@@ -80,9 +91,17 @@ def homeport(*args: str, data: Path, stdin: str = "", check: bool = True) -> Run
     return run
 
 
-def killed_midway(*args: str, data: Path, after: float, stdin: str = "") -> bool:
+def killed_midway(
+    *args: str,
+    data: Path,
+    after: float,
+    stdin: str = "",
+    watch: Path | None = None,
+) -> bool:
     """Start ``homeport ARGS``, SIGKILL it ``after`` seconds in; whether it was still running
-    (a kill), or had finished first (no kill)."""
+    (a kill), or had finished first (no kill). With ``watch``, the ``after`` seconds count from
+    the moment the process first holds a file under ``watch`` open (a repack reading packs),
+    and no kill is sent if it never does."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "homeport", *args, "--data", str(data)],
         stdin=subprocess.PIPE,
@@ -96,6 +115,9 @@ def killed_midway(*args: str, data: Path, after: float, stdin: str = "") -> bool
         proc.stdin.write(stdin.encode())
         proc.stdin.close()
     try:
+        if watch is not None and not _wait_open(proc, watch):
+            proc.wait(timeout=CLI_TIMEOUT)
+            return False
         proc.wait(timeout=after)
         return False
     except subprocess.TimeoutExpired:
@@ -103,6 +125,23 @@ def killed_midway(*args: str, data: Path, after: float, stdin: str = "") -> bool
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         return True
+
+
+def _wait_open(proc: subprocess.Popen[bytes], under: Path) -> bool:
+    """Poll ``proc``'s open files until one is under ``under`` (True) or it exits (False)."""
+    fds = Path(f"/proc/{proc.pid}/fd")
+    prefix = str(under.resolve()) + "/"
+    deadline = time.monotonic() + CLI_TIMEOUT
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            for fd in os.listdir(fds):
+                with contextlib.suppress(OSError):
+                    if os.readlink(fds / fd).startswith(prefix):
+                        return True
+        except OSError:
+            return False
+        time.sleep(0.002)
+    return False
 
 
 class HarnessError(Exception):
@@ -116,6 +155,8 @@ class ProviderNode:
     data: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    seaweed: TempSeaweed | None = None
+    """The S3 server holding the node's packs (``--objects``); None: its data directory."""
 
     @property
     def url(self) -> str:
@@ -141,11 +182,17 @@ class ProviderNode:
                     str(self.port),
                     "--base-domain",
                     BASE,
+                    *(["--objects", self.seaweed.url] if self.seaweed else []),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=_env({"HOMEPORT_GC_INTERVAL_SECONDS": "1"}),
+                env=_env(
+                    {
+                        "HOMEPORT_GC_INTERVAL_SECONDS": "1",
+                        **(self.seaweed.env if self.seaweed else {}),
+                    }
+                ),
                 start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -174,6 +221,18 @@ class ProviderNode:
         run = homeport("provider", "invite", "--json", data=self.data)
         return str(json.loads(run.out)["code"])
 
+    def tenant(self) -> Path:
+        """The directory of the node's one tenant (the harness enrols one home)."""
+        (found,) = [p for p in (self.data / "tenants").iterdir() if p.is_dir()]
+        return found
+
+    def packs(self) -> ObjectStore:
+        """The tenant's packs, where the node keeps them."""
+        tenant = self.tenant()
+        if self.seaweed is None:
+            return FsObjectStore(tenant / "packs")
+        return self.seaweed.store().scoped(f"tenants/{tenant.name}/packs")
+
 
 @dataclass
 class Tally:
@@ -199,11 +258,12 @@ class Tally:
 class Harness:
     """One home published to one provider node, in ``root``; ``rng`` picks the kill times."""
 
-    def __init__(self, root: Path, rng: random.Random) -> None:
+    def __init__(self, root: Path, rng: random.Random, seaweed: bool = False) -> None:
         self.root = root
         self.rng = rng
         self.home = root / "home"
-        self.provider = ProviderNode(root / "provider")
+        self.seaweed = TempSeaweed(directory=root / "seaweed") if seaweed else None
+        self.provider = ProviderNode(root / "provider", seaweed=self.seaweed)
         self.phrase = ""
         self.acknowledged: list[int] = []
         self.notes = 0
@@ -213,8 +273,10 @@ class Harness:
         """False: notes only (a restored home lacks its photos' blobs: see docs/benchmarks.md)."""
 
     def __enter__(self) -> Harness:
-        self.provider.start()
         try:
+            if self.seaweed is not None:
+                self.seaweed.start()
+            self.provider.start()
             doc = json.loads(homeport("init", "--json", data=self.home).out)
             self.phrase = str(doc["phrase"])
             code = self.provider.invite()
@@ -223,12 +285,14 @@ class Harness:
                 self._add()
             self._publish_to_end()
         except BaseException:
-            self.provider.stop()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.provider.stop()
+        if self.seaweed is not None:
+            self.seaweed.close()
 
     # --- steps --------------------------------------------------------------------------------
     def _add(self) -> None:
@@ -320,11 +384,102 @@ class Harness:
         for _ in range(self.rng.randint(5, 40)):
             blobs.put_file(io.BytesIO(self.rng.randbytes(self.rng.randint(1000, 80_000))))
 
+    def round_repack_home(self) -> None:
+        """``homeport gc`` killed while its repack reads the packs it rewrites."""
+        with _opened(self.home) as repo:
+            mark = _garbage_pack(repo, self.rng, in_flight=True)
+        watch = self.home / "packs"
+        if killed_midway("gc", data=self.home, after=self.rng.uniform(0, 0.01), watch=watch):
+            stage = _repack_stage(self.home / REPO_FILE, FsObjectStore(watch), mark)
+            self.tally.kills[f"home {stage}"] += 1
+        homeport("verify", data=self.home)  # opening the home removes a killed repack's pack
+        self._referenced_blobs_present("home killed during repack")
+        homeport("gc", data=self.home)
+        self._check_published("home killed during repack")
+
+    def round_repack_provider(self) -> None:
+        """The provider node killed while its scheduled collection repacks the tenant's packs
+        (a pack mostly of objects no commit reaches, the rest pending uploads)."""
+        tenant = self.provider.tenant()
+        with _opened(tenant, self.provider.packs()) as repo:
+            mark = _garbage_pack(repo, self.rng, in_flight=False)
+        time.sleep(self.rng.uniform(0.2, 3.0))  # the collection runs each second
+        self.provider.kill()
+        packs = self.provider.packs()
+        try:
+            stage = _repack_stage(tenant / REPO_FILE, packs, mark)
+        finally:
+            getattr(packs, "close", lambda: None)()
+        self.tally.kills[f"provider {stage}"] += 1
+        self.provider.start()
+        self._check_published("provider killed during repack")
+
+    def round_seaweed_publish(self) -> None:
+        """SeaweedFS killed while the provider stores a publish's packs, started again on its
+        data at once; the publish fails or retries, and the next one is checked."""
+        assert self.seaweed is not None
+        self._add_photo() if self.rng.random() < 0.6 else self._add()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "homeport", "publish", "--data", str(self.home)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+            start_new_session=True,
+        )
+        time.sleep(self.rng.uniform(0.2, 2.0))
+        if proc.poll() is None:
+            self.tally.kills["seaweedfs during publish"] += 1
+        else:
+            self.tally.kills["seaweedfs during the provider's gc schedule"] += 1
+        self.seaweed.kill()
+        self.seaweed.start()
+        try:
+            proc.wait(timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        self._check_published("seaweedfs killed during publish")
+
+    def round_seaweed_restore(self, n: int) -> None:
+        """SeaweedFS killed while the provider streams a restore's packs; the restore is run
+        again into the same directory."""
+        assert self.seaweed is not None
+        target = self.root / f"restored-s3-{n}"
+        args = ("restore", "--from", self.provider.url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "homeport", *args, "--data", str(target)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+            start_new_session=True,
+        )
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(self.phrase.encode())
+            proc.stdin.close()
+        time.sleep(self.rng.uniform(0.3, 3.0))
+        if proc.poll() is None:
+            self.tally.kills["seaweedfs during restore"] += 1
+        self.seaweed.kill()
+        self.seaweed.start()
+        try:
+            proc.wait(timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        self._restored(target)
+
     def round_restore(self, n: int) -> None:
         target = self.root / f"restored-{n}"
         args = ("restore", "--from", self.provider.url)
         if killed_midway(*args, data=target, after=self.rng.uniform(0.5, 4.0), stdin=self.phrase):
             self.tally.kills["home during restore"] += 1
+        self._restored(target)
+
+    def _restored(self, target: Path) -> None:
+        """A restore into ``target`` (where one was killed) run to its end, and checked."""
+        args = ("restore", "--from", self.provider.url)
         homeport(*args, data=target, stdin=self.phrase)
         homeport("verify", data=target)
         rows = json.loads(homeport("log", "--json", data=target).out)
@@ -353,6 +508,87 @@ def _attachment_digests(home: Path) -> set[str]:
     return found
 
 
+@contextlib.contextmanager
+def _opened(where: Path, packs: ObjectStore | None = None) -> Any:
+    """The repository in ``where`` (a home's data dir or a provider's tenant directory),
+    opened as a second process would, its packs in ``packs`` (default: ``where/packs``)."""
+    objects = packs if packs is not None else FsObjectStore(where / "packs")
+    repo = Repository(where / REPO_FILE, None, objects=objects)
+    try:
+        yield repo
+    finally:
+        repo.close()
+
+
+@dataclass
+class GarbageMark:
+    pack: str
+    swept: list[bytes]
+    kept: list[bytes]
+
+
+def _garbage_pack(repo: Repository, rng: random.Random, in_flight: bool) -> GarbageMark:
+    """One pack that a collection leaves under half live: two thirds of its bytes objects no
+    commit reaches (seq of the head: what an import adopted), the rest kept — at the home a
+    killed snapshot's batch (seq past the head), at a provider uploads no publish adopted
+    yet (seq 0, received now) — so the repack copies those to a new pack, one read each."""
+    head = int(repo.db.execute("SELECT coalesce(max(seq), 0) FROM commits").fetchone()[0])
+    swept: list[bytes] = []
+    kept: list[bytes] = []
+    with repo.transaction():
+        for n in range(rng.randint(150, 400)):
+            body = rng.randbytes(rng.randint(2_000, 12_000))
+            oid, stored = encode(ObjectType.CHUNK, (), body, False, None)
+            if n % 3 == 2:
+                seq, received = (head + 1, 0) if in_flight else (0, int(time.time() * 1000))
+                kept.append(oid)
+            else:
+                seq, received = head, 0
+                swept.append(oid)
+            repo.put(oid, ObjectType.CHUNK, (), stored, seq, received)
+    row = repo.db.execute(
+        "SELECT p.name FROM objects o JOIN packs p ON p.n = o.pack WHERE o.id = ?", (kept[0],)
+    ).fetchone()
+    return GarbageMark(str(row[0]), swept, kept)
+
+
+def _repack_stage(db_path: Path, packs: ObjectStore, mark: GarbageMark) -> str:
+    """Where a kill landed, read from what the repository holds after it: before the sweep
+    committed, between the sweep and the repack's commit, after that commit but before the
+    old pack's delete, or after the repack. Raises HarnessError if a kept object is gone."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+
+        def count(ids: list[bytes], where: str = "") -> int:
+            total = 0
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                total += db.execute(
+                    "SELECT count(*) FROM objects o LEFT JOIN packs p ON p.n = o.pack"
+                    f" WHERE o.id IN ({marks}){where}",
+                    [*part, *([mark.pack] if where else [])],
+                ).fetchone()[0]
+            return int(total)
+
+        swept_left = count(mark.swept)
+        kept_left = count(mark.kept)
+        kept_in_old = count(mark.kept, " AND p.name = ?")
+    finally:
+        db.close()
+    if kept_left != len(mark.kept):
+        raise HarnessError(f"repack: {len(mark.kept) - kept_left} kept objects lost their rows")
+    if swept_left:
+        return "during gc (before its sweep)"
+    if kept_in_old:
+        return "during repack (swept, not repacked)"
+    if packs.size(mark.pack) is not None:
+        return "during repack (repacked, old pack not deleted)"
+    return "after a repack"
+
+
 def _png(noise: bytes) -> bytes:
     """A valid PNG carrying ``noise`` (so each photo differs and does not compress)."""
     import struct
@@ -379,7 +615,17 @@ def _png(noise: bytes) -> bytes:
     )
 
 
-SCENARIOS = ("publish-home", "publish-provider", "gc-home")
+SCENARIOS = {
+    "publish-home": 4,
+    "publish-provider": 2,
+    "gc-home": 3,
+    "repack-home": 2,
+    "repack-provider": 2,
+    "restore": 1,
+    "publish-seaweedfs": 2,
+    "restore-seaweedfs": 1,
+}
+"""Each round's scenario and its weight; the SeaweedFS ones run only with ``seaweed``."""
 
 
 def run(
@@ -390,16 +636,21 @@ def run(
     progress: bool = False,
     minutes: float | None = None,
     photos: bool = True,
+    seaweed: bool = False,
+    scenarios: dict[str, int] | None = None,
 ) -> Tally:
     """Rounds until ``kills`` kills have landed (rounds where the process finished before its
     kill count none; a restore round's copy goes on as the home) or ``minutes`` have gone,
-    then ``restores`` restore rounds. Failures are recorded, not raised."""
+    then ``restores`` restore rounds. With ``seaweed``, the provider's packs are on a
+    SeaweedFS server, killed too. Failures are recorded, not raised."""
     rng = random.Random(seed)
     started = time.monotonic()
-    harness = Harness(root, rng)
+    harness = Harness(root, rng, seaweed)
     harness.photos = photos
+    weights = dict(scenarios or SCENARIOS)
+    if not seaweed:
+        weights = {k: v for k, v in weights.items() if not k.endswith("-seaweedfs")}
     with harness as h:
-        weights = {"publish-home": 4, "publish-provider": 2, "gc-home": 4, "restore": 1}
         h.restored_becomes_home = True
         restored = 0
         attempts = 0
@@ -411,15 +662,14 @@ def run(
             scenario = rng.choices(list(weights), list(weights.values()))[0]
             h.tally.rounds[scenario] += 1
             try:
-                if scenario == "publish-home":
-                    h.round_publish_home()
-                elif scenario == "publish-provider":
-                    h.round_publish_provider()
-                elif scenario == "restore":
+                if scenario in ("restore", "restore-seaweedfs"):
                     restored += 1
-                    h.round_restore(restored)
+                    if scenario == "restore":
+                        h.round_restore(restored)
+                    else:
+                        h.round_seaweed_restore(restored)
                 else:
-                    h.round_gc_home()
+                    getattr(h, ROUNDS[scenario])()
             except (HarnessError, subprocess.TimeoutExpired) as exc:
                 h.tally.failures.append(f"{scenario}: {exc}")
                 if len(h.tally.failures) >= 5:
@@ -440,3 +690,13 @@ def run(
                 h.tally.failures.append(f"restore: {exc}")
     h.tally.seconds = time.monotonic() - started
     return h.tally
+
+
+ROUNDS = {
+    "publish-home": "round_publish_home",
+    "publish-provider": "round_publish_provider",
+    "gc-home": "round_gc_home",
+    "repack-home": "round_repack_home",
+    "repack-provider": "round_repack_provider",
+    "publish-seaweedfs": "round_seaweed_publish",
+}

@@ -7,6 +7,8 @@ digest, one by one, in ``tests/unit/publish/test_unchanged.py``.)"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,11 @@ from homeport.publish.unchanged import STATE_FILE
 from .autopublish_support import Rig
 from .conftest import ADMIN, BACKENDS
 from .provider_support import Provider
+from .repo_support import cli_env
+
+NOT_LOADED = ("jsonschema", "homeport.services.schemas")
+"""What a publish with nothing new must not import: it checks the provider's head and hands
+over the grants, nothing more (each of these cost tens of milliseconds of its start-up)."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -43,6 +50,25 @@ def publish(rig: Rig) -> dict[str, Any]:
     return dict(row)
 
 
+def publish_importing(rig: Rig) -> tuple[dict[str, Any], set[str]]:
+    """``publish`` as ``publish`` does, and every module the process imported on its way
+    (``-X importtime`` names each on stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "homeport", "publish", "--json", "--data",
+         str(rig.data)],
+        capture_output=True,
+        timeout=120,
+        env={**cli_env(), **rig.env},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    (row,) = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert row["ok"], row
+    lines = done.stderr.decode().splitlines()
+    names = {ln.rpartition("|")[2].strip() for ln in lines if ln.startswith("import time:")}
+    return dict(row), names
+
+
 def builds(rig: Rig) -> dict[str, tuple[int, int]]:
     """Each build manifest's (inode, mtime): every build of a site rewrites its manifest."""
     folder = rig.data / "cache" / "build"
@@ -57,8 +83,10 @@ def test_a_publish_with_nothing_new_skips_the_build_and_the_snapshot(rig: Rig) -
     assert state["head"] and state["grants"] is True
     built = builds(rig)
 
-    again = publish(rig)  # nothing changed: the provider is asked, nothing is built
+    again, loaded = publish_importing(rig)  # nothing changed: the provider is asked, no build
     assert again["up_to_date"] and again["seq"] == first["seq"]
+    assert "homeport.publish.run" in loaded  # the probe sees the modules it imports
+    assert not loaded & set(NOT_LOADED), sorted(loaded & set(NOT_LOADED))
     assert builds(rig) == built, "the site was built again with nothing changed"
 
     # a record, written while the provider is down: the failed publish leaves no digest

@@ -6,15 +6,13 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema.exceptions import SchemaError, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from homeport.core.errors import InvalidParameters, ObjectNotFound, invalid_message, not_a_mapping
 from homeport.core.ids import new_record_id, valid_id
 from homeport.core.permissions import EVERYONE
 from homeport.core.records import strip_meta
-from homeport.services import accounts, schemas
+from homeport.services import accounts
 from homeport.services.context import Context, User
 from homeport.services.handoff import require_primary
 from homeport.services.resources import (
@@ -34,6 +32,11 @@ from homeport.services.resources import (
     require,
 )
 from homeport.store.protocols import JSONObject, Permissions
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+    from homeport.services.schemas import Checker
 
 SCHEMA_IGNORED = ("id", "last_modified", "schema", "attachment")
 
@@ -221,6 +224,10 @@ def check_members(members: Any, name: str) -> None:
 def _check_schema(schema: Any) -> None:
     if not isinstance(schema, dict):
         raise InvalidParameters.at("body", "data.schema", not_a_mapping(schema))
+    from jsonschema.exceptions import SchemaError
+
+    from homeport.services import schemas  # jsonschema: only for collections with a schema
+
     try:
         schemas.check(schema)
     except SchemaError as exc:
@@ -242,6 +249,10 @@ async def _validate_record(
     schema = collection.get("schema")
     if not isinstance(schema, dict):
         return
+    from jsonschema.exceptions import SchemaError
+
+    from homeport.services import schemas
+
     instance = {k: v for k, v in body.items() if k not in SCHEMA_IGNORED}
     try:
         validator = _validator(ctx, schema, (parent_uri, collection["last_modified"]))
@@ -267,11 +278,13 @@ def _error_field(error: ValidationError) -> str:
     return str(error.schema_path[-1])
 
 
-def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> schemas.Checker:
+def _validator(ctx: Context, schema: JSONObject, key: tuple[str, int]) -> Checker:
     """Compiled validators are cached per collection version: compiling dominates small writes."""
-    cache: dict[tuple[str, int], schemas.Checker] = ctx.caches.setdefault("schemas", {})
+    cache: dict[tuple[str, int], Checker] = ctx.caches.setdefault("schemas", {})
     validator = cache.get(key)
     if validator is None:
+        from homeport.services import schemas
+
         if len(cache) > 256:
             cache.clear()
         validator = schemas.compile_validator(schema)

@@ -52,6 +52,7 @@ from homeport.services.identity import IdentityStateError
 from homeport.services.repository import repo_keys
 from homeport.settings import Settings
 from homeport.store.connection import open_sqlite
+from homeport.store.migrate import Plan, Step, migrate
 from homeport.sync import grants, providers
 from homeport.sync.auth import authorization, origin
 from homeport.sync.client import API, Credentials, normalise_url
@@ -196,16 +197,25 @@ def rejected(exc: HomeportError) -> dict[str, Any]:
 
 
 # --- what this home applied ------------------------------------------------------------------
+_LOG_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS applied (id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " result TEXT NOT NULL, applied INTEGER NOT NULL) WITHOUT ROWID;"
+    " CREATE INDEX IF NOT EXISTS applied_time ON applied (applied);"
+)
+_LOG_PLAN = Plan(LOG_FILE, (Step(1, "applied ids", _LOG_SCHEMA),), baseline=_LOG_SCHEMA)
+"""``store/migrate.py``: a log from before versions were kept is adopted as it is."""
+
+
 class AppliedLog:
     """Ids applied here and their results, in ``inbox.sqlite`` (committed before the ack)."""
 
     def __init__(self, data_dir: Path) -> None:
         self._db = open_sqlite(data_dir / LOG_FILE, "synchronous=NORMAL", "busy_timeout=10000")
-        self._db.script(
-            "CREATE TABLE IF NOT EXISTS applied (id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
-            " result TEXT NOT NULL, applied INTEGER NOT NULL) WITHOUT ROWID;"
-            " CREATE INDEX IF NOT EXISTS applied_time ON applied (applied);"
-        )
+        try:
+            migrate(self._db, _LOG_PLAN)
+        except BaseException:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
 
     def result(self, item_id: str) -> Mapping[str, Any] | None:

@@ -42,6 +42,7 @@ from homeport.render.variants import keeper
 from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.connection import SQLiteConnection, open_sqlite, transaction
+from homeport.store.migrate import Plan, Step, migrate
 from homeport.sync import providers
 from homeport.web import outbound
 
@@ -80,6 +81,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS sends_pair ON sends (source, target);
 CREATE INDEX IF NOT EXISTS sends_due ON sends (state, next_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+
+
+PLAN = Plan(DB_FILE, (Step(1, "sources and sends", SCHEMA),), baseline=SCHEMA)
+"""``store/migrate.py``: a file from before versions were kept is adopted as it is."""
 
 
 def now_ms() -> int:
@@ -133,7 +138,11 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.db: SQLiteConnection = open_sqlite(path, "busy_timeout=10000", "synchronous=NORMAL")
-        self.db.script(SCHEMA)
+        try:
+            migrate(self.db, PLAN)
+        except BaseException:
+            self.db.close()
+            raise
         self._lock = threading.Lock()
         self._closed = False
 
@@ -239,8 +248,17 @@ class Outbox:
         self.db.execute(
             "UPDATE sends SET state = ?, endpoint = ?, status = ?, attempts = ?, next_at = ?,"
             " detail = ?, updated = ? WHERE id = ? AND updated = ?",
-            (state, outcome.endpoint, outcome.status, attempts, next_at, outcome.detail[:500],
-             now, send.id, send.updated),
+            (
+                state,
+                outcome.endpoint,
+                outcome.status,
+                attempts,
+                next_at,
+                outcome.detail[:500],
+                now,
+                send.id,
+                send.updated,
+            ),
         )  # a send re-queued meanwhile (a newer publish) keeps its new state
 
     @_serialised
@@ -385,8 +403,7 @@ class Sender:
     what is due, sleeps until the next retry or a wake-up (at most ``poll`` seconds, so a
     publish by another process is seen)."""
 
-    def __init__(self, ctx: Context, poll: float = 1.0,
-                 clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, ctx: Context, poll: float = 1.0, clock: Callable[[], int] = now_ms) -> None:
         self.ctx = ctx
         self.poll = poll
         self.clock = clock

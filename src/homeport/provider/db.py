@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from homeport.store.connection import Connection, DatabaseError, open_sqlite
+from homeport.store.migrate import MigrationError, Plan, Step, has_column, migrate
 
 if TYPE_CHECKING:
     from homeport.store.pgconn import PostgresDatabase
     from homeport.store.protocols import ObjectStore
 
 DB_FILE = "provider.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROVIDER_SCHEMA = "provider"
 
 ACTIVE = "active"
@@ -313,6 +314,23 @@ _TENANT_COLUMNS = (
 )
 
 
+def _catch_up(db: Connection) -> None:
+    """Schema 1 grew tables without a new version (each open ran ``_SCHEMA``, all ``IF NOT
+    EXISTS``): a schema-1 database gets those it lacks, and the inbox's ``sealed`` column
+    added after the inbox itself."""
+    db.script(_SCHEMA)
+    if not has_column(db, "inbox", "sealed"):
+        db.script("ALTER TABLE inbox ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+
+
+PLAN = Plan(
+    DB_FILE,
+    (Step(2, "every table of schema 1, and the inbox's sealed bodies", _catch_up),),
+    baseline=_SCHEMA,
+)
+"""The provider's schema (``store/migrate.py``): a new database gets ``_SCHEMA`` at once."""
+
+
 class ProviderDB:
     def __init__(self, data_dir: Path, database: str = "", objects: str = "") -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -338,22 +356,20 @@ class ProviderDB:
                 database, search_path=PROVIDER_SCHEMA, max_size=4, name="homeport-provider"
             )
             self._pg.open()
-            try:
-                self._pg.create_schema(PROVIDER_SCHEMA, _SCHEMA)
-            except BaseException:
-                self._pg.close()
-                raise
             self.repositories = PostgresDatabase(database, max_size=16, name="homeport-tenants")
         else:
             self.where = str(self.path)
             self._sqlite = open_sqlite(self.path, "synchronous=NORMAL", "busy_timeout=10000")
-            self._sqlite.script(_SCHEMA)
-        found = self.meta("schema")
-        if found is None:
-            self.set_meta("schema", str(SCHEMA_VERSION))
-        elif int(found) > SCHEMA_VERSION:
+        try:
+            if self._pg is not None:
+                self._pg.create_schema(PROVIDER_SCHEMA, "")
+            with self._connection() as db:
+                migrate(db, PLAN)
+        except BaseException as exc:
             self.close()
-            raise ProviderStateError(f"{self.where} was written by a newer Homeport")
+            if isinstance(exc, MigrationError):
+                raise ProviderStateError(f"{self.where}: {exc}") from exc
+            raise
 
     @property
     def engine(self) -> str:
@@ -498,9 +514,7 @@ class ProviderDB:
 
     def mirror_token(self, token: str) -> str | None:
         """The label of a mirror token, None when it is not one (kept as a hash)."""
-        row = self._one(
-            "SELECT label FROM mirror_tokens WHERE token_hash = ?", (code_hash(token),)
-        )
+        row = self._one("SELECT label FROM mirror_tokens WHERE token_hash = ?", (code_hash(token),))
         return None if row is None else str(row[0])
 
     # --- handoffs (which copy of a home writes: core/handoff.py) ----------------------------
@@ -623,8 +637,9 @@ class ProviderDB:
         return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     def tree_costs(self, tenant: str) -> list[int]:
-        return [int(r[0]) for r in self._all(
-            "SELECT cost FROM site_trees WHERE tenant = ?", (tenant,))]
+        return [
+            int(r[0]) for r in self._all("SELECT cost FROM site_trees WHERE tenant = ?", (tenant,))
+        ]
 
     def live_tree(self, tenant: str) -> str | None:
         row = self._one("SELECT name FROM site_live WHERE tenant = ?", (tenant,))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,15 @@ from homeport.core.tree import EMPTY, Node, parse_node
 from homeport.repo import packs
 from homeport.repo.codec import ObjectError, RepoKeys, decode
 from homeport.repo.packs import PackedConnection, PackWriter, chunked, now_ms
-from homeport.store.connection import Connection, SQLiteConnection, statements
+from homeport.store.connection import Connection, SQLiteConnection
+from homeport.store.migrate import (
+    MetaVersion,
+    MigrationError,
+    Plan,
+    Step,
+    has_column,
+    migrate,
+)
 from homeport.store.objects_fs import FsObjectStore
 from homeport.store.protocols import ObjectStore, ObjectStoreError
 
@@ -101,9 +109,44 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 """
     + _PACKS
 )
-_POSTGRES_SCHEMA = (
-    _SCHEMA + f"INSERT INTO meta VALUES ('schema', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
-)
+_FROM_1 = """
+CREATE TABLE data (n INTEGER PRIMARY KEY, data BLOB NOT NULL);
+INSERT INTO data (n, data) SELECT n, data FROM objects;
+ALTER TABLE objects ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+UPDATE objects SET size = length(data);
+ALTER TABLE objects DROP COLUMN data
+"""
+"""Schema 1 kept the bytes in the object's row: move them to ``data`` (one transaction)."""
+
+
+def _packs_done(db: Connection) -> None:
+    """The last of the move into packs: ``data`` gone, and the tables a schema-1 or -2 file
+    lacked (``_SCHEMA`` is all ``IF NOT EXISTS``)."""
+    if db.engine == "sqlite":  # PostgreSQL had a foreign key instead
+        db.execute("DROP TRIGGER IF EXISTS objects_gone")
+    db.execute("DROP TABLE IF EXISTS data")
+    db.script(_SCHEMA)
+
+
+def _unreachable(_: Connection) -> None:
+    raise MigrationError("the repository's objects can only move with its object store")
+
+
+def _plan(move_into_packs: Callable[[Connection], None] | None) -> Plan:
+    """The repository's schema: a new one gets ``_SCHEMA`` at once; versions 1 and 2 are
+    upgraded step by step (``move_into_packs`` is the repository's, which owns the packs)."""
+    return Plan(
+        REPO_FILE,
+        (
+            Step(2, "bytes out of the objects' rows", _FROM_1),
+            Step(3, "bytes into packs", _packs_done, prepare=move_into_packs or _unreachable),
+        ),
+        MetaVersion(),
+        baseline=_SCHEMA,
+    )
+
+
 _CURRENT: set[tuple[str, str]] = set()
 """PostgreSQL schemas found at SCHEMA_VERSION by this process (checked once, not per open)."""
 
@@ -201,14 +244,16 @@ class Repository:
         inner = db if db is not None else self._open_sqlite(path)
         self._writer = PackWriter(inner, self.objects)
         self.db: Connection = PackedConnection(inner, self._writer)
-        if db is not None:  # opened by ``in_schema``
-            if upgrade:
-                self._upgrade(self._schema_found())
-            return
-        found = self._schema_found()
-        self._upgrade(found)
-        self.db.script(_SCHEMA)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        if db is None or upgrade:  # ``upgrade=False``: opened by ``in_schema``, known current
+            self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            outcome = migrate(self.db, _plan(self._move_into_packs))
+        except MigrationError as exc:
+            raise RepositoryError(f"{self.path}: {exc}") from exc
+        if self.db.engine == "sqlite" and outcome.found is not None and outcome.found < 3:
+            self.db.execute("VACUUM")  # give back the pages the bytes took
 
     @staticmethod
     def _open_sqlite(path: Path) -> Connection:
@@ -220,26 +265,6 @@ class Repository:
         db.execute("PRAGMA cache_size=-32000")
         return db
 
-    def _schema_found(self) -> int | None:
-        if self.db.engine == "sqlite":
-            row = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            if row is None:
-                return None
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        found = None if row is None else int(row[0])
-        if found is not None and found > SCHEMA_VERSION:
-            raise RepositoryError(f"{self.path} was written by a newer Homeport (schema {found})")
-        return found
-
-    def _upgrade(self, found: int | None) -> None:
-        if found == 1:
-            self._upgrade_from_1()
-            found = 2
-        if found == 2:
-            self._upgrade_to_packs()
-
     @classmethod
     def create_schema(cls, database: PostgresDatabase, schema: str) -> None:
         """Make (or check) a repository in a PostgreSQL schema: a provider does this when a
@@ -247,17 +272,22 @@ class Repository:
         if database.schema_exists(schema):
             db = database.connect(schema)
             try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                found = MetaVersion().read(db)
             finally:
                 db.close()
-            if row is not None and int(row[0]) != SCHEMA_VERSION:
-                if int(row[0]) > SCHEMA_VERSION:
+            if found is not None:
+                if found > SCHEMA_VERSION:
                     raise RepositoryError(
                         f"PostgreSQL schema {schema} was written by a newer Homeport"
-                        f" (schema {row[0]})"
+                        f" (schema {found})"
                     )
                 return  # an older one: upgraded when first opened with its object store
-        database.create_schema(schema, _POSTGRES_SCHEMA)
+        database.create_schema(schema, "")
+        db = database.connect(schema)
+        try:
+            migrate(db, _plan(None))  # a schema with no version: the baseline, nothing to move
+        finally:
+            db.close()
 
     @classmethod
     def in_schema(
@@ -281,46 +311,17 @@ class Repository:
         _CURRENT.add(key)
         return repo
 
-    def _upgrade_from_1(self) -> None:
-        """Schema 1 kept the bytes in the object's row; move them to ``data``, in one
-        transaction (a kill leaves schema 1, upgraded again on the next open)."""
-        with self.transaction():
-            for statement in (
-                "CREATE TABLE data (n INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-                "INSERT INTO data (n, data) SELECT n, data FROM objects",
-                "ALTER TABLE objects ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
-                "ALTER TABLE objects ADD COLUMN received INTEGER NOT NULL DEFAULT 0",
-                "UPDATE objects SET size = length(data)",
-                "ALTER TABLE objects DROP COLUMN data",
-                "UPDATE meta SET value = '2' WHERE key = 'schema'",
-            ):
-                self.db.execute(statement)
-
-    def _has_column(self, table: str, column: str) -> bool:
-        if self.db.engine == "sqlite":
-            return any(r[1] == column for r in self.db.execute(f"PRAGMA table_info({table})"))
-        row = self.db.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND table_name = ? AND column_name = ?",
-            (table, column),
-        ).fetchone()
-        return row is not None
-
-    def _upgrade_to_packs(self) -> None:
+    def _move_into_packs(self, _: Connection) -> None:
         """Schema 2 kept each object's bytes in a ``data`` row; move them into packs, a pack's
         worth per transaction (the pack durable before the rows naming it move). A kill leaves
-        schema 2 with some objects in packs already; the next open goes on from there."""
+        schema 2 with some objects in packs already; the next open goes on from there (the
+        runner's step then drops ``data`` and records schema 3)."""
         with self.transaction():
-            if not self._has_column("objects", "pack"):
-                ddl = (
+            if not has_column(self.db, "objects", "pack"):
+                self.db.script(
                     "ALTER TABLE objects ADD COLUMN pack INTEGER;"
                     " ALTER TABLE objects ADD COLUMN pos INTEGER;" + _PACKS
                 )
-                if self.db.engine == "sqlite":  # executescript would commit first
-                    for statement in statements(ddl):
-                        self.db.execute(statement)
-                else:
-                    self.db.script(ddl)
         while True:
             moved = 0
             with self.transaction():
@@ -343,13 +344,6 @@ class Repository:
                         moved += len(stored) or 1
             if not moved:
                 break
-        with self.transaction():
-            if self.db.engine == "sqlite":  # PostgreSQL had a foreign key instead
-                self.db.execute("DROP TRIGGER IF EXISTS objects_gone")
-            self.db.execute("DROP TABLE IF EXISTS data")
-            self.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
-        if self.db.engine == "sqlite":
-            self.db.execute("VACUUM")  # give back the pages the bytes took
 
     @classmethod
     def open(cls, data_dir: Path, keys: RepoKeys | None) -> Repository:
@@ -664,7 +658,6 @@ class Repository:
             ).fetchall()
             for oid, seq, kind, links in rows:
                 yield bytes(oid), int(seq), ObjectType(kind), split_links(bytes(links))
-
 
     # --- packs -----------------------------------------------------------------------------
     def pack_usage(self) -> list[PackUsage]:

@@ -88,8 +88,10 @@ class Connection(Protocol):
         """Rows of a large result in constant memory (PostgreSQL: a server-side cursor)."""
         ...
 
-    def script(self, ddl: str) -> None:
-        """Run DDL written in SQLite's spelling (``;``-separated, no parameters)."""
+    def script(self, ddl: str, native: bool = False) -> None:
+        """Run DDL written in SQLite's spelling (``;``-separated, no parameters) statement by
+        statement, inside the open transaction if there is one; ``native``: written in this
+        engine's own dialect, run as it is."""
 
     def close(self) -> None: ...
 
@@ -142,8 +144,9 @@ class SQLiteConnection:
         while rows := cur.fetchmany(STREAM_ROWS):
             yield from rows
 
-    def script(self, ddl: str) -> None:
-        self.raw.executescript(ddl)
+    def script(self, ddl: str, native: bool = False) -> None:
+        for statement in statements(ddl):  # executescript would commit an open transaction
+            self.raw.execute(statement)
 
     def close(self) -> None:
         self.raw.close()

@@ -99,7 +99,8 @@ class PostgresConnection:
 
     engine = "postgresql"
 
-    def __init__(self, raw: Raw, database: PostgresDatabase, lock: str = "") -> None:
+    def __init__(self, raw: Raw, database: PostgresDatabase | None, lock: str = "") -> None:
+        """``database``: the pool ``close`` gives the connection back to (None: closed)."""
         self.raw = raw
         self._database = database
         self._lock = (_LOCK_CLASS, lock_key(lock)) if lock else None
@@ -151,9 +152,9 @@ class PostgresConnection:
     def _aborted(self) -> bool:
         return self.raw.info.transaction_status == pq.TransactionStatus.INERROR
 
-    def script(self, ddl: str) -> None:
+    def script(self, ddl: str, native: bool = False) -> None:
         with _faults():
-            for statement in statements(translate_ddl(ddl)):
+            for statement in statements(ddl if native else translate_ddl(ddl)):
                 self.raw.execute(statement.encode())
 
     def close(self) -> None:
@@ -166,8 +167,19 @@ class PostgresConnection:
         except (psycopg.Error, DatabaseError):
             pass  # a broken connection: the pool discards it
         finally:
-            self._database.release(self.raw)
+            if self._database is None:
+                self.raw.close()
+            else:
+                self._database.release(self.raw)
             self.raw = None  # type: ignore[assignment]
+
+
+def connect_once(url: str) -> PostgresConnection:
+    """One connection of its own, outside any pool (``close`` closes it): for a short job
+    such as the record store's migrations, whose own pool is asynchronous."""
+    with _faults():
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    return PostgresConnection(raw, None)
 
 
 class PostgresDatabase:
@@ -295,6 +307,7 @@ class PostgresDatabase:
 __all__ = [
     "PostgresConnection",
     "PostgresDatabase",
+    "connect_once",
     "fault",
     "lock_key",
     "translate",

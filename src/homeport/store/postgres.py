@@ -19,7 +19,6 @@ Connection-level failures surface as `BackendUnavailable` (503), never as driver
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -35,7 +34,9 @@ from homeport import jsonio
 from homeport.core.errors import BackendUnavailable, InvalidPostedData, ObjectNotFound
 from homeport.core.query import Filter
 from homeport.core.records import next_timestamp, strip_meta, tombstone
-from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
+from homeport.store.connection import DatabaseError
+from homeport.store.migrate import MigrationError, migrate
+from homeport.store.migrations import plan
 from homeport.store.protocols import JSONObject, Permissions
 from homeport.store.sql import settle
 from homeport.store.sql.dialects import POSTGRES
@@ -58,7 +59,6 @@ _ABORTED = (
     pg_errors.SerializationFailure,
     pg_errors.DeadlockDetected,
 )
-_MIGRATION_LOCK = 0x686F6D65  # pg_advisory_xact_lock key ("home")
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -398,22 +398,23 @@ class PostgresRecordStore(SQLRecordStore):
         self._opened = True
 
     async def initialize(self) -> None:
-        """Open the pool and apply pending migrations under an advisory lock, so several
-        processes starting at once apply each migration exactly once."""
+        """Open the pool and apply pending migrations (``store/migrate.py``: each step in a
+        transaction under an advisory lock, so processes starting at once apply it once), on a
+        connection of their own in a worker thread: the runner is synchronous."""
         await self._open()
-        with self._unavailable():
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                await conn.execute(SCHEMA_VERSION_TABLE)
-                cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                row = await cur.fetchone()
-                for migration in pending("postgresql", int(row[0]) if row else 0):
-                    await conn.execute(migration.sql.encode())
-                    await conn.execute(
-                        "INSERT INTO schema_version (version, name, applied_at)"
-                        " VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, int(time.time() * 1000)),
-                    )
+        try:
+            await asyncio.to_thread(self._migrate)
+        except (DatabaseError, MigrationError) as exc:
+            raise BackendUnavailable(f"PostgreSQL at {_where(self.url)}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        from homeport.store.pgconn import connect_once
+
+        conn = connect_once(self.url)
+        try:
+            migrate(conn, plan("postgresql"))
+        finally:
+            conn.close()
 
     async def close(self) -> None:
         if self._opened:

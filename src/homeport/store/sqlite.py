@@ -15,7 +15,6 @@ import functools
 import json
 import re
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -24,7 +23,9 @@ from typing import Any
 
 from homeport.core.errors import BackendUnavailable
 from homeport.core.query import MISSING, extract, json_equal, like_regex
-from homeport.store.migrations import SCHEMA_VERSION_TABLE, pending
+from homeport.store.connection import SQLiteConnection
+from homeport.store.migrate import MigrationError, migrate
+from homeport.store.migrations import plan
 from homeport.store.sql.dialects import SQLITE
 from homeport.store.sql.store import Row, SQLRecordStore, T, Work, now_ms
 
@@ -111,25 +112,15 @@ class SQLiteRecordStore(SQLRecordStore):
         return self._db if self._db is not None else self._connect()
 
     async def initialize(self) -> None:
-        """Open the file and apply pending migrations in one IMMEDIATE transaction: the version
-        is read under the write lock, so processes starting together apply each step once."""
+        """Open the file and apply pending migrations (``store/migrate.py``: each step in an
+        IMMEDIATE transaction that reads the version under the write lock)."""
         async with self._lock:
-            conn = self._executor._c
-            _begin(conn)
             try:
-                conn.execute(SCHEMA_VERSION_TABLE)
-                current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                for migration in pending("sqlite", int(current.fetchone()[0])):
-                    for statement in _statements(migration.sql):
-                        conn.execute(statement)
-                    conn.execute(
-                        "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                        (migration.version, migration.name, int(time.time() * 1000)),
-                    )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            _commit(conn)
+                migrate(SQLiteConnection(self._executor._c), plan("sqlite"))
+            except MigrationError as exc:
+                raise BackendUnavailable(str(exc)) from exc
+            except sqlite3.OperationalError as exc:
+                raise _unavailable(exc) from exc
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -173,12 +164,6 @@ class SQLiteRecordStore(SQLRecordStore):
                 raise
             _commit(db._c)
             return result
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration on ``;`` line ends (our migrations hold no procedural code)."""
-    lines = [ln for ln in script.splitlines() if not ln.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 def _begin(conn: sqlite3.Connection) -> None:

@@ -1,23 +1,21 @@
 """Versioned schema migrations, one SQL file per step and per dialect.
 
-Files are ``<dialect>/NNNN_<what>.sql``; ``initialize()`` applies, in order and each in its own
-transaction, those above the version recorded in the ``schema_version`` table. A migration is
-never edited once released: the next change is a new file, so every database reaches the same
-schema by the same steps.
+Files are ``<dialect>/NNNN_<what>.sql``; `plan` makes them the steps of the one migration runner
+(``store/migrate.py``), which applies, in order and each in its own transaction, those above the
+version recorded in the ``schema_version`` table. A migration is never edited once released: the
+next change is a new file, so every database reaches the same schema by the same steps.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 
-_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+from homeport.store.migrate import HistoryVersion, Plan, Step
 
-SCHEMA_VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_version ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-)
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,5 +39,11 @@ def migrations(dialect: str) -> list[Migration]:
     return found
 
 
-def pending(dialect: str, current: int) -> list[Migration]:
-    return [m for m in migrations(dialect) if m.version > current]
+@cache
+def plan(dialect: str) -> Plan:
+    """The record store's plan: every file a step, in the dialect's own SQL."""
+    return Plan(
+        "the record store",
+        tuple(Step(m.version, m.name, m.sql, native=True) for m in migrations(dialect)),
+        HistoryVersion(),
+    )

@@ -22,7 +22,12 @@ from .conftest import ADMIN, BACKENDS
 from .provider_support import Provider
 from .repo_support import cli_env
 
-NOT_LOADED = ("jsonschema", "homeport.services.schemas")
+NOT_LOADED = (
+    "jsonschema",
+    "homeport.services.schemas",
+    "mnemonic",
+    "cryptography.hazmat.primitives.serialization",
+)
 """What a publish with nothing new must not import: it checks the provider's head and hands
 over the grants, nothing more (each of these cost tens of milliseconds of its start-up)."""
 

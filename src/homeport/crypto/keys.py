@@ -13,12 +13,13 @@ always gives the same keys:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from mnemonic import Mnemonic
 
 WORDS = 24
 SALT = b"homeport"
@@ -27,7 +28,15 @@ DATA_LABEL = b"homeport/v1/data-key"
 OBJECT_ID_LABEL = b"homeport/v1/object-id-key"
 ED25519_MULTICODEC = b"\xed\x01"
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_mnemonic = Mnemonic("english")
+
+
+@functools.cache
+def _mnemonic() -> Any:
+    """BIP39's English word list, read at the first phrase: most commands (a publish) only sign
+    with keys already derived, and reading it cost every start-up a few milliseconds."""
+    from mnemonic import Mnemonic
+
+    return Mnemonic("english")
 
 
 class PhraseError(ValueError):
@@ -43,7 +52,7 @@ class PhraseError(ValueError):
 
 
 def new_phrase() -> str:
-    return str(_mnemonic.generate(strength=256))
+    return str(_mnemonic().generate(strength=256))
 
 
 def normalise_phrase(phrase: str) -> str:
@@ -54,12 +63,13 @@ def normalise_phrase(phrase: str) -> str:
             "count",
             count=len(words),
         )
-    unknown = [(n, w) for n, w in enumerate(words, 1) if w not in _mnemonic.wordlist]
+    known = set(_mnemonic().wordlist)
+    unknown = [(n, w) for n, w in enumerate(words, 1) if w not in known]
     if unknown:
         position, word = unknown[0]
         raise PhraseError(f"not a recovery-phrase word: {word!r}", "word", position)
     normal = " ".join(words)
-    if not _mnemonic.check(normal):
+    if not _mnemonic().check(normal):
         raise PhraseError(
             "the words are valid but the phrase's checksum is not: a word is wrong", "checksum"
         )
@@ -82,7 +92,7 @@ class PhraseKeys:
 
 
 def keys_from_phrase(phrase: str) -> PhraseKeys:
-    seed = Mnemonic.to_seed(normalise_phrase(phrase))
+    seed = _mnemonic().to_seed(normalise_phrase(phrase))
     return PhraseKeys(
         root_seed=_derive(seed, ROOT_LABEL),
         data_key=_derive(seed, DATA_LABEL),
@@ -91,15 +101,11 @@ def keys_from_phrase(phrase: str) -> PhraseKeys:
 
 
 def private_bytes(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
+    return key.private_bytes_raw()  # not through ``serialization`` (PEM, SSH…: 10 ms to import)
 
 
 def public_bytes(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return key.public_bytes_raw()
 
 
 def _b58encode(data: bytes) -> str:

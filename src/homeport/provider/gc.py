@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ from homeport.provider.db import DELETED, Tenant
 from homeport.repo import gc
 from homeport.repo.gc import RepoCollection
 from homeport.repo.repository import RepositoryError
+from homeport.store import filelock
 from homeport.store.connection import DatabaseError
 
 log = logging.getLogger("homeport.provider.gc")
@@ -81,20 +80,9 @@ async def collect_all(provider: Provider, dry_run: bool = False) -> ProviderColl
     return report
 
 
-@contextlib.contextmanager
-def _one_process(provider: Provider) -> Any:
+def _one_process(provider: Provider) -> contextlib.AbstractContextManager[bool]:
     """True while this process holds the provider's gc lock, False when another one does."""
-    path = provider.settings.data_dir / gc.GC_LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    return filelock.held_if_free(provider.settings.data_dir / gc.GC_LOCK_FILE)
 
 
 async def collect_forever(provider: Provider) -> None:

@@ -23,18 +23,15 @@ that is not there, nothing is swept: the repository is damaged and ``verify`` sa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-import fcntl
-import os
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from homeport.repo.repository import Repository, RepositoryError, split_links
+from homeport.store import filelock
 
 BATCH = 500
 GC_LOCK_FILE = "gc.lock"
@@ -158,29 +155,7 @@ def collect(
     return found
 
 
-# --- the home's gc lock ----------------------------------------------------------------------
-@contextlib.contextmanager
-def _flock(data_dir: Path, mode: int, wait: float) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / GC_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise GcBusy(
-                        "a garbage collection or a snapshot of this home is running; "
-                        "try again when it is done"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock; the kernel does it for a killed holder
-
-
+# --- the home's gc lock (``store/filelock.py``) -----------------------------------------------
 @contextlib.asynccontextmanager
 async def writers(data_dir: Path, wait: float = 600.0) -> AsyncIterator[None]:
     """Held (shared) by whatever writes objects into the home's repository — a snapshot, an
@@ -190,24 +165,20 @@ async def writers(data_dir: Path, wait: float = 600.0) -> AsyncIterator[None]:
     if not data_dir.is_dir():
         yield
         return
-    fd = os.open(data_dir / GC_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise GcBusy(
-                        "a garbage collection of this home is running; try again when it is done"
-                    ) from None
-                await asyncio.sleep(0.05)
+    async with filelock.held_async(data_dir / GC_LOCK_FILE, wait, _collecting, shared=True):
         yield
-    finally:
-        os.close(fd)
+
+
+def _collecting() -> GcBusy:
+    return GcBusy("a garbage collection of this home is running; try again when it is done")
+
+
+def _writing() -> GcBusy:
+    return GcBusy(
+        "a garbage collection or a snapshot of this home is running; try again when it is done"
+    )
 
 
 def collector(data_dir: Path, wait: float) -> contextlib.AbstractContextManager[None]:
     """Held (exclusive) by a collection of the home: no writer is in flight meanwhile."""
-    return _flock(data_dir, fcntl.LOCK_EX, wait)
+    return filelock.held(data_dir / GC_LOCK_FILE, wait, _writing)

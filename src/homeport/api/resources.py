@@ -157,14 +157,13 @@ async def get_object(ctx: Context, req: ApiRequest) -> ApiResponse:
     check_path_ids(req.path)
     resource, parent, object_id = locate(req.path)
     assert object_id is not None
-    found = await res.read_object(ctx, req.user, resource, parent, object_id)
+    found = await res.get_object(ctx, req.user, resource, parent, object_id)
     timestamp = found.obj["last_modified"]
     if not_modified(req, timestamp):
         return ApiResponse(304, None, read_headers(timestamp))
     check_preconditions(req, timestamp, found.obj)
     fields = parse_list_query(req.query).fields
-    permissions = await ctx.store.get_permissions(found.uri)
-    return object_response(200, resource, found.obj, permissions, req, fields)
+    return object_response(200, resource, found.obj, found.permissions, req, fields)
 
 
 async def put_object(ctx: Context, req: ApiRequest) -> ApiResponse:
@@ -335,7 +334,9 @@ async def get_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     resource, parent, _ = locate(req.path)
     scope = await res.list_scope(ctx, req.user, resource, parent)
     query = parse_list_query(req.query, await _known_fields(ctx, resource, parent, scope))
-    timestamp = await ctx.store.resource_timestamp(resource.name, parent)
+    timestamp = scope.timestamp
+    if timestamp is None:
+        timestamp = await ctx.store.resource_timestamp(resource.name, parent)
     if not_modified(req, timestamp):
         return ApiResponse(304, None, read_headers(timestamp))
     check_preconditions(req, timestamp)

@@ -85,8 +85,14 @@ async def is_allowed(ctx: Context, user: User, resource: str, uri: str, permissi
     else:
         bound = perms.bound_permissions(uri, resource, permission)
         granted = await ctx.store.authorized_principals(bound)
-        if resource == "account":
-            granted |= set(ctx.settings.account_write_principals)
+    return grants(ctx, user, resource, granted)
+
+
+def grants(ctx: Context, user: User, resource: str, granted: set[str]) -> bool:
+    """Whether the principals holding a permission on a ``resource`` (as the store said)
+    include the user: `is_allowed` once the store has answered."""
+    if resource == "account":
+        granted = granted | set(ctx.settings.account_write_principals)
     return perms.allowed(granted, user.principals)
 
 
@@ -204,20 +210,19 @@ class Found:
 async def get_object(
     ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
 ) -> Found:
-    found = await read_object(ctx, user, resource, parent_uri, object_id)
-    found.permissions = await ctx.store.get_permissions(found.uri)
-    return found
-
-
-async def read_object(
-    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
-) -> Found:
-    """The object without its permissions: enough to answer 304 or 412 in two reads."""
+    """The object and its permissions, if the user may read it: one read of the store (the
+    permission check, the object and its permissions together)."""
     uri = resource.uri(parent_uri, object_id)
-    if not await is_allowed(ctx, user, resource.name, uri, READ_PERMISSION[resource.name]):
+    bound = perms.bound_permissions(uri, resource.name, READ_PERMISSION[resource.name])
+    key = (resource.name, parent_uri, object_id)
+    found = await ctx.store.read_set(bound, [key], acl_uri=uri)
+    if not grants(ctx, user, resource.name, found.principals):
         raise deny(user)
-    obj = await get_existing(ctx, resource, parent_uri, object_id)
-    return Found(obj, {}, uri)
+    obj = found.objects[0]
+    if obj is None:
+        await ensure_parents(ctx, parent_uri)
+        raise ObjectNotFound(resource.name, object_id)
+    return Found(obj, found.permissions or {}, uri)
 
 
 async def get_existing(
@@ -259,6 +264,8 @@ class Listing:
     shared_ids: set[str]
     parents: dict[str, JSONObject] | None = None
     """The ancestors, when they were read to check them (a list's collection and schema)."""
+    timestamp: int | None = None
+    """The list's timestamp, when it was read with the permission check."""
 
 
 async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: str) -> Listing:
@@ -270,9 +277,16 @@ async def list_scope(ctx: Context, user: User, resource: Resource, parent_uri: s
             )
         return Listing(False, {user.user_id.removeprefix("account:")})
     if resource.parent is not None:
+        # the common case in one read of the store: read on the parent, the ancestors that
+        # must exist, and the list's timestamp
         parent_name = resource.parent
-        if await is_allowed(ctx, user, parent_name, parent_uri, "read"):
-            return Listing(True, set(), await ensure_parents(ctx, parent_uri))
+        bound = perms.bound_permissions(parent_uri, parent_name, "read")
+        pair = (resource.name, parent_uri)
+        keys = path_objects(parent_uri)
+        found = await ctx.store.read_set(bound, keys, timestamp=pair)
+        if grants(ctx, user, parent_name, found.principals):
+            ancestors = Parents([(k[0], k[2], o) for k, o in zip(keys, found.objects, strict=True)])
+            return Listing(True, set(), ancestors.require(), found.timestamp)
     pattern = resource.uri(parent_uri, "*")
     shared = await ctx.store.accessible_objects(
         user.principals, [(pattern, "read"), (pattern, "write")]

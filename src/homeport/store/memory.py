@@ -13,7 +13,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from homeport.core.errors import ObjectNotFound, UnicityError
 from homeport.core.query import Filter, Sort, matches_all, matches_rules, sort_objects
 from homeport.core.records import next_timestamp, strip_meta, tombstone
-from homeport.store.protocols import JSONObject, Permissions
+from homeport.store.protocols import JSONObject, Permissions, ReadSet, read_set_in_parts
 
 DEFAULT_SORT = (Sort("last_modified", descending=True),)
 
@@ -260,6 +260,15 @@ class MemoryRecordStore:
         for uri, perm in bound:
             found |= self._permissions.get(uri, {}).get(perm, set())
         return found
+
+    async def read_set(
+        self,
+        bound: Sequence[tuple[str, str]],
+        keys: Sequence[tuple[str, str, str]],
+        acl_uri: str | None = None,
+        timestamp: tuple[str, str] | None = None,
+    ) -> ReadSet:
+        return await read_set_in_parts(self, bound, keys, acl_uri, timestamp)
 
     async def accessible_objects(
         self, principals: Iterable[str], bound: Iterable[tuple[str, str]]

@@ -37,7 +37,7 @@ from homeport.core.records import next_timestamp, strip_meta, tombstone
 from homeport.store.connection import DatabaseError
 from homeport.store.migrate import MigrationError, migrate
 from homeport.store.migrations import plan
-from homeport.store.protocols import JSONObject, Permissions
+from homeport.store.protocols import JSONObject, Permissions, ReadSet
 from homeport.store.sql import settle
 from homeport.store.sql.dialects import POSTGRES
 from homeport.store.sql.store import Executor, Row, SQLRecordStore, T, Work, now_ms, requested_ts
@@ -132,6 +132,20 @@ SQL_SETTLE = (
     " WHERE o.resource_name = fin.rn AND o.parent_id = fin.pid AND o.id = fin.id"
     " AND o.last_modified = fin.prov)"
     " SELECT prov, final FROM fin"
+)
+# `read_set` in one round trip: the uncorrelated subqueries run once (init plans) and repeat on
+# each row, one row per object found (or one row of NULLs when none is).
+SQL_READ_SET = (
+    "WITH k AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
+    " WITH ORDINALITY AS k(rn, pid, id, n)),"
+    " found AS (SELECT k.n, o.data, o.last_modified FROM k JOIN objects o"
+    " ON o.resource_name = k.rn AND o.parent_id = k.pid AND o.id = k.id AND NOT o.deleted)"
+    " SELECT ARRAY(SELECT DISTINCT principal FROM access_control_entries"
+    " WHERE (object_uri, permission) IN (SELECT * FROM unnest(%s::text[], %s::text[]))),"
+    " ARRAY(SELECT ARRAY[permission, principal] FROM access_control_entries"
+    " WHERE object_uri = %s),"
+    " (SELECT last_modified FROM timestamps WHERE resource_name = %s AND parent_id = %s),"
+    " found.n, found.data, found.last_modified FROM (SELECT 1) AS one LEFT JOIN found ON TRUE"
 )
 DEFERRED = ("record",)  # the hot path; other resources' timestamps are read inside writes
 
@@ -338,6 +352,36 @@ class PostgresRecordStore(SQLRecordStore):
         if deferred is not None and (resource_name, parent_id) in deferred.latest:
             return deferred.latest[resource_name, parent_id]
         return await super().resource_timestamp(resource_name, parent_id)
+
+    async def read_set(
+        self,
+        bound: Sequence[tuple[str, str]],
+        keys: Sequence[tuple[str, str, str]],
+        acl_uri: str | None = None,
+        timestamp: tuple[str, str] | None = None,
+    ) -> ReadSet:
+        """One statement (`SQL_READ_SET`) where the parts would take up to four."""
+        rn, pid, ids = ([k[i] for k in keys] for i in range(3))
+        pair = timestamp or (None, None)
+        params = (rn, pid, ids, [b[0] for b in bound], [b[1] for b in bound], acl_uri, *pair)
+        rows = await self._run(lambda db: db.all(SQL_READ_SET, params), write=False)
+        first = rows[0]
+        objects: list[JSONObject | None] = [None] * len(keys)
+        for *_, n, data, last_modified in rows:
+            if n is not None:
+                objects[n - 1] = {**data, "id": ids[n - 1], "last_modified": last_modified}
+        found = ReadSet(set(first[0]), objects)
+        if acl_uri is not None:
+            found.permissions = {}
+            for permission, principal in first[1]:
+                found.permissions.setdefault(permission, set()).add(principal)
+        if timestamp is not None:
+            deferred = self._deferred.get()
+            if first[2] is None or (deferred is not None and timestamp in deferred.latest):
+                found.timestamp = await self.resource_timestamp(*timestamp)
+            else:
+                found.timestamp = int(first[2])
+        return found
 
     async def _settle(self, conn: Conn, deferred: _Deferred) -> None:
         """Assign the deferred writes' timestamps (one statement, just before the commit) and

@@ -16,12 +16,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from homeport.core.query import Filter, Sort
 
 JSONObject = dict[str, Any]
 Permissions = dict[str, set[str]]
+
+
+@dataclass
+class ReadSet:
+    """What one request reads before it answers, read together (`RecordStore.read_set`)."""
+
+    principals: set[str]
+    """The holders of the bound permissions asked about (`authorized_principals`)."""
+    objects: list[JSONObject | None]
+    """The objects asked for, in order; None where missing or deleted (`get_many`)."""
+    permissions: Permissions | None = None
+    """The permissions set on the URI asked about (`get_permissions`), if one was."""
+    timestamp: int | None = None
+    """The pair's timestamp (`resource_timestamp`), if one was asked about."""
 
 
 @runtime_checkable
@@ -125,6 +140,17 @@ class RecordStore(Protocol):
         """``{object_uri: {permissions}}`` for objects whose URI matches one of the patterns
         (``*`` matches one path segment) with one of the permissions granted to a principal."""
 
+    async def read_set(
+        self,
+        bound: Sequence[tuple[str, str]],
+        keys: Sequence[tuple[str, str, str]],
+        acl_uri: str | None = None,
+        timestamp: tuple[str, str] | None = None,
+    ) -> ReadSet:
+        """`authorized_principals`, `get_many`, `get_permissions` and `resource_timestamp`
+        answered together: a request's reads before it answers, in one round trip where the
+        backend is a network away (`read_set_in_parts` is the same made of the four calls)."""
+
     # --- group membership ----------------------------------------------------------------
     async def user_principals(self, user_id: str) -> set[str]:
         """Group principals the user (or pseudo-user such as ``system.Authenticated``) is in."""
@@ -135,6 +161,22 @@ class RecordStore(Protocol):
 
     async def remove_principal(self, principal: str) -> None:
         """Remove a group principal from every user (the group was deleted or emptied)."""
+
+
+async def read_set_in_parts(
+    store: RecordStore,
+    bound: Sequence[tuple[str, str]],
+    keys: Sequence[tuple[str, str, str]],
+    acl_uri: str | None = None,
+    timestamp: tuple[str, str] | None = None,
+) -> ReadSet:
+    """`RecordStore.read_set` as separate calls: the reference, for backends next door."""
+    found = ReadSet(await store.authorized_principals(bound), await store.get_many(keys))
+    if acl_uri is not None:
+        found.permissions = await store.get_permissions(acl_uri)
+    if timestamp is not None:
+        found.timestamp = await store.resource_timestamp(*timestamp)
+    return found
 
 
 @runtime_checkable

@@ -86,6 +86,34 @@ class RecordStoreConformance(PermissionsConformance):
         assert await store.get_many([]) == []
 
     @conformance_test
+    async def test_read_set_answers_as_its_parts(self, store: RecordStore) -> None:
+        bucket = await store.create("bucket", "", {"id": "b", "title": "B"})
+        record = await store.create(R, P, {"id": "r1", "n": [1, {"x": None}]})
+        await store.create(R, P, {"id": "gone"})
+        await store.delete(R, P, "gone")
+        await store.set_permissions("/buckets/b", {"write": {"u1"}, "read": {"u2", "u 3"}})
+        await store.set_permissions(f"{P}/records/r1", {"read": {"u4"}, "write": {"u5"}})
+        bound = [("/buckets/b", "read"), ("/buckets/b", "write"), (f"{P}/records/r1", "read")]
+        keys = [(R, P, "r1"), (R, P, "gone"), ("bucket", "", "b"), (R, P, "nope")]
+        found = await store.read_set(bound, keys, f"{P}/records/r1", (R, P))
+        assert found.principals == await store.authorized_principals(bound)
+        assert found.principals == {"u1", "u2", "u 3", "u4"}
+        assert found.objects == await store.get_many(keys) == [record, None, bucket, None]
+        assert found.permissions == {"read": {"u4"}, "write": {"u5"}}
+        assert found.timestamp == await store.resource_timestamp(R, P) > record["last_modified"]
+        bare = await store.read_set([], [])
+        assert (bare.principals, bare.objects, bare.permissions, bare.timestamp) == (
+            set(),
+            [],
+            None,
+            None,
+        )
+        # a pair never written has a timestamp all the same, and keeps it
+        fresh = await store.read_set([], [("bucket", "", "b")], "/nothing", (R, "/nowhere"))
+        assert fresh.objects == [bucket] and fresh.permissions == {}
+        assert fresh.timestamp == await store.resource_timestamp(R, "/nowhere")
+
+    @conformance_test
     async def test_create_strips_meta_fields(self, store: RecordStore) -> None:
         created = await store.create(R, P, {"id": "r1", "deleted": True, "last_modified": "x"})
         assert set(created) == {"id", "last_modified"}

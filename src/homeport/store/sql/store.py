@@ -11,13 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from homeport.core.errors import ObjectNotFound, UnicityError
 from homeport.core.query import Filter, Sort
 from homeport.core.records import MAX_TIMESTAMP, next_timestamp, strip_meta, tombstone
 from homeport.store.memory import uri_matches
-from homeport.store.protocols import JSONObject, Permissions
+from homeport.store.protocols import (
+    JSONObject,
+    Permissions,
+    ReadSet,
+    RecordStore,
+    read_set_in_parts,
+)
 from homeport.store.sql.query import Dialect, Frag, all_of
 
 T = TypeVar("T")
@@ -424,6 +430,15 @@ class SQLRecordStore:
             return {r[0] for r in await db.all(self.dialect.q(stmt.sql), stmt.params)}
 
         return await self._run(work, write=False)
+
+    async def read_set(
+        self,
+        bound: Sequence[tuple[str, str]],
+        keys: Sequence[tuple[str, str, str]],
+        acl_uri: str | None = None,
+        timestamp: tuple[str, str] | None = None,
+    ) -> ReadSet:
+        return await read_set_in_parts(cast(RecordStore, self), bound, keys, acl_uri, timestamp)
 
     async def accessible_objects(
         self, principals: Iterable[str], bound: Iterable[tuple[str, str]]

@@ -34,7 +34,7 @@ from homeport.repo.bundle import (
     read_frames,
 )
 from homeport.repo.codec import MAX_BODY, ObjectError, check, inflated_size
-from homeport.repo.repository import Repository, RepositoryError
+from homeport.repo.repository import Repository, RepositoryError, WrittenPack
 
 MAX_IDS = 10_000
 MAX_PACK = 16 * 1024 * 1024
@@ -104,6 +104,8 @@ class PackResult:
     stored: int = 0
     new_bytes: int = 0
     error: ProviderError | None = None
+    adopted: bool = False
+    """Whether the pack ``write_ahead`` wrote was indexed (else the caller discards it)."""
 
 
 INFLATE_FIXED = 64 * 1024 * 1024
@@ -202,13 +204,32 @@ def check_segments(
     return checked
 
 
+def write_ahead(repo: Repository, checked: CheckedPack) -> WrittenPack | None:
+    """The bytes of a checked pack's objects the repository lacks, written as a pack of their
+    own before the tenant's lock is taken (``receive_pack`` indexes them under it): the lock
+    is then held for the index rows alone, not for a write to the object store (a PUT each,
+    on S3, which kept a tenant's parallel uploads waiting in turn). None when all are held."""
+    held = present(repo, [g[0] for g in checked.good])
+    new = [g for g in checked.good if g[0] not in held]
+    if not new:
+        return None
+    checked.good = new + [g for g in checked.good if g[0] in held]
+    return repo.write_pack([g[3] for g in new])
+
+
 def receive_pack(
-    repo: Repository, checked: CheckedPack, room: int, now: int, replace: bool = False
+    repo: Repository,
+    checked: CheckedPack,
+    room: int,
+    now: int,
+    replace: bool = False,
+    written: WrittenPack | None = None,
 ) -> PackResult:
     """Keep a checked pack's objects as pending (received at ``now``). ``room`` is what the
     quota still allows: if the new objects do not fit, nothing is stored (507). With
     ``replace``, copies already held are overwritten by the ones sent: the repair of a copy an
-    audit found damaged; they keep their place in the history."""
+    audit found damaged; they keep their place in the history. ``written``: the first objects
+    of ``checked.good``, already in a pack (``write_ahead``) that is adopted, not rewritten."""
     good = checked.good
     result = PackResult(objects=len(good), error=checked.error)
     held = present(repo, [g[0] for g in good])
@@ -230,14 +251,22 @@ def receive_pack(
             "space or ask the provider's operator for a larger quota; nothing was stored",
         )
     with repo.transaction():
+        adopted = written if written is not None and repo.adopt_pack(written) else None
+        place = {good[i][0]: i for i in range(len(adopted.sizes))} if adopted else {}
         for oid, kind, links, stored in new:
-            if repo.put(oid, kind, links, stored, 0, received=now):
+            i = place.get(oid)
+            if adopted is not None and i is not None:
+                kept = repo.put_written(adopted, i, oid, kind, links, 0, received=now)
+            else:
+                kept = repo.put(oid, kind, links, stored, 0, received=now)
+            if kept:
                 result.stored += 1
                 result.new_bytes += len(stored)
         for oid, stored, delta in repairs:
             repo.replace(oid, stored)
             result.stored += 1
             result.new_bytes += delta
+    result.adopted = adopted is not None
     if result.error is not None:
         result.error.extra["stored"] = result.stored
     return result

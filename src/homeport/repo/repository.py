@@ -155,6 +155,16 @@ class RepositoryError(Exception):
     """The repository cannot do what was asked; the message says why and what to do."""
 
 
+@dataclass
+class WrittenPack:
+    """A pack ``Repository.write_pack`` wrote: its row number, name, and each object's place."""
+
+    n: int
+    name: str
+    offsets: list[int]
+    sizes: list[int]
+
+
 def split_links(raw: bytes) -> tuple[bytes, ...]:
     return tuple(raw[i : i + 32] for i in range(0, len(raw), 32))
 
@@ -401,24 +411,100 @@ class Repository:
         with self._writing():
             pack, pos = self._writer.slot()
             row = (oid, seq, int(kind), b"".join(links), len(stored), received, pack, pos)
-            if self.db.engine == "sqlite":
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO objects (id, seq, type, links, size, received, pack,"
-                    " pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                if cur.rowcount != 1:
-                    return False
-            else:
-                found = self.db.execute(
-                    "INSERT INTO objects (id, seq, type, links, size, received, pack, pos)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n",
-                    row,
-                ).fetchone()
-                if found is None:
-                    return False
+            if not self._insert_object(row):
+                return False
             self._writer.append(stored)
             return True
+
+    def _insert_object(self, row: tuple[Any, ...]) -> bool:
+        """One index row unless the object is there; whether it was new."""
+        if self.db.engine == "sqlite":
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO objects (id, seq, type, links, size, received, pack,"
+                " pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return bool(cur.rowcount == 1)
+        found = self.db.execute(
+            "INSERT INTO objects (id, seq, type, links, size, received, pack, pos)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING n",
+            row,
+        ).fetchone()
+        return found is not None
+
+    def write_pack(self, pieces: Sequence[bytes]) -> WrittenPack:
+        """Write objects' stored bytes as a pack before the transaction that indexes them
+        (``adopt_pack``, ``put_written``), so a caller that indexes under a lock (a provider's
+        tenant lock) does not hold it while the bytes go to a slow store. The pack's row
+        commits first, size 0 as while any pack is being written, so no sweep takes the
+        file; a pack never adopted has no live object and the next ``repack`` deletes it."""
+        if self.db.in_transaction:
+            raise RepositoryError("write_pack runs outside a transaction")
+        name = packs.new_pack_name()
+        with self.transaction():
+            row = self.db.execute(
+                "INSERT INTO packs (name, size, created) VALUES (?, 0, ?) RETURNING n",
+                (name, now_ms()),
+            ).fetchone()
+        written = WrittenPack(int(row[0]), name, [], [])
+        at = 0
+        for piece in pieces:
+            written.offsets.append(at)
+            written.sizes.append(len(piece))
+            at += len(piece)
+        try:
+            self.objects.put(name, pieces)
+        except BaseException:
+            self.discard_pack(written)
+            raise
+        return written
+
+    def adopt_pack(self, pack: WrittenPack) -> bool:
+        """In the transaction that indexes a written pack's objects: its size recorded, or
+        False when its row is gone (a repack took it while nothing named it: write again)."""
+        cur = self.db.execute(
+            "UPDATE packs SET size = ? WHERE n = ? AND name = ?",
+            (sum(pack.sizes), pack.n, pack.name),
+        )
+        return bool(cur.rowcount == 1)
+
+    def put_written(
+        self,
+        pack: WrittenPack,
+        index: int,
+        oid: bytes,
+        kind: ObjectType,
+        links: tuple[bytes, ...],
+        seq: int,
+        received: int = 0,
+    ) -> bool:
+        """Index the ``index``-th object of an adopted pack unless the object is there
+        already (its bytes in the pack are then dead, reclaimed by a repack); whether it
+        was new."""
+        row = (
+            oid,
+            seq,
+            int(kind),
+            b"".join(links),
+            pack.sizes[index],
+            received,
+            pack.n,
+            pack.offsets[index],
+        )
+        return self._insert_object(row)
+
+    def discard_pack(self, pack: WrittenPack) -> None:
+        """A written pack no transaction adopted: its row and file go (best effort; what a
+        crash leaves, the next repack and sweep remove)."""
+        with contextlib.suppress(OSError, ObjectStoreError, RepositoryError):
+            with self.transaction():
+                named = self.db.execute(
+                    "SELECT 1 FROM objects WHERE pack = ? LIMIT 1", (pack.n,)
+                ).fetchone()
+                if named is not None:
+                    return
+                self.db.execute("DELETE FROM packs WHERE n = ?", (pack.n,))
+            self.objects.delete(pack.name)
 
     def replace(self, oid: bytes, stored: bytes) -> None:
         """Overwrite an object's stored bytes (a repair: the caller checked them). The new

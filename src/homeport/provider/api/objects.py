@@ -4,6 +4,8 @@ repository as a bundle. Reads use their own connections and never wait for a pub
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,7 +22,7 @@ from homeport.provider.api.signed import authenticate
 from homeport.provider.db import Tenant
 from homeport.provider.errors import ProviderError
 from homeport.repo.bundle import export_bundle
-from homeport.repo.repository import RepositoryError
+from homeport.repo.repository import RepositoryError, WrittenPack
 from homeport.sync import segments
 
 PACK_TYPE = "application/vnd.homeport.pack"
@@ -55,22 +57,44 @@ async def upload(request: Request, provider: Provider) -> Response:
     except ValueError as exc:
         raise ProviderError(400, "bad-request", str(exc)) from None
     tenant, _ = await authenticate(request, provider, digest=segments.digest(declared))
+    usage = await _receive_segments(request, provider, tenant, parts, replace, total)
+    return JSONResponse({"objects": total.objects, "stored": total.stored, "usage": usage})
+
+
+async def _receive_segments(
+    request: Request,
+    provider: Provider,
+    tenant: Tenant,
+    parts: list[segments.Segment],
+    replace: bool,
+    total: receive.PackResult,
+) -> int:
+    """A pack sent in signed segments, kept as they arrive; the tenant's usage after it."""
     budget = receive.Budget.for_pack(sum(part.length for part in parts))
     usage = tenant.usage
     buffer = bytearray()
     arrived: list[tuple[bytes, bytes]] = []
     kept = done = 0
+    keeping: asyncio.Future[int] | None = None
 
-    async def keep_arrived() -> None:
+    async def keep_arrived(wait: bool = True) -> None:
         """Check the segments that arrived (in a worker thread: hashing is the costly part) and
-        keep the ones that match; a bad one raises."""
-        nonlocal usage, kept
+        keep the ones that match; a bad one raises. Without ``wait`` the batch is kept while
+        the next one is received: one batch at a time, in order, so a bad segment still
+        stops everything after it."""
+        nonlocal usage, kept, keeping
+        if keeping is not None:
+            previous, keeping = keeping, None
+            usage = await previous
         if arrived:
             batch, first = list(arrived), kept
             arrived.clear()
             kept += len(batch)
             check = partial(receive.check_segments, batch, first, budget)
-            usage = await _keep(provider, tenant, check, replace, total)
+            keeping = asyncio.ensure_future(_keep(provider, tenant, check, replace, total))
+            if wait:
+                previous, keeping = keeping, None
+                usage = await previous
 
     try:
         async for chunk in request.stream():
@@ -80,11 +104,16 @@ async def upload(request: Request, provider: Provider) -> Response:
                 del buffer[: parts[done].length]
                 done += 1
                 if sum(len(a[0]) for a in arrived) >= KEEP_BYTES:
-                    await keep_arrived()
+                    await keep_arrived(wait=False)
             if done == len(parts) and buffer:
                 break
     except ClientDisconnect:
         await keep_arrived()  # a cut: what arrived whole and matches its hash stays
+        raise
+    except BaseException:
+        if keeping is not None:  # not left running unobserved
+            with contextlib.suppress(Exception):
+                await keeping
         raise
     await keep_arrived()
     if done < len(parts) or buffer:
@@ -95,7 +124,7 @@ async def upload(request: Request, provider: Provider) -> Response:
             f"the {done} before the mismatch were kept",
             stored=total.stored,
         )
-    return JSONResponse({"objects": total.objects, "stored": total.stored, "usage": usage})
+    return usage
 
 
 KEEP_BYTES = 2 * 1024 * 1024
@@ -113,18 +142,39 @@ async def _keep(
     pending, adding to ``total``; the tenant's usage after it. Raises what was bad, after
     keeping what came before it."""
     checked = await in_thread(check)
-    async with provider.lock(tenant.name):
-        current = await provider.query(provider.db.tenant, tenant.name) or tenant
-        room = current.quota - current.usage
-        now = provider.clock()
+    tdir = provider.tdir(tenant)
+    written = None
+    size = sum(len(good[3]) for good in checked.good)
+    if not replace and checked.good and size <= tenant.quota - tenant.usage:
 
-        def run() -> receive.PackResult:
-            with provider.tdir(tenant).opened() as repo:
-                return receive.receive_pack(repo, checked, room, now, replace)
+        def ahead() -> WrittenPack | None:
+            with tdir.opened() as repo:
+                return receive.write_ahead(repo, checked)
 
-        result = await in_thread(run)
-        if result.new_bytes:
-            await provider.query(provider.db.add_usage, tenant.name, result.new_bytes)
+        written = await in_thread(ahead)
+    result = receive.PackResult()
+    try:
+        async with provider.lock(tenant.name):
+            current = await provider.query(provider.db.tenant, tenant.name) or tenant
+            room = current.quota - current.usage
+            now = provider.clock()
+
+            def run() -> receive.PackResult:
+                with tdir.opened() as repo:
+                    return receive.receive_pack(repo, checked, room, now, replace, written)
+
+            result = await in_thread(run)
+            if result.new_bytes:
+                await provider.query(provider.db.add_usage, tenant.name, result.new_bytes)
+    finally:
+        if written is not None and not result.adopted:
+            pack = written
+
+            def discard() -> None:
+                with tdir.opened() as repo:
+                    repo.discard_pack(pack)
+
+            await in_thread(discard)
     total.objects += result.objects
     total.stored += result.stored
     total.new_bytes += result.new_bytes

@@ -3,6 +3,7 @@ real SeaweedFS, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -293,3 +294,53 @@ def test_a_tenant_s_lock_is_free_while_its_pack_goes_to_the_object_store(
             home.repo.close()
         db.close()
 
+
+def test_a_deleted_tenant_s_packs_a_failing_store_kept_are_swept_by_the_next_gc(
+    tmp_path: Path, seaweed: TempSeaweed, s3_env: None, engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S3 refusing deletes while a tenant leaves: the home is told (503) and the tenant is
+    deleted all the same, its repository gone and only its packs left; nothing read them and
+    no tenant's own sweep saw them. ``provider gc`` (what ``serve`` runs on its schedule)
+    names them on a dry run and removes them, and nobody else's, once S3 answers again."""
+    with FaultProxy(seaweed.endpoint) as proxy:
+        url = f"s3://{seaweed.bucket}/{tmp_path.name[-40:]}?endpoint={proxy.url}&retries=1"
+        settings = load_settings(
+            tmp_path / "provider", base_domain=BASE, provider_database=engine, objects=url
+        )
+        db = ProviderDB(settings.data_dir, settings.provider_database, settings.objects)
+        app = create_provider_app(settings, db=db)
+        homes: list = []
+        with LiveApp(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+            world = World(settings, db, client, FakeVerifiers(), homes, tmp_path, live)
+            for name in ("alice", "bob"):
+                home = world.enrolled(name)
+                home.write_site(SITE_V1)
+                assert home.publish(client, home.snapshot()).status_code == 200
+            proxy.fail(503, times=1000, method="DELETE")
+            answer = homes[0].request(client, "DELETE", "/tenant")
+            assert answer.status_code == 503, answer.text
+            proxy.clear()
+            assert db.objects is not None
+            packs = lambda who: [n for n, _, _ in db.objects.names(f"tenants/{who}/")]  # noqa: E731
+            left, bobs = packs("alice"), packs("bob")
+            assert left and bobs
+            assert db.tenant("alice").state == "deleted"
+            assert not _tenant(world, "alice").has_repo()
+
+            monkeypatch.setenv("HOMEPORT_OBJECTS", url)
+            command = ["provider", "gc", "--data", str(settings.data_dir)]
+            command += ["--database", engine] if engine else []
+            dry = runner.invoke(cli, [*command, "--dry-run", "--json"])
+            assert dry.exit_code == 0, dry.output
+            assert json.loads(dry.stdout)["deleted_tenants_packs"] == {"alice": len(left)}
+            assert packs("alice") == left
+            done = runner.invoke(cli, command)
+            assert done.exit_code == 0, done.output
+            said = f"alice (deleted): {len(left)} packs left in the object store went"
+            assert said in done.stdout
+            assert packs("alice") == [] and packs("bob") == bobs
+            assert world.get(f"bob.{BASE}", "/").status_code == 200
+        for home in homes:
+            home.repo.close()
+        db.close()

@@ -471,7 +471,8 @@ def gc_command(
     database: DatabaseOption = None,
 ) -> None:
     """Collect every tenant's garbage now (what ``serve`` does each gc_interval_seconds):
-    uploads no publish adopted within a day, objects no commit reaches."""
+    uploads no publish adopted within a day, objects no commit reaches, and the packs a
+    deleted tenant left in the object store."""
     import asyncio
 
     from homeport.provider.api.context import Provider
@@ -495,6 +496,8 @@ def gc_command(
                 f"{lost['count']} unreachable objects ({lost['bytes']} B) {verb}; "
                 f"kept {found['kept']['count']} objects ({found['kept']['bytes']} B)"
             )
+        for name, count in doc["deleted_tenants_packs"].items():
+            typer.echo(f"{name} (deleted): {count} packs left in the object store {verb}")
         for name, error in doc["failed"].items():
             typer.echo(f"homeport: tenant {name}: {error}", err=True)
     if doc["failed"]:

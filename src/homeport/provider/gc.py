@@ -23,11 +23,13 @@ from typing import Any
 from homeport.provider import receive
 from homeport.provider.api.context import Provider, in_thread
 from homeport.provider.db import DELETED, Tenant
+from homeport.provider.tenants import TENANTS_DIR, valid_name
 from homeport.repo import gc
 from homeport.repo.gc import RepoCollection
 from homeport.repo.repository import RepositoryError
 from homeport.store import filelock
 from homeport.store.connection import DatabaseError
+from homeport.store.protocols import ObjectStoreError
 
 log = logging.getLogger("homeport.provider.gc")
 
@@ -37,12 +39,15 @@ class ProviderCollection:
     dry_run: bool
     tenants: dict[str, RepoCollection] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+    """Packs left in the shared object store by each deleted tenant, swept (``sweep_deleted``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
             "tenants": {name: found.as_dict() for name, found in self.tenants.items()},
             "failed": self.failed,
+            "deleted_tenants_packs": self.deleted,
         }
 
 
@@ -77,7 +82,55 @@ async def collect_all(provider: Provider, dry_run: bool = False) -> ProviderColl
         except (RepositoryError, DatabaseError, OSError) as exc:
             report.failed[tenant.name] = str(exc)
             log.warning("garbage collection of tenant %s failed: %s", tenant.name, exc)
+    try:
+        report.deleted = await sweep_deleted(provider, dry_run)
+    except (ObjectStoreError, DatabaseError, OSError) as exc:
+        report.failed["(deleted tenants)"] = str(exc)
+        log.warning("sweeping deleted tenants' packs failed: %s", exc)
     return report
+
+
+async def sweep_deleted(provider: Provider, dry_run: bool = False) -> dict[str, int]:
+    """Packs in the provider's shared object store under tenants the database names as
+    deleted, or not at all: a tenant's deletion removes its repository first and its packs
+    last, so an object store that failed then (``DELETE /tenant`` answered 503) left only
+    packs, which nothing reads and which no tenant's own sweep sees. Each tenant is checked
+    again under its lock before its packs go: one enrolled again meanwhile keeps them (the
+    names listed are older than that check, and a new enrolment's packs are not among them).
+    How many packs each such tenant had (gone, or that would go on a ``dry_run``)."""
+    store = provider.db.objects
+    if store is None:
+        return {}
+    prefix = f"{TENANTS_DIR}/"
+
+    def listing() -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for key, _, _ in store.names(prefix):
+            name, _, _ = key[len(prefix) :].partition("/")
+            if valid_name(name):  # only what this provider could have written
+                found.setdefault(name, []).append(key)
+        return found
+
+    found = await in_thread(listing)
+    live = {t.name for t in await provider.query(provider.db.tenants) if t.state != DELETED}
+    swept: dict[str, int] = {}
+    for name, keys in sorted(found.items()):
+        if name in live:
+            continue
+        async with provider.lock(name):
+            now = await provider.query(provider.db.tenant, name)
+            if now is not None and now.state != DELETED:
+                continue
+            if not dry_run:
+
+                def delete(keys: list[str] = keys) -> None:
+                    for key in keys:
+                        store.delete(key)
+
+                await in_thread(delete)
+            swept[name] = len(keys)
+            log.info("%d packs of deleted tenant %s swept", len(keys), name)
+    return swept
 
 
 def _one_process(provider: Provider) -> contextlib.AbstractContextManager[bool]:

@@ -154,16 +154,17 @@ class TenantDir:
         _POOL.give(self, repo)
 
     def remove(self) -> None:
-        """The tenant's files, its packs and its repository (SQLite file or PostgreSQL
-        schema)."""
+        """The tenant's files, its repository (SQLite file or PostgreSQL schema) and, last,
+        its packs in the shared store: if that store fails, only packs are left, which the
+        provider's garbage collection sweeps later (``gc.sweep_deleted``)."""
         _POOL.forget(self)
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.database is not None:
+            self.database.drop_schema(self.schema)
         if self.store is not None:
             packs = self.objects()
             for name, _, _ in list(packs.names()):
                 packs.delete(name)
-        shutil.rmtree(self.root, ignore_errors=True)
-        if self.database is not None:
-            self.database.drop_schema(self.schema)
 
 
 class _RepoPool:

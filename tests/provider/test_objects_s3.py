@@ -25,6 +25,9 @@ from homeport.provider.tenants import TenantDir
 from homeport.repo import walk
 from homeport.settings import load_settings
 from homeport.store.objects_s3 import S3ObjectStore
+from homeport.sync.client import Credentials, ProviderClient
+from homeport.sync.drivers import run_threads
+from homeport.sync.engine import Push
 from homeport.testing.faultproxy import FaultProxy
 from homeport.testing.live import free_port
 from homeport.testing.seaweed import TempSeaweed, find_weed
@@ -341,6 +344,62 @@ def test_a_deleted_tenant_s_packs_a_failing_store_kept_are_swept_by_the_next_gc(
             assert said in done.stdout
             assert packs("alice") == [] and packs("bob") == bobs
             assert world.get(f"bob.{BASE}", "/").status_code == 200
+        for home in homes:
+            home.repo.close()
+        db.close()
+
+
+@pytest.mark.timeout(600)
+def test_seaweedfs_killed_and_started_again_mid_publish_is_retried_and_loses_nothing(
+    tmp_path: Path, s3_env: None, engine: str
+) -> None:
+    """A real ``kill -9`` of SeaweedFS while a home's push is uploading packs (64 uploads,
+    four at a time), started again on its data at once: the S3 requests that hit the dead
+    server back off and are tried again (and past the store's retries the upload answers
+    503 and the home's engine tries it again), the push completes, the site is live, and
+    every object the commit reaches is at the provider and reads back whole."""
+    with TempSeaweed(directory=tmp_path / "weed") as weed:
+        url = f"s3://{weed.bucket}/kill?endpoint={weed.endpoint}&retries=8&timeout=10"
+        settings = load_settings(
+            tmp_path / "provider", base_domain=BASE, provider_database=engine, objects=url
+        )
+        db = ProviderDB(settings.data_dir, settings.provider_database, settings.objects)
+        assert db.objects is not None
+        backoffs: list[float] = []
+        shared = db.objects._shared
+        shared.sleep = lambda seconds: (backoffs.append(seconds), time.sleep(seconds))[1]
+        app = create_provider_app(settings, db=db)
+        homes: list = []
+        answers: list[int] = []
+        with LiveApp(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+            world = World(settings, db, client, FakeVerifiers(), homes, tmp_path, live)
+            home = world.enrolled("alice")
+            big = {f"media/{n}.bin": os.urandom(256 * 1024) for n in range(32)}
+            home.write_site({**SITE_V1, **big})
+            commit = home.snapshot()
+            hooks = {"response": [lambda r: answers.append(r.status_code)]}
+            with httpx.Client(timeout=60, event_hooks=hooks) as http:
+                provider = ProviderClient(live.url, Credentials(home.did, home.key), http)
+                machine = Push(home.repo, home.operations, home.site, provider.url,
+                               pack_bytes=128 * 1024, retries=(0.5, 1.0, 2.0, 4.0, 8.0))
+                with ThreadPoolExecutor(1) as pool:
+                    pushing = pool.submit(run_threads, machine, provider)
+                    packs = lambda: [n for n, _, _ in db.objects.names("tenants/alice/")]  # noqa: E731
+                    deadline = time.monotonic() + 120
+                    while not packs():  # uploads are under way
+                        assert time.monotonic() < deadline and not pushing.done()
+                        time.sleep(0.05)
+                    weed.kill()
+                    assert not pushing.done(), "the push ended before SeaweedFS was killed"
+                    weed.start()
+                    result = pushing.result(timeout=300)
+            assert result.seq == commit.seq and not result.up_to_date
+            assert backoffs or any(status >= 500 for status in answers)
+            assert world.get(f"alice.{BASE}", "/media/7.bin").content == big["media/7.bin"]
+            with _tenant(world, "alice").opened() as repo:
+                reached = list(walk.reachable(repo, commit.id))
+                assert len(reached) == len(list(walk.reachable(home.repo, commit.id)))
+                assert all(repo.raw(oid) == home.repo.raw(oid) for oid in reached)
         for home in homes:
             home.repo.close()
         db.close()

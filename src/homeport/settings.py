@@ -17,6 +17,8 @@ from typing import Any
 import platformdirs
 
 CONFIG_FILE = "homeport.toml"
+SITES_DIR = "sites"
+"""Where ``homeport build`` writes each site in the data dir (``render.build.default_out_dir``)."""
 
 
 class SettingsError(ValueError):

@@ -27,6 +27,9 @@ NOT_LOADED = (
     "homeport.services.schemas",
     "mnemonic",
     "cryptography.hazmat.primitives.serialization",
+    "homeport.services.repository",
+    "homeport.repo.snapshot",
+    "homeport.repo.checkout",
 )
 """What a publish with nothing new must not import: it checks the provider's head and hands
 over the grants, nothing more (each of these cost tens of milliseconds of its start-up)."""

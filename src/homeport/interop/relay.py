@@ -48,8 +48,7 @@ from homeport.interop import registry
 from homeport.interop.ports import Handler, InboxItem
 from homeport.services import handoff
 from homeport.services.context import Context
-from homeport.services.identity import IdentityStateError
-from homeport.services.repository import repo_keys
+from homeport.services.identity import IdentityStateError, repo_keys
 from homeport.settings import Settings
 from homeport.store.connection import open_sqlite
 from homeport.store.migrate import Plan, Step, migrate

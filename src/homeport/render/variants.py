@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeport.content import sites
 from homeport.services.context import Context
-from homeport.services.repository import SITES_DIR
+from homeport.settings import SITES_DIR
 from homeport.sync import addresses
 from homeport.sync.providers import load, variant_name
 

@@ -30,6 +30,7 @@ from homeport.crypto.keys import (
     private_bytes,
 )
 from homeport.crypto.signing import sign, verify
+from homeport.repo.codec import RepoKeys
 
 IDENTITY_FILE = "identity.json"
 KEYS_DIR = "keys"
@@ -230,6 +231,11 @@ def authorise_after(
 
 def document(identity: Identity) -> dict[str, Any]:
     return {"version": VERSION, "did": identity.did, "operations": identity.operations}
+
+
+def repo_keys(data_dir: Path) -> RepoKeys:
+    """The keys that seal private objects and name every object (``docs/format.md``)."""
+    return RepoKeys(secret(data_dir, "data.key"), secret(data_dir, "object-id.key"))
 
 
 def secret(data_dir: Path, name: str) -> bytes:

@@ -30,7 +30,8 @@ from homeport.repo.repository import PACKS_DIR, REPO_FILE, Repository, Repositor
 from homeport.repo.snapshot import SITE_SIGNATURE, Signer, SnapshotResult, take_snapshot
 from homeport.repo.verify import VerifyReport, verify_repository
 from homeport.services import identity as ids
-from homeport.settings import Settings
+from homeport.services.identity import repo_keys
+from homeport.settings import SITES_DIR, Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.store.protocols import BlobStore, RecordStore
@@ -38,16 +39,10 @@ from homeport.store.protocols import BlobStore, RecordStore
 CHECKOUT_FROM = "checkout_from"
 SET_ASIDE_DIR = "set-aside"
 """Where a move back keeps the commits of this copy that the provider's history lacks."""
-SITES_DIR = "sites"
-"""Where ``homeport build`` writes each site (``render.build.default_out_dir``)."""
 
 
 class RepoStateError(Exception):
     """The home is not in a state where this command can run; the message says what to do."""
-
-
-def repo_keys(data_dir: Path) -> RepoKeys:
-    return RepoKeys(ids.secret(data_dir, "data.key"), ids.secret(data_dir, "object-id.key"))
 
 
 def signer(data_dir: Path) -> Signer:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,13 +33,15 @@ from homeport.repo.codec import ObjectError, RepoKeys, check
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.services import handoff
 from homeport.services import identity as ids
-from homeport.services import repository as repo_service
-from homeport.settings import Settings
+from homeport.settings import SITES_DIR, Settings
 from homeport.store.protocols import BlobStore, RecordStore
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.drivers import push
 from homeport.sync.engine import Progress, PushResult
 from homeport.sync.fetching import fetch_bundle
+
+if TYPE_CHECKING:
+    from homeport.services import repository as repo_service
 
 log = logging.getLogger("homeport.sync")
 
@@ -195,7 +197,7 @@ def make_first(settings: Settings, url: str) -> dict[str, Any]:
 
 def site_name(settings: Settings, site: str | None) -> str | None:
     """The site to publish: the one asked for, else the only one built."""
-    root = settings.data_dir / repo_service.SITES_DIR
+    root = settings.data_dir / SITES_DIR
     built = (
         sorted({p.name.split("@", 1)[0] for p in root.iterdir() if p.is_dir()})
         if root.is_dir()
@@ -241,14 +243,14 @@ def publish(
     identity = ids.load(data_dir)
     chosen = site_name(settings, site)
     creds = credentials(data_dir)
-    keys = repo_service.repo_keys(data_dir)
+    keys = ids.repo_keys(data_dir)
 
     def variant(url: str) -> str | None:
         """The build made for this provider's address, if there is one (cli publish makes it)."""
         if chosen is None:
             return None
         name = variant_name(chosen, url)
-        built = (data_dir / repo_service.SITES_DIR / name).is_dir()
+        built = (data_dir / SITES_DIR / name).is_dir()
         return name if built else chosen
 
     held = _handoff_to_hand(data_dir)
@@ -367,6 +369,8 @@ async def restore(
     learned of the move) are set aside in a file (``outcome.set_aside``), not lost.
     ``NotPrimary`` when another copy became the primary first, or the provider did not take
     the handoff: the data is here, but this copy refuses writes until a retry wins."""
+    from homeport.services import repository as repo_service
+
     keys = keys_from_phrase(phrase)
     did = did_key(keys.root.public_key())
     creds = Credentials(did, keys.root)
@@ -582,7 +586,7 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
     """Walk the provider's live commit object by object, fetching each and checking it against
     its id (private ones opened with this home's keys); name what is missing or wrong."""
     entry = find(settings.data_dir, url)
-    keys = repo_service.repo_keys(settings.data_dir)
+    keys = ids.repo_keys(settings.data_dir)
     creds = credentials(settings.data_dir)
     problems: list[str] = []
     damaged: list[bytes] = []

@@ -23,8 +23,7 @@ from homeport import jsonio
 from homeport.interop.activitypub import moves
 from homeport.publish.hooks import Published
 from homeport.services.context import Context, run_blocking
-from homeport.services.repository import SITES_DIR
-from homeport.settings import Settings
+from homeport.settings import SITES_DIR, Settings
 from homeport.sync import addresses
 from homeport.sync.client import ProviderClient, ProviderError
 from homeport.sync.providers import (

@@ -33,8 +33,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -42,6 +44,8 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +67,9 @@ START_TIMEOUT = 90.0
 
 
 def page_body(tenant: str, rel: str, version: int) -> bytes:
-    """A page that names what it is: a mixed tree cannot pass for one version."""
-    pad = "x" * (200 + (hash((tenant, rel)) % 2000))
+    """A page that names what it is: a mixed tree cannot pass for one version. The padding's
+    length is a stable function of the page (the reader processes compute it too)."""
+    pad = "x" * (200 + (zlib.crc32(f"{tenant}/{rel}".encode()) % 2000))
     return f"<!doctype html><title>{tenant}</title><p>{tenant} {rel} v{version}</p>{pad}\n".encode()
 
 
@@ -105,6 +110,17 @@ class Node:
             except OSError:
                 continue
         return total / 1024
+
+    def cpu_seconds(self) -> float:
+        """User and system time of the server and its workers so far."""
+        ticks = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def start_node(node: Node, database: str, objects: str, public: str, env: dict[str, str]) -> None:
@@ -177,45 +193,71 @@ def enroll(tenant_name: str, tmp: Path, db: ProviderDB, front: str) -> Tenant:
 
 @dataclass
 class Counts:
-    requests: int = 0
-    errors: int = 0
-    mixed: int = 0
     publishes: int = 0
     failed_publishes: int = 0
-    error_samples: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
 
 
-async def readers(front: str, tenants: list[Tenant], count: int, until: float,
-                  counts: Counts) -> None:
+VERSION = re.compile(rb"</title><p>\S+ \S+ v(\d+)</p>")
+
+
+def read_worker(front: str, names: list[str], count: int, seconds: float, sample: float,
+                out: Any, go: Any) -> None:
+    """One reader process: ``count`` asyncio readers for ``seconds`` from when ``go`` is set,
+    apart from the publishers' process (the GIL), its tallies put on ``out``."""
+    out.put("ready")
+    go.wait()
+    out.put(asyncio.run(_read(front, names, count, seconds, sample)))
+
+
+async def _read(front: str, names: list[str], count: int, seconds: float,
+                sample: float) -> dict[str, Any]:
+    tally: dict[str, Any] = {"requests": 0, "errors": 0, "bad": 0, "samples": [],
+                             "nodes": Counter(), "buckets": Counter(), "latencies": [],
+                             "seen": set()}
+    began = time.monotonic()
+    until = began + seconds
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+
+    def note(text: str) -> None:
+        if len(tally["samples"]) < 5:
+            tally["samples"].append(text)
+
     async with httpx.AsyncClient(base_url=front, timeout=30, limits=limits) as client:
 
         async def read() -> None:
             rng = random.Random()
             while time.monotonic() < until:
-                tenant = rng.choice(tenants)
-                rel = rng.choice(PAGES)
+                name, rel = rng.choice(names), rng.choice(PAGES)
                 path = "/" + rel.removesuffix("index.html")
+                sent = time.monotonic()
                 try:
-                    answer = await client.get(path, headers={"Host": f"{tenant.name}.{BASE}"})
+                    answer = await client.get(path, headers={"Host": f"{name}.{BASE}"})
                 except httpx.HTTPError as exc:
-                    counts.errors += 1
-                    if len(counts.error_samples) < 5:
-                        counts.error_samples.append(f"{type(exc).__name__}: {exc}")
+                    tally["errors"] += 1
+                    cause = exc.__cause__ or exc.__context__
+                    note(f"{type(exc).__name__}: {exc} {cause!r} after "
+                         f"{time.monotonic() - sent:.1f} s ({name}{path})")
                     continue
-                counts.requests += 1
+                done = time.monotonic()
+                tally["requests"] += 1
+                tally["latencies"].append(done - sent)
+                tally["buckets"][int((done - began) // sample)] += 1
+                tally["nodes"][answer.headers.get("x-homeport-upstream", "?")] += 1
                 if answer.status_code != 200:
-                    counts.errors += 1
-                    if len(counts.error_samples) < 5:
-                        counts.error_samples.append(f"{answer.status_code} {path}")
+                    tally["errors"] += 1
+                    note(f"{answer.status_code} {name}{path}: {answer.text[:200]}")
                     continue
-                if not any(answer.content == page_body(tenant.name, rel, v)
-                           for v in sorted(tenant.published, reverse=True)):
-                    counts.mixed += 1
-                    if len(counts.error_samples) < 5:
-                        counts.error_samples.append(f"mixed {tenant.name} {path}")
+                found = VERSION.search(answer.content[:400])
+                version = int(found.group(1)) if found else -1
+                if answer.content != page_body(name, rel, version):
+                    tally["bad"] += 1
+                    note(f"mixed {name}{path}")
+                    continue
+                tally["seen"].add((name, version))
 
         await asyncio.gather(*(read() for _ in range(count)))
+    return tally
 
 
 def parse_args() -> argparse.Namespace:
@@ -224,9 +266,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=50)
     parser.add_argument("--publishers", type=int, default=10)
     parser.add_argument("--readers", type=int, default=100)
+    parser.add_argument("--reader-procs", type=int, default=2,
+                        help="processes the readers are spread over")
+    parser.add_argument("--enrollers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--sample", type=float, default=5.0)
     parser.add_argument("--no-s3", action="store_true", help="packs on each node's disk")
+    parser.add_argument("--logs", type=Path, help="copy the nodes' and Caddy's logs here")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
@@ -257,28 +303,48 @@ def start_all(args: argparse.Namespace, tmp: Path, nodes: list[Node],
 
 
 def load(args: argparse.Namespace, front: Front, tenants: list[Tenant],
-         nodes: list[Node]) -> tuple[Counts, list[dict[str, Any]], float]:
-    """Publishers and readers for ``args.seconds``, RSS sampled meanwhile."""
+         nodes: list[Node]) -> tuple[Counts, dict[str, Any], list[dict[str, Any]], float]:
+    """Publishers (threads here) and readers (other processes) for ``args.seconds``; each
+    node's RSS and CPU time sampled meanwhile."""
     counts = Counts()
     rss: list[dict[str, Any]] = []
-    until = time.monotonic() + args.seconds
     stop = threading.Event()
+    spawn = multiprocessing.get_context("spawn")
+    out, go = spawn.Queue(), spawn.Event()
+    names = [t.name for t in tenants]
+    share = [args.readers // args.reader_procs + (i < args.readers % args.reader_procs)
+             for i in range(args.reader_procs)]
+    procs = [spawn.Process(target=read_worker, daemon=True,
+                           args=(front.url, names, n, args.seconds, args.sample, out, go))
+             for n in share if n]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        if out.get(timeout=START_TIMEOUT) != "ready":
+            raise RuntimeError("a reader process did not start")
+    go.set()
+    until = time.monotonic() + args.seconds
 
     def publisher() -> None:
         rng = random.Random()
         with httpx.Client(base_url=front.url, timeout=120) as client:
             while time.monotonic() < until:
+                tenant = rng.choice(tenants)
                 try:
-                    ok = publish(rng.choice(tenants), client)
-                except httpx.HTTPError:
-                    ok = False
+                    ok = publish(tenant, client)
+                    why = "refused"
+                except httpx.HTTPError as exc:
+                    ok, why = False, f"{type(exc).__name__}: {exc}"
                 if ok:
                     counts.publishes += 1
                 else:
                     counts.failed_publishes += 1
+                    if len(counts.samples) < 5:
+                        counts.samples.append(f"publish {tenant.name}: {why}")
 
     def sample(at: float) -> None:
-        rss.append({"t": round(at, 1), "rss_mb": [round(n.rss_mb(), 1) for n in nodes]})
+        rss.append({"t": round(at, 1), "rss_mb": [round(n.rss_mb(), 1) for n in nodes],
+                    "cpu_s": [round(n.cpu_seconds(), 1) for n in nodes]})
 
     def sampler() -> None:
         begun = time.monotonic()
@@ -289,16 +355,34 @@ def load(args: argparse.Namespace, front: Front, tenants: list[Tenant],
     sample(0.0)
     sampling.start()
     began = time.monotonic()
-    with ThreadPoolExecutor(args.publishers) as pool:
+    with ThreadPoolExecutor(max(args.publishers, 1)) as pool:
         jobs = [pool.submit(publisher) for _ in range(args.publishers)]
-        asyncio.run(readers(front.url, tenants, args.readers, until, counts))
         for job in jobs:
             job.result()
+    tallies = [out.get(timeout=args.seconds + 120) for _ in procs]
+    for proc in procs:
+        proc.join(30)
     elapsed = time.monotonic() - began
     stop.set()
     sampling.join(5)
     sample(elapsed)
-    return counts, rss, elapsed
+    return counts, merge(tallies, tenants), rss, elapsed
+
+
+def merge(tallies: list[dict[str, Any]], tenants: list[Tenant]) -> dict[str, Any]:
+    """The reader processes' tallies as one; a version read that was never published is a
+    mixed page too."""
+    reads: dict[str, Any] = {"requests": 0, "errors": 0, "mixed": 0, "samples": [],
+                             "nodes": Counter(), "buckets": Counter(), "latencies": []}
+    published = {t.name: t.published for t in tenants}
+    for tally in tallies:
+        for key in ("requests", "errors", "samples", "nodes", "buckets", "latencies"):
+            reads[key] += tally[key]
+        reads["mixed"] += tally["bad"]
+        unpublished = [(n, v) for n, v in tally["seen"] if v not in published[n]]
+        reads["mixed"] += len(unpublished)
+        reads["samples"] += [f"never published: {n} v{v}" for n, v in unpublished[:5]]
+    return reads
 
 
 def stop_all(nodes: list[Node], started: list[Any]) -> None:
@@ -317,6 +401,22 @@ def stop_all(nodes: list[Node], started: list[Any]) -> None:
             print(f"cleanup: {exc}", file=sys.stderr)
 
 
+def keep_logs(where: Path, nodes: list[Node], started: list[Any]) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    for node in nodes:
+        shutil.copy(node.log, where / node.log.name)
+    for thing in started:
+        if isinstance(thing, Front):
+            shutil.copy(thing.log, where / "caddy.log")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
 def main() -> None:
     args = parse_args()
     if shutil.which("caddy") is None:
@@ -326,30 +426,52 @@ def main() -> None:
     nodes = [Node(tmp / f"node{i}", free_port(), tmp / f"node{i}.log") for i in range(args.nodes)]
     try:
         front, db, objects = start_all(args, tmp, nodes, started)
+        load_before = os.getloadavg()
         t0 = time.monotonic()
         names = [f"t{i:04d}" for i in range(args.tenants)]
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(args.enrollers) as pool:
             tenants = list(pool.map(lambda n: enroll(n, tmp, db, front.url), names))
         setup = time.monotonic() - t0
         print(f"{len(tenants)} tenants enrolled and published in {setup:.1f} s", file=sys.stderr)
-        counts, rss, elapsed = load(args, front, tenants, nodes)
+        counts, reads, rss, elapsed = load(args, front, tenants, nodes)
+        ports = {f"127.0.0.1:{n.port}": i for i, n in enumerate(nodes)}
+        per_node = {f"node{i}": reads["nodes"].get(f"127.0.0.1:{n.port}", 0)
+                    for i, n in enumerate(nodes)}
+        per_node.update({k: v for k, v in reads["nodes"].items() if k not in ports})
+        cpu = [b - a for a, b in zip(rss[0]["cpu_s"], rss[-1]["cpu_s"], strict=True)]
         result = {
             "nodes": args.nodes, "tenants": args.tenants, "publishers": args.publishers,
-            "readers": args.readers, "seconds": round(elapsed, 1), "objects": objects,
-            "setup_seconds": round(setup, 1), "requests": counts.requests,
-            "requests_per_second": round(counts.requests / elapsed, 1),
-            "requests_per_second_per_node": round(counts.requests / elapsed / args.nodes, 1),
+            "readers": args.readers, "reader_procs": args.reader_procs,
+            "seconds": round(elapsed, 1), "objects": objects,
+            "setup_seconds": round(setup, 1), "requests": reads["requests"],
+            "requests_per_second": round(reads["requests"] / elapsed, 1),
+            "requests_per_node": per_node,
+            "requests_per_second_per_node": {
+                k: round(v / elapsed, 1) for k, v in per_node.items()},
+            "read_latency_p50_ms": round(percentile(reads["latencies"], 0.5) * 1000, 1),
+            "read_latency_p99_ms": round(percentile(reads["latencies"], 0.99) * 1000, 1),
             "publishes": counts.publishes,
             "publishes_per_second": round(counts.publishes / elapsed, 2),
-            "failed_publishes": counts.failed_publishes, "errors": counts.errors,
-            "mixed": counts.mixed, "error_samples": counts.error_samples, "rss": rss,
-            "load": os.getloadavg(),
+            "failed_publishes": counts.failed_publishes, "errors": reads["errors"],
+            "mixed": reads["mixed"], "error_samples": reads["samples"] + counts.samples,
+            "node_cpu_seconds": [round(c, 1) for c in cpu],
+            "node_cpu_ms_per_request": [
+                round(c * 1000 / max(1, v), 2)
+                for c, v in zip(cpu, per_node.values(), strict=False)],
+            "requests_over_time": [
+                round(reads["buckets"][i] / args.sample, 1)
+                for i in range(int(elapsed // args.sample) + 1)],
+            "rss": rss,
+            "load_before": [round(x, 1) for x in load_before],
+            "load_after": [round(x, 1) for x in os.getloadavg()],
         }
         report(result, args.json)
         for node in nodes:
             if "Traceback" in node.log.read_text(errors="replace"):
                 print(f"note: {node.log.name} has a traceback:\n{log_tail(node.log)}",
                       file=sys.stderr)
+        if args.logs:
+            keep_logs(args.logs, nodes, started)
     finally:
         stop_all(nodes, started)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -362,9 +484,9 @@ def report(result: dict[str, Any], as_json: bool) -> None:
     for key, value in result.items():
         if key != "rss":
             print(f"{key}: {value}")
-    print("rss (MB per node):")
+    print("rss (MB per node), cpu (s per node):")
     for sample in result["rss"]:
-        print(f"  {sample['t']:>7} s  {sample['rss_mb']}")
+        print(f"  {sample['t']:>7} s  {sample['rss_mb']}  {sample['cpu_s']}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 port, for tests and benchmarks: the deployment ``docs/operators.md`` shows, without TLS.
 
 ``lb_policy first`` sends everything to the first node while it answers, and to the next once
-it cannot be reached (a killed node), so a test knows which node took which request; ``round_robin``
-spreads the load (the benchmark). Caddy's admin API is off and its state lives in a temporary
-directory; ``stop`` ends the process.
+it cannot be reached (a killed node), so a test knows which node took which request;
+``round_robin`` spreads the load (the benchmark). Each answer names the node that gave it
+(``X-Homeport-Upstream: 127.0.0.1:<port>``), so a benchmark counts requests per node. Caddy's
+admin API is off and its state lives in a temporary directory; ``stop`` ends the process.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ http://:{port} {{
         lb_try_interval 100ms
         fail_duration 30s
         flush_interval -1
+        header_down X-Homeport-Upstream {{http.reverse_proxy.upstream.hostport}}
     }}
 }}
 """

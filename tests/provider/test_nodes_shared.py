@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from homeport.provider.locks import tenant_lock
+from homeport.provider.locks import LOCK_APPLICATION, tenant_lock
 
 pytestmark = pytest.mark.postgres
 
@@ -111,3 +112,37 @@ def test_nodes_given_one_provider_secret_share_their_keys(tmp_path: Path) -> Non
     alone = once("d", "")
     assert alone.secret("members") != a.secret("members")
     assert (tmp_path / "d" / "members.key").exists()
+
+
+def _lock_connections(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            (LOCK_APPLICATION,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_process_holds_at_most_its_slots_of_lock_connections(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """50 publishes of 50 tenants on one node used to open 50 connections at once, one per
+    lock: past ``provider_lock_connections`` a job now waits without a connection."""
+
+    async def run() -> list[str]:
+        slots = asyncio.Semaphore(2)
+        locks = [tenant_lock(tmp_path, postgres_url, name, slots) for name in ("a", "b", "c")]
+        events: list[str] = []
+        async with locks[0], locks[1]:
+            third = asyncio.ensure_future(_take(locks[2], events, "c"))
+            for _ in range(20):  # bounded: c waits for a slot while a and b hold theirs
+                await asyncio.sleep(0.02)
+                assert not third.done()
+            assert _lock_connections(postgres_url) == 2
+            events.append("a-b-done")
+        await asyncio.wait_for(third, WAIT)
+        assert _lock_connections(postgres_url) == 0
+        return events
+
+    assert asyncio.run(run()) == ["a-b-done", "c"]

@@ -12,6 +12,11 @@ connection of its own, which nodes on other machines (other data dirs) see too. 
 drops its connection, and PostgreSQL the lock with it. Its key is not the repository's
 (``pgconn.lock_key`` under another class): a job holding it opens repository transactions that
 take the repository's own lock.
+
+Each held (or awaited) ``PgTenantLock`` is one PostgreSQL connection, so a process bounds how
+many it holds at once (``provider_lock_connections``, a ``slots`` semaphore shared by its
+locks): jobs past the bound wait on the event loop, holding neither a connection nor a worker
+thread, instead of opening connections until PostgreSQL refuses them (``max_connections``).
 """
 
 from __future__ import annotations
@@ -98,18 +103,26 @@ class _Claim:
 JOB_CLASS = 0x48504A42  # "HPJB": pg_advisory_lock's first key for tenant jobs
 
 
-class PgTenantLock:
-    """A tenant's job lock shared by every node on one PostgreSQL (see the module's doc)."""
+LOCK_APPLICATION = "homeport-tenant-lock"
+"""The ``application_name`` of the lock connections (``pg_stat_activity`` shows them)."""
 
-    def __init__(self, url: str, tenant: str) -> None:
+
+class PgTenantLock:
+    """A tenant's job lock shared by every node on one PostgreSQL (see the module's doc).
+    ``slots``, shared by a process's locks, bounds the connections they hold at once."""
+
+    def __init__(self, url: str, tenant: str, slots: asyncio.Semaphore | None = None) -> None:
         self.url = url
         self.key = lock_key(tenant)
+        self.slots = slots
         self._local = asyncio.Lock()
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _take(self, claim: _Claim) -> None:
         try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=5, application_name=LOCK_APPLICATION
+            )
         except psycopg.Error as exc:
             raise fault(exc) from exc
         try:
@@ -122,15 +135,26 @@ class PgTenantLock:
         claim.give(conn)
 
     async def __aenter__(self) -> None:
-        await self._local.acquire()
+        await self._local.acquire()  # this process's jobs of the tenant queue first, freely
+        try:
+            if self.slots is not None:
+                await self.slots.acquire()
+        except BaseException:
+            self._local.release()
+            raise
         claim = _Claim()
         try:
             await anyio.to_thread.run_sync(self._take, claim)
         except BaseException:  # cancelled: a lock got meanwhile, or later, is let go at once
             claim.abandon()
-            self._local.release()
+            self._release()
             raise
         self._conn = claim.conn
+
+    def _release(self) -> None:
+        if self.slots is not None:
+            self.slots.release()
+        self._local.release()
 
     async def __aexit__(
         self,
@@ -143,12 +167,14 @@ class PgTenantLock:
             if conn is not None:  # the session ends: PostgreSQL drops its advisory locks
                 await anyio.to_thread.run_sync(conn.close)
         finally:
-            self._local.release()
+            self._release()
 
 
-def tenant_lock(data_dir: Path, database: str, tenant: str) -> TenantLock | PgTenantLock:
-    """The lock for ``tenant``'s jobs: across nodes on PostgreSQL, across this machine's
-    processes otherwise."""
+def tenant_lock(
+    data_dir: Path, database: str, tenant: str, slots: asyncio.Semaphore | None = None
+) -> TenantLock | PgTenantLock:
+    """The lock for ``tenant``'s jobs: across nodes on PostgreSQL (at most ``slots`` held by
+    this process at once), across this machine's processes otherwise."""
     if database:
-        return PgTenantLock(database, tenant)
+        return PgTenantLock(database, tenant, slots)
     return TenantLock.of(data_dir, tenant)

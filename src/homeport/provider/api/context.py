@@ -4,6 +4,7 @@ loop."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,10 +34,13 @@ class Provider:
     """The configured public addresses (``provider_public_url``) as origins."""
     sites: sitestore.SiteStore = field(init=False)
     """Where published sites are kept (``provider_sites``: ``sitestore.py``)."""
+    lock_slots: asyncio.Semaphore = field(init=False)
+    """How many tenant locks (PostgreSQL connections) this process holds at once."""
 
     def __post_init__(self) -> None:
         self.public = audience.configured(self.settings)
         self.sites = sitestore.for_provider(self.settings, self.db)
+        self.lock_slots = asyncio.Semaphore(max(1, self.settings.provider_lock_connections))
 
     def audiences(self, request: Request) -> set[str]:
         """What a signature must name to be for this provider (``audience.py``)."""
@@ -47,7 +51,7 @@ class Provider:
         found = self.locks.get(tenant)
         if found is None:
             data, database = self.settings.data_dir, self.settings.provider_database
-            found = self.locks[tenant] = tenant_lock(data, database, tenant)
+            found = self.locks[tenant] = tenant_lock(data, database, tenant, self.lock_slots)
         return found
 
     async def query(self, func: Callable[..., T], *args: Any) -> T:

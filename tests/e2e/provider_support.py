@@ -4,21 +4,22 @@ with the CLI."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from homeport.testing.live import free_port, log_tail, stop_process
+from homeport.testing.live import (
+    free_port,
+    kill_group,
+    start_provider_process,
+    stop_process,
+)
 
 from .repo_support import cli_env, ok
 
@@ -52,40 +53,11 @@ class Provider:
 
     def start(self) -> Provider:
         """Start (or restart, on the same data and port) and wait until it answers."""
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "homeport",
-                    "provider",
-                    "serve",
-                    "--data",
-                    str(self.data),
-                    "--port",
-                    str(self.port),
-                    "--base-domain",
-                    self.base,
-                    *self.args,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**provider_env(), **self.env},
-                start_new_session=True,  # its own process group: stopped with its workers
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"provider exited early:\n{log_tail(self.log)}")
-            try:
-                httpx.get(self.url + "/_homeport/v1/", timeout=2)
-                return self
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"provider not up in time:\n{log_tail(self.log)}") from None
-                time.sleep(0.05)
+        env = {**provider_env(), **self.env}
+        self.proc = start_provider_process(
+            self.data, self.port, self.base, self.log, env, self.args, STARTUP_TIMEOUT
+        )
+        return self
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -94,10 +66,7 @@ class Provider:
     def kill(self) -> None:
         """SIGKILL to the whole provider (the server and any worker processes it started):
         no chance to clean up."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        kill_group(self.proc, timeout=10)
 
     def invite(self, *args: str) -> str:
         done = subprocess.run(

@@ -36,15 +36,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from homeport.core.objects import ObjectType
 from homeport.repo.codec import encode
 from homeport.repo.repository import REPO_FILE, Repository
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.objects_fs import FsObjectStore
 from homeport.store.protocols import ObjectStore
-from homeport.testing.live import free_port, log_tail, stop_process
+from homeport.testing.live import (
+    free_port,
+    kill_group,
+    start_provider_process,
+    stop_process,
+)
 from homeport.testing.seaweed import TempSeaweed
 
 CLI_TIMEOUT = 180.0
@@ -167,51 +170,17 @@ class ProviderNode:
         return self.data.parent / f"{self.data.name}.log"
 
     def start(self) -> None:
-        self.data.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "homeport",
-                    "provider",
-                    "serve",
-                    "--data",
-                    str(self.data),
-                    "--port",
-                    str(self.port),
-                    "--base-domain",
-                    BASE,
-                    *(["--objects", self.seaweed.url] if self.seaweed else []),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=_env(
-                    {
-                        "HOMEPORT_GC_INTERVAL_SECONDS": "1",
-                        **(self.seaweed.env if self.seaweed else {}),
-                    }
-                ),
-                start_new_session=True,
+        objects = ["--objects", self.seaweed.url] if self.seaweed else []
+        env = {"HOMEPORT_GC_INTERVAL_SECONDS": "1", **(self.seaweed.env if self.seaweed else {})}
+        try:
+            self.proc = start_provider_process(
+                self.data, self.port, BASE, self.log, _env(env), objects, START_TIMEOUT
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise HarnessError(f"provider exited early:\n{log_tail(self.log)}")
-            try:
-                httpx.get(self.url + "/_homeport/v1/", timeout=2)
-                return
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise HarnessError(f"provider not up:\n{log_tail(self.log)}") from None
-                time.sleep(0.05)
+        except RuntimeError as exc:
+            raise HarnessError(str(exc)) from None
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        kill_group(self.proc)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -154,6 +154,50 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> No
         proc.wait(timeout=5.0)
 
 
+PROVIDER_READY_PATH = "/_homeport/v1/"
+
+
+def start_provider_process(
+    data: Path,
+    port: int,
+    base_domain: str,
+    log: Path,
+    env: Mapping[str, str],
+    args: Sequence[str] = (),
+    timeout: float = STARTUP_TIMEOUT,
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m homeport provider serve`` on ``data`` (created if needed) with
+    ``args``, in its own process group (`kill_group` stops it with its workers), output
+    appended to ``log``, and wait until it answers; on a failed start it is stopped and the
+    RuntimeError of :func:`wait_ready` propagates. ``env`` is the child's whole environment."""
+    data.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "homeport", "provider", "serve", "--data", str(data)]
+    command += ["--port", str(port), "--base-domain", base_domain, *args]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env),
+            start_new_session=True,
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{PROVIDER_READY_PATH}", [proc], log, timeout)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
+def kill_group(proc: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
+    """SIGKILL to a process started in its own group and everything in it (a provider and
+    the workers it started): no chance to clean up. Nothing when it has ended."""
+    if proc is not None and proc.poll() is None:
+        _signal(proc, signal.SIGKILL, group=True)
+        proc.wait(timeout=timeout)
+
+
 @dataclass
 class LiveHome:
     """One running ``homeport serve``."""

@@ -289,6 +289,26 @@ class Domain:
     verified: bool
 
 
+@dataclass(frozen=True)
+class HandoffOffer:
+    """A handoff record a tenant's root key signed, as ``take_handoff`` is offered it."""
+
+    tenant: str
+    epoch: int
+    primary: str
+    doc: dict[str, Any]
+    operations: list[dict[str, Any]]
+    """The identity log that puts ``primary`` in force, kept with the record."""
+    before: list[dict[str, Any]]
+    """The log the caller checked ``operations`` against."""
+
+    def taken(self, log: list[dict[str, Any]] | None, held_epoch: int | None) -> bool:
+        """The one rule every tenant store applies: the tenant exists, its log is still
+        ``before``, and no handoff of an equal or higher epoch is held (of two racing
+        handoffs, the first to commit wins)."""
+        return log == self.before and (held_epoch is None or held_epoch < self.epoch)
+
+
 def code_hash(code: str) -> str:
     """Invites are kept as hashes: a copy of the database does not hand out enrollments."""
     return hashlib.sha256(code.strip().encode()).hexdigest()
@@ -523,33 +543,26 @@ class ProviderDB:
         row = self._one("SELECT doc FROM handoffs WHERE tenant = ?", (name,))
         return None if row is None else dict(json.loads(row[0]))
 
-    def take_handoff(
-        self,
-        name: str,
-        epoch: int,
-        primary: str,
-        doc: dict[str, Any],
-        operations: list[dict[str, Any]],
-        before: list[dict[str, Any]],
-    ) -> bool:
-        """Keep ``doc`` when its epoch is above the one held, with the identity log that puts
-        its primary in force, in one transaction; False (nothing changed) when an equal or
-        higher epoch is already held, or the log is no longer ``before`` (what the caller
-        checked ``operations`` against): of two racing handoffs, the first to commit wins."""
-        with self.transaction(lock=f"handoff:{name}") as db:
-            row = db.execute("SELECT operations FROM tenants WHERE name = ?", (name,)).fetchone()
-            if row is None or json.loads(row[0]) != before:
-                return False
-            cur = db.execute(
-                "INSERT INTO handoffs VALUES (?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET"
-                " epoch = excluded.epoch, primary_key = excluded.primary_key, doc = excluded.doc"
-                " WHERE handoffs.epoch < excluded.epoch",
-                (name, epoch, primary, json.dumps(doc)),
-            )
-            if cur.rowcount != 1:
+    def take_handoff(self, offer: HandoffOffer) -> bool:
+        """Keep the offered record and its identity log in one transaction when
+        ``offer.taken`` says so; False (nothing changed) otherwise."""
+        with self.transaction(lock=f"handoff:{offer.tenant}") as db:
+            row = db.execute(
+                "SELECT t.operations, h.epoch FROM tenants t LEFT JOIN handoffs h"
+                " ON h.tenant = t.name WHERE t.name = ?",
+                (offer.tenant,),
+            ).fetchone()
+            log = None if row is None else json.loads(row[0])
+            if not offer.taken(log, None if row is None or row[1] is None else int(row[1])):
                 return False
             db.execute(
-                "UPDATE tenants SET operations = ? WHERE name = ?", (json.dumps(operations), name)
+                "INSERT INTO handoffs VALUES (?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET"
+                " epoch = excluded.epoch, primary_key = excluded.primary_key, doc = excluded.doc",
+                (offer.tenant, offer.epoch, offer.primary, json.dumps(offer.doc)),
+            )
+            db.execute(
+                "UPDATE tenants SET operations = ? WHERE name = ?",
+                (json.dumps(offer.operations), offer.tenant),
             )
             return True
 

@@ -18,6 +18,7 @@ from homeport.provider.db import (
     ACTIVE,
     DELETED,
     Domain,
+    HandoffOffer,
     Invite,
     ProviderStateError,
     Tenant,
@@ -62,15 +63,8 @@ class TenantStore(Protocol):
     def claim_domain(self, domain: str, tenant: str, token: str, now: int) -> None: ...
     def verify_domain(self, domain: str) -> None: ...
     def handoff(self, name: str) -> dict[str, Any] | None: ...
-    def take_handoff(
-        self,
-        name: str,
-        epoch: int,
-        primary: str,
-        doc: dict[str, Any],
-        operations: list[dict[str, Any]],
-        before: list[dict[str, Any]],
-    ) -> bool: ...
+    def take_handoff(self, offer: HandoffOffer) -> bool:
+        """Keep ``offer`` when ``offer.taken`` says so, atomically; False: nothing changed."""
     def add_tree(self, tenant: str, name: str, seq: int, cost: int, manifest: str) -> None: ...
     def tree(self, tenant: str, name: str) -> str | None: ...
     def trees(self, tenant: str) -> list[tuple[int, str, int]]: ...
@@ -231,25 +225,16 @@ class MemoryTenants:
             found = self._handoffs.get(name)
             return None if found is None else copy.deepcopy(found[1])
 
-    def take_handoff(
-        self,
-        name: str,
-        epoch: int,
-        primary: str,
-        doc: dict[str, Any],
-        operations: list[dict[str, Any]],
-        before: list[dict[str, Any]],
-    ) -> bool:
+    def take_handoff(self, offer: HandoffOffer) -> bool:
         with self._lock:
-            tenant = self._tenants.get(name)
-            if tenant is None or tenant.operations != before:
+            tenant = self._tenants.get(offer.tenant)
+            held = self._handoffs.get(offer.tenant)
+            log = None if tenant is None else tenant.operations
+            if tenant is None or not offer.taken(log, None if held is None else held[0]):
                 return False
-            held = self._handoffs.get(name)
-            if held is not None and held[0] >= epoch:
-                return False
-            self._handoffs[name] = (epoch, copy.deepcopy(doc))
-            self._tenants[name] = Tenant(**{**tenant.__dict__,
-                                            "operations": copy.deepcopy(operations)})
+            self._handoffs[offer.tenant] = (offer.epoch, copy.deepcopy(offer.doc))
+            operations = copy.deepcopy(offer.operations)
+            self._tenants[offer.tenant] = Tenant(**{**tenant.__dict__, "operations": operations})
             return True
 
     # --- materialised sites ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, ProviderStateError
+from homeport.provider.db import ACTIVE, DELETED, SUSPENDED, HandoffOffer, ProviderStateError
 from homeport.provider.tenantstore import TenantStore
 from homeport.store.connection import DatabaseError
 
@@ -172,13 +172,16 @@ class TenantStoreConformance:
     def test_the_older_handoff_never_wins(self, tenants: TenantStore) -> None:
         _enroll(tenants)
         longer = [*OPS, {"op": "rotate", "key": "k2"}]
-        assert tenants.take_handoff("alice", 2, "k2", {"epoch": 2}, longer, OPS)
+        assert tenants.take_handoff(HandoffOffer("alice", 2, "k2", {"epoch": 2}, longer, OPS))
         assert tenants.handoff("alice") == {"epoch": 2}
         assert tenants.tenant("alice").operations == longer  # type: ignore[union-attr]
-        assert not tenants.take_handoff("alice", 1, "k1", {"epoch": 1}, longer, longer)
-        assert not tenants.take_handoff("alice", 2, "k1", {"epoch": 2, "x": 1}, longer, longer)
+        older = HandoffOffer("alice", 1, "k1", {"epoch": 1}, longer, longer)
+        assert not tenants.take_handoff(older)
+        same_epoch = HandoffOffer("alice", 2, "k1", {"epoch": 2, "x": 1}, longer, longer)
+        assert not tenants.take_handoff(same_epoch)
         # the log changed since the caller read it: nothing is kept
-        assert not tenants.take_handoff("alice", 3, "k3", {"epoch": 3}, longer, OPS)
+        assert not tenants.take_handoff(HandoffOffer("alice", 3, "k3", {"epoch": 3}, longer, OPS))
+        assert not tenants.take_handoff(HandoffOffer("nobody", 1, "k1", {"epoch": 1}, OPS, OPS))
         assert tenants.handoff("alice") == {"epoch": 2}
         assert tenants.handoff("nobody") is None
 

@@ -15,7 +15,7 @@ from homeport.provider import inbox, receive, sites
 from homeport.provider.api.context import Provider, in_thread
 from homeport.provider.api.http import json_of
 from homeport.provider.api.signed import authenticate, key_in_force
-from homeport.provider.db import DELETED, ProviderDB, Tenant
+from homeport.provider.db import DELETED, HandoffOffer, ProviderDB, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.sitestore import SiteStore
 from homeport.provider.tenants import TenantDir
@@ -91,15 +91,8 @@ async def take_handoff(request: Request, provider: Provider) -> Response:
             "the handoff names a primary that the identity log does not put in force; "
             "nothing was changed",
         )
-    won = await in_thread(
-        provider.db.take_handoff,
-        tenant.name,
-        new.epoch,
-        new.primary,
-        new.doc,
-        ops,
-        tenant.operations,
-    )
+    offer = HandoffOffer(tenant.name, new.epoch, new.primary, new.doc, ops, tenant.operations)
+    won = await in_thread(provider.db.take_handoff, offer)
     if not won:
         doc_held = await provider.query(provider.db.handoff, tenant.name)
         held = (

@@ -316,3 +316,44 @@ def test_the_home_files_from_before_versions_keep_their_rows(tmp_path: Path) -> 
         assert MetaVersion().read(outbox.db) == 1
     finally:
         outbox.close()
+
+
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_record_store_written_by_a_newer_homeport_is_refused_clearly(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """It used to be opened as if current: a later step's tables would be missing."""
+    import asyncio
+
+    from homeport.core.errors import BackendUnavailable
+    from homeport.store.migrations import plan
+    from homeport.store.postgres import PostgresRecordStore
+    from homeport.store.sqlite import SQLiteRecordStore
+
+    future = plan(engine).latest + 1
+    if engine == "sqlite":
+        path = tmp_path / "h.db"
+        store: SQLiteRecordStore | PostgresRecordStore = SQLiteRecordStore(path)
+        conn: Connection = open_sqlite(path)
+    else:
+        from homeport.store.pgconn import connect_once
+
+        url = request.getfixturevalue("fresh_postgres_url")
+        store = PostgresRecordStore(url)
+        conn = connect_once(url)
+    try:
+        migrate(conn, plan(engine))
+        HistoryVersion().write(conn, Step(future, "from the future", ""))
+    finally:
+        conn.close()
+
+    async def main() -> None:
+        try:
+            await store.initialize()
+        finally:
+            await store.close()
+
+    with pytest.raises(BackendUnavailable, match="newer Homeport"):
+        asyncio.run(main())

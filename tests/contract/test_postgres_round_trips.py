@@ -79,9 +79,23 @@ def test_reads_take_one_round_trip(
             page = await count("list", "GET", BASE, params={"_limit": "100"})
             assert page.status_code == 200 and [r["id"] for r in page.json()["data"]] == ["r1"]
             assert page.headers["ETag"] == etag
+            created = await count("create", "POST", BASE, json={"data": {"n": 2}})
+            assert created.status_code == 201 and created.json()["data"]["n"] == 2
+            creates = [{"method": "POST", "path": BASE[3:], "body": {"data": {}}}] * 5
+            batch = await count("batch", "POST", "/v1/batch", json={"requests": creates})
+            assert [r["status"] for r in batch.json()["responses"]] == [201] * 5
         return counts
 
     counts = asyncio.run(main())
     # before: get 3 (permission, object, its permissions), 304 2, _since 3 (permission,
-    # ancestors, timestamp), list 4
-    assert counts == {"get": 1, "304": 1, "404": 2, "since": 1, "list": 2}
+    # ancestors, timestamp), list 4; a create 4 (the object and its ancestors, the permission,
+    # the ACL, the object), so a batch of 5 creates 21 with the settling statement
+    assert counts == {
+        "get": 1,
+        "304": 1,
+        "404": 2,
+        "since": 1,
+        "list": 2,
+        "create": 3,
+        "batch": 16,
+    }

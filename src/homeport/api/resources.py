@@ -467,12 +467,15 @@ async def post_list(ctx: Context, req: ApiRequest) -> ApiResponse:
     if not writes.valid_object_id(resource, object_id):
         raise invalid_id()
     async with unit_of_work(ctx):
-        existing, parents = await res.fetch_path(ctx, parent, resource, object_id)
+        existing, parents, creatable = await writes.fetch_creatable(
+            ctx, req.user, resource, parent, object_id
+        )
         if existing is not None:
             found = await res.get_object(ctx, req.user, resource, parent, object_id)
             check_preconditions(req, existing["last_modified"], existing)
             return object_response(200, resource, found.obj, found.permissions, req)
-        await writes.require_writable(ctx, req.user, resource, parent, object_id, exists=False)
+        if not creatable:
+            raise res.deny(req.user)
         await check_absent(ctx, req, resource, parent)
         written = await writes.save(
             ctx,

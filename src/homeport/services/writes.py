@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeport.core.errors import InvalidParameters, ObjectNotFound, invalid_message, not_a_mapping
 from homeport.core.ids import new_record_id, valid_id
-from homeport.core.permissions import EVERYONE
+from homeport.core.permissions import EVERYONE, bound_permissions
 from homeport.core.records import strip_meta
 from homeport.services import accounts
 from homeport.services.context import Context, User
@@ -28,7 +28,9 @@ from homeport.services.resources import (
     fetch_path,
     find_object,
     get_existing,
+    grants,
     is_allowed,
+    path_objects,
     require,
 )
 from homeport.store.protocols import JSONObject, Permissions
@@ -67,6 +69,32 @@ async def may_create(ctx: Context, user: User, resource: Resource, parent_uri: s
         return await is_allowed(ctx, user, "root", "", "account:create")
     assert resource.parent is not None
     return await is_allowed(ctx, user, resource.parent, parent_uri, f"{resource.name}:create")
+
+
+async def fetch_creatable(
+    ctx: Context, user: User, resource: Resource, parent_uri: str, object_id: str
+) -> tuple[JSONObject | None, Parents, bool]:
+    """`fetch_path` with the object, and whether ``user`` may create it, in one read of the
+    store: the object, its ancestors and the holders of the create permission on the parent
+    or of write on the object (`require_writable` when the object does not exist). For a POST,
+    where the object is new but for a retried one. Whether the user may create is meaningless
+    when the object exists: check what that case needs."""
+    if resource.parent is None:  # buckets and accounts: created by root permissions
+        existing, parents = await fetch_path(ctx, parent_uri, resource, object_id)
+        uri = resource.uri(parent_uri, object_id)
+        creatable = existing is None and (
+            await may_create(ctx, user, resource, parent_uri)
+            or await is_allowed(ctx, user, resource.name, uri, "write")
+        )
+        return existing, parents, creatable
+    uri = resource.uri(parent_uri, object_id)
+    bound = bound_permissions(parent_uri, resource.parent, f"{resource.name}:create")
+    bound += bound_permissions(uri, resource.name, "write")
+    keys = [*path_objects(parent_uri), (resource.name, parent_uri, object_id)]
+    found = await ctx.store.read_set(list(dict.fromkeys(bound)), keys)
+    *ancestors, existing = found.objects
+    parents = Parents([(k[0], k[2], o) for k, o in zip(keys, ancestors, strict=False)])
+    return existing, parents, grants(ctx, user, resource.name, found.principals)
 
 
 async def require_writable(

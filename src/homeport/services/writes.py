@@ -155,11 +155,11 @@ async def save(
     merged = _merge_permissions(current, new_permissions, replace_permissions)
     merged.setdefault("write", set()).add(_author(ctx, user, resource, object_id))
     merged = {p: s for p, s in merged.items() if s}  # a permission emptied is no permission
-    if merged != current:
-        await ctx.store.set_permissions(uri, merged)
-    if existing is None:
-        stored = await ctx.store.create(resource.name, parent_uri, body)
+    if existing is None:  # with its permissions: one statement on PostgreSQL
+        stored = await ctx.store.create(resource.name, parent_uri, body, (uri, merged))
     else:
+        if merged != current:
+            await ctx.store.set_permissions(uri, merged)
         stored = await ctx.store.update(resource.name, parent_uri, object_id, body)
     _touch(resource.name, parent_uri)
     if resource is GROUP:

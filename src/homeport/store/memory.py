@@ -121,7 +121,13 @@ class MemoryRecordStore:
         return found
 
     @_writes
-    async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
+    async def create(
+        self,
+        resource_name: str,
+        parent_id: str,
+        obj: JSONObject,
+        acl: tuple[str, Permissions] | None = None,
+    ) -> JSONObject:
         key = (resource_name, parent_id)
         object_id = obj["id"]
         existing = self._objects.get(key, {}).get(object_id)
@@ -130,6 +136,8 @@ class MemoryRecordStore:
                 f"{resource_name} {object_id} already exists",
                 details={"field": "id", "existing": copy.deepcopy(existing)},
             )
+        if acl is not None:
+            self._set_permissions(*acl)
         return self._store(key, object_id, obj)
 
     def _store(self, key: Key, object_id: str, obj: JSONObject) -> JSONObject:
@@ -243,6 +251,9 @@ class MemoryRecordStore:
 
     @_writes
     async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
+        self._set_permissions(object_uri, permissions)
+
+    def _set_permissions(self, object_uri: str, permissions: Permissions) -> None:
         cleaned = {p: set(s) for p, s in permissions.items() if s}
         if cleaned:
             self._permissions[object_uri] = cleaned

@@ -82,13 +82,27 @@ _PK = "resource_name = %s AND parent_id = %s AND id = %s"
 SQL_UPDATE = f"WITH ts AS ({_BUMP.format(cond='')}) {_UPSERT} RETURNING last_modified"
 # Creating runs in a transaction: a concurrent create of the same id can slip past `live` (the
 # statement's snapshot), and its bump must then be rolled back with the UnicityError.
-SQL_CREATE = (
+_CREATE = (
     f"WITH live AS (SELECT data, last_modified FROM objects WHERE {_PK} AND NOT deleted),"
     f" ts AS ({_BUMP.format(cond='WHERE NOT EXISTS (SELECT 1 FROM live)')}),"
     f" ins AS ({_UPSERT} WHERE objects.deleted RETURNING last_modified)"
+)
+_CREATED = (
     " SELECT (SELECT last_modified FROM ins), (SELECT data FROM live),"
     " (SELECT last_modified FROM live)"
 )
+SQL_CREATE = _CREATE + _CREATED
+# `SET_PERMISSIONS` as CTEs, done only when `{cond}` holds (the object was written): a create
+# and its permissions in one statement.
+_ACL = (
+    " wanted AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS w(permission, principal)"
+    " WHERE {cond}),"
+    " gone AS (DELETE FROM access_control_entries a WHERE a.object_uri = %s AND {cond}"
+    " AND (a.permission, a.principal) NOT IN (SELECT permission, principal FROM wanted)),"
+    " acl AS (INSERT INTO access_control_entries (object_uri, permission, principal)"
+    " SELECT %s, permission, principal FROM wanted ON CONFLICT DO NOTHING)"
+)
+SQL_CREATE_ACL = _CREATE + "," + _ACL.format(cond="NOT EXISTS (SELECT 1 FROM live)") + _CREATED
 # FOR UPDATE makes a concurrent delete of the same object wait, then see the tombstone and bump
 # nothing, so deleting needs no explicit transaction. The pair's timestamp row is locked first,
 # as creates and updates do, so racing writes of one object queue instead of deadlocking.
@@ -148,6 +162,12 @@ SQL_READ_SET = (
     " found.n, found.data, found.last_modified FROM (SELECT 1) AS one LEFT JOIN found ON TRUE"
 )
 DEFERRED = ("record",)  # the hot path; other resources' timestamps are read inside writes
+
+
+def _acl_params(object_uri: str, permissions: Permissions) -> tuple[Any, ...]:
+    """The parameters of `SET_PERMISSIONS` and `_ACL`."""
+    rows = [(p, who) for p, principals in permissions.items() for who in principals]
+    return ([r[0] for r in rows], [r[1] for r in rows], object_uri, object_uri)
 
 
 class _Deferred:
@@ -271,18 +291,28 @@ class PostgresRecordStore(SQLRecordStore):
         await self._settle_early(resource_name)
         return await super().delete_all(resource_name, parent_id, filters)
 
-    async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
+    async def create(
+        self,
+        resource_name: str,
+        parent_id: str,
+        obj: JSONObject,
+        acl: tuple[str, Permissions] | None = None,
+    ) -> JSONObject:
         object_id: str = obj["id"]
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
         deferred = await self._deferring(resource_name, obj.get("last_modified"))
         if deferred is not None:
-            return await self._create_deferred(deferred, key, body)
+            return await self._create_deferred(deferred, key, body, acl)
         params = (*key, *self._bump_params(resource_name, parent_id, obj.get("last_modified")))
         params += (*key, self.dialect.dump(body))
+        sql = SQL_CREATE
+        if acl is not None:
+            sql = SQL_CREATE_ACL
+            params += _acl_params(*acl)
 
         async def work(db: Executor) -> JSONObject:
-            row = await db.one(SQL_CREATE, params)
+            row = await db.one(sql, params)
             assert row is not None
             if row[0] is None:
                 existing = (False, row[1], row[2]) if row[1] is not None else None
@@ -293,12 +323,21 @@ class PostgresRecordStore(SQLRecordStore):
         return await self._run(work)
 
     async def _create_deferred(
-        self, deferred: _Deferred, key: tuple[str, str, str], body: JSONObject
+        self,
+        deferred: _Deferred,
+        key: tuple[str, str, str],
+        body: JSONObject,
+        acl: tuple[str, Permissions] | None,
     ) -> JSONObject:
         provisional = deferred.next()
+        sql, params = self._sql_create, (*key, provisional, self.dialect.dump(body))
+        if acl is not None:  # the permissions in the same statement, if the insert was done
+            cond = "EXISTS (SELECT 1 FROM ins)"
+            sql = f"WITH ins AS ({sql}), {_ACL.format(cond=cond)} SELECT id FROM ins"
+            params += _acl_params(*acl)
 
         async def work(db: Executor) -> JSONObject:
-            row = await db.one(self._sql_create, (*key, provisional, self.dialect.dump(body)))
+            row = await db.one(sql, params)
             if row is None:  # a live object has this id (a concurrent create waited, then lost)
                 raise self._unicity(key[0], key[2], await db.one(self._sql_existing, key))
             return {**body, "id": key[2], "last_modified": provisional}
@@ -423,8 +462,7 @@ class PostgresRecordStore(SQLRecordStore):
     async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
         """One statement instead of delete-then-insert: drop the entries no longer wanted, add
         the new ones. The two touch disjoint rows, so they can share a statement."""
-        rows = [(p, who) for p, principals in permissions.items() for who in principals]
-        params = ([r[0] for r in rows], [r[1] for r in rows], object_uri, object_uri)
+        params = _acl_params(object_uri, permissions)
         await self._run(lambda db: db.run(SET_PERMISSIONS, params))
 
     async def _open(self) -> None:

@@ -62,9 +62,17 @@ class RecordStore(Protocol):
         """Several live objects by ``(resource_name, parent_id, id)`` in one read, in the order
         asked; None where there is none. An object and its parents cost one round trip."""
 
-    async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
+    async def create(
+        self,
+        resource_name: str,
+        parent_id: str,
+        obj: JSONObject,
+        acl: tuple[str, Permissions] | None = None,
+    ) -> JSONObject:
         """Insert ``obj`` (which has an ``id``); replaces a tombstone. Raises UnicityError if a
-        live object has that id. Assigns and returns ``last_modified``."""
+        live object has that id. Assigns and returns ``last_modified``. With ``acl``, an
+        object URI and its permissions, also `set_permissions` in the same step (nothing is
+        set when the create is refused)."""
 
     async def update(
         self, resource_name: str, parent_id: str, object_id: str, obj: JSONObject

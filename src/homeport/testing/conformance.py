@@ -114,6 +114,25 @@ class RecordStoreConformance(PermissionsConformance):
         assert fresh.timestamp == await store.resource_timestamp(R, "/nowhere")
 
     @conformance_test
+    async def test_create_with_permissions(self, store: RecordStore) -> None:
+        uri = f"{P}/records/r1"
+        await store.set_permissions(uri, {"read": {"left over"}, "write": {"u0"}})
+        acl = (uri, {"write": {"u1"}, "read": {"u2", "u 3"}, "create": set()})
+        created = await store.create(R, P, {"id": "r1", "n": 1}, acl)
+        assert await store.get(R, P, "r1") == created
+        assert await store.get_permissions(uri) == {"write": {"u1"}, "read": {"u2", "u 3"}}
+        with pytest.raises(UnicityError):  # refused: the permissions stay as they were
+            await store.create(R, P, {"id": "r1"}, (uri, {"write": {"intruder"}}))
+        assert await store.get_permissions(uri) == {"write": {"u1"}, "read": {"u2", "u 3"}}
+        await store.delete(R, P, "r1")  # a tombstone is replaced, with the permissions given
+        again = await store.create(R, P, {"id": "r1"}, (uri, {"write": {"u4"}}))
+        assert again["last_modified"] > created["last_modified"]
+        assert await store.get_permissions(uri) == {"write": {"u4"}}
+        async with store.transaction():  # inside a transaction too (PostgreSQL defers there)
+            await store.create(R, P, {"id": "r2"}, (f"{P}/records/r2", {"write": {"u5"}}))
+        assert await store.get_permissions(f"{P}/records/r2") == {"write": {"u5"}}
+
+    @conformance_test
     async def test_create_strips_meta_fields(self, store: RecordStore) -> None:
         created = await store.create(R, P, {"id": "r1", "deleted": True, "last_modified": "x"})
         assert set(created) == {"id", "last_modified"}

@@ -170,7 +170,13 @@ class SQLRecordStore:
 
         return await self._run(work, write=False)
 
-    async def create(self, resource_name: str, parent_id: str, obj: JSONObject) -> JSONObject:
+    async def create(
+        self,
+        resource_name: str,
+        parent_id: str,
+        obj: JSONObject,
+        acl: tuple[str, Permissions] | None = None,
+    ) -> JSONObject:
         object_id: str = obj["id"]
         body = strip_meta(obj)
         key = (resource_name, parent_id, object_id)
@@ -179,6 +185,8 @@ class SQLRecordStore:
             existing = await db.one(self._sql_existing, key)
             if existing is not None and not existing[0]:
                 raise self._unicity(resource_name, object_id, existing)
+            if acl is not None:
+                await self._write_permissions(db, *acl)
             ts = await self._bump(db, resource_name, parent_id, obj.get("last_modified"))
             inserted = await db.one(self._sql_create, (*key, ts, self.dialect.dump(body)))
             if inserted is None:  # a concurrent create won the race
@@ -389,23 +397,22 @@ class SQLRecordStore:
         return await self._run(work, write=False)
 
     async def set_permissions(self, object_uri: str, permissions: Permissions) -> None:
+        await self._run(lambda db: self._write_permissions(db, object_uri, permissions))
+
+    async def _write_permissions(
+        self, db: Executor, object_uri: str, permissions: Permissions
+    ) -> None:
         rows = [(object_uri, p, who) for p, principals in permissions.items() for who in principals]
         q = self.dialect.q
-
-        async def work(db: Executor) -> None:
-            await db.run(
-                q("DELETE FROM access_control_entries WHERE object_uri = ?"), (object_uri,)
+        await db.run(q("DELETE FROM access_control_entries WHERE object_uri = ?"), (object_uri,))
+        if rows:
+            await db.many(
+                q(
+                    "INSERT INTO access_control_entries (object_uri, permission, principal)"
+                    " VALUES (?, ?, ?)"
+                ),
+                rows,
             )
-            if rows:
-                await db.many(
-                    q(
-                        "INSERT INTO access_control_entries (object_uri, permission, principal)"
-                        " VALUES (?, ?, ?)"
-                    ),
-                    rows,
-                )
-
-        await self._run(work)
 
     async def delete_permissions(self, object_uri_prefix: str) -> None:
         below = self.dialect.prefix("object_uri", object_uri_prefix + "/")

@@ -77,8 +77,43 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+READ_ONLY = frozenset({"verify", "status", "log"})
+"""Commands the checks run in this process (``checked``): starting a Python for each cost
+1-3 s at load 15, most of a round. What writes (publish, gc, add, restore) runs in its own
+process, as a user runs it."""
+
+
+def checked(*args: str, data: Path, check: bool = True) -> Run:
+    """A read-only ``homeport ARGS --data DATA`` run in this process (see READ_ONLY)."""
+    from typer.testing import CliRunner
+
+    from homeport.cli.main import build_app
+
+    assert args[0] in READ_ONLY, args
+    argv = [*args, "--data", str(data)]
+    result = CliRunner().invoke(build_app(args[0]), argv, env=_env_delta())
+    err = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        err += f"\n{type(result.exception).__name__}: {result.exception}"
+    run = Run(result.exit_code, result.stdout, err)
+    if check and run.code != 0:
+        what = " ".join(args)[:80]
+        raise HarnessError(f"homeport {what} exited {run.code}: {run.err.strip()[-600:]}")
+    return run
+
+
+def _env_delta() -> dict[str, str | None]:
+    """What ``_env`` changes in this process's environment (None: unset)."""
+    wanted = _env()
+    delta: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+    delta.update({k: v for k, v in wanted.items() if os.environ.get(k) != v})
+    return delta
+
+
 def homeport(*args: str, data: Path, stdin: str = "", check: bool = True) -> Run:
     """``homeport ARGS --data DATA`` to its end (bounded by CLI_TIMEOUT)."""
+    if args[0] in READ_ONLY and not stdin:
+        return checked(*args, data=data, check=check)
     done = subprocess.run(
         [sys.executable, "-m", "homeport", *args, "--data", str(data)],
         input=stdin.encode(),
@@ -101,10 +136,10 @@ def killed_midway(
     stdin: str = "",
     watch: Path | None = None,
 ) -> bool:
-    """Start ``homeport ARGS``, SIGKILL it ``after`` seconds in; whether it was still running
-    (a kill), or had finished first (no kill). With ``watch``, the ``after`` seconds count from
-    the moment the process first holds a file under ``watch`` open (a repack reading packs),
-    and no kill is sent if it never does."""
+    """Start ``homeport ARGS``, SIGKILL it ``after`` seconds after it first holds a file
+    under ``watch`` open (default: ``data``; so a kill lands in the command's work, not in
+    Python's start, which takes seconds at load 20); whether it was still running (a kill),
+    or had finished first or never opened such a file (no kill)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "homeport", *args, "--data", str(data)],
         stdin=subprocess.PIPE,
@@ -118,7 +153,7 @@ def killed_midway(
         proc.stdin.write(stdin.encode())
         proc.stdin.close()
     try:
-        if watch is not None and not _wait_open(proc, watch):
+        if not _wait_open(proc, data if watch is None else watch):
             proc.wait(timeout=CLI_TIMEOUT)
             return False
         proc.wait(timeout=after)
@@ -237,6 +272,8 @@ class Harness:
         self.acknowledged: list[int] = []
         self.notes = 0
         self.tally = Tally()
+        self.chain = 3
+        """The most kills of one command in a row (``_chain``)."""
         self.restored_becomes_home = False
         self.photos = True
         """False: notes only (a restored home lacks its photos' blobs: see docs/benchmarks.md)."""
@@ -308,10 +345,17 @@ class Harness:
             raise HarnessError(f"{what}: blobs {lost[:3]} that records name are gone")
 
     # --- rounds -------------------------------------------------------------------------------
+    def _chain(self) -> int:
+        """How many times a round kills its command in a row (each retry killed again, as a
+        user who retries into a crash would see), 1 to 3."""
+        return self.rng.randint(1, self.chain)
+
     def round_publish_home(self) -> None:
         self._add() if self.rng.random() < 0.7 else self._add_photo()
-        if killed_midway("publish", data=self.home, after=self.rng.uniform(0.3, 2.5)):
-            self.tally.kills["home during publish"] += 1
+        for _ in range(self._chain()):
+            if killed_midway("publish", data=self.home, after=self.rng.uniform(0, 1.5)):
+                self.tally.kills["home during publish"] += 1
+            homeport("verify", data=self.home)
         self._check_published("home killed during publish")
 
     def round_publish_provider(self) -> None:
@@ -339,11 +383,11 @@ class Harness:
 
     def round_gc_home(self) -> None:
         self._make_garbage()
-        if killed_midway("gc", data=self.home, after=self.rng.uniform(0.2, 1.5)):
-            self.tally.kills["home during gc"] += 1
-        homeport("gc", "--dry-run", data=self.home)  # the next start puts back what was aside
-        self._referenced_blobs_present("home killed during gc")
-        homeport("verify", data=self.home)
+        for _ in range(self._chain()):
+            if killed_midway("gc", data=self.home, after=self.rng.uniform(0, 0.8)):
+                self.tally.kills["home during gc"] += 1
+            self._referenced_blobs_present("home killed during gc")  # as the next start
+            homeport("verify", data=self.home)
         homeport("gc", data=self.home)
         self._referenced_blobs_present("gc after a killed gc")
 
@@ -358,11 +402,13 @@ class Harness:
         with _opened(self.home) as repo:
             mark = _garbage_pack(repo, self.rng, in_flight=True)
         watch = self.home / "packs"
-        if killed_midway("gc", data=self.home, after=self.rng.uniform(0, 0.01), watch=watch):
-            stage = _repack_stage(self.home / REPO_FILE, FsObjectStore(watch), mark)
-            self.tally.kills[f"home {stage}"] += 1
-        homeport("verify", data=self.home)  # opening the home removes a killed repack's pack
-        self._referenced_blobs_present("home killed during repack")
+        for _ in range(self._chain()):
+            after = self.rng.uniform(0, 0.01)
+            if killed_midway("gc", data=self.home, after=after, watch=watch):
+                stage = _repack_stage(self.home / REPO_FILE, FsObjectStore(watch), mark)
+                self.tally.kills[f"home {stage}"] += 1
+            homeport("verify", data=self.home)  # opening the home removes a killed repack's
+            self._referenced_blobs_present("home killed during repack")
         homeport("gc", data=self.home)
         self._check_published("home killed during repack")
 
@@ -442,8 +488,10 @@ class Harness:
     def round_restore(self, n: int) -> None:
         target = self.root / f"restored-{n}"
         args = ("restore", "--from", self.provider.url)
-        if killed_midway(*args, data=target, after=self.rng.uniform(0.5, 4.0), stdin=self.phrase):
-            self.tally.kills["home during restore"] += 1
+        for _ in range(self._chain()):
+            after = self.rng.uniform(0, 3.0)
+            if killed_midway(*args, data=target, after=after, stdin=self.phrase):
+                self.tally.kills["home during restore"] += 1
         self._restored(target)
 
     def _restored(self, target: Path) -> None:
@@ -588,7 +636,7 @@ SCENARIOS = {
     "publish-home": 4,
     "publish-provider": 2,
     "gc-home": 3,
-    "repack-home": 2,
+    "repack-home": 3,
     "repack-provider": 2,
     "restore": 1,
     "publish-seaweedfs": 2,

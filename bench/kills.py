@@ -8,6 +8,9 @@ present). Prints how many kills landed in each scenario.
     .venv/bin/python bench/kills.py --kills 20 --restores 2 --json
     .venv/bin/python bench/kills.py --no-seaweed         # the provider's packs on its disk
 
+Three lanes by default: three homes, each with its own provider node and SeaweedFS, run side
+by side (a round mostly waits for the processes it starts), their kills counted together.
+
 Everything runs on loopback in a temporary directory, removed at the end. Not a timed
 benchmark: the figure is the count, and the number of failed checks (it must be 0).
 """
@@ -33,6 +36,7 @@ def main() -> int:
     parser.add_argument("--no-photos", action="store_true", help="notes only, no photos")
     parser.add_argument("--minutes", type=float, help="stop starting rounds after this long")
     parser.add_argument("--json", action="store_true", help="print the tally as JSON")
+    parser.add_argument("--lanes", type=int, default=3, help="homes run side by side (3)")
     parser.add_argument(
         "--seaweed",
         action=argparse.BooleanOptionalAction,
@@ -50,10 +54,12 @@ def main() -> int:
             args.minutes,
             not args.no_photos,
             args.seaweed,
+            lanes=args.lanes,
         )
     doc = tally.as_dict()
     doc["load"] = [round(x, 2) for x in os.getloadavg()]
     doc["seaweed"] = args.seaweed
+    doc["lanes"] = args.lanes
     if args.json:
         print(json.dumps(doc))
     else:

@@ -30,8 +30,10 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,9 @@ READ_ONLY = frozenset({"verify", "status", "log"})
 process, as a user runs it."""
 
 
+_IN_PROCESS = threading.Lock()
+
+
 def checked(*args: str, data: Path, check: bool = True) -> Run:
     """A read-only ``homeport ARGS --data DATA`` run in this process (see READ_ONLY)."""
     from typer.testing import CliRunner
@@ -91,7 +96,8 @@ def checked(*args: str, data: Path, check: bool = True) -> Run:
 
     assert args[0] in READ_ONLY, args
     argv = [*args, "--data", str(data)]
-    result = CliRunner().invoke(build_app(args[0]), argv, env=_env_delta())
+    with _IN_PROCESS:  # the runner swaps sys.stdout and os.environ: one at a time
+        result = CliRunner().invoke(build_app(args[0]), argv, env=_env_delta())
     err = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         err += f"\n{type(result.exception).__name__}: {result.exception}"
@@ -655,15 +661,88 @@ def run(
     photos: bool = True,
     seaweed: bool = False,
     scenarios: dict[str, int] | None = None,
+    chain: int = 3,
+    lanes: int = 1,
 ) -> Tally:
     """Rounds until ``kills`` kills have landed (rounds where the process finished before its
     kill count none; a restore round's copy goes on as the home) or ``minutes`` have gone,
     then ``restores`` restore rounds. With ``seaweed``, the provider's packs are on a
-    SeaweedFS server, killed too. Failures are recorded, not raised."""
-    rng = random.Random(seed)
+    SeaweedFS server, killed too; ``chain``: the most kills of one command in a row;
+    ``lanes``: that many homes, each with its own provider node (and SeaweedFS), run side by
+    side in threads (the processes they wait for are most of a round). Failures are
+    recorded, not raised."""
     started = time.monotonic()
+    stop = None if minutes is None else started + minutes * 60
+    tallies = [Tally() for _ in range(lanes)]
+
+    def enough() -> bool:
+        return sum(t.total for t in tallies) >= kills or (
+            stop is not None and time.monotonic() > stop
+        )
+
+    def lane(n: int) -> None:
+        share = restores // lanes + (1 if n < restores % lanes else 0)
+        where = root if lanes == 1 else root / f"lane-{n}"
+        where.mkdir(parents=True, exist_ok=True)
+        try:
+            _lane(
+                where,
+                tallies[n],
+                seed + n,
+                share,
+                enough,
+                photos,
+                seaweed,
+                scenarios,
+                chain,
+                (lambda: _progress(started, tallies)) if progress else None,
+                kills * 4,
+            )
+        except Exception as exc:  # a lane that breaks is a failure, the others go on
+            tallies[n].failures.append(f"lane {n}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=lane, args=(n,), name=f"kills-{n}") for n in range(lanes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = Tally(seconds=time.monotonic() - started)
+    for tally in tallies:
+        total.kills.update(tally.kills)
+        total.rounds.update(tally.rounds)
+        total.failures.extend(tally.failures)
+    return total
+
+
+def _progress(started: float, tallies: list[Tally]) -> None:
+    kills: Counter[str] = Counter()
+    for tally in tallies:
+        kills.update(tally.kills)
+    elapsed = time.monotonic() - started
+    print(
+        f"{elapsed:7.0f} s  kills {sum(kills.values())}  {dict(kills)}", file=sys.stderr, flush=True
+    )
+
+
+def _lane(
+    root: Path,
+    tally: Tally,
+    seed: int,
+    restores: int,
+    enough: Callable[[], bool],
+    photos: bool,
+    seaweed: bool,
+    scenarios: dict[str, int] | None,
+    chain: int,
+    progress: Callable[[], None] | None,
+    most_rounds: int,
+) -> None:
+    """One home's rounds (see ``run``), counted into ``tally``."""
+    rng = random.Random(seed)
     harness = Harness(root, rng, seaweed)
+    harness.tally = tally
     harness.photos = photos
+    harness.chain = chain
     weights = dict(scenarios or SCENARIOS)
     if not seaweed:
         weights = {k: v for k, v in weights.items() if not k.endswith("-seaweedfs")}
@@ -671,10 +750,7 @@ def run(
         h.restored_becomes_home = True
         restored = 0
         attempts = 0
-        stop = None if minutes is None else started + minutes * 60
-        while h.tally.total < kills and attempts < kills * 4:
-            if stop is not None and time.monotonic() > stop:
-                break
+        while not enough() and attempts < most_rounds:
             attempts += 1
             scenario = rng.choices(list(weights), list(weights.values()))[0]
             h.tally.rounds[scenario] += 1
@@ -691,13 +767,8 @@ def run(
                 h.tally.failures.append(f"{scenario}: {exc}")
                 if len(h.tally.failures) >= 5:
                     break
-            if progress:
-                elapsed = time.monotonic() - started
-                print(
-                    f"{elapsed:7.0f} s  kills {h.tally.total}  {dict(h.tally.kills)}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if progress is not None:
+                progress()
         h.restored_becomes_home = False
         for n in range(restores):
             h.tally.rounds["restore"] += 1
@@ -705,8 +776,6 @@ def run(
                 h.round_restore(restored + 1 + n)
             except (HarnessError, subprocess.TimeoutExpired) as exc:
                 h.tally.failures.append(f"restore: {exc}")
-    h.tally.seconds = time.monotonic() - started
-    return h.tally
 
 
 ROUNDS = {

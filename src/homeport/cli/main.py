@@ -192,7 +192,7 @@ GROUPS: tuple[tuple[tuple[str, ...], Callable[[typer.Typer], None]], ...] = (
     (("provider",), _provider),
     (("snapshot", "log", "export", "import", "verify", "gc"), _repo),
     (("providers", "tokens"), _providers),
-    (("publish", "status", "restore", "rollback"), _sync),
+    (("publish", "status", "restore", "rollback", "repair"), _sync),
     (("build",), _build),
     (("add",), _add),
     (("mentions",), _mentions),

@@ -255,7 +255,11 @@ def verify(
             )
             _emit(as_json, found, text)
             return
-        report = repository.verify_home(_settings(ctx, data))
+        settings = _settings(ctx, data)
+        report = repository.verify_home(settings)
+        from homeport.sync import repair
+
+        repair.record(settings.data_dir, report.damaged, merge=False)  # the next publish mends
     except BundleError as exc:
         raise _report_problems(str(exc).splitlines(), as_json, {"file": str(file)}) from None
     except _expected_errors() as exc:

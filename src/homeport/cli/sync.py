@@ -302,6 +302,7 @@ def publish(
                 "bytes": r.bytes if r else None,
                 "seconds": round(r.seconds, 6) if r else None,
                 "site": r.site if r else None,
+                "repaired": r.repaired if r else None,
             }
         )
         if not as_json:
@@ -313,6 +314,7 @@ def publish(
                 typer.echo(
                     f"{o.url}: live at commit {r.seq}, sent {r.objects} objects, "
                     f"{_size(r.bytes)} in {r.seconds:.2f} s"
+                    + (f" ({r.repaired} damaged copies there replaced)" if r.repaired else "")
                 )
     if as_json:
         typer.echo(json.dumps(rows))
@@ -415,6 +417,43 @@ def rollback(
         raise typer.Exit(1)
 
 
+def repair(ctx: typer.Context, data: DataOption = None, as_json: JsonOption = False) -> None:
+    """Check every object of the home's repository and fetch the damaged ones back from the
+    providers that hold good copies (a publish mends what it finds too)."""
+    from homeport.services import repository
+    from homeport.sync import providers
+    from homeport.sync import repair as mending
+
+    settings = _settings(ctx, data)
+    try:
+        found = repository.verify_home(settings)
+        mending.record(settings.data_dir, found.damaged, merge=False)
+        mended = providers.repair_home(settings)
+        after = repository.verify_home(settings) if mended.mended else found
+    except _errors() as exc:
+        raise _fail(str(exc)) from None
+    mending.record(settings.data_dir, after.damaged, merge=False)
+    doc = {
+        "ok": not after.problems,
+        "damaged": len(found.damaged),
+        "mended": {url: len(ids) for url, ids in mended.mended.items()},
+        "left": [oid.hex() for oid in mended.left],
+        "errors": mended.errors,
+        "problems": after.problems,
+    }
+    if as_json:
+        typer.echo(json.dumps(doc))
+    else:
+        for url, ids in mended.mended.items():
+            typer.echo(f"mended {len(ids)} damaged objects from {url}")
+        for line in [*mended.errors, *after.problems]:
+            typer.echo(f"homeport: {line}", err=True)
+        if not after.problems:
+            typer.echo(f"repository ok: {after.objects} objects, {after.commits} commits")
+    if after.problems:
+        raise typer.Exit(1)
+
+
 def audit(settings_dir: Path | None, url: str, as_json: bool, ctx: typer.Context) -> None:
     """``homeport verify --provider URL``."""
     from homeport.sync import providers
@@ -450,8 +489,9 @@ def register_providers(app: typer.Typer) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """``homeport publish|status|restore|rollback``."""
+    """``homeport publish|status|restore|rollback|repair``."""
     app.command("publish")(publish)
     app.command("status")(status)
     app.command("restore")(restore)
     app.command("rollback")(rollback)
+    app.command("repair")(repair)

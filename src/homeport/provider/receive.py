@@ -239,9 +239,12 @@ def receive_pack(
     if replace:
         for oid, _, _, stored in good:
             if oid in held:
-                old = repo.raw(oid)
+                try:
+                    old = repo.raw(oid)
+                except RepositoryError:  # its pack is gone or cut short: the copy sent mends it
+                    old = b""
                 if old != stored:
-                    repairs.append((oid, stored, len(stored) - len(old)))
+                    repairs.append((oid, stored, len(stored) - (len(old) or len(stored))))
         new_bytes += sum(r[2] for r in repairs)
     if new_bytes > room:
         raise ProviderError(

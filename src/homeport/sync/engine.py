@@ -48,6 +48,8 @@ class PushResult:
     bytes: int = 0
     seconds: float = 0.0
     site: str | None = None
+    repaired: int = 0
+    """Damaged copies at the provider sent again to replace them."""
 
 
 # --- what the engine asks of a provider ------------------------------------------------------
@@ -365,6 +367,8 @@ class Push:
             (state,) = yield self._one(Tenant())
         theirs = bytes.fromhex(state["head"]) if state.get("head") else None
         result = PushResult(self.url, head.seq, head.id.hex())
+        self.repair = list(dict.fromkeys([*self.repair, *self._damaged(state)]))
+        result.repaired = len(self.repair)
         if self.repair:
             result.objects += len(self.repair)
             result.bytes += yield from self._send(self.repair, replace=True)
@@ -391,6 +395,19 @@ class Push:
             (answer,) = yield self._one(publish)
         result.site = answer.get("site") if isinstance(answer, dict) else None
         return result
+
+    def _damaged(self, state: dict[str, Any]) -> list[bytes]:
+        """The objects the provider's census found unreadable there (``damaged``: its packs
+        lost or cut short) that this home holds and can send again."""
+        found = []
+        for raw in state.get("damaged") or []:
+            try:
+                oid = bytes.fromhex(raw)
+            except (TypeError, ValueError):
+                continue
+            if len(oid) == 32 and self.repo.has(oid):
+                found.append(oid)
+        return found
 
     def _lacking(
         self, theirs: bytes | None, head: bytes

@@ -31,10 +31,12 @@ from homeport.crypto.keys import did_key, keys_from_phrase
 from homeport.repo.bundle import read_frames
 from homeport.repo.codec import ObjectError, RepoKeys, check
 from homeport.repo.repository import Repository, RepositoryError
+from homeport.repo.verify import unreadable
 from homeport.services import handoff
 from homeport.services import identity as ids
 from homeport.settings import SITES_DIR, Settings
 from homeport.store.protocols import BlobStore, RecordStore
+from homeport.sync import repair
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.drivers import push
 from homeport.sync.engine import Progress, PushResult
@@ -255,6 +257,8 @@ def publish(
 
     held = _handoff_to_hand(data_dir)
     handed: dict[str, int] = {}
+    checked: dict[str, str] = {}
+    mend_home(settings, providers, creds, keys, http)
 
     def one(entry: dict[str, Any]) -> Outcome:
         url = entry["url"]
@@ -266,13 +270,16 @@ def publish(
                         epoch = _hand_one(data_dir, entry, held, client)
                         if epoch is not None:
                             handed[url] = epoch
+                    provider = ProviderClient(url, creds, client)
+                    damaged = [bytes.fromhex(i) for i in entry.get("repair", [])]
+                    damaged += _spot_check(repo, provider, entry, checked)
                     result = push(
                         repo,
-                        ProviderClient(url, creds, client),
+                        provider,
                         identity.operations,
                         variant(url),
                         progress=progress(url) if progress else None,
-                        repair=[bytes.fromhex(i) for i in entry.get("repair", [])],
+                        repair=damaged,
                     )
             finally:
                 repo.close()
@@ -294,10 +301,66 @@ def publish(
                 entry["seq"] = outcome.result.seq
                 entry["head"] = outcome.result.head
                 entry.pop("repair", None)
+                entry["checked"] = checked.get(outcome.url) or entry.get("checked") or ""
             if entry["url"] in handed:
                 entry["handoff_epoch"] = handed[entry["url"]]
     save(data_dir, saved)
     return outcomes
+
+
+def _spot_check(
+    repo: Repository, provider: ProviderClient, entry: dict[str, Any], checked: dict[str, str]
+) -> list[bytes]:
+    """A slice of the provider's copy read back and checked at each publish (flipped bytes,
+    moved index rows: ``repair.spot_check``); where the next one starts goes in ``checked``."""
+    try:
+        spotted, cursor = repair.spot_check(repo, provider, repair.cursor_of(entry.get("checked")))
+    except ProviderError as exc:  # the push says what is wrong, if anything is
+        log.info("spot check of %s skipped: %s", provider.url, exc)
+        return []
+    checked[provider.url] = cursor.hex()
+    return spotted
+
+
+def mend_home(
+    settings: Settings,
+    providers: list[dict[str, Any]],
+    creds: Credentials,
+    keys: RepoKeys | None,
+    http: HttpFactory,
+) -> repair.Mended:
+    """Mend the home's damaged objects before a publish reads them: those whose packs the
+    census finds gone or cut short, and those ``homeport verify`` recorded, fetched back from
+    the providers that hold good copies. What none had stays recorded (``repair.json``)."""
+    data_dir = settings.data_dir
+    repo = Repository.open(data_dir, keys)
+    try:
+        damaged = list(dict.fromkeys([*unreadable(repo), *repair.recorded(data_dir)]))
+        if not damaged:
+            return repair.Mended()
+        with http() as client:
+            clients = [ProviderClient(p["url"], creds, client) for p in providers]
+            mended = repair.fetch_back(repo, clients, damaged)
+    finally:
+        repo.close()
+    repair.record(data_dir, mended.left, merge=False)
+    for url, mine in mended.mended.items():
+        log.warning("mended %d damaged objects of this home from %s", len(mine), url)
+    if mended.left:
+        log.warning(
+            "%d damaged objects of this home are at no provider: 'homeport verify' names them",
+            len(mended.left),
+        )
+    return mended
+
+
+def repair_home(settings: Settings, http: HttpFactory = default_http) -> repair.Mended:
+    """``homeport repair``: what ``mend_home`` does before a publish, at once."""
+    providers = load(settings.data_dir)
+    if not providers:
+        raise ProvidersError("no provider to fetch good copies from: homeport providers add")
+    keys = ids.repo_keys(settings.data_dir)
+    return mend_home(settings, providers, credentials(settings.data_dir), keys, http)
 
 
 def sync_grants(settings: Settings, only: str | None, http: HttpFactory) -> bool:

@@ -240,6 +240,34 @@ def test_verify_names_a_damaged_pack_a_moved_row_and_a_missing_pack(opener: Open
     assert one[0][0].hex()[:16] not in text and one[2][0].hex()[:16] not in text
 
 
+def test_the_census_names_objects_of_lost_or_cut_packs_without_reading_them(
+    opener: Opener,
+) -> None:
+    """``unreadable`` compares the packs' sizes with the index (one listing): a removed pack,
+    a pack cut short (only the objects past the cut) and a row naming no pack are named; a
+    flipped byte is not its business (it reads nothing), and a sound repository names none."""
+    from homeport.repo.verify import unreadable
+
+    store = MemoryObjectStore()
+    repo = opener(store)
+    one, two, three = [chunk(i) for i in range(3)], [chunk(10 + i) for i in range(3)], [chunk(20)]
+    put_all(repo, one)
+    put_all(repo, two)
+    put_all(repo, three)
+    assert unreadable(repo) == []
+    gone = repo.locate(one[0][0])
+    cut = repo.locate(two[0][0])
+    assert gone is not None and gone.pack and cut is not None and cut.pack
+    store.delete(gone.pack)
+    second = repo.locate(two[1][0])
+    assert second is not None
+    store.put(cut.pack, [store.read(cut.pack, 0, second.pos + second.size - 1)])
+    repo.db.execute("UPDATE objects SET pack = 999 WHERE id = ?", (three[0][0],))
+    found = set(unreadable(repo))
+    assert found == {oid for oid, _ in one} | {two[1][0], two[2][0], three[0][0]}
+    assert len(unreadable(repo, limit=2)) == 2
+
+
 def test_home_store_defaults_to_packs_beside_the_database(tmp_path: Path) -> None:
     repo = Repository.open(tmp_path, None)
     oid, stored = chunk(1)

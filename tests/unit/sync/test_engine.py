@@ -51,6 +51,8 @@ class Scripted:
         self.faults: dict[type, list[ProviderError]] = {}
         self.knows_key = True
         self.lose_before_publish: list[bytes] = []
+        self.unreadable: list[str] = []
+        """What its pack census names (``damaged`` in its tenant state)."""
 
     def fault(self, kind: type, *statuses: int) -> None:
         self.faults.setdefault(kind, []).extend(
@@ -71,7 +73,7 @@ class Scripted:
                 raise ProviderError(URL, 401, "unauthorized", "unknown key")
             usage = sum(len(v) for v in self.objects.values())
             return {"head": self.head.hex() if self.head else None, "usage": usage,
-                    "quota": self.quota}
+                    "quota": self.quota, "damaged": self.unreadable}
         if isinstance(call, UpdateIdentity):
             self.knows_key = True
             return {"ok": True}
@@ -259,6 +261,25 @@ def test_a_repair_replaces_damaged_copies_and_publishes_the_head_again(home: Any
     assert provider.intact() and not result.up_to_date and result.objects == 2
     uploads = [c for c in provider.calls if isinstance(c, Upload)]
     assert uploads and all(c.replace for c in uploads)
+    assert provider.kinds() == ["Tenant", "Upload", "Publish"]
+
+
+def test_copies_the_providers_census_names_are_sent_again_with_nothing_new(home: Any) -> None:
+    """A provider whose packs were lost names the objects in ``damaged``: a push with nothing
+    new replaces those the home holds (a malformed or unknown id is passed over)."""
+    repo, _ = home
+    provider = Scripted(repo)
+    run(push(repo), provider)
+    lost = sorted(provider.objects)[:3]
+    for oid in lost:
+        del provider.objects[oid]
+    provider.unreadable = [o.hex() for o in lost] + ["not hex", (b"\x01" * 32).hex()]
+    provider.calls.clear()
+
+    result = run(push(repo), provider)
+
+    assert all(o in provider.objects for o in lost) and provider.intact()
+    assert result.repaired == 3 and not result.up_to_date
     assert provider.kinds() == ["Tenant", "Upload", "Publish"]
 
 

@@ -19,15 +19,18 @@ from homeport.provider.db import DELETED, HandoffOffer, ProviderDB, Tenant
 from homeport.provider.errors import ProviderError
 from homeport.provider.sitestore import SiteStore
 from homeport.provider.tenants import TenantDir
+from homeport.repo.verify import unreadable
 
 
 def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
     tdir = provider.tdir(tenant)
     head = first = None
+    damaged: list[bytes] = []
     if tdir.has_repo():
         with tdir.opened() as repo:
             head = repo.head()
             first = repo.oldest_seq()
+            damaged = unreadable(repo)  # packs lost or cut short: the home sends them again
     live = provider.sites.live(tenant.name)
     return {
         "name": tenant.name,
@@ -48,6 +51,7 @@ def tenant_doc(provider: Provider, tenant: Tenant) -> dict[str, Any]:
         "state": tenant.state,
         "handoff": provider.db.handoff(tenant.name),
         "operations": tenant.operations,
+        "damaged": [oid.hex() for oid in damaged],
     }
 
 

@@ -228,8 +228,9 @@ def receive_pack(
     """Keep a checked pack's objects as pending (received at ``now``). ``room`` is what the
     quota still allows: if the new objects do not fit, nothing is stored (507). With
     ``replace``, copies already held are overwritten by the ones sent: the repair of a copy an
-    audit found damaged; they keep their place in the history. ``written``: the first objects
-    of ``checked.good``, already in a pack (``write_ahead``) that is adopted, not rewritten."""
+    audit, a spot check or the census found damaged; they keep their place in the history.
+    ``written``: the first objects of ``checked.good``, already in a pack (``write_ahead``)
+    that is adopted, not rewritten."""
     good = checked.good
     result = PackResult(objects=len(good), error=checked.error)
     held = present(repo, [g[0] for g in good])
@@ -238,13 +239,10 @@ def receive_pack(
     repairs: list[tuple[bytes, bytes, int]] = []
     if replace:
         for oid, _, _, stored in good:
-            if oid in held:
-                try:
-                    old = repo.raw(oid)
-                except RepositoryError:  # its pack is gone or cut short: the copy sent mends it
-                    old = b""
-                if old != stored:
-                    repairs.append((oid, stored, len(stored) - (len(old) or len(stored))))
+            if oid in held:  # written anew even when the old copy reads back the same: a
+                # process may still hold a removed pack open and read it, while the census
+                # (which lists the store) names it gone until the row points elsewhere
+                repairs.append((oid, stored, len(stored) - repo.stored_size(oid)))
         new_bytes += sum(r[2] for r in repairs)
     if new_bytes > room:
         raise ProviderError(

@@ -33,6 +33,13 @@ NOT_LOADED = (
 )
 """What a publish with nothing new must not import: it checks the provider's head and hands
 over the grants, nothing more (each of these cost tens of milliseconds of its start-up)."""
+NOT_LOADED_BUILDING = (
+    "homeport.interop.registry",
+    "homeport.plugins.connectors.oidc",
+    "homeport.api.endpoints",
+)
+"""What a publish that builds must not import either: the built-in plugins' server parts (every
+live-web protocol, the sign-in connectors, the API's endpoints), which only a server asks for."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -85,8 +92,10 @@ def builds(rig: Rig) -> dict[str, tuple[int, int]]:
 
 @pytest.mark.timeout(300)  # seven CLI processes and a provider restart on a loaded machine
 def test_a_publish_with_nothing_new_skips_the_build_and_the_snapshot(rig: Rig) -> None:
-    first = publish(rig)
+    first, loaded = publish_importing(rig)
     assert not first["up_to_date"] and rig.live("The first note")
+    assert "homeport.render.variants" in loaded  # it built
+    assert not loaded & set(NOT_LOADED_BUILDING), sorted(loaded & set(NOT_LOADED_BUILDING))
     state = json.loads((rig.data / STATE_FILE).read_text())
     assert state["head"] and state["grants"] is True
     built = builds(rig)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from homeport.interop import registry
 from homeport.plugins import hookimpl
 
 
 @hookimpl
 def register_protocols() -> list[ModuleType]:
+    # every protocol's module, imported when a server asks: a publish loads the plugins too
+    from homeport.interop import registry
+
     return list(registry.PROTOCOLS)

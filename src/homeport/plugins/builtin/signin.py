@@ -9,15 +9,9 @@ the owner is ``signin_owners``."""
 from __future__ import annotations
 
 from homeport.plugins import hookimpl
-from homeport.plugins.connectors.email_link import EmailLink, key_of
-from homeport.plugins.connectors.github import GitHub
-from homeport.plugins.connectors.indieauth import IndieAuth
-from homeport.plugins.connectors.oidc import OpenIDConnect
-from homeport.plugins.connectors.passkey import OwnerPasskeys
 from homeport.plugins.kinds import Connector, Setting
 from homeport.plugins.manager import setting
 from homeport.settings import Settings
-from homeport.web import outbound
 
 PRESETS: dict[str, tuple[str, str, str]] = {
     "google": ("https://accounts.google.com", "google", "Sign in with Google"),
@@ -60,6 +54,15 @@ def register_settings() -> list[Setting]:
 
 @hookimpl
 def register_connectors(settings: Settings) -> list[Connector]:
+    # the connectors (JOSE, WebAuthn, OAuth…) imported when the GUI asks, not by every process
+    # that loads the plugins (a publish)
+    from homeport.plugins.connectors.email_link import EmailLink, key_of
+    from homeport.plugins.connectors.github import GitHub
+    from homeport.plugins.connectors.indieauth import IndieAuth
+    from homeport.plugins.connectors.oidc import OpenIDConnect
+    from homeport.plugins.connectors.passkey import OwnerPasskeys
+    from homeport.web import outbound
+
     found: list[Connector] = []
     preset = str(setting(settings, "oidc_preset") or "")
     issuer, name, title = PRESETS.get(preset, ("", "oidc", "Sign in with OpenID Connect"))

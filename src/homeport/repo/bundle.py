@@ -31,7 +31,7 @@ from homeport.core.identity import IdentityError, current_key
 from homeport.core.objects import Header, ObjectFormatError, ObjectType
 from homeport.core.objects import read_header as read_object_header
 from homeport.crypto.signing import verify as verify_signature
-from homeport.repo.codec import ObjectError, RepoKeys, check, decode
+from homeport.repo.codec import ObjectError, RepoKeys, decode, verify
 from homeport.repo.repository import Repository, RepositoryError, split_links
 
 MAGIC = b"HOMEPORT BUNDLE\n"
@@ -42,6 +42,7 @@ MAX_HEADER = 16 * 1024 * 1024
 MAX_OBJECT = 80 * 1024 * 1024
 BATCH_BYTES = 32 * 1024 * 1024
 MAX_PROBLEMS = 20
+MAX_FRESH = 1_000_000
 
 
 class BundleError(Exception):
@@ -210,6 +211,7 @@ class Importer:
         allow_external: bool = False,
         adopt_unreached: bool = True,
         defer_chunks: bool = False,
+        remember: bool = False,
     ) -> None:
         self.repo = repo
         self.keys = keys
@@ -220,8 +222,15 @@ class Importer:
         """Sealed chunks are checked for shape on reading and opened later, once
         (``check_deferred``): a checkout that opens them anyway checks them then."""
         self.deferred: set[bytes] = set()
+        self.remember = remember
+        """Hand what was opened here (all but chunks) to ``repo.remember``: the checkout
+        that follows reads it from there instead of opening and hashing it again."""
+        self.fresh: dict[bytes, tuple[bytes, ...]] = {}
+        """The links of the objects this import put and no commit adopted yet (``_adopt``
+        walks them without asking the database)."""
         self.problems: list[str] = []
         self._open = False
+        self._pending = 0
 
     def problem(self, text: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -233,20 +242,27 @@ class Importer:
             self._open = True
 
     def _commit(self) -> None:
+        self._pending = 0
         if self._open:
             self.repo.db.commit()
             self._open = False
 
     def discard(self) -> None:
         """Remove whatever this import wrote: the repository is as it was."""
+        self._forget()
         if self._open:
             self.repo.db.rollback()
             self._open = False
         self.repo.db.execute("DELETE FROM objects WHERE seq = 0")
 
+    def _forget(self) -> None:
+        self.fresh.clear()
+        self.repo.forget_remembered()
+
     def abort(self) -> None:
         """Roll back the open transaction only: objects committed before (a provider's pending
         uploads) stay, so a failed publish can be resumed."""
+        self._forget()
         if self._open:
             self.repo.db.rollback()
             self._open = False
@@ -254,7 +270,6 @@ class Importer:
     def read(self, source: BinaryIO, header: BundleHeader, digest: Any) -> ImportResult:
         """The objects after the header (whose bytes ``digest`` has already seen)."""
         result = ImportResult(header)
-        pending = 0
         while True:
             tag = source.read(1)
             if tag == b"E":
@@ -274,16 +289,7 @@ class Importer:
             if struct.unpack(">I", crc)[0] != zlib.crc32(stored, zlib.crc32(oid)):
                 self.problem(f"object {name} (#{result.objects}): damaged (checksum mismatch)")
                 continue
-            header_ = self._check(oid, stored, result.objects)
-            if header_ is None:
-                continue
-            self._begin()
-            if self.repo.put(oid, header_.type, header_.links, stored, 0):
-                result.new_objects += 1
-                pending += length
-                if pending >= BATCH_BYTES:
-                    self._commit()
-                    pending = 0
+            self.take(oid, stored, result)
         trailer = source.read(TRAILER.size)
         if len(trailer) != TRAILER.size:
             raise BundleError("the bundle ends early, inside its trailer (truncated?)")
@@ -299,6 +305,24 @@ class Importer:
             self.problem("the bundle has bytes after its end")
         self._commit()
         return result
+
+    def take(self, oid: bytes, stored: bytes, result: ImportResult) -> None:
+        """Check one object and put it (unverified, seq 0); a bad one is named in
+        ``problems``. The objects are committed a batch at a time (packs written as they fill)."""
+        checked = self._check(oid, stored, result.objects)
+        if checked is None:
+            return
+        header, body = checked
+        self._begin()
+        if self.repo.put(oid, header.type, header.links, stored, 0):
+            if len(self.fresh) < MAX_FRESH:  # past it, ``_adopt`` asks the database
+                self.fresh[oid] = header.links
+            result.new_objects += 1
+            self._pending += len(stored)
+            if self._pending >= BATCH_BYTES:
+                self._commit()
+        if self.remember and body is not None and header.type is not ObjectType.CHUNK:
+            self.repo.remember(oid, header.type, header.links, body)
 
     def verify_chain(self, result: ImportResult, local_head: Commit | None) -> None:
         """Identity, signatures, the chain from the bundle's base to its head, and that every
@@ -360,26 +384,55 @@ class Importer:
         return chain
 
     def _adopt(self, commit: Commit, result: ImportResult) -> None:
-        """Give the objects ``commit`` reaches and nobody had yet its seq; name missing ones."""
-        stack: list[tuple[bytes, bytes]] = [(commit.id, b"")]
-        while stack:
-            oid, parent = stack.pop()
-            row = self.repo.db.execute(
-                "SELECT seq, links FROM objects WHERE id = ?", (oid,)
-            ).fetchone()
-            if row is None:
-                if parent and oid == result.header.base:
-                    continue  # the commit before the chain, outside this repository
-                if parent and self.allow_external:
-                    result.external_links += 1
+        """Give the objects ``commit`` reaches and nobody had yet its seq; name missing ones.
+        Walked a level at a time: this import's own objects from memory (``fresh``), the
+        others' rows asked for a level at once, and the seqs set in one batch."""
+        level: list[tuple[bytes, bytes]] = [(commit.id, b"")]
+        adopted: set[bytes] = set()
+        while level:
+            known = self._pending_links([oid for oid, _ in level if oid not in self.fresh])
+            following: list[tuple[bytes, bytes]] = []
+            for oid, parent in level:
+                if oid in adopted:
                     continue
-                where = f" (linked from {parent.hex()[:16]})" if parent else ""
-                self.problem(f"object {oid.hex()[:16]}{where} is missing")
-                continue
-            if row[0] != 0:
-                continue
-            self.repo.db.execute("UPDATE objects SET seq = ? WHERE id = ?", (commit.seq, oid))
-            stack.extend((link, oid) for link in split_links(bytes(row[1])))
+                links = self.fresh.pop(oid, None)
+                if links is None:
+                    found = known.get(oid)
+                    if found is None:
+                        self._missing(oid, parent, result)
+                        continue
+                    if found[0] != 0:
+                        continue
+                    links = found[1]
+                adopted.add(oid)
+                following.extend((link, oid) for link in links)
+            level = following
+        self.repo.db.executemany(
+            "UPDATE objects SET seq = ? WHERE id = ?", [(commit.seq, oid) for oid in adopted]
+        )
+
+    def _pending_links(self, ids: list[bytes]) -> dict[bytes, tuple[int, tuple[bytes, ...]]]:
+        """``id → (seq, links)`` of those of ``ids`` that are here."""
+        found: dict[bytes, tuple[int, tuple[bytes, ...]]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.repo.db.execute(
+                f"SELECT id, seq, links FROM objects WHERE id IN ({marks})", part
+            ).fetchall()
+            for oid, seq, links in rows:
+                found[bytes(oid)] = (int(seq), split_links(bytes(links)))
+        return found
+
+    def _missing(self, oid: bytes, parent: bytes, result: ImportResult) -> None:
+        if parent and oid == result.header.base:
+            return  # the commit before the chain, outside this repository
+        if parent and self.allow_external:
+            result.external_links += 1
+            return
+        where = f" (linked from {parent.hex()[:16]})" if parent else ""
+        self.problem(f"object {oid.hex()[:16]}{where} is missing")
 
     def explain(self, error: BundleError) -> BundleError:
         """``error`` after the problems found before it (which name the objects they hit)."""
@@ -387,18 +440,18 @@ class Importer:
         earlier = [p for p in self.problems if p not in text.splitlines()]
         return BundleError("\n".join([*earlier, text]))
 
-    def _check(self, oid: bytes, stored: bytes, n: int) -> Header | None:
-        """The object's header (a sealed chunk's opening deferred, when asked); None when it
-        is bad."""
+    def _check(self, oid: bytes, stored: bytes, n: int) -> tuple[Header, bytes | None] | None:
+        """The object's header and the body opened to check it (a sealed chunk's opening
+        deferred, when asked: None, as without keys); None when it is bad."""
         deferred = self.defer_chunks and _sealed_chunk(stored)
         try:
-            header = check(oid, stored, None if deferred else self.keys)
+            checked = verify(oid, stored, None if deferred else self.keys)
         except ObjectError as exc:
             self.problem(f"{exc} (#{n})")
             return None
         if deferred:
             self.deferred.add(oid)
-        return header
+        return checked
 
     def check_deferred(self, opened: set[bytes]) -> None:
         """Open the deferred chunks that were not opened (and so checked) as ``opened``."""
@@ -487,7 +540,7 @@ def import_bundle(
     raise BundleError and leave the repository as it was. With ``opened``, sealed chunks are
     opened once: ``before_commit`` may open them through ``repo.read`` (which checks each) and
     name those in ``opened``; the others are opened after it, all before the commit."""
-    importer = Importer(repo, keys, defer_chunks=opened is not None)
+    importer = Importer(repo, keys, defer_chunks=opened is not None, remember=True)
     importer.discard()  # leftovers of an import that was killed
     digest = hashlib.sha256()
     header = read_header(source, digest)

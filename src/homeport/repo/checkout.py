@@ -31,6 +31,9 @@ from homeport.repo.repository import Repository, RepositoryError
 from homeport.repo.snapshot import ORDER, split_key
 from homeport.store.protocols import BlobStore, RecordStore
 
+READ_BATCH = 500
+"""The checkout asks the store for this many objects' current state at once."""
+
 
 @dataclass
 class CheckoutResult:
@@ -138,24 +141,6 @@ async def restore_file(repo: Repository, blobs: BlobStore, file_id: bytes, diges
     return True
 
 
-async def _current(
-    store: RecordStore, name: str, parent: str, object_id: str
-) -> dict[str, Any] | None:
-    try:
-        return dict(await store.get(name, parent, object_id))
-    except ObjectNotFound:
-        return None
-
-
-async def _members(store: RecordStore, key: str) -> set[str]:
-    name, parent, object_id = split_key(key)
-    try:
-        group = await store.get(name, parent, object_id)
-    except ObjectNotFound:
-        return set()
-    return set(group.get("members", []))
-
-
 def restore_site_file(repo: Repository, site_root: Path, key: str, file_id: bytes | None) -> None:
     """Write (or remove) one rendered site file, through a temporary file and a rename."""
     rel = Path(key.removeprefix("site/"))
@@ -232,22 +217,14 @@ async def _write(
     make the store refuse (and replace) the older ``last_modified`` of every object written
     after it in the same collection."""
     async with store.transaction():
-        for key, doc, _ in upserts:
-            name, parent, object_id = split_key(key)
-            before = await _members(store, key) if name == "group" else set()
-            if await _current(store, name, parent, object_id) != doc["data"]:
-                # (an object already as it should be is left alone: updating it again would
-                # give it a new last_modified, e.g. when a killed import's checkout is re-run)
-                await store.update(name, parent, object_id, doc["data"])
-            await store.set_permissions(
-                key, {perm: set(who) for perm, who in doc.get("permissions", {}).items()}
-            )
-            if name == "group":
-                after = set(doc["data"].get("members", []))
-                for member in before - after:
-                    await store.remove_user_principal(member, key)
-                for member in after - before:
-                    await store.add_user_principal(member, key)
+        for start in range(0, len(upserts), READ_BATCH):
+            part = upserts[start : start + READ_BATCH]
+            keys = [split_key(key) for key, _, _ in part]
+            found = await store.get_many(keys)
+            for (key, doc, _), (name, parent, object_id), current in zip(
+                part, keys, found, strict=True
+            ):
+                await _upsert(store, key, doc, name, parent, object_id, current)
         for key in sorted(deletes, key=lambda k: -k.count("/")):
             name, parent, object_id = split_key(key)
             with contextlib.suppress(ObjectNotFound):
@@ -255,3 +232,29 @@ async def _write(
             await store.delete_permissions(key)
             if name == "group":
                 await store.remove_principal(key)
+
+
+async def _upsert(
+    store: RecordStore,
+    key: str,
+    doc: dict[str, Any],
+    name: str,
+    parent: str,
+    object_id: str,
+    current: Any,
+) -> None:
+    """One object as ``doc`` says, given what the store holds (``current``, None: nothing)."""
+    before = set(current.get("members", [])) if name == "group" and current else set()
+    if current is None or dict(current) != doc["data"]:
+        # (an object already as it should be is left alone: updating it again would give it a
+        # new last_modified, e.g. when a killed import's checkout is re-run)
+        await store.update(name, parent, object_id, doc["data"])
+    await store.set_permissions(
+        key, {perm: set(who) for perm, who in doc.get("permissions", {}).items()}
+    )
+    if name == "group":
+        after = set(doc["data"].get("members", []))
+        for member in before - after:
+            await store.remove_user_principal(member, key)
+        for member in after - before:
+            await store.add_user_principal(member, key)

@@ -197,6 +197,11 @@ def decode(oid: bytes, stored: bytes, keys: RepoKeys | None) -> tuple[Header, by
 
 def check(oid: bytes, stored: bytes, keys: RepoKeys | None) -> Header:
     """Verify what can be verified: everything with keys, the shape of sealed objects without."""
+    return verify(oid, stored, keys)[0]
+
+
+def verify(oid: bytes, stored: bytes, keys: RepoKeys | None) -> tuple[Header, bytes | None]:
+    """``check``, with the body it opened: None when only the shape could be checked."""
     try:
         header = read_header(stored)
     except ObjectFormatError as exc:
@@ -204,5 +209,5 @@ def check(oid: bytes, stored: bytes, keys: RepoKeys | None) -> Header:
     if header.sealed and keys is None:
         if len(stored) - header.payload_offset < 28:
             raise ObjectError(f"object {oid.hex()[:16]}: sealed payload is too short")
-        return header
-    return decode(oid, stored, keys)[0]
+        return header, None
+    return decode(oid, stored, keys)

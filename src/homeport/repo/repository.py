@@ -70,6 +70,8 @@ SMALL_PACK = packs.PACK_BYTES // 4
 a snapshot each leave one behind, and reads, listings and sweeps pay per pack."""
 MERGE_AT = 8
 """``repack`` merges the small packs into full ones once there are this many."""
+REMEMBER_BYTES = 64 * 1024 * 1024
+"""``remember`` keeps at most this many bytes of bodies (an import's entries, nodes and files)."""
 
 _PACKS = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -246,6 +248,8 @@ class Repository:
         self.path = path
         self.keys = keys
         self._nodes: dict[bytes, Node] = {}
+        self._verified: dict[bytes, tuple[ObjectType, tuple[bytes, ...], bytes]] = {}
+        self._verified_bytes = 0
         self.objects: ObjectStore = (
             objects if objects is not None else FsObjectStore(path.parent / PACKS_DIR)
         )
@@ -363,6 +367,7 @@ class Repository:
         return repo
 
     def close(self) -> None:
+        self.forget_remembered()
         self.db.close()
         closing = getattr(self.objects, "close", None)
         if closing is not None and not self.shared:
@@ -382,6 +387,7 @@ class Repository:
         except BaseException:
             self.db.rollback()
             self._nodes.clear()
+            self.forget_remembered()
             raise
 
     # --- objects ---------------------------------------------------------------------------
@@ -601,8 +607,25 @@ class Repository:
 
     def read(self, oid: bytes) -> tuple[ObjectType, tuple[bytes, ...], bytes]:
         """An object's verified type, links and body (opened if private)."""
+        remembered = self._verified.get(oid)
+        if remembered is not None:
+            return remembered
         header, body = decode(oid, self.raw(oid), self.keys)
         return header.type, header.links, body
+
+    def remember(self, oid: bytes, kind: ObjectType, links: tuple[bytes, ...], body: bytes) -> None:
+        """An object the caller has just verified (``decode``) and stored: ``read`` hands it
+        back as it is instead of reading, opening and hashing it again, so an import's
+        checkout trusts what the import checked. Up to REMEMBER_BYTES of bodies; forgotten
+        when a transaction rolls back (``forget_remembered``)."""
+        if self._verified_bytes + len(body) > REMEMBER_BYTES or oid in self._verified:
+            return
+        self._verified[oid] = (kind, links, body)
+        self._verified_bytes += len(body)
+
+    def forget_remembered(self) -> None:
+        self._verified.clear()
+        self._verified_bytes = 0
 
     def stored_size(self, oid: bytes) -> int:
         row = self.db.execute("SELECT size FROM objects WHERE id = ?", (oid,)).fetchone()

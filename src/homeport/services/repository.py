@@ -176,28 +176,14 @@ async def _import_bundle(
     existed = data_dir.exists()
     blobs_made = blobs is None and not settings.blobs_dir.exists()
     try:
-        with open_repo(settings, keys) as repo, open(source, "rb") as f:
-            local_head = repo.head()
-            if not new_home and local_head is not None:
-                await _refuse_unsaved_changes(settings, repo, store)
-
-            hook = _BeforeCommit(settings, repo, blobs, local_head)
-
-            kept = None
-            try:
-                result = bundle.import_bundle(
-                    repo, f, keys, local_head, header.did, hook, hook.chunks
-                )
-            except bundle.Diverged as exc:
-                if not set_aside or not exc.shared:
-                    raise
-                kept = await _set_aside(settings, repo, exc.shared, store, blobs)
-                local_head = hook.local_head = repo.head()
-                hook.chunks.clear()
-                with open(source, "rb") as again:
-                    result = bundle.import_bundle(
-                        repo, again, keys, local_head, header.did, hook, hook.chunks
-                    )
+        repo = Repository.open(data_dir, keys)
+        try:
+            result, kept = await _import_into(
+                settings, repo, source, keys, header, store, blobs, new_home, set_aside
+            )
+        except BaseException:
+            repo.close()
+            raise
     except BaseException:
         if created:
             _remove_repo(data_dir)
@@ -207,20 +193,54 @@ async def _import_bundle(
             with contextlib.suppress(OSError):
                 data_dir.rmdir()
         raise
-    if new_home:
-        assert phrase_keys is not None
-        ids.adopt(data_dir, phrase_keys, header.did, header.operations)
-    elif len(header.operations) > len(ids.load(data_dir).operations):
-        ids.extend_log(data_dir, header.operations)  # another device rotated keys meanwhile
-    blobs = blobs or FsBlobStore(settings.blobs_dir)
-    if store is None:
-        async with _open_store(settings) as opened:
-            with open_repo(settings, keys) as repo:
+    try:
+        if new_home:
+            assert phrase_keys is not None
+            ids.adopt(data_dir, phrase_keys, header.did, header.operations)
+        elif len(header.operations) > len(ids.load(data_dir).operations):
+            ids.extend_log(data_dir, header.operations)  # another device rotated keys meanwhile
+        blobs = blobs or FsBlobStore(settings.blobs_dir)
+        # the same repository: its checkout reads what the import just checked (``remember``)
+        if store is None:
+            async with _open_store(settings) as opened:
                 done = await _finish_checkout(repo, opened, blobs, data_dir / SITES_DIR)
-    else:
-        with open_repo(settings, keys) as repo:
+        else:
             done = await _finish_checkout(repo, store, blobs, data_dir / SITES_DIR)
+    finally:
+        repo.close()
     return ImportOutcome(result, done, header.did, new_home, kept)
+
+
+async def _import_into(
+    settings: Settings,
+    repo: Repository,
+    source: Path,
+    keys: RepoKeys,
+    header: BundleHeader,
+    store: RecordStore | None,
+    blobs: BlobStore | None,
+    new_home: bool,
+    set_aside: bool,
+) -> tuple[ImportResult, SetAside | None]:
+    with open(source, "rb") as f:
+        local_head = repo.head()
+        if not new_home and local_head is not None:
+            await _refuse_unsaved_changes(settings, repo, store)
+        hook = _BeforeCommit(settings, repo, blobs, local_head)
+        try:
+            result = bundle.import_bundle(repo, f, keys, local_head, header.did, hook, hook.chunks)
+        except bundle.Diverged as exc:
+            if not set_aside or not exc.shared:
+                raise
+            kept = await _set_aside(settings, repo, exc.shared, store, blobs)
+            local_head = hook.local_head = repo.head()
+            hook.chunks.clear()
+            with open(source, "rb") as again:
+                result = bundle.import_bundle(
+                    repo, again, keys, local_head, header.did, hook, hook.chunks
+                )
+            return result, kept
+    return result, None
 
 
 @dataclass

@@ -134,3 +134,25 @@ def forged(bundle: bytes, victim: bytes) -> bytes:
         out += frame(oid, stored)
     count = TRAILER.unpack(bundle[-TRAILER.size :])[0]
     return bytes(out) + b"E" + TRAILER.pack(count, hashlib.sha256(out).digest())
+
+
+def test_a_restore_hashes_each_object_once(
+    source: tuple[RepoHome, str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import checks every object's id; the checkout that follows trusts it (entries,
+    nodes, files and commits are not opened and hashed again, chunks were opened once)."""
+    home, phrase, bundle = source
+    hashed = 0
+    real = codec.object_id
+
+    def counted(*args: Any) -> bytes:
+        nonlocal hashed
+        hashed += 1
+        return real(*args)
+
+    monkeypatch.setattr(codec, "object_id", counted)
+
+    outcome, _ = restore(tmp_path, bundle, phrase)
+
+    assert outcome.checkout is not None and outcome.checkout.written >= 7
+    assert hashed == outcome.result.objects == home.object_count()

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from homeport.core import commits
 from homeport.core.canonical import canonical
@@ -191,6 +191,16 @@ def read_header(source: BinaryIO, digest: Any) -> BundleHeader:
         raise BundleError("bundle header is damaged: a field is missing or malformed") from None
 
 
+@runtime_checkable
+class Feed(Protocol):
+    """Objects that come other than as a bundle's bytes (a restore's download): the header
+    they would have, then the objects, each once. Called again, ``objects`` starts over."""
+
+    header: BundleHeader
+
+    def objects(self) -> Iterator[tuple[bytes, bytes]]: ...
+
+
 @dataclass
 class ImportResult:
     header: BundleHeader
@@ -303,6 +313,16 @@ class Importer:
             self.problem("the bundle's overall checksum does not match (bytes changed or lost)")
         if more:
             self.problem("the bundle has bytes after its end")
+        self._commit()
+        return result
+
+    def read_feed(self, feed: Feed) -> ImportResult:
+        """The objects of ``feed`` (their frames' checksums were the feed's to check)."""
+        result = ImportResult(feed.header)
+        for oid, stored in feed.objects():
+            result.objects += 1
+            result.bytes += len(stored)
+            self.take(oid, stored, result)
         self._commit()
         return result
 
@@ -529,7 +549,7 @@ def _last_shared(
 
 def import_bundle(
     repo: Repository,
-    source: BinaryIO,
+    source: BinaryIO | Feed,
     keys: RepoKeys | None,
     local_head: Commit | None,
     did: str | None,
@@ -539,11 +559,12 @@ def import_bundle(
     """Verify a bundle completely, then make its commits part of ``repo``; on any problem,
     raise BundleError and leave the repository as it was. With ``opened``, sealed chunks are
     opened once: ``before_commit`` may open them through ``repo.read`` (which checks each) and
-    name those in ``opened``; the others are opened after it, all before the commit."""
+    name those in ``opened``; the others are opened after it, all before the commit.
+    ``source``: a bundle's bytes, or a ``Feed`` of objects."""
     importer = Importer(repo, keys, defer_chunks=opened is not None, remember=True)
     importer.discard()  # leftovers of an import that was killed
     digest = hashlib.sha256()
-    header = read_header(source, digest)
+    header = source.header if isinstance(source, Feed) else read_header(source, digest)
     if did is not None and header.did != did:
         raise BundleError(f"the bundle belongs to {header.did}, this home is {did}")
     if header.since and local_head is None:
@@ -556,7 +577,10 @@ def import_bundle(
         if mine is None or mine.id != header.base:
             raise BundleError(f"the bundle follows a commit {header.since} this home does not have")
     try:
-        result = importer.read(source, header, digest)
+        if isinstance(source, Feed):
+            result = importer.read_feed(source)
+        else:
+            result = importer.read(source, header, digest)
         importer.verify_chain(result, local_head)
         if before_commit is not None and not importer.problems:
             before_commit(result)

@@ -9,6 +9,7 @@ so a killed import is finished by the next import or snapshot.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -16,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -23,7 +25,7 @@ from homeport.core import tree
 from homeport.core.commits import Commit
 from homeport.crypto.keys import PhraseKeys, did_key
 from homeport.repo import bundle, gc
-from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, ImportResult
+from homeport.repo.bundle import BundleError, BundleHeader, ExportResult, Feed, ImportResult
 from homeport.repo.checkout import CheckoutResult, checkout, restore_files
 from homeport.repo.codec import ObjectError, RepoKeys
 from homeport.repo.repository import PACKS_DIR, REPO_FILE, Repository, RepositoryError
@@ -144,7 +146,7 @@ class SetAside:
 
 async def import_bundle(
     settings: Settings,
-    source: Path,
+    source: Path | Feed,
     phrase: str | None,
     store: RecordStore | None = None,
     blobs: BlobStore | None = None,
@@ -154,22 +156,28 @@ async def import_bundle(
     it has open; its first-run restore may then hold the owner's account, but no bucket.
     ``set_aside`` (a move back from a provider): when this home made commits the bundle's
     history lacks, keep them in a file (``_set_aside``) and go back to the last commit the
-    two share before importing, instead of refusing. No garbage collection runs meanwhile."""
+    two share before importing, instead of refusing. No garbage collection runs meanwhile.
+    ``source``: a bundle file, or a ``Feed`` of objects (a restore's download, read once more
+    if the history has to be set aside first). A feed is read in a worker thread: a hosted
+    home restoring from the provider process it runs in keeps its event loop free to answer."""
     async with gc.writers(settings.data_dir):
         return await _import_bundle(settings, source, phrase, store, blobs, set_aside)
 
 
 async def _import_bundle(
     settings: Settings,
-    source: Path,
+    source: Path | Feed,
     phrase: str | None,
     store: RecordStore | None,
     blobs: BlobStore | None,
     set_aside: bool,
 ) -> ImportOutcome:
     data_dir = settings.data_dir
-    with open(source, "rb") as f:
-        header = bundle.read_header(f, _NullDigest())
+    if isinstance(source, Path):
+        with open(source, "rb") as f:
+            header = bundle.read_header(f, _NullDigest())
+    else:
+        header = source.header
     new_home = not ids.exists(data_dir)
     keys, phrase_keys = await _import_keys(settings, header, phrase, store)
     created = not (data_dir / REPO_FILE).exists()
@@ -214,7 +222,7 @@ async def _import_bundle(
 async def _import_into(
     settings: Settings,
     repo: Repository,
-    source: Path,
+    source: Path | Feed,
     keys: RepoKeys,
     header: BundleHeader,
     store: RecordStore | None,
@@ -222,25 +230,38 @@ async def _import_into(
     new_home: bool,
     set_aside: bool,
 ) -> tuple[ImportResult, SetAside | None]:
-    with open(source, "rb") as f:
-        local_head = repo.head()
-        if not new_home and local_head is not None:
-            await _refuse_unsaved_changes(settings, repo, store)
-        hook = _BeforeCommit(settings, repo, blobs, local_head)
-        try:
-            result = bundle.import_bundle(repo, f, keys, local_head, header.did, hook, hook.chunks)
-        except bundle.Diverged as exc:
-            if not set_aside or not exc.shared:
-                raise
-            kept = await _set_aside(settings, repo, exc.shared, store, blobs)
-            local_head = hook.local_head = repo.head()
-            hook.chunks.clear()
-            with open(source, "rb") as again:
-                result = bundle.import_bundle(
-                    repo, again, keys, local_head, header.did, hook, hook.chunks
-                )
-            return result, kept
-    return result, None
+    local_head = repo.head()
+    if not new_home and local_head is not None:
+        await _refuse_unsaved_changes(settings, repo, store)
+    hook = _BeforeCommit(settings, repo, blobs, local_head)
+
+    def run(head: Commit | None) -> ImportResult:
+        with _opened(source) as f:
+            return bundle.import_bundle(repo, f, keys, head, header.did, hook, hook.chunks)
+
+    async def running(head: Commit | None) -> ImportResult:
+        if isinstance(source, Path):
+            return run(head)
+        return await asyncio.to_thread(run, head)
+
+    try:
+        return await running(local_head), None
+    except bundle.Diverged as exc:
+        if not set_aside or not exc.shared:
+            raise
+        kept = await _set_aside(settings, repo, exc.shared, store, blobs)
+        local_head = hook.local_head = repo.head()
+        hook.chunks.clear()
+        return await running(local_head), kept
+
+
+@contextlib.contextmanager
+def _opened(source: Path | Feed) -> Iterator[BinaryIO | Feed]:
+    if isinstance(source, Path):
+        with open(source, "rb") as f:
+            yield f
+    else:
+        yield source
 
 
 @dataclass

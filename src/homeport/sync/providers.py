@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import ssl
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +39,7 @@ from homeport.sync import repair
 from homeport.sync.client import Credentials, ProviderClient, ProviderError, normalise_url
 from homeport.sync.drivers import push
 from homeport.sync.engine import Progress, PushResult
-from homeport.sync.fetching import fetch_bundle
+from homeport.sync.fetching import ProviderCopy
 
 if TYPE_CHECKING:
     from homeport.services import repository as repo_service
@@ -441,25 +440,18 @@ async def restore(
     existing = ids.exists(settings.data_dir)
     if existing and ids.load(settings.data_dir).did != did:
         raise ProvidersError("this home has another identity: restore into an empty home")
-    with tempfile.TemporaryDirectory(prefix="homeport-restore-") as scratch:
-        target = Path(scratch) / "restore.bundle"
-
-        def download() -> dict[str, Any]:
-            # the provider's objects fetched several batches at a time (``fetching.py``),
-            # written as a bundle the import checks like any other
-            with http() as client:
-                provider = ProviderClient(wanted, creds, client)
-                tenant = provider.tenant()
-                with open(target, "wb") as out:
-                    fetch_bundle(provider, tenant, RepoKeys(keys.data_key, keys.object_id_key),
-                                 out)
-                return tenant
-
-        # in a thread: a hosted home moving back downloads from the provider process it runs
-        # in, whose event loop must stay free to answer
-        tenant = await asyncio.to_thread(download)
+    with http() as client:
+        # the provider's objects fetched several batches at a time (``fetching.py``) and
+        # handed to the import as they arrive, which checks them like a bundle's; in threads:
+        # a hosted home moving back downloads from the provider process it runs in, whose
+        # event loop must stay free to answer
+        provider = ProviderClient(wanted, creds, client)
+        tenant = await asyncio.to_thread(provider.tenant)
+        copy = await asyncio.to_thread(
+            ProviderCopy, provider, tenant, RepoKeys(keys.data_key, keys.object_id_key)
+        )
         outcome = await repo_service.import_bundle(
-            settings, target, phrase, store, blobs, set_aside=True
+            settings, copy, phrase, store, blobs, set_aside=True
         )
     await asyncio.to_thread(_become_primary, settings, wanted, phrase, tenant, existing, where,
                             http)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import psycopg
 import pytest
 
@@ -146,3 +147,26 @@ def test_a_process_holds_at_most_its_slots_of_lock_connections(
         return events
 
     assert asyncio.run(run()) == ["a-b-done", "c"]
+
+
+def test_waiting_for_another_nodes_job_holds_no_worker_thread(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A job waiting for its tenant's lock held on another node used to block a worker thread
+    for the whole wait: with many tenants' jobs waiting, a node had no thread left for its
+    site reads (they ask PostgreSQL in one), which stalled while publishes went on."""
+
+    async def run() -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = 1  # one thread: a waiter holding it starves everything else
+        a = tenant_lock(tmp_path / "node-a", postgres_url, "ada")
+        b = tenant_lock(tmp_path / "node-b", postgres_url, "ada")
+        async with a:
+            waiting = asyncio.ensure_future(_take(b, [], "b"))
+            await asyncio.sleep(0.2)  # b is waiting for a's lock now
+            assert not waiting.done()
+            with anyio.fail_after(WAIT / 4):
+                assert await anyio.to_thread.run_sync(lambda: "a read") == "a read"
+        await asyncio.wait_for(waiting, WAIT)
+
+    asyncio.run(run())

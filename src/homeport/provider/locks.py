@@ -7,9 +7,10 @@ may wait for another process). Closing the file releases the ``flock``, and so d
 process's death: a killed worker never leaves a tenant locked. The lock files live outside the
 tenants' directories because deleting a tenant removes its directory while holding the lock.
 
-On PostgreSQL the ``flock`` gives way to ``PgTenantLock``: a session advisory lock on a
-connection of its own, which nodes on other machines (other data dirs) see too. A node that dies
-drops its connection, and PostgreSQL the lock with it. Its key is not the repository's
+On PostgreSQL the ``flock`` gives way to ``PgTenantLock``: a session advisory lock on an
+asyncio connection of its own (waiting for a job on another node holds no worker thread),
+which nodes on other machines (other data dirs) see too. A node that dies drops its
+connection, and PostgreSQL the lock with it. Its key is not the repository's
 (``pgconn.lock_key`` under another class): a job holding it opens repository transactions that
 take the repository's own lock.
 
@@ -22,9 +23,9 @@ thread, instead of opening connections until PostgreSQL refuses them (``max_conn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
-import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -76,30 +77,6 @@ class TenantLock:
             self._local.release()
 
 
-class _Claim:
-    """The connection a waiting thread got the lock on, handed over unless its waiter gave
-    up (cancelled): then it is closed, which lets the lock go."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.conn: psycopg.Connection[tuple[object, ...]] | None = None
-        self._abandoned = False
-
-    def give(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        with self._lock:
-            if not self._abandoned:
-                self.conn = conn
-                return
-        conn.close()
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-            conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.close()
-
-
 JOB_CLASS = 0x48504A42  # "HPJB": pg_advisory_lock's first key for tenant jobs
 
 
@@ -116,23 +93,26 @@ class PgTenantLock:
         self.key = lock_key(tenant)
         self.slots = slots
         self._local = asyncio.Lock()
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
 
-    def _take(self, claim: _Claim) -> None:
+    async def _take(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        """A connection holding the lock. Waiting for it is an await, not a worker thread: a
+        node whose tenants' jobs wait for jobs on other nodes still has its threads for
+        everything else (site reads ask PostgreSQL in a thread)."""
         try:
-            conn = psycopg.connect(
+            conn = await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, connect_timeout=5, application_name=LOCK_APPLICATION
             )
         except psycopg.Error as exc:
             raise fault(exc) from exc
         try:
-            conn.execute("SELECT pg_advisory_lock(%s, %s)", (JOB_CLASS, self.key))
-        except BaseException as exc:
-            conn.close()
+            await conn.execute("SELECT pg_advisory_lock(%s, %s)", (JOB_CLASS, self.key))
+        except BaseException as exc:  # cancelled too: psycopg cancels the wait; closing ends it
+            await _close(conn)
             if isinstance(exc, psycopg.Error):
                 raise fault(exc) from exc
             raise
-        claim.give(conn)
+        return conn
 
     async def __aenter__(self) -> None:
         await self._local.acquire()  # this process's jobs of the tenant queue first, freely
@@ -142,14 +122,11 @@ class PgTenantLock:
         except BaseException:
             self._local.release()
             raise
-        claim = _Claim()
         try:
-            await anyio.to_thread.run_sync(self._take, claim)
-        except BaseException:  # cancelled: a lock got meanwhile, or later, is let go at once
-            claim.abandon()
+            self._conn = await self._take()
+        except BaseException:
             self._release()
             raise
-        self._conn = claim.conn
 
     def _release(self) -> None:
         if self.slots is not None:
@@ -165,9 +142,17 @@ class PgTenantLock:
         conn, self._conn = self._conn, None
         try:
             if conn is not None:  # the session ends: PostgreSQL drops its advisory locks
-                await anyio.to_thread.run_sync(conn.close)
+                await _close(conn)
         finally:
             self._release()
+
+
+async def _close(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+    """Close even inside a cancelled scope (anyio cancels every await there): a connection
+    left open would keep the tenant locked."""
+    # a broken connection's close may fail: the server has ended the session already
+    with anyio.CancelScope(shield=True), contextlib.suppress(psycopg.Error):
+        await conn.close()
 
 
 def tenant_lock(

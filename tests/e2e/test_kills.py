@@ -12,7 +12,7 @@ import pytest
 from homeport.testing import kills
 
 
-@pytest.mark.timeout(600)  # a provider and ~15 CLI runs: 20 s on a quiet machine
+@pytest.mark.timeout(600)  # a provider and ~15 CLI runs: 27 s at load 6, minutes at load 40
 def test_a_few_kills_lose_nothing(tmp_path: Path) -> None:
     scenarios = {"publish-home": 1, "repack-home": 1}
     tally = kills.run(tmp_path, kills=2, seed=7, scenarios=scenarios, chain=1)

@@ -61,6 +61,7 @@ class Settings:
     keep_commits: int = 20
     gc_interval_seconds: int = 24 * 3600
     gc_grace_seconds: int = 3600
+    spot_check_interval_seconds: int = 3600
     invite_quota: int = 5_000_000_000
     operator_password: str | None = field(default=None, repr=False)
     provider_database: str = field(default="", repr=False)

@@ -88,6 +88,8 @@ def test_damage_at_the_provider_and_at_home_is_found_and_mended(
     served, query = provider
     home = tmp_path / "home"
     init(home)
+    # a slice read back at every publish, not once an hour: the flips below are found at once
+    (home / "homeport.toml").write_text("spot_check_interval_seconds = 0\n")
     ok("add", "note", "A note only I can see", "--private", data=home)
     add_papers(home, tmp_path, 1, 40_000, "First")
     ok("providers", "add", served.url, served.invite(), "--name", "alice", data=home)

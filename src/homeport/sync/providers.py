@@ -271,7 +271,7 @@ def publish(
                             handed[url] = epoch
                     provider = ProviderClient(url, creds, client)
                     damaged = [bytes.fromhex(i) for i in entry.get("repair", [])]
-                    damaged += _spot_check(repo, provider, entry, checked)
+                    damaged += _spot_check(repo, provider, entry, checked, settings)
                     result = push(
                         repo,
                         provider,
@@ -300,18 +300,41 @@ def publish(
                 entry["seq"] = outcome.result.seq
                 entry["head"] = outcome.result.head
                 entry.pop("repair", None)
-                entry["checked"] = checked.get(outcome.url) or entry.get("checked") or ""
+                _note_check(entry, checked.get(outcome.url), stamp)
             if entry["url"] in handed:
                 entry["handoff_epoch"] = handed[entry["url"]]
     save(data_dir, saved)
     return outcomes
 
 
+def _note_check(entry: dict[str, Any], cursor: str | None, stamp: int) -> None:
+    """Where the next slice starts and when this one was read (none read: both kept)."""
+    if cursor is not None:
+        entry["checked"] = cursor
+        entry["checked_at"] = stamp
+
+
+def _spot_check_due(entry: dict[str, Any], interval: int) -> bool:
+    """A slice is read back at most each ``spot_check_interval_seconds``: at every publish it
+    cost each publish a MiB on the wire, 84x of a no-change publish's bytes and 16 % more than
+    a 1 % change's."""
+    last = entry.get("checked_at")
+    if not isinstance(last, int):
+        return True
+    return time.time() * 1000 - last >= interval * 1000
+
+
 def _spot_check(
-    repo: Repository, provider: ProviderClient, entry: dict[str, Any], checked: dict[str, str]
+    repo: Repository,
+    provider: ProviderClient,
+    entry: dict[str, Any],
+    checked: dict[str, str],
+    settings: Settings,
 ) -> list[bytes]:
-    """A slice of the provider's copy read back and checked at each publish (flipped bytes,
+    """A slice of the provider's copy read back and checked when one is due (flipped bytes,
     moved index rows: ``repair.spot_check``); where the next one starts goes in ``checked``."""
+    if not _spot_check_due(entry, settings.spot_check_interval_seconds):
+        return []
     try:
         spotted, cursor = repair.spot_check(repo, provider, repair.cursor_of(entry.get("checked")))
     except ProviderError as exc:  # the push says what is wrong, if anything is

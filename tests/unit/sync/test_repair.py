@@ -5,6 +5,7 @@ the slices go round; and ``fetch_back`` takes only copies that match their ids."
 from __future__ import annotations
 
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from homeport.repo.bundle import frame
 from homeport.repo.codec import encode, object_id
 from homeport.repo.repository import Repository
 from homeport.sync import repair
+from homeport.sync.providers import _spot_check_due
 
 
 class Copy:
@@ -75,3 +77,12 @@ def test_fetch_back_takes_only_good_copies_and_says_what_is_left(repo: Repositor
     assert mended.mended == {sound.url: [ids[0], ids[1]]} and mended.left == [ids[2]]
     assert repo.raw(ids[0]) == good[ids[0]]
     repo.close()
+
+
+def test_a_slice_is_read_back_at_most_once_an_interval() -> None:
+    """At every publish the read-back cost a MiB on the wire, even with nothing to send."""
+    now = int(time.time() * 1000)
+    assert _spot_check_due({}, 3600)  # never checked
+    assert not _spot_check_due({"checked_at": now - 60_000}, 3600)
+    assert _spot_check_due({"checked_at": now - 3_601_000}, 3600)
+    assert _spot_check_due({"checked_at": now}, 0)  # 0: every publish

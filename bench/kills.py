@@ -7,6 +7,7 @@ present). Prints how many kills landed in each scenario.
     .venv/bin/python bench/kills.py                      # 200 kills, then 5 killed restores
     .venv/bin/python bench/kills.py --kills 20 --restores 2 --json
     .venv/bin/python bench/kills.py --no-seaweed         # the provider's packs on its disk
+    .venv/bin/python bench/kills.py --only repack-provider-gc --kills 20 --restores 0
 
 Three lanes by default: three homes, each with its own provider node and SeaweedFS, run side
 by side (a round mostly waits for the processes it starts), their kills counted together.
@@ -43,7 +44,14 @@ def main() -> int:
         default=find_weed() is not None,
         help="the provider's packs on SeaweedFS, killed too (default: when weed is installed)",
     )
+    parser.add_argument(
+        "--only",
+        choices=sorted(kills.SCENARIOS),
+        help="run only this scenario (repack-provider-gc: packs on disk, so no SeaweedFS)",
+    )
     args = parser.parse_args()
+    if args.only in kills.DISK_ONLY:
+        args.seaweed = False
     with tempfile.TemporaryDirectory(prefix="homeport-kills-") as scratch:
         tally = kills.run(
             Path(scratch),
@@ -55,11 +63,13 @@ def main() -> int:
             not args.no_photos,
             args.seaweed,
             lanes=args.lanes,
+            scenarios={args.only: 1} if args.only else None,
         )
     doc = tally.as_dict()
     doc["load"] = [round(x, 2) for x in os.getloadavg()]
     doc["seaweed"] = args.seaweed
     doc["lanes"] = args.lanes
+    doc["only"] = args.only
     if args.json:
         print(json.dumps(doc))
     else:

@@ -16,7 +16,8 @@ kill landed from what the repository holds afterwards (``_repack_stage``). After
   the home's log and the provider's live commit is the home's head;
 - gc: the next command (``gc --dry-run``) opens the home, every blob a record names is there,
   ``verify`` is clean, and a collection run to the end succeeds;
-- repack: as gc (the home's) or as publish (the provider's);
+- repack: as gc (the home's) or as publish (the provider's); a ``homeport provider gc``
+  killed inside its repack: also the tenant's repository reads whole, acknowledged commits kept;
 - SeaweedFS: started again on its data, then as publish (or as restore).
 """
 
@@ -40,7 +41,7 @@ from typing import Any
 
 from homeport.core.objects import ObjectType
 from homeport.repo.codec import encode
-from homeport.repo.repository import REPO_FILE, Repository
+from homeport.repo.repository import REPO_FILE, Repository, RepositoryError
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.objects_fs import FsObjectStore
 from homeport.store.protocols import ObjectStore
@@ -435,6 +436,27 @@ class Harness:
         self.provider.start()
         self._check_published("provider killed during repack")
 
+    def round_repack_provider_gc(self) -> None:
+        """``homeport provider gc`` (its own process, on the node's data, the node stopped so
+        that its schedule does not repack first) killed 0-10 ms after it first opens a pack
+        file in the tenant's directory: inside the repack, which the node's one-second
+        schedule lands in only by chance (``round_repack_provider``). Packs on disk only."""
+        assert self.seaweed is None, "the kill is timed by a pack file opened"
+        self.provider.stop()
+        tenant = self.provider.tenant()
+        watch = tenant / "packs"
+        with _opened(tenant) as repo:
+            mark = _garbage_pack(repo, self.rng, in_flight=False)
+        for _ in range(self._chain()):
+            after = self.rng.uniform(0, 0.01)
+            if killed_midway("provider", "gc", data=self.provider.data, after=after, watch=watch):
+                stage = _repack_stage(tenant / REPO_FILE, FsObjectStore(watch), mark)
+                self.tally.kills[f"provider gc {stage}"] += 1
+            _tenant_reads_clean(tenant, self.acknowledged)
+        homeport("provider", "gc", data=self.provider.data)
+        self.provider.start()
+        self._check_published("provider gc killed during repack")
+
     def round_seaweed_publish(self) -> None:
         """SeaweedFS killed while the provider stores a publish's packs, started again on its
         data at once; the publish fails or retries, and the next one is checked."""
@@ -612,6 +634,34 @@ def _repack_stage(db_path: Path, packs: ObjectStore, mark: GarbageMark) -> str:
     return "after a repack"
 
 
+def _tenant_reads_clean(tenant: Path, acknowledged: list[int]) -> None:
+    """A provider's tenant repository after a kill, opened as the node's next start opens it:
+    every object's bytes are where its row says and read back whole, and every acknowledged
+    commit is there (the full audit, keys and all, is ``verify --provider`` afterwards)."""
+    from homeport.repo.codec import ObjectError, check
+    from homeport.repo.verify import unreadable
+
+    broken: list[str] = []
+    with _opened(tenant) as repo:
+        gone = unreadable(repo)
+        for where, stored in repo.scan():
+            try:
+                if isinstance(stored, Exception):
+                    raise stored
+                check(where.id, stored, None)
+            except (ObjectError, RepositoryError) as exc:
+                broken.append(str(exc))
+        seqs = {int(r[0]) for r in repo.db.execute("SELECT seq FROM commits")}
+    if gone or broken:
+        raise HarnessError(
+            f"provider gc killed in its repack: {len(gone)} objects' packs gone, "
+            f"unreadable: {broken[:3]}"
+        )
+    lost = sorted(set(acknowledged) - seqs)
+    if lost:
+        raise HarnessError(f"provider gc killed in its repack: acknowledged commits {lost} gone")
+
+
 def _png(noise: bytes) -> bytes:
     """A valid PNG carrying ``noise`` (so each photo differs and does not compress)."""
     import struct
@@ -644,11 +694,15 @@ SCENARIOS = {
     "gc-home": 3,
     "repack-home": 3,
     "repack-provider": 2,
+    "repack-provider-gc": 2,
     "restore": 1,
     "publish-seaweedfs": 2,
     "restore-seaweedfs": 1,
 }
 """Each round's scenario and its weight; the SeaweedFS ones run only with ``seaweed``."""
+
+DISK_ONLY = frozenset({"repack-provider-gc"})
+"""Scenarios timed by a pack file the process opens: they run only without ``seaweed``."""
 
 
 def run(
@@ -746,6 +800,10 @@ def _lane(
     weights = dict(scenarios or SCENARIOS)
     if not seaweed:
         weights = {k: v for k, v in weights.items() if not k.endswith("-seaweedfs")}
+    else:
+        weights = {k: v for k, v in weights.items() if k not in DISK_ONLY}
+    if not weights:
+        raise HarnessError(f"no scenario of {sorted(scenarios or SCENARIOS)} runs here")
     with harness as h:
         h.restored_becomes_home = True
         restored = 0
@@ -784,5 +842,6 @@ ROUNDS = {
     "gc-home": "round_gc_home",
     "repack-home": "round_repack_home",
     "repack-provider": "round_repack_provider",
+    "repack-provider-gc": "round_repack_provider_gc",
     "publish-seaweedfs": "round_seaweed_publish",
 }

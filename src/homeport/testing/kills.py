@@ -136,17 +136,8 @@ def homeport(*args: str, data: Path, stdin: str = "", check: bool = True) -> Run
     return run
 
 
-def killed_midway(
-    *args: str,
-    data: Path,
-    after: float,
-    stdin: str = "",
-    watch: Path | None = None,
-) -> bool:
-    """Start ``homeport ARGS``, SIGKILL it ``after`` seconds after it first holds a file
-    under ``watch`` open (default: ``data``; so a kill lands in the command's work, not in
-    Python's start, which takes seconds at load 20); whether it was still running (a kill),
-    or had finished first or never opened such a file (no kill)."""
+def _started(*args: str, data: Path, stdin: str = "") -> subprocess.Popen[bytes]:
+    """``homeport ARGS --data DATA`` in its own process group, ``stdin`` written and closed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "homeport", *args, "--data", str(data)],
         stdin=subprocess.PIPE,
@@ -159,6 +150,30 @@ def killed_midway(
     with contextlib.suppress(BrokenPipeError):
         proc.stdin.write(stdin.encode())
         proc.stdin.close()
+    return proc
+
+
+def _finished(proc: subprocess.Popen[bytes]) -> None:
+    """Let a command whose server was killed under it fail or retry; one stuck is killed."""
+    try:
+        proc.wait(timeout=CLI_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def killed_midway(
+    *args: str,
+    data: Path,
+    after: float,
+    stdin: str = "",
+    watch: Path | None = None,
+) -> bool:
+    """Start ``homeport ARGS``, SIGKILL it ``after`` seconds after it first holds a file
+    under ``watch`` open (default: ``data``; so a kill lands in the command's work, not in
+    Python's start, which takes seconds at load 20); whether it was still running (a kill),
+    or had finished first or never opened such a file (no kill)."""
+    proc = _started(*args, data=data, stdin=stdin)
     try:
         if not _wait_open(proc, data if watch is None else watch):
             proc.wait(timeout=CLI_TIMEOUT)
@@ -367,24 +382,14 @@ class Harness:
 
     def round_publish_provider(self) -> None:
         self._add_photo() if self.rng.random() < 0.5 else self._add()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "homeport", "publish", "--data", str(self.home)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_env(),
-            start_new_session=True,
-        )
+        proc = _started("publish", data=self.home)
         time.sleep(self.rng.uniform(0.3, 2.5))
         if proc.poll() is None:
             self.tally.kills["provider during publish"] += 1
         else:
             self.tally.kills["provider during its gc schedule"] += 1  # between publishes
         self.provider.kill()
-        try:
-            proc.wait(timeout=CLI_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        _finished(proc)
         self.provider.start()
         self._check_published("provider killed during publish")
 
@@ -462,13 +467,7 @@ class Harness:
         data at once; the publish fails or retries, and the next one is checked."""
         assert self.seaweed is not None
         self._add_photo() if self.rng.random() < 0.6 else self._add()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "homeport", "publish", "--data", str(self.home)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_env(),
-            start_new_session=True,
-        )
+        proc = _started("publish", data=self.home)
         time.sleep(self.rng.uniform(0.2, 2.0))
         if proc.poll() is None:
             self.tally.kills["seaweedfs during publish"] += 1
@@ -476,11 +475,7 @@ class Harness:
             self.tally.kills["seaweedfs during the provider's gc schedule"] += 1
         self.seaweed.kill()
         self.seaweed.start()
-        try:
-            proc.wait(timeout=CLI_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        _finished(proc)
         self._check_published("seaweedfs killed during publish")
 
     def round_seaweed_restore(self, n: int) -> None:
@@ -489,28 +484,13 @@ class Harness:
         assert self.seaweed is not None
         target = self.root / f"restored-s3-{n}"
         args = ("restore", "--from", self.provider.url)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "homeport", *args, "--data", str(target)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_env(),
-            start_new_session=True,
-        )
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(self.phrase.encode())
-            proc.stdin.close()
+        proc = _started(*args, data=target, stdin=self.phrase)
         time.sleep(self.rng.uniform(0.3, 3.0))
         if proc.poll() is None:
             self.tally.kills["seaweedfs during restore"] += 1
         self.seaweed.kill()
         self.seaweed.start()
-        try:
-            proc.wait(timeout=CLI_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        _finished(proc)
         self._restored(target)
 
     def round_restore(self, n: int) -> None:

@@ -30,6 +30,7 @@ from homeport.repo.bundle import (
     BundleHeader,
     Importer,
     ImportResult,
+    fetch_end,
     frame,
     read_frames,
 )
@@ -72,19 +73,23 @@ def missing(repo: Repository, ids: list[bytes]) -> list[str]:
 FETCH_PIECE = 1024 * 1024
 
 
-def fetch(repo: Repository, ids: list[bytes]) -> Iterator[bytes]:
+def fetch(repo: Repository, ids: list[bytes], end: bool = False) -> Iterator[bytes]:
     """Frames of the objects asked for that are here, as stored (sealed ones stay sealed),
     about a MiB at a time: each piece the response sends is a hop from its thread to the event
-    loop, and a frame a piece made a restore's download slower than one ``GET /bundle``."""
+    loop, and a frame a piece made a restore's download slower than one ``GET /bundle``.
+    ``end``: the answer closes with ``fetch_end``, so a client can tell it whole from cut."""
     piece: list[bytes] = []
-    size = 0
+    size = count = 0
     for oid, stored in repo.raw_many(ids):
         one = frame(oid, stored)
         piece.append(one)
         size += len(one)
+        count += 1
         if size >= FETCH_PIECE:
             yield b"".join(piece)
             piece, size = [], 0
+    if end:
+        piece.append(fetch_end(count))
     if piece:
         yield b"".join(piece)
 

@@ -124,6 +124,17 @@ def header_bytes(
     return MAGIC + struct.pack(">I", len(header)) + header
 
 
+FETCH_END = struct.Struct(">Q")
+FETCH_END_HEADER = "Homeport-Fetch-End"
+"""Set on a fetch's answer that ends with ``fetch_end``: a proxy in front of a provider may
+end a cut answer as if it were whole (Caddy 2.6 does), and then only the mark tells."""
+
+
+def fetch_end(count: int) -> bytes:
+    """The mark after the last frame of a fetch's answer: ``E`` and how many frames came."""
+    return b"E" + FETCH_END.pack(count)
+
+
 def frame(oid: bytes, stored: bytes) -> bytes:
     """One object as it travels in bundles and packs."""
     crc = struct.pack(">I", zlib.crc32(stored, zlib.crc32(oid)))

@@ -7,7 +7,8 @@ a real one over the network.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -19,13 +20,69 @@ from homeport import jsonio
 from homeport.core.canonical import canonical
 from homeport.crypto.keys import did_key
 from homeport.crypto.signing import sign
+from homeport.repo.bundle import FETCH_END, FETCH_END_HEADER, FRAME, MAX_OBJECT
 from homeport.sync import segments
 from homeport.sync.auth import PROTOCOL, authorization, origin
 
 API = "/_homeport/v1"
 PACK_TYPE = "application/vnd.homeport.pack"
+FRAME_HEAD = 1 + FRAME.size
 MAX_ANSWER = 1024 * 1024 * 1024
 """An answer read into memory (a fetched pack of up to 2,000 objects, JSON) is at most this."""
+
+
+FETCH_TRIES = 3
+
+
+class AnswerCut(Exception):
+    """A fetch's answer ended without its end mark: the provider stopped part-way."""
+
+
+def answer_frames(
+    pieces: Iterable[bytes], url: str, ended: bool
+) -> Iterator[tuple[bytes, bytes]]:
+    """``(id, stored)`` of a fetch's answer as its pieces arrive: an answer is never held
+    whole. A damaged frame is the provider's bad answer; with ``ended`` (the provider said it
+    marks the end, ``bundle.fetch_end``), an answer without the mark was cut (``AnswerCut``)."""
+    buffer = bytearray()
+    marked = False
+    count = 0
+    for piece in pieces:
+        if marked:
+            raise ProviderError(url, 200, "bad-answer", "fetched objects: bytes after the end")
+        buffer += piece
+        pos = 0
+        while pos < len(buffer):
+            if ended and buffer[pos] == ord("E"):
+                if len(buffer) - pos < 1 + FETCH_END.size:
+                    break
+                (told,) = FETCH_END.unpack_from(buffer, pos + 1)
+                pos += 1 + FETCH_END.size
+                if told != count or pos != len(buffer):
+                    raise ProviderError(url, 200, "bad-answer", "fetched objects: a bad end mark")
+                marked = True
+                break
+            if buffer[pos] != ord("O"):
+                raise ProviderError(url, 200, "bad-answer", "fetched objects: not a frame")
+            if len(buffer) - pos < FRAME_HEAD:
+                break
+            oid, length = FRAME.unpack_from(buffer, pos + 1)
+            if length > MAX_OBJECT:
+                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: too large")
+            end = pos + FRAME_HEAD + length + 4
+            if len(buffer) < end:
+                break
+            stored = bytes(buffer[pos + FRAME_HEAD : end - 4])
+            if zlib.crc32(stored, zlib.crc32(oid)).to_bytes(4, "big") != buffer[end - 4 : end]:
+                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: damaged")
+            count += 1
+            yield oid, stored
+            pos = end
+        del buffer[:pos]
+    if ended and not marked:
+        raise AnswerCut("the provider's answer was cut short (its end mark never came)")
+    if buffer:
+        raise ProviderError(url, 200, "bad-answer", "fetched objects: the answer was cut")
 
 
 class ProviderError(Exception):
@@ -84,7 +141,7 @@ def parse_missing(url: str, doc: Any) -> set[bytes]:
 
 
 def fetch_spec(ids: list[bytes]) -> Spec:
-    return json_spec("POST", "/objects/fetch", {"ids": [i.hex() for i in ids]})
+    return json_spec("POST", "/objects/fetch", {"ids": [i.hex() for i in ids], "end": True})
 
 
 def upload_spec(pack: list[bytes], replace: bool = False) -> Spec:
@@ -335,8 +392,37 @@ class ProviderClient:
     def rollback(self, seq: int) -> Any:
         return self._json("POST", "/rollback", {"seq": seq})
 
-    def fetch(self, ids: list[bytes]) -> bytes:
-        return self.send(fetch_spec(ids)).content
+    def fetch(self, ids: list[bytes]) -> dict[bytes, bytes]:
+        """Those of ``ids`` the provider holds, as stored (``fetched``)."""
+        return dict(self.fetched(ids))
+
+    def fetched(self, ids: list[bytes]) -> Iterator[tuple[bytes, bytes]]:
+        """``(id, stored)`` of those of ``ids`` the provider holds, as the answer streams in.
+        An answer cut short (a read that failed at the provider once it had begun) is asked
+        again for the ids not yet seen, ``FETCH_TRIES`` times in all; then it is an error,
+        never a silent gap that would read as objects the provider lacks."""
+        asked, seen = set(ids), set[bytes]()
+        for attempt in range(1, FETCH_TRIES + 1):
+            rest = [i for i in ids if i not in seen]
+            response = self.send(fetch_spec(rest), stream=True)
+            try:
+                ended = response.headers.get(FETCH_END_HEADER) == "1"
+                answer = answer_frames(response.iter_raw(1 << 20), self.url, ended)
+                for oid, stored in answer:
+                    if oid not in asked:
+                        raise ProviderError(self.url, 200, "bad-answer", "an object not asked for")
+                    if oid not in seen:
+                        seen.add(oid)
+                        yield oid, stored
+                return
+            except (AnswerCut, httpx.HTTPError) as exc:
+                if attempt < FETCH_TRIES:
+                    continue
+                if isinstance(exc, httpx.HTTPError):
+                    raise self._unreachable(exc) from None
+                raise ProviderError(self.url, 200, "bad-answer", str(exc)) from None
+            finally:
+                response.close()
 
     def download_bundle(self, out: BinaryIO) -> int:
         """Stream the tenant's bundle into ``out``; the number of bytes."""

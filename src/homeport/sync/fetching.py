@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -23,17 +22,14 @@ from typing import Any, BinaryIO
 from homeport.core.commits import Commit, CommitError, parse
 from homeport.core.objects import ObjectFormatError, ObjectType, read_header
 from homeport.repo.bundle import (
-    FRAME,
-    MAX_OBJECT,
     TRAILER,
     BundleError,
     BundleHeader,
     frame,
     header_bytes,
-    read_frames,
 )
 from homeport.repo.codec import ObjectError, RepoKeys, decode
-from homeport.sync.client import ProviderClient, ProviderError, fetch_spec
+from homeport.sync.client import ProviderClient, ProviderError
 
 PARALLEL = 4
 BATCH = 64
@@ -63,44 +59,8 @@ def _commit(oid: bytes, stored: bytes, keys: RepoKeys) -> Commit:
         ) from None
 
 
-FRAME_HEAD = 1 + FRAME.size
-
-
-def frames(pieces: Iterable[bytes], url: str) -> Iterator[tuple[bytes, bytes, bytes]]:
-    """``(id, stored, the frame's bytes)`` of a pack as its pieces arrive: an answer is never
-    held whole. A damaged or cut frame is the provider's bad answer."""
-    buffer = bytearray()
-    for piece in pieces:
-        buffer += piece
-        pos = 0
-        while len(buffer) - pos >= FRAME_HEAD:
-            if buffer[pos] != ord("O"):
-                raise ProviderError(url, 200, "bad-answer", "fetched objects: not a frame")
-            oid, length = FRAME.unpack_from(buffer, pos + 1)
-            if length > MAX_OBJECT:
-                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: too large")
-            end = pos + FRAME_HEAD + length + 4
-            if len(buffer) < end:
-                break
-            raw = bytes(buffer[pos:end])
-            stored = raw[FRAME_HEAD:-4]
-            if zlib.crc32(stored, zlib.crc32(oid)).to_bytes(4, "big") != raw[-4:]:
-                raise ProviderError(url, 200, "bad-answer", f"object {oid.hex()[:16]}: damaged")
-            yield oid, stored, raw
-            pos = end
-        del buffer[:pos]
-    if buffer:
-        raise ProviderError(url, 200, "bad-answer", "fetched objects: the answer was cut")
-
-
 def _get_one(provider: ProviderClient) -> Callable[[list[bytes]], dict[bytes, bytes]]:
-    def get(ids: list[bytes]) -> dict[bytes, bytes]:
-        try:
-            return dict(read_frames(provider.fetch(ids)))
-        except BundleError as exc:
-            raise ProviderError(provider.url, 200, "bad-answer", f"fetched: {exc}") from None
-
-    return get
+    return provider.fetch
 
 
 def _chain(
@@ -211,17 +171,9 @@ class _Walk:
                 continue
 
     def _fetch(self, ids: list[bytes]) -> None:
-        asked = set(ids)
-        url = self.provider.url
-        response = self.provider.send(fetch_spec(ids), stream=True)
-        try:
-            for oid, stored, _ in frames(response.iter_raw(1 << 20), url):
-                if oid not in asked:
-                    raise ProviderError(url, 200, "bad-answer", "an object not asked for")
-                self.found(oid, stored)
-                self._hand((oid, stored))
-        finally:
-            response.close()
+        for oid, stored in self.provider.fetched(ids):
+            self.found(oid, stored)
+            self._hand((oid, stored))
         with self.lock:
             self.done.requests += 1
 

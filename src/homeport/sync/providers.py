@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homeport.core.handoff import Handoff
 from homeport.crypto.keys import did_key, keys_from_phrase
-from homeport.repo.bundle import read_frames
 from homeport.repo.codec import ObjectError, RepoKeys, check
 from homeport.repo.repository import Repository, RepositoryError
 from homeport.repo.verify import unreadable
@@ -678,7 +677,7 @@ def audit(settings: Settings, url: str, http: HttpFactory = default_http) -> Aud
         seen: set[bytes] = set(frontier)
         while frontier and len(problems) < 20:
             batch, frontier = frontier[:2000], frontier[2000:]
-            got = {oid: stored for oid, stored in read_frames(provider.fetch(batch))}
+            got = provider.fetch(batch)
             for oid in batch:
                 stored = got.get(oid)
                 if stored is None:

@@ -29,7 +29,6 @@ from pathlib import Path
 
 from homeport import jsonio
 from homeport.files import write_atomically
-from homeport.repo.bundle import BundleError, read_frames
 from homeport.repo.codec import ObjectError, RepoKeys, check
 from homeport.repo.repository import Repository
 from homeport.sync.client import ProviderClient, ProviderError
@@ -49,17 +48,6 @@ def good(oid: bytes, stored: bytes, keys: RepoKeys | None) -> bool:
     except ObjectError:
         return False
     return True
-
-
-def _frames(data: bytes) -> dict[bytes, bytes]:
-    """The objects of a fetch's answer; those after a malformed frame are left out."""
-    found: dict[bytes, bytes] = {}
-    try:
-        for oid, stored in read_frames(data):
-            found[oid] = stored
-    except BundleError:
-        pass
-    return found
 
 
 def spot_slice(repo: Repository, after: bytes) -> list[bytes]:
@@ -98,7 +86,7 @@ def spot_check(
         ids = spot_slice(repo, b"")  # the end was passed: round again
     if not ids:
         return [], b""
-    got = _frames(provider.fetch(ids))
+    got = provider.fetch(ids)
     damaged = [oid for oid in ids if oid in got and not good(oid, got[oid], repo.keys)]
     return damaged, ids[-1]
 
@@ -144,7 +132,7 @@ def fetch_back(repo: Repository, providers: list[ProviderClient], ids: list[byte
         found: dict[bytes, bytes] = {}
         try:
             for start in range(0, len(wanted), FETCH_BATCH):
-                got = _frames(provider.fetch(wanted[start : start + FETCH_BATCH]))
+                got = provider.fetch(wanted[start : start + FETCH_BATCH])
                 found.update((o, s) for o, s in got.items() if good(o, s, repo.keys))
         except ProviderError as exc:
             result.errors.append(str(exc))

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from homeport.core.objects import ObjectType
-from homeport.repo.bundle import frame
 from homeport.repo.codec import encode, object_id
 from homeport.repo.repository import Repository
 from homeport.sync import repair
@@ -19,8 +18,8 @@ from homeport.sync.providers import _spot_check_due
 
 
 class Copy:
-    """A provider's copy of the objects, answering ``fetch`` as the real endpoint does (the
-    frames of those it holds, as stored)."""
+    """A provider's copy of the objects, answering ``fetch`` as ``ProviderClient`` does (those
+    it holds, as stored)."""
 
     url = "http://provider.test"
 
@@ -28,9 +27,9 @@ class Copy:
         self.objects = dict(objects)
         self.fetched = 0
 
-    def fetch(self, ids: list[bytes]) -> bytes:
+    def fetch(self, ids: list[bytes]) -> dict[bytes, bytes]:
         self.fetched += len(ids)
-        return b"".join(frame(oid, self.objects[oid]) for oid in ids if oid in self.objects)
+        return {oid: self.objects[oid] for oid in ids if oid in self.objects}
 
 
 @pytest.fixture

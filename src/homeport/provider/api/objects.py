@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -21,12 +22,14 @@ from homeport.provider.api.http import json_of
 from homeport.provider.api.signed import authenticate
 from homeport.provider.db import Tenant
 from homeport.provider.errors import ProviderError
-from homeport.repo.bundle import export_bundle
+from homeport.repo.bundle import FETCH_END_HEADER, export_bundle
 from homeport.repo.repository import RepositoryError, WrittenPack
 from homeport.sync import segments
 
 PACK_TYPE = "application/vnd.homeport.pack"
 BUNDLE_TYPE = "application/vnd.homeport.bundle"
+
+log = logging.getLogger("homeport.provider")
 
 
 async def missing(request: Request, provider: Provider) -> Response:
@@ -185,15 +188,24 @@ async def _keep(
 
 
 async def fetch(request: Request, provider: Provider) -> Response:
+    """A client that asks for ``"end": true`` gets the end mark, announced in a header (one
+    that does not would read the mark as a bad frame). A read that fails once the answer has
+    started ends it without the mark: logged here, in one line, and seen as cut there."""
     tenant, body = await authenticate(request, provider)
-    ids = receive.parse_ids(json_of(body).get("ids"))
+    doc = json_of(body)
+    ids = receive.parse_ids(doc.get("ids"))
+    end = doc.get("end") is True
     tdir = provider.tdir(tenant)
 
     def frames() -> Iterator[bytes]:
-        with tdir.opened() as repo:
-            yield from receive.fetch(repo, ids)
+        try:
+            with tdir.opened() as repo:
+                yield from receive.fetch(repo, ids, end)
+        except Exception as exc:  # headers are sent: all that is left is to end early
+            log.warning("fetch for %s ended early: %s", tenant.name, exc)
 
-    return StreamingResponse(frames(), media_type=PACK_TYPE)
+    headers = {FETCH_END_HEADER: "1"} if end else None
+    return StreamingResponse(frames(), media_type=PACK_TYPE, headers=headers)
 
 
 async def bundle(request: Request, provider: Provider) -> Response:

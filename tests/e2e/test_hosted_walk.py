@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from homeport.testing.browser import recovery_words
+from homeport.testing.browser import recovery_words, type_words
 from homeport.testing.live import start_home
 
 from .provider_support import Provider
@@ -128,8 +128,7 @@ def test_hosted_sign_up_to_a_live_note_in_four_steps(
         page.get_by_label("The same password again").fill(PASSWORD)
         walk.press("Create my home", "check")
         assert page.locator("#phrase").count() == 0  # the words are not on the check page
-        for box in page.locator("input[name^=word]").all():
-            box.fill(words[int(str(box.get_attribute("name"))[4:]) - 1])
+        type_words(page, words)
         walk.press("Confirm", "home")
         page.wait_for_url(f"http://ada.{BASE}:{provider.port}/admin/notes")  # scheme, port kept
         page.locator("#note-text").fill(NOTE)
@@ -180,8 +179,7 @@ def test_hosted_sign_up_with_a_passkey_then_back_in_with_it(
         page.get_by_role("textbox", name="Your name").fill("Bea")
         page.get_by_label("With a passkey").check()
         walk.press("Create my home", "check")
-        for box in page.locator("input[name^=word]").all():
-            box.fill(words[int(str(box.get_attribute("name"))[4:]) - 1])
+        type_words(page, words)
         walk.press("Confirm", "passkey")
         page.wait_for_url(f"{home}/admin/passkeys")
         landing = next(u for u in seen if "/admin/welcome?ticket=" in u)
@@ -247,8 +245,7 @@ def test_device_first_start_to_an_article_live_in_six_steps(
         assert len(words) == 24
         assert "Enrolled with" in page.content()
         walk.follow("I have written them down", "confirm")
-        for box in page.locator("input[name^=word]").all():
-            box.fill(words[int(str(box.get_attribute("name"))[4:]) - 1])
+        type_words(page, words)
         walk.press("Confirm", "editor")
         page.wait_for_url("**/admin/write/new")
         page.get_by_label("Title").fill(ARTICLE)

@@ -18,7 +18,7 @@ import mf2py
 import pytest
 
 from homeport.repo.repository import Repository
-from homeport.testing.browser import recovery_words
+from homeport.testing.browser import recovery_words, type_words
 from homeport.testing.live import LiveHome, free_port, start_home
 
 from .provider_support import BASE, Provider
@@ -154,8 +154,7 @@ def test_a_newcomer_publishes_restores_and_moves(
     words = recovery_words(page)  # shown once: written down here
     assert len(words) == 24
     page.get_by_role("link", name="I have written them down").click()
-    for field in page.locator("input[name^=word]").all():
-        field.fill(words[int(str(field.get_attribute("name"))[4:]) - 1])
+    type_words(page, words)
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/admin/")
 

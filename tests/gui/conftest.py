@@ -26,7 +26,7 @@ from homeport.services.context import Context
 from homeport.settings import Settings
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.memory import MemoryRecordStore
-from homeport.testing.browser import recovery_words
+from homeport.testing.browser import recovery_words, type_words
 from homeport.testing.live import LiveHome, free_port, start_home, stop_process
 
 PASSWORD = "correct horse battery"
@@ -213,9 +213,7 @@ def owner(browser: Any, live_home: LiveHome, shots: Shots) -> dict[str, Any]:
     assert len(words) == 24
     shots(page, "02-recovery-phrase")
     page.get_by_role("link", name="I have written them down").click()
-    for field in page.locator("input[name^=word]").all():
-        number = int(str(field.get_attribute("name"))[4:])
-        field.fill(words[number - 1])
+    type_words(page, words)
     shots(page, "03-confirm-phrase")
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/admin/")

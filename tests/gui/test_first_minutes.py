@@ -12,7 +12,7 @@ from typing import Any
 from mnemonic import Mnemonic
 from playwright.sync_api import expect
 
-from homeport.testing.browser import recovery_words
+from homeport.testing.browser import recovery_words, word_fields
 from homeport.testing.live import LiveHome, free_port
 
 PASSWORD = "correct horse battery"
@@ -100,7 +100,7 @@ def test_the_phrase_check_keeps_the_right_words(browser: Any, fresh_home: LiveHo
         words = recovery_words(page)
         assert "only this once" not in page.content()  # the next page can show them again
         page.get_by_role("link", name="I have written them down").click()
-        fields = page.locator("input[name^=word]").all()
+        fields = word_fields(page)
         numbers = [int(str(f.get_attribute("name"))[4:]) for f in fields]
         typed = [words[n - 1] for n in numbers]
         typed[1] = "zebra" if typed[1] != "zebra" else "apple"

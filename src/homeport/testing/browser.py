@@ -55,3 +55,20 @@ def recovery_words(page: Any) -> list[str]:
     items.nth(23).wait_for()
     words: list[str] = items.all_inner_texts()
     return words
+
+
+def word_fields(page: Any) -> list[Any]:
+    """The fields of the page that asks for some of the recovery words, once it has arrived:
+    the link or button that leads there returns before it does, and a loaded machine still
+    showing the page before finds no fields, types nothing and is refused (what CI saw)."""
+    fields = page.locator("input[name^=word]")
+    fields.first.wait_for()
+    page.wait_for_load_state()
+    found: list[Any] = fields.all()
+    return found
+
+
+def type_words(page: Any, words: list[str]) -> None:
+    """Answer the recovery-word check with ``words`` (``recovery_words``)."""
+    for field in word_fields(page):
+        field.fill(words[int(str(field.get_attribute("name"))[4:]) - 1])

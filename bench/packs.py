@@ -26,19 +26,18 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import snapshot as snap
 
 from homeport.repo.repository import Repository
+from homeport.testing.live import stop_on_sigterm
 
 MB = snap.MB
 
@@ -175,15 +174,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("rsync") is None:
         raise SystemExit("rsync is not installed: apt-get install -y rsync, then re-run")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     info = snap.machine()
     started = datetime.now(UTC)
     began = time.perf_counter()

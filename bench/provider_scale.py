@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from homeport.provider.db import ProviderDB
 from homeport.testing.caddy import Front
-from homeport.testing.live import free_port, log_tail, stop_process
+from homeport.testing.live import free_port, log_tail, stop_on_sigterm, stop_process
 from homeport.testing.postgres import TempPostgres
 from tests.provider.conftest import Home, make_home
 
@@ -421,6 +421,7 @@ def main() -> None:
     args = parse_args()
     if shutil.which("caddy") is None:
         raise SystemExit("caddy is not installed: apt-get install -y caddy")
+    stop_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="homeport-scale-"))
     started: list[Any] = []
     nodes = [Node(tmp / f"node{i}", free_port(), tmp / f"node{i}.log") for i in range(args.nodes)]

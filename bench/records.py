@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from recbench import report
@@ -57,6 +55,8 @@ from recbench.wrk import (
     wrk_binary,
     wrk_version,
 )
+
+from homeport.testing.live import stop_on_sigterm
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -342,14 +342,11 @@ def run_pairing(
     return pairing
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk_binary()  # exits with the install hint when wrk is missing
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     deadline = Deadline(args.max_minutes)
     started = datetime.now(UTC)
     command = " ".join(

@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -51,6 +49,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from homeport.store.blobs_fs import FsBlobStore
 from homeport.store.open import open_record_store
 from homeport.store.protocols import RecordStore
+from homeport.testing.live import stop_on_sigterm
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -873,13 +872,10 @@ def measure(args: argparse.Namespace, scratch: Path) -> tuple[dict[str, Any], li
     return result, cases
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     version = restic_version()
     began = time.perf_counter()
     started = datetime.now(UTC)

@@ -60,7 +60,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -70,7 +69,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -79,7 +77,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import snapshot as snap
 
-from homeport.testing.live import free_port, stop_process
+from homeport.testing.live import free_port, stop_on_sigterm, stop_process
 from homeport.testing.relay import Relay
 
 BENCH = snap.BENCH
@@ -1025,13 +1023,10 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     return {"library": snap.describe(lib), "sync": sync, "serving": serving}
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop_on_sigterm()
     versions = tools()
     began = time.perf_counter()
     started = datetime.now(UTC)

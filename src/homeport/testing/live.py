@@ -27,6 +27,17 @@ READY_PATH = "/v1/__heartbeat__"
 LOG_TAIL_LINES = 60
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM end a benchmark as Ctrl-C does, through its ``finally`` blocks, so the
+    servers it started are stopped too (by default SIGTERM ends the process at once and
+    leaves them running)."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (on the loopback interface by default)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

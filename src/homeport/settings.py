@@ -68,6 +68,7 @@ class Settings:
     provider_sites: str = "local"
     provider_secret: str = field(default="", repr=False)
     provider_site_cache_mb: int = 1024
+    provider_body_cache_mb: int = 64
     provider_lock_connections: int = 32
     objects: str = ""
     """provider: where tenants' pack files go (``s3://BUCKET?endpoint=URL``, a directory);

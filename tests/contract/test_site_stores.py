@@ -107,6 +107,24 @@ def test_the_cache_stays_within_its_bound_and_refills(tmp_path: Path) -> None:
     repo.close()
 
 
+def test_many_small_files_are_bounded_by_count_too(tmp_path: Path) -> None:
+    """Each cached file costs memory (its entry in the list), so small pages are bounded by
+    how many, not only by bytes: 1 MiB holds 64 of them, not 1 MiB of 40-byte pages."""
+    repo = Repository(tmp_path / "repo.sqlite", None)
+    cache = SiteCache(tmp_path / "cache", 64 * SiteCache.BYTES_PER_FILE)
+    store = SharedSites(MemoryTenants(), cache, _opener(repo))
+    blobs = {f"p{i}.html": f"<p>page {i}</p>".encode() for i in range(150)}
+    files = {rel: put_file(repo, data) for rel, data in blobs.items()}
+    manifest = store.materialise(repo, "alice", seq=1, commit="c" * 64, created=1, site="",
+                                 files=files)
+    for rel, data in blobs.items():
+        assert store.read("alice", manifest, rel, 1000) == data
+    on_disk = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert cache.max_files == 64 and len(on_disk) == 64
+    assert store.read("alice", manifest, "p0.html", 1000) == b"<p>page 0</p>"  # refilled
+    repo.close()
+
+
 def test_open_site_store_names_the_kinds(tmp_path: Path) -> None:
     assert isinstance(open_site_store("local", tmp_path), DiskSites)
     assert isinstance(open_site_store("", tmp_path), DiskSites)

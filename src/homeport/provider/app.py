@@ -186,7 +186,8 @@ def create_provider_app(
     verifiers = verifiers or domains.verifiers_for(settings.fetch_allow_private)
     provider = Provider(settings, db, verifiers, clock)
     open_signup = settings.hosted_homes and settings.hosted_signup == "open"
-    site = SiteServer(db, settings.data_dir, settings.base_domain, open_signup, provider.sites)
+    site = SiteServer(db, settings.data_dir, settings.base_domain, open_signup, provider.sites,
+                      settings.provider_body_cache_mb * 1024 * 1024)
     admin = AdminPage(db, settings, provider.sites)
     hosted = None
     if settings.hosted_homes and home_factory is not None:

@@ -363,7 +363,8 @@ class SiteServer:
     """The ASGI app for every request that is not the provider's own (``/_homeport/…``)."""
 
     def __init__(self, db: ProviderDB, data_dir: Path, base_domain: str,
-                 open_signup: bool = False, sites: SiteStore | None = None) -> None:
+                 open_signup: bool = False, sites: SiteStore | None = None,
+                 body_cache_bytes: int = BODY_CACHE_BYTES) -> None:
         self.db = db
         self.data_dir = data_dir
         self.sites: SiteStore = sites or DiskSites(data_dir)
@@ -372,7 +373,7 @@ class SiteServer:
         self.base_domain = base_domain
         self.open_signup = open_signup
         """Anyone may sign up for a hosted home here: NodeInfo's ``openRegistrations``."""
-        self.bodies = BodyCache()
+        self.bodies = BodyCache(body_cache_bytes)
         self.hosts = HostCache(db, base_domain)
         self.announcements = Announcements()
         self._trees: OrderedDict[tuple[str, str], Tree] = OrderedDict()

@@ -154,6 +154,7 @@ def serve(
     from homeport.provider.app import ProviderWorker, create_provider_app
     from homeport.provider.hosted import HomeFactory
     from homeport.web import slowclients
+    from homeport.web.arenas import limit_malloc_arenas
 
     settings = _settings(
         ctx,
@@ -237,6 +238,7 @@ def serve(
         if db.objects is not None:
             print(f"  tenants' packs in {db.objects!r}", flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        limit_malloc_arenas()
         if count == 1:
             uvicorn.Server(config).run(sockets=[sock])
         else:

@@ -19,6 +19,7 @@ from homeport.home import create_home_app, open_context
 from homeport.services import accounts
 from homeport.settings import Settings
 from homeport.web import slowclients
+from homeport.web.arenas import limit_malloc_arenas
 from homeport.web.errors import reason
 from homeport.web.slowclients import BodyDeadline
 
@@ -124,6 +125,7 @@ def _serve(settings: Settings, sock: socket.socket, host: str, gui: str | None) 
     # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
     # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    limit_malloc_arenas()
     if gui and first_run:
         desktop.open_when_ready(settings, gui)
     uvicorn.Server(config).run(sockets=[sock])

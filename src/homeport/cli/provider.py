@@ -147,6 +147,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the sync protocol under /_homeport/v1/ and tenants' sites by Host header."""
+    from homeport.web.arenas import limit_malloc_arenas
+
+    limit_malloc_arenas()  # first, before any thread has made an arena of its own
     import uvicorn
 
     from homeport.provider import audience, hosted
@@ -154,7 +157,6 @@ def serve(
     from homeport.provider.app import ProviderWorker, create_provider_app
     from homeport.provider.hosted import HomeFactory
     from homeport.web import slowclients
-    from homeport.web.arenas import limit_malloc_arenas
 
     settings = _settings(
         ctx,
@@ -238,7 +240,6 @@ def serve(
         if db.objects is not None:
             print(f"  tenants' packs in {db.objects!r}", flush=True)
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        limit_malloc_arenas()
         if count == 1:
             uvicorn.Server(config).run(sockets=[sock])
         else:

@@ -67,6 +67,7 @@ def _bind(settings: Settings) -> socket.socket:
 def run(settings: Settings, open_gui: bool = False) -> int:
     """Serve until stopped. With ``open_gui`` (``homeport`` with no command), the GUI opens in
     the browser at first run, and a home already running on the port is opened, not refused."""
+    limit_malloc_arenas()  # first, before any thread has made an arena of its own
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     gui = f"http://{_local(host)}:{settings.port}/admin/"
     try:
@@ -125,7 +126,6 @@ def _serve(settings: Settings, sock: socket.socket, host: str, gui: str | None) 
     # uvicorn re-raises the signal that stopped it after shutting down; SIGTERM is how services
     # are stopped, so a graceful stop by it is a success (exit 0), not death by signal (-15).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    limit_malloc_arenas()
     if gui and first_run:
         desktop.open_when_ready(settings, gui)
     uvicorn.Server(config).run(sockets=[sock])

@@ -28,7 +28,7 @@ API = "/_homeport/v1"
 PACK_TYPE = "application/vnd.homeport.pack"
 FRAME_HEAD = 1 + FRAME.size
 MAX_ANSWER = 1024 * 1024 * 1024
-"""An answer read into memory (a fetched pack of up to 2,000 objects, JSON) is at most this."""
+"""An answer read into memory (JSON; a fetch streams, a frame at a time) is at most this."""
 
 
 FETCH_TRIES = 3

@@ -59,10 +59,6 @@ def _commit(oid: bytes, stored: bytes, keys: RepoKeys) -> Commit:
         ) from None
 
 
-def _get_one(provider: ProviderClient) -> Callable[[list[bytes]], dict[bytes, bytes]]:
-    return provider.fetch
-
-
 def _chain(
     get: Callable[[list[bytes]], dict[bytes, bytes]],
     head: bytes,
@@ -108,7 +104,7 @@ class ProviderCopy:
         self.parallel = max(1, parallel)
         first = tenant.get("first")
         first = first if isinstance(first, int) else 1  # (a provider that does not say)
-        self.chain = _chain(_get_one(provider), bytes.fromhex(head_hex), first, keys, provider.url)
+        self.chain = _chain(provider.fetch, bytes.fromhex(head_hex), first, keys, provider.url)
         head, oldest = self.chain[0][0], self.chain[-1][0]
         operations = list(tenant.get("operations") or [])
         self.header = BundleHeader(
